@@ -1,0 +1,40 @@
+# The two commands: `make run` and `make test`. Both install what they need.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+BENCH_DIR ?= .bench
+
+.PHONY: run test lint bench bench-peers install clean
+
+$(VENV)/.installed: pyproject.toml scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,helm]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	@echo "leitplanke: scanning the bundled examples with the pss-baseline pack"
+	-$(BIN)/leitplanke scan examples --pack pss-baseline
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(PY) bench/run_bench.py --shared $(SHARED) --work $(BENCH_DIR)
+
+bench-peers: install
+	python3 -m venv $(BENCH_DIR)/checkov-venv
+	$(BENCH_DIR)/checkov-venv/bin/pip install -q checkov
+
+clean:
+	rm -rf $(VENV) $(BENCH_DIR) .mypy_cache .ruff_cache .pytest_cache

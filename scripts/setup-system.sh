@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages leitplanke needs, where they are missing.
+# Called by the Makefile before the virtual environment is built; safe to run again.
+set -euo pipefail
+
+need_apt=()
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
+
+if [ ${#need_apt[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: missing ${need_apt[*]}; run as root or install them (kustomize sources need kubectl)" >&2
+  exit 0
+fi
+apt-get update -qq || true
+for pkg in "${need_apt[@]}"; do
+  if [ "$pkg" = kubectl ]; then
+    # Debian ships kubectl in kubernetes-client; a configured Kubernetes repository ships it as kubectl
+    apt-get install -y -qq kubectl >/dev/null 2>&1 || apt-get install -y -qq kubernetes-client >/dev/null
+  else
+    apt-get install -y -qq "$pkg" >/dev/null
+  fi
+done

@@ -1,0 +1,99 @@
+"""Policies and rules as plain values, before compilation.
+
+Loaded from YAML by ``engine.loading``; compiled by ``engine.compiling``.
+Policy and rule ids are data, never class names.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that ``>=`` compares seriousness."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        return cls[text.strip().upper()]
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a policy (or one of its fields) was written."""
+
+    file: str
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Which documents a policy applies to. Empty tuples mean "any"."""
+
+    kinds: tuple[str, ...] = ()
+    api_groups: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
+    label_selector: Mapping[str, Any] = field(default_factory=dict)
+    condition: str = ""  # CEL, true means the policy applies
+    domains: tuple[str, ...] = ("kubernetes",)
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A mechanical change that makes a failing rule pass.
+
+    ``merge`` is a JSON merge patch applied at ``path`` (relative to the item
+    of a ``forEach`` rule, or to the document); ``remove`` lists keys to delete.
+    """
+
+    merge: Mapping[str, Any] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    validate: str
+    message: str = ""
+    for_each: str = ""
+    fix: Fix | None = None
+    # set-level: the kinds of the other documents of the scan the rule sees as `documents`
+    collect: tuple[str, ...] = ()
+    verdict_on_fail: str = "fail"  # "fail" or "warn"
+    source: SourceRef = field(default_factory=lambda: SourceRef(""))
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    id: str
+    title: str
+    severity: Severity
+    rules: tuple[Rule, ...]
+    match: Match = field(default_factory=Match)
+    category: str = ""
+    controls: tuple[str, ...] = ()
+    description: str = ""
+    remediation: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    pack: str = ""
+    enabled: bool = True
+    source: SourceRef = field(default_factory=lambda: SourceRef(""))
+
+    @property
+    def is_set_level(self) -> bool:
+        return any(rule.collect for rule in self.rules)

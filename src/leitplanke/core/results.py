@@ -1,0 +1,93 @@
+"""Results of evaluating rules against documents, and the report of a whole scan.
+
+Verdicts use the PolicyReport vocabulary: pass, fail, warn, error, skip.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leitplanke.core.documents import SkippedInput
+from leitplanke.core.policies import Severity
+from leitplanke.core.problems import Problem
+
+
+class Verdict(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    ERROR = "error"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int
+    path: str = ""  # field path inside the document, e.g. spec.containers[0].securityContext
+    index: int = 0  # document index within the file
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """The identity of the evaluated document, small enough to keep for every result."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    domain: str = "kubernetes"
+
+    @property
+    def display(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{ns}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    policy: str
+    rule: str
+    resource: Resource
+    verdict: Verdict
+    severity: Severity
+    message: str
+    location: Location
+    fix: Mapping[str, Any] | None = None  # {"path": ..., "merge": ..., "remove": [...]}
+    waiver: str = ""
+    category: str = ""
+    controls: tuple[str, ...] = ()
+
+    def sort_key(self) -> tuple[str, int, int, str, str, str]:
+        loc = self.location
+        return (loc.file, loc.index, loc.line, self.policy, self.rule, loc.path)
+
+
+@dataclass(slots=True)
+class ScanReport:
+    """Everything a scan produced, in deterministic order once ``finish`` ran."""
+
+    results: list[Result] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[SkippedInput] = field(default_factory=list)
+    documents: int = 0
+    evaluations: int = 0
+    policies: int = 0
+
+    def finish(self) -> ScanReport:
+        self.results.sort(key=Result.sort_key)
+        self.problems.sort()
+        self.skipped.sort(key=lambda s: (s.file, s.index))
+        return self
+
+    def counts(self) -> dict[str, int]:
+        counts = {verdict.value: 0 for verdict in Verdict}
+        for result in self.results:
+            counts[result.verdict.value] += 1
+        return counts
+
+    def failing(self, threshold: Severity) -> list[Result]:
+        return [r for r in self.results if r.verdict is Verdict.FAIL and r.severity >= threshold]
