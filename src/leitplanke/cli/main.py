@@ -1,12 +1,31 @@
-"""The ``leitplanke`` command: builds the Typer app and maps outcomes to exit codes."""
+"""The ``leitplanke`` command: assembles the command groups and maps outcomes to exit codes.
+
+Exit codes: 0 clean, 1 failing results, 2 usage or policy error, 3 internal error.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from leitplanke.core.problems import LeitplankeError
+
+EXIT_USAGE, EXIT_INTERNAL = 2, 3
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(no_args_is_help=True, add_completion=False)
+    from leitplanke.cli import policies, scan, testcmd
+
+    app = typer.Typer(
+        no_args_is_help=True,
+        add_completion=False,
+        help="leitplanke: policies as code for Kubernetes and the configuration around it.",
+        pretty_exceptions_enable=False,
+    )
+    app.command("scan")(scan.scan_command)
+    app.command("test")(testcmd.test_command)
+    app.add_typer(policies.build(), name="policies")
 
     @app.command()
     def version() -> None:
@@ -19,4 +38,27 @@ def build_app() -> typer.Typer:
 
 
 def run() -> None:
-    build_app()()
+    app = build_app()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LeitplankeError as exc:
+        typer.echo(f"leitplanke: {exc}", err=True)
+        for problem in exc.problems:
+            typer.echo(problem.render(), err=True)
+        sys.exit(EXIT_USAGE)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # the edge: anything unexpected is an internal error, exit 3
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        import traceback
+
+        traceback.print_exc()
+        typer.echo(f"leitplanke: internal error: {exc}", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)

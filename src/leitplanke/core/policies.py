@@ -70,12 +70,15 @@ class Rule:
     validate: str
     message: str = ""
     for_each: str = ""
+    path: str = ""  # field path of the offending field: "item.x", "podSpec.x" or document-relative
     fix: Fix | None = None
     # set-level: the kinds of the other documents of the scan the rule sees as `documents`
     collect: tuple[str, ...] = ()
     verdict_on_fail: str = "fail"  # "fail" or "warn"
     source: SourceRef = field(default_factory=lambda: SourceRef(""))
     index: int = 0
+    # line where each CEL field's text begins (validate, message, forEach), for compile errors
+    lines: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class Policy:
     params: Mapping[str, Any] = field(default_factory=dict)
     pack: str = ""
     enabled: bool = True
+    condition_line: int = 0
     source: SourceRef = field(default_factory=lambda: SourceRef(""))
 
     @property

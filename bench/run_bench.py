@@ -1,0 +1,196 @@
+"""`make bench`: scan speed and memory on generated corpora, against a parse-only pass and checkov.
+
+Generates corpora with ../shared/bench/gen_corpus.py (1k, 3k, 10k, 30k resources,
+seed 1), scans each with every built-in pack in a child process, samples the
+resident memory of the whole process tree, and prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+SIZES = (1000, 3000, 10000, 30000)
+PARSE_ONLY = """
+import sys, yaml, glob
+n = 0
+for f in sorted(glob.glob(sys.argv[1] + '/*.yaml')):
+    with open(f, 'rb') as fh:
+        n += sum(1 for d in yaml.load_all(fh, Loader=yaml.CSafeLoader) if d)
+print(n)
+"""
+
+
+def generate(shared: Path, work: Path, count: int) -> Path:
+    out = work / f"gen{count}"
+    if not (out / ".done").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(shared / "bench" / "gen_corpus.py"),
+                "--out",
+                str(out),
+                "--count",
+                str(count),
+                "--seed",
+                "1",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (out / ".done").write_text("ok")
+    return out
+
+
+def _tree_rss_kb(root: int) -> tuple[int, int]:
+    """(sum over the process tree, largest single process) of VmRSS in kB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        pid, ppid = int(entry), int(fields.get("PPid", "0").strip())
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    total, largest, stack = 0, 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        largest = max(largest, rss.get(pid, 0))
+        stack.extend(children.get(pid, []))
+    return total, largest
+
+
+def measure(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> dict[str, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    peak = {"total": 0, "largest": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            total, largest = _tree_rss_kb(proc.pid)
+            peak["total"] = max(peak["total"], total)
+            peak["largest"] = max(peak["largest"], largest)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {err.decode()[-2000:]}")
+    return {
+        "wall": wall,
+        "peak_total_mb": peak["total"] / 1024,
+        "peak_largest_mb": peak["largest"] / 1024,
+        "stdout": out.decode() if out else "",
+    }  # type: ignore[dict-item]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shared", default="../shared")
+    parser.add_argument("--work", default=".bench")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--checkov-max", type=int, default=10000)
+    args = parser.parse_args()
+    shared, work = Path(args.shared).resolve(), Path(args.work).resolve()
+    if not (shared / "bench" / "gen_corpus.py").exists():
+        raise SystemExit(f"{shared}/bench/gen_corpus.py not found: run beside ../shared")
+    work.mkdir(parents=True, exist_ok=True)
+    leitplanke = str(Path(sys.executable).parent / "leitplanke")
+    checkov = work / "checkov-venv" / "bin" / "checkov"
+    packs = json.loads(
+        subprocess.run(
+            [leitplanke, "policies", "list", "--all", "--format", "json"], check=True, capture_output=True
+        ).stdout
+    )
+    pack_names = sorted({p["pack"] for p in packs})
+    print(
+        f"machine: {os.cpu_count()} cores, {platform_line()}; packs: {', '.join(pack_names)} "
+        f"({len(packs)} policies, {sum(len(p['rules']) for p in packs)} rules)"
+    )
+    header = (
+        "resources",
+        "parse s",
+        "scan s",
+        "ratio",
+        "res/s",
+        "evals/s",
+        "evals/res",
+        "peak MB (tree)",
+        "peak MB (largest)",
+        "checkov s",
+        "x faster",
+    )
+    print("\t".join(header))
+    for count in (int(s) for s in args.sizes.split(",")):
+        corpus = generate(shared, work, count)
+        parse = measure([sys.executable, "-c", PARSE_ONLY, str(corpus)])
+        report_file = work / f"scan{count}.json"
+        pack_args = [a for name in pack_names for a in ("--pack", name)]
+        scan = measure(
+            [leitplanke, "scan", str(corpus), *pack_args, "--format", "json", "--output", str(report_file)]
+        )
+        summary = json.loads(report_file.read_text())["summary"]
+        resources, evaluations = summary["resources"], summary["checks"]
+        row = [
+            count,
+            f"{parse['wall']:.2f}",
+            f"{scan['wall']:.2f}",
+            f"{scan['wall'] / parse['wall']:.2f}",
+            f"{resources / scan['wall']:.0f}",
+            f"{evaluations / scan['wall']:.0f}",
+            f"{evaluations / max(resources, 1):.1f}",
+            f"{scan['peak_total_mb']:.0f}",
+            f"{scan['peak_largest_mb']:.0f}",
+        ]
+        if checkov.exists() and count <= args.checkov_max:
+            peer = measure(
+                [
+                    str(checkov),
+                    "-d",
+                    str(corpus),
+                    "--framework",
+                    "kubernetes",
+                    "--quiet",
+                    "--compact",
+                    "-o",
+                    "json",
+                    "--skip-download",
+                ]
+            )
+            row += [f"{peer['wall']:.1f}", f"{peer['wall'] / scan['wall']:.0f}"]
+        else:
+            row += ["-", "-"]
+        print("\t".join(str(c) for c in row), flush=True)
+
+
+def platform_line() -> str:
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        model = "unknown cpu"
+    return f"{model}, Python {sys.version.split()[0]}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Gathering policies and waivers for a command from options, packs and the config file.
+
+Shared by ``scan``, ``policies`` and ``test``; returns values and problems, never exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from leitplanke.core.policies import Policy
+from leitplanke.core.problems import Level, Problem
+from leitplanke.core.waivers import Waiver
+from leitplanke.engine import compiling, configuring, loading
+
+DEFAULT_PACKS = ("pss-baseline",)
+
+
+@dataclass(slots=True)
+class Gathered:
+    config: configuring.Config
+    policies: list[Policy] = field(default_factory=list)
+    waivers: list[Waiver] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.level is Level.ERROR for p in self.problems)
+
+
+def gather(
+    *,
+    policy_paths: Sequence[str],
+    packs: Sequence[str],
+    waiver_paths: Sequence[str],
+    config_path: str | None,
+    now: datetime,
+) -> Gathered:
+    config, problems = _config(config_path)
+    chosen_packs = list(packs) or list(config.packs)
+    chosen_paths = list(policy_paths) or list(config.policies)
+    if not chosen_packs and not chosen_paths:
+        chosen_packs = list(DEFAULT_PACKS)
+    gathered = Gathered(config=config, problems=problems)
+    loaded = loading.load_packs(chosen_packs, now=now)
+    loaded.extend(loading.load_paths(chosen_paths, now=now, max_waiver_days=config.max_waiver_days))
+    waivers = loading.load_paths(
+        [*waiver_paths, *config.waivers], now=now, max_waiver_days=config.max_waiver_days
+    )
+    loaded.extend(waivers)
+    policies, override_problems = configuring.apply_overrides(loaded.policies, config)
+    gathered.policies = policies
+    gathered.waivers = loaded.waivers
+    gathered.problems.extend(loaded.problems + override_problems)
+    return gathered
+
+
+def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]:
+    if config_path is None:
+        default = Path(configuring.DEFAULT_FILE)
+        if not default.is_file():
+            return configuring.Config(), []
+        return configuring.load_config(default)
+    path = Path(config_path)
+    if not path.is_file():
+        return configuring.Config(file=config_path), [
+            Problem(config_path, 0, "not-found", "no such config file")
+        ]
+    return configuring.load_config(path)
+
+
+def compile_gathered(gathered: Gathered) -> compiling.CompiledSet:
+    compiled, problems = compiling.compile_policies(gathered.policies)
+    gathered.problems.extend(problems)
+    return compiled

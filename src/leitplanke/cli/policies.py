@@ -1,0 +1,129 @@
+"""``leitplanke policies list|show|lint``: what policies are loaded and whether they are sound."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leitplanke.cli import gathering
+from leitplanke.core.policies import Policy
+
+PoliciesOpt = Annotated[list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory.")]
+PackOpt = Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="Organisation config file.")]
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True, help="List, show and lint policies.")
+    app.command("list")(list_command)
+    app.command("show")(show_command)
+    app.command("lint")(lint_command)
+    return app
+
+
+def _gather(policies: list[str] | None, pack: list[str] | None, config: str | None) -> gathering.Gathered:
+    return gathering.gather(
+        policy_paths=policies or [],
+        packs=pack or [],
+        waiver_paths=[],
+        config_path=config,
+        now=datetime.now(UTC),
+    )
+
+
+def list_command(
+    policies: PoliciesOpt = None,
+    pack: PackOpt = None,
+    config: ConfigOpt = None,
+    all_packs: Annotated[bool, typer.Option("--all", help="Every built-in pack.")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """List policies with pack, severity, category and controls."""
+    if all_packs:
+        from leitplanke.engine import loading
+
+        pack = loading.available_packs()
+    gathered = _gather(policies, pack, config)
+    rows = sorted(gathered.policies, key=lambda p: (p.pack, p.id))
+    if fmt == "json":
+        data = [_summary(p) for p in rows]
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    else:
+        table = Table("policy", "pack", "severity", "category", "controls", "rules")
+        for p in rows:
+            table.add_row(
+                p.id, p.pack or "-", p.severity.label, p.category, ", ".join(p.controls), str(len(p.rules))
+            )
+        Console(width=200).print(table)
+    _report_problems(gathered)
+
+
+def _summary(p: Policy) -> dict[str, object]:
+    return {
+        "id": p.id,
+        "pack": p.pack,
+        "title": p.title,
+        "severity": p.severity.label,
+        "category": p.category,
+        "controls": list(p.controls),
+        "rules": [r.name for r in p.rules],
+        "file": p.source.file,
+    }
+
+
+def show_command(
+    policy_id: Annotated[str, typer.Argument(help="Policy id.")],
+    policies: PoliciesOpt = None,
+    pack: PackOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show one policy: metadata, rationale, remediation and rules."""
+    from leitplanke.engine import loading
+
+    gathered = _gather(policies, pack or loading.available_packs(), config)
+    found = [p for p in gathered.policies if p.id == policy_id]
+    if not found:
+        typer.echo(f"no policy {policy_id!r}", err=True)
+        raise typer.Exit(2)
+    p = found[0]
+    lines = [
+        f"{p.id}: {p.title}",
+        f"  pack:        {p.pack or '-'}",
+        f"  severity:    {p.severity.label}",
+        f"  category:    {p.category}",
+        f"  controls:    {', '.join(p.controls)}",
+        f"  source:      {p.source.file}:{p.source.line}",
+        f"  description: {p.description}",
+        f"  remediation: {p.remediation}",
+        "  rules:",
+    ]
+    for rule in p.rules:
+        lines.append(f"  - {rule.name}{' (fixable)' if rule.fix else ''}")
+        if rule.for_each:
+            lines.append(f"      forEach:  {rule.for_each}")
+        lines.append(f"      validate: {rule.validate}")
+    typer.echo("\n".join(lines))
+
+
+def lint_command(policies: PoliciesOpt = None, pack: PackOpt = None, config: ConfigOpt = None) -> None:
+    """Load and compile policies; report every problem with file, line and field."""
+    gathered = _gather(policies, pack, config)
+    gathering.compile_gathered(gathered)
+    for problem in sorted(gathered.problems):
+        typer.echo(problem.render())
+    errors = sum(1 for p in gathered.problems if p.level.value == "error")
+    typer.echo(f"{len(gathered.policies)} policies, {errors} errors")
+    if errors:
+        raise typer.Exit(2)
+
+
+def _report_problems(gathered: gathering.Gathered) -> None:
+    for problem in sorted(gathered.problems):
+        typer.echo(problem.render(), err=True)
+    if gathered.has_errors:
+        raise typer.Exit(2)

@@ -1,0 +1,191 @@
+"""``leitplanke scan``: documents from paths through the policies into a report.
+
+Maps the outcome to exit codes: 0 clean, 1 failing results at or above
+``--fail-on`` (or inputs that could not be evaluated), 2 usage or policy error.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from leitplanke import reports
+from leitplanke.cli import gathering
+from leitplanke.core.policies import Severity
+from leitplanke.core.problems import Level, UsageError
+from leitplanke.core.results import ScanReport, Verdict
+from leitplanke.engine import compiling, scanning
+from leitplanke.sources import files
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def scan_command(
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or directories to scan; - reads stdin.")
+    ] = None,
+    policies: Annotated[
+        list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory (repeatable).")
+    ] = None,
+    pack: Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")] = None,
+    waivers: Annotated[list[str] | None, typer.Option("--waivers", help="Waiver file or directory.")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="Organisation config file.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, sarif, junit or policyreport.")
+    ] = "table",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    ] = None,
+    fail_on: Annotated[
+        str | None, typer.Option("--fail-on", help="Lowest severity that fails the scan (default: high).")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: one per core).")] = 0,
+    values: Annotated[
+        list[str] | None, typer.Option("--values", help="Helm values file (repeatable).")
+    ] = None,
+    set_values: Annotated[
+        list[str] | None, typer.Option("--set", help="Helm value key=value (repeatable).")
+    ] = None,
+    show_passed: Annotated[
+        bool, typer.Option("--show-passed", help="List passing checks in the table.")
+    ] = False,
+) -> None:
+    """Scan Kubernetes manifests, Helm charts and Kustomize directories against policies."""
+    if fmt not in reports.FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(reports.FORMATS)}")
+    now = datetime.now(UTC)
+    gathered = gathering.gather(
+        policy_paths=policies or [],
+        packs=pack or [],
+        waiver_paths=waivers or [],
+        config_path=config,
+        now=now,
+    )
+    threshold = _threshold(fail_on, gathered.config.fail_on)
+    compiled = gathering.compile_gathered(gathered)
+    if gathered.has_errors:
+        for problem in sorted(gathered.problems):
+            typer.echo(problem.render(), err=True)
+        raise typer.Exit(EXIT_USAGE)
+    report = run_scan(
+        paths or ["."],
+        compiled=compiled,
+        waivers=gathered.waivers,
+        now=now,
+        jobs=jobs,
+        helm_values=values or [],
+        helm_set=set_values or [],
+    )
+    report.problems[:0] = gathered.problems  # warnings from loading come first
+    write_report(
+        report,
+        fmt=fmt,
+        output=output,
+        policies=compiling.policy_map(compiled),
+        now=now,
+        show_passed=show_passed,
+    )
+    raise typer.Exit(exit_code(report, threshold))
+
+
+def _threshold(option: str | None, configured: Severity | None) -> Severity:
+    if option is None:
+        return configured if configured is not None else Severity.HIGH
+    try:
+        return Severity.parse(option)
+    except KeyError:
+        raise UsageError(f"--fail-on {option!r}: use critical, high, medium, low or info") from None
+
+
+def run_scan(
+    paths: list[str],
+    *,
+    compiled: compiling.CompiledSet,
+    waivers: Iterable[Any],
+    now: datetime,
+    jobs: int,
+    helm_values: list[str],
+    helm_set: list[str],
+) -> ScanReport:
+    sources: list[Any] = []
+    for path in paths:
+        if path == "-":
+            sources.append(files.Source(kind="stdin", path="-"))
+        elif not Path(path).exists():
+            raise UsageError(f"{path}: no such file or directory")
+        else:
+            sources.extend(files.iter_sources([path]))
+    load = functools.partial(files.load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set))
+    with _progress(len(sources)) as advance:
+        return scanning.scan(
+            sources,
+            compiled=compiled,
+            load=load,
+            waivers=list(waivers),
+            now=now,
+            jobs=jobs,
+            on_progress=advance,
+        )
+
+
+class _progress:
+    """A progress bar on stderr, only when stderr is a terminal and the scan is long."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if self.total < 20 or not sys.stderr.isatty():
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task("scanning", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def write_report(
+    report: ScanReport,
+    *,
+    fmt: str,
+    output: str | None,
+    policies: dict[str, Any],
+    now: datetime,
+    show_passed: bool = False,
+) -> None:
+    to_terminal = output is None and sys.stdout.isatty()
+    options: dict[str, Any] = {}
+    if fmt == "table":
+        options = {"color": to_terminal, "show_passed": show_passed}
+    text = reports.render_report(fmt, report, policies=policies, now=now, **options)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        typer.echo(f"report written to {output}", err=True)
+    if fmt != "table":
+        for problem in report.problems:
+            typer.echo(problem.render(), err=True)
+
+
+def exit_code(report: ScanReport, threshold: Severity) -> int:
+    if report.failing(threshold):
+        return EXIT_FAILED
+    if any(p.level is Level.ERROR for p in report.problems):
+        return EXIT_FAILED
+    if any(r.verdict is Verdict.ERROR for r in report.results):
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,216 @@
+"""The CEL adapter: the only module that imports the CEL runtime (`cel_expr_python`).
+
+The compiler builds one `Environment` per scan and compiles every expression of every policy
+through it; the evaluator makes one activation per document and evaluates `Program`s against
+it. Compile problems come back as `CelIssue`, runtime errors as `CelFailure`: values, never
+exceptions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cel_expr_python import cel as runtime
+from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
+
+from leitplanke.core import problems
+from leitplanke.engine import celfunctions, celnetworks, celquantities, celurls
+
+_LOCATION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ")
+_STATUS = re.compile(r"^[A-Z_]+: ")
+_STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
+_FUNCTION_REPR = re.compile(r"'Python function '<function (\S+) at 0x[0-9a-f]+>''")
+_OPTIONAL_RESULT = "the result is an optional value; end the expression with .orValue(default) or .value()"
+
+
+@dataclass(frozen=True, slots=True)
+class CelIssue:
+    """A problem found while compiling: a syntax error, an undeclared name, a type mismatch.
+
+    `line` and `column` are 1-based, in characters, within the expression source; a problem
+    the runtime reports without a place (nesting too deep) is put at 1:1.
+    """
+
+    message: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class CelFailure:
+    """An error value produced while evaluating: a missing key, a division by zero, a bad quantity."""
+
+    message: str
+
+
+class Program:
+    """One compiled expression; immutable, reusable across activations and forked processes."""
+
+    __slots__ = ("_expression", "source")
+
+    def __init__(self, source: str, expression: Any) -> None:
+        self.source = source
+        self._expression = expression
+
+    def __repr__(self) -> str:
+        return f"Program({self.source!r})"
+
+    def evaluate(self, activation: Any) -> Any | CelFailure:
+        """The result as a plain Python value, or a CelFailure; never raises.
+
+        Plain values: bool, int (also for uint), float, str, bytes, None, list, dict,
+        datetime (timestamp), timedelta (duration).
+        """
+        try:
+            value = self._expression.eval(activation)
+        except (RuntimeError, TypeError) as exc:
+            # the runtime raises, rather than returning an error value, when a value it was
+            # handed cannot be represented in CEL
+            return CelFailure(_clean(str(exc)))
+        try:
+            result = value.value()
+        except TypeError:
+            return CelFailure(_OPTIONAL_RESULT)
+        kind = result.__class__
+        if kind is bool or kind is int or kind is float:  # the hot path: most results are bools
+            return result
+        try:
+            return _plain(value, result)
+        except _Unconvertible as exc:
+            return CelFailure(str(exc))
+
+    def evaluate_bool(self, activation: Any) -> bool | CelFailure:
+        result = self.evaluate(activation)
+        if result.__class__ is bool or result.__class__ is CelFailure:
+            return result
+        return CelFailure(f"expected bool, got {celfunctions.type_name(result)}")
+
+
+class Environment:
+    """Declared variables plus the Kubernetes libraries; build once per scan with `build_environment`."""
+
+    __slots__ = ("_env",)
+
+    def __init__(self, env: Any) -> None:
+        self._env = env
+
+    def compile(self, source: str) -> Program | CelIssue:
+        try:
+            expression = self._env.compile(source)
+        except RuntimeError as exc:
+            return parse_issue(str(exc))
+        except TypeError:  # the binding rejects text it cannot encode as UTF-8
+            return CelIssue("the expression is not valid Unicode text", 1, 1)
+        return Program(source, expression)
+
+    def activation(self, data: Mapping[str, Any]) -> Any:
+        """Bind the variables once per document; every program of the document shares it."""
+        return self._env.Activation(data)
+
+
+def build_environment(*, variables: Sequence[str]) -> Environment:
+    """An environment with `variables` declared as dyn and every supported library.
+
+    Raises LeitplankeError if the runtime rejects the declarations: a bug, not bad input.
+    """
+    library = runtime.CelExtension("kubernetes", _function_decls())
+    env = runtime.NewEnv(
+        variables={name: runtime.Type.DYN for name in variables},
+        # the Kubernetes library goes last: only then may it add overloads to a function an
+        # extension already declares (indexOf on lists next to indexOf on strings)
+        extensions=[
+            ext_strings.ExtStrings(),
+            ext_optional.ExtOptional(),
+            ext_math.ExtMath(),
+            ext_encoders.ExtEncoders(),
+            ext_bindings.ExtBindings(),
+            library,
+        ],
+    )
+    try:
+        # the runtime checks declarations lazily: fail here, not at the first policy
+        env.compile("true")
+    except RuntimeError as exc:
+        raise problems.LeitplankeError(f"the CEL environment cannot be built: {exc}") from exc
+    return Environment(env)
+
+
+def parse_issue(text: str) -> CelIssue:
+    """The first problem of a compile error message, with its place."""
+    text = _STATUS_SUFFIX.sub("", text)
+    located = _LOCATION.search(text)
+    if located is None:
+        return CelIssue(_STATUS.sub("", text), 1, 1)
+    message = text[located.end() :].split("\n", 1)[0].replace(" (in container '')", "")
+    return CelIssue(message, max(int(located[1]), 1), max(int(located[2]), 1))
+
+
+def _function_decls() -> list[Any]:
+    kinds = {
+        "bool": runtime.Type.BOOL,
+        "int": runtime.Type.INT,
+        "uint": runtime.Type.UINT,
+        "double": runtime.Type.DOUBLE,
+        "string": runtime.Type.STRING,
+        "bytes": runtime.Type.BYTES,
+        "list": runtime.Type.LIST,
+        "map": runtime.Type.MAP,
+        "duration": runtime.Type.DURATION,
+        "timestamp": runtime.Type.TIMESTAMP,
+        "dyn": runtime.Type.DYN,
+    }
+    overloads: dict[str, list[Any]] = {}
+    for module in (celfunctions, celquantities, celnetworks, celurls):
+        for declaration in module.declarations():
+            overloads.setdefault(declaration.function, []).append(
+                runtime.Overload(
+                    declaration.overload,
+                    kinds[declaration.result],
+                    [kinds[kind] for kind in declaration.parameters],
+                    is_member=declaration.is_member,
+                    impl=declaration.impl,
+                )
+            )
+    return [runtime.FunctionDecl(name, group) for name, group in overloads.items()]
+
+
+class _Unconvertible(Exception):
+    """A result, or a part of it, that has no plain Python value."""
+
+
+def _plain(value: Any, result: Any) -> Any:
+    """Convert `result`, the `.value()` of runtime value `value`, to a plain Python value."""
+    kind = result.__class__
+    if kind is bool or kind is int or kind is float or result is None:
+        return result
+    if kind is str:
+        if value.type() == runtime.Type.ERROR:
+            raise _Unconvertible(_clean(result))
+        return result
+    if kind is list:
+        return [_plain_value(item) for item in result]
+    if kind is dict:
+        return {key: _plain_value(item) for key, item in result.items()}
+    if kind is bytearray or kind is bytes:
+        return bytes(result)
+    if isinstance(result, datetime | timedelta):
+        return result
+    raise _Unconvertible(f"the result has no plain value: {value.type().name().lower()}")
+
+
+def _plain_value(value: Any) -> Any:
+    # Value.plain_value() crashes the interpreter on a map holding an optional: walk instead
+    try:
+        result = value.value()
+    except TypeError:
+        raise _Unconvertible(_OPTIONAL_RESULT) from None
+    return _plain(value, result)
+
+
+def _clean(message: str) -> str:
+    """Drop what makes runtime messages unstable across runs: object addresses, status suffixes."""
+    return _STATUS_SUFFIX.sub("", _FUNCTION_REPR.sub(r"function '\1'", message))

@@ -1,0 +1,216 @@
+"""Compiling policies: every CEL expression compiled once, policies indexed by kind.
+
+Stages: check each expression alone (so problems carry the author's line and
+column), then wrap it with its policy's params and compile the program the
+evaluator runs. Called by the CLI and ``testing``; feeds ``evaluating``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from leitplanke.core.policies import Policy, Rule
+from leitplanke.core.problems import Problem
+from leitplanke.engine import cel
+
+VARIABLES = (
+    "object",
+    "oldObject",
+    "request",
+    "podSpec",
+    "podMeta",
+    "item",
+    "params",
+    "documents",
+    "allParams",
+    "subjects",
+)
+ANY_KIND = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: Rule
+    validate: cel.Program
+    message: cel.Program | None
+    for_each: cel.Program | None
+    each_validate: cel.Program | None  # forEach.map(item, validate): one call for all items
+    each_message: cel.Program | None
+    set_validate: cel.Program | None  # set-level: subjects.map(s, validate)
+
+    @property
+    def is_set_level(self) -> bool:
+        return bool(self.rule.collect)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    policy: Policy
+    condition: cel.Program | None
+    rules: tuple[CompiledRule, ...]
+
+    @property
+    def id(self) -> str:
+        return self.policy.id
+
+
+@dataclass(slots=True)
+class CompiledSet:
+    """Immutable after ``compile_policies``: the environment, policies and the kind index."""
+
+    environment: cel.Environment
+    policies: tuple[CompiledPolicy, ...]
+    by_kind: Mapping[str, tuple[CompiledPolicy, ...]]
+    params: Mapping[str, Mapping[str, Any]]
+    collect_kinds: frozenset[str] = field(default_factory=frozenset)
+
+    def candidates(self, kind: str) -> tuple[CompiledPolicy, ...]:
+        return self.by_kind.get(kind, ()) + self.by_kind.get(ANY_KIND, ())
+
+    @property
+    def set_level(self) -> tuple[CompiledPolicy, ...]:
+        return tuple(p for p in self.policies if any(r.is_set_level for r in p.rules))
+
+
+def build_environment() -> cel.Environment:
+    return cel.build_environment(variables=VARIABLES)
+
+
+def compile_policies(
+    policies: Sequence[Policy], *, environment: cel.Environment | None = None
+) -> tuple[CompiledSet, list[Problem]]:
+    env = environment or build_environment()
+    problems: list[Problem] = []
+    compiled: list[CompiledPolicy] = []
+    seen: dict[str, Policy] = {}
+    for policy in policies:
+        if not policy.enabled:
+            continue
+        if policy.id in seen:
+            first = seen[policy.id].source
+            problems.append(
+                Problem(
+                    policy.source.file,
+                    policy.source.line,
+                    "duplicate-policy",
+                    f"policy {policy.id!r} is already defined at {first.file}:{first.line}",
+                    field="metadata.name",
+                )
+            )
+            continue
+        seen[policy.id] = policy
+        result = _compile_policy(env, policy, problems)
+        if result is not None:
+            compiled.append(result)
+    index: dict[str, list[CompiledPolicy]] = {}
+    for item in compiled:
+        for kind in item.policy.match.kinds or (ANY_KIND,):
+            index.setdefault(kind, []).append(item)
+    collect = frozenset(kind for p in compiled for r in p.rules for kind in r.rule.collect)
+    return (
+        CompiledSet(
+            environment=env,
+            policies=tuple(compiled),
+            by_kind={kind: tuple(items) for kind, items in index.items()},
+            params={p.id: dict(p.policy.params) for p in compiled},
+            collect_kinds=collect,
+        ),
+        problems,
+    )
+
+
+class _Compiler:
+    def __init__(self, env: cel.Environment, policy: Policy, problems: list[Problem]) -> None:
+        self.env = env
+        self.policy = policy
+        self.problems = problems
+        self.failed = False
+        self.prefix = f"cel.bind(params, allParams[{json.dumps(policy.id)}], " if policy.params else ""
+
+    def check(self, source: str, *, field: str, line: int) -> bool:
+        result = self.env.compile(source)
+        if isinstance(result, cel.CelIssue):
+            self.failed = True
+            self.problems.append(
+                Problem(
+                    self.policy.source.file,
+                    line + result.line - 1,
+                    "cel-compile",
+                    result.message,
+                    field=field,
+                    column=result.column,
+                )
+            )
+            return False
+        return True
+
+    def program(self, source: str) -> cel.Program | None:
+        wrapped = f"{self.prefix}{source})" if self.prefix else source
+        result = self.env.compile(wrapped)
+        if isinstance(result, cel.CelIssue):
+            self.failed = True
+            self.problems.append(
+                Problem(self.policy.source.file, self.policy.source.line, "cel-compile", result.message)
+            )
+            return None
+        return result
+
+
+def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem]) -> CompiledPolicy | None:
+    compiler = _Compiler(env, policy, problems)
+    condition = None
+    if policy.match.condition and compiler.check(
+        policy.match.condition, field="spec.match.condition", line=policy.condition_line
+    ):
+        condition = compiler.program(policy.match.condition)
+    rules = [_compile_rule(compiler, rule) for rule in policy.rules]
+    if compiler.failed:
+        return None
+    return CompiledPolicy(policy=policy, condition=condition, rules=tuple(r for r in rules if r is not None))
+
+
+def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
+    base = f"spec.rules[{rule.index}]"
+    ok = True
+    for key, source in (("validate", rule.validate), ("message", rule.message), ("forEach", rule.for_each)):
+        line = rule.lines.get(key, rule.source.line)
+        if source and not c.check(source, field=f"{base}.{key}", line=line):
+            ok = False
+    if not ok:
+        return None
+    validate = c.program(rule.validate)
+    message = c.program(rule.message) if rule.message else None
+    for_each = each_validate = each_message = set_validate = None
+    if rule.for_each:
+        for_each = c.program(rule.for_each)
+        each_validate = c.program(f"({rule.for_each}).map(item, {rule.validate})")
+        if rule.message:
+            each_message = c.program(f"({rule.for_each}).map(item, {rule.message})")
+    if rule.collect:
+        body = f"({rule.for_each}).all(item, {rule.validate})" if rule.for_each else rule.validate
+        set_validate = c.program(
+            "subjects.map(s, cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, "
+            f"cel.bind(podMeta, s.podMeta, {body}))))"
+        )
+    if validate is None:
+        return None
+    return CompiledRule(
+        rule=rule,
+        validate=validate,
+        message=message,
+        for_each=for_each,
+        each_validate=each_validate,
+        each_message=each_message,
+        set_validate=set_validate,
+    )
+
+
+def policy_map(compiled: CompiledSet) -> dict[str, Policy]:
+    return {p.id: p.policy for p in compiled.policies}
+
+
+def all_policies(compiled: Iterable[CompiledPolicy]) -> list[Policy]:
+    return [p.policy for p in compiled]

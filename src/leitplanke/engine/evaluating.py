@@ -1,0 +1,305 @@
+"""Evaluating compiled policies against one document: one CEL activation per document.
+
+Every outcome is a value: a CEL runtime error becomes an ``error`` result with
+the runtime's message, never an exception. Called by ``scanning``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from leitplanke.core import documents
+from leitplanke.core.documents import Document
+from leitplanke.core.results import Location, Resource, Result, Verdict
+from leitplanke.engine import cel, matching
+from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
+
+MATCH_RULE = "match"
+
+
+@dataclass(slots=True)
+class Outcome:
+    results: list[Result] = field(default_factory=list)
+    evaluations: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A document as CEL sees it, with the paths reports need."""
+
+    doc: Document
+    resource: Resource
+    pod_spec: Mapping[str, Any] | None
+    pod_meta: Mapping[str, Any] | None
+    pod_prefix: str
+
+    def bindings(self) -> dict[str, Any]:
+        return {"object": self.doc.body, "podSpec": self.pod_spec, "podMeta": self.pod_meta}
+
+
+def build_subject(doc: Document) -> Subject:
+    body = doc.body
+    kind = doc.kind
+    pod_spec = documents.pod_spec_of(body)
+    pod_meta: Mapping[str, Any] | None = None
+    prefix = ""
+    if pod_spec is not None:
+        prefix = documents.pod_spec_prefix(kind)
+        meta_path = [*documents.parse_path(prefix)[:-1], "metadata"]
+        node: Any = body
+        for part in meta_path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        pod_meta = node if isinstance(node, Mapping) else {}
+    resource = Resource(
+        api_version=doc.api_version, kind=kind, namespace=doc.namespace, name=doc.name, domain=doc.domain
+    )
+    return Subject(doc=doc, resource=resource, pod_spec=pod_spec, pod_meta=pod_meta, pod_prefix=prefix)
+
+
+def matching_policies(compiled: CompiledSet, doc: Document) -> list[CompiledPolicy]:
+    return [p for p in compiled.candidates(doc.kind) if matching.matches(p.policy.match, doc)]
+
+
+def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
+    """All per-document rules of every matching policy, in policy then rule order."""
+    outcome = Outcome()
+    policies = matching_policies(compiled, doc)
+    if not policies:
+        return outcome
+    subject = build_subject(doc)
+    data = subject.bindings()
+    data.update(oldObject=None, request=None, item=None, params={}, allParams=compiled.params)
+    activation = compiled.environment.activation(data)
+    for policy in policies:
+        if policy.condition is not None:
+            outcome.evaluations += 1
+            applies = policy.condition.evaluate_bool(activation)
+            if isinstance(applies, cel.CelFailure):
+                outcome.results.append(_error(policy, MATCH_RULE, subject, applies.message, ""))
+                continue
+            if not applies:
+                continue
+        for rule in policy.rules:
+            if rule.is_set_level:
+                continue
+            if rule.for_each is None:
+                _evaluate_plain(policy, rule, subject, activation, outcome)
+            else:
+                _evaluate_each(compiled, policy, rule, subject, activation, outcome)
+    return outcome
+
+
+def _evaluate_plain(
+    policy: CompiledPolicy, rule: CompiledRule, subject: Subject, activation: Any, outcome: Outcome
+) -> None:
+    outcome.evaluations += 1
+    verdict = rule.validate.evaluate_bool(activation)
+    path = resolve_path(rule.rule.path, subject, item_path="")
+    if isinstance(verdict, cel.CelFailure):
+        outcome.results.append(_error(policy, rule.rule.name, subject, verdict.message, path))
+    elif verdict:
+        outcome.results.append(_result(policy, rule, subject, Verdict.PASS, "", path))
+    else:
+        message = _message(rule.message, activation, default=policy.policy.title)
+        outcome.results.append(_failing(policy, rule, subject, message, path))
+
+
+def _evaluate_each(
+    compiled: CompiledSet,
+    policy: CompiledPolicy,
+    rule: CompiledRule,
+    subject: Subject,
+    activation: Any,
+    outcome: Outcome,
+) -> None:
+    assert rule.each_validate is not None and rule.for_each is not None
+    verdicts = rule.each_validate.evaluate(activation)
+    items: list[Any] | None = None
+    if isinstance(verdicts, cel.CelFailure) or not _all_bools(verdicts):
+        # one item broke the combined call: evaluate item by item to say which
+        listed = _items(rule.for_each, activation)
+        if isinstance(listed, cel.CelFailure):
+            outcome.evaluations += 1
+            outcome.results.append(_error(policy, rule.rule.name, subject, listed.message, ""))
+            return
+        items = listed
+        verdicts = [_item_verdict(compiled, rule.validate, subject, item) for item in items]
+    outcome.evaluations += max(1, len(verdicts))
+    failing = [i for i, v in enumerate(verdicts) if v is not True]
+    if not failing:
+        path = resolve_path(rule.rule.path, subject, item_path="") if not verdicts else ""
+        outcome.results.append(_result(policy, rule, subject, Verdict.PASS, "", path))
+        return
+    if items is None:
+        found = _items(rule.for_each, activation)
+        items = [] if isinstance(found, cel.CelFailure) else found
+    messages = _each_messages(compiled, rule, subject, activation, items, failing)
+    for index in failing:
+        item = items[index] if index < len(items) else None
+        item_path = locate(subject.doc.body, item) if item is not None else ""
+        path = resolve_path(rule.rule.path or "item", subject, item_path=item_path or "")
+        verdict = verdicts[index]
+        if isinstance(verdict, cel.CelFailure):
+            outcome.results.append(_error(policy, rule.rule.name, subject, verdict.message, path))
+        else:
+            message = messages.get(index) or policy.policy.title
+            outcome.results.append(_failing(policy, rule, subject, message, path, item_path=item_path))
+
+
+def _all_bools(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, bool) for v in value)
+
+
+def _items(program: cel.Program, activation: Any) -> list[Any] | cel.CelFailure:
+    items = program.evaluate(activation)
+    if isinstance(items, cel.CelFailure):
+        return items
+    if not isinstance(items, list):
+        return cel.CelFailure(f"forEach must produce a list, got {type(items).__name__}")
+    return items
+
+
+def _item_activation(compiled: CompiledSet, subject: Subject, item: Any) -> Any:
+    data = subject.bindings()
+    data.update(oldObject=None, request=None, item=item, params={}, allParams=compiled.params)
+    return compiled.environment.activation(data)
+
+
+def _item_verdict(
+    compiled: CompiledSet, program: cel.Program, subject: Subject, item: Any
+) -> bool | cel.CelFailure:
+    return program.evaluate_bool(_item_activation(compiled, subject, item))
+
+
+def _each_messages(
+    compiled: CompiledSet,
+    rule: CompiledRule,
+    subject: Subject,
+    activation: Any,
+    items: Sequence[Any],
+    failing: Sequence[int],
+) -> dict[int, str]:
+    if rule.each_message is None or rule.message is None:
+        return {}
+    texts = rule.each_message.evaluate(activation)
+    if isinstance(texts, list) and len(texts) == len(items):
+        return {i: str(texts[i]) for i in failing}
+    result: dict[int, str] = {}
+    for index in failing:
+        if index < len(items):
+            item_activation = _item_activation(compiled, subject, items[index])
+            result[index] = _message(rule.message, item_activation, default="")
+    return result
+
+
+def _message(program: cel.Program | None, activation: Any, *, default: str) -> str:
+    if program is None:
+        return default
+    text = program.evaluate(activation)
+    if isinstance(text, cel.CelFailure):
+        return f"{default} (message failed: {text.message})"
+    return str(text)
+
+
+def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
+    """Turn a rule's ``path`` (``item.x``, ``podSpec.x``, ``x``) into a document path."""
+    if not path:
+        return item_path
+    head, _, rest = path.partition(".")
+    if head == "item":
+        base = item_path
+    elif head == "podSpec":
+        base = subject.pod_prefix
+    else:
+        return path
+    if not rest:
+        return base
+    return f"{base}.{rest}" if base else rest
+
+
+def locate(body: Any, value: Any, base: str = "") -> str:
+    """Path of the first list element in ``body`` equal to ``value`` (depth first), or ``""``."""
+    if isinstance(body, Mapping):
+        for key, child in body.items():
+            if isinstance(child, Mapping | list):
+                found = locate(child, value, documents.join_path(base, str(key)))
+                if found:
+                    return found
+    elif isinstance(body, list):
+        for index, child in enumerate(body):
+            if child == value:
+                return f"{base}[{index}]"
+        for index, child in enumerate(body):
+            if isinstance(child, Mapping | list):
+                found = locate(child, value, f"{base}[{index}]")
+                if found:
+                    return found
+    return ""
+
+
+def _location(subject: Subject, path: str) -> Location:
+    origin = subject.doc.origin
+    return Location(file=origin.file, line=origin.line_of(path), path=path, index=origin.index)
+
+
+def _result(
+    policy: CompiledPolicy,
+    rule: CompiledRule,
+    subject: Subject,
+    verdict: Verdict,
+    message: str,
+    path: str,
+    *,
+    fix: Mapping[str, Any] | None = None,
+) -> Result:
+    p = policy.policy
+    return Result(
+        policy=p.id,
+        rule=rule.rule.name,
+        resource=subject.resource,
+        verdict=verdict,
+        severity=p.severity,
+        message=message,
+        location=_location(subject, path),
+        fix=fix,
+        category=p.category,
+        controls=p.controls,
+    )
+
+
+def _failing(
+    policy: CompiledPolicy,
+    rule: CompiledRule,
+    subject: Subject,
+    message: str,
+    path: str,
+    *,
+    item_path: str = "",
+) -> Result:
+    verdict = Verdict.WARN if rule.rule.verdict_on_fail == "warn" else Verdict.FAIL
+    return _result(policy, rule, subject, verdict, message, path, fix=fix_of(rule, subject, item_path))
+
+
+def fix_of(rule: CompiledRule, subject: Subject, item_path: str) -> dict[str, Any] | None:
+    fix = rule.rule.fix
+    if fix is None:
+        return None
+    target = resolve_path(fix.path, subject, item_path=item_path) if fix.path else item_path
+    return {"path": target, "merge": dict(fix.merge), "remove": list(fix.remove)}
+
+
+def _error(policy: CompiledPolicy, rule: str, subject: Subject, message: str, path: str) -> Result:
+    p = policy.policy
+    return Result(
+        policy=p.id,
+        rule=rule,
+        resource=subject.resource,
+        verdict=Verdict.ERROR,
+        severity=p.severity,
+        message=message,
+        location=_location(subject, path),
+        category=p.category,
+        controls=p.controls,
+    )

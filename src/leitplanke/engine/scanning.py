@@ -1,0 +1,282 @@
+"""Scanning: many inputs through the compiled policies, in parallel, into one ScanReport.
+
+The caller injects ``load`` (source → documents, problems, skipped inputs), so
+the same pipeline serves files, Helm, Kustomize and stdin. Per-document rules
+run in worker processes (fork); set-level rules and waivers run once at the end.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from leitplanke.core.documents import Document, Origin, SkippedInput
+from leitplanke.core.problems import Level, Problem
+from leitplanke.core.results import Location, Result, ScanReport, Verdict
+from leitplanke.core.waivers import Waiver
+from leitplanke.engine import cel, evaluating, matching
+from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
+
+S = TypeVar("S")
+Loaded = Document | Problem | SkippedInput
+Loader = Callable[[S], Iterable[Loaded]]
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one source produced, small enough to send between processes."""
+
+    results: list[Result] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[SkippedInput] = field(default_factory=list)
+    documents: int = 0
+    evaluations: int = 0
+    kept: list[Document] = field(default_factory=list)  # for set-level rules
+
+
+@dataclass(frozen=True, slots=True)
+class _Job(Generic[S]):
+    compiled: CompiledSet
+    load: Loader[S]
+    keep_kinds: frozenset[str]
+    keep_paths: tuple[str, ...]
+
+
+def scan(
+    sources: Sequence[S],
+    *,
+    compiled: CompiledSet,
+    load: Loader[S],
+    waivers: Sequence[Waiver] = (),
+    now: datetime,
+    jobs: int = 0,
+    on_progress: Callable[[int], None] | None = None,
+) -> ScanReport:
+    """Evaluate every document of every source; ``jobs=0`` means one worker per core."""
+    set_policies = compiled.set_level
+    keep = set(compiled.collect_kinds)
+    for policy in set_policies:
+        keep.update(policy.policy.match.kinds or ("*",))
+    keep_paths = tuple(r.rule.path for p in set_policies for r in p.rules if r.rule.path)
+    job = _Job(compiled=compiled, load=load, keep_kinds=frozenset(keep), keep_paths=keep_paths)
+    report = ScanReport(policies=len(compiled.policies))
+    kept: list[Document] = []
+    for batch in _run(job, sources, jobs=jobs or os.cpu_count() or 1):
+        report.results.extend(batch.results)
+        report.problems.extend(batch.problems)
+        report.skipped.extend(batch.skipped)
+        report.documents += batch.documents
+        report.evaluations += batch.evaluations
+        kept.extend(batch.kept)
+        if on_progress is not None:
+            on_progress(1)
+    kept.sort(key=lambda d: (d.origin.file, d.origin.index))
+    for policy in set_policies:
+        report.evaluations += _evaluate_set(compiled, policy, kept, report.results)
+    apply_waivers(report, waivers, now=now)
+    return report.finish()
+
+
+_worker_job: _Job[Any] | None = None
+
+
+def _init_worker(job: _Job[Any]) -> None:
+    global _worker_job  # the job of this worker process, set once by the pool initializer
+    _worker_job = job
+
+
+def _work(source: Any) -> Batch:
+    assert _worker_job is not None
+    return process_source(_worker_job, source)
+
+
+def _run(job: _Job[S], sources: Sequence[S], *, jobs: int) -> Iterator[Batch]:
+    if jobs <= 1 or len(sources) < 2:
+        for source in sources:
+            yield process_source(job, source)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(min(jobs, len(sources)), initializer=_init_worker, initargs=(job,)) as pool:
+        yield from pool.imap_unordered(_work, sources, chunksize=1)
+
+
+def process_source(job: _Job[S], source: S) -> Batch:
+    batch = Batch()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # documents are acyclic trees; the collector only costs time here
+    try:
+        for item in job.load(source):
+            if isinstance(item, Document):
+                batch.documents += 1
+                outcome = evaluating.evaluate_document(job.compiled, item)
+                batch.results.extend(outcome.results)
+                batch.evaluations += outcome.evaluations
+                if item.kind in job.keep_kinds or "*" in job.keep_kinds:
+                    batch.kept.append(_portable(item, job.keep_paths))
+            elif isinstance(item, Problem):
+                batch.problems.append(item)
+            else:
+                batch.skipped.append(item)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return batch
+
+
+def _portable(doc: Document, paths: Sequence[str]) -> Document:
+    """The document with only the lines set-level rules may report (picklable, small)."""
+    subject = evaluating.build_subject(doc)
+    lines: dict[str, int] = {}
+    for path in paths:
+        resolved = evaluating.resolve_path(path, subject, item_path="")
+        lines[resolved] = doc.origin.line_of(resolved)
+    origin = Origin(file=doc.origin.file, index=doc.origin.index, line=doc.origin.line, lines=lines)
+    return Document(body=doc.body, origin=origin, domain=doc.domain)
+
+
+def _evaluate_set(
+    compiled: CompiledSet, policy: CompiledPolicy, kept: Sequence[Document], out: list[Result]
+) -> int:
+    """Set-level rules: each subject sees ``documents``, the collected kinds of the whole scan."""
+    subjects = [d for d in kept if _selects(policy, d)]
+    if not subjects:
+        return 0
+    built = [evaluating.build_subject(d) for d in subjects]
+    evaluations = 0
+    for rule in policy.rules:
+        if not rule.is_set_level:
+            continue
+        collected = [d.body for d in kept if d.kind in rule.rule.collect]
+        evaluations += len(built)
+        verdicts = _set_verdicts(compiled, policy, rule, built, collected)
+        for subject, verdict in zip(built, verdicts, strict=True):
+            out.append(_set_result(compiled, policy, rule, subject, verdict, collected))
+    return evaluations
+
+
+def _selects(policy: CompiledPolicy, doc: Document) -> bool:
+    kinds = policy.policy.match.kinds
+    return (not kinds or doc.kind in kinds) and matching.matches(policy.policy.match, doc)
+
+
+def _set_verdicts(
+    compiled: CompiledSet,
+    policy: CompiledPolicy,
+    rule: CompiledRule,
+    subjects: Sequence[evaluating.Subject],
+    collected: list[Any],
+) -> list[bool | cel.CelFailure]:
+    assert rule.set_validate is not None
+    rows = [{"object": s.doc.body, "podSpec": s.pod_spec, "podMeta": s.pod_meta} for s in subjects]
+    activation = compiled.environment.activation(_set_bindings(compiled, collected, rows))
+    combined = rule.set_validate.evaluate(activation)
+    if isinstance(combined, list) and all(isinstance(v, bool) for v in combined):
+        return list(combined)
+    # something failed inside the combined call: evaluate subject by subject to say which
+    verdicts: list[bool | cel.CelFailure] = []
+    for row in rows:
+        single = compiled.environment.activation(_set_bindings(compiled, collected, [row]))
+        value = rule.set_validate.evaluate(single)
+        if isinstance(value, cel.CelFailure):
+            verdicts.append(value)
+        elif isinstance(value, list) and len(value) == 1 and isinstance(value[0], bool):
+            verdicts.append(value[0])
+        else:
+            verdicts.append(cel.CelFailure(f"validate must produce a bool, got {value!r}"))
+    return verdicts
+
+
+def _set_bindings(compiled: CompiledSet, collected: list[Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "object": None,
+        "oldObject": None,
+        "request": None,
+        "podSpec": None,
+        "podMeta": None,
+        "item": None,
+        "params": {},
+        "allParams": compiled.params,
+        "documents": collected,
+        "subjects": rows,
+    }
+
+
+def _set_result(
+    compiled: CompiledSet,
+    policy: CompiledPolicy,
+    rule: CompiledRule,
+    subject: evaluating.Subject,
+    verdict: bool | cel.CelFailure,
+    collected: list[Any],
+) -> Result:
+    p = policy.policy
+    path = evaluating.resolve_path(rule.rule.path, subject, item_path="")
+    origin = subject.doc.origin
+    location = Location(file=origin.file, line=origin.line_of(path), path=path, index=origin.index)
+    if isinstance(verdict, cel.CelFailure):
+        state, message = Verdict.ERROR, verdict.message
+    elif verdict:
+        state, message = Verdict.PASS, ""
+    else:
+        state = Verdict.WARN if rule.rule.verdict_on_fail == "warn" else Verdict.FAIL
+        message = p.title
+        if rule.message is not None:
+            data = _set_bindings(compiled, collected, [])
+            data.update(subject.bindings())
+            text = rule.message.evaluate(compiled.environment.activation(data))
+            message = text if isinstance(text, str) else message
+    return Result(
+        policy=p.id,
+        rule=rule.rule.name,
+        resource=subject.resource,
+        verdict=state,
+        severity=p.severity,
+        message=message,
+        location=location,
+        fix=evaluating.fix_of(rule, subject, "") if state is Verdict.FAIL else None,
+        category=p.category,
+        controls=p.controls,
+    )
+
+
+def apply_waivers(report: ScanReport, waivers: Sequence[Waiver], *, now: datetime) -> None:
+    """Waived failures become ``skip`` naming the waiver; expired waivers only warn."""
+    if not waivers:
+        return
+    active = [w for w in waivers if not w.is_expired(now)]
+    for waiver in waivers:
+        if waiver.is_expired(now):
+            report.problems.append(
+                Problem(
+                    waiver.source.file,
+                    waiver.source.line,
+                    "waiver-expired",
+                    f"waiver {waiver.name!r} expired on {waiver.expires.isoformat()} and suppresses nothing",
+                    level=Level.WARNING,
+                )
+            )
+    if not active:
+        return
+    for index, result in enumerate(report.results):
+        if result.verdict not in (Verdict.FAIL, Verdict.WARN):
+            continue
+        for waiver in active:
+            if waiver.covers(policy=result.policy, rule=result.rule, resource=result.resource):
+                report.results[index] = _waived(result, waiver)
+                break
+
+
+def _waived(result: Result, waiver: Waiver) -> Result:
+    from dataclasses import replace
+
+    return replace(
+        result,
+        verdict=Verdict.SKIP,
+        waiver=waiver.name,
+        message=f"{result.message} (waived by {waiver.name}: {waiver.reason})",
+    )

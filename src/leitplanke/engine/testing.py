@@ -1,0 +1,168 @@
+"""Policy unit tests in leitplanke's own format (``kind: PolicyTest``).
+
+Each test names policy files, resources (inline or files) and the expected
+verdict per (policy, rule, resource). Called by ``leitplanke test``; resource
+files are read through an injected loader, so this module does no parsing of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from leitplanke.core.documents import Document, Origin, SkippedInput
+from leitplanke.core.problems import Problem
+from leitplanke.core.results import Result, Verdict
+from leitplanke.engine import compiling, loading, scanning, yamlnodes
+
+ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
+# the verdict a (policy, rule, resource) shows when several results exist: the worst one
+_RANK = {Verdict.PASS: 0, Verdict.SKIP: 1, Verdict.WARN: 2, Verdict.FAIL: 3, Verdict.ERROR: 4}
+NOT_EVALUATED = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    test: str
+    policy: str
+    rule: str
+    resource: str
+    expected: str
+    actual: str
+    line: int
+
+    @property
+    def ok(self) -> bool:
+        if self.expected == Verdict.SKIP and self.actual == NOT_EVALUATED:
+            return True
+        return self.expected == self.actual
+
+
+@dataclass(slots=True)
+class TestReport:
+    rows: list[Row] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for r in self.rows if r.ok)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.rows if not r.ok)
+
+
+def find_tests(paths: Sequence[str]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        target = Path(path)
+        candidates = [target] if target.is_file() else sorted(target.rglob("*.y*ml"))
+        for file in candidates:
+            if file.suffix in (".yaml", ".yml") and _is_test(file):
+                found.append(file)
+    return found
+
+
+def _is_test(file: Path) -> bool:
+    try:
+        head = file.read_text(encoding="utf-8")[:4096]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "kind: PolicyTest" in head
+
+
+def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader, now: datetime) -> TestReport:
+    report = TestReport()
+    for file in find_tests(paths):
+        run_test_file(file, load_resources=load_resources, now=now, report=report)
+    report.problems.sort()
+    return report
+
+
+def run_test_file(file: Path, *, load_resources: ResourceLoader, now: datetime, report: TestReport) -> None:
+    name = str(file)
+    try:
+        docs = list(yamlnodes.read_documents(file.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        report.problems.append(Problem(name, 0, "unreadable-test", str(exc)))
+        return
+    for doc in docs:
+        if isinstance(doc.data, dict) and doc.data.get("kind") == "PolicyTest":
+            _run_one(file, doc, load_resources=load_resources, now=now, report=report)
+
+
+def _run_one(
+    file: Path,
+    doc: yamlnodes.YamlDocument,
+    *,
+    load_resources: ResourceLoader,
+    now: datetime,
+    report: TestReport,
+) -> None:
+    name = str(file)
+    f = loading.Fields(doc, name, report.problems)
+    loaded = loading.load_paths([str(file.parent / p) for p in f.strings("spec.policies")], now=now)
+    loaded.extend(loading.load_packs(f.strings("spec.packs"), now=now))
+    report.problems.extend(loaded.problems)
+    compiled, problems = compiling.compile_policies(loaded.policies)
+    report.problems.extend(problems)
+    sources = _resources(file, doc, f, load_resources)
+    scan = scanning.scan(
+        [sources], compiled=compiled, load=lambda items: items, waivers=loaded.waivers, now=now, jobs=1
+    )
+    report.problems.extend(scan.problems)
+    actual = _actual_verdicts(scan.results)
+    raw = f.get("spec.expect")
+    for index, _row in enumerate(raw if isinstance(raw, list) else []):
+        base = f"spec.expect[{index}]"
+        policy, rule = f.text(f"{base}.policy", required=True), f.text(f"{base}.rule")
+        resource, expected = (
+            f.text(f"{base}.resource", required=True),
+            f.text(f"{base}.verdict", required=True),
+        )
+        found = actual.get((policy, rule, resource)) if rule else _any_rule(actual, policy, resource)
+        report.rows.append(
+            Row(name, policy, rule, resource, expected, found or NOT_EVALUATED, doc.line_of(base))
+        )
+
+
+def _resources(
+    file: Path, doc: yamlnodes.YamlDocument, f: loading.Fields, load_resources: ResourceLoader
+) -> list[Document | Problem | SkippedInput]:
+    items: list[Document | Problem | SkippedInput] = []
+    raw = f.get("spec.resources")
+    for index, entry in enumerate(raw if isinstance(raw, list) else []):
+        path = f"spec.resources[{index}]"
+        if isinstance(entry, dict) and set(entry) == {"file"}:
+            items.extend(load_resources(str(file.parent / str(entry["file"]))))
+        elif isinstance(entry, dict):
+            origin = Origin(file=str(file), index=index, line=doc.line_of(path))
+            items.append(Document(body=entry, origin=origin))
+        else:
+            f.problem(path, "invalid-field", "a resource must be a mapping or {file: path}")
+    return items
+
+
+def resource_key(result: Result) -> str:
+    r = result.resource
+    return f"{r.kind}/{r.namespace}/{r.name}" if r.namespace else f"{r.kind}/{r.name}"
+
+
+def _actual_verdicts(results: Iterable[Result]) -> dict[tuple[str, str, str], str]:
+    worst: dict[tuple[str, str, str], Verdict] = {}
+    for result in results:
+        key = (result.policy, result.rule, resource_key(result))
+        if key not in worst or _RANK[result.verdict] > _RANK[worst[key]]:
+            worst[key] = result.verdict
+    return {key: verdict.value for key, verdict in worst.items()}
+
+
+def _any_rule(actual: dict[tuple[str, str, str], str], policy: str, resource: str) -> str | None:
+    verdicts = [v for (p, _, r), v in actual.items() if p == policy and r == resource]
+    if not verdicts:
+        return None
+    return max(verdicts, key=lambda v: _RANK[Verdict(v)])

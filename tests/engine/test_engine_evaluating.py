@@ -1,0 +1,262 @@
+"""The engine end to end on in-memory documents: loading, compiling, evaluating, waivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from leitplanke.core.documents import Document, Origin
+from leitplanke.core.results import ScanReport
+from leitplanke.engine import compiling, loading, scanning
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+PRIVILEGED = """
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: disallow-privileged}
+spec:
+  title: Privileged containers are not allowed
+  severity: critical
+  category: Pod Security
+  controls: ["PSS:baseline/privileged"]
+  match: {podSpec: true}
+  rules:
+  - name: no-privileged-containers
+    forEach: podSpec.containers + podSpec.?initContainers.orValue([])
+    validate: "!item.?securityContext.?privileged.orValue(false)"
+    message: "'container ' + item.name + ' is privileged'"
+    path: item.securityContext.privileged
+    fix: {merge: {securityContext: {privileged: false}}}
+  - name: no-host-network
+    validate: "!podSpec.?hostNetwork.orValue(false)"
+    message: "'hostNetwork is true'"
+    path: podSpec.hostNetwork
+"""
+
+REGISTRY = """
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: allowed-registries}
+spec:
+  title: Images come from allowed registries
+  severity: high
+  match: {podSpec: true, excludeNamespaces: [kube-*]}
+  params: {registries: [registry.example.com/]}
+  rules:
+  - name: registry
+    forEach: podSpec.containers
+    validate: params.registries.exists(r, item.image.startsWith(r))
+    message: "item.image + ' is not from ' + params.registries.join(', ')"
+"""
+
+PDB = """
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: pdb-for-replicas}
+spec:
+  title: Multi-replica Deployments have a PodDisruptionBudget
+  severity: medium
+  match: {kinds: [Deployment]}
+  rules:
+  - name: has-pdb
+    collect: [PodDisruptionBudget]
+    validate: >-
+      object.spec.?replicas.orValue(1) < 2 || documents.exists(d,
+        d.metadata.?namespace.orValue('') == object.metadata.?namespace.orValue('') &&
+        d.spec.selector.matchLabels.all(k, object.spec.template.metadata.labels[?k] == optional.of(d.spec.selector.matchLabels[k])))
+    message: "'no PodDisruptionBudget selects ' + object.metadata.name"
+"""
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      hostNetwork: true
+      containers:
+      - name: app
+        image: registry.example.com/web:1.2
+      - name: sidecar
+        image: docker.io/proxy:1
+        securityContext:
+          privileged: true
+"""
+
+
+def _docs(text: str, file: str = "m.yaml") -> list[Document]:
+    return [
+        Document(body=body, origin=Origin(file=file, index=i, line=1))
+        for i, body in enumerate(yaml.safe_load_all(text))
+        if body
+    ]
+
+
+def _scan(policy_texts: Iterable[str], docs: list[Document], waivers: str = "") -> ScanReport:
+    loaded = loading.Loaded()
+    for i, text in enumerate(policy_texts):
+        loaded.extend(loading.load_text(text, file=f"p{i}.yaml", now=NOW))
+    if waivers:
+        loaded.extend(loading.load_text(waivers, file="w.yaml", now=NOW))
+    assert loaded.problems == []
+    compiled, problems = compiling.compile_policies(loaded.policies)
+    assert problems == []
+    return scanning.scan([docs], compiled=compiled, load=lambda d: d, waivers=loaded.waivers, now=NOW, jobs=1)
+
+
+def _rows(report: ScanReport) -> set[tuple[str, str, str, str, str]]:
+    return {(r.policy, r.rule, r.resource.display, r.verdict.value, r.location.path) for r in report.results}
+
+
+def test_a_pod_rule_covers_a_deployment_and_points_at_the_offending_container() -> None:
+    report = _scan([PRIVILEGED], _docs(DEPLOYMENT))
+    assert _rows(report) == {
+        (
+            "disallow-privileged",
+            "no-privileged-containers",
+            "Deployment/shop/web",
+            "fail",
+            "spec.template.spec.containers[1].securityContext.privileged",
+        ),
+        (
+            "disallow-privileged",
+            "no-host-network",
+            "Deployment/shop/web",
+            "fail",
+            "spec.template.spec.hostNetwork",
+        ),
+    }
+    messages = {r.rule: r.message for r in report.results}
+    assert messages == {
+        "no-privileged-containers": "container sidecar is privileged",
+        "no-host-network": "hostNetwork is true",
+    }
+    fix = next(r.fix for r in report.results if r.rule == "no-privileged-containers")
+    assert fix == {
+        "path": "spec.template.spec.containers[1]",
+        "merge": {"securityContext": {"privileged": False}},
+        "remove": [],
+    }
+
+
+def test_params_reach_the_rule_and_namespaces_are_excluded_by_pattern() -> None:
+    system = DEPLOYMENT.replace("namespace: shop", "namespace: kube-system")
+    report = _scan([REGISTRY], _docs(DEPLOYMENT) + _docs(system, "s.yaml"))
+    assert [(r.resource.display, r.verdict.value, r.message) for r in report.results] == [
+        ("Deployment/shop/web", "fail", "docker.io/proxy:1 is not from registry.example.com/")
+    ]
+
+
+def test_a_runtime_error_becomes_an_error_result_and_the_scan_goes_on() -> None:
+    broken = PRIVILEGED.replace('"!podSpec.?hostNetwork.orValue(false)"', '"!podSpec.hostNetwork"')
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}]}\n"
+    report = _scan([broken], _docs(pod))
+    by_rule = {r.rule: (r.verdict.value, r.message) for r in report.results}
+    assert by_rule["no-privileged-containers"] == ("pass", "")
+    assert by_rule["no-host-network"][0] == "error"
+    assert "hostNetwork" in by_rule["no-host-network"][1]
+
+
+def test_set_level_rule_sees_the_other_documents_of_the_scan() -> None:
+    pdb = (
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, namespace: shop}\n"
+        "spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}\n"
+    )
+    other = DEPLOYMENT.replace("name: web,", "name: api,").replace("app: web", "app: api")
+    without = _scan([PDB], _docs(DEPLOYMENT) + _docs(other, "o.yaml"))
+    assert {(r.resource.name, r.verdict.value) for r in without.results} == {("web", "fail"), ("api", "fail")}
+    with_pdb = _scan([PDB], _docs(DEPLOYMENT) + _docs(other, "o.yaml") + _docs(pdb, "pdb.yaml"))
+    assert {(r.resource.name, r.verdict.value) for r in with_pdb.results} == {
+        ("web", "pass"),
+        ("api", "fail"),
+    }
+    assert (
+        next(r.message for r in with_pdb.results if r.resource.name == "api")
+        == "no PodDisruptionBudget selects api"
+    )
+
+
+WAIVER = """
+apiVersion: leitplanke.dev/v1
+kind: Waiver
+metadata: {name: web-needs-host-network}
+spec:
+  policies: [disallow-privileged]
+  rules: [no-host-network]
+  match: {kinds: [Deployment], namespaces: [shop], names: [web]}
+  reason: the node exporter sidecar reads host metrics
+  owner: team-shop
+  approver: alice
+  expires: EXPIRES
+"""
+
+
+def test_a_valid_waiver_turns_the_failure_into_a_skip_naming_the_waiver() -> None:
+    report = _scan([PRIVILEGED], _docs(DEPLOYMENT), waivers=WAIVER.replace("EXPIRES", "2026-12-20"))
+    rows = {(r.rule, r.verdict.value, r.waiver) for r in report.results}
+    assert rows == {
+        ("no-privileged-containers", "fail", ""),
+        ("no-host-network", "skip", "web-needs-host-network"),
+    }
+
+
+def test_an_expired_waiver_no_longer_suppresses_a_finding_and_is_warned_about() -> None:
+    report = _scan([PRIVILEGED], _docs(DEPLOYMENT), waivers=WAIVER.replace("EXPIRES", "2026-11-01"))
+    assert {(r.rule, r.verdict.value) for r in report.results} == {
+        ("no-privileged-containers", "fail"),
+        ("no-host-network", "fail"),
+    }
+    assert [(p.code, p.level.value) for p in report.problems] == [("waiver-expired", "warning")]
+
+
+def test_a_waiver_without_expiry_or_beyond_the_maximum_is_rejected_at_load() -> None:
+    missing = loading.load_text(WAIVER.replace("  expires: EXPIRES\n", ""), file="w.yaml", now=NOW)
+    far = loading.load_text(WAIVER.replace("EXPIRES", "2027-06-01"), file="w.yaml", now=NOW)
+    assert missing.waivers == [] and far.waivers == []
+    assert [(p.code, p.line, p.field) for p in missing.problems] == [("missing-expiry", 5, "spec.expires")]
+    assert [(p.code, p.line, p.field) for p in far.problems] == [("expiry-too-far", 12, "spec.expires")]
+
+
+def test_a_cel_syntax_error_names_file_line_field_and_column() -> None:
+    broken = PRIVILEGED.replace('"!podSpec.?hostNetwork.orValue(false)"', '"!podSpec.hostNetwork &&"')
+    loaded = loading.load_text(broken, file="bad.yaml", now=NOW)
+    _, problems = compiling.compile_policies(loaded.policies)
+    assert [(p.file, p.line, p.code, p.field, p.column > 0) for p in problems] == [
+        ("bad.yaml", 19, "cel-compile", "spec.rules[1].validate", True)
+    ]
+
+
+def test_an_unknown_cel_variable_is_an_authoring_error() -> None:
+    broken = PRIVILEGED.replace('"!podSpec.?hostNetwork.orValue(false)"', '"!spec.hostNetwork"')
+    loaded = loading.load_text(broken, file="bad.yaml", now=NOW)
+    _, problems = compiling.compile_policies(loaded.policies)
+    assert [(p.code, p.field) for p in problems] == [("cel-compile", "spec.rules[1].validate")]
+    assert "spec" in problems[0].message
+
+
+def test_policy_field_errors_are_collected_together_with_lines(tmp_path: Path) -> None:
+    text = PRIVILEGED.replace("severity: critical", "severity: urgent").replace(
+        "  - name: no-host-network\n", "  - nam: no-host-network\n"
+    )
+    loaded = loading.load_text(text, file="bad.yaml", now=NOW)
+    assert loaded.policies == []
+    assert sorted((p.line, p.code, p.field) for p in loaded.problems) == [
+        (7, "invalid-severity", "spec.severity"),
+        (18, "missing-field", "spec.rules[1].name"),
+    ]
+
+
+def test_results_are_in_a_deterministic_order_whatever_the_input_order() -> None:
+    docs = _docs(DEPLOYMENT, "b.yaml") + _docs(DEPLOYMENT.replace("name: web,", "name: a,"), "a.yaml")
+    forward = _scan([PRIVILEGED, REGISTRY], docs)
+    backward = _scan([PRIVILEGED, REGISTRY], list(reversed(docs)))
+    assert forward.results == backward.results
+    assert next(r.location.file for r in forward.results) == "a.yaml"
