@@ -1,0 +1,123 @@
+"""The machine-readable report, versioned as ``leitplanke.dev/scan/v1``.
+
+Called by ``reports.render_report`` for the ``json`` format. The format is described by
+``schemas/scan-v1.schema.json``; any change that breaks a reader needs a new version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from leitplanke.core.documents import SkippedInput
+from leitplanke.core.policies import Policy
+from leitplanke.core.problems import Problem
+from leitplanke.core.results import Result, ScanReport
+from leitplanke.reports import summaries
+
+SCHEMA_VERSION = "leitplanke.dev/scan/v1"
+SCHEMA_FILE = "scan-v1.schema.json"
+
+
+def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime) -> str:
+    """The report as indented JSON with sorted keys, ending in a newline."""
+    del policies  # results carry everything this format needs
+    document = {
+        "schemaVersion": SCHEMA_VERSION,
+        "generatedAt": summaries.rfc3339(now),
+        "summary": _summary(summaries.build_summary(report)),
+        "results": [_result(result) for result in summaries.ordered(report.results)],
+        "problems": [_problem(problem) for problem in sorted(report.problems)],
+        "skipped": [_skipped(skipped) for skipped in sorted(report.skipped, key=_skipped_key)],
+    }
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of this format, shipped inside the package."""
+    text = resources.files("leitplanke.reports").joinpath("schemas", SCHEMA_FILE).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _summary(summary: summaries.Summary) -> dict[str, Any]:
+    return {
+        "resources": summary.resources,
+        "checks": summary.checks,
+        "verdicts": dict(summary.verdicts),
+        "failuresBySeverity": dict(summary.failures_by_severity),
+        "waived": summary.waived,
+        "problems": summary.problems,
+        "skippedInputs": summary.skipped_inputs,
+    }
+
+
+def _result(result: Result) -> dict[str, Any]:
+    resource, location = result.resource, result.location
+    return {
+        "policy": result.policy,
+        "rule": result.rule,
+        "verdict": result.verdict.value,
+        "severity": result.severity.label,
+        "category": result.category,
+        "controls": list(result.controls),
+        "message": result.message,
+        "resource": {
+            "domain": resource.domain,
+            "apiVersion": resource.api_version,
+            "kind": resource.kind,
+            "namespace": resource.namespace,
+            "name": resource.name,
+        },
+        "location": {
+            "file": location.file,
+            "line": location.line,
+            "path": location.path,
+            "index": location.index,
+        },
+        "waiver": result.waiver or None,
+        "fix": _fix(result.fix) if result.fix is not None else None,
+    }
+
+
+def _fix(fix: Mapping[str, Any]) -> dict[str, Any]:
+    # always the three documented keys, whatever else the engine kept in its mapping
+    return {
+        "path": str(fix.get("path", "")),
+        "merge": plain(fix.get("merge", {})),
+        "remove": [str(key) for key in fix.get("remove", ())],
+    }
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every mapping a dict and every sequence a list, as JSON encoders expect."""
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def _problem(problem: Problem) -> dict[str, Any]:
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "column": problem.column,
+        "code": problem.code,
+        "level": problem.level.value,
+        "message": problem.message,
+        "field": problem.field,
+    }
+
+
+def _skipped(skipped: SkippedInput) -> dict[str, Any]:
+    return {"file": skipped.file, "index": skipped.index, "line": skipped.line, "reason": skipped.reason}
+
+
+def _skipped_key(skipped: SkippedInput) -> tuple[str, int, int, str]:
+    return (skipped.file, skipped.index, skipped.line, skipped.reason)

@@ -1,0 +1,75 @@
+"""What every renderer derives the same way from a ScanReport: counts, order and time.
+
+Called by the renderers of this package only; keeps their totals and orderings identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from leitplanke.core.policies import Severity
+from leitplanke.core.results import Result, ScanReport, Verdict
+
+# most serious first, the order in which reports list severities
+SEVERITIES: tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Totals of one scan. ``verdicts`` counts every result, waived or not."""
+
+    resources: int
+    checks: int
+    verdicts: Mapping[str, int]
+    failures_by_severity: Mapping[str, int]
+    waived: int
+    problems: int
+    skipped_inputs: int
+
+
+def build_summary(report: ScanReport) -> Summary:
+    failures = {severity.label: 0 for severity in SEVERITIES}
+    for result in report.results:
+        if result.verdict is Verdict.FAIL:
+            failures[result.severity.label] += 1
+    return Summary(
+        resources=report.documents,
+        checks=len(report.results),
+        verdicts=report.counts(),
+        failures_by_severity=failures,
+        waived=sum(1 for result in report.results if result.waiver),
+        problems=len(report.problems),
+        skipped_inputs=len(report.skipped),
+    )
+
+
+def ordered(items: Iterable[Result]) -> list[Result]:
+    """Results in report order, whatever order the engine produced them in."""
+    return sorted(items, key=_result_key)
+
+
+def _result_key(result: Result) -> tuple[object, ...]:
+    # sort_key leaves ties between results of one rule at one place; break them fully
+    resource = result.resource
+    identity = (resource.domain, resource.api_version, resource.kind, resource.namespace, resource.name)
+    return (*result.sort_key(), identity, result.verdict.value, result.message, result.waiver)
+
+
+def utc(now: datetime) -> datetime:
+    """``now`` in UTC; a naive ``now`` is taken to be UTC already, never local time."""
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+def rfc3339(now: datetime) -> str:
+    """``2025-03-14T09:26:53Z``: UTC, to the second, the form every format here accepts."""
+    return utc(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_finding(result: Result) -> bool:
+    """Fail, warn, error, or waived: the results shown without asking.
+
+    The engine turns a waived failure into ``skip`` naming the waiver; it stays a finding.
+    """
+    return result.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR) or bool(result.waiver)

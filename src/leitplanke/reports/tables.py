@@ -1,0 +1,178 @@
+"""The human report: findings grouped by file and resource, then problems and one summary line.
+
+Called by ``reports.render_report`` for the ``table`` format; rich draws into a string, never a tty.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from leitplanke.core.policies import Policy, Severity
+from leitplanke.core.problems import Level
+from leitplanke.core.results import Result, ScanReport, Verdict
+from leitplanke.reports import summaries
+
+SEVERITY_STYLES: Mapping[Severity, str] = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+VERDICT_STYLES: Mapping[Verdict, str] = {
+    Verdict.FAIL: "bold red",
+    Verdict.WARN: "yellow",
+    Verdict.ERROR: "magenta",
+    Verdict.PASS: "green",
+    Verdict.SKIP: "dim",
+}
+LEVEL_STYLES: Mapping[Level, str] = {Level.ERROR: "magenta", Level.WARNING: "yellow"}
+WAIVED_STYLE = "dim"
+INDENT = (0, 0, 0, 4)  # top, right, bottom, left
+
+
+def render(
+    report: ScanReport,
+    *,
+    policies: Mapping[str, Policy],
+    now: datetime,
+    color: bool = False,
+    width: int = 100,
+    show_passed: bool = False,
+) -> str:
+    """The report as terminal text; passed and skipped checks only with ``show_passed``.
+
+    Waived results are shown, dimmed: the engine's message says by which waiver and why.
+    """
+    del now  # the table shows no time: the same scan renders the same text
+    buffer = io.StringIO()
+    console = _console(buffer, color=color, width=width)
+    shown = [r for r in summaries.ordered(report.results) if show_passed or summaries.is_finding(r)]
+    _print_results(console, shown, policies)
+    if report.problems:
+        console.print(Text("Problems", style="bold underline"))
+        console.print(Padding(_problem_grid(report), INDENT))
+        console.print()
+    if report.skipped:
+        console.print(_skipped_line(report), soft_wrap=True)
+    # never wrapped: scripts and people grep for it
+    console.print(Text(render_summary_line(report), style="bold"), soft_wrap=True)
+    # rich pads every line to the full width; trailing blanks only make diffs noisy
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+
+
+def render_summary_line(report: ScanReport) -> str:
+    """``12 resources, 340 checks: 300 passed, 30 failed, 2 warnings, 1 error, 7 skipped; 1 problem``.
+
+    Waived results count under their verdict (``skip`` from the engine); their number is added when
+    there are any.
+    """
+    summary = summaries.build_summary(report)
+    verdicts = summary.verdicts
+    checks = (
+        f"{verdicts[Verdict.PASS]} passed, {verdicts[Verdict.FAIL]} failed, "
+        f"{_count(verdicts[Verdict.WARN], 'warning')}, {_count(verdicts[Verdict.ERROR], 'error')}, "
+        f"{verdicts[Verdict.SKIP]} skipped"
+    )
+    tail = _count(summary.problems, "problem")
+    if summary.waived:
+        tail += f", {summary.waived} waived"
+    return f"{_count(summary.resources, 'resource')}, {_count(summary.checks, 'check')}: {checks}; {tail}"
+
+
+def _console(buffer: io.StringIO, *, color: bool, width: int) -> Console:
+    # every setting rich would otherwise guess from the environment is fixed, so output is byte-stable
+    return Console(
+        file=buffer,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        width=width,
+        height=25,
+        legacy_windows=False,
+        force_jupyter=False,
+        force_interactive=False,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+
+
+def _print_results(console: Console, shown: Sequence[Result], policies: Mapping[str, Policy]) -> None:
+    if not shown:
+        console.print(Text("No failed, warning or error checks."))
+        console.print()
+    for file, in_file in itertools.groupby(shown, key=lambda r: r.location.file):
+        console.print(Text(file, style="bold underline"))
+        for (_, resource), rows in itertools.groupby(in_file, key=lambda r: (r.location.index, r.resource)):
+            console.print(Text(f"  {resource.display}", style="bold"))
+            console.print(Padding(_result_grid(list(rows), policies), INDENT))
+        console.print()
+
+
+def _result_grid(rows: Sequence[Result], policies: Mapping[str, Policy]) -> Table:
+    # fixed widths keep the columns of every resource aligned under one another
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(justify="right", width=5)
+    grid.add_column(width=6)
+    grid.add_column(width=8)
+    grid.add_column(overflow="fold")
+    for result in rows:
+        grid.add_row(*_cells(result, policies))
+    return grid
+
+
+def _cells(result: Result, policies: Mapping[str, Policy]) -> tuple[Text, ...]:
+    verdict = Text("waived", style=WAIVED_STYLE) if result.waiver else _verdict_text(result.verdict)
+    severity = Text(result.severity.label, style=SEVERITY_STYLES[result.severity])
+    line = Text(str(result.location.line) if result.location.line else "")
+    return line, verdict, severity, _finding(result, policies)
+
+
+def _verdict_text(verdict: Verdict) -> Text:
+    return Text(verdict.value, style=VERDICT_STYLES[verdict])
+
+
+def _finding(result: Result, policies: Mapping[str, Policy]) -> Text:
+    policy = policies.get(result.policy)
+    message = result.message or (policy.title if policy else "") or result.verdict.value
+    finding = Text(message)
+    detail = f"{result.policy}/{result.rule}"
+    if result.location.path:
+        detail += f" at {result.location.path}"
+    finding.append("\n")
+    finding.append(detail, style="dim")
+    return finding
+
+
+def _problem_grid(report: ScanReport) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for problem in sorted(report.problems):
+        where = problem.file + "".join(f":{n}" for n in (problem.line, problem.column) if n)
+        message = f"{problem.message} [{problem.field}]" if problem.field else problem.message
+        level = Text(problem.level.value, style=LEVEL_STYLES[problem.level])
+        grid.add_row(Text(where), level, Text(problem.code), Text(message))
+    return grid
+
+
+def _skipped_line(report: ScanReport) -> Text:
+    reasons = Counter(skipped.reason for skipped in report.skipped)
+    detail = ", ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items()))
+    return Text(f"{_count(len(report.skipped), 'input')} skipped ({detail})", style="dim")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
