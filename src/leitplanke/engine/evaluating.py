@@ -204,7 +204,7 @@ def _message(program: cel.Program | None, activation: Any, *, default: str) -> s
 
 
 def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
-    """Turn a rule's ``path`` (``item.x``, ``podSpec.x``, ``x``) into a document path."""
+    """Turn a rule's ``path`` (``item.x``, ``podSpec.x``, ``podMeta.x``, ``x``) into a document path."""
     if not path:
         return item_path
     head, _, rest = path.partition(".")
@@ -212,6 +212,8 @@ def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
         base = item_path
     elif head == "podSpec":
         base = subject.pod_prefix
+    elif head == "podMeta" and subject.pod_spec is not None:
+        base = subject.pod_prefix.removesuffix("spec") + "metadata"
     else:
         return path
     if not rest:
