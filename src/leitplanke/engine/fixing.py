@@ -1,0 +1,227 @@
+"""Fixing: apply the mechanical fixes of failing results to YAML text, keeping everything else.
+
+Only the documents that change are re-serialised (ruamel.yaml round-trip, so their
+comments, key order and quoting survive); every other byte of the file stays as it
+was. A result is never written unless it parses back. Called by ``leitplanke fix``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError as RuamelError
+
+from leitplanke.core.documents import parse_path
+from leitplanke.core.problems import Level, Problem
+from leitplanke.core.results import Result, Verdict
+
+_SEPARATOR = re.compile(r"^---(?:\s|$)")
+_KEY_LINE = re.compile(r"^(\s*)(?:- )?[^#\s][^:#]*:\s*$")
+_DASH_LINE = re.compile(r"^(\s*)- ")
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One document's text within a file, with its first and last line (1-based)."""
+
+    text: str
+    first: int
+    last: int
+
+
+@dataclass(slots=True)
+class FileFix:
+    file: str
+    original: str
+    fixed: str
+    applied: list[Result] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.fixed != self.original
+
+    def diff(self) -> str:
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(keepends=True),
+                self.fixed.splitlines(keepends=True),
+                fromfile=f"a/{self.file}",
+                tofile=f"b/{self.file}",
+            )
+        )
+
+
+def fixable(results: Iterable[Result]) -> dict[str, list[Result]]:
+    """Failing results with a fix, by file."""
+    by_file: dict[str, list[Result]] = {}
+    for result in results:
+        if result.verdict is Verdict.FAIL and result.fix is not None:
+            by_file.setdefault(result.location.file, []).append(result)
+    return by_file
+
+
+def split_chunks(text: str) -> list[Chunk]:
+    """The file cut at ``---`` lines; the separators stay with the chunk they open."""
+    lines = text.splitlines(keepends=True)
+    chunks: list[Chunk] = []
+    start = 0
+    for number, line in enumerate(lines):
+        if _SEPARATOR.match(line) and number > start:
+            chunks.append(Chunk("".join(lines[start:number]), start + 1, number))
+            start = number
+    chunks.append(Chunk("".join(lines[start:]), start + 1, max(len(lines), start + 1)))
+    return chunks
+
+
+def fix_text(text: str, results: Sequence[Result], *, file: str) -> FileFix:
+    outcome = FileFix(file=file, original=text, fixed=text)
+    chunks = split_chunks(text)
+    pending: dict[int, list[Result]] = {}
+    for result in results:
+        index = next((i for i, c in enumerate(chunks) if c.first <= result.location.line <= c.last), None)
+        if index is not None:
+            pending.setdefault(index, []).append(result)
+    for index, chunk_results in sorted(pending.items()):
+        new_text = _fix_chunk(chunks[index].text, chunk_results, outcome)
+        if new_text is not None:
+            chunks[index].text = new_text
+    candidate = "".join(c.text for c in chunks)
+    if candidate != text and _parses_back(candidate, like=text, file=file, outcome=outcome):
+        outcome.fixed = candidate
+    elif candidate != text:
+        outcome.applied.clear()
+    return outcome
+
+
+def _round_tripper(text: str) -> YAML:
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-wrap long lines
+    mapping, sequence, offset = guess_indent(text)
+    rt.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return rt
+
+
+def guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) as ruamel.yaml wants them, read off the text itself."""
+    mapping, offset = 2, 0
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    for above, below in zip(lines, lines[1:], strict=False):
+        key = _KEY_LINE.match(above)
+        if not key or above.lstrip().startswith("- "):
+            continue
+        parent = len(key.group(1))
+        dash = _DASH_LINE.match(below)
+        if dash:
+            offset = max(0, len(dash.group(1)) - parent)
+            break
+        child = len(below) - len(below.lstrip())
+        if child > parent:
+            mapping = child - parent
+    return mapping, mapping + offset if offset else max(mapping, 2), offset
+
+
+def _fix_chunk(text: str, results: Sequence[Result], outcome: FileFix) -> str | None:
+    rt = _round_tripper(text)
+    try:
+        data = rt.load(text)
+    except RuamelError as exc:
+        outcome.problems.append(Problem(outcome.file, 0, "fix-unparsable", f"cannot round-trip: {exc}"))
+        return None
+    if not isinstance(data, CommentedMap):
+        return None
+    changed = False
+    for result in results:
+        if _identity_matches(data, result) and _apply(data, result.fix or {}):
+            outcome.applied.append(result)
+            changed = True
+    if not changed:
+        return None
+    buffer = io.StringIO()
+    starts_explicit = text.lstrip().startswith("---")
+    rt.explicit_start = starts_explicit
+    rt.dump(data, buffer)
+    dumped = buffer.getvalue()
+    leading = text[: len(text) - len(text.lstrip())] if starts_explicit else ""
+    return leading + dumped
+
+
+def _identity_matches(data: CommentedMap, result: Result) -> bool:
+    meta = data.get("metadata") or {}
+    return data.get("kind") == result.resource.kind and str(meta.get("name", "")) == result.resource.name
+
+
+def _apply(data: CommentedMap, fix: Mapping[str, Any]) -> bool:
+    target = _resolve(data, str(fix.get("path", "")))
+    if not isinstance(target, CommentedMap):
+        return False
+    before = _snapshot(target)
+    for key in fix.get("remove") or ():
+        target.pop(key, None)
+    merge_patch(target, fix.get("merge") or {})
+    return _snapshot(target) != before
+
+
+def _snapshot(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _snapshot(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_snapshot(v) for v in node]
+    return node
+
+
+def _resolve(data: Any, path: str) -> Any:
+    node = data
+    for part in parse_path(path) if path else []:
+        if isinstance(part, int) and isinstance(node, CommentedSeq) and part < len(node):
+            node = node[part]
+        elif isinstance(part, str) and isinstance(node, CommentedMap) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def merge_patch(target: CommentedMap, patch: Mapping[str, Any]) -> None:
+    """RFC 7386 merge patch, in place, creating missing mappings as ruamel mappings."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping):
+            child = target.get(key)
+            if not isinstance(child, CommentedMap):
+                child = CommentedMap()
+                target[key] = child
+            merge_patch(child, value)
+        else:
+            target[key] = value
+
+
+def _parses_back(candidate: str, *, like: str, file: str, outcome: FileFix) -> bool:
+    try:
+        before = [d for d in yaml.safe_load_all(like) if d is not None]
+        after = [d for d in yaml.safe_load_all(candidate) if d is not None]
+    except yaml.YAMLError as exc:
+        outcome.problems.append(
+            Problem(file, 0, "fix-broke-file", f"fixed text does not parse, not written: {exc}")
+        )
+        return False
+    if len(before) != len(after):
+        outcome.problems.append(
+            Problem(file, 0, "fix-broke-file", "fixed text has another number of documents, not written")
+        )
+        return False
+    return True
+
+
+def skipped_fix(file: str, reason: str) -> Problem:
+    return Problem(file, 0, "fix-skipped", reason, level=Level.WARNING)
