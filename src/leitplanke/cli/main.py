@@ -15,7 +15,7 @@ EXIT_USAGE, EXIT_INTERNAL = 2, 3
 
 
 def build_app() -> typer.Typer:
-    from leitplanke.cli import policies, scan, testcmd
+    from leitplanke.cli import fix, policies, scan, testcmd
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -25,6 +25,7 @@ def build_app() -> typer.Typer:
     )
     app.command("scan")(scan.scan_command)
     app.command("test")(testcmd.test_command)
+    app.command("fix")(fix.fix_command)
     app.add_typer(policies.build(), name="policies")
 
     @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,7 +116,7 @@ def guess_indent(text: str) -> tuple[int, int, int]:
     """(mapping, sequence, offset) as ruamel.yaml wants them, read off the text itself."""
     mapping, offset = 2, 0
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    for above, below in zip(lines, lines[1:], strict=False):
+    for above, below in itertools.pairwise(lines):
         key = _KEY_LINE.match(above)
         if not key or above.lstrip().startswith("- "):
             continue
@@ -168,7 +169,7 @@ def _apply(data: CommentedMap, fix: Mapping[str, Any]) -> bool:
     for key in fix.get("remove") or ():
         target.pop(key, None)
     merge_patch(target, fix.get("merge") or {})
-    return _snapshot(target) != before
+    return bool(_snapshot(target) != before)
 
 
 def _snapshot(node: Any) -> Any:
@@ -182,9 +183,7 @@ def _snapshot(node: Any) -> Any:
 def _resolve(data: Any, path: str) -> Any:
     node = data
     for part in parse_path(path) if path else []:
-        if isinstance(part, int) and isinstance(node, CommentedSeq) and part < len(node):
-            node = node[part]
-        elif isinstance(part, str) and isinstance(node, CommentedMap) and part in node:
+        if (isinstance(part, int) and isinstance(node, CommentedSeq) and part < len(node)) or (isinstance(part, str) and isinstance(node, CommentedMap) and part in node):
             node = node[part]
         else:
             return None
