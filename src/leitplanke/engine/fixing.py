@@ -183,7 +183,9 @@ def _snapshot(node: Any) -> Any:
 def _resolve(data: Any, path: str) -> Any:
     node = data
     for part in parse_path(path) if path else []:
-        if (isinstance(part, int) and isinstance(node, CommentedSeq) and part < len(node)) or (isinstance(part, str) and isinstance(node, CommentedMap) and part in node):
+        if (isinstance(part, int) and isinstance(node, CommentedSeq) and part < len(node)) or (
+            isinstance(part, str) and isinstance(node, CommentedMap) and part in node
+        ):
             node = node[part]
         else:
             return None

@@ -1,0 +1,70 @@
+"""``leitplanke fix``: apply the mechanical fixes of failing rules to the files in place.
+
+``--diff`` prints a unified diff instead of writing. Fixes that need a human
+decision are not applied; their remediation text says what to do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leitplanke.cli import gathering, scan
+from leitplanke.core.results import Verdict
+from leitplanke.engine import fixing
+
+FIXABLE_SUFFIXES = (".yaml", ".yml")
+
+
+def fix_command(
+    paths: Annotated[list[str], typer.Argument(help="Files or directories to fix.")],
+    policies: Annotated[
+        list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory.")
+    ] = None,
+    pack: Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="Organisation config file.")] = None,
+    diff: Annotated[bool, typer.Option("--diff", help="Show a unified diff; write nothing.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: one per core).")] = 0,
+) -> None:
+    """Fix what can be fixed mechanically, keeping comments, key order, quoting and indentation."""
+    now = datetime.now(UTC)
+    gathered = gathering.gather(
+        policy_paths=policies or [], packs=pack or [], waiver_paths=[], config_path=config, now=now
+    )
+    compiled = gathering.compile_gathered(gathered)
+    if gathered.has_errors:
+        for problem in sorted(gathered.problems):
+            typer.echo(problem.render(), err=True)
+        raise typer.Exit(2)
+    report = scan.run_scan(
+        paths, compiled=compiled, waivers=[], now=now, jobs=jobs, helm_values=[], helm_set=[]
+    )
+    applied = files_changed = 0
+    for file, results in sorted(fixing.fixable(report.results).items()):
+        target = Path(file)
+        if target.suffix not in FIXABLE_SUFFIXES or not target.is_file():
+            typer.echo(
+                f"{file}: not a YAML file on disk (rendered or JSON input); fix it at its source", err=True
+            )
+            continue
+        outcome = fixing.fix_text(target.read_text(encoding="utf-8"), results, file=file)
+        for problem in outcome.problems:
+            typer.echo(problem.render(), err=True)
+        if not outcome.changed:
+            continue
+        applied += len(outcome.applied)
+        files_changed += 1
+        if diff:
+            typer.echo(outcome.diff(), nl=False)
+        else:
+            target.write_text(outcome.fixed, encoding="utf-8")
+    manual = sum(1 for r in report.results if r.verdict is Verdict.FAIL and r.fix is None)
+    verb = "would apply" if diff else "applied"
+    typer.echo(
+        f"{verb} {applied} fixes in {files_changed} files; {manual} failing results need a human decision "
+        "(see the remediation of their policy)",
+        err=True,
+    )

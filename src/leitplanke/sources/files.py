@@ -1,0 +1,166 @@
+"""Finding the inputs named on a command line and loading their documents: the file I/O of sources.
+
+The CLI calls ``iter_sources`` on the paths it was given, then ``load_source`` on each.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Literal
+
+from leitplanke.core.problems import Problem
+from leitplanke.sources import helm, kustomize, parsing
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+_SNIFF_BYTES = 4096
+_KUBERNETES_KEY = re.compile(rb"^(?:apiVersion|kind):", re.MULTILINE)
+# blank lines, comments, document markers and directives before the first line of content
+_PREAMBLE = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\n|---[^\n]*\n|%[^\n]*\n)*")
+_MAPPING_KEY = re.compile(rb"[A-Za-z_][\w.\-/]*:")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One input to load: a file, a directory to render, or standard input."""
+
+    kind: Literal["file", "kustomize", "helm", "stdin"]
+    path: str
+
+
+def iter_sources(paths: Sequence[str]) -> Iterator[Source]:
+    """The sources below ``paths``, in sorted order.
+
+    Files named explicitly are always read; in a directory walk, ``.yaml``/``.yml``/``.json``
+    files are read and other files only when their first 4 KB look like a Kubernetes object.
+    Hidden files and directories are skipped and symbolic links to directories not followed.
+    A directory with a kustomization file or a ``Chart.yaml`` is one rendered source, not
+    walked into (Kustomize wins when it has both); the bases of overlays found in a walk are
+    rendered on their own too. A missing path, or a directory that cannot be listed, comes out
+    as a ``file`` source, so that loading it says why (``unreadable``).
+    """
+    for path in paths:
+        if path == STDIN:
+            yield Source("stdin", STDIN)
+        elif os.path.isdir(path):
+            yield from _directory(path)
+        else:
+            yield Source("file", path)
+
+
+def iter_files(paths: Sequence[str]) -> Iterator[str | Problem]:
+    """The plain files ``iter_sources`` finds (rendered directories and stdin left out)."""
+    for source in iter_sources(paths):
+        if source.kind != "file":
+            continue
+        if os.path.lexists(source.path):
+            yield source.path
+        else:
+            yield Problem(source.path, 0, "not-found", "no such file or directory")
+
+
+def load_source(
+    source: Source,
+    *,
+    limits: parsing.Limits = parsing.DEFAULT_LIMITS,
+    helm_values: Sequence[str] = (),
+    helm_set: Sequence[str] = (),
+    stdin: BinaryIO | None = None,
+) -> Iterator[parsing.Output]:
+    """The documents of one source; ``stdin`` defaults to the process's standard input."""
+    if source.kind == "kustomize":
+        yield from kustomize.load_kustomization(source.path, limits=limits)
+    elif source.kind == "helm":
+        yield from helm.load_chart(source.path, limits=limits, values_files=helm_values, set_values=helm_set)
+    elif source.kind == "stdin":
+        yield from load_stdin(stdin if stdin is not None else sys.stdin.buffer, limits=limits)
+    else:
+        yield from load_documents(source.path, limits=limits)
+
+
+def load_path(path: str, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS) -> Iterator[parsing.Output]:
+    """Every document below one path: a file, a walked directory, a chart or a kustomization."""
+    for source in iter_sources([path]):
+        yield from load_source(source, limits=limits)
+
+
+def load_documents(path: str, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS) -> Iterator[parsing.Output]:
+    """The documents of one file; a file over ``limits.max_bytes`` is refused before it is read."""
+    try:
+        size = os.stat(path).st_size
+        if size > limits.max_bytes:
+            message = f"{size} bytes is more than the limit of {limits.max_bytes}"
+            yield Problem(path, 0, "too-large", message)
+            return
+        with open(path, "rb") as stream:
+            data = stream.read(limits.max_bytes + 1)  # a pipe or a growing file may outrun stat
+    except OSError as exc:
+        yield Problem(path, 0, "unreadable", exc.strerror or str(exc))
+        return
+    yield from parsing.parse_documents(data, file=path, limits=limits)
+
+
+def load_stdin(
+    stream: BinaryIO, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS
+) -> Iterator[parsing.Output]:
+    """The documents piped in; more than ``limits.max_bytes`` is refused after reading one byte too many."""
+    data = stream.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        yield Problem(STDIN_NAME, 0, "too-large", f"more than the limit of {limits.max_bytes} bytes")
+        return
+    yield from parsing.parse_documents(data, file=STDIN_NAME, limits=limits)
+
+
+def _directory(directory: str) -> Iterator[Source]:
+    rendered = _rendered_kind(directory)
+    if rendered is not None:
+        yield Source(rendered, directory)
+        return
+    try:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError:
+        yield Source("file", directory)  # loading it reports the error
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            yield from _directory(entry.path)
+        elif entry.is_file() and _is_manifest(entry.path):
+            yield Source("file", entry.path)
+
+
+def _rendered_kind(directory: str) -> Literal["kustomize", "helm"] | None:
+    if kustomize.kustomization_file(directory) is not None:
+        return "kustomize"
+    if helm.is_chart(directory):
+        return "helm"
+    return None
+
+
+def _is_manifest(path: str) -> bool:
+    """YAML and JSON by name; any other file when its first 4 KB look like a Kubernetes object."""
+    if path.lower().endswith(MANIFEST_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as stream:
+            start = stream.read(_SNIFF_BYTES)
+    except OSError:
+        return False  # not ours to report: nobody asked for this file
+    return looks_like_kubernetes(start)
+
+
+def looks_like_kubernetes(start: bytes) -> bool:
+    """JSON with an ``"apiVersion"``, or YAML that starts with a mapping key and has an
+    ``apiVersion:`` or ``kind:`` line (so a README with a YAML example is not read)."""
+    preamble = _PREAMBLE.match(start)
+    content = start[preamble.end() :] if preamble else start
+    if content.startswith((b"{", b"[")):
+        return b'"apiVersion"' in content
+    return _MAPPING_KEY.match(content) is not None and _KUBERNETES_KEY.search(content) is not None
