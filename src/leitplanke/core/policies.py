@@ -74,6 +74,11 @@ class Rule:
     fix: Fix | None = None
     # set-level: the kinds of the other documents of the scan the rule sees as `documents`
     collect: tuple[str, ...] = ()
+    # "namespace": a subject sees the collected documents of its own namespace (a Namespace
+    # object counts as in itself); "cluster": every collected document of the scan
+    collect_scope: str = "namespace"
+    # kinds among ``collect`` that are seen from every namespace whatever the scope
+    collect_cluster: tuple[str, ...] = ()
     verdict_on_fail: str = "fail"  # "fail" or "warn"
     source: SourceRef = field(default_factory=lambda: SourceRef(""))
     index: int = 0

@@ -8,6 +8,7 @@ evaluator runs. Called by the CLI and ``testing``; feeds ``evaluating``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,27 @@ VARIABLES = (
 ANY_KIND = "*"
 
 
+# one term of a forEach that only concatenates lists of the document: `podSpec.containers`,
+# `podSpec.?initContainers.orValue([])`; evaluation then knows each item's path without searching
+_TERM = re.compile(r"^(object|podSpec|podMeta)((?:\.\??[A-Za-z_][A-Za-z0-9_]*)+)(\.orValue\(\[\]\))?$")
+ItemSource = tuple[str, tuple[str, ...]]
+
+
+def item_sources(for_each: str) -> tuple[ItemSource, ...] | None:
+    """The (root, keys) of every list a forEach concatenates, or None if it does more than that."""
+    terms = []
+    for term in for_each.split("+"):
+        found = _TERM.match(term.strip())
+        if found is None:
+            return None
+        keys = tuple(key.lstrip("?") for key in found[2].split(".")[1:])
+        optional = "?" in found[2]
+        if optional != bool(found[3]):
+            return None  # `a.?b` without orValue, or orValue on a plain path: not a plain list
+        terms.append((found[1], keys))
+    return tuple(terms)
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
     rule: Rule
@@ -40,6 +62,7 @@ class CompiledRule:
     each_validate: cel.Program | None  # forEach.map(item, validate): one call for all items
     each_message: cel.Program | None
     set_validate: cel.Program | None  # set-level: subjects.map(s, validate)
+    items_from: tuple[ItemSource, ...] | None = None  # where forEach items live, when known
 
     @property
     def is_set_level(self) -> bool:
@@ -205,6 +228,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         each_validate=each_validate,
         each_message=each_message,
         set_validate=set_validate,
+        items_from=item_sources(rule.for_each) if rule.for_each else None,
     )
 
 

@@ -17,6 +17,8 @@ from leitplanke.engine import cel, matching
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
 
 MATCH_RULE = "match"
+# enum members as module constants: attribute access on an Enum class is slow on the hot path
+PASS, FAIL, WARN, ERROR = Verdict.PASS, Verdict.FAIL, Verdict.WARN, Verdict.ERROR
 
 
 @dataclass(slots=True)
@@ -100,7 +102,7 @@ def _evaluate_plain(
     if isinstance(verdict, cel.CelFailure):
         outcome.results.append(_error(policy, rule.rule.name, subject, verdict.message, path))
     elif verdict:
-        outcome.results.append(_result(policy, rule, subject, Verdict.PASS, "", path))
+        outcome.results.append(_result(policy, rule, subject, PASS, "", path))
     else:
         message = _message(rule.message, activation, default=policy.policy.title)
         outcome.results.append(_failing(policy, rule, subject, message, path))
@@ -130,15 +132,19 @@ def _evaluate_each(
     failing = [i for i, v in enumerate(verdicts) if v is not True]
     if not failing:
         path = resolve_path(rule.rule.path, subject, item_path="") if not verdicts else ""
-        outcome.results.append(_result(policy, rule, subject, Verdict.PASS, "", path))
+        outcome.results.append(_result(policy, rule, subject, PASS, "", path))
         return
-    if items is None:
+    paths = _item_paths(rule, subject) if items is None else None
+    if paths is None and items is None:
         found = _items(rule.for_each, activation)
         items = [] if isinstance(found, cel.CelFailure) else found
     messages = _each_messages(compiled, rule, subject, activation, items, failing)
     for index in failing:
-        item = items[index] if index < len(items) else None
-        item_path = locate(subject.doc.body, item) if item is not None else ""
+        if paths is not None:
+            item_path = paths[index] if index < len(paths) else ""
+        else:
+            item = items[index] if items is not None and index < len(items) else None
+            item_path = locate(subject.doc.body, item) if item is not None else ""
         path = resolve_path(rule.rule.path or "item", subject, item_path=item_path or "")
         verdict = verdicts[index]
         if isinstance(verdict, cel.CelFailure):
@@ -146,6 +152,27 @@ def _evaluate_each(
         else:
             message = messages.get(index) or policy.policy.title
             outcome.results.append(_failing(policy, rule, subject, message, path, item_path=item_path))
+
+
+def _item_paths(rule: CompiledRule, subject: Subject) -> list[str] | None:
+    """The path of every forEach item, read off the document when the forEach only joins lists."""
+    if rule.items_from is None:
+        return None
+    paths: list[str] = []
+    for root, keys in rule.items_from:
+        if root == "object":
+            node: Any = subject.doc.body
+            base = ""
+        elif root == "podSpec":
+            node, base = subject.pod_spec, subject.pod_prefix
+        else:
+            node, base = subject.pod_meta, resolve_path("podMeta", subject, item_path="")
+        for key in keys:
+            node = node.get(key) if isinstance(node, Mapping) else None
+            base = documents.join_path(base, key)
+        if isinstance(node, list):
+            paths.extend(f"{base}[{index}]" for index in range(len(node)))
+    return paths
 
 
 def _all_bools(value: Any) -> bool:
@@ -178,14 +205,17 @@ def _each_messages(
     rule: CompiledRule,
     subject: Subject,
     activation: Any,
-    items: Sequence[Any],
+    items: Sequence[Any] | None,
     failing: Sequence[int],
 ) -> dict[int, str]:
     if rule.each_message is None or rule.message is None:
         return {}
     texts = rule.each_message.evaluate(activation)
-    if isinstance(texts, list) and len(texts) == len(items):
-        return {i: str(texts[i]) for i in failing}
+    if isinstance(texts, list) and (items is None or len(texts) == len(items)):
+        return {i: str(texts[i]) for i in failing if i < len(texts)}
+    if items is None:
+        found = _items(rule.for_each, activation) if rule.for_each is not None else []
+        items = [] if isinstance(found, cel.CelFailure) else found
     result: dict[int, str] = {}
     for index in failing:
         if index < len(items):
@@ -241,9 +271,11 @@ def locate(body: Any, value: Any, base: str = "") -> str:
     return ""
 
 
-def _location(subject: Subject, path: str) -> Location:
+def _location(subject: Subject, path: str, *, precise: bool = True) -> Location:
+    """Where a result points; a pass points at its document (looking up lines costs time)."""
     origin = subject.doc.origin
-    return Location(file=origin.file, line=origin.line_of(path), path=path, index=origin.index)
+    line = origin.line_of(path) if precise else origin.line
+    return Location(file=origin.file, line=line, path=path, index=origin.index)
 
 
 def _result(
@@ -264,7 +296,7 @@ def _result(
         verdict=verdict,
         severity=p.severity,
         message=message,
-        location=_location(subject, path),
+        location=_location(subject, path, precise=verdict is not PASS),
         fix=fix,
         category=p.category,
         controls=p.controls,
@@ -280,7 +312,7 @@ def _failing(
     *,
     item_path: str = "",
 ) -> Result:
-    verdict = Verdict.WARN if rule.rule.verdict_on_fail == "warn" else Verdict.FAIL
+    verdict = WARN if rule.rule.verdict_on_fail == "warn" else FAIL
     return _result(policy, rule, subject, verdict, message, path, fix=fix_of(rule, subject, item_path))
 
 
@@ -298,7 +330,7 @@ def _error(policy: CompiledPolicy, rule: str, subject: Subject, message: str, pa
         policy=p.id,
         rule=rule,
         resource=subject.resource,
-        verdict=Verdict.ERROR,
+        verdict=ERROR,
         severity=p.severity,
         message=message,
         location=_location(subject, path),

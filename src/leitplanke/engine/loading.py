@@ -246,6 +246,9 @@ def _rules(f: Fields) -> Iterator[Rule]:
         if name in seen:
             f.problem(f"{base}.name", "duplicate-rule", f"rule {name!r} is defined twice")
         seen.add(name)
+        scope = f.text(f"{base}.collectScope", default="namespace")
+        if scope not in ("namespace", "cluster"):
+            f.problem(f"{base}.collectScope", "invalid-field", "collectScope must be namespace or cluster")
         action = f.text(f"{base}.action", default="fail")
         if action not in ("fail", "warn"):
             f.problem(f"{base}.action", "invalid-field", "action must be fail or warn")
@@ -256,7 +259,11 @@ def _rules(f: Fields) -> Iterator[Rule]:
             for_each=f.text(f"{base}.forEach"),
             path=f.text(f"{base}.path"),
             fix=_fix(f, f"{base}.fix"),
-            collect=f.strings(f"{base}.collect"),
+            collect=tuple(
+                dict.fromkeys((*f.strings(f"{base}.collect"), *f.strings(f"{base}.collectCluster")))
+            ),
+            collect_scope=scope,
+            collect_cluster=f.strings(f"{base}.collectCluster"),
             verdict_on_fail=action,
             source=SourceRef(f.file, f.doc.line_of(base)),
             index=index,

@@ -23,6 +23,10 @@ from leitplanke.engine import cel, evaluating, matching
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
 
 S = TypeVar("S")
+# the CEL runtime stops one evaluation after about 10,000 comprehension steps; set-level rules
+# evaluate subjects in chunks sized to stay below it (a chunk that still exceeds it is halved)
+ITERATION_BUDGET = 10_000
+ITERATIONS_PER_DOCUMENT = 8
 Loaded = Document | Problem | SkippedInput
 Loader = Callable[[S], Iterable[Loaded]]
 
@@ -142,21 +146,54 @@ def _portable(doc: Document, paths: Sequence[str]) -> Document:
 def _evaluate_set(
     compiled: CompiledSet, policy: CompiledPolicy, kept: Sequence[Document], out: list[Result]
 ) -> int:
-    """Set-level rules: each subject sees ``documents``, the collected kinds of the whole scan."""
-    subjects = [d for d in kept if _selects(policy, d)]
+    """Set-level rules: each subject sees ``documents``, the collected kinds of its namespace or scan."""
+    subjects = [evaluating.build_subject(d) for d in kept if _selects(policy, d)]
     if not subjects:
         return 0
-    built = [evaluating.build_subject(d) for d in subjects]
     evaluations = 0
     for rule in policy.rules:
         if not rule.is_set_level:
             continue
-        collected = [d.body for d in kept if d.kind in rule.rule.collect]
-        evaluations += len(built)
-        verdicts = _set_verdicts(compiled, policy, rule, built, collected)
-        for subject, verdict in zip(built, verdicts, strict=True):
-            out.append(_set_result(compiled, policy, rule, subject, verdict, collected))
+        collected = [d for d in kept if d.kind in rule.rule.collect]
+        by_namespace = rule.rule.collect_scope == "namespace"
+        for group, members in _groups(
+            subjects, collected, by_namespace=by_namespace, everywhere=rule.rule.collect_cluster
+        ):
+            evaluations += len(members)
+            size = max(1, ITERATION_BUDGET // (ITERATIONS_PER_DOCUMENT * (len(group) + 1)))
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                verdicts = _set_verdicts(compiled, rule, chunk, group)
+                for subject, verdict in zip(chunk, verdicts, strict=True):
+                    out.append(_set_result(compiled, policy, rule, subject, verdict, group))
     return evaluations
+
+
+def _groups(
+    subjects: Sequence[evaluating.Subject],
+    collected: Sequence[Document],
+    *,
+    by_namespace: bool,
+    everywhere: Sequence[str] = (),
+) -> Iterator[tuple[list[Any], list[evaluating.Subject]]]:
+    """(collected bodies, subjects) per namespace, or one group for the whole scan.
+
+    Kinds in ``everywhere`` are seen from every namespace (a monitor that selects namespaces).
+    """
+    if not by_namespace:
+        yield [d.body for d in collected], list(subjects)
+        return
+    shared = [d.body for d in collected if d.kind in everywhere]
+    bodies: dict[str, list[Any]] = {}
+    for doc in collected:
+        if doc.kind not in everywhere:
+            key = doc.name if doc.kind == "Namespace" else doc.namespace
+            bodies.setdefault(key, []).append(doc.body)
+    members: dict[str, list[evaluating.Subject]] = {}
+    for subject in subjects:
+        members.setdefault(subject.doc.namespace, []).append(subject)
+    for namespace in sorted(members):
+        yield bodies.get(namespace, []) + shared, members[namespace]
 
 
 def _selects(policy: CompiledPolicy, doc: Document) -> bool:
@@ -166,29 +203,29 @@ def _selects(policy: CompiledPolicy, doc: Document) -> bool:
 
 def _set_verdicts(
     compiled: CompiledSet,
-    policy: CompiledPolicy,
     rule: CompiledRule,
     subjects: Sequence[evaluating.Subject],
     collected: list[Any],
 ) -> list[bool | cel.CelFailure]:
+    """One call for all subjects; where one of them fails, halves until the failing ones are found."""
     assert rule.set_validate is not None
     rows = [{"object": s.doc.body, "podSpec": s.pod_spec, "podMeta": s.pod_meta} for s in subjects]
     activation = compiled.environment.activation(_set_bindings(compiled, collected, rows))
     combined = rule.set_validate.evaluate(activation)
-    if isinstance(combined, list) and all(isinstance(v, bool) for v in combined):
+    if (
+        isinstance(combined, list)
+        and len(combined) == len(rows)
+        and all(isinstance(v, bool) for v in combined)
+    ):
         return list(combined)
-    # something failed inside the combined call: evaluate subject by subject to say which
-    verdicts: list[bool | cel.CelFailure] = []
-    for row in rows:
-        single = compiled.environment.activation(_set_bindings(compiled, collected, [row]))
-        value = rule.set_validate.evaluate(single)
-        if isinstance(value, cel.CelFailure):
-            verdicts.append(value)
-        elif isinstance(value, list) and len(value) == 1 and isinstance(value[0], bool):
-            verdicts.append(value[0])
-        else:
-            verdicts.append(cel.CelFailure(f"validate must produce a bool, got {value!r}"))
-    return verdicts
+    if len(rows) == 1:
+        if isinstance(combined, cel.CelFailure):
+            return [combined]
+        return [cel.CelFailure(f"validate must produce a bool, got {combined!r}")]
+    middle = len(subjects) // 2
+    return _set_verdicts(compiled, rule, subjects[:middle], collected) + _set_verdicts(
+        compiled, rule, subjects[middle:], collected
+    )
 
 
 def _set_bindings(compiled: CompiledSet, collected: list[Any], rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ Called by ``reports.render_report`` for the ``json`` format. The format is descr
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -31,11 +31,30 @@ def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime)
         "schemaVersion": SCHEMA_VERSION,
         "generatedAt": summaries.rfc3339(now),
         "summary": _summary(summaries.build_summary(report)),
-        "results": [_result(result) for result in summaries.ordered(report.results)],
+        "results": _PLACEHOLDER,
         "problems": [_problem(problem) for problem in sorted(report.problems)],
         "skipped": [_skipped(skipped) for skipped in sorted(report.skipped, key=_skipped_key)],
     }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    text = orjson.dumps(document, option=_OPTIONS).decode()
+    return text.replace(_PLACEHOLDER_JSON, _results_json(summaries.ordered(report.results)), 1) + "\n"
+
+
+_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+_PLACEHOLDER = "\x00results\x00"
+_PLACEHOLDER_JSON = '"\\u0000results\\u0000"'
+_CHUNK = 2000
+
+
+def _results_json(results: Sequence[Result]) -> str:
+    """The results array, rendered a chunk at a time: a scan may hold hundreds of thousands."""
+    if not results:
+        return "[]"
+    parts = []
+    for start in range(0, len(results), _CHUNK):
+        chunk = orjson.dumps([_result(r) for r in results[start : start + _CHUNK]], option=_OPTIONS).decode()
+        inner = chunk[2:-2]  # without "[\n" and "\n]", one level deeper than at the top
+        parts.append("  " + inner.replace("\n", "\n  "))
+    return "[\n" + ",\n".join(parts) + "\n  ]"
 
 
 def load_schema() -> dict[str, Any]:

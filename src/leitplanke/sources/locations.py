@@ -28,7 +28,7 @@ class NodeLines(Mapping[str, int]):
     walks the whole tree: fine for tests, not for reports.
     """
 
-    __slots__ = ("_base_line", "_known", "_prefix", "_span", "_text")
+    __slots__ = ("_base_line", "_known", "_node", "_node_base", "_prefix", "_span", "_text")
 
     def __init__(
         self,
@@ -37,12 +37,18 @@ class NodeLines(Mapping[str, int]):
         span: tuple[int, int],
         base_line: int,
         prefix: tuple[Step, ...] = (),
+        node: Node | None = None,
+        node_base: int = 0,
     ) -> None:
         self._text = text
         self._span = span
         self._base_line = base_line  # 0-based line where the span starts
         self._prefix = prefix  # from the document's root to this object (a List item)
         self._known: dict[str, int] = {}  # path → line, 0 for a path the document lacks
+        # the tree composed while parsing, while the document is alive: lookups then cost a walk,
+        # not a new compose (the scanner drops each document after evaluating it, and the tree with it)
+        self._node = node
+        self._node_base = node_base
 
     def __getitem__(self, path: str) -> int:
         line = self._known.get(path)
@@ -69,7 +75,11 @@ class NodeLines(Mapping[str, int]):
             steps = parse_path(path)
         except (ValueError, IndexError):
             return 0
-        node = self._root()
+        if self._node is not None:
+            node: Node | None = self._walk_prefix(self._node)
+            base = self._node_base
+        else:
+            node, base = self._root(), self._base_line
         walked = ""
         for step in steps:
             found = child(node, step) if node is not None else None
@@ -79,12 +89,18 @@ class NodeLines(Mapping[str, int]):
                 known[walked] = 0
                 continue
             key_node, node = found
-            known[walked] = self._base_line + (key_node or node).start_mark.line + 1
+            known[walked] = base + (key_node or node).start_mark.line + 1
         known[path] = known.get(walked, 0)
         return known[path]
 
+    def release(self) -> None:
+        """Drop the kept node tree; later lookups compose the document's text again."""
+        self._node = None
+
     def _root(self) -> Node | None:
-        node = composing.compose_first(self._text.chars(*self._span))
+        return self._walk_prefix(composing.compose_first(self._text.chars(*self._span)))
+
+    def _walk_prefix(self, node: Node | None) -> Node | None:
         for step in self._prefix:
             found = child(node, step) if node is not None else None
             node = found[1] if found is not None else None

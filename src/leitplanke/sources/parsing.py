@@ -162,7 +162,12 @@ def _outputs(
 
 def _lines(root: composing.Root, unit: _Unit) -> locations.NodeLines:
     return locations.NodeLines(
-        root.text, span=root.span(), base_line=root.line_of(root.node) - 1, prefix=unit.prefix
+        root.text,
+        span=root.span(),
+        base_line=root.line_of(root.node) - 1,
+        prefix=unit.prefix,
+        node=root.node,
+        node_base=root.base_line,
     )
 
 
