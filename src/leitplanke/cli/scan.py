@@ -170,11 +170,11 @@ def write_report(
     options: dict[str, Any] = {}
     if fmt == "table":
         options = {"color": to_terminal, "show_passed": show_passed}
-    text = reports.render_report(fmt, report, policies=policies, now=now, **options)
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        reports.write_report(fmt, report, sys.stdout, policies=policies, now=now, **options)
     else:
-        Path(output).write_text(text, encoding="utf-8")
+        with open(output, "w", encoding="utf-8") as stream:
+            reports.write_report(fmt, report, stream, policies=policies, now=now, **options)
         typer.echo(f"report written to {output}", err=True)
     if fmt != "table":
         for problem in report.problems:

@@ -6,6 +6,7 @@ Called by the CLI and the service; each format lives in its own module with a pu
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TextIO
 from datetime import datetime
 
 from leitplanke.core.policies import Policy
@@ -13,7 +14,7 @@ from leitplanke.core.problems import UsageError
 from leitplanke.core.results import ScanReport
 from leitplanke.reports import jsonreports, junit, policyreports, sarif, tables
 
-__all__ = ["FORMATS", "render_report"]
+__all__ = ["FORMATS", "render_report", "write_report"]
 
 FORMATS = ("table", "json", "sarif", "junit", "policyreport")
 
@@ -42,3 +43,24 @@ def render_report(
     if fmt == "policyreport":
         return policyreports.render(report, policies=policies, now=now)
     raise UsageError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def write_report(
+    fmt: str,
+    report: ScanReport,
+    out: TextIO,
+    *,
+    policies: Mapping[str, Policy],
+    now: datetime,
+    color: bool = False,
+    width: int = 100,
+    show_passed: bool = False,
+) -> None:
+    """Like ``render_report``, written to ``out``; JSON is streamed so large scans stay small in memory."""
+    if fmt == "json":
+        jsonreports.write(report, out, now=now)
+        return
+    text = render_report(
+        fmt, report, policies=policies, now=now, color=color, width=width, show_passed=show_passed
+    )
+    out.write(text if text.endswith("\n") else text + "\n")

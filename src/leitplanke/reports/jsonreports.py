@@ -6,11 +6,12 @@ Called by ``reports.render_report`` for the ``json`` format. The format is descr
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -27,6 +28,13 @@ SCHEMA_FILE = "scan-v1.schema.json"
 def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime) -> str:
     """The report as indented JSON with sorted keys, ending in a newline."""
     del policies  # results carry everything this format needs
+    buffer = io.StringIO()
+    write(report, buffer, now=now)
+    return buffer.getvalue()
+
+
+def write(report: ScanReport, out: TextIO, *, now: datetime) -> None:
+    """Write the report to ``out`` a chunk of results at a time, so memory stays bounded."""
     document = {
         "schemaVersion": SCHEMA_VERSION,
         "generatedAt": summaries.rfc3339(now),
@@ -35,8 +43,10 @@ def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime)
         "problems": [_problem(problem) for problem in sorted(report.problems)],
         "skipped": [_skipped(skipped) for skipped in sorted(report.skipped, key=_skipped_key)],
     }
-    text = orjson.dumps(document, option=_OPTIONS).decode()
-    return text.replace(_PLACEHOLDER_JSON, _results_json(summaries.ordered(report.results)), 1) + "\n"
+    head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
+    out.write(head)
+    _write_results(summaries.ordered(report.results), out)
+    out.write(tail + "\n")
 
 
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
@@ -45,16 +55,19 @@ _PLACEHOLDER_JSON = '"\\u0000results\\u0000"'
 _CHUNK = 2000
 
 
-def _results_json(results: Sequence[Result]) -> str:
+def _write_results(results: Sequence[Result], out: TextIO) -> None:
     """The results array, rendered a chunk at a time: a scan may hold hundreds of thousands."""
     if not results:
-        return "[]"
-    parts = []
+        out.write("[]")
+        return
+    out.write("[\n")
     for start in range(0, len(results), _CHUNK):
         chunk = orjson.dumps([_result(r) for r in results[start : start + _CHUNK]], option=_OPTIONS).decode()
         inner = chunk[2:-2]  # without "[\n" and "\n]", one level deeper than at the top
-        parts.append("  " + inner.replace("\n", "\n  "))
-    return "[\n" + ",\n".join(parts) + "\n  ]"
+        if start:
+            out.write(",\n")
+        out.write("  " + inner.replace("\n", "\n  "))
+    out.write("\n  ]")
 
 
 def load_schema() -> dict[str, Any]:
