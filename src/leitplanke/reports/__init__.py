@@ -6,8 +6,8 @@ Called by the CLI and the service; each format lives in its own module with a pu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TextIO
 from datetime import datetime
+from typing import TextIO
 
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import UsageError
