@@ -62,6 +62,7 @@ class CompiledRule:
     each_validate: cel.Program | None  # forEach.map(item, validate): one call for all items
     each_message: cel.Program | None
     set_validate: cel.Program | None  # set-level: subjects.map(s, validate)
+    set_message: cel.Program | None = None  # set-level: subjects.map(s, message), failing ones only
     items_from: tuple[ItemSource, ...] | None = None  # where forEach items live, when known
 
     @property
@@ -206,7 +207,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         return None
     validate = c.program(rule.validate)
     message = c.program(rule.message) if rule.message else None
-    for_each = each_validate = each_message = set_validate = None
+    for_each = each_validate = each_message = set_validate = set_message = None
     if rule.for_each:
         for_each = c.program(rule.for_each)
         each_validate = c.program(f"({rule.for_each}).map(item, {rule.validate})")
@@ -214,10 +215,10 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
             each_message = c.program(f"({rule.for_each}).map(item, {rule.message})")
     if rule.collect:
         body = f"({rule.for_each}).all(item, {rule.validate})" if rule.for_each else rule.validate
-        set_validate = c.program(
-            "subjects.map(s, cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, "
-            f"cel.bind(podMeta, s.podMeta, {body}))))"
-        )
+        per_subject = "subjects.map(s, cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, cel.bind(podMeta, s.podMeta, {}))))"
+        set_validate = c.program(per_subject.format(body))
+        if rule.message:
+            set_message = c.program(per_subject.format(rule.message))
     if validate is None:
         return None
     return CompiledRule(
@@ -228,6 +229,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         each_validate=each_validate,
         each_message=each_message,
         set_validate=set_validate,
+        set_message=set_message,
         items_from=item_sources(rule.for_each) if rule.for_each else None,
     )
 

@@ -79,7 +79,7 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
             outcome.evaluations += 1
             applies = policy.condition.evaluate_bool(activation)
             if isinstance(applies, cel.CelFailure):
-                outcome.results.append(_error(policy, MATCH_RULE, subject, applies.message, ""))
+                outcome.results.append(error_result(policy, MATCH_RULE, subject, applies.message, ""))
                 continue
             if not applies:
                 continue
@@ -100,7 +100,7 @@ def _evaluate_plain(
     verdict = rule.validate.evaluate_bool(activation)
     path = resolve_path(rule.rule.path, subject, item_path="")
     if isinstance(verdict, cel.CelFailure):
-        outcome.results.append(_error(policy, rule.rule.name, subject, verdict.message, path))
+        outcome.results.append(error_result(policy, rule.rule.name, subject, verdict.message, path))
     elif verdict:
         outcome.results.append(_result(policy, rule, subject, PASS, "", path))
     else:
@@ -124,7 +124,7 @@ def _evaluate_each(
         listed = _items(rule.for_each, activation)
         if isinstance(listed, cel.CelFailure):
             outcome.evaluations += 1
-            outcome.results.append(_error(policy, rule.rule.name, subject, listed.message, ""))
+            outcome.results.append(error_result(policy, rule.rule.name, subject, listed.message, ""))
             return
         items = listed
         verdicts = [_item_verdict(compiled, rule.validate, subject, item) for item in items]
@@ -148,7 +148,7 @@ def _evaluate_each(
         path = resolve_path(rule.rule.path or "item", subject, item_path=item_path or "")
         verdict = verdicts[index]
         if isinstance(verdict, cel.CelFailure):
-            outcome.results.append(_error(policy, rule.rule.name, subject, verdict.message, path))
+            outcome.results.append(error_result(policy, rule.rule.name, subject, verdict.message, path))
         else:
             message = messages.get(index) or policy.policy.title
             outcome.results.append(_failing(policy, rule, subject, message, path, item_path=item_path))
@@ -324,7 +324,7 @@ def fix_of(rule: CompiledRule, subject: Subject, item_path: str) -> dict[str, An
     return {"path": target, "merge": dict(fix.merge), "remove": list(fix.remove)}
 
 
-def _error(policy: CompiledPolicy, rule: str, subject: Subject, message: str, path: str) -> Result:
+def error_result(policy: CompiledPolicy, rule: str, subject: Subject, message: str, path: str) -> Result:
     p = policy.policy
     return Result(
         policy=p.id,

@@ -148,6 +148,8 @@ def _evaluate_set(
 ) -> int:
     """Set-level rules: each subject sees ``documents``, the collected kinds of its namespace or scan."""
     subjects = [evaluating.build_subject(d) for d in kept if _selects(policy, d)]
+    if policy.condition is not None:
+        subjects = [s for s in subjects if _condition_holds(compiled, policy, s, out)]
     if not subjects:
         return 0
     evaluations = 0
@@ -164,8 +166,11 @@ def _evaluate_set(
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
                 verdicts = _set_verdicts(compiled, rule, chunk, group)
+                failing = [s for s, v in zip(chunk, verdicts, strict=True) if v is False]
+                messages = _set_messages(compiled, rule, failing, group)
                 for subject, verdict in zip(chunk, verdicts, strict=True):
-                    out.append(_set_result(compiled, policy, rule, subject, verdict, group))
+                    text = messages.get(id(subject), policy.policy.title)
+                    out.append(_set_result(policy, rule, subject, verdict, text))
     return evaluations
 
 
@@ -194,6 +199,20 @@ def _groups(
         members.setdefault(subject.doc.namespace, []).append(subject)
     for namespace in sorted(members):
         yield bodies.get(namespace, []) + shared, members[namespace]
+
+
+def _condition_holds(
+    compiled: CompiledSet, policy: CompiledPolicy, subject: evaluating.Subject, out: list[Result]
+) -> bool:
+    """The policy's match condition for one subject; a failing condition is an error result."""
+    assert policy.condition is not None
+    data = _set_bindings(compiled, [], [])
+    data.update(subject.bindings())
+    holds = policy.condition.evaluate_bool(compiled.environment.activation(data))
+    if isinstance(holds, cel.CelFailure):
+        out.append(evaluating.error_result(policy, evaluating.MATCH_RULE, subject, holds.message, ""))
+        return False
+    return holds
 
 
 def _selects(policy: CompiledPolicy, doc: Document) -> bool:
@@ -243,13 +262,33 @@ def _set_bindings(compiled: CompiledSet, collected: list[Any], rows: list[dict[s
     }
 
 
+def _set_messages(
+    compiled: CompiledSet, rule: CompiledRule, failing: Sequence[evaluating.Subject], collected: list[Any]
+) -> dict[int, str]:
+    """Messages of the failing subjects in one call (each activation converts ``documents``)."""
+    if not failing or rule.set_message is None:
+        return {}
+    rows = [{"object": s.doc.body, "podSpec": s.pod_spec, "podMeta": s.pod_meta} for s in failing]
+    texts = rule.set_message.evaluate(
+        compiled.environment.activation(_set_bindings(compiled, collected, rows))
+    )
+    if isinstance(texts, list) and len(texts) == len(failing):
+        return {id(s): str(t) for s, t in zip(failing, texts, strict=True)}
+    if len(failing) == 1:
+        reason = texts.message if isinstance(texts, cel.CelFailure) else "not a string"
+        return {id(failing[0]): f"{rule.rule.name} failed (message failed: {reason})"}
+    middle = len(failing) // 2
+    return _set_messages(compiled, rule, failing[:middle], collected) | _set_messages(
+        compiled, rule, failing[middle:], collected
+    )
+
+
 def _set_result(
-    compiled: CompiledSet,
     policy: CompiledPolicy,
     rule: CompiledRule,
     subject: evaluating.Subject,
     verdict: bool | cel.CelFailure,
-    collected: list[Any],
+    message: str,
 ) -> Result:
     p = policy.policy
     path = evaluating.resolve_path(rule.rule.path, subject, item_path="")
@@ -261,12 +300,6 @@ def _set_result(
         state, message = Verdict.PASS, ""
     else:
         state = Verdict.WARN if rule.rule.verdict_on_fail == "warn" else Verdict.FAIL
-        message = p.title
-        if rule.message is not None:
-            data = _set_bindings(compiled, collected, [])
-            data.update(subject.bindings())
-            text = rule.message.evaluate(compiled.environment.activation(data))
-            message = text if isinstance(text, str) else message
     return Result(
         policy=p.id,
         rule=rule.rule.name,
@@ -275,7 +308,7 @@ def _set_result(
         severity=p.severity,
         message=message,
         location=location,
-        fix=evaluating.fix_of(rule, subject, "") if state is Verdict.FAIL else None,
+        fix=evaluating.fix_of(rule, subject, "") if state in (Verdict.FAIL, Verdict.WARN) else None,
         category=p.category,
         controls=p.controls,
     )
