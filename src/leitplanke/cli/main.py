@@ -51,12 +51,16 @@ def run() -> None:
         sys.exit(EXIT_USAGE)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
+    except typer.TyperException as exc:
+        # an unknown option, a bad option value, no arguments: typer carries its own click, whose
+        # exceptions derive from TyperException (not click.ClickException)
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"leitplanke: {exc.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
     except Exception as exc:  # the edge: anything unexpected is an internal error, exit 3
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(EXIT_USAGE)
         import traceback
 
         traceback.print_exc()

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from leitplanke.cli import gathering
 from leitplanke.core.policies import Policy
+from leitplanke.core.problems import UsageError
 
 PoliciesOpt = Annotated[list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory.")]
 PackOpt = Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")]
@@ -44,6 +45,8 @@ def list_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """List policies with pack, severity, category and controls."""
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown format {fmt!r}; use table or json")
     if all_packs:
         from leitplanke.engine import loading
 

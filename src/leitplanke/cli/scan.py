@@ -173,8 +173,11 @@ def write_report(
     if output is None:
         reports.write_report(fmt, report, sys.stdout, policies=policies, now=now, **options)
     else:
-        with open(output, "w", encoding="utf-8") as stream:
-            reports.write_report(fmt, report, stream, policies=policies, now=now, **options)
+        try:
+            with open(output, "w", encoding="utf-8") as stream:
+                reports.write_report(fmt, report, stream, policies=policies, now=now, **options)
+        except OSError as exc:  # a missing folder, no permission, a full disk: not an internal error
+            raise UsageError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
         typer.echo(f"report written to {output}", err=True)
     if fmt != "table":
         for problem in report.problems:

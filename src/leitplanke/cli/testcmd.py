@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
 
+from leitplanke.core.problems import UsageError
 from leitplanke.engine import testing
 from leitplanke.sources import files
 
@@ -18,6 +20,11 @@ def test_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing rows too.")] = False,
 ) -> None:
     """Run PolicyTest files: expected verdicts per policy, rule and resource."""
+    if fmt not in ("text", "json"):
+        raise UsageError(f"unknown format {fmt!r}; use text or json")
+    for path in paths or []:
+        if not Path(path).exists():  # else a mistyped path in CI reads as "0 passed, 0 failed"
+            raise UsageError(f"{path}: no such file or directory")
     report = testing.run_tests(paths or ["."], load_resources=files.load_path, now=datetime.now(UTC))
     if fmt == "json":
         rows = [

@@ -80,8 +80,9 @@ def scan(
         if on_progress is not None:
             on_progress(1)
     kept.sort(key=lambda d: (d.origin.file, d.origin.index))
-    for policy in set_policies:
-        report.evaluations += _evaluate_set(compiled, policy, kept, report.results)
+    for results, evaluations in _run_set_level(compiled, kept, jobs=jobs or os.cpu_count() or 1):
+        report.results.extend(results)
+        report.evaluations += evaluations
     apply_waivers(report, waivers, now=now)
     return report.finish()
 
@@ -97,6 +98,39 @@ def _init_worker(job: _Job[Any]) -> None:
 def _work(source: Any) -> Batch:
     assert _worker_job is not None
     return process_source(_worker_job, source)
+
+
+_set_state: tuple[CompiledSet, list[Document]] | None = None
+
+
+def _init_set_worker(compiled: CompiledSet, kept: list[Document]) -> None:
+    global _set_state  # this worker's inputs, inherited through fork, never pickled
+    _set_state = (compiled, kept)
+
+
+def _set_work(index: int) -> tuple[list[Result], int]:
+    assert _set_state is not None
+    compiled, kept = _set_state
+    results: list[Result] = []
+    evaluations = _evaluate_set(compiled, compiled.set_level[index], kept, results)
+    return results, evaluations
+
+
+def _run_set_level(
+    compiled: CompiledSet, kept: list[Document], *, jobs: int
+) -> Iterator[tuple[list[Result], int]]:
+    """Set-level policies, one task each; forked workers share the kept documents."""
+    policies = compiled.set_level
+    if jobs <= 1 or len(policies) < 2 or len(kept) < 200:
+        for policy in policies:
+            results: list[Result] = []
+            yield results, _evaluate_set(compiled, policy, kept, results)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(
+        min(jobs, len(policies)), initializer=_init_set_worker, initargs=(compiled, kept)
+    ) as pool:
+        yield from pool.imap_unordered(_set_work, range(len(policies)), chunksize=1)
 
 
 def _run(job: _Job[S], sources: Sequence[S], *, jobs: int) -> Iterator[Batch]:
