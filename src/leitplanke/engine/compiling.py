@@ -215,7 +215,10 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
             each_message = c.program(f"({rule.for_each}).map(item, {rule.message})")
     if rule.collect:
         body = f"({rule.for_each}).all(item, {rule.validate})" if rule.for_each else rule.validate
-        per_subject = "subjects.map(s, cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, cel.bind(podMeta, s.podMeta, {}))))"
+        per_subject = (
+            "subjects.map(s, cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, "
+            "cel.bind(podMeta, s.podMeta, {}))))"
+        )
         set_validate = c.program(per_subject.format(body))
         if rule.message:
             set_message = c.program(per_subject.format(rule.message))

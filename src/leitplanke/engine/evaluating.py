@@ -102,10 +102,10 @@ def _evaluate_plain(
     if isinstance(verdict, cel.CelFailure):
         outcome.results.append(error_result(policy, rule.rule.name, subject, verdict.message, path))
     elif verdict:
-        outcome.results.append(_result(policy, rule, subject, PASS, "", path))
+        outcome.results.append(make_result(policy, rule, subject, PASS, "", path))
     else:
         message = _message(rule.message, activation, default=policy.policy.title)
-        outcome.results.append(_failing(policy, rule, subject, message, path))
+        outcome.results.append(failing_result(policy, rule, subject, message, path))
 
 
 def _evaluate_each(
@@ -132,7 +132,7 @@ def _evaluate_each(
     failing = [i for i, v in enumerate(verdicts) if v is not True]
     if not failing:
         path = resolve_path(rule.rule.path, subject, item_path="") if not verdicts else ""
-        outcome.results.append(_result(policy, rule, subject, PASS, "", path))
+        outcome.results.append(make_result(policy, rule, subject, PASS, "", path))
         return
     paths = _item_paths(rule, subject) if items is None else None
     if paths is None and items is None:
@@ -151,7 +151,7 @@ def _evaluate_each(
             outcome.results.append(error_result(policy, rule.rule.name, subject, verdict.message, path))
         else:
             message = messages.get(index) or policy.policy.title
-            outcome.results.append(_failing(policy, rule, subject, message, path, item_path=item_path))
+            outcome.results.append(failing_result(policy, rule, subject, message, path, item_path=item_path))
 
 
 def _item_paths(rule: CompiledRule, subject: Subject) -> list[str] | None:
@@ -278,7 +278,7 @@ def _location(subject: Subject, path: str, *, precise: bool = True) -> Location:
     return Location(file=origin.file, line=line, path=path, index=origin.index)
 
 
-def _result(
+def make_result(
     policy: CompiledPolicy,
     rule: CompiledRule,
     subject: Subject,
@@ -303,7 +303,7 @@ def _result(
     )
 
 
-def _failing(
+def failing_result(
     policy: CompiledPolicy,
     rule: CompiledRule,
     subject: Subject,
@@ -313,7 +313,7 @@ def _failing(
     item_path: str = "",
 ) -> Result:
     verdict = WARN if rule.rule.verdict_on_fail == "warn" else FAIL
-    return _result(policy, rule, subject, verdict, message, path, fix=fix_of(rule, subject, item_path))
+    return make_result(policy, rule, subject, verdict, message, path, fix=fix_of(rule, subject, item_path))
 
 
 def fix_of(rule: CompiledRule, subject: Subject, item_path: str) -> dict[str, Any] | None:

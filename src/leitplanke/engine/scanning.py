@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from leitplanke.core.documents import Document, Origin, SkippedInput
 from leitplanke.core.problems import Level, Problem
-from leitplanke.core.results import Location, Result, ScanReport, Verdict
+from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.core.waivers import Waiver
 from leitplanke.engine import cel, evaluating, matching
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
@@ -324,28 +324,12 @@ def _set_result(
     verdict: bool | cel.CelFailure,
     message: str,
 ) -> Result:
-    p = policy.policy
     path = evaluating.resolve_path(rule.rule.path, subject, item_path="")
-    origin = subject.doc.origin
-    location = Location(file=origin.file, line=origin.line_of(path), path=path, index=origin.index)
     if isinstance(verdict, cel.CelFailure):
-        state, message = Verdict.ERROR, verdict.message
-    elif verdict:
-        state, message = Verdict.PASS, ""
-    else:
-        state = Verdict.WARN if rule.rule.verdict_on_fail == "warn" else Verdict.FAIL
-    return Result(
-        policy=p.id,
-        rule=rule.rule.name,
-        resource=subject.resource,
-        verdict=state,
-        severity=p.severity,
-        message=message,
-        location=location,
-        fix=evaluating.fix_of(rule, subject, "") if state in (Verdict.FAIL, Verdict.WARN) else None,
-        category=p.category,
-        controls=p.controls,
-    )
+        return evaluating.error_result(policy, rule.rule.name, subject, verdict.message, path)
+    if verdict:
+        return evaluating.make_result(policy, rule, subject, Verdict.PASS, "", path)
+    return evaluating.failing_result(policy, rule, subject, message, path)
 
 
 def apply_waivers(report: ScanReport, waivers: Sequence[Waiver], *, now: datetime) -> None:
