@@ -17,8 +17,8 @@ $(VENV)/.installed: pyproject.toml scripts/setup-system.sh
 install: $(VENV)/.installed
 
 run: install
-	@echo "leitplanke: scanning the bundled examples with the pss-baseline pack"
-	-$(BIN)/leitplanke scan examples --pack pss-baseline
+	@echo "leitplanke: scanning the bundled examples with every built-in pack"
+	-$(BIN)/leitplanke scan examples
 
 lint: install
 	$(BIN)/ruff check src tests
