@@ -1,6 +1,5 @@
-"""``python -m leitplanke.cli``: the same command as the ``leitplanke`` script."""
+"""``python -m leitplanke.cli``: the ``leitplanke`` command without its console script."""
 
-from leitplanke.cli import main
+from leitplanke.cli.main import run
 
-if __name__ == "__main__":
-    main.run()
+run()

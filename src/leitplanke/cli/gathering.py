@@ -16,7 +16,6 @@ from leitplanke.core.waivers import Waiver
 from leitplanke.engine import compiling, configuring, loading
 
 
-
 @dataclass(slots=True)
 class Gathered:
     config: configuring.Config

@@ -11,8 +11,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
 from leitplanke.engine import cel
@@ -71,10 +72,31 @@ class CompiledRule:
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignOutcome:
+    """One rule's outcome from a compatibility engine (Kyverno patterns, Rego, …)."""
+
+    rule: str
+    verdict: str  # pass | fail | warn | error | skip
+    message: str = ""
+    path: str = ""
+
+
+class ForeignRules(Protocol):
+    """Rules of a policy written for another engine, evaluated by its compatibility module.
+
+    ``compat/`` modules build these; the evaluator calls ``evaluate`` once per matching document
+    with the shared CEL environment (for engines whose rules embed CEL).
+    """
+
+    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[ForeignOutcome]: ...
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledPolicy:
     policy: Policy
     condition: cel.Program | None
     rules: tuple[CompiledRule, ...]
+    foreign: ForeignRules | None = None  # rules a compatibility engine evaluates instead of CEL
 
     @property
     def id(self) -> str:
@@ -104,11 +126,15 @@ def build_environment() -> cel.Environment:
 
 
 def compile_policies(
-    policies: Sequence[Policy], *, environment: cel.Environment | None = None
+    policies: Sequence[Policy],
+    *,
+    environment: cel.Environment | None = None,
+    foreign: Sequence[CompiledPolicy] = (),
 ) -> tuple[CompiledSet, list[Problem]]:
+    """Compile native policies; ``foreign`` ones (already built by ``compat``) join the index as they are."""
     env = environment or build_environment()
     problems: list[Problem] = []
-    compiled: list[CompiledPolicy] = []
+    compiled: list[CompiledPolicy] = list(foreign)
     seen: dict[str, Policy] = {}
     for policy in policies:
         if not policy.enabled:

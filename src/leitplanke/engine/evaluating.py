@@ -75,6 +75,9 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
     data.update(oldObject=None, request=None, item=None, params={}, allParams=compiled.params)
     activation = compiled.environment.activation(data)
     for policy in policies:
+        if policy.foreign is not None:
+            _evaluate_foreign(compiled, policy, subject, outcome)
+            continue
         if policy.condition is not None:
             outcome.evaluations += 1
             applies = policy.condition.evaluate_bool(activation)
@@ -91,6 +94,29 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
             else:
                 _evaluate_each(compiled, policy, rule, subject, activation, outcome)
     return outcome
+
+
+def _evaluate_foreign(
+    compiled: CompiledSet, policy: CompiledPolicy, subject: Subject, outcome: Outcome
+) -> None:
+    assert policy.foreign is not None
+    p = policy.policy
+    for found in policy.foreign.evaluate(subject.doc, environment=compiled.environment):
+        outcome.evaluations += 1
+        verdict = Verdict(found.verdict)
+        outcome.results.append(
+            Result(
+                policy=p.id,
+                rule=found.rule,
+                resource=subject.resource,
+                verdict=verdict,
+                severity=p.severity,
+                message=found.message,
+                location=_location(subject, found.path, precise=verdict is not PASS),
+                category=p.category,
+                controls=p.controls,
+            )
+        )
 
 
 def _evaluate_plain(
