@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leitplanke.core.documents import Document, SkippedInput
+from leitplanke.core.documents import Document
 from leitplanke.core.problems import Problem
 from leitplanke.sources import files, parsing
 
@@ -112,7 +112,10 @@ def test_bad_files_in_a_walk_are_problems_next_to_the_good_ones(tmp_path: Path) 
     )
     envoy = write(tmp_path / "envoy.yaml", "static_resources:\n  listeners: []\n")
     found = [item for source in files.iter_sources([str(tmp_path)]) for item in files.load_source(source)]
-    assert found[0] == SkippedInput(str(envoy), 0, 1, "not-kubernetes")
+    assert isinstance(found[0], Document) and (found[0].kind, found[0].origin.file) == (
+        "EnvoyConfig",
+        str(envoy),
+    )
     assert isinstance(found[1], Document) and found[1].origin.file == str(good)
     assert found[2:] == [
         Problem(str(binary), 0, "binary-file", "NUL bytes in the first 8 KB: not a text file"),

@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 
 from leitplanke.cli import gathering, scan
-from leitplanke.core.results import Verdict
-from leitplanke.engine import fixing
+from leitplanke.core.results import Result, Verdict
+from leitplanke.engine import compiling, fixing, scanning
+from leitplanke.sources import parsing
 
 FIXABLE_SUFFIXES = (".yaml", ".yml")
 
@@ -50,7 +51,9 @@ def fix_command(
                 f"{file}: not a YAML file on disk (rendered or JSON input); fix it at its source", err=True
             )
             continue
-        outcome = fixing.fix_text(target.read_text(encoding="utf-8"), results, file=file)
+        outcome = _fix_until_stable(
+            target.read_text(encoding="utf-8"), results, file=file, compiled=compiled, now=now
+        )
         for problem in outcome.problems:
             typer.echo(problem.render(), err=True)
         if not outcome.changed:
@@ -68,3 +71,41 @@ def fix_command(
         "(see the remediation of their policy)",
         err=True,
     )
+
+
+MAX_ROUNDS = 3
+
+
+def _fix_until_stable(
+    text: str,
+    results: list[Result],
+    *,
+    file: str,
+    compiled: compiling.CompiledSet,
+    now: datetime,
+) -> fixing.FileFix:
+    """Fix, re-scan the fixed text, fix again: two fixes may touch one list (drop ALL, drop NET_RAW)."""
+    outcome = fixing.fix_text(text, results, file=file)
+    for _ in range(MAX_ROUNDS - 1):
+        if not outcome.changed:
+            break
+        fixed = outcome.fixed
+        rescan = scanning.scan(
+            [fixed],
+            compiled=compiled,
+            load=lambda t: parsing.parse_documents(t.encode("utf-8"), file=file),
+            now=now,
+            jobs=1,
+        )
+        more = fixing.fixable(rescan.results).get(file, [])
+        following = fixing.fix_text(fixed, more, file=file) if more else None
+        if following is None or not following.changed:
+            break
+        outcome = fixing.FileFix(
+            file=file,
+            original=text,
+            fixed=following.fixed,
+            applied=outcome.applied + following.applied,
+            problems=outcome.problems + following.problems,
+        )
+    return outcome

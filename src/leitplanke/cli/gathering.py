@@ -20,6 +20,7 @@ from leitplanke.engine import compiling, configuring, loading
 class Gathered:
     config: configuring.Config
     policies: list[Policy] = field(default_factory=list)
+    foreign: list[compiling.CompiledPolicy] = field(default_factory=list)  # Kyverno policies, built
     waivers: list[Waiver] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -50,6 +51,7 @@ def gather(
     loaded.extend(waivers)
     policies, override_problems = configuring.apply_overrides(loaded.policies, config)
     gathered.policies = policies
+    gathered.foreign = loaded.foreign
     gathered.waivers = loaded.waivers
     gathered.problems.extend(loaded.problems + override_problems)
     return gathered
@@ -70,6 +72,6 @@ def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]
 
 
 def compile_gathered(gathered: Gathered) -> compiling.CompiledSet:
-    compiled, problems = compiling.compile_policies(gathered.policies)
+    compiled, problems = compiling.compile_policies(gathered.policies, foreign=gathered.foreign)
     gathered.problems.extend(problems)
     return compiled

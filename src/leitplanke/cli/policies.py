@@ -1,4 +1,4 @@
-"""``leitplanke policies list|show|lint``: what policies are loaded and whether they are sound."""
+"""``leitplanke policies list|show|lint|docs``: what policies are loaded and whether they are sound."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def build() -> typer.Typer:
     app.command("list")(list_command)
     app.command("show")(show_command)
     app.command("lint")(lint_command)
+    from leitplanke.cli import docs  # docs reuses this module's options: imported once both exist
+
+    app.command("docs")(docs.docs_command)
     return app
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -20,8 +20,9 @@ from leitplanke.cli import gathering
 from leitplanke.core.policies import Severity
 from leitplanke.core.problems import Level, UsageError
 from leitplanke.core.results import ScanReport, Verdict
-from leitplanke.engine import compiling, scanning
-from leitplanke.sources import files
+from leitplanke.engine import compiling, loading, scanning
+from leitplanke.reports import compliance
+from leitplanke.sources import files, hosts
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,11 +56,29 @@ def scan_command(
     show_passed: Annotated[
         bool, typer.Option("--show-passed", help="List passing checks in the table.")
     ] = False,
+    host: Annotated[
+        bool,
+        typer.Option("--host", help="Also audit this machine: sshd, kernel parameters, file permissions."),
+    ] = False,
+    framework: Annotated[
+        str | None,
+        typer.Option(
+            "--compliance",
+            help="Per-control compliance with pss-restricted, pss-baseline, cis, nsa or cks (table, json); "
+            "without --pack or --policies, loads the packs that implement it.",
+        ),
+    ] = None,
 ) -> None:
     """Scan Kubernetes manifests, Helm charts and Kustomize directories against policies."""
     if fmt not in reports.FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(reports.FORMATS)}")
     now = datetime.now(UTC)
+    if framework is not None:
+        _check_compliance(framework, fmt)
+        if not pack and not policies:
+            pack = compliance.packs_implementing(
+                framework, loading.load_packs(loading.available_packs(), now=now).policies
+            )
     gathered = gathering.gather(
         policy_paths=policies or [],
         packs=pack or [],
@@ -74,24 +93,38 @@ def scan_command(
             typer.echo(problem.render(), err=True)
         raise typer.Exit(EXIT_USAGE)
     report = run_scan(
-        paths or ["."],
+        paths or ([] if host else ["."]),
         compiled=compiled,
         waivers=gathered.waivers,
         now=now,
         jobs=jobs,
         helm_values=values or [],
         helm_set=set_values or [],
+        host=host,
     )
     report.problems[:0] = gathered.problems  # warnings from loading come first
+    policy_map = compiling.policy_map(compiled)
+    view = None
+    if framework is not None:
+        view = compliance.build_compliance(report, framework=framework, policies=policy_map)
     write_report(
         report,
         fmt=fmt,
         output=output,
-        policies=compiling.policy_map(compiled),
+        policies=policy_map,
         now=now,
         show_passed=show_passed,
+        compliance_view=view,
     )
     raise typer.Exit(exit_code(report, threshold))
+
+
+def _check_compliance(framework: str, fmt: str) -> None:
+    if framework not in compliance.FRAMEWORKS:
+        choices = ", ".join(compliance.FRAMEWORKS)
+        raise UsageError(f"--compliance {framework!r}: use one of {choices}")
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--compliance shows in the table and json formats, not in {fmt}")
 
 
 def _threshold(option: str | None, configured: Severity | None) -> Severity:
@@ -112,8 +145,9 @@ def run_scan(
     jobs: int,
     helm_values: list[str],
     helm_set: list[str],
+    host: bool = False,
 ) -> ScanReport:
-    sources: list[Any] = []
+    sources: list[Any] = [hosts.HostSource()] if host else []
     for path in paths:
         if path == "-":
             sources.append(files.Source(kind="stdin", path="-"))
@@ -121,7 +155,7 @@ def run_scan(
             raise UsageError(f"{path}: no such file or directory")
         else:
             sources.extend(files.iter_sources([path]))
-    load = functools.partial(files.load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set))
+    load = functools.partial(_load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set))
     with _progress(len(sources)) as advance:
         return scanning.scan(
             sources,
@@ -132,6 +166,13 @@ def run_scan(
             jobs=jobs,
             on_progress=advance,
         )
+
+
+def _load_source(source: Any, *, helm_values: tuple[str, ...], helm_set: tuple[str, ...]) -> Iterable[Any]:
+    """A path's documents, or the host's for ``--host`` (a module function: workers pickle it)."""
+    if isinstance(source, hosts.HostSource):
+        return hosts.load_host(source)
+    return files.load_source(source, helm_values=helm_values, helm_set=helm_set)
 
 
 class _progress:
@@ -165,17 +206,27 @@ def write_report(
     policies: dict[str, Any],
     now: datetime,
     show_passed: bool = False,
+    compliance_view: compliance.Compliance | None = None,
 ) -> None:
     to_terminal = output is None and sys.stdout.isatty()
     options: dict[str, Any] = {}
     if fmt == "table":
         options = {"color": to_terminal, "show_passed": show_passed}
+
+    def write(stream: TextIO) -> None:
+        if compliance_view is not None and fmt == "json":
+            compliance.write_json(report, compliance_view, stream, now=now)
+            return
+        reports.write_report(fmt, report, stream, policies=policies, now=now, **options)
+        if compliance_view is not None:
+            stream.write("\n" + compliance.render_table(compliance_view, color=to_terminal))
+
     if output is None:
-        reports.write_report(fmt, report, sys.stdout, policies=policies, now=now, **options)
+        write(sys.stdout)
     else:
         try:
             with open(output, "w", encoding="utf-8") as stream:
-                reports.write_report(fmt, report, stream, policies=policies, now=now, **options)
+                write(stream)
         except OSError as exc:  # a missing folder, no permission, a full disk: not an internal error
             raise UsageError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
         typer.echo(f"report written to {output}", err=True)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 
 from leitplanke.core.problems import UsageError
 from leitplanke.engine import testing
-from leitplanke.sources import files
+from leitplanke.engine.compat import kyvernotests
+from leitplanke.sources import configs, files
+from leitplanke.sources.configs import permissions
 
 
 def test_command(
@@ -25,7 +28,11 @@ def test_command(
     for path in paths or []:
         if not Path(path).exists():  # else a mistyped path in CI reads as "0 passed, 0 failed"
             raise UsageError(f"{path}: no such file or directory")
-    report = testing.run_tests(paths or ["."], load_resources=files.load_path, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    report = testing.run_tests(paths or ["."], load_resources=files.load_path, now=now, domain_of=domain_of)
+    # Kyverno CLI suites (kyverno-test.yaml) run as they are, one row per expected result
+    kyverno = kyvernotests.run_tests(paths or ["."], load_resources=files.load_path, now=now)
+    report.problems.extend(kyverno.problems)
     if fmt == "json":
         rows = [
             {
@@ -37,20 +44,49 @@ def test_command(
                 "expected": r.expected,
                 "actual": r.actual,
                 "ok": r.ok,
+                "family": "leitplanke",
             }
             for r in report.rows
         ]
+        rows.extend(
+            {
+                "test": r.test,
+                "line": r.line,
+                "policy": r.policy,
+                "rule": r.rule,
+                "resource": r.resource,
+                "expected": r.expected,
+                "actual": r.actual,
+                "ok": r.ok,
+                "family": r.family,
+            }
+            for r in kyverno.rows
+        )
         typer.echo(orjson.dumps({"rows": rows}, option=orjson.OPT_INDENT_2).decode())
+        for problem in report.problems:  # stdout stays one JSON document
+            typer.echo(problem.render(), err=True)
     else:
         for problem in report.problems:
             typer.echo(problem.render())
-        for row in report.rows:
+        shown: list[testing.Row | kyvernotests.Row] = [*report.rows, *kyverno.rows]
+        for row in shown:
             if verbose or not row.ok:
                 mark = "ok  " if row.ok else "FAIL"
                 typer.echo(
                     f"{mark} {row.test}:{row.line} {row.policy}/{row.rule or '*'} {row.resource}: "
                     f"expected {row.expected}, got {row.actual}"
                 )
-    typer.echo(f"{report.passed} passed, {report.failed} failed")
-    if report.failed or any(p.level.value == "error" for p in report.problems):
+    passed = report.passed + sum(1 for r in kyverno.rows if r.ok)
+    failed = report.failed + sum(1 for r in kyverno.rows if not r.ok)
+    typer.echo(f"{passed} passed, {failed} failed", err=fmt == "json")
+    if failed or any(p.level.value == "error" for p in report.problems):
         raise typer.Exit(1)
+
+
+def domain_of(body: Mapping[str, Any]) -> str:
+    """The domain of an inline test resource: a loader's, for a normalised configuration body."""
+    if body.get("apiVersion") == configs.API_VERSION:
+        for loader in (*configs.LOADERS, permissions):
+            if body.get("kind") in loader.KINDS:
+                return str(loader.DOMAIN)
+    return "kubernetes"

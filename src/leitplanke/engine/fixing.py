@@ -7,6 +7,7 @@ was. A result is never written unless it parses back. Called by ``leitplanke fix
 
 from __future__ import annotations
 
+import copy
 import difflib
 import io
 import itertools
@@ -62,10 +63,10 @@ class FileFix:
 
 
 def fixable(results: Iterable[Result]) -> dict[str, list[Result]]:
-    """Failing results with a fix, by file."""
+    """Failing and warning results with a fix, by file."""
     by_file: dict[str, list[Result]] = {}
     for result in results:
-        if result.verdict is Verdict.FAIL and result.fix is not None:
+        if result.verdict in (Verdict.FAIL, Verdict.WARN) and result.fix is not None:
             by_file.setdefault(result.location.file, []).append(result)
     return by_file
 
@@ -128,7 +129,8 @@ def guess_indent(text: str) -> tuple[int, int, int]:
         child = len(below) - len(below.lstrip())
         if child > parent:
             mapping = child - parent
-    return mapping, mapping + offset if offset else max(mapping, 2), offset
+    # ruamel needs room for "- " after the dash: the sequence indent is at least offset + 2
+    return mapping, max(mapping + offset, offset + 2) if offset else max(mapping, 2), offset
 
 
 def _fix_chunk(text: str, results: Sequence[Result], outcome: FileFix) -> str | None:
@@ -139,6 +141,11 @@ def _fix_chunk(text: str, results: Sequence[Result], outcome: FileFix) -> str | 
         outcome.problems.append(Problem(outcome.file, 0, "fix-unparsable", f"cannot round-trip: {exc}"))
         return None
     if not isinstance(data, CommentedMap):
+        return None
+    if isinstance(data.get("items"), list) and str(data.get("kind", "")).endswith("List"):
+        outcome.problems.append(
+            skipped_fix(outcome.file, "objects inside a kind: List are not fixed; fix them by hand")
+        )
         return None
     changed = False
     for result in results:
@@ -204,7 +211,8 @@ def merge_patch(target: CommentedMap, patch: Mapping[str, Any]) -> None:
                 target[key] = child
             merge_patch(child, value)
         else:
-            target[key] = value
+            # a copy: the same list placed twice would come out as a YAML anchor and alias
+            target[key] = copy.deepcopy(value)
 
 
 def _parses_back(candidate: str, *, like: str, file: str, outcome: FileFix) -> bool:

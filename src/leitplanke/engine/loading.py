@@ -20,6 +20,8 @@ from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceR
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver, WaiverScope
 from leitplanke.engine import yamlnodes
+from leitplanke.engine.compat import kyverno, kyvernovalidating
+from leitplanke.engine.compiling import CompiledPolicy
 
 API_VERSION = "leitplanke.dev/v1"
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -34,12 +36,15 @@ class Loaded:
     waivers: list[Waiver] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     other: list[tuple[str, yamlnodes.YamlDocument]] = field(default_factory=list)
+    # policies of other engines (Kyverno), already built by ``compat`` into foreign CompiledPolicies
+    foreign: list[CompiledPolicy] = field(default_factory=list)
 
     def extend(self, other: Loaded) -> None:
         self.policies.extend(other.policies)
         self.waivers.extend(other.waivers)
         self.problems.extend(other.problems)
         self.other.extend(other.other)
+        self.foreign.extend(other.foreign)
 
 
 class Fields:
@@ -166,6 +171,14 @@ def load_text(
             waiver = parse_waiver(doc, file=file, problems=loaded.problems, now=now, max_days=max_waiver_days)
             if waiver is not None:
                 loaded.waivers.append(waiver)
+        elif kyverno.is_kyverno(doc.data):
+            built = kyverno.build_policy(doc, file=file, problems=loaded.problems)
+            if built is not None:
+                loaded.foreign.append(built)
+        elif kyvernovalidating.is_validating_policy(doc.data):
+            built = kyvernovalidating.build_policy(doc, file=file, problems=loaded.problems)
+            if built is not None:
+                loaded.foreign.append(built)
         else:
             loaded.other.append((file, doc))
     return loaded

@@ -7,10 +7,11 @@ files are read through an injected loader, so this module does no parsing of its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -20,6 +21,8 @@ from leitplanke.core.results import Result, Verdict
 from leitplanke.engine import compiling, loading, scanning, yamlnodes
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
+# the domain of an inline resource (a normalised SshdConfig body is not a Kubernetes object)
+DomainOf = Callable[[Mapping[str, Any]], str]
 # the verdict a (policy, rule, resource) shows when several results exist: the worst one
 _RANK = {Verdict.PASS: 0, Verdict.SKIP: 1, Verdict.WARN: 2, Verdict.FAIL: 3, Verdict.ERROR: 4}
 NOT_EVALUATED = "none"
@@ -75,15 +78,32 @@ def _is_test(file: Path) -> bool:
     return "kind: PolicyTest" in head
 
 
-def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader, now: datetime) -> TestReport:
+def kubernetes_domain(body: Mapping[str, Any]) -> str:
+    return "kubernetes"
+
+
+def run_tests(
+    paths: Sequence[str],
+    *,
+    load_resources: ResourceLoader,
+    now: datetime,
+    domain_of: DomainOf = kubernetes_domain,
+) -> TestReport:
     report = TestReport()
     for file in find_tests(paths):
-        run_test_file(file, load_resources=load_resources, now=now, report=report)
+        run_test_file(file, load_resources=load_resources, now=now, report=report, domain_of=domain_of)
     report.problems.sort()
     return report
 
 
-def run_test_file(file: Path, *, load_resources: ResourceLoader, now: datetime, report: TestReport) -> None:
+def run_test_file(
+    file: Path,
+    *,
+    load_resources: ResourceLoader,
+    now: datetime,
+    report: TestReport,
+    domain_of: DomainOf = kubernetes_domain,
+) -> None:
     name = str(file)
     try:
         docs = list(yamlnodes.read_documents(file.read_text(encoding="utf-8")))
@@ -92,7 +112,7 @@ def run_test_file(file: Path, *, load_resources: ResourceLoader, now: datetime, 
         return
     for doc in docs:
         if isinstance(doc.data, dict) and doc.data.get("kind") == "PolicyTest":
-            _run_one(file, doc, load_resources=load_resources, now=now, report=report)
+            _run_one(file, doc, load_resources=load_resources, now=now, report=report, domain_of=domain_of)
 
 
 def _run_one(
@@ -102,6 +122,7 @@ def _run_one(
     load_resources: ResourceLoader,
     now: datetime,
     report: TestReport,
+    domain_of: DomainOf,
 ) -> None:
     name = str(file)
     f = loading.Fields(doc, name, report.problems)
@@ -110,7 +131,7 @@ def _run_one(
     report.problems.extend(loaded.problems)
     compiled, problems = compiling.compile_policies(loaded.policies)
     report.problems.extend(problems)
-    sources = _resources(file, doc, f, load_resources)
+    sources = _resources(file, doc, f, load_resources, domain_of)
     scan = scanning.scan(
         [sources], compiled=compiled, load=lambda items: items, waivers=loaded.waivers, now=now, jobs=1
     )
@@ -131,7 +152,11 @@ def _run_one(
 
 
 def _resources(
-    file: Path, doc: yamlnodes.YamlDocument, f: loading.Fields, load_resources: ResourceLoader
+    file: Path,
+    doc: yamlnodes.YamlDocument,
+    f: loading.Fields,
+    load_resources: ResourceLoader,
+    domain_of: DomainOf,
 ) -> list[Document | Problem | SkippedInput]:
     items: list[Document | Problem | SkippedInput] = []
     raw = f.get("spec.resources")
@@ -141,7 +166,7 @@ def _resources(
             items.extend(load_resources(str(file.parent / str(entry["file"]))))
         elif isinstance(entry, dict):
             origin = Origin(file=str(file), index=index, line=doc.line_of(path))
-            items.append(Document(body=entry, origin=origin))
+            items.append(Document(body=entry, origin=origin, domain=domain_of(entry)))
         else:
             f.problem(path, "invalid-field", "a resource must be a mapping or {file: path}")
     return items

@@ -33,9 +33,13 @@ def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime)
     return buffer.getvalue()
 
 
-def write(report: ScanReport, out: TextIO, *, now: datetime) -> None:
-    """Write the report to ``out`` a chunk of results at a time, so memory stays bounded."""
+def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str, Any] | None = None) -> None:
+    """Write the report to ``out`` a chunk of results at a time, so memory stays bounded.
+
+    ``extra`` adds optional top-level keys the schema describes (``compliance``).
+    """
     document = {
+        **(extra or {}),  # first, so that the keys of the format always win
         "schemaVersion": SCHEMA_VERSION,
         "generatedAt": summaries.rfc3339(now),
         "summary": _summary(summaries.build_summary(report)),

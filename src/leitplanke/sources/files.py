@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 from leitplanke.core.problems import Problem
-from leitplanke.sources import helm, kustomize, parsing
+from leitplanke.sources import configs, helm, kustomize, parsing
 
 STDIN = "-"
+KUBERNETES_TYPE = "kubernetes"  # `--type kubernetes`: parse as manifests whatever the file looks like
 STDIN_NAME = "<stdin>"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _SNIFF_BYTES = 4096
@@ -37,7 +38,8 @@ def iter_sources(paths: Sequence[str]) -> Iterator[Source]:
     """The sources below ``paths``, in sorted order.
 
     Files named explicitly are always read; in a directory walk, ``.yaml``/``.yml``/``.json``
-    files are read and other files only when their first 4 KB look like a Kubernetes object.
+    files are read and other files only when their first 4 KB look like a Kubernetes object or
+    a configuration file one of ``sources.configs`` recognises (``nginx.conf``, …).
     Hidden files and directories are skipped and symbolic links to directories not followed.
     A directory with a kustomization file or a ``Chart.yaml`` is one rendered source, not
     walked into (Kustomize wins when it has both); the bases of overlays found in a walk are
@@ -71,8 +73,13 @@ def load_source(
     helm_values: Sequence[str] = (),
     helm_set: Sequence[str] = (),
     stdin: BinaryIO | None = None,
+    config_type: str | None = None,
 ) -> Iterator[parsing.Output]:
-    """The documents of one source; ``stdin`` defaults to the process's standard input."""
+    """The documents of one source; ``stdin`` defaults to the process's standard input.
+
+    ``config_type`` (``--type``: ``kubernetes`` or a domain of ``sources.configs``) overrides
+    recognition for files.
+    """
     if source.kind == "kustomize":
         yield from kustomize.load_kustomization(source.path, limits=limits)
     elif source.kind == "helm":
@@ -80,17 +87,25 @@ def load_source(
     elif source.kind == "stdin":
         yield from load_stdin(stdin if stdin is not None else sys.stdin.buffer, limits=limits)
     else:
-        yield from load_documents(source.path, limits=limits)
+        yield from load_documents(source.path, limits=limits, config_type=config_type)
 
 
-def load_path(path: str, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS) -> Iterator[parsing.Output]:
+def load_path(
+    path: str, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS, config_type: str | None = None
+) -> Iterator[parsing.Output]:
     """Every document below one path: a file, a walked directory, a chart or a kustomization."""
     for source in iter_sources([path]):
-        yield from load_source(source, limits=limits)
+        yield from load_source(source, limits=limits, config_type=config_type)
 
 
-def load_documents(path: str, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS) -> Iterator[parsing.Output]:
-    """The documents of one file; a file over ``limits.max_bytes`` is refused before it is read."""
+def load_documents(
+    path: str, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS, config_type: str | None = None
+) -> Iterator[parsing.Output]:
+    """The documents of one file; a file over ``limits.max_bytes`` is refused before it is read.
+
+    A file a loader of ``sources.configs`` recognises (or the one ``config_type`` names) goes to
+    that loader; any other file is parsed as Kubernetes YAML or JSON.
+    """
     try:
         size = os.stat(path).st_size
         if size > limits.max_bytes:
@@ -101,6 +116,18 @@ def load_documents(path: str, *, limits: parsing.Limits = parsing.DEFAULT_LIMITS
             data = stream.read(limits.max_bytes + 1)  # a pipe or a growing file may outrun stat
     except OSError as exc:
         yield Problem(path, 0, "unreadable", exc.strerror or str(exc))
+        return
+    if config_type is not None and config_type != KUBERNETES_TYPE:
+        loader = configs.loader_named(config_type)
+        if loader is None:
+            yield Problem(path, 0, "unknown-type", f"no loader for --type {config_type!r}")
+            return
+    else:
+        loader = (
+            None if config_type == KUBERNETES_TYPE else configs.loader_for(path, data[: configs.HEAD_BYTES])
+        )
+    if loader is not None:
+        yield from configs.load_config(loader, path, data)
         return
     yield from parsing.parse_documents(data, file=path, limits=limits)
 
@@ -153,7 +180,7 @@ def _is_manifest(path: str) -> bool:
             start = stream.read(_SNIFF_BYTES)
     except OSError:
         return False  # not ours to report: nobody asked for this file
-    return looks_like_kubernetes(start)
+    return looks_like_kubernetes(start) or configs.loader_for(path, start) is not None
 
 
 def looks_like_kubernetes(start: bytes) -> bool:

@@ -1,0 +1,92 @@
+"""Kyverno ``validate.podSecurity`` backed by our own Pod Security Standards packs.
+
+Kyverno's control names map onto the ``PSS:`` controls our pss-baseline and pss-restricted
+policies declare; a podSecurity rule fails when a policy of its level (and not excluded) fails.
+Called by ``compat.kyvernoevaluating``; the packs are loaded and compiled on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from leitplanke.core.documents import Document, Origin
+from leitplanke.core.results import Verdict
+from leitplanke.engine.compat import kyvernopatterns
+
+PACKS = ("pss-baseline", "pss-restricted")
+# Kyverno's controlName → the PSS control suffixes our packs declare
+CONTROLS: Mapping[str, tuple[str, ...]] = {
+    "HostProcess": ("windowsHostProcess",),
+    "Host Namespaces": ("hostNamespaces",),
+    "Privileged Containers": ("privileged",),
+    "Capabilities": ("capabilities",),
+    "HostPath Volumes": ("hostPathVolumes",),
+    "Host Ports": ("hostPorts",),
+    "AppArmor": ("appArmorProfile",),
+    "SELinux": ("seLinuxOptions",),
+    "/proc Mount Type": ("procMount",),
+    "Seccomp": ("seccompProfile",),
+    "Sysctls": ("sysctls",),
+    "Volume Types": ("restrictedVolumes",),
+    "Privilege Escalation": ("allowPrivilegeEscalation",),
+    "Running as Non-root": ("runAsNonRoot",),
+    "Running as Non-root user": ("runAsUser",),
+}
+_KNOWN = {suffix for suffixes in CONTROLS.values() for suffix in suffixes}
+
+
+class PodSecurity:
+    """The compiled PSS packs, built lazily once per policy that uses podSecurity."""
+
+    __slots__ = ("_compiled",)
+
+    def __init__(self) -> None:
+        self._compiled: Any = None
+
+    def _ensure(self) -> Any:
+        if self._compiled is None:
+            # imported here: loading imports the compat modules to build Kyverno policies
+            from leitplanke.engine import compiling, loading
+
+            loaded = loading.load_packs(PACKS, now=datetime(2000, 1, 1, tzinfo=UTC))
+            self._compiled, _ = compiling.compile_policies(loaded.policies)
+        return self._compiled
+
+    def check(self, body: Mapping[str, Any], level: str, exclude: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The messages of failing PSS controls of ``level`` for ``body``, minus excluded ones."""
+        from leitplanke.engine import evaluating
+
+        compiled = self._ensure()
+        levels = ("baseline",) if level == "baseline" else ("baseline", "restricted")
+        excluded = _excluded(body, exclude)
+        outcome = evaluating.evaluate_document(compiled, Document(body=body, origin=Origin(file="")))
+        failures: list[str] = []
+        for result in outcome.results:
+            if result.verdict is not Verdict.FAIL:
+                continue
+            controls = [c.removeprefix("PSS:") for c in result.controls if c.startswith("PSS:")]
+            relevant = [c for c in controls if c.split("/", 1)[0] in levels and c.split("/", 1)[-1] in _KNOWN]
+            if relevant and not all(c.split("/", 1)[-1] in excluded for c in relevant):
+                failures.append(f"{result.policy}: {result.message}")
+        return failures
+
+
+def _excluded(body: Mapping[str, Any], exclude: Sequence[Mapping[str, Any]]) -> set[str]:
+    from leitplanke.core import documents
+
+    spec = documents.pod_spec_of(body) or {}
+    images = [
+        str(c.get("image", ""))
+        for group in ("containers", "initContainers", "ephemeralContainers")
+        for c in spec.get(group) or []
+        if isinstance(c, Mapping)
+    ]
+    found: set[str] = set()
+    for entry in exclude:
+        patterns = [str(p) for p in entry.get("images") or []]
+        if patterns and not all(any(kyvernopatterns.wildcard_match(p, i) for p in patterns) for i in images):
+            continue
+        found.update(CONTROLS.get(str(entry.get("controlName", "")), ()))
+    return found

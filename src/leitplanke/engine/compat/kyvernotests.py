@@ -1,0 +1,250 @@
+"""Running Kyverno CLI test suites (``kyverno-test.yaml``, ``cli.kyverno.io/v1alpha1 Test``) as they are.
+
+Every ``results`` entry expands into one row per resource; a row agrees when our verdict for
+that policy, rule (or its ``autogen-`` variants) and resource is the expected one. Called by
+``leitplanke test``; resource files are read through an injected loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from leitplanke.core.documents import Document, SkippedInput
+from leitplanke.core.problems import Problem
+from leitplanke.engine import compiling, loading, yamlnodes
+from leitplanke.engine.compat.kyvernomatching import Request
+
+ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
+TEST_FILE = "kyverno-test.yaml"
+NOT_EVALUATED = "none"
+_RANK = {"pass": 0, "skip": 1, "warn": 2, "fail": 3, "error": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    test: str
+    policy: str
+    rule: str
+    resource: str
+    expected: str
+    actual: str
+    line: int
+    family: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+
+@dataclass(slots=True)
+class KyvernoTestReport:
+    rows: list[Row] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def by_family(self) -> dict[str, tuple[int, int]]:
+        table: dict[str, tuple[int, int]] = {}
+        for row in self.rows:
+            total, agree = table.get(row.family, (0, 0))
+            table[row.family] = (total + 1, agree + int(row.ok))
+        return dict(sorted(table.items()))
+
+
+def is_kyverno_test(file: Path) -> bool:
+    if file.name == TEST_FILE:
+        return True
+    try:
+        head = file.read_text(encoding="utf-8")[:2048]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "cli.kyverno.io/" in head and "kind: Test" in head
+
+
+def find_tests(paths: Sequence[str]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        target = Path(path)
+        candidates = [target] if target.is_file() else sorted(target.rglob("*.y*ml"))
+        found.extend(f for f in candidates if f.suffix in (".yaml", ".yml") and is_kyverno_test(f))
+    return found
+
+
+def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader, now: datetime) -> KyvernoTestReport:
+    report = KyvernoTestReport()
+    for file in find_tests(paths):
+        run_test_file(file, load_resources=load_resources, now=now, report=report)
+    report.problems.sort()
+    return report
+
+
+def _read_yaml(path: Path) -> list[yamlnodes.YamlDocument]:
+    return list(yamlnodes.read_documents(path.read_text(encoding="utf-8")))
+
+
+def run_test_file(
+    file: Path, *, load_resources: ResourceLoader, now: datetime, report: KyvernoTestReport
+) -> None:
+    name = str(file)
+    try:
+        docs = _read_yaml(file)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        report.problems.append(Problem(name, 0, "unreadable-test", str(exc)))
+        return
+    for doc in docs:
+        if isinstance(doc.data, dict) and doc.data.get("kind") == "Test":
+            _run_one(file, doc, load_resources=load_resources, now=now, report=report)
+
+
+@dataclass(slots=True)
+class _Values:
+    rules: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # policy → rule → values
+    resources: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # policy → resource → values
+    global_values: dict[str, Any] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _values(path: Path | None, problems: list[Problem]) -> _Values:
+    values = _Values()
+    if path is None:
+        return values
+    try:
+        docs = _read_yaml(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problems.append(Problem(str(path), 0, "unreadable-values", str(exc)))
+        return values
+    for doc in docs:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        values.global_values.update(data.get("globalValues") or {})
+        for policy in data.get("policies") or []:
+            name = str(policy.get("name", ""))
+            for rule in policy.get("rules") or []:
+                values.rules.setdefault(name, {})[str(rule.get("name", ""))] = dict(rule.get("values") or {})
+            for resource in policy.get("resources") or []:
+                values.resources.setdefault(name, {})[str(resource.get("name", ""))] = dict(
+                    resource.get("values") or {}
+                )
+        for entry in data.get("namespaceSelector") or []:
+            values.namespace_labels[str(entry.get("name", ""))] = dict(entry.get("labels") or {})
+        for namespace in data.get("namespaces") or []:
+            meta = namespace.get("metadata") or {}
+            values.namespaces[str(meta.get("name", ""))] = namespace
+            values.namespace_labels.setdefault(str(meta.get("name", "")), dict(meta.get("labels") or {}))
+    return values
+
+
+def _user(path: Path | None, problems: list[Problem]) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        docs = _read_yaml(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problems.append(Problem(str(path), 0, "unreadable-userinfo", str(exc)))
+        return {}
+    return docs[0].data if docs and isinstance(docs[0].data, dict) else {}
+
+
+def _run_one(
+    file: Path,
+    doc: yamlnodes.YamlDocument,
+    *,
+    load_resources: ResourceLoader,
+    now: datetime,
+    report: KyvernoTestReport,
+) -> None:
+    name = str(file)
+    f = loading.Fields(doc, name, report.problems)
+    loaded = loading.load_paths([str(file.parent / p) for p in f.strings("policies")], now=now)
+    report.problems.extend(loaded.problems)
+    policies = {p.policy.id: p for p in loaded.foreign}
+    documents: list[Document] = []
+    for entry in f.strings("resources"):
+        for item in load_resources(str(file.parent / entry)):
+            if isinstance(item, Document):
+                documents.append(item)
+            elif isinstance(item, Problem):
+                report.problems.append(item)
+    values_file = f.text("variables")
+    values = _values(file.parent / values_file if values_file else None, report.problems)
+    user_file = f.text("userinfo")
+    user = _user(file.parent / user_file if user_file else None, report.problems)
+    raw = f.get("results")
+    for index, entry in enumerate(raw if isinstance(raw, list) else []):
+        base = f"results[{index}]"
+        if not isinstance(entry, dict):
+            f.problem(base, "invalid-field", "a result must be a mapping")
+            continue
+        policy_name = str(entry.get("policy", ""))
+        rule = str(entry.get("rule", ""))
+        kind = str(entry.get("kind", ""))
+        expected = str(entry.get("result", ""))
+        policy = policies.get(policy_name)
+        family = getattr(policy.foreign, "family", "kyverno") if policy is not None else "unknown"
+        for resource in entry.get("resources") or []:
+            actual = NOT_EVALUATED
+            if policy is not None:
+                actual = _verdict(policy, rule, kind, str(resource), documents, values, user)
+            report.rows.append(
+                Row(
+                    name, policy_name, rule, f"{kind}/{resource}", expected, actual, doc.line_of(base), family
+                )
+            )
+
+
+def _find(documents: Sequence[Document], kind: str, resource: str) -> list[Document]:
+    namespace, _, name = resource.rpartition("/")
+    return [
+        d
+        for d in documents
+        if d.name == name
+        and (not kind or d.kind == kind)
+        and (not namespace or (d.namespace or "default") == namespace)
+    ]
+
+
+def _request(doc: Document, policy: str, values: _Values, user: Mapping[str, Any]) -> Request:
+    merged = dict(values.global_values)
+    merged.update(values.resources.get(policy, {}).get(doc.name, {}))
+    info = user.get("userInfo") or {}
+    return Request(
+        operation=str(merged.get("request.operation", "CREATE")),
+        username=str(info.get("username", "")),
+        groups=tuple(info.get("groups") or ()),
+        roles=tuple(user.get("roles") or ()),
+        cluster_roles=tuple(user.get("clusterRoles") or ()),
+        namespace_labels=values.namespace_labels,
+        namespaces=values.namespaces,
+        values=merged,
+    )
+
+
+def _verdict(
+    policy: compiling.CompiledPolicy,
+    rule: str,
+    kind: str,
+    resource: str,
+    documents: Sequence[Document],
+    values: _Values,
+    user: Mapping[str, Any],
+) -> str:
+    found = _find(documents, kind, resource)
+    if not found:
+        return NOT_EVALUATED
+    verdicts: list[str] = []
+    for doc in found:
+        request = _request(doc, policy.policy.id, values, user)
+        evaluate = getattr(policy.foreign, "evaluate_request", None)
+        if evaluate is None:
+            continue
+        outcomes = evaluate(doc.body, request, values=values.rules.get(policy.policy.id, {}))
+        names = (rule, f"autogen-{rule}", f"autogen-cronjob-{rule}") if rule else None
+        chosen = [o.verdict for o in outcomes if names is None or o.rule in names]
+        verdicts.append(max(chosen, key=lambda v: _RANK.get(v, 0)) if chosen else "skip")
+    return max(verdicts, key=lambda v: _RANK.get(v, 0)) if verdicts else NOT_EVALUATED
