@@ -109,9 +109,14 @@ def test_an_expired_waiver_is_warned_about_and_suppresses_nothing(run_cli, write
             "waivers/forever.yaml:4: error missing-expiry [spec.expires]: a waiver must expire (spec.expires)",
         ),
         (
-            # a timestamp, not a date: a date means the end of that day, and the message shows the day after
             f'"{in_days(365)}T12:00:00Z"',
-            f"waivers/forever.yaml:10: error expiry-too-far [spec.expires]: expires {in_days(365)}, "
+            f"waivers/forever.yaml:10: error expiry-too-far [spec.expires]: expires {in_days(365)}T12:00:00+00:00, "
+            "more than 90 days from now",
+        ),
+        (
+            # a date means the end of that day, and the message says so
+            in_days(365),
+            f"waivers/forever.yaml:10: error expiry-too-far [spec.expires]: expires the end of {in_days(365)}, "
             "more than 90 days from now",
         ),
     ],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from leitplanke.core.policies import SourceRef
 from leitplanke.core.results import Resource
@@ -47,6 +47,11 @@ class Waiver:
     requester: str = ""
     source: SourceRef = field(default_factory=lambda: SourceRef(""))
 
+    @property
+    def expiry_text(self) -> str:
+        """``the end of 2027-01-31`` for a date, the timestamp itself otherwise."""
+        return expiry_text(self.expires)
+
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires
 
@@ -56,3 +61,10 @@ class Waiver:
         if self.rules and not _any_match(self.rules, rule):
             return False
         return any(scope.selects(resource) for scope in self.scopes)
+
+
+def expiry_text(expires: datetime) -> str:
+    """A date-only expiry is stored as the next midnight (UTC); say it as the user wrote it."""
+    if (expires.hour, expires.minute, expires.second, expires.microsecond) == (0, 0, 0, 0):
+        return f"the end of {(expires - timedelta(days=1)).date().isoformat()}"
+    return expires.isoformat()

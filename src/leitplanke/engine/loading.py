@@ -18,7 +18,7 @@ import yaml
 
 from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.core.waivers import Waiver, WaiverScope
+from leitplanke.core.waivers import Waiver, WaiverScope, expiry_text
 from leitplanke.engine import yamlnodes
 from leitplanke.engine.compat import kyverno, kyvernovalidating
 from leitplanke.engine.compiling import CompiledPolicy
@@ -361,7 +361,7 @@ def _expiry(f: Fields, *, now: datetime, max_days: int) -> datetime | None:
         f.problem(
             "spec.expires",
             "expiry-too-far",
-            f"expires {expires.date().isoformat()}, more than {max_days} days from now",
+            f"expires {expiry_text(expires)}, more than {max_days} days from now",
         )
         return None
     return expires

@@ -344,7 +344,7 @@ def apply_waivers(report: ScanReport, waivers: Sequence[Waiver], *, now: datetim
                     waiver.source.file,
                     waiver.source.line,
                     "waiver-expired",
-                    f"waiver {waiver.name!r} expired on {waiver.expires.isoformat()} and suppresses nothing",
+                    f"waiver {waiver.name!r} expired on {waiver.expiry_text} and suppresses nothing",
                     level=Level.WARNING,
                 )
             )
