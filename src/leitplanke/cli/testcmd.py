@@ -12,7 +12,7 @@ import typer
 
 from leitplanke.core.problems import UsageError
 from leitplanke.engine import testing
-from leitplanke.engine.compat import kyvernotests
+from leitplanke.engine.compat import gatekeepertests, kyvernotests
 from leitplanke.sources import configs, files
 from leitplanke.sources.configs import permissions
 
@@ -33,6 +33,10 @@ def test_command(
     # Kyverno CLI suites (kyverno-test.yaml) run as they are, one row per expected result
     kyverno = kyvernotests.run_tests(paths or ["."], load_resources=files.load_path, now=now)
     report.problems.extend(kyverno.problems)
+    # Gatekeeper gator suites (suite.yaml), one row per case and engine
+    gator = gatekeepertests.run_tests(paths or ["."], load_resources=files.load_path)
+    report.problems.extend(gator.problems)
+    foreign: list[kyvernotests.Row | gatekeepertests.Row] = [*kyverno.rows, *gator.rows]
     if fmt == "json":
         rows = [
             {
@@ -60,7 +64,7 @@ def test_command(
                 "ok": r.ok,
                 "family": r.family,
             }
-            for r in kyverno.rows
+            for r in foreign
         )
         typer.echo(orjson.dumps({"rows": rows}, option=orjson.OPT_INDENT_2).decode())
         for problem in report.problems:  # stdout stays one JSON document
@@ -68,7 +72,11 @@ def test_command(
     else:
         for problem in report.problems:
             typer.echo(problem.render())
-        shown: list[testing.Row | kyvernotests.Row] = [*report.rows, *kyverno.rows]
+        shown: list[testing.Row | kyvernotests.Row | gatekeepertests.Row] = [
+            *report.rows,
+            *kyverno.rows,
+            *gator.rows,
+        ]
         for row in shown:
             if verbose or not row.ok:
                 mark = "ok  " if row.ok else "FAIL"
@@ -76,8 +84,8 @@ def test_command(
                     f"{mark} {row.test}:{row.line} {row.policy}/{row.rule or '*'} {row.resource}: "
                     f"expected {row.expected}, got {row.actual}"
                 )
-    passed = report.passed + sum(1 for r in kyverno.rows if r.ok)
-    failed = report.failed + sum(1 for r in kyverno.rows if not r.ok)
+    passed = report.passed + sum(1 for r in foreign if r.ok)
+    failed = report.failed + sum(1 for r in foreign if not r.ok)
     typer.echo(f"{passed} passed, {failed} failed", err=fmt == "json")
     if failed or any(p.level.value == "error" for p in report.problems):
         raise typer.Exit(1)

@@ -20,7 +20,7 @@ from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceR
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver, WaiverScope, expiry_text
 from leitplanke.engine import yamlnodes
-from leitplanke.engine.compat import kyverno, kyvernovalidating
+from leitplanke.engine.compat import admissionpolicies, gatekeeper, kyverno, kyvernovalidating
 from leitplanke.engine.compiling import CompiledPolicy
 
 API_VERSION = "leitplanke.dev/v1"
@@ -38,6 +38,9 @@ class Loaded:
     other: list[tuple[str, yamlnodes.YamlDocument]] = field(default_factory=list)
     # policies of other engines (Kyverno), already built by ``compat`` into foreign CompiledPolicies
     foreign: list[CompiledPolicy] = field(default_factory=list)
+    # Gatekeeper templates/constraints and VAPs/bindings: built once every file is read, as
+    # they pair across files (and take params objects and inventory from ``other``)
+    deferred: list[tuple[str, yamlnodes.YamlDocument]] = field(default_factory=list)
 
     def extend(self, other: Loaded) -> None:
         self.policies.extend(other.policies)
@@ -45,6 +48,29 @@ class Loaded:
         self.problems.extend(other.problems)
         self.other.extend(other.other)
         self.foreign.extend(other.foreign)
+        self.deferred.extend(other.deferred)
+
+    def build_deferred(self) -> Loaded:
+        """Pair what ``deferred`` holds into foreign policies (``other`` gives params and inventory)."""
+        if not self.deferred:
+            return self
+        pending, self.deferred = self.deferred, []
+        kept = [(f, d) for f, d in self.other if isinstance(d.data, dict)]
+        self.foreign.extend(
+            gatekeeper.build_policies(
+                [(f, d) for f, d in pending if not admissionpolicies.is_admission_policy(d.data)],
+                inventory=[d.data for _, d in kept],
+                problems=self.problems,
+            )
+        )
+        self.foreign.extend(
+            admissionpolicies.build_policies(
+                [(f, d) for f, d in pending if admissionpolicies.is_admission_policy(d.data)],
+                others=kept,
+                problems=self.problems,
+            )
+        )
+        return self
 
 
 class Fields:
@@ -116,7 +142,7 @@ def load_paths(
             continue
         for file in _policy_files(target):
             loaded.extend(load_file(file, now=now, max_waiver_days=max_waiver_days))
-    return loaded
+    return loaded.build_deferred()
 
 
 def _policy_files(target: Path) -> Iterator[Path]:
@@ -175,6 +201,12 @@ def load_text(
             built = kyverno.build_policy(doc, file=file, problems=loaded.problems)
             if built is not None:
                 loaded.foreign.append(built)
+        elif (
+            gatekeeper.is_template(doc.data)
+            or gatekeeper.is_constraint(doc.data)
+            or admissionpolicies.is_admission_policy(doc.data)
+        ):
+            loaded.deferred.append((file, doc))
         elif kyvernovalidating.is_validating_policy(doc.data):
             built = kyvernovalidating.build_policy(doc, file=file, problems=loaded.problems)
             if built is not None:
@@ -409,4 +441,4 @@ def load_packs(names: Iterable[str], *, now: datetime) -> Loaded:
         for file in _policy_files(pack_directory(name)):
             text = file.read_text(encoding="utf-8")
             loaded.extend(load_text(text, file=str(file), now=now, pack=name))
-    return loaded
+    return loaded.build_deferred()

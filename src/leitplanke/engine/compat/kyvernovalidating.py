@@ -64,16 +64,16 @@ class ValidatingPolicy:
                 return []
         outcomes = []
         for variant in self.variants:
-            if not any(_rule_matches(r, body, request) for r in variant.rules):
+            if not any(rule_matches(r, body, request) for r in variant.rules):
                 continue
-            if any(_rule_matches(r, body, request) for r in variant.exclude):
+            if any(rule_matches(r, body, request) for r in variant.exclude):
                 continue
             found = kyvernoevaluating.evaluate_cel(variant.compiled, body, request)
             outcomes.append(compiling.ForeignOutcome(variant.rule, found.verdict, found.message, found.path))
         return outcomes
 
 
-def _rule_matches(rule: Mapping[str, Any], body: Mapping[str, Any], request: Request) -> bool:
+def rule_matches(rule: Mapping[str, Any], body: Mapping[str, Any], request: Request) -> bool:
     group, version = kyvernomatching.group_version(str(body.get("apiVersion", "")))
     groups = [str(g) for g in rule.get("apiGroups") or ["*"]]
     versions = [str(v) for v in rule.get("apiVersions") or ["*"]]

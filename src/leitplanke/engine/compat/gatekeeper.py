@@ -1,0 +1,348 @@
+"""Gatekeeper ``ConstraintTemplate`` + constraints: constraint ``match``, the review built for
+Rego (``input.review``, ``input.parameters``, ``data.inventory``) and for the CEL engine
+``K8sNativeValidation`` (``variables.params``, ``variables.anyObject``).
+
+Built by ``engine.loading`` (one foreign policy per constraint) and by
+``compat.gatekeepertests``; each review yields violation messages or a failure, as values.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from leitplanke.core.documents import Document
+from leitplanke.core.policies import Match, Policy, Severity, SourceRef
+from leitplanke.core.problems import Problem
+from leitplanke.engine import cel, compiling, matching, yamlnodes
+from leitplanke.engine.compat import admissionpolicies, gatekeeperrego
+from leitplanke.engine.compat.kyvernomatching import group_version
+
+TEMPLATE_GROUP = "templates.gatekeeper.sh/"
+CONSTRAINT_GROUP = "constraints.gatekeeper.sh/"
+TARGET = "admission.k8s.gatekeeper.sh"
+REGO, CEL = "rego", "cel"
+# enforcementAction → (verdict, severity): deny blocks; warn only warns; dryrun records an
+# audit violation that never blocks, so it fails at the lowest severity
+ACTIONS = {
+    "deny": ("fail", Severity.HIGH),
+    "warn": ("warn", Severity.MEDIUM),
+    "dryrun": ("fail", Severity.LOW),
+}
+
+
+def is_template(data: Mapping[str, Any]) -> bool:
+    return (
+        str(data.get("apiVersion", "")).startswith(TEMPLATE_GROUP)
+        and data.get("kind") == "ConstraintTemplate"
+    )
+
+
+def is_constraint(data: Mapping[str, Any]) -> bool:
+    return str(data.get("apiVersion", "")).startswith(CONSTRAINT_GROUP)
+
+
+@dataclass(frozen=True, slots=True)
+class Violations:
+    """What one engine said about one review: messages, or why it could not say."""
+
+    messages: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(slots=True)
+class Template:
+    """One ConstraintTemplate with its engines; Rego programs are built per inventory and cached."""
+
+    name: str
+    kind: str
+    rego: str = ""
+    libs: tuple[str, ...] = ()
+    cel: admissionpolicies.CompiledValidations | None = None
+    cel_error: str = ""
+    _programs: dict[str, gatekeeperrego.RegoProgram | gatekeeperrego.RegoFailure] = field(
+        default_factory=dict
+    )
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        found = ((REGO, bool(self.rego)), (CEL, self.cel is not None or bool(self.cel_error)))
+        return tuple(name for name, present in found if present)
+
+    def program(
+        self, inventory: Mapping[str, Any]
+    ) -> gatekeeperrego.RegoProgram | gatekeeperrego.RegoFailure:
+        key = repr(sorted(inventory.items())) if inventory else ""
+        if key not in self._programs:
+            data = {"inventory": inventory} if inventory else None
+            self._programs[key] = gatekeeperrego.build_program(self.rego, libs=self.libs, data=data)
+        return self._programs[key]
+
+    def review(
+        self, engine: str, review: Mapping[str, Any], constraint: Constraint, *, inventory: Mapping[str, Any]
+    ) -> Violations:
+        if engine == REGO:
+            return self._review_rego(review, constraint, inventory)
+        return self._review_cel(review, constraint, inventory)
+
+    def _review_rego(
+        self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
+    ) -> Violations:
+        program = self.program(inventory)
+        if isinstance(program, gatekeeperrego.RegoFailure):
+            return Violations(error=program.message)
+        found = program.query_set("violation", {"review": review, "parameters": constraint.parameters})
+        if isinstance(found, gatekeeperrego.RegoFailure):
+            return Violations(error=found.message)
+        return Violations(tuple(str(v.get("msg", "")) if isinstance(v, Mapping) else str(v) for v in found))
+
+    def _review_cel(
+        self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
+    ) -> Violations:
+        if self.cel is None:
+            return Violations(error=self.cel_error or "no K8sNativeValidation engine")
+        obj = review.get("object")
+        old = review.get("oldObject")
+        namespace = str(review.get("namespace") or "")
+        data = {
+            "object": obj,
+            "oldObject": old,
+            "request": dict(review),
+            "params": constraint.body,
+            "namespaceObject": namespace_object(namespace, inventory),
+            "authorizer": None,
+            "variables": {
+                "params": constraint.body.get("spec", {}).get("parameters"),
+                "anyObject": obj or old,
+            },
+        }
+        checked = admissionpolicies.run_validations(self.cel, data)
+        # an expression that cannot be evaluated denies, as Gatekeeper's failurePolicy Fail does
+        return Violations((*checked.failures, *checked.errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    name: str
+    kind: str
+    body: Mapping[str, Any]
+
+    @property
+    def parameters(self) -> Any:
+        return (self.body.get("spec") or {}).get("parameters") or {}
+
+    @property
+    def match(self) -> Mapping[str, Any]:
+        return (self.body.get("spec") or {}).get("match") or {}
+
+    @property
+    def action(self) -> str:
+        return str((self.body.get("spec") or {}).get("enforcementAction") or "deny").lower()
+
+
+def parse_template(data: Mapping[str, Any], *, problem: admissionpolicies.ProblemSink) -> Template | None:
+    spec = data.get("spec") or {}
+    kind = str(((spec.get("crd") or {}).get("spec") or {}).get("names", {}).get("kind", ""))
+    name = str((data.get("metadata") or {}).get("name", ""))
+    if not kind:
+        problem("spec.crd.spec.names.kind", "missing-field", "the template names no constraint kind")
+        return None
+    targets = [t for t in spec.get("targets") or [] if isinstance(t, Mapping)]
+    index = next((i for i, t in enumerate(targets) if t.get("target") == TARGET), None)
+    if index is None:
+        problem("spec.targets", "missing-field", f"no target {TARGET}")
+        return None
+    target = targets[index]
+    template = Template(
+        name=name, kind=kind, rego=str(target.get("rego") or ""), libs=tuple(target.get("libs") or ())
+    )
+    for number, code in enumerate(target.get("code") or []):
+        source = code.get("source") or {} if isinstance(code, Mapping) else {}
+        base = f"spec.targets[{index}].code[{number}].source"
+        if code.get("engine") == "Rego":
+            template.rego = str(source.get("rego") or template.rego)
+            template.libs = tuple(source.get("libs") or template.libs)
+        elif code.get("engine") == "K8sNativeValidation":
+            errors: list[str] = []
+
+            def collect(path: str, code_: str, message: str, *, _errors: list[str] = errors) -> None:
+                _errors.append(f"{path}: {message}")
+                problem(path, code_, message)
+
+            template.cel = admissionpolicies.compile_validations(source, base=f"{base}.", problem=collect)
+            template.cel_error = "; ".join(errors)
+    if not template.engines:
+        problem(f"spec.targets[{index}]", "gatekeeper-unsupported", "the template has no Rego or CEL engine")
+        return None
+    return template
+
+
+def review_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``input.review`` for an object (an offline CREATE) or the ``request`` of an AdmissionReview."""
+    if body.get("kind") == "AdmissionReview" and isinstance(body.get("request"), Mapping):
+        return dict(body["request"])
+    meta = body.get("metadata") or {}
+    group, version = group_version(str(body.get("apiVersion", "")))
+    return {
+        "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
+        "operation": "CREATE",
+        "userInfo": {},
+        "object": body,
+        "oldObject": None,
+        "dryRun": False,
+    }
+
+
+def build_inventory(bodies: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``data.inventory``: ``namespace[ns][apiVersion][kind][name]``, ``cluster[apiVersion][kind][name]``."""
+    inventory: dict[str, Any] = {"cluster": {}, "namespace": {}}
+    for body in bodies:
+        meta = body.get("metadata") or {}
+        api_version, kind, name = (
+            str(body.get("apiVersion", "")),
+            str(body.get("kind", "")),
+            str(meta.get("name", "")),
+        )
+        namespace = meta.get("namespace")
+        root = inventory["namespace"].setdefault(str(namespace), {}) if namespace else inventory["cluster"]
+        root.setdefault(api_version, {}).setdefault(kind, {})[name] = body
+    return inventory
+
+
+def namespace_object(namespace: str, inventory: Mapping[str, Any]) -> Any:
+    if not namespace:
+        return None
+    return ((inventory.get("cluster") or {}).get("v1") or {}).get("Namespace", {}).get(namespace)
+
+
+def _globs(patterns: Sequence[Any], value: str) -> bool:
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in patterns)
+
+
+def matches(match: Mapping[str, Any], review: Mapping[str, Any], *, inventory: Mapping[str, Any]) -> bool:
+    """Gatekeeper's constraint ``match``: kinds, scope, namespaces, excludedNamespaces, name,
+    labelSelector and namespaceSelector (which needs the Namespace among the inventory)."""
+    kind = review.get("kind") or {}
+    kinds = [k for k in match.get("kinds") or [] if isinstance(k, Mapping)]
+    if kinds and not any(
+        _listed(k.get("apiGroups"), str(kind.get("group", "")))
+        and _listed(k.get("kinds"), str(kind.get("kind", "")))
+        for k in kinds
+    ):
+        return False
+    obj = review.get("object") or review.get("oldObject") or {}
+    meta = obj.get("metadata") or {}
+    is_namespace = kind.get("kind") == "Namespace" and not kind.get("group")
+    namespace = (
+        str(meta.get("name", ""))
+        if is_namespace
+        else str(review.get("namespace") or meta.get("namespace") or "")
+    )
+    scoped = bool(namespace) and not is_namespace
+    scope = str(match.get("scope") or "*")
+    if (scope == "Namespaced" and not scoped) or (scope == "Cluster" and scoped):
+        return False
+    if namespace or is_namespace:  # cluster-scoped objects are not filtered by namespaces
+        if match.get("namespaces") and not _globs(match["namespaces"], namespace):
+            return False
+        if match.get("excludedNamespaces") and _globs(match["excludedNamespaces"], namespace):
+            return False
+    if match.get("name") and not _globs([match["name"]], str(review.get("name") or meta.get("name", ""))):
+        return False
+    if match.get("labelSelector") and not matching.selects(match["labelSelector"], meta.get("labels") or {}):
+        return False
+    selector = match.get("namespaceSelector")
+    if selector and (namespace or is_namespace):
+        found = obj if is_namespace else namespace_object(namespace, inventory)
+        labels = ((found or {}).get("metadata") or {}).get("labels")
+        if found is None or not matching.selects(selector, labels or {}):
+            return False
+    return True
+
+
+def _listed(values: Any, actual: str) -> bool:
+    listed = [str(v) for v in values or []]
+    return not listed or "*" in listed or actual in listed
+
+
+@dataclass(frozen=True, slots=True)
+class GatekeeperConstraint:
+    """A constraint with its template, for the engine's per-document evaluation."""
+
+    template: Template
+    constraint: Constraint
+    inventory: Mapping[str, Any] = field(default_factory=dict)
+    engine: str = CEL  # Gatekeeper prefers K8sNativeValidation where a template has it
+    family: str = "gatekeeper"
+
+    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
+        review = review_of(document.body)
+        if not matches(self.constraint.match, review, inventory=self.inventory):
+            return []
+        engine = self.engine if self.engine in self.template.engines else self.template.engines[0]
+        found = self.template.review(engine, review, self.constraint, inventory=self.inventory)
+        rule = self.constraint.kind
+        if found.error:
+            return [compiling.ForeignOutcome(rule, "error", found.error)]
+        if not found.messages:
+            return [compiling.ForeignOutcome(rule, "pass")]
+        verdict = ACTIONS.get(self.constraint.action, ACTIONS["deny"])[0]
+        return [compiling.ForeignOutcome(rule, verdict, message) for message in found.messages]
+
+
+def build_policies(
+    docs: Sequence[tuple[str, yamlnodes.YamlDocument]],
+    *,
+    inventory: Iterable[Mapping[str, Any]] = (),
+    problems: list[Problem],
+) -> list[compiling.CompiledPolicy]:
+    """Pair templates with their constraints (by kind): one foreign policy per constraint."""
+    templates: dict[str, Template] = {}
+    for file, doc in docs:
+        if is_template(doc.data):
+
+            def problem(path: str, code: str, message: str, *, _file: str = file, _doc: Any = doc) -> None:
+                problems.append(Problem(_file, _doc.line_of(path), code, message, field=path))
+
+            template = parse_template(doc.data, problem=problem)
+            if template is not None:
+                templates[template.kind] = template
+    data = build_inventory(inventory)
+    built = []
+    for file, doc in docs:
+        if not is_constraint(doc.data):
+            continue
+        constraint = Constraint(
+            str((doc.data.get("metadata") or {}).get("name", "")), str(doc.data.get("kind", "")), doc.data
+        )
+        template = templates.get(constraint.kind)
+        if template is None:
+            problems.append(
+                Problem(
+                    file,
+                    doc.line_of("kind"),
+                    "gatekeeper-no-template",
+                    f"no ConstraintTemplate for kind {constraint.kind}",
+                    field="kind",
+                )
+            )
+            continue
+        verdict_severity = ACTIONS.get(constraint.action, ACTIONS["deny"])[1]
+        annotations = (doc.data.get("metadata") or {}).get("annotations") or {}
+        policy = Policy(
+            id=constraint.name,
+            title=str(annotations.get("metadata.gatekeeper.sh/title", constraint.name)),
+            severity=verdict_severity,
+            rules=(),
+            match=Match(),
+            category="Gatekeeper",
+            description=str(annotations.get("description", "")),
+            source=SourceRef(file, doc.line_of("")),
+        )
+        foreign = GatekeeperConstraint(template, constraint, data)
+        built.append(compiling.CompiledPolicy(policy=policy, condition=None, rules=(), foreign=foreign))
+    return built

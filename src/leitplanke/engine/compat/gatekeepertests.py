@@ -1,0 +1,236 @@
+"""Running Gatekeeper ``gator verify`` suites (``suite.yaml``, ``test.gatekeeper.sh/v1alpha1 Suite``).
+
+One row per case and engine: a case agrees when every assertion holds (violation count,
+optionally filtered by a message regex); dual-engine templates are run once per engine as
+upstream CI does. Called by ``leitplanke test``; objects are read through an injected loader.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from leitplanke.core.documents import Document, SkippedInput
+from leitplanke.core.problems import Problem
+from leitplanke.engine import yamlnodes
+from leitplanke.engine.compat import gatekeeper
+
+ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
+SUITE_FILE = "suite.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    test: str  # the suite file
+    policy: str  # the suite's test name
+    rule: str  # the case name
+    resource: str  # the reviewed object's file
+    expected: str
+    actual: str
+    line: int
+    family: str  # gatekeeper-rego | gatekeeper-cel
+    ok: bool
+
+
+@dataclass(slots=True)
+class GatekeeperTestReport:
+    rows: list[Row] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def by_family(self) -> dict[str, tuple[int, int]]:
+        table: dict[str, tuple[int, int]] = {}
+        for row in self.rows:
+            total, agree = table.get(row.family, (0, 0))
+            table[row.family] = (total + 1, agree + int(row.ok))
+        return dict(sorted(table.items()))
+
+
+def is_suite(file: Path) -> bool:
+    if file.name == SUITE_FILE:
+        return True
+    try:
+        head = file.read_text(encoding="utf-8")[:2048]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "test.gatekeeper.sh/" in head and "kind: Suite" in head
+
+
+def find_suites(paths: Sequence[str]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        target = Path(path)
+        candidates = [target] if target.is_file() else sorted(target.rglob("*.y*ml"))
+        found.extend(f for f in candidates if f.suffix in (".yaml", ".yml") and is_suite(f))
+    return found
+
+
+def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader) -> GatekeeperTestReport:
+    report = GatekeeperTestReport()
+    for file in find_suites(paths):
+        run_suite(file, load_resources=load_resources, report=report)
+    report.problems.sort()
+    return report
+
+
+def _read(path: Path) -> list[yamlnodes.YamlDocument]:
+    return list(yamlnodes.read_documents(path.read_text(encoding="utf-8")))
+
+
+def run_suite(file: Path, *, load_resources: ResourceLoader, report: GatekeeperTestReport) -> None:
+    try:
+        docs = [d for d in _read(file) if isinstance(d.data, dict) and d.data.get("kind") == "Suite"]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        report.problems.append(Problem(str(file), 0, "unreadable-test", str(exc)))
+        return
+    templates: dict[str, gatekeeper.Template | None] = {}
+    for doc in docs:
+        if doc.data.get("skip") is True:
+            continue
+        for index, test in enumerate(doc.data.get("tests") or []):
+            if isinstance(test, Mapping) and test.get("skip") is not True:
+                _run_test(file, doc, index, test, templates, load_resources, report)
+
+
+def _template(
+    path: Path, cache: dict[str, gatekeeper.Template | None], problems: list[Problem]
+) -> gatekeeper.Template | None:
+    key = str(path)
+    if key not in cache:
+        cache[key] = None
+        try:
+            docs = [d for d in _read(path) if isinstance(d.data, dict) and gatekeeper.is_template(d.data)]
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.append(Problem(key, 0, "unreadable-template", str(exc)))
+            return None
+        for doc in docs[:1]:
+
+            def problem(field_path: str, code: str, message: str, *, _doc: Any = doc) -> None:
+                problems.append(Problem(key, _doc.line_of(field_path), code, message, field=field_path))
+
+            cache[key] = gatekeeper.parse_template(doc.data, problem=problem)
+    return cache[key]
+
+
+def _objects(path: Path, load_resources: ResourceLoader, problems: list[Problem]) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for item in load_resources(str(path)):
+        if isinstance(item, Document):
+            found.append(item.body)
+        elif isinstance(item, Problem):
+            problems.append(item)
+    if not found and path.is_file():  # e.g. an AdmissionReview a Kubernetes loader set aside
+        try:
+            found = [d.data for d in _read(path) if isinstance(d.data, dict)]
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.append(Problem(str(path), 0, "unreadable-object", str(exc)))
+    return found
+
+
+def _run_test(
+    file: Path,
+    doc: yamlnodes.YamlDocument,
+    index: int,
+    test: Mapping[str, Any],
+    templates: dict[str, gatekeeper.Template | None],
+    load_resources: ResourceLoader,
+    report: GatekeeperTestReport,
+) -> None:
+    base = file.parent
+    name = str(test.get("name", ""))
+    template = _template(base / str(test.get("template", "")), templates, report.problems)
+    constraints = _objects(base / str(test.get("constraint", "")), load_resources, report.problems)
+    constraint = (
+        gatekeeper.Constraint(
+            str((constraints[0].get("metadata") or {}).get("name", "")),
+            str(constraints[0].get("kind", "")),
+            constraints[0],
+        )
+        if constraints
+        else None
+    )
+    engines = template.engines if template is not None else (gatekeeper.REGO,)
+    for number, case in enumerate(test.get("cases") or []):
+        if not isinstance(case, Mapping) or case.get("skip") is True:
+            continue
+        path = f"tests[{index}].cases[{number}]"
+        assertions = [a for a in case.get("assertions") or [] if isinstance(a, Mapping)]
+        expected = "; ".join(_render(a) for a in assertions)
+        obj_file = str(case.get("object", ""))
+        objects = _objects(base / obj_file, load_resources, report.problems)
+        inventory_bodies = [
+            o
+            for entry in case.get("inventory") or []
+            for o in _objects(base / str(entry), load_resources, report.problems)
+        ]
+        inventory = gatekeeper.build_inventory(inventory_bodies)
+        for engine in engines:
+            if template is None or constraint is None or not objects:
+                actual = "error: the template, constraint or object could not be read"
+                ok = False
+            else:
+                found = _violations(template, constraint, objects[0], engine, inventory)
+                ok = found.error == "" and all(_holds(a, found.messages) for a in assertions)
+                actual = expected if ok else _describe(found)
+            report.rows.append(
+                Row(
+                    str(file),
+                    name,
+                    str(case.get("name", "")),
+                    obj_file,
+                    expected,
+                    actual,
+                    doc.line_of(path),
+                    f"gatekeeper-{engine}",
+                    ok,
+                )
+            )
+
+
+def _violations(
+    template: gatekeeper.Template,
+    constraint: gatekeeper.Constraint,
+    body: Mapping[str, Any],
+    engine: str,
+    inventory: Mapping[str, Any],
+) -> gatekeeper.Violations:
+    review = gatekeeper.review_of(body)
+    if not gatekeeper.matches(constraint.match, review, inventory=inventory):
+        return gatekeeper.Violations()
+    return template.review(engine, review, constraint, inventory=inventory)
+
+
+def _count(assertion: Mapping[str, Any]) -> int | str:
+    """``yes`` (at least one, also when absent), ``no`` (none) or an exact count."""
+    value = assertion.get("violations", "yes")
+    if value is True or value == "yes":
+        return "yes"
+    if value is False or value == "no":
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return "yes"
+
+
+def _holds(assertion: Mapping[str, Any], messages: Sequence[str]) -> bool:
+    pattern = assertion.get("message")
+    kept = [m for m in messages if pattern is None or re.search(str(pattern), m)]
+    want = _count(assertion)
+    return len(kept) >= 1 if want == "yes" else len(kept) == want
+
+
+def _render(assertion: Mapping[str, Any]) -> str:
+    want = _count(assertion)
+    text = "violations" if want == "yes" else f"{want} violations"
+    return f"{text} /{assertion['message']}/" if "message" in assertion else text
+
+
+def _describe(found: gatekeeper.Violations) -> str:
+    if found.error:
+        return f"error: {found.error}"
+    return f"{len(found.messages)} violations" + (f": {' | '.join(found.messages)}" if found.messages else "")
