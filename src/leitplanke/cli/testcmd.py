@@ -30,13 +30,14 @@ def test_command(
             raise UsageError(f"{path}: no such file or directory")
     now = datetime.now(UTC)
     report = testing.run_tests(paths or ["."], load_resources=files.load_path, now=now, domain_of=domain_of)
-    # Kyverno CLI suites (kyverno-test.yaml) run as they are, one row per expected result
-    kyverno = kyvernotests.run_tests(paths or ["."], load_resources=files.load_path, now=now)
-    report.problems.extend(kyverno.problems)
-    # Gatekeeper gator suites (suite.yaml), one row per case and engine
-    gator = gatekeepertests.run_tests(paths or ["."], load_resources=files.load_path)
-    report.problems.extend(gator.problems)
-    foreign: list[kyvernotests.Row | gatekeepertests.Row] = [*kyverno.rows, *gator.rows]
+    # Kyverno CLI suites (kyverno-test.yaml) and gator suites (suite.yaml) run as they are,
+    # one row per expected result (Kyverno) or per case and engine (Gatekeeper)
+    for suites in (
+        kyvernotests.run_tests(paths or ["."], load_resources=files.load_path, now=now),
+        gatekeepertests.run_tests(paths or ["."], load_resources=files.load_path),
+    ):
+        report.rows.extend(suites.rows)
+        report.problems.extend(suites.problems)
     if fmt == "json":
         rows = [
             {
@@ -48,44 +49,24 @@ def test_command(
                 "expected": r.expected,
                 "actual": r.actual,
                 "ok": r.ok,
-                "family": "leitplanke",
+                "family": r.family,
             }
             for r in report.rows
         ]
-        rows.extend(
-            {
-                "test": r.test,
-                "line": r.line,
-                "policy": r.policy,
-                "rule": r.rule,
-                "resource": r.resource,
-                "expected": r.expected,
-                "actual": r.actual,
-                "ok": r.ok,
-                "family": r.family,
-            }
-            for r in foreign
-        )
         typer.echo(orjson.dumps({"rows": rows}, option=orjson.OPT_INDENT_2).decode())
         for problem in report.problems:  # stdout stays one JSON document
             typer.echo(problem.render(), err=True)
     else:
         for problem in report.problems:
             typer.echo(problem.render())
-        shown: list[testing.Row | kyvernotests.Row | gatekeepertests.Row] = [
-            *report.rows,
-            *kyverno.rows,
-            *gator.rows,
-        ]
-        for row in shown:
+        for row in report.rows:
             if verbose or not row.ok:
                 mark = "ok  " if row.ok else "FAIL"
                 typer.echo(
                     f"{mark} {row.test}:{row.line} {row.policy}/{row.rule or '*'} {row.resource}: "
                     f"expected {row.expected}, got {row.actual}"
                 )
-    passed = report.passed + sum(1 for r in foreign if r.ok)
-    failed = report.failed + sum(1 for r in foreign if not r.ok)
+    passed, failed = report.passed, report.failed
     typer.echo(f"{passed} passed, {failed} failed", err=fmt == "json")
     if failed or any(p.level.value == "error" for p in report.problems):
         raise typer.Exit(1)

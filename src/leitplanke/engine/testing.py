@@ -37,9 +37,13 @@ class Row:
     expected: str
     actual: str
     line: int
+    family: str = "leitplanke"  # leitplanke | kyverno | kyverno-cel | validating-policy | gatekeeper-*
+    agrees: bool | None = None  # set by runners that score strictly or compare more than a verdict
 
     @property
     def ok(self) -> bool:
+        if self.agrees is not None:
+            return self.agrees
         if self.expected == Verdict.SKIP and self.actual == NOT_EVALUATED:
             return True
         return self.expected == self.actual
@@ -47,8 +51,18 @@ class Row:
 
 @dataclass(slots=True)
 class TestReport:
+    """Rows of every suite format (ours, Kyverno's, Gatekeeper's) and the problems met on the way."""
+
     rows: list[Row] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+    def by_family(self) -> dict[str, tuple[int, int]]:
+        """(rows, agreeing rows) per family, for pass rates."""
+        table: dict[str, tuple[int, int]] = {}
+        for row in self.rows:
+            total, agree = table.get(row.family, (0, 0))
+            table[row.family] = (total + 1, agree + int(row.ok))
+        return dict(sorted(table.items()))
 
     @property
     def passed(self) -> int:

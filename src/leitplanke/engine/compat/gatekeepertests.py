@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +16,11 @@ import yaml
 
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
-from leitplanke.engine import yamlnodes
+from leitplanke.engine import testing, yamlnodes
 from leitplanke.engine.compat import gatekeeper
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 SUITE_FILE = "suite.yaml"
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    test: str  # the suite file
-    policy: str  # the suite's test name
-    rule: str  # the case name
-    resource: str  # the reviewed object's file
-    expected: str
-    actual: str
-    line: int
-    family: str  # gatekeeper-rego | gatekeeper-cel
-    ok: bool
-
-
-@dataclass(slots=True)
-class GatekeeperTestReport:
-    rows: list[Row] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-
-    def by_family(self) -> dict[str, tuple[int, int]]:
-        table: dict[str, tuple[int, int]] = {}
-        for row in self.rows:
-            total, agree = table.get(row.family, (0, 0))
-            table[row.family] = (total + 1, agree + int(row.ok))
-        return dict(sorted(table.items()))
 
 
 def is_suite(file: Path) -> bool:
@@ -69,8 +42,8 @@ def find_suites(paths: Sequence[str]) -> list[Path]:
     return found
 
 
-def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader) -> GatekeeperTestReport:
-    report = GatekeeperTestReport()
+def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader) -> testing.TestReport:
+    report = testing.TestReport()
     for file in find_suites(paths):
         run_suite(file, load_resources=load_resources, report=report)
     report.problems.sort()
@@ -81,7 +54,7 @@ def _read(path: Path) -> list[yamlnodes.YamlDocument]:
     return list(yamlnodes.read_documents(path.read_text(encoding="utf-8")))
 
 
-def run_suite(file: Path, *, load_resources: ResourceLoader, report: GatekeeperTestReport) -> None:
+def run_suite(file: Path, *, load_resources: ResourceLoader, report: testing.TestReport) -> None:
     try:
         docs = [d for d in _read(file) if isinstance(d.data, dict) and d.data.get("kind") == "Suite"]
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -138,7 +111,7 @@ def _run_test(
     test: Mapping[str, Any],
     templates: dict[str, gatekeeper.Template | None],
     load_resources: ResourceLoader,
-    report: GatekeeperTestReport,
+    report: testing.TestReport,
 ) -> None:
     base = file.parent
     name = str(test.get("name", ""))
@@ -177,7 +150,7 @@ def _run_test(
                 ok = found.error == "" and all(_holds(a, found.messages) for a in assertions)
                 actual = expected if ok else _describe(found)
             report.rows.append(
-                Row(
+                testing.Row(
                     str(file),
                     name,
                     str(case.get("name", "")),

@@ -17,42 +17,13 @@ import yaml
 
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
-from leitplanke.engine import compiling, loading, yamlnodes
+from leitplanke.engine import compiling, loading, testing, yamlnodes
 from leitplanke.engine.compat.kyvernomatching import Request
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 TEST_FILE = "kyverno-test.yaml"
 NOT_EVALUATED = "none"
 _RANK = {"pass": 0, "skip": 1, "warn": 2, "fail": 3, "error": 4}
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    test: str
-    policy: str
-    rule: str
-    resource: str
-    expected: str
-    actual: str
-    line: int
-    family: str
-
-    @property
-    def ok(self) -> bool:
-        return self.expected == self.actual
-
-
-@dataclass(slots=True)
-class KyvernoTestReport:
-    rows: list[Row] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-
-    def by_family(self) -> dict[str, tuple[int, int]]:
-        table: dict[str, tuple[int, int]] = {}
-        for row in self.rows:
-            total, agree = table.get(row.family, (0, 0))
-            table[row.family] = (total + 1, agree + int(row.ok))
-        return dict(sorted(table.items()))
 
 
 def is_kyverno_test(file: Path) -> bool:
@@ -74,8 +45,8 @@ def find_tests(paths: Sequence[str]) -> list[Path]:
     return found
 
 
-def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader, now: datetime) -> KyvernoTestReport:
-    report = KyvernoTestReport()
+def run_tests(paths: Sequence[str], *, load_resources: ResourceLoader, now: datetime) -> testing.TestReport:
+    report = testing.TestReport()
     for file in find_tests(paths):
         run_test_file(file, load_resources=load_resources, now=now, report=report)
     report.problems.sort()
@@ -87,7 +58,7 @@ def _read_yaml(path: Path) -> list[yamlnodes.YamlDocument]:
 
 
 def run_test_file(
-    file: Path, *, load_resources: ResourceLoader, now: datetime, report: KyvernoTestReport
+    file: Path, *, load_resources: ResourceLoader, now: datetime, report: testing.TestReport
 ) -> None:
     name = str(file)
     try:
@@ -157,7 +128,7 @@ def _run_one(
     *,
     load_resources: ResourceLoader,
     now: datetime,
-    report: KyvernoTestReport,
+    report: testing.TestReport,
 ) -> None:
     name = str(file)
     f = loading.Fields(doc, name, report.problems)
@@ -192,8 +163,16 @@ def _run_one(
             if policy is not None:
                 actual = _verdict(policy, rule, kind, str(resource), documents, values, user)
             report.rows.append(
-                Row(
-                    name, policy_name, rule, f"{kind}/{resource}", expected, actual, doc.line_of(base), family
+                testing.Row(
+                    name,
+                    policy_name,
+                    rule,
+                    f"{kind}/{resource}",
+                    expected,
+                    actual,
+                    doc.line_of(base),
+                    family,
+                    agrees=expected == actual,  # strict: a row we cannot evaluate disagrees
                 )
             )
 
