@@ -7,6 +7,7 @@ Maps the outcome to exit codes: 0 clean, 1 failing results at or above
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -60,6 +61,14 @@ def scan_command(
         bool,
         typer.Option("--host", help="Also audit this machine: sshd, kernel parameters, file permissions."),
     ] = False,
+    config_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="Read every file as this type instead of recognising it: envoy, nginx, kafka, "
+            "rabbitmq, mosquitto, sshd, sysctl or kubernetes.",
+        ),
+    ] = None,
     framework: Annotated[
         str | None,
         typer.Option(
@@ -68,10 +77,25 @@ def scan_command(
             "without --pack or --policies, loads the packs that implement it.",
         ),
     ] = None,
+    upload: Annotated[
+        str | None,
+        typer.Option("--upload", help="Also send the results to the governance service at this URL."),
+    ] = None,
+    app_name: Annotated[
+        str | None, typer.Option("--app", help="With --upload: the application scanned.")
+    ] = None,
+    env_name: Annotated[
+        str | None, typer.Option("--env", help="With --upload: the environment scanned.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="With --upload: an API token (developer role).")
+    ] = None,
 ) -> None:
     """Scan Kubernetes manifests, Helm charts and Kustomize directories against policies."""
     if fmt not in reports.FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(reports.FORMATS)}")
+    if config_type is not None and config_type not in files.config_types():
+        raise UsageError(f"--type {config_type!r}: use one of {', '.join(files.config_types())}")
     now = datetime.now(UTC)
     if framework is not None:
         _check_compliance(framework, fmt)
@@ -101,6 +125,7 @@ def scan_command(
         helm_values=values or [],
         helm_set=set_values or [],
         host=host,
+        config_type=config_type,
     )
     report.problems[:0] = gathered.problems  # warnings from loading come first
     policy_map = compiling.policy_map(compiled)
@@ -116,6 +141,10 @@ def scan_command(
         show_passed=show_passed,
         compliance_view=view,
     )
+    if upload is not None:
+        from leitplanke.cli import uploading
+
+        uploading.upload_report(report, url=upload, app=app_name, env=env_name, token=token, now=now)
     raise typer.Exit(exit_code(report, threshold))
 
 
@@ -146,16 +175,16 @@ def run_scan(
     helm_values: list[str],
     helm_set: list[str],
     host: bool = False,
+    config_type: str | None = None,
 ) -> ScanReport:
     sources: list[Any] = [hosts.HostSource()] if host else []
     for path in paths:
-        if path == "-":
-            sources.append(files.Source(kind="stdin", path="-"))
-        elif not Path(path).exists():
+        if path != "-" and not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
-        else:
-            sources.extend(files.iter_sources([path]))
-    load = functools.partial(_load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set))
+    sources.extend(files.iter_sources(paths))  # all at once: a file another one includes loads once
+    load = functools.partial(
+        _load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set), config_type=config_type
+    )
     with _progress(len(sources)) as advance:
         return scanning.scan(
             sources,
@@ -168,11 +197,13 @@ def run_scan(
         )
 
 
-def _load_source(source: Any, *, helm_values: tuple[str, ...], helm_set: tuple[str, ...]) -> Iterable[Any]:
+def _load_source(
+    source: Any, *, helm_values: tuple[str, ...], helm_set: tuple[str, ...], config_type: str | None
+) -> Iterable[Any]:
     """A path's documents, or the host's for ``--host`` (a module function: workers pickle it)."""
     if isinstance(source, hosts.HostSource):
         return hosts.load_host(source)
-    return files.load_source(source, helm_values=helm_values, helm_set=helm_set)
+    return files.load_source(source, helm_values=helm_values, helm_set=helm_set, config_type=config_type)
 
 
 class _progress:
@@ -221,6 +252,19 @@ def write_report(
         if compliance_view is not None:
             stream.write("\n" + compliance.render_table(compliance_view, color=to_terminal))
 
+    collecting = gc.isenabled()
+    gc.disable()  # rendering builds one short-lived dict per result; the collector only costs time
+    try:
+        _write_to(output, write)
+    finally:
+        if collecting:
+            gc.enable()
+    if fmt != "table":
+        for problem in report.problems:
+            typer.echo(problem.render(), err=True)
+
+
+def _write_to(output: str | None, write: Callable[[TextIO], None]) -> None:
     if output is None:
         write(sys.stdout)
     else:
@@ -230,9 +274,6 @@ def write_report(
         except OSError as exc:  # a missing folder, no permission, a full disk: not an internal error
             raise UsageError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
         typer.echo(f"report written to {output}", err=True)
-    if fmt != "table":
-        for problem in report.problems:
-            typer.echo(problem.render(), err=True)
 
 
 def exit_code(report: ScanReport, threshold: Severity) -> int:

@@ -62,6 +62,33 @@ def scan(
     on_progress: Callable[[int], None] | None = None,
 ) -> ScanReport:
     """Evaluate every document of every source; ``jobs=0`` means one worker per core."""
+    collecting = gc.isenabled()
+    gc.disable()  # hundreds of thousands of acyclic results: the collector would rescan them over and over
+    try:
+        return _scan(
+            sources,
+            compiled=compiled,
+            load=load,
+            waivers=waivers,
+            now=now,
+            jobs=jobs,
+            on_progress=on_progress,
+        )
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _scan(
+    sources: Sequence[S],
+    *,
+    compiled: CompiledSet,
+    load: Loader[S],
+    waivers: Sequence[Waiver],
+    now: datetime,
+    jobs: int,
+    on_progress: Callable[[int], None] | None,
+) -> ScanReport:
     set_policies = compiled.set_level
     keep = set(compiled.collect_kinds)
     for policy in set_policies:
