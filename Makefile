@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 BENCH_DIR ?= .bench
 
-.PHONY: run test lint bench bench-peers install clean
+.PHONY: run scan test lint bench bench-peers install clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup-system.sh
 	bash scripts/setup-system.sh
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml scripts/setup-system.sh
 install: $(VENV)/.installed
 
 run: install
+	@echo "leitplanke: the governance service on SQLite (./data), seeded with a demo catalog and scans of examples/"
+	$(BIN)/leitplanke serve --demo
+
+scan: install
 	@echo "leitplanke: scanning the bundled examples with every built-in pack"
 	-$(BIN)/leitplanke scan examples
 

@@ -59,7 +59,7 @@ def test_the_table_of_all_examples_ends_with_the_skipped_inputs_and_the_summary_
     assert run.code == 1, run
     assert run.stdout_lines[-2:] == [
         "1 input skipped (not-kubernetes: 1)",
-        "12 resources, 88 checks: 82 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems",
+        "27 resources, 88 checks: 82 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems",
     ]
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from leitplanke.core.documents import Document
 from leitplanke.core.problems import Level, Problem
-from leitplanke.sources import hosts
+from leitplanke.sources import files, hosts
 from leitplanke.sources.configs import sshd, sysctl
+
+# the `failing` fixture of conftest.py: (policy, rule, file, line, verdict) of results that did not pass
+Failing = Callable[..., set[tuple[str, str, str, int, str]]]
 
 
 def _load(module: object, path: Path) -> list[object]:
@@ -97,3 +101,46 @@ def test_the_real_sysctl_conf_loads_without_problems() -> None:
     found = _load(sysctl, Path("/etc/sysctl.conf"))
     assert [p for p in found if isinstance(p, Problem)] == []
     assert [d.kind for d in found if isinstance(d, Document)] == ["SysctlConfig"]
+
+
+def test_sshd_include_fragments_are_loaded_once_in_a_walk_and_alone_when_named(
+    tmp_path: Path, failing: Failing
+) -> None:
+    (tmp_path / "sshd_config.d").mkdir()
+    main = tmp_path / "sshd_config"
+    main.write_text("Include sshd_config.d/*.conf\nPermitRootLogin no\n")
+    fragment = tmp_path / "sshd_config.d" / "50-cloud-init.conf"
+    fragment.write_text("PasswordAuthentication yes\n")
+    assert sshd.recognises(str(fragment), fragment.read_bytes())  # a walk would find it on its own
+
+    assert list(files.iter_sources([str(tmp_path)])) == [files.Source("file", str(main))]
+    found = {f for f in failing([str(tmp_path)], ["linux"]) if f[0] == "sshd-disable-password-authentication"}
+    # the fragment's setting is judged once, at the Include line of the file that pulls it in
+    assert found == {("sshd-disable-password-authentication", "global", str(main), 1, "fail")}
+    alone = {f for f in failing([str(fragment)], ["linux"]) if f[0] == "sshd-disable-password-authentication"}
+    assert alone == {("sshd-disable-password-authentication", "global", str(fragment), 1, "fail")}
+
+
+def test_a_vlan_interface_keeps_the_dot_in_its_name_in_both_sysctl_forms(
+    tmp_path: Path, failing: Failing
+) -> None:
+    path = tmp_path / "sysctl.conf"
+    path.write_text(
+        "net/ipv4/conf/eth0.100/accept_redirects = 1\n"
+        "net.ipv4.conf.eth0/200.accept_redirects = 1\n"
+        "net/ipv4/conf/all/send_redirects = 1\n"
+        "kernel.dmesg_restrict = 1\n"
+    )
+    [doc] = [d for d in _load(sysctl, path) if isinstance(d, Document)]
+    assert doc.body["spec"]["parameters"] == {
+        "net.ipv4.conf.eth0/100.accept_redirects": "1",
+        "net.ipv4.conf.eth0/200.accept_redirects": "1",
+        "net.ipv4.conf.all.send_redirects": "1",
+        "kernel.dmesg_restrict": "1",
+    }
+    redirects = {f for f in failing([str(path)], ["linux"]) if f[0] == "network-no-redirects"}
+    assert redirects == {
+        ("network-no-redirects", "accept-redirects", str(path), 1, "fail"),
+        ("network-no-redirects", "accept-redirects", str(path), 2, "fail"),
+        ("network-no-redirects", "send-redirects", str(path), 3, "fail"),
+    }

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from leitplanke.core.documents import Document
 from leitplanke.core.problems import Problem
-from leitplanke.engine import compiling, loading, scanning
 from leitplanke.sources import files
 from leitplanke.sources.configs import kafka, mosquitto, rabbitmq
 
-NOW = datetime(2025, 6, 1, tzinfo=UTC)
+# the `failing` fixture of conftest.py: (policy, rule, file, line, verdict) of results that did not pass
+Failing = Callable[..., set[tuple[str, str, str, int, str]]]
+
 SHARED = Path(__file__).parents[2].parent / "shared"
-
-
-def _scan(paths: list[str], packs: list[str]) -> set[tuple[str, str, str, int, str]]:
-    loaded = loading.load_packs(packs, now=NOW)
-    compiled, problems = compiling.compile_policies(loaded.policies)
-    assert problems == []
-    sources = list(files.iter_sources(paths))
-    report = scanning.scan(sources, compiled=compiled, load=files.load_source, now=NOW, jobs=1)
-    return {
-        (r.policy, r.rule, r.location.file, r.location.line, r.verdict.value)
-        for r in report.results
-        if r.verdict.value != "pass"
-    }
 
 
 def test_server_properties_become_listeners_with_protocols_and_lines(tmp_path: Path) -> None:
@@ -86,10 +74,10 @@ def test_mosquitto_listener_settings_go_to_their_listener(tmp_path: Path) -> Non
 @pytest.mark.skipif(
     not os.path.exists("/etc/mosquitto/mosquitto.conf"), reason="no Mosquitto on this machine"
 )
-def test_the_real_mosquitto_conf_is_judged_by_what_it_says() -> None:
+def test_the_real_mosquitto_conf_is_judged_by_what_it_says(failing: Failing) -> None:
     text = Path("/etc/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
     anonymous = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() == "allow_anonymous true"]
-    found = _scan(["/etc/mosquitto/mosquitto.conf"], ["messaging"])
+    found = failing(["/etc/mosquitto/mosquitto.conf"], ["messaging"])
     expected = {
         ("mosquitto-no-anonymous", "global", "/etc/mosquitto/mosquitto.conf", n, "fail") for n in anonymous
     }
@@ -97,17 +85,17 @@ def test_the_real_mosquitto_conf_is_judged_by_what_it_says() -> None:
 
 
 @pytest.mark.skipif(not os.path.exists("/etc/rabbitmq/rabbitmq.conf"), reason="no RabbitMQ on this machine")
-def test_the_real_rabbitmq_conf_loads_and_its_listeners_are_judged() -> None:
-    found = _scan(["/etc/rabbitmq"], ["messaging"])
+def test_the_real_rabbitmq_conf_loads_and_its_listeners_are_judged(failing: Failing) -> None:
+    found = failing(["/etc/rabbitmq"], ["messaging"])
     [doc] = [d for d in files.load_path("/etc/rabbitmq/rabbitmq.conf") if isinstance(d, Document)]
     plain = [x for x in doc.body["spec"]["listeners"] if not x["tls"] and not x["host"].startswith("127.")]
     assert bool(plain) == any(f[0] == "rabbitmq-tls-listeners" for f in found)
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared is not beside the checkout")
-def test_strimzi_and_cluster_api_examples_give_these_results() -> None:
+def test_strimzi_and_cluster_api_examples_give_these_results(failing: Failing) -> None:
     real = SHARED / "bench" / "real"
-    found = _scan(
+    found = failing(
         [str(real / "strimzi__strimzi-kafka-operator"), str(real / "kubernetes-sigs__cluster-api")],
         ["messaging", "capi"],
     )
@@ -126,3 +114,19 @@ def test_strimzi_and_cluster_api_examples_give_these_results() -> None:
         ("strimzi-listener-authentication", "listener-authentication", persistent, 48, "fail"),
     } <= found
     assert not any(f[-1] == "error" for f in found)
+
+
+def test_mosquitto_include_dir_fragments_are_loaded_once_in_a_walk(tmp_path: Path) -> None:
+    root = tmp_path / "mosquitto"
+    (root / "conf.d").mkdir(parents=True)
+    (root / "mosquitto.conf").write_text("allow_anonymous false\ninclude_dir conf.d\n")
+    fragment = root / "conf.d" / "tls.conf"
+    fragment.write_text("listener 8883\ncertfile /etc/mosquitto/certs/server.crt\n")
+    assert mosquitto.recognises(str(fragment), fragment.read_bytes())  # a walk would find it on its own
+
+    assert list(files.iter_sources([str(tmp_path)])) == [files.Source("file", str(root / "mosquitto.conf"))]
+    [doc] = [d for d in files.load_path(str(tmp_path)) if isinstance(d, Document)]
+    assert doc.body["spec"]["listeners"] == [
+        {"port": "8883", "address": "", "settings": {"certfile": "/etc/mosquitto/certs/server.crt"}}
+    ]
+    assert list(files.iter_sources([str(fragment)])) == [files.Source("file", str(fragment))]

@@ -106,3 +106,33 @@ def test_type_names_the_loader_whatever_the_file_is_called(tmp_path: Path) -> No
     assert kinds == ["NginxConfig", "NginxServer"]
     unknown = list(files.load_path(str(conf), config_type="apache"))
     assert [(p.code) for p in unknown if isinstance(p, Problem)] == ["unknown-type"]
+
+
+def test_a_fragment_nginx_conf_includes_is_loaded_once_in_a_walk_and_alone_when_named(tmp_path: Path) -> None:
+    main = _write(tmp_path, "nginx.conf", "events {}\nhttp {\n    include conf.d/*.conf;\n}\n")
+    site = _write(tmp_path, "conf.d/site.conf", "server {\n    listen 8080;\n}\n")
+    assert nginx.recognises(str(site), site.read_bytes())  # a walk would find it on its own
+
+    assert list(files.iter_sources([str(tmp_path)])) == [files.Source("file", str(main))]
+    walked = [(d.display, d.origin.file, d.origin.line) for d in _load(tmp_path) if isinstance(d, Document)]
+    assert walked == [("NginxConfig/nginx.conf", str(main), 1), ("NginxServer/_:8080", str(site), 1)]
+    # named explicitly, the fragment is read on its own, beside the walk or alone
+    assert list(files.iter_sources([str(tmp_path), str(site)])) == [
+        files.Source("file", str(main)),
+        files.Source("file", str(site)),
+    ]
+    assert [d.display for d in _load(site) if isinstance(d, Document)] == [
+        "NginxConfig/site.conf",
+        "NginxServer/_:8080",
+    ]
+
+
+def test_two_files_that_include_each_other_are_both_loaded_and_both_report_the_loop(tmp_path: Path) -> None:
+    first = _write(tmp_path, "a.conf", "include b.conf;\nserver { listen 81; }\n")
+    second = _write(tmp_path, "b.conf", "include a.conf;\nserver { listen 82; }\n")
+    assert list(files.iter_sources([str(tmp_path)])) == [
+        files.Source("file", str(first)),
+        files.Source("file", str(second)),
+    ]
+    loops = [(p.file, p.line) for p in _load(tmp_path) if isinstance(p, Problem)]
+    assert loops == [(str(second), 1), (str(first), 1)]

@@ -15,7 +15,7 @@ EXIT_USAGE, EXIT_INTERNAL = 2, 3
 
 
 def build_app() -> typer.Typer:
-    from leitplanke.cli import fix, policies, scan, testcmd
+    from leitplanke.cli import audit, catalog, db, fix, policies, scan, serve, testcmd, tokens
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -27,6 +27,11 @@ def build_app() -> typer.Typer:
     app.command("test")(testcmd.test_command)
     app.command("fix")(fix.fix_command)
     app.add_typer(policies.build(), name="policies")
+    app.command("serve")(serve.serve_command)
+    app.add_typer(db.build(), name="db")
+    app.add_typer(audit.build(), name="audit")
+    app.add_typer(catalog.build(), name="catalog")
+    app.add_typer(tokens.build(), name="tokens")
 
     @app.command()
     def version() -> None:

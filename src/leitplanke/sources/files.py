@@ -34,6 +34,11 @@ class Source:
     path: str
 
 
+def config_types() -> tuple[str, ...]:
+    """What ``--type`` accepts: each loader's domain, and ``kubernetes``."""
+    return (*configs.domains(), KUBERNETES_TYPE)
+
+
 def iter_sources(paths: Sequence[str]) -> Iterator[Source]:
     """The sources below ``paths``, in sorted order.
 
@@ -45,14 +50,24 @@ def iter_sources(paths: Sequence[str]) -> Iterator[Source]:
     walked into (Kustomize wins when it has both); the bases of overlays found in a walk are
     rendered on their own too. A missing path, or a directory that cannot be listed, comes out
     as a ``file`` source, so that loading it says why (``unreadable``).
+
+    A file found in a walk that a configuration file among the sources includes (an NGINX
+    ``conf.d`` fragment, a Mosquitto ``include_dir`` or sshd ``Include`` file) is left out: it is
+    loaded as part of the file that includes it, not a second time alone. Two files that include
+    each other are both kept (each reports the loop), and a file named explicitly is always read.
     """
+    found: list[tuple[Source, bool]] = []  # each source, and whether a directory walk found it
     for path in paths:
         if path == STDIN:
-            yield Source("stdin", STDIN)
+            found.append((Source("stdin", STDIN), False))
         elif os.path.isdir(path):
-            yield from _directory(path)
+            found.extend((source, True) for source in _directory(path))
         else:
-            yield Source("file", path)
+            found.append((Source("file", path), False))
+    consumed = _consumed([source.path for source, _ in found if source.kind == "file"])
+    for source, walked in found:
+        if not (walked and os.path.realpath(source.path) in consumed):
+            yield source
 
 
 def iter_files(paths: Sequence[str]) -> Iterator[str | Problem]:
@@ -161,6 +176,35 @@ def _directory(directory: str) -> Iterator[Source]:
             yield from _directory(entry.path)
         elif entry.is_file() and _is_manifest(entry.path):
             yield Source("file", entry.path)
+
+
+def _consumed(paths: Sequence[str]) -> set[str]:
+    """Real paths of the files that another of ``paths`` includes (and that do not include it back)."""
+    includes = {os.path.realpath(path): _included_files(path) for path in paths}
+    return {
+        target
+        for includer, targets in includes.items()
+        for target in targets
+        if target != includer and includer not in includes.get(target, frozenset())
+    }
+
+
+def _included_files(path: str) -> frozenset[str]:
+    """Real paths of what ``path``'s includes pull in, when a loader that follows includes owns it."""
+    if path.lower().endswith(MANIFEST_SUFFIXES):
+        return frozenset()  # no loader with includes reads YAML or JSON
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(_SNIFF_BYTES)
+            loader = configs.loader_for(path, head)
+            if loader is None or not configs.follows_includes(loader):
+                return frozenset()
+            data = head + stream.read(parsing.DEFAULT_LIMITS.max_bytes + 1 - len(head))
+    except OSError:
+        return frozenset()  # loading the file reports it
+    if len(data) > parsing.DEFAULT_LIMITS.max_bytes:
+        return frozenset()  # refused when it is loaded
+    return frozenset(os.path.realpath(p) for p in configs.included_files(loader, path, data))
 
 
 def _rendered_kind(directory: str) -> Literal["kustomize", "helm"] | None:

@@ -11,7 +11,11 @@
   name and its first bytes (``head``, up to ``HEAD_BYTES``); cheap and never raising;
 - ``load(path: str, data: bytes) -> Iterator[Document | Problem | SkippedInput]``: the
   documents of the whole file, with ``Origin.lines`` pointing at each field's line; a file it
-  cannot read is a ``Problem`` with file and line, never an exception.
+  cannot read is a ``Problem`` with file and line, never an exception;
+- optionally ``included_files(path: str, data: bytes) -> tuple[str, ...]``: the files the
+  include directives of ``path`` pull in (transitively), so that a directory walk does not
+  load them a second time on their own (NGINX ``include``, Mosquitto ``include_dir``, sshd
+  ``Include``).
 
 The first loader in ``LOADERS`` that recognises a file wins; adding a loader is one line.
 ``bodies`` has what loaders share: ``API_VERSION``, ``build_body`` and ``ShiftedLines``.
@@ -66,3 +70,18 @@ def load_config(loader: ModuleType, path: str, data: bytes) -> Iterator[Output]:
     """What ``loader`` reads from ``path``: typed here once, so callers need not trust a module."""
     found: Iterator[Output] = loader.load(path, data)
     yield from found
+
+
+def follows_includes(loader: ModuleType) -> bool:
+    """Whether ``loader`` pulls other files into the ones it loads."""
+    return hasattr(loader, "included_files")
+
+
+def included_files(loader: ModuleType, path: str, data: bytes) -> tuple[str, ...]:
+    """The files that ``path``'s includes pull in, as ``loader`` resolves them; ``()`` for loaders
+    without includes. Reads those files (and theirs); never raises."""
+    find = getattr(loader, "included_files", None)
+    if find is None:
+        return ()
+    found: tuple[str, ...] = tuple(find(path, data))
+    return found

@@ -92,6 +92,31 @@ def load(path: str, data: bytes) -> Iterator[Document | Problem | SkippedInput]:
     yield _document(path, entries)
 
 
+def included_files(path: str, data: bytes) -> tuple[str, ...]:
+    """The ``*.conf`` files of every ``include_dir`` of ``path`` (Mosquitto reads no deeper)."""
+    text = texts.decode(path, data)
+    if isinstance(text, Problem):
+        return ()
+    found: list[str] = []
+    for keyword, value, _ in _entries(text):
+        if keyword != "include_dir":
+            continue
+        folder = _include_folder(path, value)
+        try:
+            found.extend(os.path.join(folder, name) for name in _fragment_names(folder))
+        except OSError:
+            continue  # loading the file reports it
+    return tuple(found)
+
+
+def _include_folder(path: str, directory: str) -> str:
+    return directory if os.path.isabs(directory) else os.path.join(os.path.dirname(path), directory)
+
+
+def _fragment_names(folder: str) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.endswith(".conf"))
+
+
 def _entries(text: str) -> Iterator[tuple[str, str, int]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
@@ -104,9 +129,9 @@ def _included(
     path: str, directory: str, line: int, problems: list[Problem]
 ) -> Iterator[tuple[str, str, int]]:
     """The entries of the ``*.conf`` files of an ``include_dir``, in name order, at the include's line."""
-    folder = directory if os.path.isabs(directory) else os.path.join(os.path.dirname(path), directory)
+    folder = _include_folder(path, directory)
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".conf"))
+        names = _fragment_names(folder)
     except OSError as exc:
         problems.append(Problem(path, line, "unreadable-include", f"{folder}: {exc.strerror or exc}"))
         return

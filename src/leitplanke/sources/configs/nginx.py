@@ -75,6 +75,13 @@ def load(path: str, data: bytes) -> Iterator[Document | Problem | SkippedInput]:
     yield from _documents(path, top)
 
 
+def included_files(path: str, data: bytes) -> tuple[str, ...]:
+    """Every file the ``include`` directives of ``path`` pull in, through nested includes too."""
+    del data  # crossplane reads the file and its includes itself
+    payload = crossplane.parse(path, catch_errors=True, check_ctx=False, check_args=False, comments=False)
+    return tuple(str(config.get("file", "")) for config in (payload.get("config") or [])[1:])
+
+
 def _problem(error: Mapping[str, Any], default_file: str) -> Problem:
     message = str(error.get("error", "unreadable"))
     file, line = str(error.get("file") or default_file), int(error.get("line") or 0)

@@ -90,6 +90,16 @@ def load(path: str, data: bytes) -> Iterator[Document | Problem | SkippedInput]:
     yield _document(path, reading)
 
 
+def included_files(path: str, data: bytes) -> tuple[str, ...]:
+    """Every file the ``Include`` lines of ``path`` pull in, through nested Includes too."""
+    text = texts.decode(path, data)
+    if isinstance(text, Problem):
+        return ()
+    reading = _Reading(root=path, blocks=[_Block()])
+    _read(reading, path, text, stack=(os.path.realpath(path),), at_line=0)
+    return tuple(reading.includes)
+
+
 def _read(reading: _Reading, file: str, text: str, *, stack: tuple[str, ...], at_line: int) -> None:
     """Read one file into ``reading``; ``at_line`` is the root file's Include line (0 for the root)."""
     for number, raw in enumerate(text.splitlines(), start=1):

@@ -1,7 +1,8 @@
 """Kernel parameters: ``sysctl.conf``/``sysctl.d`` files into ``SysctlConfig`` documents.
 
 ``configs.LOADERS`` dispatches files here; ``sources.hosts`` builds the ``SysctlRuntime``
-document of the live values with ``build_runtime``. Keys are dotted (``a/b`` becomes ``a.b``).
+document of the live values with ``build_runtime``. Keys are dotted as ``sysctl -a`` prints
+them (``net/ipv4/conf/eth0.100/rp_filter`` becomes ``net.ipv4.conf.eth0/100.rp_filter``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from leitplanke.sources.configs import bodies, texts
 
 DOMAIN = "sysctl"
 KINDS = ("SysctlConfig", "SysctlRuntime")
+_SEPARATOR = re.compile(r"[./]")
+_SWAP = str.maketrans("./", "/.")
 _SETTING = re.compile(r"^-?(?P<key>[A-Za-z0-9_.*/\-]+)\s*=\s*(?P<value>.*?)\s*$")
 
 
@@ -67,8 +70,17 @@ def parse_sysctl(text: str, *, file: str) -> tuple[dict[str, str], dict[str, int
 
 
 def normal_key(key: str) -> str:
-    """``net/ipv4/ip_forward`` and ``net.ipv4.ip_forward`` are the same parameter."""
-    return key.replace("/", ".")
+    """The dotted name ``sysctl -a`` prints: ``net/ipv4/ip_forward`` is ``net.ipv4.ip_forward``.
+
+    As sysctl(8) reads a key, its first separator says which form it is in; in the slash form a
+    dot belongs to a name (the VLAN interface ``eth0.100``), and the dotted form writes that dot
+    as a slash: ``net/ipv4/conf/eth0.100/rp_filter`` is ``net.ipv4.conf.eth0/100.rp_filter``, so
+    an interface name never contains the separator.
+    """
+    first = _SEPARATOR.search(key)
+    if first is None or first[0] == ".":
+        return key
+    return key.translate(_SWAP)
 
 
 def build_runtime(*, name: str, parameters: Mapping[str, str], file: str = "/proc/sys") -> Document:

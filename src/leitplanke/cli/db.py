@@ -1,0 +1,133 @@
+"""``leitplanke db upgrade|seed-demo``: migrate the database; load a demo catalog, scans and a token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leitplanke.cli import servicecommands
+from leitplanke.governance import access, catalog, findings
+from leitplanke.settings import load_settings
+from leitplanke.store import databases
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", help="Database URL (default: LEITPLANKE_DATABASE_URL or ./data SQLite)."),
+]
+
+DEMO_CATALOG = """\
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-shop, title: Shop}
+spec: {type: team}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-platform, title: Platform}
+spec: {type: team}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: checkout
+  annotations: {leitplanke.dev/cloud-native: "true", backstage.io/source-location: "url:https://git.example.com/shop/checkout"}
+spec: {type: service, owner: team-shop, system: commerce, lifecycle: production}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: node-agent
+  annotations: {leitplanke.dev/cloud-native: "true"}
+spec: {type: service, owner: team-platform, system: observability, lifecycle: production}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: legacy-batch
+  annotations: {leitplanke.dev/cloud-native: "false"}
+spec: {type: service, owner: team-platform, system: reporting, lifecycle: deprecated}
+---
+apiVersion: leitplanke.dev/v1
+kind: Environment
+metadata: {name: dev}
+spec: {enforcement: audit, requiresApproval: false}
+---
+apiVersion: leitplanke.dev/v1
+kind: Environment
+metadata: {name: prod}
+spec: {enforcement: enforce, requiresApproval: true}
+"""
+# (app, environment, examples folder): what the demo scans
+DEMO_SCANS = (
+    ("checkout", "dev", "good"),
+    ("checkout", "prod", "good"),
+    ("node-agent", "dev", "bad"),
+    ("node-agent", "prod", "bad"),
+    ("legacy-batch", "prod", "bad"),
+)
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True, help="The governance database: migrations and demo data.")
+    app.command("upgrade")(upgrade_command)
+    app.command("seed-demo")(seed_demo_command)
+    return app
+
+
+def upgrade_command(database: DatabaseOpt = None) -> None:
+    """Migrate the database to the newest schema (also done when the service starts)."""
+    db = servicecommands.open_database(database, migrate=False)
+    databases.upgrade(db)
+    typer.echo(f"database at revision {databases.current_revision(db)}")
+
+
+def seed_demo_command(
+    database: DatabaseOpt = None,
+    examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
+) -> None:
+    """Load the demo catalog (2 teams, 3 apps, dev, prod) and scans of the examples; print an admin token."""
+    token = seed_demo(servicecommands.open_database(database), examples=Path(examples))
+    typer.echo(f"platform-admin token (shown once): {token}")
+
+
+def seed_demo(database: databases.Database, *, examples: Path) -> str:
+    """Apply the demo catalog, ingest scans of ``examples/good`` and ``examples/bad``; the admin token."""
+    from leitplanke.cli import gathering, scan
+
+    now = servicecommands.now()
+    parsed, problems = catalog.parse_catalog(DEMO_CATALOG, file="<demo>")
+    assert not problems, problems  # the demo catalog is ours
+    catalog.apply_catalog(database, parsed, actor="demo", now=now)
+    gathered = gathering.gather(policy_paths=[], packs=[], waiver_paths=[], config_path=None, now=now)
+    compiled = gathering.compile_gathered(gathered)
+    sla_days = load_settings().sla_days
+    reports = {}
+    for folder in sorted({folder for _, _, folder in DEMO_SCANS}):
+        reports[folder] = scan.run_scan(
+            [str(examples / folder)],
+            compiled=compiled,
+            waivers=gathered.waivers,
+            now=now,
+            jobs=1,
+            helm_values=[],
+            helm_set=[],
+        )
+    for app, env, folder in DEMO_SCANS:
+        outcome = findings.ingest_scan(
+            database,
+            app=app,
+            env=env,
+            results=reports[folder].results,
+            summary={},
+            generated_at="",
+            actor="demo",
+            now=now,
+            sla_days=sla_days,
+        )
+        typer.echo(f"scan of {folder}/ as {app} in {env}: {outcome.findings} findings", err=True)
+    created = access.create_token(
+        database, name="demo-admin", role="platform-admin", team=None, actor="demo", now=now
+    )
+    return created.token

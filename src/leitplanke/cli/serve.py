@@ -1,0 +1,39 @@
+"""``leitplanke serve``: the governance service on Uvicorn, optionally seeded with the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leitplanke.settings import load_settings
+
+FACTORY = "leitplanke.service.apps:create_app_from_environment"
+
+
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo catalog and scans of ./examples and print a token.")
+    ] = False,
+) -> None:
+    """Run the REST API (/api/v1, /healthz, /readyz, /metrics, /docs) on the configured database."""
+    import uvicorn
+
+    from leitplanke.cli import db, servicecommands
+
+    settings = load_settings()
+    database = servicecommands.open_database(settings.database_url)
+    url = f"http://{host}:{port}"
+    if demo:
+        token = db.seed_demo(database, examples=Path("examples"))
+        typer.echo(f"leitplanke demo at {url}  (API docs: {url}/docs)")
+        typer.echo(f"platform-admin token (shown once): {token}")
+        typer.echo(f'try: curl -s -H "Authorization: Bearer {token}" {url}/api/v1/findings?limit=5')
+    else:
+        typer.echo(f"leitplanke serving at {url} on {database.dialect}")
+    database.dispose()
+    # cli and service are sibling layers: Uvicorn imports the service's factory by name
+    uvicorn.run(FACTORY, factory=True, host=host, port=port, log_level="info")

@@ -1,0 +1,51 @@
+"""``leitplanke tokens create|revoke``: API tokens, shown once and stored only as a hash."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from leitplanke.cli import servicecommands
+from leitplanke.cli.db import DatabaseOpt
+from leitplanke.governance import access
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True, help="API tokens of the service.")
+    app.command("create")(create_command)
+    app.command("revoke")(revoke_command)
+    return app
+
+
+def create_command(
+    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(access.ROLES)}.")],
+    team: Annotated[
+        str | None, typer.Option("--team", help="The team (every role but platform-admin).")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
+    database: DatabaseOpt = None,
+) -> None:
+    """Create a token and print it; it cannot be shown again."""
+    created = access.create_token(
+        servicecommands.open_database(database),
+        name=name,
+        role=role,
+        team=team,
+        actor="cli",
+        now=servicecommands.now(),
+    )
+    typer.echo(created.token)
+    typer.echo(
+        f"token {created.id} ({created.role}{' of ' + created.team if created.team else ''})", err=True
+    )
+
+
+def revoke_command(
+    token_id: Annotated[int, typer.Argument(help="The token's id.")], database: DatabaseOpt = None
+) -> None:
+    """Revoke a token: it stops working at once."""
+    access.revoke_token(
+        servicecommands.open_database(database), token_id=token_id, actor="cli", now=servicecommands.now()
+    )
+    typer.echo(f"token {token_id} revoked")

@@ -1,0 +1,147 @@
+"""Who may do what: API tokens (stored as sha256, shown once) and roles per team.
+
+Roles, weakest first: viewer < developer < approver < admin, each bound to one team, and
+platform-admin over everything. ``authenticate`` turns a bearer token into a ``Principal``;
+``require`` decides one request. Called by the service on every endpoint and by ``leitplanke tokens``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from leitplanke.governance import auditing, errors
+from leitplanke.store import repositories
+from leitplanke.store.databases import Database
+from leitplanke.store.rows import ApiToken
+
+TEAM_ROLES = ("viewer", "developer", "approver", "admin")
+PLATFORM_ADMIN = "platform-admin"
+ROLES = (*TEAM_ROLES, PLATFORM_ADMIN)
+TOKEN_PREFIX = "lp_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    token_id: int
+    name: str
+    role: str
+    team: str | None  # None for platform-admin
+    team_id: int | None
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.name}"
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role == PLATFORM_ADMIN
+
+    def visible_team_ids(self) -> frozenset[int] | None:
+        """The owning teams whose findings this principal sees; None means all."""
+        if self.is_platform_admin or self.team_id is None:
+            return None
+        return frozenset({self.team_id})
+
+    def allows(self, role: str, *, team: str | None) -> bool:
+        """At least ``role`` for ``team`` (None: a platform-wide action, platform-admin only)."""
+        if self.is_platform_admin:
+            return True
+        if team is None or team != self.team:
+            return False
+        return TEAM_ROLES.index(self.role) >= TEAM_ROLES.index(role)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    id: int
+    name: str
+    role: str
+    team: str | None
+    token: str  # shown once, never stored
+
+
+def create_token(
+    database: Database, *, name: str, role: str, team: str | None, actor: str, now: datetime
+) -> CreatedToken:
+    if role not in ROLES:
+        raise errors.Invalid(f"unknown role {role!r}; use one of {', '.join(ROLES)}", field="role")
+    if role != PLATFORM_ADMIN and not team:
+        raise errors.Invalid(f"a {role} token belongs to a team", field="team")
+    if role == PLATFORM_ADMIN and team:
+        raise errors.Invalid("a platform-admin token belongs to no team", field="team")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with database.transaction() as session:
+        team_id = None
+        if team:
+            team_row = repositories.team_by_name(session, team)
+            if team_row is None:
+                raise errors.NotFound(f"no team {team!r}", field="team")
+            team_id = team_row.id
+        row = ApiToken(
+            name=name,
+            token_hash=hash_token(token),
+            role=role,
+            team_id=team_id,
+            created_at=now,
+            revoked_at=None,
+        )
+        repositories.add(session, row)
+        chain = auditing.Chain(session)
+        details = {"id": row.id, "role": role, "team": team}
+        chain.append(actor=actor, action="token.created", target=f"token:{name}", at=now, details=details)
+        chain.flush()
+    return CreatedToken(id=row.id, name=name, role=role, team=team, token=token)
+
+
+def revoke_token(database: Database, *, token_id: int, actor: str, now: datetime) -> None:
+    with database.transaction() as session:
+        if not repositories.revoke_token(session, token_id, now=now):
+            raise errors.NotFound(f"no active token {token_id}", field="id")
+        chain = auditing.Chain(session)
+        chain.append(actor=actor, action="token.revoked", target=f"token:{token_id}", at=now, details={})
+        chain.flush()
+
+
+def authenticate(database: Database, token: str) -> Principal | None:
+    """The principal of an active token, or None (unknown, revoked or malformed)."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    with database.reading() as session:
+        found = repositories.token_by_hash(session, hash_token(token))
+    if found is None:
+        return None
+    row, team = found
+    if row.revoked_at is not None:
+        return None
+    return Principal(token_id=row.id, name=row.name, role=row.role, team=team, team_id=row.team_id)
+
+
+def require(
+    database: Database,
+    principal: Principal,
+    *,
+    role: str,
+    team: str | None,
+    action: str,
+    target: str,
+    now: datetime,
+) -> None:
+    """Raise ``Forbidden`` (after auditing the denial) unless ``principal`` has ``role`` for ``team``."""
+    if principal.allows(role, team=team):
+        return
+    auditing.record(
+        database,
+        actor=principal.actor,
+        action="access.denied",
+        target=target,
+        now=now,
+        details={"wanted": action, "role": role, "team": team, "have": principal.role, "of": principal.team},
+    )
+    raise errors.Forbidden(f"{action} needs the {role} role for team {team or '(platform)'}")

@@ -1,0 +1,60 @@
+"""Settings of the service and the database commands, read once from the environment.
+
+The only module that reads environment variables; ``load_settings`` is called at the edges
+(``cli/``) and the result passed down (``service.create_app(settings)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leitplanke.core.problems import UsageError
+
+DEFAULT_SLA_DAYS: Mapping[str, int] = {"critical": 15, "high": 30, "medium": 90, "low": 180}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite:///./data/leitplanke.db"
+    data_dir: Path = Path("./data")
+    # remediation deadline per severity, in days from first seen; info findings have none
+    sla_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_DAYS))
+    max_waiver_days: int = 90
+    # largest request body the API reads (a scan upload of 10,000 resources is about 100 MB)
+    max_body_bytes: int = 256 * 1024 * 1024
+    migrate_on_start: bool = True
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``LEITPLANKE_*`` variables (``environ`` defaults to the process environment)."""
+    env = os.environ if environ is None else environ
+    data_dir = env.get("LEITPLANKE_DATA_DIR", "./data").rstrip("/") or "/"
+    url = env.get("LEITPLANKE_DATABASE_URL") or f"sqlite:///{data_dir}/leitplanke.db"
+    sla = dict(DEFAULT_SLA_DAYS)
+    for severity in DEFAULT_SLA_DAYS:
+        name = f"LEITPLANKE_SLA_{severity.upper()}_DAYS"
+        if name in env:
+            sla[severity] = _positive(name, env[name])
+    return Settings(
+        database_url=url,
+        data_dir=Path(data_dir),
+        sla_days=sla,
+        max_waiver_days=_positive("LEITPLANKE_MAX_WAIVER_DAYS", env.get("LEITPLANKE_MAX_WAIVER_DAYS", "90")),
+        max_body_bytes=_positive(
+            "LEITPLANKE_MAX_BODY_BYTES", env.get("LEITPLANKE_MAX_BODY_BYTES", str(256 * 1024 * 1024))
+        ),
+        migrate_on_start=env.get("LEITPLANKE_MIGRATE_ON_START", "true").lower() not in ("0", "false", "no"),
+    )
+
+
+def _positive(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r}: expected a whole number") from None
+    if value <= 0:
+        raise UsageError(f"{name}={text!r}: expected a number above zero")
+    return value

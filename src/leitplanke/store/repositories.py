@@ -1,0 +1,218 @@
+"""Queries and writes by table, each taking the caller's session; none of them commits.
+
+Called by the use cases in ``governance``; rows in, rows out, bulk where a scan needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from leitplanke.store.rows import ApiToken, App, AuditRecord, Environment, Finding, Scan, Team
+
+# --- catalog -------------------------------------------------------------------------------------
+
+
+def team_by_name(session: Session, name: str) -> Team | None:
+    return session.scalars(select(Team).where(Team.name == name)).one_or_none()
+
+
+def app_by_name(session: Session, name: str) -> App | None:
+    return session.scalars(select(App).where(App.name == name)).one_or_none()
+
+
+def app_owner(session: Session, name: str) -> str | None:
+    query = select(Team.name).join(App, App.team_id == Team.id).where(App.name == name)
+    return session.scalars(query).one_or_none()
+
+
+def environment_by_name(session: Session, name: str) -> Environment | None:
+    return session.scalars(select(Environment).where(Environment.name == name)).one_or_none()
+
+
+def list_teams(session: Session) -> Sequence[Team]:
+    return session.scalars(select(Team).order_by(Team.name)).all()
+
+
+def list_apps(session: Session, *, team_id: int | None = None) -> Sequence[tuple[App, str]]:
+    query = select(App, Team.name).join(Team, App.team_id == Team.id).order_by(App.name)
+    if team_id is not None:
+        query = query.where(App.team_id == team_id)
+    return [(app, team) for app, team in session.execute(query)]
+
+
+def list_environments(session: Session) -> Sequence[Environment]:
+    return session.scalars(select(Environment).order_by(Environment.name)).all()
+
+
+def team_names_by_id(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(Team.id, Team.name)).all())
+
+
+def add(session: Session, row: Any) -> None:
+    session.add(row)
+    session.flush()
+
+
+# --- scans and findings --------------------------------------------------------------------------
+
+
+def findings_in_scope(session: Session, *, app_id: int, env_id: int) -> Sequence[Finding]:
+    query = select(Finding).where(Finding.app_id == app_id, Finding.env_id == env_id)
+    return session.scalars(query).all()
+
+
+def insert_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Finding), list(rows))
+
+
+def update_findings(session: Session, changes: Sequence[Mapping[str, Any]]) -> None:
+    """Bulk update by primary key: every mapping carries ``id`` and the columns to set."""
+    if changes:
+        session.execute(update(Finding), list(changes))
+
+
+@dataclass(frozen=True, slots=True)
+class FindingFilter:
+    app: str | None = None
+    team: str | None = None
+    env: str | None = None
+    policy: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    overdue_at: datetime | None = None  # only findings still open past their due date at this time
+    team_ids: frozenset[int] | None = None  # restrict to these owning teams (access control)
+
+
+OPEN_STATUSES = ("new", "open", "reopened")
+
+
+def _finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
+    query = (
+        select(*columns)
+        .select_from(Finding)
+        .join(App, Finding.app_id == App.id)
+        .join(Team, App.team_id == Team.id)
+        .join(Environment, Finding.env_id == Environment.id)
+    )
+    if where.app is not None:
+        query = query.where(App.name == where.app)
+    if where.team is not None:
+        query = query.where(Team.name == where.team)
+    if where.env is not None:
+        query = query.where(Environment.name == where.env)
+    if where.policy is not None:
+        query = query.where(Finding.policy == where.policy)
+    if where.severity is not None:
+        query = query.where(Finding.severity == where.severity)
+    if where.status is not None:
+        query = query.where(Finding.status == where.status)
+    if where.overdue_at is not None:
+        query = query.where(Finding.status.in_(OPEN_STATUSES), Finding.sla_due < where.overdue_at)
+    if where.team_ids is not None:
+        query = query.where(App.team_id.in_(sorted(where.team_ids)))
+    return query
+
+
+def query_findings(
+    session: Session, where: FindingFilter, *, limit: int, offset: int
+) -> tuple[int, list[tuple[Finding, str, str, str]]]:
+    """The total matching and one page of (finding, app, team, env), oldest first."""
+    total = session.scalar(_finding_query([func.count()], where)) or 0
+    query = (
+        _finding_query([Finding, App.name, Team.name, Environment.name], where)
+        .order_by(Finding.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [(f, app, team, env) for f, app, team, env in session.execute(query)]
+
+
+FigureRow = tuple[str, str, str, datetime, datetime | None, datetime | None]
+
+
+def finding_figures_rows(session: Session, where: FindingFilter) -> list[FigureRow]:
+    """(team, app, status, first_seen, fixed_at, sla_due) of every matching finding, for SLA figures."""
+    columns = [Team.name, App.name, Finding.status, Finding.first_seen, Finding.fixed_at, Finding.sla_due]
+    return [
+        (team, app, status, first, fixed, due)
+        for team, app, status, first, fixed, due in session.execute(_finding_query(columns, where))
+    ]
+
+
+def count_findings(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Finding)) or 0
+
+
+# --- audit chain ---------------------------------------------------------------------------------
+
+
+def audit_head(session: Session) -> tuple[int, str] | None:
+    """The last record's (seq, hash), or None for an empty chain."""
+    row = session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1))
+    found = row.first()
+    return None if found is None else (found[0], found[1])
+
+
+def insert_audit_records(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(AuditRecord), list(rows))
+
+
+def iter_audit_records(session: Session, *, batch: int = 5000) -> Iterable[AuditRecord]:
+    """Every record in ``seq`` order, read in batches so that memory stays bounded."""
+    last = None
+    while True:
+        query = select(AuditRecord).order_by(AuditRecord.seq).limit(batch)
+        if last is not None:
+            query = query.where(AuditRecord.seq > last)
+        records = session.scalars(query).all()
+        if not records:
+            return
+        yield from records
+        last = records[-1].seq
+        session.expunge_all()
+
+
+def audit_page(session: Session, *, limit: int, offset: int) -> tuple[int, Sequence[AuditRecord]]:
+    total = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
+    rows = session.scalars(select(AuditRecord).order_by(AuditRecord.seq).limit(limit).offset(offset)).all()
+    return total, rows
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+def token_by_hash(session: Session, token_hash: str) -> tuple[ApiToken, str | None] | None:
+    query = (
+        select(ApiToken, Team.name)
+        .outerjoin(Team, ApiToken.team_id == Team.id)
+        .where(ApiToken.token_hash == token_hash)
+    )
+    found = session.execute(query).first()
+    return None if found is None else (found[0], found[1])
+
+
+def revoke_token(session: Session, token_id: int, *, now: datetime) -> bool:
+    result = session.execute(
+        update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def add_scan(session: Session, scan: Scan) -> int:
+    session.add(scan)
+    session.flush()
+    return scan.id
+
+
+def delete_all(session: Session) -> None:
+    """Empty every table (tests and ``db seed-demo --reset``), children first."""
+    for row in (Finding, Scan, ApiToken, App, Environment, Team, AuditRecord):
+        session.execute(delete(row))

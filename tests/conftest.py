@@ -1,0 +1,169 @@
+"""Databases for the governance, store and service tests: every such test runs on SQLite and on
+PostgreSQL (127.0.0.1:5432, trust auth, database ``test``), each test in a fresh database or schema.
+
+PostgreSQL is skipped with a message when it cannot be reached; set LEITPLANKE_TEST_POSTGRES_URL
+to point elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+POSTGRES_CANDIDATES = (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+)
+_reachable: dict[str, str | None] = {}
+
+
+def _postgres_url() -> str | None:
+    if "url" in _reachable:
+        return _reachable["url"]
+    from sqlalchemy import create_engine, text
+
+    candidates = (
+        [os.environ["LEITPLANKE_TEST_POSTGRES_URL"]] if "LEITPLANKE_TEST_POSTGRES_URL" in os.environ else []
+    )
+    found = None
+    for url in [*candidates, *POSTGRES_CANDIDATES]:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            found = url
+            break
+        except Exception:
+            continue
+        finally:
+            engine.dispose()
+    _reachable["url"] = found
+    return found
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'leitplanke.db'}"
+        return
+    base = _postgres_url()
+    if base is None:
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database test, user postgres or root) is not reachable")
+    from sqlalchemy import create_engine, text
+
+    schema = f"lp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[object]:
+    from leitplanke.store import databases
+
+    db = databases.Database(database_url)
+    databases.upgrade(db)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+CATALOG_YAML = """\
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-shop, title: Shop}
+spec: {type: team}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-data}
+spec: {type: team}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: checkout
+  annotations: {leitplanke.dev/cloud-native: "true", backstage.io/source-location: "url:https://git.example.com/shop/checkout"}
+spec: {type: service, owner: group:team-shop, system: commerce, lifecycle: production}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: warehouse
+  annotations: {leitplanke.dev/cloud-native: "false"}
+spec: {type: service, owner: team-data, system: logistics, lifecycle: experimental}
+---
+apiVersion: leitplanke.dev/v1
+kind: Environment
+metadata: {name: dev}
+spec: {enforcement: audit, requiresApproval: false}
+---
+apiVersion: leitplanke.dev/v1
+kind: Environment
+metadata: {name: prod}
+spec: {enforcement: enforce, requiresApproval: true}
+"""
+
+
+@pytest.fixture
+def catalog_yaml() -> str:
+    """The test catalog as a file's text."""
+    return CATALOG_YAML
+
+
+@pytest.fixture
+def catalog_database(database: object) -> object:
+    """``database`` with two teams (team-shop owns checkout, team-data owns warehouse), dev and prod."""
+    from leitplanke.governance import catalog
+
+    parsed, problems = catalog.parse_catalog(CATALOG_YAML)
+    assert problems == []
+    catalog.apply_catalog(database, parsed, actor="test", now=T0)  # type: ignore[arg-type]
+    return database
+
+
+def build_result(
+    policy: str,
+    rule: str,
+    name: str,
+    *,
+    verdict: str = "fail",
+    severity: str = "high",
+    kind: str = "Deployment",
+    namespace: str = "shop",
+    path: str = "spec.template.spec.containers[0]",
+    waiver: str = "",
+) -> object:
+    from leitplanke.core.policies import Severity
+    from leitplanke.core.results import Location, Resource, Result, Verdict
+
+    return Result(
+        policy=policy,
+        rule=rule,
+        resource=Resource("apps/v1", kind, namespace, name),
+        verdict=Verdict(verdict),
+        severity=Severity.parse(severity),
+        message=f"{policy}/{rule} on {name}",
+        location=Location(file=f"{name}.yaml", line=1, path=path),
+        waiver=waiver,
+    )
+
+
+@pytest.fixture
+def result() -> object:
+    """A factory of core Results: ``result("policy", "rule", "name", verdict="fail", ...)``."""
+    return build_result

@@ -1,0 +1,62 @@
+"""The schema comes from the Alembic migrations, on SQLite (in WAL mode) and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from leitplanke.store import databases, repositories
+from leitplanke.store.rows import Team
+
+
+def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(database: Any) -> None:
+    databases.upgrade(database)
+    tables = set(inspect(database.engine).get_table_names())
+    assert tables == {
+        "alembic_version",
+        "teams",
+        "apps",
+        "environments",
+        "scans",
+        "findings",
+        "audit_records",
+        "api_tokens",
+    }
+    assert databases.current_revision(database) == "0001"
+
+
+def test_sqlite_databases_run_in_wal_mode(database: Any) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("WAL is a SQLite setting")
+    with database.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_times_are_read_back_as_the_same_aware_utc_instant(database: Any) -> None:
+    written = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+    with database.transaction() as session:
+        repositories.add(session, Team(name="t", title="", created_at=written))
+    with database.reading() as session:
+        team = session.scalars(select(Team)).one()
+    assert team.created_at == written
+    assert team.created_at.tzinfo is UTC
+
+
+def test_a_failed_transaction_leaves_nothing_behind(database: Any) -> None:
+    try:
+        with database.transaction() as session:
+            repositories.add(session, Team(name="t", title="", created_at=datetime.now(UTC)))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with database.reading() as session:
+        assert session.execute(text("SELECT count(*) FROM teams")).scalar() == 0
+
+
+def test_postgresql_urls_without_a_driver_use_psycopg() -> None:
+    assert databases.normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert databases.normalise_url("sqlite:///x.db") == "sqlite:///x.db"
