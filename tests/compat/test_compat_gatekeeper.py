@@ -149,3 +149,30 @@ def test_match_scope_names_label_and_namespace_selectors() -> None:
     selector = {"namespaceSelector": {"matchLabels": {"env": "prod"}}}
     assert gatekeeper.matches(selector, review, inventory=namespaces)
     assert not gatekeeper.matches(selector, review, inventory={})  # the namespace is unknown
+
+
+def test_a_template_that_calls_an_external_data_provider_is_linted_as_unsupported() -> None:
+    from datetime import UTC, datetime
+
+    from leitplanke.engine import loading
+
+    text = """
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8sexternal}
+spec:
+  crd: {spec: {names: {kind: K8sExternal}}}
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8sexternal
+      violation[{"msg": msg}] {
+        response := external_data({"provider": "p", "keys": ["a"]})
+        count(response.errors) > 0
+        msg := "provider failed"
+      }
+"""
+    loaded = loading.load_text(text, file="t.yaml", now=datetime(2026, 1, 1, tzinfo=UTC)).build_deferred()
+    assert [(p.code, p.level.value, p.field) for p in loaded.problems] == [
+        ("gatekeeper-unsupported", "warning", "spec.targets")
+    ]

@@ -18,10 +18,12 @@ import typer
 
 from leitplanke import reports
 from leitplanke.cli import gathering
+from leitplanke.core.documents import Document
 from leitplanke.core.policies import Severity
 from leitplanke.core.problems import Level, UsageError
 from leitplanke.core.results import ScanReport, Verdict
 from leitplanke.engine import compiling, loading, scanning
+from leitplanke.engine.compat import gatekeeper
 from leitplanke.reports import compliance
 from leitplanke.sources import files, hosts
 
@@ -111,6 +113,7 @@ def scan_command(
         now=now,
     )
     threshold = _threshold(fail_on, gathered.config.fail_on)
+    _add_scan_inventory(gathered, paths or ["."], config_type=config_type)
     compiled = gathering.compile_gathered(gathered)
     if gathered.has_errors:
         for problem in sorted(gathered.problems):
@@ -146,6 +149,23 @@ def scan_command(
 
         uploading.upload_report(report, url=upload, app=app_name, env=env_name, token=token, now=now)
     raise typer.Exit(exit_code(report, threshold))
+
+
+def _add_scan_inventory(gathered: gathering.Gathered, paths: list[str], *, config_type: str | None) -> None:
+    """Gatekeeper templates that read ``data.inventory`` see the scanned documents too (a first pass).
+
+    Only when such a template is loaded; stdin cannot be read twice and is left out.
+    """
+    if not any(gatekeeper.uses_inventory(p) for p in gathered.foreign):
+        return
+    readable = [p for p in paths if p != "-" and Path(p).exists()]
+    bodies = [
+        item.body
+        for source in files.iter_sources(readable)
+        for item in files.load_source(source, config_type=config_type)
+        if isinstance(item, Document)
+    ]
+    gathered.foreign = gatekeeper.with_scan_inventory(gathered.foreign, bodies)
 
 
 def _check_compliance(framework: str, fmt: str) -> None:

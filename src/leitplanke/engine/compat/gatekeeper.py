@@ -8,6 +8,7 @@ Built by ``engine.loading`` (one foreign policy per constraint) and by
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
-from leitplanke.core.problems import Problem
+from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, matching, yamlnodes
 from leitplanke.engine.compat import admissionpolicies, gatekeeperrego
 from leitplanke.engine.compat.kyvernomatching import group_version
@@ -311,6 +312,7 @@ def build_policies(
             template = parse_template(doc.data, problem=problem)
             if template is not None:
                 templates[template.kind] = template
+                _lint_unsupported(template, file=file, doc=doc, problems=problems)
     data = build_inventory(inventory)
     built = []
     for file, doc in docs:
@@ -346,3 +348,65 @@ def build_policies(
         foreign = GatekeeperConstraint(template, constraint, data)
         built.append(compiling.CompiledPolicy(policy=policy, condition=None, rules=(), foreign=foreign))
     return built
+
+
+def uses_inventory(policy: compiling.CompiledPolicy) -> bool:
+    """Whether a policy is a Gatekeeper constraint whose template reads ``data.inventory``."""
+    foreign = policy.foreign
+    if not isinstance(foreign, GatekeeperConstraint):
+        return False
+    template = foreign.template
+    return "data.inventory" in template.rego or any("data.inventory" in lib for lib in template.libs)
+
+
+def with_scan_inventory(
+    policies: Sequence[compiling.CompiledPolicy], bodies: Iterable[Mapping[str, Any]]
+) -> list[compiling.CompiledPolicy]:
+    """The policies again; constraints that read ``data.inventory`` also see the scanned documents."""
+    scanned = list(bodies)
+    rebuilt: list[compiling.CompiledPolicy] = []
+    for policy in policies:
+        foreign = policy.foreign
+        if not uses_inventory(policy) or not isinstance(foreign, GatekeeperConstraint):
+            rebuilt.append(policy)
+            continue
+        inventory = _merged_inventory(foreign.inventory, build_inventory(scanned))
+        rebuilt.append(dataclasses.replace(policy, foreign=dataclasses.replace(foreign, inventory=inventory)))
+    return rebuilt
+
+
+def _merged_inventory(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for key in first.keys() | second.keys():
+        a, b = first.get(key), second.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            merged[key] = _merged_inventory(a, b)
+        else:
+            merged[key] = b if b is not None else a
+    return merged
+
+
+# builtins of Gatekeeper that reach outside the review; offline they cannot be evaluated
+_UNSUPPORTED = {
+    "external_data": "external data providers (external_data) need a running provider",
+    "http.send": "http.send needs the network",
+}
+
+
+def _lint_unsupported(
+    template: Template, *, file: str, doc: yamlnodes.YamlDocument, problems: list[Problem]
+) -> None:
+    """Say which templates use what cannot run offline: their reviews come back as errors, never passes."""
+    source = "\n".join((template.rego, *template.libs))
+    for needle, reason in _UNSUPPORTED.items():
+        if f"{needle}(" in source:
+            problems.append(
+                Problem(
+                    file,
+                    doc.line_of("spec.targets"),
+                    "gatekeeper-unsupported",
+                    f"template {template.kind}: {reason}",
+                    field="spec.targets",
+                    level=Level.WARNING,
+                )
+            )
