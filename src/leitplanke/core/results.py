@@ -93,9 +93,21 @@ class Result:
             ),
         )
 
-    def sort_key(self) -> tuple[str, int, int, str, str, str]:
-        loc = self.location
-        return (loc.file, loc.index, loc.line, self.policy, self.rule, loc.path)
+    def sort_key(self) -> tuple[object, ...]:
+        """Report order: place, then policy and rule, then whatever breaks the remaining ties."""
+        loc, res = self.location, self.resource
+        return (
+            loc.file,
+            loc.index,
+            loc.line,
+            self.policy,
+            self.rule,
+            loc.path,
+            (res.domain, res.api_version, res.kind, res.namespace, res.name),
+            str(self.verdict),
+            self.message,
+            self.waiver,
+        )
 
 
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import orjson
 
 from leitplanke.core.documents import SkippedInput
-from leitplanke.core.policies import Policy
+from leitplanke.core.policies import Policy, Severity
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result, ScanReport
 from leitplanke.reports import summaries
@@ -93,13 +93,16 @@ def _summary(summary: summaries.Summary) -> dict[str, Any]:
     }
 
 
+_LABELS = {severity: severity.label for severity in Severity}  # enum attributes are slow per result
+
+
 def _result(result: Result) -> dict[str, Any]:
     resource, location = result.resource, result.location
     return {
         "policy": result.policy,
         "rule": result.rule,
-        "verdict": result.verdict.value,
-        "severity": result.severity.label,
+        "verdict": str(result.verdict),
+        "severity": _LABELS[result.severity],
         "category": result.category,
         "controls": list(result.controls),
         "message": result.message,

@@ -47,14 +47,7 @@ def build_summary(report: ScanReport) -> Summary:
 
 def ordered(items: Iterable[Result]) -> list[Result]:
     """Results in report order, whatever order the engine produced them in."""
-    return sorted(items, key=_result_key)
-
-
-def _result_key(result: Result) -> tuple[object, ...]:
-    # sort_key leaves ties between results of one rule at one place; break them fully
-    resource = result.resource
-    identity = (resource.domain, resource.api_version, resource.kind, resource.namespace, resource.name)
-    return (*result.sort_key(), identity, result.verdict.value, result.message, result.waiver)
+    return sorted(items, key=Result.sort_key)
 
 
 def utc(now: datetime) -> datetime:
