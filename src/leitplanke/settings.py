@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leitplanke.alerts import targets as alert_targets
 from leitplanke.core.problems import UsageError
 
 DEFAULT_SLA_DAYS: Mapping[str, int] = {"critical": 15, "high": 30, "medium": 90, "low": 180}
@@ -26,6 +27,21 @@ class Settings:
     # largest request body the API reads (a scan upload of 10,000 resources is about 100 MB)
     max_body_bytes: int = 256 * 1024 * 1024
     migrate_on_start: bool = True
+    # how often the service expires due waivers (each ingestion expires them as well)
+    waiver_expiry_seconds: float = 60.0
+    # where alerts go (LEITPLANKE_ALERT_TARGETS as JSON, or a file: LEITPLANKE_ALERT_TARGETS_FILE);
+    # without targets no dispatcher runs
+    alert_targets: tuple[alert_targets.Target, ...] = ()
+    # the service's address as its users reach it, for the links in alerts
+    public_url: str = "http://127.0.0.1:8080"
+    # the dispatcher: how often it looks for due alerts, the first retry delay (doubled per attempt, up to
+    # the cap) and the attempts before an alert is given up
+    alert_poll_seconds: float = 2.0
+    alert_retry_seconds: float = 5.0
+    alert_retry_max_seconds: float = 3600.0
+    alert_max_attempts: int = 12
+    # a waiver is announced as about to expire this many days ahead
+    alert_waiver_expiry_days: int = 7
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +63,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "LEITPLANKE_MAX_BODY_BYTES", env.get("LEITPLANKE_MAX_BODY_BYTES", str(256 * 1024 * 1024))
         ),
         migrate_on_start=env.get("LEITPLANKE_MIGRATE_ON_START", "true").lower() not in ("0", "false", "no"),
+        waiver_expiry_seconds=_positive(
+            "LEITPLANKE_WAIVER_EXPIRY_SECONDS", env.get("LEITPLANKE_WAIVER_EXPIRY_SECONDS", "60")
+        ),
+        alert_targets=_alert_targets(env),
+        public_url=env.get("LEITPLANKE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
     )
 
 
@@ -58,3 +79,17 @@ def _positive(name: str, text: str) -> int:
     if value <= 0:
         raise UsageError(f"{name}={text!r}: expected a number above zero")
     return value
+
+
+def _alert_targets(env: Mapping[str, str]) -> tuple[alert_targets.Target, ...]:
+    if env.get("LEITPLANKE_ALERT_TARGETS"):
+        return alert_targets.parse_targets(env["LEITPLANKE_ALERT_TARGETS"])
+    path = env.get("LEITPLANKE_ALERT_TARGETS_FILE")
+    if not path:
+        return ()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise UsageError(f"LEITPLANKE_ALERT_TARGETS_FILE={path!r}: cannot read: {reason}") from None
+    return alert_targets.parse_targets(text, source=path)

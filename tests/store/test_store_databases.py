@@ -24,8 +24,24 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "findings",
         "audit_records",
         "api_tokens",
+        "waivers",
+        "alert_outbox",
     }
-    assert databases.current_revision(database) == "0001"
+    assert databases.current_revision(database) == _scripts().get_current_head()
+
+
+def _scripts() -> Any:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", databases.migrations_path())
+    return ScriptDirectory.from_config(config)
+
+
+def test_the_migrations_are_one_line_0001_then_waivers_then_alerts() -> None:
+    revisions = [r.revision for r in _scripts().walk_revisions()]
+    assert revisions == ["0003_alerts", "0002_waivers", "0001"]
 
 
 def test_sqlite_databases_run_in_wal_mode(database: Any) -> None:

@@ -15,7 +15,7 @@ EXIT_USAGE, EXIT_INTERNAL = 2, 3
 
 
 def build_app() -> typer.Typer:
-    from leitplanke.cli import audit, catalog, db, fix, policies, scan, serve, testcmd, tokens
+    from leitplanke.cli import audit, catalog, db, fix, policies, scan, serve, testcmd, tokens, waivers
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
     app.add_typer(audit.build(), name="audit")
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
+    app.add_typer(waivers.build(), name="waivers")
 
     @app.command()
     def version() -> None:

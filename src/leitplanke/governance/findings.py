@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from leitplanke.core import waivers as core_waivers
 from leitplanke.core.results import Result, Verdict
-from leitplanke.governance import auditing, errors, slas
+from leitplanke.governance import alerting, auditing, errors, slas, waivers
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding, Scan
@@ -95,16 +96,24 @@ def ingest_scan(
     actor: str,
     now: datetime,
     sla_days: Mapping[str, int],
+    outbox: alerting.Outbox | None = None,
 ) -> Ingested:
-    """Record a scan of (app, env) and move its findings through the lifecycle, in one transaction."""
+    """Record a scan of (app, env) and move its findings through the lifecycle, in one transaction.
+
+    Waivers whose time has come expire first; a failure that an approved waiver of the service
+    covers is then taken as waived, whether or not the scan itself applied that waiver.
+    """
     observed = _observed(results)
     with database.transaction() as session:
+        chain = auditing.Chain(session)
+        waivers.expire_due(session, chain, now=now)
         app_row = repositories.app_by_name(session, app)
         if app_row is None:
             raise errors.NotFound(f"no application {app!r} in the catalog", field="app")
         env_row = repositories.environment_by_name(session, env)
         if env_row is None:
             raise errors.NotFound(f"no environment {env!r} in the catalog", field="env")
+        _honour(observed, waivers.active_in_scope(session, app_id=app_row.id, env_id=env_row.id, now=now))
         failing = sum(1 for kind, _ in observed.values() if kind == "fail")
         scan_id = repositories.add_scan(
             session,
@@ -120,7 +129,6 @@ def ingest_scan(
             ),
         )
         outcome = Ingested(scan_id=scan_id, app=app, env=env, findings=len(observed))
-        chain = auditing.Chain(session)
         existing = {
             f.fingerprint: f
             for f in repositories.findings_in_scope(session, app_id=app_row.id, env_id=env_row.id)
@@ -133,12 +141,26 @@ def ingest_scan(
         )
         updates = _changed_findings(observed, existing, sla_days=sla_days, context=context)
         repositories.insert_findings(session, inserts)
+        if outbox is not None:  # in this transaction: an alert exists exactly when its finding does
+            alerting.queue_new_criticals(session, outbox, inserts, app=app, env=env, now=now)
         repositories.update_findings(session, updates)
         chain.append(
             actor=actor, action="scan.ingested", target=f"scan:{scan_id}", at=now, details=outcome.as_dict()
         )
         chain.flush()
     return outcome
+
+
+def _honour(observed: dict[str, tuple[str, Result]], active: Sequence[core_waivers.Waiver]) -> None:
+    if not active:
+        return
+    for key, (kind, result) in observed.items():
+        if kind != "fail":
+            continue
+        for waiver in active:
+            if waiver.covers(policy=result.policy, rule=result.rule, resource=result.resource):
+                observed[key] = ("waived", replace(result, verdict=Verdict.SKIP, waiver=waiver.name))
+                break
 
 
 @dataclass(slots=True)
@@ -207,6 +229,8 @@ def _new_findings(
                 "fixed_at": None,
                 "sla_due": slas.due_date(now, severity, sla_days),
                 "last_scan_id": context.scan_id,
+                "waived_since": now if status == WAIVED else None,
+                "paused_seconds": 0,
             }
         )
         context.audit(key, None, status, result)
@@ -227,12 +251,15 @@ def _changed_findings(
         if seen is None:
             if finding.status == FIXED:
                 continue
-            changes.append({"id": finding.id, "status": FIXED, "fixed_at": now})
+            changes.append(
+                {"id": finding.id, "status": FIXED, "fixed_at": now, **_pause(finding, FIXED, now)}
+            )
             context.audit(key, finding.status, FIXED, _as_result(finding))
             continue
         kind, result = seen
         status = next_status(finding.status, observed=kind)
         severity = result.severity.label
+        pause = _pause(finding, status, now)
         change: dict[str, Any] = {
             "id": finding.id,
             "status": status,
@@ -241,7 +268,13 @@ def _changed_findings(
             "message": result.message,
             "severity": severity,
             "waiver": result.waiver,
-            "sla_due": slas.due_date(finding.first_seen, severity, sla_days),
+            **pause,
+            "sla_due": slas.due_date(
+                finding.first_seen,
+                severity,
+                sla_days,
+                paused_seconds=pause.get("paused_seconds", finding.paused_seconds),
+            ),
         }
         if status == REOPENED:
             change["fixed_at"] = None
@@ -249,6 +282,16 @@ def _changed_findings(
         if status != finding.status:
             context.audit(key, finding.status, status, result)
     return changes
+
+
+def _pause(finding: Finding, status: str, now: datetime) -> dict[str, Any]:
+    """The SLA pause columns to change: a pause begins on entering waived and ends on leaving it."""
+    if status == WAIVED and finding.waived_since is None:
+        return {"waived_since": now}
+    if status != WAIVED and finding.waived_since is not None:
+        paused = finding.paused_seconds + slas.pause_seconds(finding.waived_since, now)
+        return {"waived_since": None, "paused_seconds": paused}
+    return {}
 
 
 def _as_result(finding: Finding) -> Result:

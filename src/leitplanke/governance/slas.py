@@ -1,5 +1,8 @@
 """Remediation SLAs: due dates per severity and the figures per team and app.
 
+The clock starts at the first sighting and pauses while a waiver covers the finding: the due date is
+first seen + the severity's days + the time spent waived. A pause still running is added when it ends
+(a waived finding is never overdue meanwhile), so the due date moves once, by the waived duration.
 ``due_date`` is used by the findings lifecycle; ``build_figures`` by the API and reports, with
 ``now`` injected so that "overdue" is testable.
 """
@@ -16,10 +19,17 @@ from leitplanke.store.databases import Database
 OPEN_STATUSES = frozenset(repositories.OPEN_STATUSES)
 
 
-def due_date(first_seen: datetime, severity: str, sla_days: Mapping[str, int]) -> datetime | None:
-    """First seen plus the severity's SLA; None for severities without one (info)."""
+def due_date(
+    first_seen: datetime, severity: str, sla_days: Mapping[str, int], *, paused_seconds: int = 0
+) -> datetime | None:
+    """First seen plus the severity's SLA plus the ended waiver pauses; None without an SLA (info)."""
     days = sla_days.get(severity)
-    return None if days is None else first_seen + timedelta(days=days)
+    return None if days is None else first_seen + timedelta(days=days, seconds=paused_seconds)
+
+
+def pause_seconds(waived_since: datetime, now: datetime) -> int:
+    """Whole seconds of a pause that ends at ``now`` (never negative)."""
+    return max(0, int((now - waived_since).total_seconds()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ say so). Called by ``leitplanke serve`` and by the tests (in-process, through Te
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -13,7 +14,9 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from leitplanke import __version__
-from leitplanke.service import metrics, problems, routes
+from leitplanke.alerts import HttpTransport, Transport
+from leitplanke.governance import alerting, delivering
+from leitplanke.service import dispatching, metrics, problems, routes, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -28,6 +31,7 @@ def create_app(
     *,
     database: databases.Database | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    alert_transport: Transport | None = None,
 ) -> FastAPI:
     db = database if database is not None else databases.Database(settings.database_url)
     context = Context(settings=settings, database=db, clock=clock, metrics=metrics.Metrics())
@@ -36,7 +40,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             databases.upgrade(db)
+        dispatcher = _dispatcher(settings, db, clock=clock, transport=alert_transport or HttpTransport())
+        if dispatcher is not None:
+            dispatcher.start()
+        app.state.dispatcher = dispatcher
+        every = settings.waiver_expiry_seconds
+        expiring = asyncio.create_task(waiving.expire_periodically(context, every=every))
         yield
+        expiring.cancel()
+        if dispatcher is not None:
+            dispatcher.stop()
         if database is None:  # ours to close; a database passed in belongs to the caller
             db.dispose()
 
@@ -50,9 +63,32 @@ def create_app(
     problems.install(app)
     app.include_router(routes.health_router())
     app.include_router(routes.api_router(), prefix="/api/v1")
+    app.include_router(waiving.api_router(), prefix="/api/v1")
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(metrics.Measuring, metrics=context.metrics)
     return app
+
+
+def _dispatcher(
+    settings: Settings, db: databases.Database, *, clock: Callable[[], datetime], transport: Transport
+) -> dispatching.Dispatcher | None:
+    """The alert dispatcher of the configured targets; none without targets."""
+    if not settings.alert_targets:
+        return None
+    return dispatching.Dispatcher(
+        db,
+        targets=settings.alert_targets,
+        outbox=alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url),
+        transport=transport,
+        clock=clock,
+        retry=delivering.RetryPolicy(
+            first_seconds=settings.alert_retry_seconds,
+            max_seconds=settings.alert_retry_max_seconds,
+            max_attempts=settings.alert_max_attempts,
+        ),
+        poll_seconds=settings.alert_poll_seconds,
+        expiry_days=settings.alert_waiver_expiry_days,
+    )
 
 
 def create_app_from_environment() -> FastAPI:

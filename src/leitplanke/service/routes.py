@@ -11,13 +11,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leitplanke.governance import access, auditing, catalog, errors, findings, slas
+from leitplanke.governance import access, alerting, auditing, catalog, errors, findings, slas
 from leitplanke.service import schemas
 from leitplanke.service.contexts import Context
 from leitplanke.service.metrics import CONTENT_TYPE
 from leitplanke.store import repositories
 
 _bearer = HTTPBearer(auto_error=False)
+# the largest INTEGER column value on both databases: larger offsets and ids are refused with 422,
+# not passed to SQLite, which cannot bind integers past 2**63 (found by the OpenAPI property test)
+MAX_INT = 2**31 - 1
 
 
 def _context(request: Request) -> Context:
@@ -115,6 +118,7 @@ def _scan_routes(router: APIRouter) -> None:
             actor=principal.actor,
             now=context.clock(),
             sla_days=context.settings.sla_days,
+            outbox=alerting.Outbox.of(context.settings.alert_targets, public_url=context.settings.public_url),
         )
         context.metrics.scans.inc()
         for transition, count in outcome.transitions.items():
@@ -137,7 +141,7 @@ def _finding_routes(router: APIRouter) -> None:
         status: Literal["new", "open", "fixed", "reopened", "waived"] | None = None,
         overdue: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> dict[str, Any]:
         """Findings of the caller's team (all teams for a platform-admin), filtered and paginated."""
         _check_scope(context, principal, team=team, app=app, action="read findings")
@@ -309,7 +313,7 @@ def _audit_routes(router: APIRouter) -> None:
         context: ContextDep,
         principal: PrincipalDep,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> dict[str, Any]:
         """The audit chain, oldest first (platform-admin)."""
         _require(context, principal, role="admin", team=None, action="read the audit log", target="audit")

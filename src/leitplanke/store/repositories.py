@@ -13,7 +13,17 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from leitplanke.store.rows import ApiToken, App, AuditRecord, Environment, Finding, Scan, Team
+from leitplanke.store.rows import (
+    ApiToken,
+    App,
+    AuditRecord,
+    Environment,
+    Finding,
+    OutboxAlert,
+    Scan,
+    Team,
+    Waiver,
+)
 
 # --- catalog -------------------------------------------------------------------------------------
 
@@ -186,6 +196,66 @@ def audit_page(session: Session, *, limit: int, offset: int) -> tuple[int, Seque
     return total, rows
 
 
+# --- waivers -------------------------------------------------------------------------------------
+
+WaiverRow = tuple[Waiver, str, str, str]  # the waiver, its app, env and owning team
+
+
+def _waiver_query() -> Select[Waiver, str, str, str]:
+    return (
+        select(Waiver, App.name, Environment.name, Team.name)
+        .join(App, Waiver.app_id == App.id)
+        .join(Team, App.team_id == Team.id)
+        .join(Environment, Waiver.env_id == Environment.id)
+    )
+
+
+def waiver_by_id(session: Session, waiver_id: int) -> WaiverRow | None:
+    found = session.execute(_waiver_query().where(Waiver.id == waiver_id)).first()
+    return None if found is None else (found[0], found[1], found[2], found[3])
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverFilter:
+    app: str | None = None
+    env: str | None = None
+    team: str | None = None
+    status: str | None = None
+    team_ids: frozenset[int] | None = None  # restrict to these owning teams (access control)
+
+
+def query_waivers(session: Session, where: WaiverFilter) -> list[WaiverRow]:
+    query = _waiver_query().order_by(Waiver.id)
+    if where.app is not None:
+        query = query.where(App.name == where.app)
+    if where.env is not None:
+        query = query.where(Environment.name == where.env)
+    if where.team is not None:
+        query = query.where(Team.name == where.team)
+    if where.status is not None:
+        query = query.where(Waiver.status == where.status)
+    if where.team_ids is not None:
+        query = query.where(App.team_id.in_(sorted(where.team_ids)))
+    return [(w, app, env, team) for w, app, env, team in session.execute(query)]
+
+
+def waivers_in_scope(session: Session, *, app_id: int, env_id: int, status: str) -> Sequence[Waiver]:
+    query = select(Waiver).where(Waiver.app_id == app_id, Waiver.env_id == env_id, Waiver.status == status)
+    return session.scalars(query.order_by(Waiver.id)).all()
+
+
+def waivers_due(session: Session, *, statuses: Sequence[str], now: datetime) -> Sequence[Waiver]:
+    """Waivers in ``statuses`` whose expiry has come, locked; rows another writer holds are skipped
+    (PostgreSQL; SQLite has one writer at a time and no row locks)."""
+    query = (
+        select(Waiver)
+        .where(Waiver.status.in_(list(statuses)), Waiver.expires <= now)
+        .order_by(Waiver.id)
+        .with_for_update(skip_locked=True)
+    )
+    return session.scalars(query).all()
+
+
 # --- tokens --------------------------------------------------------------------------------------
 
 
@@ -214,5 +284,5 @@ def add_scan(session: Session, scan: Scan) -> int:
 
 def delete_all(session: Session) -> None:
     """Empty every table (tests and ``db seed-demo --reset``), children first."""
-    for row in (Finding, Scan, ApiToken, App, Environment, Team, AuditRecord):
+    for row in (OutboxAlert, Finding, Waiver, Scan, ApiToken, App, Environment, Team, AuditRecord):
         session.execute(delete(row))

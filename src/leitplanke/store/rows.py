@@ -121,11 +121,42 @@ class Finding(Row):
     fixed_at: Mapped[datetime | None]
     sla_due: Mapped[datetime | None]
     last_scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    # the SLA clock pauses while a waiver covers the finding: when the current pause began, and the
+    # seconds of the pauses that have ended (added to the due date)
+    waived_since: Mapped[datetime | None]
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("app_id", "env_id", "fingerprint", name="uq_findings_scope_fingerprint"),
         Index("ix_findings_status", "status", "sla_due"),
         Index("ix_findings_policy", "policy"),
+    )
+
+
+class Waiver(Row):
+    """A requested exception for explicit policies, rules and resources of one app in one env."""
+
+    __tablename__ = "waivers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    env_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    policies: Mapped[list[str]] = mapped_column(JSON)
+    rules: Mapped[list[str]] = mapped_column(JSON)  # empty: every rule of the policies
+    resources: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # {kind, namespace, name}
+    justification: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # requested | approved | rejected | expired
+    requester: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    expires: Mapped[datetime]
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    expired_at: Mapped[datetime | None]
+    renews_id: Mapped[int | None] = mapped_column(ForeignKey("waivers.id"))
+
+    __table_args__ = (
+        Index("ix_waivers_status", "status", "expires"),
+        Index("ix_waivers_scope", "app_id", "env_id"),
     )
 
 
@@ -150,6 +181,29 @@ class ApiToken(Row):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class OutboxAlert(Row):
+    """One alert for one target, written in the transaction of the event that raised it and kept
+    until it is sent (``sent``) or given up on (``failed``); the dispatcher claims ``pending`` rows
+    whose ``next_attempt_at`` has come."""
+
+    __tablename__ = "alert_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))  # the alert's idempotency key
+    target: Mapped[str] = mapped_column(String(100))
+    alert: Mapped[dict[str, Any]]  # messages.Alert.as_dict()
+    status: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("key", "target", name="uq_alert_outbox_key_target"),
+        Index("ix_alert_outbox_due", "status", "next_attempt_at"),
+    )
 
 
 metadata = Row.metadata

@@ -1,0 +1,32 @@
+"""Alerts leaving leitplanke: what an alert says, where it goes, and how it is sent.
+
+Pure below the transport: ``messages`` (the ``Alert`` value), ``targets`` (configured receivers,
+parsed from JSON), ``rendering`` (generic JSON, Alertmanager webhook v4, Slack payloads) and
+``sending`` (one HTTP POST through a ``Transport``, the seam tests replace). Deciding which alerts
+to raise and the outbox that delivers them live above, in ``governance.alerting`` and
+``governance.dispatching``. Exceptions::
+
+    LeitplankeError
+     └── AlertError
+          ├── TargetError     a target configuration that cannot be used (names every field at fault)
+          └── DeliveryError   a receiver that could not be reached or refused the payload (retried)
+"""
+
+from leitplanke.alerts.errors import AlertError, DeliveryError, TargetError
+from leitplanke.alerts.messages import Alert
+from leitplanke.alerts.rendering import render_payload
+from leitplanke.alerts.sending import HttpTransport, Transport, send
+from leitplanke.alerts.targets import Target, parse_targets
+
+__all__ = [
+    "Alert",
+    "AlertError",
+    "DeliveryError",
+    "HttpTransport",
+    "Target",
+    "TargetError",
+    "Transport",
+    "parse_targets",
+    "render_payload",
+    "send",
+]

@@ -1,0 +1,97 @@
+"""``leitplanke waivers pull|export``: the service's active waivers as files for the CLI and for Kyverno.
+
+``pull`` writes ``kind: Waiver`` documents that ``scan --waivers`` reads; ``export --format kyverno``
+writes Kyverno ``PolicyException`` objects. Both ask ``URL/api/v1/waivers/export`` with a token.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Annotated
+
+import typer
+
+from leitplanke.core.problems import UsageError
+
+Fetch = Callable[[str, Mapping[str, str]], str]
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True, help="Waivers of the governance service, as files.")
+    app.command("pull")(pull_command)
+    app.command("export")(export_command)
+    return app
+
+
+ServerOpt = Annotated[str, typer.Option("--server", help="The service's URL.")]
+TokenOpt = Annotated[
+    str, typer.Option("--token", envvar="LEITPLANKE_TOKEN", help="An API token (viewer or more).")
+]
+AppOpt = Annotated[str, typer.Option("--app", help="The application.")]
+OutputOpt = Annotated[
+    str | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+]
+
+
+def pull_command(
+    server: ServerOpt,
+    token: TokenOpt,
+    app: AppOpt,
+    env: Annotated[str, typer.Option("--env", help="The environment.")],
+    output: OutputOpt = None,
+) -> None:
+    """Write the active waivers of an app in an env as ``kind: Waiver`` files for ``scan --waivers``."""
+    _write(fetch_waivers(server=server, token=token, app=app, env=env, format="native"), output)
+
+
+def export_command(
+    server: ServerOpt,
+    token: TokenOpt,
+    app: AppOpt,
+    env: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="kyverno or native.")] = "kyverno",
+    output: OutputOpt = None,
+) -> None:
+    """Write the active waivers of an app as Kyverno PolicyExceptions (or native waiver files)."""
+    if format not in ("kyverno", "native"):
+        raise UsageError(f"--format {format!r}: use kyverno or native")
+    _write(fetch_waivers(server=server, token=token, app=app, env=env, format=format), output)
+
+
+def fetch_waivers(
+    *, server: str, token: str, app: str, env: str | None, format: str, fetch: Fetch | None = None
+) -> str:
+    """The YAML text of ``GET /api/v1/waivers/export``; ``fetch`` replaces HTTP in tests."""
+    query = {"app": app, "format": format} | ({"env": env} if env else {})
+    url = f"{server.rstrip('/')}/api/v1/waivers/export?{urllib.parse.urlencode(query)}"
+    return (fetch or _http_get)(url, {"Authorization": f"Bearer {token}", "Accept": "application/yaml"})
+
+
+def _http_get(url: str, headers: Mapping[str, str]) -> str:
+    request = urllib.request.Request(url, headers=dict(headers))
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            text: str = response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")
+        raise UsageError(f"{url} refused ({exc.code}): {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise UsageError(f"{url} failed: {exc}") from exc
+    return text
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+    count = text.count("\nkind: ") + text.startswith("kind: ")
+    typer.echo(f"{count} waivers written to {output}", err=True)

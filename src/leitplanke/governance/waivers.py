@@ -1,0 +1,519 @@
+"""Waivers as a workflow: requested → approved or rejected → expired, with a renewal as a new request.
+
+An approved, unexpired waiver turns the findings it covers to ``waived`` (their SLA clock pauses, see
+``slas``); its expiry turns them back to ``reopened``. Every step is appended to the audit chain.
+Called by the service's waiver routes, by the findings ingestion (``expire_due``, ``active_in_scope``)
+and by the service's periodic expiry task (``expire_waivers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from leitplanke.core import waivers as core_waivers
+from leitplanke.core.results import Resource
+from leitplanke.governance import auditing, errors, slas
+from leitplanke.store import repositories
+from leitplanke.store.databases import Database
+from leitplanke.store.rows import Finding, Waiver
+
+REQUESTED, APPROVED, REJECTED, EXPIRED = "requested", "approved", "rejected", "expired"
+STATUSES = (REQUESTED, APPROVED, REJECTED, EXPIRED)
+WAIVED, REOPENED = "waived", "reopened"
+SYSTEM = "system"  # the actor of automatic expiry
+_GLOB = frozenset("*?[]")
+
+
+def waiver_name(waiver_id: int) -> str:
+    """The name a waiver carries on findings, in pulled files and in PolicyExceptions."""
+    return f"waiver-{waiver_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    kind: str
+    name: str
+    namespace: str = ""  # empty for cluster-scoped resources
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverRequest:
+    app: str
+    env: str
+    policies: tuple[str, ...]
+    resources: tuple[ResourceRef, ...]
+    justification: str
+    expires: datetime
+    rules: tuple[str, ...] = ()  # empty: every rule of the policies
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverView:
+    id: int
+    name: str
+    app: str
+    env: str
+    team: str
+    policies: list[str]
+    rules: list[str]
+    resources: list[dict[str, str]]
+    justification: str
+    status: str
+    requester: str
+    requested_at: datetime
+    expires: datetime
+    decided_by: str
+    decided_at: datetime | None
+    decision_note: str
+    expired_at: datetime | None
+    renews: int | None
+
+
+def _view(row: Waiver, app: str, env: str, team: str) -> WaiverView:
+    return WaiverView(
+        id=row.id,
+        name=waiver_name(row.id),
+        app=app,
+        env=env,
+        team=team,
+        policies=list(row.policies),
+        rules=list(row.rules),
+        resources=[dict(r) for r in row.resources],
+        justification=row.justification,
+        status=row.status,
+        requester=row.requester,
+        requested_at=row.requested_at,
+        expires=row.expires,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        decision_note=row.decision_note,
+        expired_at=row.expired_at,
+        renews=row.renews_id,
+    )
+
+
+def to_core(row: Waiver, *, owner: str = "") -> core_waivers.Waiver:
+    """The engine's waiver: one scope per resource, so that it covers exactly the named resources."""
+    scopes = tuple(
+        core_waivers.WaiverScope(
+            kinds=(r["kind"],), namespaces=(r["namespace"],) if r["namespace"] else (), names=(r["name"],)
+        )
+        for r in row.resources
+    )
+    return core_waivers.Waiver(
+        name=waiver_name(row.id),
+        policies=tuple(row.policies),
+        rules=tuple(row.rules),
+        scopes=scopes,
+        reason=row.justification,
+        owner=owner,
+        approver=row.decided_by,
+        requester=row.requester,
+        expires=row.expires,
+    )
+
+
+# --- request, renew, approve, reject -----------------------------------------------------------
+
+
+def check_request(request: WaiverRequest, *, now: datetime, max_days: int) -> None:
+    """Refuse a scope that is not explicit or an expiry that is past or beyond the cap."""
+    if not request.justification.strip():
+        raise errors.Invalid("a waiver needs a justification", field="justification")
+    _explicit("policies", request.policies, required=True)
+    _explicit("rules", request.rules, required=False)
+    if not request.resources:
+        raise errors.Invalid("a waiver names the resources it covers", field="resources")
+    for index, ref in enumerate(request.resources):
+        for key, value, required in (
+            ("kind", ref.kind, True),
+            ("name", ref.name, True),
+            ("namespace", ref.namespace, False),
+        ):
+            where = f"resources[{index}].{key}"
+            if required and not value:
+                raise errors.Invalid(f"{where} is required: a waiver names its resources", field=where)
+            if _GLOB & set(value):
+                raise errors.Invalid(f"{where} {value!r}: name it explicitly, without wildcards", field=where)
+    if request.expires <= now:
+        raise errors.Invalid("expires must be in the future", field="expires")
+    if request.expires - now > timedelta(days=max_days):
+        limit = (now + timedelta(days=max_days)).isoformat()
+        raise errors.Invalid(
+            f"expires {request.expires.isoformat()} is more than {max_days} days away (at most {limit})",
+            field="expires",
+        )
+
+
+def _explicit(key: str, names: Sequence[str], *, required: bool) -> None:
+    if required and not names:
+        raise errors.Invalid(f"a waiver names its {key}", field=key)
+    for index, name in enumerate(names):
+        if not name or _GLOB & set(name):
+            raise errors.Invalid(
+                f"{key}[{index}] {name!r}: name it explicitly, without wildcards", field=f"{key}[{index}]"
+            )
+
+
+def request_waiver(
+    database: Database,
+    request: WaiverRequest,
+    *,
+    actor: str,
+    now: datetime,
+    max_days: int,
+    renews: int | None = None,
+) -> WaiverView:
+    check_request(request, now=now, max_days=max_days)
+    with database.transaction() as session:
+        app_row = repositories.app_by_name(session, request.app)
+        if app_row is None:
+            raise errors.NotFound(f"no application {request.app!r} in the catalog", field="app")
+        env_row = repositories.environment_by_name(session, request.env)
+        if env_row is None:
+            raise errors.NotFound(f"no environment {request.env!r} in the catalog", field="env")
+        row = Waiver(
+            app_id=app_row.id,
+            env_id=env_row.id,
+            policies=list(request.policies),
+            rules=list(request.rules),
+            resources=[ref.as_dict() for ref in request.resources],
+            justification=request.justification,
+            status=REQUESTED,
+            requester=actor,
+            requested_at=now,
+            expires=request.expires,
+            decided_by="",
+            decided_at=None,
+            decision_note="",
+            expired_at=None,
+            renews_id=renews,
+        )
+        repositories.add(session, row)
+        chain = auditing.Chain(session)
+        details: dict[str, Any] = {
+            "app": request.app,
+            "env": request.env,
+            "policies": row.policies,
+            "rules": row.rules,
+            "resources": row.resources,
+            "expires": auditing.format_time(request.expires),
+            "justification": request.justification,
+            "renews": renews,
+        }
+        chain.append(
+            actor=actor, action="waiver.requested", target=f"waiver:{row.id}", at=now, details=details
+        )
+        chain.flush()
+        found = repositories.waiver_by_id(session, row.id)
+        assert found is not None
+        return _view(*found)
+
+
+def renew_waiver(
+    database: Database,
+    waiver_id: int,
+    *,
+    justification: str,
+    expires: datetime,
+    actor: str,
+    now: datetime,
+    max_days: int,
+) -> WaiverView:
+    """A new request with the scope of an approved or expired waiver, linked to it."""
+    old = get_waiver(database, waiver_id)
+    if old.status not in (APPROVED, EXPIRED):
+        raise errors.Conflict(f"waiver {waiver_id} is {old.status}: only approved or expired waivers renew")
+    request = WaiverRequest(
+        app=old.app,
+        env=old.env,
+        policies=tuple(old.policies),
+        rules=tuple(old.rules),
+        resources=tuple(ResourceRef(r["kind"], r["name"], r["namespace"]) for r in old.resources),
+        justification=justification,
+        expires=expires,
+    )
+    return request_waiver(database, request, actor=actor, now=now, max_days=max_days, renews=waiver_id)
+
+
+def get_waiver(database: Database, waiver_id: int) -> WaiverView:
+    with database.reading() as session:
+        found = repositories.waiver_by_id(session, waiver_id)
+        if found is None:
+            raise errors.NotFound(f"no waiver {waiver_id}", field="id")
+        return _view(*found)
+
+
+def list_waivers(database: Database, where: repositories.WaiverFilter) -> list[WaiverView]:
+    with database.reading() as session:
+        return [_view(*found) for found in repositories.query_waivers(session, where)]
+
+
+def decide_waiver(
+    database: Database, waiver_id: int, *, approve: bool, note: str, actor: str, now: datetime
+) -> WaiverView:
+    """Approve (the covered findings become waived) or reject a requested waiver.
+
+    The requester never decides their own request: the refusal is audited and raised as Forbidden.
+    """
+    with database.transaction() as session:
+        found = repositories.waiver_by_id(session, waiver_id)
+        if found is None:
+            raise errors.NotFound(f"no waiver {waiver_id}", field="id")
+        row, app, env, _team = found
+        self_decision = row.requester == actor
+        if not self_decision:
+            _decide(session, row, scope=(app, env), approve=approve, note=note, actor=actor, now=now)
+    if self_decision:
+        verb = "approve" if approve else "reject"
+        auditing.record(
+            database,
+            actor=actor,
+            action="access.denied",
+            target=f"waiver:{waiver_id}",
+            now=now,
+            details={"wanted": f"{verb} a waiver", "reason": "the requester cannot decide their own waiver"},
+        )
+        raise errors.Forbidden(f"{actor} requested waiver {waiver_id} and cannot {verb} it")
+    return get_waiver(database, waiver_id)
+
+
+def _decide(
+    session: Session,
+    row: Waiver,
+    *,
+    scope: tuple[str, str],
+    approve: bool,
+    note: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    if row.status != REQUESTED:
+        raise errors.Conflict(f"waiver {row.id} is {row.status}, not requested")
+    if approve and row.expires <= now:
+        raise errors.Conflict(f"waiver {row.id} expired before it was approved", field="expires")
+    row.status = APPROVED if approve else REJECTED
+    row.decided_by, row.decided_at, row.decision_note = actor, now, note
+    session.flush()
+    chain = auditing.Chain(session)
+    details = {"note": note, "expires": auditing.format_time(row.expires)}
+    chain.append(
+        actor=actor, action=f"waiver.{row.status}", target=f"waiver:{row.id}", at=now, details=details
+    )
+    if approve:
+        _cover(session, chain, row, scope=scope, actor=actor, now=now)
+    chain.flush()
+
+
+def _cover(
+    session: Session, chain: auditing.Chain, row: Waiver, *, scope: tuple[str, str], actor: str, now: datetime
+) -> None:
+    """Findings this waiver covers that are failing (or waived by another waiver) become waived by it."""
+    waiver, name = to_core(row), waiver_name(row.id)
+    changes: list[dict[str, Any]] = []
+    for finding in repositories.findings_in_scope(session, app_id=row.app_id, env_id=row.env_id):
+        if finding.status not in (*repositories.OPEN_STATUSES, WAIVED) or not _covers(waiver, finding):
+            continue
+        changes.append(
+            {"id": finding.id, "status": WAIVED, "waiver": name, "waived_since": finding.waived_since or now}
+        )
+        if finding.status != WAIVED:
+            _audit_finding(chain, finding, scope=scope, after=WAIVED, waiver=name, actor=actor, now=now)
+    repositories.update_findings(session, changes)
+    session.expire_all()
+
+
+def _covers(waiver: core_waivers.Waiver, finding: Finding) -> bool:
+    resource = Resource(finding.api_version, finding.kind, finding.namespace, finding.name)
+    return waiver.covers(policy=finding.policy, rule=finding.rule, resource=resource)
+
+
+def _audit_finding(
+    chain: auditing.Chain,
+    finding: Finding,
+    *,
+    scope: tuple[str, str],
+    after: str,
+    waiver: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    chain.append(
+        actor=actor,
+        action="finding.status",
+        target=f"finding:{scope[0]}/{scope[1]}/{finding.fingerprint}",
+        at=now,
+        details={
+            "from": finding.status,
+            "to": after,
+            "waiver": waiver,
+            "policy": finding.policy,
+            "rule": finding.rule,
+            "resource": f"{finding.kind}/{finding.namespace}/{finding.name}"
+            if finding.namespace
+            else f"{finding.kind}/{finding.name}",
+            "path": finding.path,
+        },
+    )
+
+
+# --- expiry ---------------------------------------------------------------------------------------
+
+
+def expire_waivers(database: Database, *, now: datetime) -> list[int]:
+    """Expire every waiver whose time has come, in one transaction; the ids expired."""
+    with database.transaction() as session:
+        chain = auditing.Chain(session)
+        expired = expire_due(session, chain, now=now)
+        chain.flush()
+    return expired
+
+
+def expire_due(session: Session, chain: auditing.Chain, *, now: datetime) -> list[int]:
+    """Inside the caller's transaction (the ingestion's, or ``expire_waivers``'): requested waivers
+    past their expiry lapse, approved ones expire and the findings they waived are reopened."""
+    expired: list[int] = []
+    for row in repositories.waivers_due(session, statuses=(REQUESTED, APPROVED), now=now):
+        was = row.status
+        row.status, row.expired_at = EXPIRED, now
+        session.flush()
+        chain.append(
+            actor=SYSTEM,
+            action="waiver.expired",
+            target=f"waiver:{row.id}",
+            at=now,
+            details={"was": was, "expires": auditing.format_time(row.expires)},
+        )
+        if was == APPROVED:
+            _uncover(session, chain, row, now=now)
+        expired.append(row.id)
+    return expired
+
+
+def _uncover(session: Session, chain: auditing.Chain, row: Waiver, *, now: datetime) -> None:
+    """Findings waived by an expired waiver: kept waived by another active waiver, else reopened,
+    their due date moved by the time they spent waived."""
+    name = waiver_name(row.id)
+    others = [
+        to_core(w)
+        for w in repositories.waivers_in_scope(session, app_id=row.app_id, env_id=row.env_id, status=APPROVED)
+        if w.expires > now
+    ]
+    found = repositories.waiver_by_id(session, row.id)
+    assert found is not None
+    scope = (found[1], found[2])
+    changes: list[dict[str, Any]] = []
+    for finding in repositories.findings_in_scope(session, app_id=row.app_id, env_id=row.env_id):
+        if finding.status != WAIVED or finding.waiver != name:
+            continue
+        other = next((w for w in others if _covers(w, finding)), None)
+        if other is not None:
+            changes.append({"id": finding.id, "waiver": other.name})
+            continue
+        paused = slas.pause_seconds(finding.waived_since, now) if finding.waived_since else 0
+        changes.append(
+            {
+                "id": finding.id,
+                "status": REOPENED,
+                "waiver": "",
+                "waived_since": None,
+                "paused_seconds": finding.paused_seconds + paused,
+                "sla_due": None if finding.sla_due is None else finding.sla_due + timedelta(seconds=paused),
+            }
+        )
+        _audit_finding(chain, finding, scope=scope, after=REOPENED, waiver=name, actor=SYSTEM, now=now)
+    repositories.update_findings(session, changes)
+    session.expire_all()  # a bulk update by key leaves loaded findings stale for the ingestion that follows
+
+
+def active_in_scope(
+    session: Session, *, app_id: int, env_id: int, now: datetime
+) -> list[core_waivers.Waiver]:
+    """The approved, unexpired waivers of one (app, env), for the ingestion to honour."""
+    rows = repositories.waivers_in_scope(session, app_id=app_id, env_id=env_id, status=APPROVED)
+    return [to_core(row) for row in rows if row.expires > now]
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverFigures:
+    team: str
+    app: str  # "" for a team's total
+    active: int  # approved, unexpired waivers
+    waived: int  # findings waived now
+    failing: int  # findings new, open or reopened now
+    ratio: float | None  # waived / (failing + waived); None when both are zero
+    mean_age_days: float | None  # of the active waivers, since their approval
+    max_age_days: float | None
+
+
+@dataclass(slots=True)
+class _Tally:
+    waived: int = 0
+    failing: int = 0
+    ages: list[float] = field(default_factory=list)
+
+    def figures(self, team: str, app: str) -> WaiverFigures:
+        seen = self.waived + self.failing
+        return WaiverFigures(
+            team=team,
+            app=app,
+            active=len(self.ages),
+            waived=self.waived,
+            failing=self.failing,
+            ratio=round(self.waived / seen, 4) if seen else None,
+            mean_age_days=round(sum(self.ages) / len(self.ages), 3) if self.ages else None,
+            max_age_days=round(max(self.ages), 3) if self.ages else None,
+        )
+
+
+def compute_figures(
+    finding_statuses: Sequence[tuple[str, str, str]],
+    active_approvals: Sequence[tuple[str, str, datetime]],
+    *,
+    now: datetime,
+) -> list[WaiverFigures]:
+    """Per team (app "") and per app, sorted, from (team, app, finding status) and (team, app, approved
+    at) of the active waivers. Pure: the clock is ``now``."""
+    tallies: dict[tuple[str, str], _Tally] = {}
+    for team, app, status in finding_statuses:
+        for key in ((team, ""), (team, app)):
+            tally = tallies.setdefault(key, _Tally())
+            if status == WAIVED:
+                tally.waived += 1
+            elif status in repositories.OPEN_STATUSES:
+                tally.failing += 1
+    for team, app, approved_at in active_approvals:
+        for key in ((team, ""), (team, app)):
+            tallies.setdefault(key, _Tally()).ages.append((now - approved_at).total_seconds() / 86400)
+    return [tallies[key].figures(*key) for key in sorted(tallies)]
+
+
+def build_figures(
+    database: Database,
+    *,
+    now: datetime,
+    team: str | None = None,
+    app: str | None = None,
+    team_ids: frozenset[int] | None = None,
+) -> list[WaiverFigures]:
+    finding_where = repositories.FindingFilter(team=team, app=app, team_ids=team_ids)
+    waiver_where = repositories.WaiverFilter(team=team, app=app, status=APPROVED, team_ids=team_ids)
+    with database.reading() as session:
+        statuses = [(t, a, s) for t, a, s, *_ in repositories.finding_figures_rows(session, finding_where)]
+        approvals = [
+            (t, a, row.decided_at or row.requested_at)
+            for row, a, _env, t in repositories.query_waivers(session, waiver_where)
+            if row.expires > now
+        ]
+    return compute_figures(statuses, approvals, now=now)
