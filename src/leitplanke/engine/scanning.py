@@ -26,7 +26,7 @@ S = TypeVar("S")
 # the CEL runtime stops one evaluation after about 10,000 comprehension steps; set-level rules
 # evaluate subjects in chunks sized to stay below it (a chunk that still exceeds it is halved)
 ITERATION_BUDGET = 10_000
-ITERATIONS_PER_DOCUMENT = 8
+ITERATIONS_PER_DOCUMENT = 4
 Loaded = Document | Problem | SkippedInput
 Loader = Callable[[S], Iterable[Loaded]]
 
