@@ -27,6 +27,9 @@ _FUNCTION_REPR = re.compile(r"'Python function '<function (\S+) at 0x[0-9a-f]+>'
 _OPTIONAL_RESULT = "the result is an optional value; end the expression with .orValue(default) or .value()"
 
 
+SUBJECT_FUNCTION = "leitplanke.subject"
+
+
 @dataclass(frozen=True, slots=True)
 class CelIssue:
     """A problem found while compiling: a syntax error, an undeclared name, a type mismatch.
@@ -93,10 +96,20 @@ class Program:
 class Environment:
     """Declared variables plus the Kubernetes libraries; build once per scan with `build_environment`."""
 
-    __slots__ = ("_env",)
+    __slots__ = ("_env", "_subject")
 
-    def __init__(self, env: Any) -> None:
+    def __init__(self, env: Any, subject: list[Any]) -> None:
         self._env = env
+        self._subject = subject
+
+    def set_subject(self, value: Any) -> None:
+        """What ``leitplanke.subject()`` returns from now on.
+
+        Set-level rules share one activation (holding a namespace's collected documents,
+        converted once) across all their subjects and read each subject through this
+        function: a new activation per subject would convert those documents again.
+        """
+        self._subject[0] = value
 
     def compile(self, source: str) -> Program | CelIssue:
         try:
@@ -117,7 +130,12 @@ def build_environment(*, variables: Sequence[str]) -> Environment:
 
     Raises LeitplankeError if the runtime rejects the declarations: a bug, not bad input.
     """
-    library = runtime.CelExtension("kubernetes", _function_decls())
+    subject: list[Any] = [None]
+    current = runtime.FunctionDecl(
+        SUBJECT_FUNCTION,
+        [runtime.Overload("leitplanke_subject", runtime.Type.DYN, [], impl=lambda: subject[0])],
+    )
+    library = runtime.CelExtension("kubernetes", [*_function_decls(), current])
     env = runtime.NewEnv(
         variables={name: runtime.Type.DYN for name in variables},
         # the Kubernetes library goes last: only then may it add overloads to a function an
@@ -136,7 +154,7 @@ def build_environment(*, variables: Sequence[str]) -> Environment:
         env.compile("true")
     except RuntimeError as exc:
         raise problems.LeitplankeError(f"the CEL environment cannot be built: {exc}") from exc
-    return Environment(env)
+    return Environment(env, subject)
 
 
 def parse_issue(text: str) -> CelIssue:

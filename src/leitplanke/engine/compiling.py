@@ -62,8 +62,8 @@ class CompiledRule:
     for_each: cel.Program | None
     each_validate: cel.Program | None  # forEach.map(item, validate): one call for all items
     each_message: cel.Program | None
-    set_validate: cel.Program | None  # set-level: subjects.map(s, validate)
-    set_message: cel.Program | None = None  # set-level: subjects.map(s, message), failing ones only
+    set_validate: cel.Program | None  # set-level: validate for the subject of leitplanke.subject()
+    set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
     items_from: tuple[ItemSource, ...] | None = None  # where forEach items live, when known
 
     @property
@@ -241,8 +241,10 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
             each_message = c.program(f"({rule.for_each}).map(item, {rule.message})")
     if rule.collect:
         body = f"({rule.for_each}).all(item, {rule.validate})" if rule.for_each else rule.validate
+        # one subject per call, read through leitplanke.subject(): the activation with the
+        # namespace's documents is shared by every subject (see scanning._set_verdicts)
         per_subject = (
-            "subjects.map(s, cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, "
+            f"cel.bind(s, {cel.SUBJECT_FUNCTION}(), cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, "
             "cel.bind(podMeta, s.podMeta, {}))))"
         )
         set_validate = c.program(per_subject.format(body))

@@ -23,10 +23,6 @@ from leitplanke.engine import cel, evaluating, matching
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
 
 S = TypeVar("S")
-# the CEL runtime stops one evaluation after about 10,000 comprehension steps; set-level rules
-# evaluate subjects in chunks sized to stay below it (a chunk that still exceeds it is halved)
-ITERATION_BUDGET = 10_000
-ITERATIONS_PER_DOCUMENT = 4
 Loaded = Document | Problem | SkippedInput
 Loader = Callable[[S], Iterable[Loaded]]
 
@@ -223,15 +219,13 @@ def _evaluate_set(
             subjects, collected, by_namespace=by_namespace, everywhere=rule.rule.collect_cluster
         ):
             evaluations += len(members)
-            size = max(1, ITERATION_BUDGET // (ITERATIONS_PER_DOCUMENT * (len(group) + 1)))
-            for start in range(0, len(members), size):
-                chunk = members[start : start + size]
-                verdicts = _set_verdicts(compiled, rule, chunk, group)
-                failing = [s for s, v in zip(chunk, verdicts, strict=True) if v is False]
-                messages = _set_messages(compiled, rule, failing, group)
-                for subject, verdict in zip(chunk, verdicts, strict=True):
-                    text = messages.get(id(subject), policy.policy.title)
-                    out.append(_set_result(policy, rule, subject, verdict, text))
+            activation = compiled.environment.activation(_set_bindings(compiled, group))
+            for subject in members:
+                verdict = _set_verdict(compiled, rule, subject, activation)
+                text = policy.policy.title
+                if verdict is False and rule.set_message is not None:
+                    text = _set_message(compiled, rule, subject, activation, default=text)
+                out.append(_set_result(policy, rule, subject, verdict, text))
     return evaluations
 
 
@@ -267,7 +261,7 @@ def _condition_holds(
 ) -> bool:
     """The policy's match condition for one subject; a failing condition is an error result."""
     assert policy.condition is not None
-    data = _set_bindings(compiled, [], [])
+    data = _set_bindings(compiled, [])
     data.update(subject.bindings())
     holds = policy.condition.evaluate_bool(compiled.environment.activation(data))
     if isinstance(holds, cel.CelFailure):
@@ -281,34 +275,31 @@ def _selects(policy: CompiledPolicy, doc: Document) -> bool:
     return (not kinds or doc.kind in kinds) and matching.matches(policy.policy.match, doc)
 
 
-def _set_verdicts(
-    compiled: CompiledSet,
-    rule: CompiledRule,
-    subjects: Sequence[evaluating.Subject],
-    collected: list[Any],
-) -> list[bool | cel.CelFailure]:
-    """One call for all subjects; where one of them fails, halves until the failing ones are found."""
+def _set_verdict(
+    compiled: CompiledSet, rule: CompiledRule, subject: evaluating.Subject, activation: Any
+) -> bool | cel.CelFailure:
+    """One subject against the shared activation of its group (``leitplanke.subject()``)."""
     assert rule.set_validate is not None
-    rows = [{"object": s.doc.body, "podSpec": s.pod_spec, "podMeta": s.pod_meta} for s in subjects]
-    activation = compiled.environment.activation(_set_bindings(compiled, collected, rows))
-    combined = rule.set_validate.evaluate(activation)
-    if (
-        isinstance(combined, list)
-        and len(combined) == len(rows)
-        and all(isinstance(v, bool) for v in combined)
-    ):
-        return list(combined)
-    if len(rows) == 1:
-        if isinstance(combined, cel.CelFailure):
-            return [combined]
-        return [cel.CelFailure(f"validate must produce a bool, got {combined!r}")]
-    middle = len(subjects) // 2
-    return _set_verdicts(compiled, rule, subjects[:middle], collected) + _set_verdicts(
-        compiled, rule, subjects[middle:], collected
-    )
+    compiled.environment.set_subject(_row(subject))
+    return rule.set_validate.evaluate_bool(activation)
 
 
-def _set_bindings(compiled: CompiledSet, collected: list[Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _set_message(
+    compiled: CompiledSet, rule: CompiledRule, subject: evaluating.Subject, activation: Any, *, default: str
+) -> str:
+    assert rule.set_message is not None
+    compiled.environment.set_subject(_row(subject))
+    text = rule.set_message.evaluate(activation)
+    if isinstance(text, cel.CelFailure):
+        return f"{default} (message failed: {text.message})"
+    return str(text)
+
+
+def _row(subject: evaluating.Subject) -> dict[str, Any]:
+    return {"object": subject.doc.body, "podSpec": subject.pod_spec, "podMeta": subject.pod_meta}
+
+
+def _set_bindings(compiled: CompiledSet, collected: list[Any]) -> dict[str, Any]:
     return {
         "object": None,
         "oldObject": None,
@@ -319,29 +310,8 @@ def _set_bindings(compiled: CompiledSet, collected: list[Any], rows: list[dict[s
         "params": {},
         "allParams": compiled.params,
         "documents": collected,
-        "subjects": rows,
+        "subjects": [],
     }
-
-
-def _set_messages(
-    compiled: CompiledSet, rule: CompiledRule, failing: Sequence[evaluating.Subject], collected: list[Any]
-) -> dict[int, str]:
-    """Messages of the failing subjects in one call (each activation converts ``documents``)."""
-    if not failing or rule.set_message is None:
-        return {}
-    rows = [{"object": s.doc.body, "podSpec": s.pod_spec, "podMeta": s.pod_meta} for s in failing]
-    texts = rule.set_message.evaluate(
-        compiled.environment.activation(_set_bindings(compiled, collected, rows))
-    )
-    if isinstance(texts, list) and len(texts) == len(failing):
-        return {id(s): str(t) for s, t in zip(failing, texts, strict=True)}
-    if len(failing) == 1:
-        reason = texts.message if isinstance(texts, cel.CelFailure) else "not a string"
-        return {id(failing[0]): f"{rule.rule.name} failed (message failed: {reason})"}
-    middle = len(failing) // 2
-    return _set_messages(compiled, rule, failing[:middle], collected) | _set_messages(
-        compiled, rule, failing[middle:], collected
-    )
 
 
 def _set_result(
