@@ -10,7 +10,6 @@ import typer
 from leitplanke.cli import servicecommands
 from leitplanke.cli.db import DatabaseOpt
 from leitplanke.core.problems import UsageError
-from leitplanke.governance import auditing
 
 EXIT_OK, EXIT_BROKEN = 0, 1
 
@@ -24,6 +23,8 @@ def build() -> typer.Typer:
 
 def verify_command(database: DatabaseOpt = None) -> None:
     """Recompute every hash; exit 1 and name the first bad record if the chain was tampered with."""
+    from leitplanke.governance import auditing
+
     outcome = auditing.verify_database(servicecommands.open_database(database, migrate=False))
     if outcome.first_bad_seq is None:
         typer.echo(f"audit chain intact: {outcome.records} records, head {outcome.head}")
@@ -39,6 +40,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Write every record as JSON Lines, in sequence order."""
+    from leitplanke.governance import auditing
+
     db = servicecommands.open_database(database, migrate=False)
     if output is None:
         auditing.export(db, sys.stdout)

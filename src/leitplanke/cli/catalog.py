@@ -9,7 +9,6 @@ import typer
 from leitplanke.cli import servicecommands
 from leitplanke.cli.db import DatabaseOpt
 from leitplanke.core.problems import UsageError
-from leitplanke.governance import catalog
 
 
 def build() -> typer.Typer:
@@ -25,6 +24,8 @@ def apply_command(
     database: DatabaseOpt = None,
 ) -> None:
     """Create or update every entity of FILE (all or nothing)."""
+    from leitplanke.governance import catalog
+
     try:
         with open(file, encoding="utf-8") as stream:
             text = stream.read()

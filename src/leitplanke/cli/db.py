@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leitplanke.cli import servicecommands
-from leitplanke.governance import access, catalog, findings
-from leitplanke.settings import load_settings
-from leitplanke.store import databases
+
+if TYPE_CHECKING:
+    from leitplanke.store import databases
 
 DatabaseOpt = Annotated[
     str | None,
@@ -78,6 +78,8 @@ def build() -> typer.Typer:
 
 def upgrade_command(database: DatabaseOpt = None) -> None:
     """Migrate the database to the newest schema (also done when the service starts)."""
+    from leitplanke.store import databases
+
     db = servicecommands.open_database(database, migrate=False)
     databases.upgrade(db)
     typer.echo(f"database at revision {databases.current_revision(db)}")
@@ -95,6 +97,8 @@ def seed_demo_command(
 def seed_demo(database: databases.Database, *, examples: Path) -> str:
     """Apply the demo catalog, ingest scans of ``examples/good`` and ``examples/bad``; the admin token."""
     from leitplanke.cli import gathering, scan
+    from leitplanke.governance import access, catalog, findings
+    from leitplanke.settings import load_settings
 
     now = servicecommands.now()
     parsed, problems = catalog.parse_catalog(DEMO_CATALOG, file="<demo>")

@@ -8,7 +8,6 @@ import typer
 
 from leitplanke.cli import servicecommands
 from leitplanke.cli.db import DatabaseOpt
-from leitplanke.governance import access
 
 
 def build() -> typer.Typer:
@@ -19,7 +18,9 @@ def build() -> typer.Typer:
 
 
 def create_command(
-    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(access.ROLES)}.")],
+    role: Annotated[
+        str, typer.Option("--role", help="viewer, developer, approver, admin or platform-admin.")
+    ],
     team: Annotated[
         str | None, typer.Option("--team", help="The team (every role but platform-admin).")
     ] = None,
@@ -27,6 +28,8 @@ def create_command(
     database: DatabaseOpt = None,
 ) -> None:
     """Create a token and print it; it cannot be shown again."""
+    from leitplanke.governance import access
+
     created = access.create_token(
         servicecommands.open_database(database),
         name=name,
@@ -45,6 +48,8 @@ def revoke_command(
     token_id: Annotated[int, typer.Argument(help="The token's id.")], database: DatabaseOpt = None
 ) -> None:
     """Revoke a token: it stops working at once."""
+    from leitplanke.governance import access
+
     access.revoke_token(
         servicecommands.open_database(database), token_id=token_id, actor="cli", now=servicecommands.now()
     )
