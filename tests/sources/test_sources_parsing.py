@@ -10,7 +10,7 @@ import yaml
 
 from leitplanke.core.documents import Document, Origin, SkippedInput
 from leitplanke.core.problems import Level, Problem
-from leitplanke.sources import locations, parsing
+from leitplanke.sources import parsing
 
 MANIFESTS = b"""\
 # a comment before the first document
@@ -122,7 +122,7 @@ def test_the_line_map_lists_every_path_of_the_document() -> None:
 def test_a_frozen_origin_is_a_plain_dict_that_answers_as_the_lazy_one() -> None:
     web, _ = documents(MANIFESTS)
     paths = ["spec.template.spec.containers[0].image", "spec.template.spec.containers[0].securityContext"]
-    frozen = locations.freeze_origin(web.origin, paths)
+    frozen = web.origin.frozen(paths)
     assert frozen == Origin("in.yaml", 0, 2, {paths[0]: 15, paths[1]: 14})
     assert type(frozen.lines) is dict
     assert [frozen.line_of(path) for path in paths] == [web.origin.line_of(path) for path in paths]

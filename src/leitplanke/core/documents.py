@@ -6,7 +6,7 @@ Sources build them; the engine evaluates them; reports point back to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,11 @@ class Origin:
     index: int = 0
     line: int = 0
     lines: Mapping[str, int] = field(default_factory=dict)
+
+    def frozen(self, paths: Iterable[str]) -> Origin:
+        """A copy whose ``lines`` is a plain dict holding ``paths``: picklable, and ``line_of``
+        answers as before for them (lazy line lookups stay in the process that parsed)."""
+        return Origin(self.file, self.index, self.line, {path: self.line_of(path) for path in paths})
 
     def line_of(self, path: str) -> int:
         """The line of ``path``, or of its nearest known ancestor, or of the document."""

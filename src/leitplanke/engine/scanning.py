@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from leitplanke.core.documents import Document, Origin, SkippedInput
+from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.core.waivers import Waiver
@@ -192,12 +192,8 @@ def process_source(job: _Job[S], source: S) -> Batch:
 def _portable(doc: Document, paths: Sequence[str]) -> Document:
     """The document with only the lines set-level rules may report (picklable, small)."""
     subject = evaluating.build_subject(doc)
-    lines: dict[str, int] = {}
-    for path in paths:
-        resolved = evaluating.resolve_path(path, subject, item_path="")
-        lines[resolved] = doc.origin.line_of(resolved)
-    origin = Origin(file=doc.origin.file, index=doc.origin.index, line=doc.origin.line, lines=lines)
-    return Document(body=doc.body, origin=origin, domain=doc.domain)
+    resolved = [evaluating.resolve_path(path, subject, item_path="") for path in paths]
+    return Document(body=doc.body, origin=doc.origin.frozen(resolved), domain=doc.domain)
 
 
 def _evaluate_set(

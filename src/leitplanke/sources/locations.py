@@ -1,7 +1,7 @@
 """Lines of field paths in parsed documents, looked up only when a report asks for them.
 
 ``parsing`` puts a ``NodeLines`` into every ``Origin``; reports read it through
-``Origin.line_of``; ``freeze_origin`` turns it into a plain dict to send to another process.
+``Origin.line_of``; ``Origin.frozen`` turns it into a plain dict to send to another process.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from leitplanke.core.documents import Origin, join_path, parse_path
+from leitplanke.core.documents import join_path, parse_path
 from leitplanke.sources import building, composing
 
 Step = str | int
@@ -105,11 +105,6 @@ class NodeLines(Mapping[str, int]):
             found = child(node, step) if node is not None else None
             node = found[1] if found is not None else None
         return node
-
-
-def freeze_origin(origin: Origin, paths: Iterable[str]) -> Origin:
-    """A copy of ``origin`` whose lines are a plain dict: ``line_of`` answers as before for ``paths``."""
-    return Origin(origin.file, origin.index, origin.line, {path: origin.line_of(path) for path in paths})
 
 
 def child(node: Node, step: Step) -> tuple[Node | None, Node] | None:
