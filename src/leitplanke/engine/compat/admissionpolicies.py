@@ -68,17 +68,7 @@ def compile_validations(
     spec: Mapping[str, Any], *, base: str, problem: ProblemSink
 ) -> CompiledValidations | None:
     """Compile a VAP-shaped block; every CEL problem goes to ``problem`` with its field path."""
-    env = cel.build_environment(variables=kyvernoevaluating.CEL_VARIABLES)
-    ok = True
-
-    def program(source: Any, path: str) -> cel.Program | None:
-        nonlocal ok
-        found = env.compile(kyvernoevaluating.plain_or_value(str(source)))
-        if isinstance(found, cel.CelIssue):
-            ok = False
-            problem(path, "cel-compile", found.message)
-            return None
-        return found
+    program = kyvernoevaluating.CelCompiler(problem)
 
     def entries(key: str) -> list[tuple[str, Mapping[str, Any]]]:
         raw = spec.get(key) or []
@@ -104,10 +94,10 @@ def compile_validations(
         compiled = program(entry.get("valueExpression", ""), f"{path}.valueExpression")
         if compiled is not None:
             annotations.append((str(entry.get("key", "")), compiled))
-    if not ok:
+    if not program.ok:
         return None
     return CompiledValidations(
-        env,
+        program.env,
         tuple(variables),
         tuple(validations),
         tuple(c for c in conditions if c is not None),

@@ -192,17 +192,7 @@ def _rule(raw: Mapping[str, Any], base: str, problem: Any) -> KyvernoRule | None
 def compile_cel(
     block: Mapping[str, Any], base: str, problem: Any, *, preconditions: Sequence[Any] = ()
 ) -> CompiledCel | None:
-    env = cel.build_environment(variables=kyvernoevaluating.CEL_VARIABLES)
-    ok = True
-
-    def program(source: Any, path: str) -> cel.Program | None:
-        nonlocal ok
-        found = env.compile(kyvernoevaluating.plain_or_value(str(source)))
-        if isinstance(found, cel.CelIssue):
-            ok = False
-            problem(path, "cel-compile", found.message)
-            return None
-        return found
+    program = kyvernoevaluating.CelCompiler(problem)
 
     variables = []
     for index, entry in enumerate(block.get("variables") or []):
@@ -224,10 +214,10 @@ def compile_cel(
         compiled = program(entry.get("expression", ""), f"{base}.celPreconditions[{index}].expression")
         if compiled is not None:
             conditions.append(compiled)
-    if not ok:
+    if not program.ok:
         return None
     return CompiledCel(
-        environment=env,
+        environment=program.env,
         variables=tuple(variables),
         expressions=tuple(expressions),
         preconditions=tuple(conditions),

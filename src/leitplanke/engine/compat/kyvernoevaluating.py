@@ -390,6 +390,30 @@ def evaluate_cel(compiled: CompiledCel, body: Mapping[str, Any], request: Reques
     return RuleOutcome("pass")
 
 
+class CelCompiler:
+    """Compiles the CEL of one Kyverno or admission policy and remembers whether any expression failed.
+
+    Each problem goes to ``problem(path, code, message)``; ``rewrite`` (if any) changes the text
+    first, and its failures are not reported (the caller tries the unrewritten text elsewhere).
+    """
+
+    def __init__(self, problem: Any, *, rewrite: Any = None) -> None:
+        self.env = cel.build_environment(variables=CEL_VARIABLES)
+        self.problem = problem
+        self.rewrite = rewrite
+        self.ok = True
+
+    def __call__(self, source: Any, path: str) -> cel.Program | None:
+        text = plain_or_value(str(source))
+        found = self.env.compile(self.rewrite(text) if self.rewrite is not None else text)
+        if isinstance(found, cel.CelIssue):
+            self.ok = False
+            if self.rewrite is None:
+                self.problem(path, "cel-compile", found.message)
+            return None
+        return found
+
+
 def plain_or_value(source: str) -> str:
     """Drop ``.orValue(d)`` after a receiver with no optional step (``a.b.orValue([])``).
 

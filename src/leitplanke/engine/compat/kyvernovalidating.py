@@ -180,19 +180,7 @@ def _with_resources(
 
 
 def _compile(spec: Mapping[str, Any], problem: Any, *, rewrite: Any) -> CompiledCel | None:
-    env = cel.build_environment(variables=kyvernoevaluating.CEL_VARIABLES)
-    ok = True
-
-    def program(source: Any, path: str) -> cel.Program | None:
-        nonlocal ok
-        text = kyvernoevaluating.plain_or_value(str(source))
-        found = env.compile(rewrite(text) if rewrite is not None else text)
-        if isinstance(found, cel.CelIssue):
-            ok = False
-            if rewrite is None:
-                problem(path, "cel-compile", found.message)
-            return None
-        return found
+    program = kyvernoevaluating.CelCompiler(problem, rewrite=rewrite)
 
     variables = []
     for index, entry in enumerate(spec.get("variables") or []):
@@ -212,6 +200,6 @@ def _compile(spec: Mapping[str, Any], problem: Any, *, rewrite: Any) -> Compiled
         compiled = program(entry.get("expression", ""), f"spec.matchConditions[{index}].expression")
         if compiled is not None:
             conditions.append(compiled)
-    if not ok:
+    if not program.ok:
         return None
-    return CompiledCel(env, tuple(variables), tuple(expressions), tuple(conditions))
+    return CompiledCel(program.env, tuple(variables), tuple(expressions), tuple(conditions))
