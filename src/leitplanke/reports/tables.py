@@ -55,7 +55,7 @@ def render(
     """
     del now  # the table shows no time: the same scan renders the same text
     buffer = io.StringIO()
-    console = _console(buffer, color=color, width=width)
+    console = build_console(buffer, color=color, width=width)
     shown = [r for r in summaries.ordered(report.results) if show_passed or summaries.is_finding(r)]
     _print_results(console, shown, policies)
     if report.problems:
@@ -89,7 +89,7 @@ def render_summary_line(report: ScanReport) -> str:
     return f"{_count(summary.resources, 'resource')}, {_count(summary.checks, 'check')}: {checks}; {tail}"
 
 
-def _console(buffer: io.StringIO, *, color: bool, width: int) -> Console:
+def build_console(buffer: io.StringIO, *, color: bool, width: int) -> Console:
     # every setting rich would otherwise guess from the environment is fixed, so output is byte-stable
     return Console(
         file=buffer,

@@ -46,7 +46,7 @@ def _principal(
 PrincipalDep = Annotated[access.Principal, Depends(_principal)]
 
 
-def _require(
+def require(
     context: Context, principal: access.Principal, *, role: str, team: str | None, action: str, target: str
 ) -> None:
     try:
@@ -105,7 +105,7 @@ def _scan_routes(router: APIRouter) -> None:
         owner = catalog.owner_of(context.database, body.app)
         if owner is None:
             raise errors.NotFound(f"no application {body.app!r} in the catalog", field="app")
-        _require(
+        require(
             context, principal, role="developer", team=owner, action="upload a scan", target=f"app:{body.app}"
         )
         outcome = findings.ingest_scan(
@@ -144,7 +144,7 @@ def _finding_routes(router: APIRouter) -> None:
         offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> dict[str, Any]:
         """Findings of the caller's team (all teams for a platform-admin), filtered and paginated."""
-        _check_scope(context, principal, team=team, app=app, action="read findings")
+        check_scope(context, principal, team=team, app=app, action="read findings")
         now = context.clock()
         where = repositories.FindingFilter(
             app=app,
@@ -167,25 +167,25 @@ def _finding_routes(router: APIRouter) -> None:
         context: ContextDep, principal: PrincipalDep, team: str | None = None, app: str | None = None
     ) -> list[slas.Figures]:
         """Open, overdue, mean days to remediate and share fixed within SLA, per team and app."""
-        _check_scope(context, principal, team=team, app=app, action="read SLA figures")
+        check_scope(context, principal, team=team, app=app, action="read SLA figures")
         return slas.build_figures(
             context.database, now=context.clock(), team=team, app=app, team_ids=principal.visible_team_ids()
         )
 
 
-def _check_scope(
+def check_scope(
     context: Context, principal: access.Principal, *, team: str | None, app: str | None, action: str
 ) -> None:
     """A team-bound caller asking for another team's (or another team's app's) data is refused."""
     if principal.is_platform_admin:
         return
     if team is not None:
-        _require(context, principal, role="viewer", team=team, action=action, target=f"team:{team}")
+        require(context, principal, role="viewer", team=team, action=action, target=f"team:{team}")
     if app is not None:
         owner = catalog.owner_of(context.database, app)
         if owner is not None:
-            _require(context, principal, role="viewer", team=owner, action=action, target=f"app:{app}")
-    _require(
+            require(context, principal, role="viewer", team=owner, action=action, target=f"app:{app}")
+    require(
         context, principal, role="viewer", team=principal.team, action=action, target=f"team:{principal.team}"
     )
 
@@ -206,7 +206,7 @@ def _catalog_routes(router: APIRouter) -> None:
     def put_team(
         body: schemas.TeamIn, context: Context, principal: access.Principal, *, new: bool
     ) -> dict[str, str]:
-        _require(
+        require(
             context,
             principal,
             role="admin",
@@ -238,7 +238,7 @@ def _catalog_routes(router: APIRouter) -> None:
     ) -> dict[str, str]:
         current = catalog.owner_of(context.database, body.name)
         for team in {body.owner, current or body.owner}:
-            _require(
+            require(
                 context, principal, role="admin", team=team, action="change an app", target=f"app:{body.name}"
             )
         spec = catalog.AppSpec(
@@ -270,7 +270,7 @@ def _catalog_routes(router: APIRouter) -> None:
     def put_environment(
         body: schemas.EnvironmentIn, context: Context, principal: access.Principal, *, new: bool
     ) -> dict[str, str]:
-        _require(
+        require(
             context,
             principal,
             role="admin",
@@ -316,7 +316,7 @@ def _audit_routes(router: APIRouter) -> None:
         offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> dict[str, Any]:
         """The audit chain, oldest first (platform-admin)."""
-        _require(context, principal, role="admin", team=None, action="read the audit log", target="audit")
+        require(context, principal, role="admin", team=None, action="read the audit log", target="audit")
         with context.database.reading() as session:
             total, rows = repositories.audit_page(session, limit=limit, offset=offset)
             items = [auditing.render_record(row) for row in rows]
@@ -325,6 +325,6 @@ def _audit_routes(router: APIRouter) -> None:
     @router.get("/audit/verify", tags=["audit"])
     def audit_verify(context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
         """Check the whole chain; ``firstBadSeq`` names the first record that breaks it (platform-admin)."""
-        _require(context, principal, role="admin", team=None, action="verify the audit log", target="audit")
+        require(context, principal, role="admin", team=None, action="verify the audit log", target="audit")
         outcome = auditing.verify_database(context.database)
         return {"records": outcome.records, "firstBadSeq": outcome.first_bad_seq, "head": outcome.head}

@@ -130,7 +130,7 @@ def _reading_routes(router: APIRouter) -> None:
         status: Literal["requested", "approved", "rejected", "expired"] | None = None,
     ) -> list[WaiverOut]:
         """Waivers of the caller's team (all teams for a platform-admin), oldest first."""
-        routes._check_scope(context, principal, team=team, app=app, action="read waivers")
+        routes.check_scope(context, principal, team=team, app=app, action="read waivers")
         where = repositories.WaiverFilter(
             app=app, env=env, team=team, status=status, team_ids=principal.visible_team_ids()
         )
@@ -141,7 +141,7 @@ def _reading_routes(router: APIRouter) -> None:
         context: ContextDep, principal: PrincipalDep, team: str | None = None, app: str | None = None
     ) -> list[waivers.WaiverFigures]:
         """Active waivers, waived and failing findings, waiver ratio and waiver age, per team and app."""
-        routes._check_scope(context, principal, team=team, app=app, action="read waiver figures")
+        routes.check_scope(context, principal, team=team, app=app, action="read waiver figures")
         return waivers.build_figures(
             context.database, now=context.clock(), team=team, app=app, team_ids=principal.visible_team_ids()
         )
@@ -157,7 +157,7 @@ def _reading_routes(router: APIRouter) -> None:
         """The app's active waivers as ``kind: Waiver`` files (``scan --waivers``) or Kyverno
         ``PolicyException`` objects (``format=kyverno``)."""
         owner = _owner(context, app)
-        routes._require(
+        routes.require(
             context, principal, role="viewer", team=owner, action="export waivers", target=f"app:{app}"
         )
         now = context.clock()
@@ -169,7 +169,7 @@ def _reading_routes(router: APIRouter) -> None:
     @router.get("/waivers/{waiver_id}", response_model=WaiverOut, response_model_by_alias=True)
     def get_waiver(waiver_id: WaiverId, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         view = waivers.get_waiver(context.database, waiver_id)
-        routes._require(
+        routes.require(
             context,
             principal,
             role="viewer",
@@ -185,7 +185,7 @@ def _workflow_routes(router: APIRouter) -> None:
     def request_waiver(body: WaiverIn, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         """Request a waiver (developer of the owning team); it covers nothing until approved."""
         owner = _owner(context, body.app)
-        routes._require(
+        routes.require(
             context,
             principal,
             role="developer",
@@ -217,7 +217,7 @@ def _workflow_routes(router: APIRouter) -> None:
     def renew(waiver_id: WaiverId, body: RenewIn, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         """Request a new waiver with the scope of an approved or expired one, linked to it."""
         old = waivers.get_waiver(context.database, waiver_id)
-        routes._require(
+        routes.require(
             context,
             principal,
             role="developer",
@@ -241,7 +241,7 @@ def _workflow_routes(router: APIRouter) -> None:
     ) -> WaiverOut:
         view = waivers.get_waiver(context.database, waiver_id)
         verb = "approve" if approve else "reject"
-        routes._require(
+        routes.require(
             context,
             principal,
             role="approver",
