@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from leitplanke.core import documents
 from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver, WaiverScope, expiry_text
@@ -87,9 +88,7 @@ class Fields:
 
     def get(self, path: str) -> Any:
         node: Any = self.doc.data
-        from leitplanke.core.documents import parse_path
-
-        for part in parse_path(path):
+        for part in documents.parse_path(path):
             if isinstance(part, str) and isinstance(node, dict):
                 node = node.get(part)
             elif isinstance(part, int) and isinstance(node, list) and part < len(node):
@@ -260,9 +259,7 @@ def _match(f: Fields) -> Match:
     kinds = f.strings("spec.match.kinds")
     pod_spec = f.get("spec.match.podSpec") is True
     if pod_spec:
-        from leitplanke.core.documents import POD_KINDS
-
-        kinds = tuple(dict.fromkeys((*kinds, *POD_KINDS)))
+        kinds = tuple(dict.fromkeys((*kinds, *documents.POD_KINDS)))
     return Match(
         kinds=kinds,
         api_groups=f.strings("spec.match.apiGroups"),

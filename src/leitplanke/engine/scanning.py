@@ -11,7 +11,7 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -353,8 +353,6 @@ def apply_waivers(report: ScanReport, waivers: Sequence[Waiver], *, now: datetim
 
 
 def _waived(result: Result, waiver: Waiver) -> Result:
-    from dataclasses import replace
-
     return replace(
         result,
         verdict=Verdict.SKIP,

@@ -8,10 +8,9 @@ Built by ``engine.loading`` (one foreign policy per constraint) and by
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leitplanke.core.documents import Document
@@ -371,7 +370,7 @@ def with_scan_inventory(
             rebuilt.append(policy)
             continue
         inventory = _merged_inventory(foreign.inventory, build_inventory(scanned))
-        rebuilt.append(dataclasses.replace(policy, foreign=dataclasses.replace(foreign, inventory=inventory)))
+        rebuilt.append(replace(policy, foreign=replace(foreign, inventory=inventory)))
     return rebuilt
 
 
