@@ -29,6 +29,10 @@ VARIABLES = (
     "documents",
     "allParams",
     "subjects",
+    "lpObjects",
+    "lpPodSpecs",
+    "lpPodMetas",
+    "lpCollected",
 )
 ANY_KIND = "*"
 
@@ -60,7 +64,7 @@ class CompiledRule:
     validate: cel.Program
     message: cel.Program | None
     for_each: cel.Program | None
-    each_validate: cel.Program | None  # forEach.map(item, validate): one call for all items
+    each_validate: cel.Program | None  # one call for all items: a string with p or f per item
     each_message: cel.Program | None
     set_validate: cel.Program | None  # set-level: validate for the subject of leitplanke.subject()
     set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
@@ -178,7 +182,11 @@ class _Compiler:
         self.policy = policy
         self.problems = problems
         self.failed = False
-        self.prefix = f"cel.bind(params, allParams[{json.dumps(policy.id)}], " if policy.params else ""
+        self.prefix = ""
+        if policy.params:
+            # params are constants: a literal in the program, not a variable converted per document
+            bound = cel.literal(dict(policy.params)) or f"allParams[{json.dumps(policy.id)}]"
+            self.prefix = f"cel.bind(params, {bound}, "
 
     def check(self, source: str, *, field: str, line: int) -> bool:
         result = self.env.compile(source)
@@ -236,20 +244,17 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
     for_each = each_validate = each_message = set_validate = set_message = None
     if rule.for_each:
         for_each = c.program(rule.for_each)
-        each_validate = c.program(f"({rule.for_each}).map(item, {rule.validate})")
+        # one string of verdicts ("ppf"): converting a list of bools back to Python costs more
+        # than the evaluation; a non-bool verdict or an error fails the whole call instead
+        each_validate = c.program(f"({rule.for_each}).map(item, ({rule.validate}) ? 'p' : 'f').join()")
         if rule.message:
             each_message = c.program(f"({rule.for_each}).map(item, {rule.message})")
     if rule.collect:
         body = f"({rule.for_each}).all(item, {rule.validate})" if rule.for_each else rule.validate
-        # one subject per call, read through leitplanke.subject(): the activation with the
-        # namespace's documents is shared by every subject (see scanning._set_verdicts)
-        per_subject = (
-            f"cel.bind(s, {cel.SUBJECT_FUNCTION}(), cel.bind(object, s.object, cel.bind(podSpec, s.podSpec, "
-            "cel.bind(podMeta, s.podMeta, {}))))"
-        )
-        set_validate = c.program(per_subject.format(body))
+        key = collected_key(c.policy.id, rule.index)
+        set_validate = c.program(_per_subject(body, key))
         if rule.message:
-            set_message = c.program(per_subject.format(rule.message))
+            set_message = c.program(_per_subject(rule.message, key))
     if validate is None:
         return None
     return CompiledRule(
@@ -263,6 +268,33 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         set_message=set_message,
         items_from=item_sources(rule.for_each) if rule.for_each else None,
     )
+
+
+_NAMES = {name: re.compile(rf"\b{name}\b") for name in ("object", "podSpec", "podMeta", "documents")}
+
+
+def collected_key(policy_id: str, rule_index: int) -> str:
+    """The key of a set-level rule's documents in ``lpCollected``."""
+    return f"{policy_id}/{rule_index}"
+
+
+def _per_subject(body: str, key: str) -> str:
+    """``body`` for the subject whose index ``leitplanke.subject()`` returns.
+
+    A group's activation holds the subjects and collected documents of a namespace, each
+    converted to CEL once; a program binds only what ``body`` names (a bind is evaluated).
+    """
+    sources = {
+        "object": "lpObjects[i]",
+        "podSpec": "lpPodSpecs[i]",
+        "podMeta": "lpPodMetas[i]",
+        "documents": f"lpCollected[{json.dumps(key)}]",
+    }
+    wrapped = body
+    for name, source in reversed(sources.items()):
+        if _NAMES[name].search(body):
+            wrapped = f"cel.bind({name}, {source}, {wrapped})"
+    return f"cel.bind(i, {cel.SUBJECT_FUNCTION}(), {wrapped})"
 
 
 def policy_map(compiled: CompiledSet) -> dict[str, Policy]:

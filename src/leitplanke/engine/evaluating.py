@@ -143,9 +143,12 @@ def _evaluate_each(
     outcome: Outcome,
 ) -> None:
     assert rule.each_validate is not None and rule.for_each is not None
-    verdicts = rule.each_validate.evaluate(activation)
+    combined = rule.each_validate.evaluate(activation)
     items: list[Any] | None = None
-    if isinstance(verdicts, cel.CelFailure) or not _all_bools(verdicts):
+    verdicts: list[Any]
+    if combined.__class__ is str:
+        verdicts = [flag == "p" for flag in combined]
+    else:
         # one item broke the combined call: evaluate item by item to say which
         listed = _items(rule.for_each, activation)
         if isinstance(listed, cel.CelFailure):
@@ -199,10 +202,6 @@ def _item_paths(rule: CompiledRule, subject: Subject) -> list[str] | None:
         if isinstance(node, list):
             paths.extend(f"{base}[{index}]" for index in range(len(node)))
     return paths
-
-
-def _all_bools(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, bool) for v in value)
 
 
 def _items(program: cel.Program, activation: Any) -> list[Any] | cel.CelFailure:

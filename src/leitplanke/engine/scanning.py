@@ -19,7 +19,7 @@ from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.core.waivers import Waiver
-from leitplanke.engine import cel, evaluating, matching
+from leitplanke.engine import cel, compiling, evaluating, matching
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
 
 S = TypeVar("S")
@@ -123,37 +123,36 @@ def _work(source: Any) -> Batch:
     return process_source(_worker_job, source)
 
 
-_set_state: tuple[CompiledSet, list[Document]] | None = None
+_set_state: tuple[CompiledSet, list[_SetGroup]] | None = None
 
 
-def _init_set_worker(compiled: CompiledSet, kept: list[Document]) -> None:
+def _init_set_worker(compiled: CompiledSet, groups: list[_SetGroup]) -> None:
     global _set_state  # this worker's inputs, inherited through fork, never pickled
-    _set_state = (compiled, kept)
+    _set_state = (compiled, groups)
 
 
 def _set_work(index: int) -> tuple[list[Result], int]:
     assert _set_state is not None
-    compiled, kept = _set_state
-    results: list[Result] = []
-    evaluations = _evaluate_set(compiled, compiled.set_level[index], kept, results)
-    return results, evaluations
+    compiled, groups = _set_state
+    return _evaluate_group(compiled, groups[index])
 
 
 def _run_set_level(
     compiled: CompiledSet, kept: list[Document], *, jobs: int
 ) -> Iterator[tuple[list[Result], int]]:
-    """Set-level policies, one task each; forked workers share the kept documents."""
-    policies = compiled.set_level
-    if jobs <= 1 or len(policies) < 2 or len(kept) < 200:
-        for policy in policies:
-            results: list[Result] = []
-            yield results, _evaluate_set(compiled, policy, kept, results)
+    """Set-level rules, one task per group (namespace); forked workers share the groups."""
+    errors: list[Result] = []
+    groups = _set_groups(compiled, kept, errors)
+    yield errors, 0
+    if jobs <= 1 or len(groups) < 2 or len(kept) < 200:
+        for group in groups:
+            yield _evaluate_group(compiled, group)
         return
     context = multiprocessing.get_context("fork")
     with context.Pool(
-        min(jobs, len(policies)), initializer=_init_set_worker, initargs=(compiled, kept)
+        min(jobs, len(groups)), initializer=_init_set_worker, initargs=(compiled, groups)
     ) as pool:
-        yield from pool.imap_unordered(_set_work, range(len(policies)), chunksize=1)
+        yield from pool.imap_unordered(_set_work, range(len(groups)), chunksize=1)
 
 
 def _run(job: _Job[S], sources: Sequence[S], *, jobs: int) -> Iterator[Batch]:
@@ -196,60 +195,103 @@ def _portable(doc: Document, paths: Sequence[str]) -> Document:
     return Document(body=doc.body, origin=doc.origin.frozen(resolved), domain=doc.domain)
 
 
-def _evaluate_set(
-    compiled: CompiledSet, policy: CompiledPolicy, kept: Sequence[Document], out: list[Result]
-) -> int:
-    """Set-level rules: each subject sees ``documents``, the collected kinds of its namespace or scan."""
-    subjects = [evaluating.build_subject(d) for d in kept if _selects(policy, d)]
-    if policy.condition is not None:
-        subjects = [s for s in subjects if _condition_holds(compiled, policy, s, out)]
-    if not subjects:
-        return 0
-    evaluations = 0
-    for rule in policy.rules:
-        if not rule.is_set_level:
-            continue
-        collected = [d for d in kept if d.kind in rule.rule.collect]
-        by_namespace = rule.rule.collect_scope == "namespace"
-        for group, members in _groups(
-            subjects, collected, by_namespace=by_namespace, everywhere=rule.rule.collect_cluster
-        ):
-            evaluations += len(members)
-            activation = compiled.environment.activation(_set_bindings(compiled, group))
-            for subject in members:
-                verdict = _set_verdict(compiled, rule, subject, activation)
-                text = policy.policy.title
-                if verdict is False and rule.set_message is not None:
-                    text = _set_message(compiled, rule, subject, activation, default=text)
-                out.append(_set_result(policy, rule, subject, verdict, text))
-    return evaluations
+@dataclass(slots=True)
+class _SetGroup:
+    """Subjects that see the same documents (a namespace, or the whole scan), with those documents.
 
-
-def _groups(
-    subjects: Sequence[evaluating.Subject],
-    collected: Sequence[Document],
-    *,
-    by_namespace: bool,
-    everywhere: Sequence[str] = (),
-) -> Iterator[tuple[list[Any], list[evaluating.Subject]]]:
-    """(collected bodies, subjects) per namespace, or one group for the whole scan.
-
-    Kinds in ``everywhere`` are seen from every namespace (a monitor that selects namespaces).
+    One CEL activation per group holds every subject and every rule's documents, each
+    converted once; a program picks its subject by the index ``leitplanke.subject()`` returns.
     """
+
+    subjects: list[evaluating.Subject] = field(default_factory=list)
+    collected: dict[str, list[Any]] = field(default_factory=dict)  # collected_key -> bodies
+    tasks: list[tuple[CompiledPolicy, CompiledRule, int]] = field(default_factory=list)
+    _index: dict[int, int] = field(default_factory=dict)
+
+    def add(self, position: int, subject: evaluating.Subject) -> int:
+        index = self._index.get(position)
+        if index is None:
+            index = self._index[position] = len(self.subjects)
+            self.subjects.append(subject)
+        return index
+
+
+def _set_groups(compiled: CompiledSet, kept: Sequence[Document], out: list[Result]) -> list[_SetGroup]:
+    """Every (rule, subject) of the set-level policies, grouped by the documents the subject sees.
+
+    ``kept`` is in report order; a policy's failing match condition becomes an error result in ``out``.
+    """
+    subjects: dict[int, evaluating.Subject] = {}
+    groups: dict[tuple[bool, str], _SetGroup] = {}
+    for policy in compiled.set_level:
+        members = []
+        for position, doc in enumerate(kept):
+            if _selects(policy, doc):
+                if position not in subjects:
+                    subjects[position] = evaluating.build_subject(doc)
+                members.append((position, subjects[position]))
+        if policy.condition is not None:
+            members = [(i, s) for i, s in members if _condition_holds(compiled, policy, s, out)]
+        for rule in policy.rules:
+            if not rule.is_set_level:
+                continue
+            by_namespace = rule.rule.collect_scope == "namespace"
+            documents = _rule_documents(rule, kept, by_namespace=by_namespace)
+            key = compiling.collected_key(policy.id, rule.rule.index)
+            for position, subject in members:
+                namespace = subject.doc.namespace if by_namespace else ""
+                group = groups.get((by_namespace, namespace))
+                if group is None:
+                    group = groups[(by_namespace, namespace)] = _SetGroup()
+                if key not in group.collected:
+                    group.collected[key] = documents(namespace)
+                group.tasks.append((policy, rule, group.add(position, subject)))
+    return [groups[key] for key in sorted(groups)]
+
+
+def _rule_documents(
+    rule: CompiledRule, kept: Sequence[Document], *, by_namespace: bool
+) -> Callable[[str], list[Any]]:
+    """The bodies a rule's subjects see, by namespace: its collected kinds, in report order.
+
+    A Namespace object counts as in itself; kinds in ``collect_cluster`` are seen from
+    every namespace, after the namespace's own documents.
+    """
+    collected = [d for d in kept if d.kind in rule.rule.collect]
     if not by_namespace:
-        yield [d.body for d in collected], list(subjects)
-        return
+        bodies = [d.body for d in collected]
+        return lambda namespace: bodies
+    everywhere = rule.rule.collect_cluster
     shared = [d.body for d in collected if d.kind in everywhere]
-    bodies: dict[str, list[Any]] = {}
+    by_key: dict[str, list[Any]] = {}
     for doc in collected:
         if doc.kind not in everywhere:
             key = doc.name if doc.kind == "Namespace" else doc.namespace
-            bodies.setdefault(key, []).append(doc.body)
-    members: dict[str, list[evaluating.Subject]] = {}
-    for subject in subjects:
-        members.setdefault(subject.doc.namespace, []).append(subject)
-    for namespace in sorted(members):
-        yield bodies.get(namespace, []) + shared, members[namespace]
+            by_key.setdefault(key, []).append(doc.body)
+    return lambda namespace: by_key.get(namespace, []) + shared
+
+
+def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
+    data = _set_bindings(compiled, [])
+    data.update(
+        lpObjects=[s.doc.body for s in group.subjects],
+        lpPodSpecs=[s.pod_spec for s in group.subjects],
+        lpPodMetas=[s.pod_meta for s in group.subjects],
+        lpCollected=group.collected,
+    )
+    environment = compiled.environment
+    activation = environment.activation(data)
+    out: list[Result] = []
+    for policy, rule, index in group.tasks:
+        assert rule.set_validate is not None
+        subject = group.subjects[index]
+        environment.set_subject(index)
+        verdict = rule.set_validate.evaluate_bool(activation)
+        text = policy.policy.title
+        if verdict is False and rule.set_message is not None:
+            text = _set_message(rule.set_message, activation, default=text)
+        out.append(_set_result(policy, rule, subject, verdict, text))
+    return out, len(group.tasks)
 
 
 def _condition_holds(
@@ -271,28 +313,11 @@ def _selects(policy: CompiledPolicy, doc: Document) -> bool:
     return (not kinds or doc.kind in kinds) and matching.matches(policy.policy.match, doc)
 
 
-def _set_verdict(
-    compiled: CompiledSet, rule: CompiledRule, subject: evaluating.Subject, activation: Any
-) -> bool | cel.CelFailure:
-    """One subject against the shared activation of its group (``leitplanke.subject()``)."""
-    assert rule.set_validate is not None
-    compiled.environment.set_subject(_row(subject))
-    return rule.set_validate.evaluate_bool(activation)
-
-
-def _set_message(
-    compiled: CompiledSet, rule: CompiledRule, subject: evaluating.Subject, activation: Any, *, default: str
-) -> str:
-    assert rule.set_message is not None
-    compiled.environment.set_subject(_row(subject))
-    text = rule.set_message.evaluate(activation)
+def _set_message(program: cel.Program, activation: Any, *, default: str) -> str:
+    text = program.evaluate(activation)
     if isinstance(text, cel.CelFailure):
         return f"{default} (message failed: {text.message})"
     return str(text)
-
-
-def _row(subject: evaluating.Subject) -> dict[str, Any]:
-    return {"object": subject.doc.body, "podSpec": subject.pod_spec, "podMeta": subject.pod_meta}
 
 
 def _set_bindings(compiled: CompiledSet, collected: list[Any]) -> dict[str, Any]:
