@@ -4,7 +4,7 @@ import jsonschema
 import pytest
 
 from leitplanke.core.results import ScanReport
-from leitplanke.reports import jsonreports
+from leitplanke.reports import jsonreports, summaries
 
 
 @pytest.fixture
@@ -79,3 +79,13 @@ def test_a_naive_now_is_taken_as_utc(report, policies, now):
     assert json.loads(jsonreports.render(report, policies=policies, now=naive))["generatedAt"] == (
         "2025-03-14T09:26:53Z"
     )
+
+
+def test_each_result_is_one_line_of_compact_json_holding_its_documented_value(report, policies, now):
+    text = jsonreports.render(report, policies=policies, now=now)
+    lines = text[text.index('"results": [\n') :].split("\n")[1 : len(report.results) + 1]
+    assert [json.loads(line.strip().removesuffix(",")) for line in lines] == [
+        jsonreports.result_value(r) for r in summaries.ordered(report)
+    ]
+    assert all(line.startswith('    {"category":') for line in lines)
+    assert lines[-1].endswith("}") and not lines[-1].endswith(",")

@@ -155,9 +155,11 @@ class ScanReport:
     documents: int = 0
     evaluations: int = 0
     policies: int = 0
+    in_order: bool = False  # results sorted by ``Result.sort_key``, as ``finish`` leaves them
 
     def finish(self) -> ScanReport:
         self.results.sort(key=Result.sort_key)
+        self.in_order = True
         self.problems.sort()
         self.skipped.sort(key=lambda s: (s.file, s.index))
         return self

@@ -18,7 +18,7 @@ import orjson
 from leitplanke.core.documents import SkippedInput
 from leitplanke.core.policies import Policy, Severity
 from leitplanke.core.problems import Problem
-from leitplanke.core.results import Result, ScanReport
+from leitplanke.core.results import Resource, Result, ScanReport
 from leitplanke.reports import summaries
 
 SCHEMA_VERSION = "leitplanke.dev/scan/v1"
@@ -49,29 +49,86 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
     }
     head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
     out.write(head)
-    _write_results(summaries.ordered(report.results), out)
+    _write_results(summaries.ordered(report), out)
     out.write(tail + "\n")
 
 
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 _PLACEHOLDER = "\x00results\x00"
 _PLACEHOLDER_JSON = '"\\u0000results\\u0000"'
-_CHUNK = 2000
+_CHUNK = 5000
 
 
 def _write_results(results: Sequence[Result], out: TextIO) -> None:
-    """The results array, rendered a chunk at a time: a scan may hold hundreds of thousands."""
+    """The results array, one result per line, written a chunk at a time.
+
+    A scan may hold hundreds of thousands of results: one line each keeps the file a
+    third of the indented size, greppable, and fast to write (see ``_Lines``).
+    """
     if not results:
         out.write("[]")
         return
-    out.write("[\n")
+    line = _Lines()
+    out.write("[\n    ")
     for start in range(0, len(results), _CHUNK):
-        chunk = orjson.dumps([_result(r) for r in results[start : start + _CHUNK]], option=_OPTIONS).decode()
-        inner = chunk[2:-2]  # without "[\n" and "\n]", one level deeper than at the top
         if start:
-            out.write(",\n")
-        out.write("  " + inner.replace("\n", "\n  "))
+            out.write(",\n    ")
+        out.write(",\n    ".join([line(r) for r in results[start : start + _CHUNK]]))
     out.write("\n  ]")
+
+
+def _text(value: str) -> str:
+    return orjson.dumps(value).decode()
+
+
+class _Lines:
+    """One result as compact JSON with sorted keys, the value of ``result_value``.
+
+    Most of a line repeats across results (a policy's category and controls, a document's
+    resource, a file name): those parts are rendered once and joined.
+    """
+
+    def __init__(self) -> None:
+        self.heads: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.texts: dict[str, str] = {}
+        self.resources: dict[int, tuple[Resource, str]] = {}
+        self.tails: dict[tuple[str, Severity, str, str], str] = {}
+
+    def __call__(self, result: Result) -> str:
+        head = self.heads.get((result.category, result.controls))
+        if head is None:
+            head = self.heads[(result.category, result.controls)] = (
+                f'{{"category":{_text(result.category)},"controls":{orjson.dumps(list(result.controls)).decode()}'
+            )
+        texts = self.texts
+        location = result.location
+        file = texts.get(location.file) or texts.setdefault(location.file, _text(location.file))
+        path = texts.get(location.path) or texts.setdefault(location.path, _text(location.path))
+        policy = texts.get(result.policy) or texts.setdefault(result.policy, _text(result.policy))
+        message = texts.get(result.message) or _text(result.message)
+        resource = self.resources.get(id(result.resource))
+        if resource is None or resource[0] is not result.resource:
+            resource = self.resources[id(result.resource)] = (
+                result.resource,
+                orjson.dumps(_resource(result.resource), option=orjson.OPT_SORT_KEYS).decode(),
+            )
+        key = (result.rule, result.severity, result.verdict, result.waiver)
+        tail = self.tails.get(key)
+        if tail is None:
+            tail = self.tails[key] = (
+                f',"rule":{_text(result.rule)},"severity":"{_LABELS[result.severity]}"'
+                f',"verdict":"{result.verdict}","waiver":{_text(result.waiver) if result.waiver else "null"}'
+                "}"
+            )
+        fix = (
+            "null"
+            if result.fix is None
+            else orjson.dumps(_fix(result.fix), option=orjson.OPT_SORT_KEYS).decode()
+        )
+        return (
+            f'{head},"fix":{fix},"location":{{"file":{file},"index":{location.index},"line":{location.line}'
+            f',"path":{path}}},"message":{message},"policy":{policy},"resource":{resource[1]}{tail}'
+        )
 
 
 def load_schema() -> dict[str, Any]:
@@ -96,7 +153,8 @@ def _summary(summary: summaries.Summary) -> dict[str, Any]:
 _LABELS = {severity: severity.label for severity in Severity}  # enum attributes are slow per result
 
 
-def _result(result: Result) -> dict[str, Any]:
+def result_value(result: Result) -> dict[str, Any]:
+    """One result as the schema describes it; each line of the results array renders this value."""
     resource, location = result.resource, result.location
     return {
         "policy": result.policy,
@@ -106,13 +164,7 @@ def _result(result: Result) -> dict[str, Any]:
         "category": result.category,
         "controls": list(result.controls),
         "message": result.message,
-        "resource": {
-            "domain": resource.domain,
-            "apiVersion": resource.api_version,
-            "kind": resource.kind,
-            "namespace": resource.namespace,
-            "name": resource.name,
-        },
+        "resource": _resource(resource),
         "location": {
             "file": location.file,
             "line": location.line,
@@ -121,6 +173,16 @@ def _result(result: Result) -> dict[str, Any]:
         },
         "waiver": result.waiver or None,
         "fix": _fix(result.fix) if result.fix is not None else None,
+    }
+
+
+def _resource(resource: Resource) -> dict[str, str]:
+    return {
+        "domain": resource.domain,
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "namespace": resource.namespace,
+        "name": resource.name,
     }
 
 

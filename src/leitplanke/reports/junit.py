@@ -36,7 +36,7 @@ def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime)
     timestamp = summaries.utc(now).strftime("%Y-%m-%dT%H:%M:%S")
     root = ET.Element("testsuites", {"name": "leitplanke"})
     by_policy: dict[str, list[Result]] = {}
-    for result in summaries.ordered(report.results):
+    for result in summaries.ordered(report):
         by_policy.setdefault(result.policy, []).append(result)
     for policy_id in sorted(by_policy):
         root.append(_policy_suite(policy_id, by_policy[policy_id], policies.get(policy_id), timestamp))
@@ -67,7 +67,7 @@ def _policy_suite(
         suite.append(_properties(policy))
     cases = sorted(results, key=_case_key)
     for _, group in itertools.groupby(cases, key=lambda r: (r.rule, r.resource)):
-        suite.append(_testcase(policy_id, summaries.ordered(group)))
+        suite.append(_testcase(policy_id, sorted(group, key=Result.sort_key)))
     return suite
 
 

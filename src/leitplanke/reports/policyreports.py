@@ -62,7 +62,7 @@ def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime)
     timestamp = _timestamp(now)
     namespaced: dict[str, list[Result]] = {}
     cluster: list[Result] = []
-    for result in summaries.ordered(report.results):
+    for result in summaries.ordered(report):
         namespace = report_namespace(result.resource)
         if namespace:
             namespaced.setdefault(namespace, []).append(result)

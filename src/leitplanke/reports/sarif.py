@@ -49,7 +49,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:/")
 
 def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime) -> str:
     """One SARIF log with one run, as indented JSON with sorted keys, ending in a newline."""
-    findings = [r for r in summaries.ordered(report.results) if summaries.is_finding(r)]
+    findings = [r for r in summaries.ordered(report) if summaries.is_finding(r)]
     rules = _rules(report, policies)
     index = {rule["id"]: position for position, rule in enumerate(rules)}
     results = [
@@ -100,7 +100,7 @@ def _rules(report: ScanReport, policies: Mapping[str, Policy]) -> list[dict[str,
         for policy in policies.values()
         for rule in policy.rules
     }
-    for result in summaries.ordered(report.results):
+    for result in summaries.ordered(report):
         key = rule_id(result.policy, result.rule)
         if key not in descriptors:
             descriptors[key] = _descriptor_from_result(result)

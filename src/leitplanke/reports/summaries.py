@@ -5,7 +5,8 @@ Called by the renderers of this package only; keeps their totals and orderings i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,24 +31,30 @@ class Summary:
 
 
 def build_summary(report: ScanReport) -> Summary:
+    # one pass over what may be hundreds of thousands of results
+    tally = Counter((result.verdict, result.severity, result.waiver != "") for result in report.results)
+    verdicts = {verdict.value: 0 for verdict in Verdict}
     failures = {severity.label: 0 for severity in SEVERITIES}
-    for result in report.results:
-        if result.verdict is Verdict.FAIL:
-            failures[result.severity.label] += 1
+    waived = 0
+    for (verdict, severity, has_waiver), count in tally.items():
+        verdicts[verdict.value] += count
+        waived += count if has_waiver else 0
+        if verdict is Verdict.FAIL:
+            failures[severity.label] += count
     return Summary(
         resources=report.documents,
         checks=len(report.results),
-        verdicts=report.counts(),
+        verdicts=verdicts,
         failures_by_severity=failures,
-        waived=sum(1 for result in report.results if result.waiver),
+        waived=waived,
         problems=len(report.problems),
         skipped_inputs=len(report.skipped),
     )
 
 
-def ordered(items: Iterable[Result]) -> list[Result]:
-    """Results in report order, whatever order the engine produced them in."""
-    return sorted(items, key=Result.sort_key)
+def ordered(report: ScanReport) -> Sequence[Result]:
+    """The report's results in report order, sorting only when ``finish`` has not."""
+    return report.results if report.in_order else sorted(report.results, key=Result.sort_key)
 
 
 def utc(now: datetime) -> datetime:

@@ -56,7 +56,7 @@ def render(
     del now  # the table shows no time: the same scan renders the same text
     buffer = io.StringIO()
     console = build_console(buffer, color=color, width=width)
-    shown = [r for r in summaries.ordered(report.results) if show_passed or summaries.is_finding(r)]
+    shown = [r for r in summaries.ordered(report) if show_passed or summaries.is_finding(r)]
     _print_results(console, shown, policies)
     if report.problems:
         console.print(Text("Problems", style="bold underline"))
