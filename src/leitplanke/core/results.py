@@ -157,8 +157,10 @@ class ScanReport:
     policies: int = 0
     in_order: bool = False  # results sorted by ``Result.sort_key``, as ``finish`` leaves them
 
-    def finish(self) -> ScanReport:
-        self.results.sort(key=Result.sort_key)
+    def finish(self, *, in_order: bool = False) -> ScanReport:
+        """Sort everything into report order; ``in_order``: the results already are."""
+        if not in_order:
+            self.results.sort(key=Result.sort_key)
         self.in_order = True
         self.problems.sort()
         self.skipped.sort(key=lambda s: (s.file, s.index))

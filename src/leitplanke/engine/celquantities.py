@@ -6,6 +6,7 @@ runtime has no opaque types, so a quantity travels through CEL as `{"__quantity_
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from typing import Any
@@ -30,6 +31,7 @@ _DECIMAL_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "
 _BINARY_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 
 
+@functools.lru_cache(maxsize=4096)  # a scan meets the same few quantities ("100m", "128Mi") again and again
 def parse_quantity(text: str) -> int:
     """Parse Kubernetes quantity syntax into an exact number of nano-units.
 

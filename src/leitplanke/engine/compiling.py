@@ -101,6 +101,25 @@ class CompiledPolicy:
     condition: cel.Program | None
     rules: tuple[CompiledRule, ...]
     foreign: ForeignRules | None = None  # rules a compatibility engine evaluates instead of CEL
+    # derived, for the evaluator's hot path: the per-document rules, and whether ``match``
+    # selects every document of its kinds (no namespaces, labels, groups or domains to check)
+    document_rules: tuple[CompiledRule, ...] = field(init=False)
+    selects_kind: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        match = self.policy.match
+        object.__setattr__(self, "document_rules", tuple(r for r in self.rules if not r.is_set_level))
+        object.__setattr__(
+            self,
+            "selects_kind",
+            not (
+                match.domains
+                or match.api_groups
+                or match.namespaces
+                or match.exclude_namespaces
+                or match.label_selector
+            ),
+        )
 
     @property
     def id(self) -> str:
@@ -116,9 +135,13 @@ class CompiledSet:
     by_kind: Mapping[str, tuple[CompiledPolicy, ...]]
     params: Mapping[str, Mapping[str, Any]]
     collect_kinds: frozenset[str] = field(default_factory=frozenset)
+    _candidates: dict[str, tuple[CompiledPolicy, ...]] = field(default_factory=dict)
 
     def candidates(self, kind: str) -> tuple[CompiledPolicy, ...]:
-        return self.by_kind.get(kind, ()) + self.by_kind.get(ANY_KIND, ())
+        found = self._candidates.get(kind)
+        if found is None:
+            found = self._candidates[kind] = self.by_kind.get(kind, ()) + self.by_kind.get(ANY_KIND, ())
+        return found
 
     @property
     def set_level(self) -> tuple[CompiledPolicy, ...]:

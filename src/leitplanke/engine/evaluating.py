@@ -61,7 +61,9 @@ def build_subject(doc: Document) -> Subject:
 
 
 def matching_policies(compiled: CompiledSet, doc: Document) -> list[CompiledPolicy]:
-    return [p for p in compiled.candidates(doc.kind) if matching.matches(p.policy.match, doc)]
+    return [
+        p for p in compiled.candidates(doc.kind) if p.selects_kind or matching.matches(p.policy.match, doc)
+    ]
 
 
 def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
@@ -74,6 +76,7 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
     data = subject.bindings()
     data.update(oldObject=None, request=None, item=None, params={}, allParams=compiled.params)
     activation = compiled.environment.activation(data)
+    passes = _Passes(subject)
     for policy in policies:
         if policy.foreign is not None:
             _evaluate_foreign(compiled, policy, subject, outcome)
@@ -86,14 +89,45 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
                 continue
             if not applies:
                 continue
-        for rule in policy.rules:
-            if rule.is_set_level:
-                continue
+        for rule in policy.document_rules:
             if rule.for_each is None:
-                _evaluate_plain(policy, rule, subject, activation, outcome)
+                _evaluate_plain(policy, rule, subject, activation, outcome, passes)
             else:
-                _evaluate_each(compiled, policy, rule, subject, activation, outcome)
+                _evaluate_each(compiled, policy, rule, subject, activation, outcome, passes)
     return outcome
+
+
+class _Passes:
+    """Passing results of one document, built on the hot path: most results are passes.
+
+    A pass points at its document's line, so passes at the same path share one Location.
+    """
+
+    __slots__ = ("locations", "subject")
+
+    def __init__(self, subject: Subject) -> None:
+        self.subject = subject
+        self.locations: dict[str, Location] = {}
+
+    def result(self, policy: CompiledPolicy, rule: CompiledRule, path: str) -> Result:
+        location = self.locations.get(path)
+        if location is None:
+            origin = self.subject.doc.origin
+            location = self.locations[path] = Location(origin.file, origin.line, path, origin.index)
+        p = policy.policy
+        return Result(
+            p.id,
+            rule.rule.name,
+            self.subject.resource,
+            PASS,
+            p.severity,
+            "",
+            location,
+            None,
+            "",
+            p.category,
+            p.controls,
+        )
 
 
 def _evaluate_foreign(
@@ -120,15 +154,20 @@ def _evaluate_foreign(
 
 
 def _evaluate_plain(
-    policy: CompiledPolicy, rule: CompiledRule, subject: Subject, activation: Any, outcome: Outcome
+    policy: CompiledPolicy,
+    rule: CompiledRule,
+    subject: Subject,
+    activation: Any,
+    outcome: Outcome,
+    passes: _Passes,
 ) -> None:
     outcome.evaluations += 1
     verdict = rule.validate.evaluate_bool(activation)
     path = resolve_path(rule.rule.path, subject, item_path="")
-    if isinstance(verdict, cel.CelFailure):
+    if verdict is True:
+        outcome.results.append(passes.result(policy, rule, path))
+    elif verdict.__class__ is cel.CelFailure:
         outcome.results.append(error_result(policy, rule.rule.name, subject, verdict.message, path))
-    elif verdict:
-        outcome.results.append(make_result(policy, rule, subject, PASS, "", path))
     else:
         message = _message(rule.message, activation, default=policy.policy.title)
         outcome.results.append(failing_result(policy, rule, subject, message, path))
@@ -141,6 +180,7 @@ def _evaluate_each(
     subject: Subject,
     activation: Any,
     outcome: Outcome,
+    passes: _Passes,
 ) -> None:
     assert rule.each_validate is not None and rule.for_each is not None
     combined = rule.each_validate.evaluate(activation)
@@ -161,7 +201,7 @@ def _evaluate_each(
     failing = [i for i, v in enumerate(verdicts) if v is not True]
     if not failing:
         path = resolve_path(rule.rule.path, subject, item_path="") if not verdicts else ""
-        outcome.results.append(make_result(policy, rule, subject, PASS, "", path))
+        outcome.results.append(passes.result(policy, rule, path))
         return
     paths = _item_paths(rule, subject) if items is None else None
     if paths is None and items is None:

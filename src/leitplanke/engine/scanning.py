@@ -8,6 +8,7 @@ run in worker processes (fork); set-level rules and waivers run once at the end.
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -93,8 +94,9 @@ def _scan(
     job = _Job(compiled=compiled, load=load, keep_kinds=frozenset(keep), keep_paths=keep_paths)
     report = ScanReport(policies=len(compiled.policies))
     kept: list[Document] = []
+    chunks: list[list[Result]] = []
     for batch in _run(job, sources, jobs=jobs or os.cpu_count() or 1):
-        report.results.extend(batch.results)
+        chunks.append(batch.results)
         report.problems.extend(batch.problems)
         report.skipped.extend(batch.skipped)
         report.documents += batch.documents
@@ -103,11 +105,47 @@ def _scan(
         if on_progress is not None:
             on_progress(1)
     kept.sort(key=lambda d: (d.origin.file, d.origin.index))
+    set_results: list[Result] = []
     for results, evaluations in _run_set_level(compiled, kept, jobs=jobs or os.cpu_count() or 1):
-        report.results.extend(results)
+        set_results.extend(results)
         report.evaluations += evaluations
+    report.results = _in_report_order(chunks, set_results)
     apply_waivers(report, waivers, now=now)
-    return report.finish()
+    return report.finish(in_order=True)
+
+
+def _in_report_order(chunks: list[list[Result]], set_results: list[Result]) -> list[Result]:
+    """Every result in report order: by file and document; in a document, its own rules'
+    results in ``Result.sort_key`` order, then those of set-level rules, in that order too.
+
+    Workers sort each source's results, so this only joins them; sources that share a file
+    (rare: a chart rendering a path another source names) are sorted again as a whole.
+    """
+    chunks = sorted((chunk for chunk in chunks if chunk), key=lambda chunk: chunk[0].sort_key())
+    joined = all(a[-1].sort_key() <= b[0].sort_key() for a, b in itertools.pairwise(chunks))
+    per_document = list(itertools.chain.from_iterable(chunks))
+    if not joined:
+        per_document.sort(key=Result.sort_key)
+    set_results.sort(key=Result.sort_key)
+    pending: dict[tuple[str, int], list[Result]] = {}
+    for result in set_results:
+        pending.setdefault((result.location.file, result.location.index), []).append(result)
+    documents = sorted(pending)
+    out: list[Result] = []
+    next_document = 0
+    file, index = "", -1
+    for result in per_document:
+        location = result.location
+        if location.index != index or location.file != file:
+            file, index = location.file, location.index
+            # set-level results of the documents before this one (the previous one included)
+            while next_document < len(documents) and documents[next_document] < (file, index):
+                out.extend(pending[documents[next_document]])
+                next_document += 1
+        out.append(result)
+    for document in documents[next_document:]:
+        out.extend(pending[document])
+    return out
 
 
 _worker_job: _Job[Any] | None = None
@@ -182,6 +220,7 @@ def process_source(job: _Job[S], source: S) -> Batch:
                 batch.problems.append(item)
             else:
                 batch.skipped.append(item)
+        batch.results.sort(key=Result.sort_key)  # here, in parallel: the main process only joins
     finally:
         if gc_was_enabled:
             gc.enable()
