@@ -1,4 +1,4 @@
-"""The engine end to end on in-memory documents: loading, compiling, evaluating, waivers."""
+"""The engine end to end on in-memory documents: loading, compiling, evaluating, waivers, scanning."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import yaml
 
 from leitplanke.core.documents import Document, Origin
+from leitplanke.core.policies import Severity
 from leitplanke.core.results import ScanReport
 from leitplanke.engine import compiling, loading, scanning
+from leitplanke.reports import jsonreports
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -260,3 +263,73 @@ def test_results_are_in_a_deterministic_order_whatever_the_input_order() -> None
     backward = _scan([PRIVILEGED, REGISTRY], list(reversed(docs)))
     assert forward.results == backward.results
     assert next(r.location.file for r in forward.results) == "a.yaml"
+
+
+PDB_DOC = (
+    "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, namespace: shop}\n"
+    "spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}\n"
+)
+
+
+def _sources() -> list[list[Document]]:
+    api = DEPLOYMENT.replace("name: web,", "name: api,").replace("app: web", "app: api")
+    return [
+        _docs(DEPLOYMENT + "---\n" + api, "b.yaml"),
+        _docs(api.replace("namespace: shop", "namespace: kube-system"), "a.yaml"),
+        _docs(PDB_DOC, "c.yaml"),
+    ]
+
+
+def _scan_sources(*, jobs: int, render: scanning.Renderer | None = None, spool: str = "") -> ScanReport:
+    loaded = loading.Loaded()
+    for i, text in enumerate((PRIVILEGED, REGISTRY, PDB)):
+        loaded.extend(loading.load_text(text, file=f"p{i}.yaml", now=NOW))
+    loaded.extend(loading.load_text(WAIVER.replace("EXPIRES", "2026-12-20"), file="w.yaml", now=NOW))
+    compiled, _ = compiling.compile_policies(loaded.policies)
+    return scanning.scan(
+        _sources(),
+        compiled=compiled,
+        load=lambda docs: docs,
+        waivers=loaded.waivers,
+        now=NOW,
+        jobs=jobs,
+        render=render,
+        spool=spool,
+    )
+
+
+def test_set_level_results_follow_the_results_of_their_documents_own_rules() -> None:
+    report = _scan_sources(jobs=2)
+    rows = [(r.location.file, r.location.index, r.policy, r.rule, r.verdict.value) for r in report.results]
+    assert rows == [
+        ("a.yaml", 0, "disallow-privileged", "no-host-network", "fail"),
+        ("a.yaml", 0, "disallow-privileged", "no-privileged-containers", "fail"),
+        ("a.yaml", 0, "pdb-for-replicas", "has-pdb", "fail"),
+        ("b.yaml", 0, "allowed-registries", "registry", "fail"),
+        ("b.yaml", 0, "disallow-privileged", "no-host-network", "skip"),
+        ("b.yaml", 0, "disallow-privileged", "no-privileged-containers", "fail"),
+        ("b.yaml", 0, "pdb-for-replicas", "has-pdb", "pass"),
+        ("b.yaml", 1, "allowed-registries", "registry", "fail"),
+        ("b.yaml", 1, "disallow-privileged", "no-host-network", "fail"),
+        ("b.yaml", 1, "disallow-privileged", "no-privileged-containers", "fail"),
+        ("b.yaml", 1, "pdb-for-replicas", "has-pdb", "fail"),
+    ]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_workers_that_render_the_json_report_write_the_same_report(jobs: int, tmp_path: Path) -> None:
+    expected = jsonreports.render(_scan_sources(jobs=jobs), policies={}, now=NOW)
+    rendered = _scan_sources(jobs=jobs, render=jsonreports.LineRenderer(), spool=str(tmp_path))
+    assert rendered.rendered is not None
+    assert [(s.file, s.index) for s in rendered.rendered.segments] == [
+        ("a.yaml", 0),
+        ("b.yaml", 0),
+        ("b.yaml", 1),
+    ]
+    assert [r.rule for r in rendered.results] == ["has-pdb", "has-pdb", "has-pdb"]  # set-level: objects
+    assert jsonreports.render(rendered, policies={}, now=NOW) == expected
+    assert rendered.counts() == {"pass": 1, "fail": 9, "warn": 0, "error": 0, "skip": 1}
+    assert rendered.failing_count(Severity.HIGH) == 7  # critical and high: 9 fails less 2 medium
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        {Path(s.spool).name for s in rendered.rendered.segments}
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gc
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from leitplanke.core.problems import Level, UsageError
 from leitplanke.core.results import ScanReport, Verdict
 from leitplanke.engine import compiling, loading, scanning
 from leitplanke.engine.compat import gatekeeper
-from leitplanke.reports import compliance
+from leitplanke.reports import compliance, jsonreports
 from leitplanke.sources import files, hosts
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -119,31 +120,36 @@ def scan_command(
         for problem in sorted(gathered.problems):
             typer.echo(problem.render(), err=True)
         raise typer.Exit(EXIT_USAGE)
-    report = run_scan(
-        paths or ([] if host else ["."]),
-        compiled=compiled,
-        waivers=gathered.waivers,
-        now=now,
-        jobs=jobs,
-        helm_values=values or [],
-        helm_set=set_values or [],
-        host=host,
-        config_type=config_type,
-    )
-    report.problems[:0] = gathered.problems  # warnings from loading come first
-    policy_map = compiling.policy_map(compiled)
-    view = None
-    if framework is not None:
-        view = compliance.build_compliance(report, framework=framework, policies=policy_map)
-    write_report(
-        report,
-        fmt=fmt,
-        output=output,
-        policies=policy_map,
-        now=now,
-        show_passed=show_passed,
-        compliance_view=view,
-    )
+    # a JSON report to keep: the workers render the results themselves (see scanning.scan)
+    render = jsonreports.LineRenderer() if fmt == "json" and framework is None and upload is None else None
+    with tempfile.TemporaryDirectory(prefix="leitplanke-scan-") as spool:
+        report = run_scan(
+            paths or ([] if host else ["."]),
+            compiled=compiled,
+            waivers=gathered.waivers,
+            now=now,
+            jobs=jobs,
+            helm_values=values or [],
+            helm_set=set_values or [],
+            host=host,
+            config_type=config_type,
+            render=render,
+            spool=spool,
+        )
+        report.problems[:0] = gathered.problems  # warnings from loading come first
+        policy_map = compiling.policy_map(compiled)
+        view = None
+        if framework is not None:
+            view = compliance.build_compliance(report, framework=framework, policies=policy_map)
+        write_report(
+            report,
+            fmt=fmt,
+            output=output,
+            policies=policy_map,
+            now=now,
+            show_passed=show_passed,
+            compliance_view=view,
+        )
     if upload is not None:
         from leitplanke.cli import uploading
 
@@ -196,6 +202,8 @@ def run_scan(
     helm_set: list[str],
     host: bool = False,
     config_type: str | None = None,
+    render: scanning.Renderer | None = None,
+    spool: str = "",
 ) -> ScanReport:
     sources: list[Any] = [hosts.HostSource()] if host else []
     for path in paths:
@@ -214,6 +222,8 @@ def run_scan(
             now=now,
             jobs=jobs,
             on_progress=advance,
+            render=render,
+            spool=spool,
         )
 
 
@@ -297,10 +307,10 @@ def _write_to(output: str | None, write: Callable[[TextIO], None]) -> None:
 
 
 def exit_code(report: ScanReport, threshold: Severity) -> int:
-    if report.failing(threshold):
+    if report.failing_count(threshold):
         return EXIT_FAILED
     if any(p.level is Level.ERROR for p in report.problems):
         return EXIT_FAILED
-    if any(r.verdict is Verdict.ERROR for r in report.results):
+    if report.counts()[Verdict.ERROR.value]:
         return EXIT_FAILED
     return EXIT_OK

@@ -6,7 +6,8 @@ Verdicts use the PolicyReport vocabulary: pass, fail, warn, error, skip.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,9 +146,44 @@ def _rebuild_result(
     )
 
 
+Tally = Counter[tuple[Verdict, Severity, bool]]  # (verdict, severity, waived) -> results
+
+
+def tally(results: Iterable[Result]) -> Tally:
+    return Counter((result.verdict, result.severity, result.waiver != "") for result in results)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """The results of one document, already rendered by a worker into a spool file."""
+
+    file: str  # the document: its file and index
+    index: int
+    spool: str  # where the text is: a file, a byte offset and a length in bytes
+    offset: int
+    length: int
+
+
+@dataclass(slots=True)
+class Rendered:
+    """Results the workers rendered for the report format instead of sending them as objects.
+
+    A large scan produces hundreds of thousands of results: rendering them where they are made
+    spreads the work over the workers and keeps them out of the main process's memory.
+    """
+
+    segments: list[Segment] = field(default_factory=list)  # in (file, index) order
+    tally: Tally = field(default_factory=Counter)
+
+
 @dataclass(slots=True)
 class ScanReport:
-    """Everything a scan produced, in deterministic order once ``finish`` ran."""
+    """Everything a scan produced, in deterministic order once ``finish`` ran.
+
+    With ``rendered``, the results of per-document rules are text in spool files (see
+    ``Rendered``) and ``results`` holds only the rest (set-level rules); only the renderer
+    that wrote them reads such a report. Counts cover both, through ``tally``.
+    """
 
     results: list[Result] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -156,6 +192,7 @@ class ScanReport:
     evaluations: int = 0
     policies: int = 0
     in_order: bool = False  # results sorted by ``Result.sort_key``, as ``finish`` leaves them
+    rendered: Rendered | None = None
 
     def finish(self, *, in_order: bool = False) -> ScanReport:
         """Sort everything into report order; ``in_order``: the results already are."""
@@ -166,11 +203,23 @@ class ScanReport:
         self.skipped.sort(key=lambda s: (s.file, s.index))
         return self
 
+    def tally(self) -> Tally:
+        """(verdict, severity, waived) -> number of results, rendered ones included."""
+        counted = tally(self.results)
+        if self.rendered is not None:
+            counted.update(self.rendered.tally)
+        return counted
+
     def counts(self) -> dict[str, int]:
         counts = {verdict.value: 0 for verdict in Verdict}
-        for result in self.results:
-            counts[result.verdict.value] += 1
+        for (verdict, _, _), number in self.tally().items():
+            counts[verdict.value] += number
         return counts
 
-    def failing(self, threshold: Severity) -> list[Result]:
-        return [r for r in self.results if r.verdict is Verdict.FAIL and r.severity >= threshold]
+    def failing_count(self, threshold: Severity) -> int:
+        """Failing results at or above ``threshold``."""
+        return sum(
+            number
+            for (verdict, severity, _), number in self.tally().items()
+            if verdict is Verdict.FAIL and severity >= threshold
+        )

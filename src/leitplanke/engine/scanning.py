@@ -11,14 +11,15 @@ import gc
 import itertools
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Level, Problem
-from leitplanke.core.results import Result, ScanReport, Verdict
+from leitplanke.core.results import Rendered, Result, ScanReport, Segment, Tally, Verdict, tally
 from leitplanke.core.waivers import Waiver
 from leitplanke.engine import cel, compiling, evaluating, matching
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
@@ -38,6 +39,12 @@ class Batch:
     documents: int = 0
     evaluations: int = 0
     kept: list[Document] = field(default_factory=list)  # for set-level rules
+    segments: list[Segment] = field(default_factory=list)  # with a renderer: results as text
+    tally: Tally = field(default_factory=Counter)
+
+
+# Renders results (sorted, of one document) as report text; see ``scan(render=...)``.
+Renderer = Callable[[Sequence[Result]], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,9 @@ class _Job(Generic[S]):
     load: Loader[S]
     keep_kinds: frozenset[str]
     keep_paths: tuple[str, ...]
+    waivers: tuple[Waiver, ...] = ()  # the active ones
+    render: Renderer | None = None
+    spool: str = ""
 
 
 def scan(
@@ -57,8 +67,14 @@ def scan(
     now: datetime,
     jobs: int = 0,
     on_progress: Callable[[int], None] | None = None,
+    render: Renderer | None = None,
+    spool: str = "",
 ) -> ScanReport:
-    """Evaluate every document of every source; ``jobs=0`` means one worker per core."""
+    """Evaluate every document of every source; ``jobs=0`` means one worker per core.
+
+    With ``render`` (and ``spool``, a directory that outlives the report), workers render the
+    results of per-document rules themselves into spool files: the report's ``rendered``.
+    """
     collecting = gc.isenabled()
     gc.disable()  # hundreds of thousands of acyclic results: the collector would rescan them over and over
     try:
@@ -70,6 +86,8 @@ def scan(
             now=now,
             jobs=jobs,
             on_progress=on_progress,
+            render=render,
+            spool=spool,
         )
     finally:
         if collecting:
@@ -85,18 +103,34 @@ def _scan(
     now: datetime,
     jobs: int,
     on_progress: Callable[[int], None] | None,
+    render: Renderer | None,
+    spool: str,
 ) -> ScanReport:
     set_policies = compiled.set_level
     keep = set(compiled.collect_kinds)
     for policy in set_policies:
         keep.update(policy.policy.match.kinds or ("*",))
     keep_paths = tuple(r.rule.path for p in set_policies for r in p.rules if r.rule.path)
-    job = _Job(compiled=compiled, load=load, keep_kinds=frozenset(keep), keep_paths=keep_paths)
+    active = tuple(w for w in waivers if not w.is_expired(now))
+    job = _Job(
+        compiled=compiled,
+        load=load,
+        keep_kinds=frozenset(keep),
+        keep_paths=keep_paths,
+        waivers=active,
+        render=render,
+        spool=spool,
+    )
     report = ScanReport(policies=len(compiled.policies))
+    if render is not None:
+        report.rendered = Rendered()
     kept: list[Document] = []
     chunks: list[list[Result]] = []
     for batch in _run(job, sources, jobs=jobs or os.cpu_count() or 1):
         chunks.append(batch.results)
+        if report.rendered is not None:
+            report.rendered.segments.extend(batch.segments)
+            report.rendered.tally.update(batch.tally)
         report.problems.extend(batch.problems)
         report.skipped.extend(batch.skipped)
         report.documents += batch.documents
@@ -104,13 +138,21 @@ def _scan(
         kept.extend(batch.kept)
         if on_progress is not None:
             on_progress(1)
+    own = _spools.pop(spool, None)  # written by this process when it scanned without workers
+    if own is not None:
+        own.close()
     kept.sort(key=lambda d: (d.origin.file, d.origin.index))
     set_results: list[Result] = []
     for results, evaluations in _run_set_level(compiled, kept, jobs=jobs or os.cpu_count() or 1):
         set_results.extend(results)
         report.evaluations += evaluations
+    report.problems.extend(_expired(waivers, now=now))
+    waive(set_results, active)
+    if report.rendered is not None:
+        report.rendered.segments.sort(key=lambda segment: (segment.file, segment.index))
+        report.results = set_results
+        return report.finish()
     report.results = _in_report_order(chunks, set_results)
-    apply_waivers(report, waivers, now=now)
     return report.finish(in_order=True)
 
 
@@ -220,11 +262,35 @@ def process_source(job: _Job[S], source: S) -> Batch:
                 batch.problems.append(item)
             else:
                 batch.skipped.append(item)
+        waive(batch.results, job.waivers)
         batch.results.sort(key=Result.sort_key)  # here, in parallel: the main process only joins
+        if job.render is not None:
+            batch.tally = tally(batch.results)
+            batch.segments = _spooled(batch.results, job.render, job.spool)
+            batch.results = []
     finally:
         if gc_was_enabled:
             gc.enable()
     return batch
+
+
+_spools: dict[str, BinaryIO] = {}  # this process's spool file, per spool directory
+
+
+def _spooled(results: list[Result], render: Renderer, spool: str) -> list[Segment]:
+    """Render ``results`` (sorted) a document at a time into this process's spool file."""
+    stream = _spools.get(spool)
+    if stream is None:
+        stream = _spools[spool] = open(os.path.join(spool, f"{os.getpid()}.txt"), "ab")  # noqa: SIM115
+    segments: list[Segment] = []
+    offset = stream.tell()
+    for (file, index), group in itertools.groupby(results, key=lambda r: (r.location.file, r.location.index)):
+        data = render(list(group)).encode("utf-8")
+        stream.write(data)
+        segments.append(Segment(file, index, str(stream.name), offset, len(data)))
+        offset += len(data)
+    stream.flush()  # the main process reads it once the scan is over
+    return segments
 
 
 def _portable(doc: Document, paths: Sequence[str]) -> Document:
@@ -391,28 +457,34 @@ def _set_result(
 
 def apply_waivers(report: ScanReport, waivers: Sequence[Waiver], *, now: datetime) -> None:
     """Waived failures become ``skip`` naming the waiver; expired waivers only warn."""
-    if not waivers:
-        return
-    active = [w for w in waivers if not w.is_expired(now)]
-    for waiver in waivers:
-        if waiver.is_expired(now):
-            report.problems.append(
-                Problem(
-                    waiver.source.file,
-                    waiver.source.line,
-                    "waiver-expired",
-                    f"waiver {waiver.name!r} expired on {waiver.expiry_text} and suppresses nothing",
-                    level=Level.WARNING,
-                )
-            )
+    report.problems.extend(_expired(waivers, now=now))
+    waive(report.results, [w for w in waivers if not w.is_expired(now)])
+
+
+def _expired(waivers: Sequence[Waiver], *, now: datetime) -> list[Problem]:
+    return [
+        Problem(
+            waiver.source.file,
+            waiver.source.line,
+            "waiver-expired",
+            f"waiver {waiver.name!r} expired on {waiver.expiry_text} and suppresses nothing",
+            level=Level.WARNING,
+        )
+        for waiver in waivers
+        if waiver.is_expired(now)
+    ]
+
+
+def waive(results: list[Result], active: Sequence[Waiver]) -> None:
+    """Replace each failure or warning an active waiver covers by its ``skip`` (in place)."""
     if not active:
         return
-    for index, result in enumerate(report.results):
-        if result.verdict not in (Verdict.FAIL, Verdict.WARN):
+    for index, result in enumerate(results):
+        if result.verdict is not Verdict.FAIL and result.verdict is not Verdict.WARN:
             continue
         for waiver in active:
             if waiver.covers(policy=result.policy, rule=result.rule, resource=result.resource):
-                report.results[index] = _waived(result, waiver)
+                results[index] = _waived(result, waiver)
                 break
 
 

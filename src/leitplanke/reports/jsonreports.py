@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 
 from leitplanke.core.documents import SkippedInput
 from leitplanke.core.policies import Policy, Severity
 from leitplanke.core.problems import Problem
-from leitplanke.core.results import Resource, Result, ScanReport
+from leitplanke.core.results import Rendered, Resource, Result, ScanReport
 from leitplanke.reports import summaries
 
 SCHEMA_VERSION = "leitplanke.dev/scan/v1"
@@ -49,7 +49,7 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
     }
     head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
     out.write(head)
-    _write_results(summaries.ordered(report), out)
+    _write_results(report, out)
     out.write(tail + "\n")
 
 
@@ -59,33 +59,62 @@ _PLACEHOLDER_JSON = '"\\u0000results\\u0000"'
 _CHUNK = 5000
 
 
-def _write_results(results: Sequence[Result], out: TextIO) -> None:
-    """The results array, one result per line, written a chunk at a time.
+def _write_results(report: ScanReport, out: TextIO) -> None:
+    """The results array, one result per line: ``[``, lines of ``    {...},``, ``  ]``.
 
-    A scan may hold hundreds of thousands of results: one line each keeps the file a
-    third of the indented size, greppable, and fast to write (see ``_Lines``).
+    A scan may hold hundreds of thousands of results: one line each keeps the file a third
+    of the indented size, greppable, and fast to write; the workers of a large scan have
+    rendered most of them already (``ScanReport.rendered``).
     """
-    if not results:
-        out.write("[]")
-        return
-    line = _Lines()
-    out.write("[\n    ")
-    for start in range(0, len(results), _CHUNK):
-        if start:
-            out.write(",\n    ")
-        out.write(",\n    ".join([line(r) for r in results[start : start + _CHUNK]]))
-    out.write("\n  ]")
+    lines = LineRenderer()
+    if report.rendered is not None:
+        pieces = _rendered_pieces(report.rendered, summaries.ordered(report), lines)
+    else:
+        results = summaries.ordered(report)
+        pieces = (lines(results[start : start + _CHUNK]) for start in range(0, len(results), _CHUNK))
+    held = ""  # the last piece is written without its final comma
+    for piece in pieces:
+        if piece:
+            out.write(held or "[\n")
+            held = piece
+    out.write(f"{held[:-2]}\n  ]" if held else "[]")
+
+
+def _rendered_pieces(rendered: Rendered, results: Sequence[Result], lines: LineRenderer) -> Iterator[str]:
+    """The workers' text of each document, each followed by the lines of its other results."""
+    extra: dict[tuple[str, int], list[Result]] = {}
+    for result in results:
+        extra.setdefault((result.location.file, result.location.index), []).append(result)
+    documents = sorted(extra)
+    position = 0
+    spools: dict[str, BinaryIO] = {}
+    try:
+        for segment in rendered.segments:
+            while position < len(documents) and documents[position] < (segment.file, segment.index):
+                yield lines(extra[documents[position]])
+                position += 1
+            stream = spools.get(segment.spool)
+            if stream is None:
+                stream = spools[segment.spool] = open(segment.spool, "rb")  # noqa: SIM115
+            stream.seek(segment.offset)
+            yield stream.read(segment.length).decode("utf-8")
+        for document in documents[position:]:
+            yield lines(extra[document])
+    finally:
+        for stream in spools.values():
+            stream.close()
 
 
 def _text(value: str) -> str:
     return orjson.dumps(value).decode()
 
 
-class _Lines:
-    """One result as compact JSON with sorted keys, the value of ``result_value``.
+class LineRenderer:
+    """Results as lines of the JSON report's results array, ``    {...},`` each.
 
-    Most of a line repeats across results (a policy's category and controls, a document's
-    resource, a file name): those parts are rendered once and joined.
+    A line is the compact JSON, keys sorted, of ``result_value``. Most of it repeats across
+    results (a policy's category and controls, a document's resource, a file name): those
+    parts are rendered once and joined. Scan workers use it too (``scanning.scan(render=...)``).
     """
 
     def __init__(self) -> None:
@@ -94,7 +123,10 @@ class _Lines:
         self.resources: dict[int, tuple[Resource, str]] = {}
         self.tails: dict[tuple[str, Severity, str, str], str] = {}
 
-    def __call__(self, result: Result) -> str:
+    def __call__(self, results: Sequence[Result]) -> str:
+        return "".join([f"    {self.line(result)},\n" for result in results])
+
+    def line(self, result: Result) -> str:
         head = self.heads.get((result.category, result.controls))
         if head is None:
             head = self.heads[(result.category, result.controls)] = (

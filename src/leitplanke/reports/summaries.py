@@ -5,7 +5,6 @@ Called by the renderers of this package only; keeps their totals and orderings i
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +30,7 @@ class Summary:
 
 
 def build_summary(report: ScanReport) -> Summary:
-    # one pass over what may be hundreds of thousands of results
-    tally = Counter((result.verdict, result.severity, result.waiver != "") for result in report.results)
+    tally = report.tally()
     verdicts = {verdict.value: 0 for verdict in Verdict}
     failures = {severity.label: 0 for severity in SEVERITIES}
     waived = 0
@@ -43,7 +41,7 @@ def build_summary(report: ScanReport) -> Summary:
             failures[severity.label] += count
     return Summary(
         resources=report.documents,
-        checks=len(report.results),
+        checks=sum(tally.values()),
         verdicts=verdicts,
         failures_by_severity=failures,
         waived=waived,
