@@ -35,6 +35,8 @@ test: lint
 	$(BIN)/pytest
 
 bench: install
+	@# bytecode for the package: PYTHONDONTWRITEBYTECODE would make every run compile it again
+	$(PY) -m compileall -q src > /dev/null
 	$(PY) bench/run_bench.py --shared $(SHARED) --work $(BENCH_DIR)
 
 bench-peers: install

@@ -79,10 +79,15 @@ class Rule:
     collect_scope: str = "namespace"
     # kinds among ``collect`` that are seen from every namespace whatever the scope
     collect_cluster: tuple[str, ...] = ()
+    # CEL over ``item`` (a collected document) and ``subjectNamespace``: only the
+    # documents it holds for are in ``documents``. Evaluated once per document and namespace,
+    # not per subject, so that work does not grow with the subjects of a namespace.
+    collect_filter: str = ""
     verdict_on_fail: str = "fail"  # "fail" or "warn"
     source: SourceRef = field(default_factory=lambda: SourceRef(""))
     index: int = 0
-    # line where each CEL field's text begins (validate, message, forEach), for compile errors
+    # line where each CEL field's text begins (validate, message, forEach, collectFilter), for
+    # compile errors
     lines: Mapping[str, int] = field(default_factory=dict)
 
 

@@ -98,11 +98,12 @@ class Program:
 class Environment:
     """Declared variables plus the Kubernetes libraries; build once per scan with `build_environment`."""
 
-    __slots__ = ("_env", "_subject")
+    __slots__ = ("_compiled", "_env", "_subject")
 
     def __init__(self, env: Any, subject: list[Any]) -> None:
         self._env = env
         self._subject = subject
+        self._compiled: dict[str, Program | CelIssue] = {}
 
     def set_subject(self, value: Any) -> None:
         """What ``leitplanke.subject()`` returns from now on.
@@ -114,6 +115,13 @@ class Environment:
         self._subject[0] = value
 
     def compile(self, source: str) -> Program | CelIssue:
+        """The program of ``source``; the same source gives the same (immutable) program."""
+        found = self._compiled.get(source)
+        if found is None:
+            found = self._compiled[source] = self._compile(source)
+        return found
+
+    def _compile(self, source: str) -> Program | CelIssue:
         try:
             expression = self._env.compile(source)
         except RuntimeError as exc:

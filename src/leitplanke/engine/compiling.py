@@ -33,6 +33,8 @@ VARIABLES = (
     "lpPodSpecs",
     "lpPodMetas",
     "lpCollected",
+    "lpCandidates",
+    "subjectNamespace",
 )
 ANY_KIND = "*"
 
@@ -68,6 +70,7 @@ class CompiledRule:
     each_message: cel.Program | None
     set_validate: cel.Program | None  # set-level: validate for the subject of leitplanke.subject()
     set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
+    set_filter: cel.Program | None = None  # set-level: "p" or "f" per document of lpCandidates
     items_from: tuple[ItemSource, ...] | None = None  # where forEach items live, when known
 
     @property
@@ -256,7 +259,12 @@ def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem
 def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
     base = f"spec.rules[{rule.index}]"
     ok = True
-    for key, source in (("validate", rule.validate), ("message", rule.message), ("forEach", rule.for_each)):
+    for key, source in (
+        ("validate", rule.validate),
+        ("message", rule.message),
+        ("forEach", rule.for_each),
+        ("collectFilter", rule.collect_filter),
+    ):
         line = rule.lines.get(key, rule.source.line)
         if source and not c.check(source, field=f"{base}.{key}", line=line):
             ok = False
@@ -264,7 +272,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         return None
     validate = c.program(rule.validate)
     message = c.program(rule.message) if rule.message else None
-    for_each = each_validate = each_message = set_validate = set_message = None
+    for_each = each_validate = each_message = set_validate = set_message = set_filter = None
     if rule.for_each:
         for_each = c.program(rule.for_each)
         # one string of verdicts ("ppf"): converting a list of bools back to Python costs more
@@ -278,6 +286,8 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         set_validate = c.program(_per_subject(body, key))
         if rule.message:
             set_message = c.program(_per_subject(rule.message, key))
+        if rule.collect_filter:
+            set_filter = c.program(f"lpCandidates.map(item, ({rule.collect_filter}) ? 'p' : 'f').join()")
     if validate is None:
         return None
     return CompiledRule(
@@ -289,6 +299,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         each_message=each_message,
         set_validate=set_validate,
         set_message=set_message,
+        set_filter=set_filter,
         items_from=item_sources(rule.for_each) if rule.for_each else None,
     )
 

@@ -306,10 +306,14 @@ def _rules(f: Fields) -> Iterator[Rule]:
             ),
             collect_scope=scope,
             collect_cluster=f.strings(f"{base}.collectCluster"),
+            collect_filter=f.text(f"{base}.collectFilter"),
             verdict_on_fail=action,
             source=SourceRef(f.file, f.doc.line_of(base)),
             index=index,
-            lines={key: f.doc.content_line(f"{base}.{key}") for key in ("validate", "message", "forEach")},
+            lines={
+                key: f.doc.content_line(f"{base}.{key}")
+                for key in ("validate", "message", "forEach", "collectFilter")
+            },
         )
 
 

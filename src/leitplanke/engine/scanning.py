@@ -308,6 +308,7 @@ class _SetGroup:
     converted once; a program picks its subject by the index ``leitplanke.subject()`` returns.
     """
 
+    namespace: str = ""  # of every subject, for namespace-scoped rules
     subjects: list[evaluating.Subject] = field(default_factory=list)
     collected: dict[str, list[Any]] = field(default_factory=dict)  # collected_key -> bodies
     tasks: list[tuple[CompiledPolicy, CompiledRule, int]] = field(default_factory=list)
@@ -347,11 +348,31 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Document], out: list[Resul
                 namespace = subject.doc.namespace if by_namespace else ""
                 group = groups.get((by_namespace, namespace))
                 if group is None:
-                    group = groups[(by_namespace, namespace)] = _SetGroup()
+                    group = groups[(by_namespace, namespace)] = _SetGroup(namespace=namespace)
                 if key not in group.collected:
                     group.collected[key] = documents(namespace)
                 group.tasks.append((policy, rule, group.add(position, subject)))
     return [groups[key] for key in sorted(groups)]
+
+
+def _filtered(compiled: CompiledSet, group: _SetGroup) -> dict[str, list[Any]]:
+    """Each rule's documents with its ``collectFilter`` applied, once for the whole group.
+
+    A filter that fails (a runtime error) filters nothing: the rule sees every document.
+    """
+    collected = dict(group.collected)
+    done: set[str] = set()
+    for policy, rule, _ in group.tasks:
+        key = compiling.collected_key(policy.id, rule.rule.index)
+        if rule.set_filter is None or key in done:
+            continue
+        done.add(key)
+        data = _set_bindings(compiled, [])
+        data.update(lpCandidates=collected[key], subjectNamespace=group.namespace)
+        flags = rule.set_filter.evaluate(compiled.environment.activation(data))
+        if flags.__class__ is str:
+            collected[key] = [body for body, flag in zip(collected[key], flags, strict=True) if flag == "p"]
+    return collected
 
 
 def _rule_documents(
@@ -382,7 +403,7 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
         lpObjects=[s.doc.body for s in group.subjects],
         lpPodSpecs=[s.pod_spec for s in group.subjects],
         lpPodMetas=[s.pod_meta for s in group.subjects],
-        lpCollected=group.collected,
+        lpCollected=_filtered(compiled, group),
     )
     environment = compiled.environment
     activation = environment.activation(data)
