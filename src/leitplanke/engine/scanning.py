@@ -11,6 +11,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,7 @@ class Batch:
     skipped: list[SkippedInput] = field(default_factory=list)
     documents: int = 0
     evaluations: int = 0
-    kept: list[Document] = field(default_factory=list)  # for set-level rules
+    kept: list[Kept] = field(default_factory=list)  # for set-level rules
     segments: list[Segment] = field(default_factory=list)  # with a renderer: results as text
     tally: Tally = field(default_factory=Counter)
 
@@ -124,7 +125,7 @@ def _scan(
     report = ScanReport(policies=len(compiled.policies))
     if render is not None:
         report.rendered = Rendered()
-    kept: list[Document] = []
+    kept: list[Kept] = []
     chunks: list[list[Result]] = []
     for batch in _run(job, sources, jobs=jobs or os.cpu_count() or 1):
         chunks.append(batch.results)
@@ -141,7 +142,7 @@ def _scan(
     own = _spools.pop(spool, None)  # written by this process when it scanned without workers
     if own is not None:
         own.close()
-    kept.sort(key=lambda d: (d.origin.file, d.origin.index))
+    kept.sort(key=lambda k: (k.doc.origin.file, k.doc.origin.index))
     set_results: list[Result] = []
     for results, evaluations in _run_set_level(compiled, kept, jobs=jobs or os.cpu_count() or 1):
         set_results.extend(results)
@@ -218,7 +219,7 @@ def _set_work(index: int) -> tuple[list[Result], int]:
 
 
 def _run_set_level(
-    compiled: CompiledSet, kept: list[Document], *, jobs: int
+    compiled: CompiledSet, kept: list[Kept], *, jobs: int
 ) -> Iterator[tuple[list[Result], int]]:
     """Set-level rules, one task per group (namespace); forked workers share the groups."""
     errors: list[Result] = []
@@ -293,11 +294,35 @@ def _spooled(results: list[Result], render: Renderer, spool: str) -> list[Segmen
     return segments
 
 
-def _portable(doc: Document, paths: Sequence[str]) -> Document:
-    """The document with only the lines set-level rules may report (picklable, small)."""
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A document kept for set-level rules, small enough for the main process to hold many.
+
+    ``doc`` has what matching and grouping read (apiVersion, kind, name, namespace, labels)
+    and the lines set-level rules may report; the body travels and waits pickled, and is
+    unpickled where its group is evaluated.
+    """
+
+    doc: Document
+    body: bytes
+
+    def load(self) -> Document:
+        return Document(body=pickle.loads(self.body), origin=self.doc.origin, domain=self.doc.domain)
+
+
+def _portable(doc: Document, paths: Sequence[str]) -> Kept:
     subject = evaluating.build_subject(doc)
     resolved = [evaluating.resolve_path(path, subject, item_path="") for path in paths]
-    return Document(body=doc.body, origin=doc.origin.frozen(resolved), domain=doc.domain)
+    metadata = doc.metadata
+    identity = {
+        "apiVersion": doc.body.get("apiVersion"),
+        "kind": doc.body.get("kind"),
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "labels") if key in metadata},
+    }
+    return Kept(
+        Document(body=identity, origin=doc.origin.frozen(resolved), domain=doc.domain),
+        pickle.dumps(doc.body, protocol=pickle.HIGHEST_PROTOCOL),
+    )
 
 
 @dataclass(slots=True)
@@ -309,12 +334,12 @@ class _SetGroup:
     """
 
     namespace: str = ""  # of every subject, for namespace-scoped rules
-    subjects: list[evaluating.Subject] = field(default_factory=list)
-    collected: dict[str, list[Any]] = field(default_factory=dict)  # collected_key -> bodies
+    subjects: list[Kept] = field(default_factory=list)
+    collected: dict[str, list[Kept]] = field(default_factory=dict)  # collected_key -> documents
     tasks: list[tuple[CompiledPolicy, CompiledRule, int]] = field(default_factory=list)
     _index: dict[int, int] = field(default_factory=dict)
 
-    def add(self, position: int, subject: evaluating.Subject) -> int:
+    def add(self, position: int, subject: Kept) -> int:
         index = self._index.get(position)
         if index is None:
             index = self._index[position] = len(self.subjects)
@@ -322,22 +347,16 @@ class _SetGroup:
         return index
 
 
-def _set_groups(compiled: CompiledSet, kept: Sequence[Document], out: list[Result]) -> list[_SetGroup]:
+def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) -> list[_SetGroup]:
     """Every (rule, subject) of the set-level policies, grouped by the documents the subject sees.
 
     ``kept`` is in report order; a policy's failing match condition becomes an error result in ``out``.
     """
-    subjects: dict[int, evaluating.Subject] = {}
     groups: dict[tuple[bool, str], _SetGroup] = {}
     for policy in compiled.set_level:
-        members = []
-        for position, doc in enumerate(kept):
-            if _selects(policy, doc):
-                if position not in subjects:
-                    subjects[position] = evaluating.build_subject(doc)
-                members.append((position, subjects[position]))
+        members = [(position, k) for position, k in enumerate(kept) if _selects(policy, k.doc)]
         if policy.condition is not None:
-            members = [(i, s) for i, s in members if _condition_holds(compiled, policy, s, out)]
+            members = [(i, k) for i, k in members if _condition_holds(compiled, policy, k, out)]
         for rule in policy.rules:
             if not rule.is_set_level:
                 continue
@@ -356,11 +375,15 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Document], out: list[Resul
 
 
 def _filtered(compiled: CompiledSet, group: _SetGroup) -> dict[str, list[Any]]:
-    """Each rule's documents with its ``collectFilter`` applied, once for the whole group.
+    """Each rule's document bodies with its ``collectFilter`` applied, once for the whole group.
 
     A filter that fails (a runtime error) filters nothing: the rule sees every document.
     """
-    collected = dict(group.collected)
+    bodies: dict[int, Any] = {}  # a document several rules collect is unpickled once
+    collected = {
+        key: [bodies.get(id(k)) or bodies.setdefault(id(k), k.load().body) for k in documents]
+        for key, documents in group.collected.items()
+    }
     done: set[str] = set()
     for policy, rule, _ in group.tasks:
         key = compiling.collected_key(policy.id, rule.rule.index)
@@ -376,33 +399,34 @@ def _filtered(compiled: CompiledSet, group: _SetGroup) -> dict[str, list[Any]]:
 
 
 def _rule_documents(
-    rule: CompiledRule, kept: Sequence[Document], *, by_namespace: bool
-) -> Callable[[str], list[Any]]:
-    """The bodies a rule's subjects see, by namespace: its collected kinds, in report order.
+    rule: CompiledRule, kept: Sequence[Kept], *, by_namespace: bool
+) -> Callable[[str], list[Kept]]:
+    """The documents a rule's subjects see, by namespace: its collected kinds, in report order.
 
     A Namespace object counts as in itself; kinds in ``collect_cluster`` are seen from
     every namespace, after the namespace's own documents.
     """
-    collected = [d for d in kept if d.kind in rule.rule.collect]
+    collected = [k for k in kept if k.doc.kind in rule.rule.collect]
     if not by_namespace:
-        bodies = [d.body for d in collected]
-        return lambda namespace: bodies
+        return lambda namespace: collected
     everywhere = rule.rule.collect_cluster
-    shared = [d.body for d in collected if d.kind in everywhere]
-    by_key: dict[str, list[Any]] = {}
-    for doc in collected:
+    shared = [k for k in collected if k.doc.kind in everywhere]
+    by_key: dict[str, list[Kept]] = {}
+    for k in collected:
+        doc = k.doc
         if doc.kind not in everywhere:
             key = doc.name if doc.kind == "Namespace" else doc.namespace
-            by_key.setdefault(key, []).append(doc.body)
+            by_key.setdefault(key, []).append(k)
     return lambda namespace: by_key.get(namespace, []) + shared
 
 
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
+    subjects = [evaluating.build_subject(k.load()) for k in group.subjects]
     data = _set_bindings(compiled, [])
     data.update(
-        lpObjects=[s.doc.body for s in group.subjects],
-        lpPodSpecs=[s.pod_spec for s in group.subjects],
-        lpPodMetas=[s.pod_meta for s in group.subjects],
+        lpObjects=[s.doc.body for s in subjects],
+        lpPodSpecs=[s.pod_spec for s in subjects],
+        lpPodMetas=[s.pod_meta for s in subjects],
         lpCollected=_filtered(compiled, group),
     )
     environment = compiled.environment
@@ -410,7 +434,7 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
     out: list[Result] = []
     for policy, rule, index in group.tasks:
         assert rule.set_validate is not None
-        subject = group.subjects[index]
+        subject = subjects[index]
         environment.set_subject(index)
         verdict = rule.set_validate.evaluate_bool(activation)
         text = policy.policy.title
@@ -420,11 +444,10 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
     return out, len(group.tasks)
 
 
-def _condition_holds(
-    compiled: CompiledSet, policy: CompiledPolicy, subject: evaluating.Subject, out: list[Result]
-) -> bool:
+def _condition_holds(compiled: CompiledSet, policy: CompiledPolicy, kept: Kept, out: list[Result]) -> bool:
     """The policy's match condition for one subject; a failing condition is an error result."""
     assert policy.condition is not None
+    subject = evaluating.build_subject(kept.load())
     data = _set_bindings(compiled, [])
     data.update(subject.bindings())
     holds = policy.condition.evaluate_bool(compiled.environment.activation(data))
