@@ -30,6 +30,7 @@ _OPTIONAL_RESULT = "the result is an optional value; end the expression with .or
 
 
 SUBJECT_FUNCTION = "leitplanke.subject"
+_ERROR = runtime.Type.ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,8 @@ class Program:
             return CelFailure(_OPTIONAL_RESULT)
         kind = result.__class__
         if kind is bool or kind is int or kind is float:  # the hot path: most results are bools
+            return result
+        if kind is str and value.type() != _ERROR:  # forEach verdicts come as one string
             return result
         try:
             return _plain(value, result)

@@ -184,6 +184,11 @@ def _evaluate_each(
 ) -> None:
     assert rule.each_validate is not None and rule.for_each is not None
     combined = rule.each_validate.evaluate(activation)
+    if combined.__class__ is str and "f" not in combined:  # the hot path: every item passes
+        outcome.evaluations += max(1, len(combined))
+        path = resolve_path(rule.rule.path, subject, item_path="") if not combined else ""
+        outcome.results.append(passes.result(policy, rule, path))
+        return
     items: list[Any] | None = None
     verdicts: list[Any]
     if combined.__class__ is str:

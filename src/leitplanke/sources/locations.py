@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -57,6 +58,13 @@ class NodeLines(Mapping[str, int]):
         if not line:
             raise KeyError(path)
         return line
+
+    def get(self, path: str, default: Any = None) -> Any:
+        """``Origin.line_of`` probes ancestors with this: without raising KeyError for each miss."""
+        line = self._known.get(path)
+        if line is None:
+            line = self._look_up(path)
+        return line or default
 
     def __iter__(self) -> Iterator[str]:
         node = self._root()
