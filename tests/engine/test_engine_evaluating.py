@@ -333,3 +333,46 @@ def test_workers_that_render_the_json_report_write_the_same_report(jobs: int, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         {Path(s.spool).name for s in rendered.rendered.segments}
     )
+
+
+# a PDB counts only when a Deployment of its namespace is named in its annotation: the filter
+# sees every collected document as `documents` and runs once per namespace, not per subject
+PDB_NAMED = PDB.replace(
+    "    collect: [PodDisruptionBudget]\n",
+    "    collect: [PodDisruptionBudget]\n"
+    "    collectFilter: >-\n"
+    "      item.metadata.?annotations[?'for'].orValue('') in\n"
+    "      documents.map(d, d.metadata.name) && subjectNamespace == 'shop'\n",
+)
+
+
+def test_a_collect_filter_keeps_only_the_documents_it_holds_for() -> None:
+    pdb = (
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\n"
+        "metadata: {name: web, namespace: shop, annotations: {for: ANNOTATION}}\n"
+        "spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}\n"
+    )
+    # the filter names the other PDB: "web-pdb" is a PDB's name, so the PDB annotated with it is kept
+    other = pdb.replace("name: web,", "name: web-pdb,").replace("app: web", "app: none")
+    kept = _scan(
+        [PDB_NAMED],
+        _docs(DEPLOYMENT) + _docs(pdb.replace("ANNOTATION", "web-pdb"), "p.yaml") + _docs(other, "q.yaml"),
+    )
+    dropped = _scan(
+        [PDB_NAMED],
+        _docs(DEPLOYMENT) + _docs(pdb.replace("ANNOTATION", "nothing"), "p.yaml") + _docs(other, "q.yaml"),
+    )
+    assert [(r.resource.name, r.verdict.value) for r in kept.results] == [("web", "pass")]
+    assert [(r.resource.name, r.verdict.value) for r in dropped.results] == [("web", "fail")]
+
+
+def test_a_collect_filter_that_fails_makes_its_subjects_error_results() -> None:
+    broken = PDB_NAMED.replace("item.metadata.?annotations", "item.metadata.annotations")
+    pdb = (
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, namespace: shop}\nspec: {}\n"
+    )
+    report = _scan([broken], _docs(DEPLOYMENT) + _docs(pdb, "p.yaml"))
+    assert [(r.resource.name, r.verdict.value) for r in report.results] == [("web", "error")]
+    assert (
+        report.results[0].message == 'collectFilter failed: NOT_FOUND: Key not found in map : "annotations"'
+    )

@@ -79,9 +79,10 @@ class Rule:
     collect_scope: str = "namespace"
     # kinds among ``collect`` that are seen from every namespace whatever the scope
     collect_cluster: tuple[str, ...] = ()
-    # CEL over ``item`` (a collected document) and ``subjectNamespace``: only the
-    # documents it holds for are in ``documents``. Evaluated once per document and namespace,
-    # not per subject, so that work does not grow with the subjects of a namespace.
+    # CEL over ``item`` (a collected document), ``subjectNamespace`` and ``documents`` (all
+    # the candidates): only the documents it holds for are in the rule's ``documents``.
+    # Evaluated once per document and namespace, not per subject, so that work does not
+    # grow with the subjects of a namespace.
     collect_filter: str = ""
     verdict_on_fail: str = "fail"  # "fail" or "warn"
     source: SourceRef = field(default_factory=lambda: SourceRef(""))

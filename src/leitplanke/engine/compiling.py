@@ -70,7 +70,7 @@ class CompiledRule:
     each_message: cel.Program | None
     set_validate: cel.Program | None  # set-level: validate for the subject of leitplanke.subject()
     set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
-    set_filter: cel.Program | None = None  # set-level: "p" or "f" per document of lpCandidates
+    set_filter: cel.Program | None = None  # set-level: collectFilter for lpCandidates[leitplanke.subject()]
     items_from: tuple[ItemSource, ...] | None = None  # where forEach items live, when known
 
     @property
@@ -287,7 +287,12 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         if rule.message:
             set_message = c.program(_per_subject(rule.message, key))
         if rule.collect_filter:
-            set_filter = c.program(f"lpCandidates.map(item, ({rule.collect_filter}) ? 'p' : 'f').join()")
+            # one candidate per call (each call has its own iteration budget), picked by the
+            # index leitplanke.subject() returns; `documents` is every candidate
+            each = f"cel.bind(item, lpCandidates[{cel.SUBJECT_FUNCTION}()], {rule.collect_filter})"
+            if _NAMES["documents"].search(rule.collect_filter):
+                each = f"cel.bind(documents, lpCandidates, {each})"
+            set_filter = c.program(each)
     if validate is None:
         return None
     return CompiledRule(

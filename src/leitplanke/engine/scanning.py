@@ -374,28 +374,37 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) 
     return [groups[key] for key in sorted(groups)]
 
 
-def _filtered(compiled: CompiledSet, group: _SetGroup) -> dict[str, list[Any]]:
-    """Each rule's document bodies with its ``collectFilter`` applied, once for the whole group.
-
-    A filter that fails (a runtime error) filters nothing: the rule sees every document.
-    """
+def _filtered(compiled: CompiledSet, group: _SetGroup) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    """Each rule's document bodies with its ``collectFilter`` applied, once for the whole group,
+    and the message of each filter that failed (its rule's subjects get an error result)."""
     bodies: dict[int, Any] = {}  # a document several rules collect is unpickled once
     collected = {
         key: [bodies.get(id(k)) or bodies.setdefault(id(k), k.load().body) for k in documents]
         for key, documents in group.collected.items()
     }
+    failed: dict[str, str] = {}
     done: set[str] = set()
+    environment = compiled.environment
     for policy, rule, _ in group.tasks:
         key = compiling.collected_key(policy.id, rule.rule.index)
         if rule.set_filter is None or key in done:
             continue
         done.add(key)
+        candidates = collected[key]
         data = _set_bindings(compiled, [])
-        data.update(lpCandidates=collected[key], subjectNamespace=group.namespace)
-        flags = rule.set_filter.evaluate(compiled.environment.activation(data))
-        if flags.__class__ is str:
-            collected[key] = [body for body, flag in zip(collected[key], flags, strict=True) if flag == "p"]
-    return collected
+        data.update(lpCandidates=candidates, subjectNamespace=group.namespace)
+        activation = environment.activation(data)
+        kept: list[Any] = []
+        for index, body in enumerate(candidates):
+            environment.set_subject(index)
+            holds = rule.set_filter.evaluate_bool(activation)
+            if holds.__class__ is cel.CelFailure:
+                failed[key] = f"collectFilter failed: {holds.message}"
+                break
+            if holds:
+                kept.append(body)
+        collected[key] = kept
+    return collected, failed
 
 
 def _rule_documents(
@@ -422,12 +431,13 @@ def _rule_documents(
 
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
     subjects = [evaluating.build_subject(k.load()) for k in group.subjects]
+    collected, failed = _filtered(compiled, group)
     data = _set_bindings(compiled, [])
     data.update(
         lpObjects=[s.doc.body for s in subjects],
         lpPodSpecs=[s.pod_spec for s in subjects],
         lpPodMetas=[s.pod_meta for s in subjects],
-        lpCollected=_filtered(compiled, group),
+        lpCollected=collected,
     )
     environment = compiled.environment
     activation = environment.activation(data)
@@ -435,6 +445,10 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
     for policy, rule, index in group.tasks:
         assert rule.set_validate is not None
         subject = subjects[index]
+        failure = failed.get(compiling.collected_key(policy.id, rule.rule.index))
+        if failure is not None:
+            out.append(_set_result(policy, rule, subject, cel.CelFailure(failure), ""))
+            continue
         environment.set_subject(index)
         verdict = rule.set_validate.evaluate_bool(activation)
         text = policy.policy.title
