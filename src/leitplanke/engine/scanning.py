@@ -305,6 +305,10 @@ class Kept:
 
     doc: Document
     body: bytes
+    kind: str = ""  # the document's, read once: grouping asks for them hundreds of thousands of times
+    namespace: str = ""
+    # where its set-level documents are: its name for a Namespace, its namespace otherwise
+    home: str = ""
 
     def load(self) -> Document:
         return Document(body=pickle.loads(self.body), origin=self.doc.origin, domain=self.doc.domain)
@@ -319,9 +323,13 @@ def _portable(doc: Document, paths: Sequence[str]) -> Kept:
         "kind": doc.body.get("kind"),
         "metadata": {key: metadata[key] for key in ("name", "namespace", "labels") if key in metadata},
     }
+    kind, namespace = doc.kind, doc.namespace
     return Kept(
         Document(body=identity, origin=doc.origin.frozen(resolved), domain=doc.domain),
         pickle.dumps(doc.body, protocol=pickle.HIGHEST_PROTOCOL),
+        kind,
+        namespace,
+        doc.name if kind == "Namespace" else namespace,
     )
 
 
@@ -353,8 +361,17 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) 
     ``kept`` is in report order; a policy's failing match condition becomes an error result in ``out``.
     """
     groups: dict[tuple[bool, str], _SetGroup] = {}
+    by_kind: dict[str, list[tuple[int, Kept]]] = {}
+    for position, k in enumerate(kept):
+        by_kind.setdefault(k.kind, []).append((position, k))
     for policy in compiled.set_level:
-        members = [(position, k) for position, k in enumerate(kept) if _selects(policy, k.doc)]
+        kinds = policy.policy.match.kinds
+        candidates = (
+            sorted(c for kind in kinds for c in by_kind.get(kind, ())) if kinds else list(enumerate(kept))
+        )
+        members = [
+            (position, k) for position, k in candidates if matching.matches(policy.policy.match, k.doc)
+        ]
         if policy.condition is not None:
             members = [(i, k) for i, k in members if _condition_holds(compiled, policy, k, out)]
         for rule in policy.rules:
@@ -364,7 +381,7 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) 
             documents = _rule_documents(rule, kept, by_namespace=by_namespace)
             key = compiling.collected_key(policy.id, rule.rule.index)
             for position, subject in members:
-                namespace = subject.doc.namespace if by_namespace else ""
+                namespace = subject.namespace if by_namespace else ""
                 group = groups.get((by_namespace, namespace))
                 if group is None:
                     group = groups[(by_namespace, namespace)] = _SetGroup(namespace=namespace)
@@ -415,17 +432,15 @@ def _rule_documents(
     A Namespace object counts as in itself; kinds in ``collect_cluster`` are seen from
     every namespace, after the namespace's own documents.
     """
-    collected = [k for k in kept if k.doc.kind in rule.rule.collect]
+    collected = [k for k in kept if k.kind in rule.rule.collect]
     if not by_namespace:
         return lambda namespace: collected
     everywhere = rule.rule.collect_cluster
-    shared = [k for k in collected if k.doc.kind in everywhere]
+    shared = [k for k in collected if k.kind in everywhere]
     by_key: dict[str, list[Kept]] = {}
     for k in collected:
-        doc = k.doc
-        if doc.kind not in everywhere:
-            key = doc.name if doc.kind == "Namespace" else doc.namespace
-            by_key.setdefault(key, []).append(k)
+        if k.kind not in everywhere:
+            by_key.setdefault(k.home, []).append(k)
     return lambda namespace: by_key.get(namespace, []) + shared
 
 
@@ -469,11 +484,6 @@ def _condition_holds(compiled: CompiledSet, policy: CompiledPolicy, kept: Kept, 
         out.append(evaluating.error_result(policy, evaluating.MATCH_RULE, subject, holds.message, ""))
         return False
     return holds
-
-
-def _selects(policy: CompiledPolicy, doc: Document) -> bool:
-    kinds = policy.policy.match.kinds
-    return (not kinds or doc.kind in kinds) and matching.matches(policy.policy.match, doc)
 
 
 def _set_message(program: cel.Program, activation: Any, *, default: str) -> str:
