@@ -233,7 +233,9 @@ def _run_set_level(
     with context.Pool(
         min(jobs, len(groups)), initializer=_init_set_worker, initargs=(compiled, groups)
     ) as pool:
-        yield from pool.imap_unordered(_set_work, range(len(groups)), chunksize=1)
+        # the largest groups first, so that no worker is left with one at the end
+        largest_first = sorted(range(len(groups)), key=lambda i: -len(groups[i].tasks))
+        yield from pool.imap_unordered(_set_work, largest_first, chunksize=1)
 
 
 def _run(job: _Job[S], sources: Sequence[S], *, jobs: int) -> Iterator[Batch]:

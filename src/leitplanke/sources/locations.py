@@ -11,7 +11,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from leitplanke.core.documents import join_path, parse_path
+from leitplanke.core.documents import join_path, parent_path, parse_path
 from leitplanke.sources import building, composing
 
 Step = str | int
@@ -29,7 +29,7 @@ class NodeLines(Mapping[str, int]):
     walks the whole tree: fine for tests, not for reports.
     """
 
-    __slots__ = ("_base_line", "_known", "_node", "_node_base", "_prefix", "_span", "_text")
+    __slots__ = ("_base_line", "_known", "_node", "_node_base", "_nodes", "_prefix", "_span", "_text")
 
     def __init__(
         self,
@@ -50,6 +50,9 @@ class NodeLines(Mapping[str, int]):
         # not a new compose (the scanner drops each document after evaluating it, and the tree with it)
         self._node = node
         self._node_base = node_base
+        # walked path -> its value node, while the tree is kept: a lookup starts from the
+        # deepest ancestor an earlier one walked (a container's fields share its walk)
+        self._nodes: dict[str, Node] = {}
 
     def __getitem__(self, path: str) -> int:
         line = self._known.get(path)
@@ -79,16 +82,21 @@ class NodeLines(Mapping[str, int]):
     def _look_up(self, path: str) -> int:
         known = self._known
         known[path] = 0
-        try:
-            steps = parse_path(path)
-        except (ValueError, IndexError):
-            return 0
+        nodes = self._nodes
+        walked = ""
+        node: Node | None
         if self._node is not None:
-            node: Node | None = self._walk_prefix(self._node)
+            walked = path
+            while walked and walked not in nodes:
+                walked = parent_path(walked)
+            node = nodes[walked] if walked else self._walk_prefix(self._node)
             base = self._node_base
         else:
             node, base = self._root(), self._base_line
-        walked = ""
+        try:
+            steps = parse_path(path[len(walked) :])
+        except (ValueError, IndexError):
+            return 0
         for step in steps:
             found = child(node, step) if node is not None else None
             walked = join_path(walked, step)
@@ -98,12 +106,15 @@ class NodeLines(Mapping[str, int]):
                 continue
             key_node, node = found
             known[walked] = base + (key_node or node).start_mark.line + 1
+            if self._node is not None:
+                nodes[walked] = node
         known[path] = known.get(walked, 0)
         return known[path]
 
     def release(self) -> None:
         """Drop the kept node tree; later lookups compose the document's text again."""
         self._node = None
+        self._nodes = {}
 
     def _root(self) -> Node | None:
         return self._walk_prefix(composing.compose_first(self._text.chars(*self._span)))
