@@ -48,51 +48,59 @@ def generate(shared: Path, work: Path, count: int) -> Path:
     return out
 
 
-def _tree_rss_kb(root: int) -> tuple[int, int]:
-    """(sum over the process tree, largest single process) of the resident set in kB.
+def _tree_memory_kb(root: int) -> tuple[int, int]:
+    """(proportional set size of the process tree, largest resident set of one process) in kB.
 
-    Walks the tree through /proc/PID/task/TID/children and reads only its members' statm:
-    the sampler must not take CPU from the two cores the measured scan runs on.
+    The tree's PSS counts the pages forked workers share with their parent once, where a
+    sum of resident sets would count them in every process. Walks the tree through
+    /proc/PID/task/TID/children and reads only its members: the sampler must not take CPU
+    from the two cores the measured scan runs on.
     """
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
     total, largest, stack = 0, 0, [root]
     while stack:
         pid = stack.pop()
         try:
-            rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page_kb
+            fields = dict(
+                line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+            )
             for task in os.listdir(f"/proc/{pid}/task"):
                 stack.extend(int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
-        except (OSError, IndexError, ValueError):
+        except (OSError, ValueError):
             continue  # the process ended between two reads
-        total += rss
-        largest = max(largest, rss)
+        total += int(fields["Pss"].split()[0])
+        largest = max(largest, int(fields["Rss"].split()[0]))
     return total, largest
 
 
 def measured(cmd: list[str], repeat: int) -> dict[str, float]:
-    """The run with the median wall time of ``repeat`` runs (this machine's timings vary by ±10%)."""
-    runs = sorted((measure(cmd) for _ in range(repeat)), key=lambda run: run["wall"])
-    return runs[len(runs) // 2]
+    """Wall time: the median of ``repeat`` runs (timings on this machine vary by ±10%) with
+    nothing else running; memory: one more run, sampled (the sampler takes some CPU)."""
+    walls = sorted(measure(cmd, sample=False)["wall"] for _ in range(repeat))
+    return {**measure(cmd, sample=True), "wall": walls[len(walls) // 2]}
 
 
-def measure(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> dict[str, float]:
+def measure(
+    cmd: list[str], *, stdout: int | None = subprocess.DEVNULL, sample: bool = True
+) -> dict[str, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
     peak = {"total": 0, "largest": 0}
     done = threading.Event()
 
-    def sample() -> None:
+    def sample_memory() -> None:
         while not done.is_set():
-            total, largest = _tree_rss_kb(proc.pid)
+            total, largest = _tree_memory_kb(proc.pid)
             peak["total"] = max(peak["total"], total)
             peak["largest"] = max(peak["largest"], largest)
             time.sleep(0.05)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler = threading.Thread(target=sample_memory, daemon=True)
+    if sample:
+        sampler.start()
     out, err = proc.communicate()
     done.set()
-    sampler.join()
+    if sample:
+        sampler.join()
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {err.decode()[-2000:]}")
@@ -137,8 +145,8 @@ def main() -> None:
         "evals/s",
         "results/res",
         "evals/res",
-        "peak MB (tree)",
-        "peak MB (largest)",
+        "peak MB (tree PSS)",
+        "peak MB (largest RSS)",
         "checkov s",
         "x faster",
     )
