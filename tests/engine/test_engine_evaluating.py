@@ -280,7 +280,9 @@ def _sources() -> list[list[Document]]:
     ]
 
 
-def _scan_sources(*, jobs: int, render: scanning.Renderer | None = None, spool: str = "") -> ScanReport:
+def _scan_sources(
+    *, jobs: int, render: scanning.Renderer | None = None, spool: str = "", keep_passes: bool = True
+) -> ScanReport:
     loaded = loading.Loaded()
     for i, text in enumerate((PRIVILEGED, REGISTRY, PDB)):
         loaded.extend(loading.load_text(text, file=f"p{i}.yaml", now=NOW))
@@ -295,6 +297,7 @@ def _scan_sources(*, jobs: int, render: scanning.Renderer | None = None, spool: 
         jobs=jobs,
         render=render,
         spool=spool,
+        keep_passes=keep_passes,
     )
 
 
@@ -376,3 +379,14 @@ def test_a_collect_filter_that_fails_makes_its_subjects_error_results() -> None:
     assert (
         report.results[0].message == 'collectFilter failed: NOT_FOUND: Key not found in map : "annotations"'
     )
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_scan_for_findings_counts_its_passes_without_keeping_them(jobs: int) -> None:
+    everything = _scan_sources(jobs=jobs)
+    findings = _scan_sources(jobs=jobs, keep_passes=False)
+    assert findings.results == [r for r in everything.results if r.verdict.value != "pass"]
+    assert (
+        findings.counts() == everything.counts() == {"pass": 1, "fail": 9, "warn": 0, "error": 0, "skip": 1}
+    )
+    assert sum(findings.dropped.values()) == 1

@@ -122,6 +122,9 @@ def scan_command(
         raise typer.Exit(EXIT_USAGE)
     # a JSON report to keep: the workers render the results themselves (see scanning.scan)
     render = jsonreports.LineRenderer() if fmt == "json" and framework is None and upload is None else None
+    # the table (without --show-passed) and SARIF show findings only: passes are only counted
+    shows_findings = (fmt == "table" and not show_passed) or fmt == "sarif"
+    findings_only = shows_findings and framework is None and upload is None
     with tempfile.TemporaryDirectory(prefix="leitplanke-scan-") as spool:
         report = run_scan(
             paths or ([] if host else ["."]),
@@ -135,6 +138,7 @@ def scan_command(
             config_type=config_type,
             render=render,
             spool=spool,
+            keep_passes=not findings_only,
         )
         report.problems[:0] = gathered.problems  # warnings from loading come first
         policy_map = compiling.policy_map(compiled)
@@ -204,6 +208,7 @@ def run_scan(
     config_type: str | None = None,
     render: scanning.Renderer | None = None,
     spool: str = "",
+    keep_passes: bool = True,
 ) -> ScanReport:
     sources: list[Any] = [hosts.HostSource()] if host else []
     for path in paths:
@@ -224,6 +229,7 @@ def run_scan(
             on_progress=advance,
             render=render,
             spool=spool,
+            keep_passes=keep_passes,
         )
 
 

@@ -193,6 +193,8 @@ class ScanReport:
     policies: int = 0
     in_order: bool = False  # results sorted by ``Result.sort_key``, as ``finish`` leaves them
     rendered: Rendered | None = None
+    # results counted but not kept: passes, when the report shows findings only
+    dropped: Tally = field(default_factory=Counter)
 
     def finish(self, *, in_order: bool = False) -> ScanReport:
         """Sort everything into report order; ``in_order``: the results already are."""
@@ -208,6 +210,7 @@ class ScanReport:
         counted = tally(self.results)
         if self.rendered is not None:
             counted.update(self.rendered.tally)
+        counted.update(self.dropped)
         return counted
 
     def counts(self) -> dict[str, int]:

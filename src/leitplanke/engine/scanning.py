@@ -42,6 +42,7 @@ class Batch:
     kept: list[Kept] = field(default_factory=list)  # for set-level rules
     segments: list[Segment] = field(default_factory=list)  # with a renderer: results as text
     tally: Tally = field(default_factory=Counter)
+    dropped: Tally = field(default_factory=Counter)  # passes counted, not kept
 
 
 # Renders results (sorted, of one document) as report text; see ``scan(render=...)``.
@@ -57,6 +58,7 @@ class _Job(Generic[S]):
     waivers: tuple[Waiver, ...] = ()  # the active ones
     render: Renderer | None = None
     spool: str = ""
+    keep_passes: bool = True
 
 
 def scan(
@@ -70,8 +72,12 @@ def scan(
     on_progress: Callable[[int], None] | None = None,
     render: Renderer | None = None,
     spool: str = "",
+    keep_passes: bool = True,
 ) -> ScanReport:
     """Evaluate every document of every source; ``jobs=0`` means one worker per core.
+
+    Without ``keep_passes`` passing results are only counted (``ScanReport.dropped``): a report
+    of findings then never holds the hundreds of thousands of passes of a large scan.
 
     With ``render`` (and ``spool``, a directory that outlives the report), workers render the
     results of per-document rules themselves into spool files: the report's ``rendered``.
@@ -89,6 +95,7 @@ def scan(
             on_progress=on_progress,
             render=render,
             spool=spool,
+            keep_passes=keep_passes,
         )
     finally:
         if collecting:
@@ -106,6 +113,7 @@ def _scan(
     on_progress: Callable[[int], None] | None,
     render: Renderer | None,
     spool: str,
+    keep_passes: bool,
 ) -> ScanReport:
     set_policies = compiled.set_level
     keep = set(compiled.collect_kinds)
@@ -121,6 +129,7 @@ def _scan(
         waivers=active,
         render=render,
         spool=spool,
+        keep_passes=keep_passes,
     )
     report = ScanReport(policies=len(compiled.policies))
     if render is not None:
@@ -129,6 +138,7 @@ def _scan(
     chunks: list[list[Result]] = []
     for batch in _run(job, sources, jobs=jobs or os.cpu_count() or 1):
         chunks.append(batch.results)
+        report.dropped.update(batch.dropped)
         if report.rendered is not None:
             report.rendered.segments.extend(batch.segments)
             report.rendered.tally.update(batch.tally)
@@ -149,6 +159,8 @@ def _scan(
         report.evaluations += evaluations
     report.problems.extend(_expired(waivers, now=now))
     waive(set_results, active)
+    if not keep_passes:
+        set_results = _without_passes(set_results, report.dropped)
     if report.rendered is not None:
         report.rendered.segments.sort(key=lambda segment: (segment.file, segment.index))
         report.results = set_results
@@ -266,6 +278,8 @@ def process_source(job: _Job[S], source: S) -> Batch:
             else:
                 batch.skipped.append(item)
         waive(batch.results, job.waivers)
+        if not job.keep_passes:
+            batch.results = _without_passes(batch.results, batch.dropped)
         batch.results.sort(key=Result.sort_key)  # here, in parallel: the main process only joins
         if job.render is not None:
             batch.tally = tally(batch.results)
@@ -275,6 +289,13 @@ def process_source(job: _Job[S], source: S) -> Batch:
         if gc_was_enabled:
             gc.enable()
     return batch
+
+
+def _without_passes(results: list[Result], dropped: Tally) -> list[Result]:
+    """``results`` but its passes, which are counted in ``dropped``."""
+    kept = [result for result in results if result.verdict is not Verdict.PASS]
+    dropped.update(tally(result for result in results if result.verdict is Verdict.PASS))
+    return kept
 
 
 _spools: dict[str, BinaryIO] = {}  # this process's spool file, per spool directory

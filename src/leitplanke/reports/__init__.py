@@ -60,6 +60,9 @@ def write_report(
     if fmt == "json":
         jsonreports.write(report, out, now=now)
         return
+    if fmt == "sarif":
+        sarif.write(report, out, policies=policies, now=now)
+        return
     text = render_report(
         fmt, report, policies=policies, now=now, color=color, width=width, show_passed=show_passed
     )

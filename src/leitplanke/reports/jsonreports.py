@@ -7,8 +7,9 @@ Called by ``reports.render_report`` for the ``json`` format. The format is descr
 from __future__ import annotations
 
 import io
+import itertools
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any, BinaryIO, TextIO
@@ -54,8 +55,30 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
 
 
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-_PLACEHOLDER = "\x00results\x00"
+PLACEHOLDER = "\x00results\x00"  # where write_with_array puts the array
+_PLACEHOLDER = PLACEHOLDER
 _PLACEHOLDER_JSON = '"\\u0000results\\u0000"'
+
+
+def write_with_array(document: Mapping[str, Any], items: Iterable[Any], out: TextIO, *, depth: int) -> None:
+    """``document`` as indented JSON with sorted keys and a newline, with ``items`` as the array
+    where it holds ``PLACEHOLDER`` (``depth`` levels down), rendered a chunk at a time: the
+    output is the same as rendering it whole, but the items never all exist at once."""
+    head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
+    out.write(head)
+    indent = "  " * depth
+    chunks = (list(itertools.islice(iterator, _CHUNK)) for iterator in itertools.repeat(iter(items)))
+    first = True
+    for chunk in chunks:
+        if not chunk:
+            break
+        text = orjson.dumps(chunk, option=_OPTIONS).decode()[2:-2]  # without "[\n" and "\n]"
+        out.write(("[\n" if first else ",\n") + indent + text.replace("\n", "\n" + indent))
+        first = False
+    out.write("[]" if first else f"\n{indent}]")
+    out.write(tail + "\n")
+
+
 _CHUNK = 5000
 
 

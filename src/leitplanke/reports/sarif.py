@@ -7,11 +7,13 @@ mappings are in ``LEVELS`` and ``_level``: an ``error`` verdict is a result of k
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 import orjson
@@ -49,21 +51,28 @@ _DRIVE = re.compile(r"^[A-Za-z]:/")
 
 def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime) -> str:
     """One SARIF log with one run, as indented JSON with sorted keys, ending in a newline."""
-    findings = [r for r in summaries.ordered(report) if summaries.is_finding(r)]
+    buffer = io.StringIO()
+    write(report, buffer, policies=policies, now=now)
+    return buffer.getvalue()
+
+
+def write(report: ScanReport, out: TextIO, *, policies: Mapping[str, Policy], now: datetime) -> None:
+    """Write the log to ``out`` a chunk of results at a time, so memory stays bounded."""
     rules = _rules(report, policies)
     index = {rule["id"]: position for position, rule in enumerate(rules)}
-    results = [
+    results = (
         _result(result, index[rule_id(result.policy, result.rule)], _level(result, policies))
-        for result in findings
-    ]
+        for result in summaries.ordered(report)
+        if summaries.is_finding(result)
+    )
     run = {
         "tool": {"driver": {"name": TOOL_NAME, "rules": rules}},
         "columnKind": "unicodeCodePoints",
         "invocations": [_invocation(report, now)],
-        "results": results,
+        "results": jsonreports.PLACEHOLDER,
     }
     log = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
-    return orjson.dumps(log, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    jsonreports.write_with_array(log, results, out, depth=3)
 
 
 def rule_id(policy: str, rule: str) -> str:
@@ -234,14 +243,34 @@ def _fix(fix: Mapping[str, Any], location: Location) -> dict[str, Any]:
         "deletedRegion": {"startLine": line, "startColumn": 1, "endLine": line, "endColumn": 1}
     }
     if merge:
-        replacement["insertedContent"] = {"text": yaml.safe_dump(merge, default_flow_style=False)}
+        replacement["insertedContent"] = {"text": _yaml(merge, flow=False)}
     change = {"artifactLocation": _artifact(location.file), "replacements": [replacement]}
     description = f"At {target}: {'; '.join(steps) or 'no change'}"
     return {"description": {"text": description}, "artifactChanges": [change]}
 
 
 def _flow_yaml(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return _yaml(value, flow=True)
+
+
+def _yaml(value: Any, *, flow: bool) -> str:
+    """``value`` as YAML; a policy's fix is the same patch for every finding, so it is cached."""
+    try:
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not JSON: dump it as it is
+        return _dump(value, flow=flow)
+    return _cached_yaml(key, flow=flow)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_yaml(value: bytes, *, flow: bool) -> str:
+    return _dump(orjson.loads(value), flow=flow)
+
+
+def _dump(value: Any, *, flow: bool) -> str:
+    if flow:
+        return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return yaml.safe_dump(value, default_flow_style=False)
 
 
 def _invocation(report: ScanReport, now: datetime) -> dict[str, Any]:
