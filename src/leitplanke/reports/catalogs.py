@@ -120,7 +120,12 @@ def rule_notes(rule: Rule) -> list[str]:
     notes = []
     if rule.collect:
         scope = "the whole scan" if rule.collect_scope == "cluster" else "its namespace"
-        notes.append(f"Set-level: sees the {', '.join(rule.collect)} documents of {scope}.")
+        local = [kind for kind in rule.collect if kind not in rule.collect_cluster]
+        seen = f"the {', '.join(local)} documents of {scope}" if local else ""
+        if rule.collect_cluster:
+            everywhere = f"the {', '.join(rule.collect_cluster)} documents of the whole scan"
+            seen = f"{seen} and {everywhere}" if seen else everywhere
+        notes.append(f"Set-level: sees {seen}{', filtered by collectFilter' if rule.collect_filter else ''}.")
     if rule.verdict_on_fail == "warn":
         notes.append("Reports a warning, not a failure.")
     return notes
