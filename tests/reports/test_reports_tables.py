@@ -3,7 +3,7 @@ from datetime import datetime
 
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import Level, Problem
-from leitplanke.core.results import ScanReport
+from leitplanke.core.results import ScanReport, Verdict
 from leitplanke.reports import tables
 
 
@@ -91,3 +91,34 @@ def test_brackets_in_messages_are_text_not_markup(report, policies, now):
     report.results[:] = [dataclasses.replace(r, message="[bold]x[/bold] at [red]y") for r in report.results]
     text = tables.render(report, policies=policies, now=now, color=True)
     assert text.count("[bold]x[/bold] at [red]y") == 6
+
+
+def test_plain_rows_are_drawn_as_rich_draws_them_whatever_their_length(report, policies, now, monkeypatch):
+    # words longer than the column fold, lines exactly as wide as it, runs of spaces,
+    # non-ASCII (drawn by rich itself), five-digit lines, messages with line breaks
+    messages = [
+        "x" * 150,
+        "y" * 71,
+        "word " * 30,
+        "a  b   c    " * 8 + "end",
+        "ünïcödé müst gö thröügh rïch " * 4,
+        "first line\nsecond line that is long enough to wrap around the column of findings",
+        "-" * 70 + " tail",
+    ]
+    base = report.results[0]
+    results = [
+        dataclasses.replace(
+            base,
+            verdict=Verdict.FAIL,
+            message=message,
+            location=dataclasses.replace(base.location, line=line, index=i),
+        )
+        for i, (message, line) in enumerate(zip(messages, [1, 99999, 7, 0, 12, 3, 42], strict=True))
+    ]
+    wide = ScanReport(results=results, documents=len(results)).finish()
+    assert tables._plain_grid(results[:2], policies, 100) is not None  # drawn without rich
+    assert tables._plain_grid(results[4:5], policies, 100) is None  # non-ASCII: rich draws it
+    fast = tables.render(wide, policies=policies, now=now, color=False, width=100)
+    monkeypatch.setattr(tables, "_plain_grid", lambda *args: None)
+    assert fast == tables.render(wide, policies=policies, now=now, color=False, width=100)
+    assert "x" * 71 in fast and "ünïcödé" in fast
