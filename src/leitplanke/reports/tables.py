@@ -141,13 +141,19 @@ def _plain_grid(rows: Sequence[Result], policies: Mapping[str, Policy], width: i
     room = width - len(indent)
     out: list[str] = []
     for result in rows:
-        line, verdict, severity, finding = (cell.plain for cell in _cells(result, policies))
+        line = str(result.location.line) if result.location.line else ""
+        verdict = "waived" if result.waiver else result.verdict.value
+        severity = result.severity.label
+        message, detail = _finding_parts(result, policies)
         if len(line) > _WIDTHS[0] or room < 10:
             return None
         wrapped: list[str] = []
-        for part in finding.split("\n"):
+        for part in (*message.split("\n"), detail):
             if not (part.isascii() and part.isprintable()) or part != part.strip():
                 return None
+            if len(part) <= room:
+                wrapped.append(part)
+                continue
             breaks = [0, *divide_line(part, room, fold=True), len(part)]
             wrapped.extend(part[start:end].rstrip() for start, end in itertools.pairwise(breaks))
         first = f"{' ' * INDENT[3]}{line:>5}  {verdict:<6}  {severity:<8}  {wrapped[0]}".rstrip()
@@ -180,15 +186,21 @@ def _verdict_text(verdict: Verdict) -> Text:
 
 
 def _finding(result: Result, policies: Mapping[str, Policy]) -> Text:
-    policy = policies.get(result.policy)
-    message = result.message or (policy.title if policy else "") or result.verdict.value
+    message, detail = _finding_parts(result, policies)
     finding = Text(message)
-    detail = f"{result.policy}/{result.rule}"
-    if result.location.path:
-        detail += f" at {result.location.path}"
     finding.append("\n")
     finding.append(detail, style="dim")
     return finding
+
+
+def _finding_parts(result: Result, policies: Mapping[str, Policy]) -> tuple[str, str]:
+    """The finding's message, and the policy, rule and path it comes from."""
+    policy = policies.get(result.policy)
+    message = result.message or (policy.title if policy else "") or result.verdict.value
+    detail = f"{result.policy}/{result.rule}"
+    if result.location.path:
+        detail += f" at {result.location.path}"
+    return message, detail
 
 
 def _problem_grid(report: ScanReport) -> Table:
