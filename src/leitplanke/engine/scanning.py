@@ -1,8 +1,10 @@
 """Scanning: many inputs through the compiled policies, in parallel, into one ScanReport.
 
 The caller injects ``load`` (source → documents, problems, skipped inputs), so
-the same pipeline serves files, Helm, Kustomize and stdin. Per-document rules
-run in worker processes (fork); set-level rules and waivers run once at the end.
+the same pipeline serves files, Helm, Kustomize and stdin. Per-document rules run in
+worker processes (fork), which also apply waivers, sort each source's results and, when
+asked, render them into spool files; set-level rules run at the end, a namespace at a
+time, in forked workers too. The main process joins what they send.
 """
 
 from __future__ import annotations
