@@ -15,6 +15,13 @@ from pathlib import Path
 
 import pytest
 
+# compiled CEL is cached between runs (engine.compiling.cache_directory): the tests, and the CLI
+# processes they start, keep theirs in a folder of their own, not in the home directory
+os.environ.setdefault(
+    "LEITPLANKE_CACHE_DIR",
+    os.path.join(os.environ.get("TMPDIR", "/tmp"), f"leitplanke-test-cache-{os.getpid()}"),
+)
+
 POSTGRES_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",

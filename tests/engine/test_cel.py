@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leitplanke.engine import cel, celquantities
+from leitplanke.engine import cel, celquantities, compiling
 
 OPTIONAL_RESULT = "the result is an optional value; end the expression with .orValue(default) or .value()"
 
@@ -687,3 +687,48 @@ def test_invalid_addresses_are_failures_with_clear_messages(environment: cel.Env
             ),
         },
     )
+
+
+def test_programs_compiled_once_are_read_back_by_the_next_environment(tmp_path, monkeypatch):
+    source = (
+        "quantity(object.spec.memory).isGreaterThan(quantity('1Gi')) && object.kind.lowerAscii() == 'pod'"
+    )
+    first = cel.build_environment(variables=["object"], cache=tmp_path)
+    assert isinstance(first.compile(source), cel.Program)
+    first.save()
+    assert len(list(tmp_path.iterdir())) == 1
+
+    def never(self: cel.Environment, text: str) -> None:
+        raise AssertionError(f"compiled {text!r} again")
+
+    monkeypatch.setattr(cel.Environment, "_compile", never)
+    second = cel.build_environment(variables=["object"], cache=tmp_path)
+    program = second.compile(source)
+    assert isinstance(program, cel.Program)
+    document = {"kind": "Pod", "spec": {"memory": "2Gi"}}
+    assert program.evaluate(second.activation({"object": document})) is True
+
+
+def test_a_damaged_or_foreign_cache_is_ignored(tmp_path):
+    source = "object.kind == 'Pod'"
+    first = cel.build_environment(variables=["object"], cache=tmp_path)
+    first.compile(source)
+    first.save()
+    (store,) = tmp_path.iterdir()
+    store.write_bytes(b"\x00 not a cache")
+    again = cel.build_environment(variables=["object"], cache=tmp_path)
+    assert again.compile(source).evaluate(again.activation({"object": {"kind": "Pod"}})) is True
+    other = cel.build_environment(variables=["object", "params"], cache=tmp_path)
+    other.compile("params.x == 1")
+    other.save()
+    assert len(list(tmp_path.iterdir())) == 2  # other variables, another file
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEITPLANKE_CACHE_DIR", "off")
+    assert compiling.cache_directory() is None
+    monkeypatch.setenv("LEITPLANKE_CACHE_DIR", str(tmp_path))
+    assert compiling.cache_directory() == tmp_path
+    monkeypatch.delenv("LEITPLANKE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compiling.cache_directory() == tmp_path / "xdg" / "leitplanke"

@@ -8,9 +8,11 @@ evaluator runs. Called by the CLI and ``testing``; feeds ``evaluating``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from leitplanke.core.documents import Document
@@ -152,7 +154,18 @@ class CompiledSet:
 
 
 def build_environment() -> cel.Environment:
-    return cel.build_environment(variables=VARIABLES)
+    return cel.build_environment(variables=VARIABLES, cache=cache_directory())
+
+
+def cache_directory() -> Path | None:
+    """Where compiled CEL is kept between runs: ``$LEITPLANKE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/leitplanke``, else ``~/.cache/leitplanke``; ``LEITPLANKE_CACHE_DIR=off``
+    keeps nothing."""
+    configured = os.environ.get("LEITPLANKE_CACHE_DIR")
+    if configured is not None:
+        return None if configured in ("", "off") else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "leitplanke"
 
 
 def compile_policies(
@@ -190,6 +203,7 @@ def compile_policies(
         for kind in item.policy.match.kinds or (ANY_KIND,):
             index.setdefault(kind, []).append(item)
     collect = frozenset(kind for p in compiled for r in p.rules for kind in r.rule.collect)
+    env.save()
     return (
         CompiledSet(
             environment=env,
