@@ -63,6 +63,9 @@ def write_report(
     if fmt == "sarif":
         sarif.write(report, out, policies=policies, now=now)
         return
+    if fmt == "policyreport":
+        policyreports.write(report, out, policies=policies, now=now)
+        return
     text = render_report(
         fmt, report, policies=policies, now=now, color=color, width=width, show_passed=show_passed
     )

@@ -6,9 +6,10 @@ applied to a cluster that has the CRDs. A waived result is reported as ``skip``,
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -58,6 +59,13 @@ CLUSTER_SCOPED_KINDS = frozenset(
 
 def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime) -> str:
     """The namespaced reports sorted by namespace, then the cluster report, as one YAML stream."""
+    buffer = io.StringIO()
+    write(report, buffer, policies=policies, now=now)
+    return buffer.getvalue()
+
+
+def write(report: ScanReport, out: TextIO, *, policies: Mapping[str, Policy], now: datetime) -> None:
+    """``render``, written to ``out`` a chunk of results at a time, so memory stays bounded."""
     del policies  # results carry category and controls already
     timestamp = _timestamp(now)
     namespaced: dict[str, list[Result]] = {}
@@ -68,12 +76,29 @@ def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime)
             namespaced.setdefault(namespace, []).append(result)
         else:
             cluster.append(result)
-    documents = [
-        _report("PolicyReport", namespaced[namespace], timestamp, namespace=namespace)
-        for namespace in sorted(namespaced)
-    ]
-    documents.append(_report("ClusterPolicyReport", cluster, timestamp, namespace=""))
-    return yaml.dump_all(documents, Dumper=_DUMPER, sort_keys=False, explicit_start=True, allow_unicode=True)
+    reports = [("PolicyReport", namespace, namespaced[namespace]) for namespace in sorted(namespaced)]
+    for kind, namespace, results in [*reports, ("ClusterPolicyReport", "", cluster)]:
+        document = _report(kind, results[:0], timestamp, namespace=namespace)
+        for result in results:
+            document["summary"][status(result)] += 1
+        if not results:
+            out.write(_dump(document, explicit_start=True))
+            continue
+        # the results come last: the document without them, then them, a chunk at a time
+        del document["results"]
+        out.write(_dump(document, explicit_start=True) + "results:\n")
+        for start in range(0, len(results), _CHUNK):
+            chunk = [_entry(r, timestamp, namespace=namespace) for r in results[start : start + _CHUNK]]
+            out.write(_dump(chunk))
+
+
+_CHUNK = 2000
+
+
+def _dump(value: Any, *, explicit_start: bool = False) -> str:
+    return yaml.dump(
+        value, Dumper=_DUMPER, sort_keys=False, explicit_start=explicit_start, allow_unicode=True
+    )
 
 
 def report_namespace(resource: Resource) -> str:
