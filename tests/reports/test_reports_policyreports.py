@@ -1,3 +1,4 @@
+import dataclasses
 from typing import Any
 
 import jsonschema
@@ -154,3 +155,35 @@ def test_an_empty_scan_still_gives_an_empty_cluster_report(policies, now):
             "results": [],
         }
     ]
+
+
+def test_reports_of_many_results_are_written_in_chunks_as_one_dump_would_write_them(report, policies, now):
+    # 4,200 results in one namespace (three chunks) and an empty cluster report
+    many = [
+        dataclasses.replace(
+            result,
+            location=dataclasses.replace(result.location, index=i),
+            message=f"finding {i} " + "with a long message that the dumper folds " * (i % 3),
+        )
+        for i in range(2100)
+        for result in report.results[:2]
+    ]
+    big = ScanReport(results=many, documents=len(many)).finish()
+    timestamp = policyreports._timestamp(now)
+    namespaced = [r for r in big.results if policyreports.report_namespace(r.resource)]
+    cluster = [r for r in big.results if not policyreports.report_namespace(r.resource)]
+    namespace = policyreports.report_namespace(namespaced[0].resource)
+    whole = yaml.dump_all(
+        [
+            policyreports._report("PolicyReport", namespaced, timestamp, namespace=namespace),
+            policyreports._report("ClusterPolicyReport", cluster, timestamp, namespace=""),
+        ],
+        Dumper=policyreports._DUMPER,
+        sort_keys=False,
+        explicit_start=True,
+        allow_unicode=True,
+    )
+    assert policyreports.render(big, policies=policies, now=now) == whole
+    first = next(yaml.load_all(whole, Loader=yaml.CSafeLoader))
+    assert len(first["results"]) == sum(first["summary"].values()) == len(namespaced) == 4200
+    assert cluster == []
