@@ -433,7 +433,7 @@ def _filtered(compiled: CompiledSet, group: _SetGroup) -> tuple[dict[str, list[A
             continue
         done.add(key)
         candidates = collected[key]
-        data = _set_bindings(compiled, [])
+        data = _set_bindings(compiled)
         data.update(lpCandidates=candidates, subjectNamespace=group.namespace)
         activation = environment.activation(data)
         kept: list[Any] = []
@@ -472,7 +472,7 @@ def _rule_documents(
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
     subjects = [evaluating.build_subject(k.load()) for k in group.subjects]
     collected, failed = _filtered(compiled, group)
-    data = _set_bindings(compiled, [])
+    data = _set_bindings(compiled)
     data.update(
         lpObjects=[s.doc.body for s in subjects],
         lpPodSpecs=[s.pod_spec for s in subjects],
@@ -502,7 +502,7 @@ def _condition_holds(compiled: CompiledSet, policy: CompiledPolicy, kept: Kept, 
     """The policy's match condition for one subject; a failing condition is an error result."""
     assert policy.condition is not None
     subject = evaluating.build_subject(kept.load())
-    data = _set_bindings(compiled, [])
+    data = _set_bindings(compiled)
     data.update(subject.bindings())
     holds = policy.condition.evaluate_bool(compiled.environment.activation(data))
     if isinstance(holds, cel.CelFailure):
@@ -518,7 +518,7 @@ def _set_message(program: cel.Program, activation: Any, *, default: str) -> str:
     return str(text)
 
 
-def _set_bindings(compiled: CompiledSet, collected: list[Any]) -> dict[str, Any]:
+def _set_bindings(compiled: CompiledSet) -> dict[str, Any]:
     return {
         "object": None,
         "oldObject": None,
@@ -528,7 +528,7 @@ def _set_bindings(compiled: CompiledSet, collected: list[Any]) -> dict[str, Any]
         "item": None,
         "params": {},
         "allParams": compiled.params,
-        "documents": collected,
+        "documents": [],  # a set-level program binds its own (lpCollected)
         "subjects": [],
     }
 

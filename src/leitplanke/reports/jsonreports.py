@@ -44,11 +44,11 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
         "schemaVersion": SCHEMA_VERSION,
         "generatedAt": summaries.rfc3339(now),
         "summary": _summary(summaries.build_summary(report)),
-        "results": _PLACEHOLDER,
+        "results": PLACEHOLDER,
         "problems": [_problem(problem) for problem in sorted(report.problems)],
         "skipped": [_skipped(skipped) for skipped in sorted(report.skipped, key=_skipped_key)],
     }
-    head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
+    head, tail = _around_placeholder(document)
     out.write(head)
     _write_results(report, out)
     out.write(tail + "\n")
@@ -56,15 +56,20 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
 
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 PLACEHOLDER = "\x00results\x00"  # where write_with_array puts the array
-_PLACEHOLDER = PLACEHOLDER
 _PLACEHOLDER_JSON = '"\\u0000results\\u0000"'
+
+
+def _around_placeholder(document: Mapping[str, Any]) -> tuple[str, str]:
+    """``document`` as indented JSON with sorted keys, before and after its ``PLACEHOLDER``."""
+    head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
+    return head, tail
 
 
 def write_with_array(document: Mapping[str, Any], items: Iterable[Any], out: TextIO, *, depth: int) -> None:
     """``document`` as indented JSON with sorted keys and a newline, with ``items`` as the array
     where it holds ``PLACEHOLDER`` (``depth`` levels down), rendered a chunk at a time: the
     output is the same as rendering it whole, but the items never all exist at once."""
-    head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
+    head, tail = _around_placeholder(document)
     out.write(head)
     indent = "  " * depth
     chunks = (list(itertools.islice(iterator, _CHUNK)) for iterator in itertools.repeat(iter(items)))

@@ -141,9 +141,7 @@ def _plain_grid(rows: Sequence[Result], policies: Mapping[str, Policy], width: i
     room = width - len(indent)
     out: list[str] = []
     for result in rows:
-        line = str(result.location.line) if result.location.line else ""
-        verdict = "waived" if result.waiver else result.verdict.value
-        severity = result.severity.label
+        line, verdict, severity = _plain_cells(result)
         message, detail = _finding_parts(result, policies)
         if len(line) > _WIDTHS[0] or room < 10:
             return None
@@ -175,14 +173,20 @@ def _result_grid(rows: Sequence[Result], policies: Mapping[str, Policy]) -> Tabl
 
 
 def _cells(result: Result, policies: Mapping[str, Policy]) -> tuple[Text, ...]:
-    verdict = Text("waived", style=WAIVED_STYLE) if result.waiver else _verdict_text(result.verdict)
-    severity = Text(result.severity.label, style=SEVERITY_STYLES[result.severity])
-    line = Text(str(result.location.line) if result.location.line else "")
-    return line, verdict, severity, _finding(result, policies)
+    line, verdict, severity = _plain_cells(result)
+    verdict_style = WAIVED_STYLE if result.waiver else VERDICT_STYLES[result.verdict]
+    return (
+        Text(line),
+        Text(verdict, style=verdict_style),
+        Text(severity, style=SEVERITY_STYLES[result.severity]),
+        _finding(result, policies),
+    )
 
 
-def _verdict_text(verdict: Verdict) -> Text:
-    return Text(verdict.value, style=VERDICT_STYLES[verdict])
+def _plain_cells(result: Result) -> tuple[str, str, str]:
+    """The line, verdict and severity columns as text."""
+    line = str(result.location.line) if result.location.line else ""
+    return line, "waived" if result.waiver else result.verdict.value, result.severity.label
 
 
 def _finding(result: Result, policies: Mapping[str, Policy]) -> Text:
