@@ -331,6 +331,12 @@ def test_workers_that_render_the_json_report_write_the_same_report(jobs: int, tm
     ]
     assert [r.rule for r in rendered.results] == ["has-pdb", "has-pdb", "has-pdb"]  # set-level: objects
     assert jsonreports.render(rendered, policies={}, now=NOW) == expected
+    # to a file, the spool's bytes go by sendfile, not through Python: the same report
+    with open(tmp_path / "report.json", "w", encoding="utf-8") as out:
+        out.write("")
+        jsonreports.write(rendered, out, now=NOW)
+    assert (tmp_path / "report.json").read_text("utf-8") == expected
+    (tmp_path / "report.json").unlink()
     assert rendered.counts() == {"pass": 1, "fail": 9, "warn": 0, "error": 0, "skip": 1}
     assert rendered.failing_count(Severity.HIGH) == 7  # critical and high: 9 fails less 2 medium
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -390,3 +396,73 @@ def test_a_scan_for_findings_counts_its_passes_without_keeping_them(jobs: int) -
         findings.counts() == everything.counts() == {"pass": 1, "fail": 9, "warn": 0, "error": 0, "skip": 1}
     )
     assert sum(findings.dropped.values()) == 1
+
+
+PORTS = """
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: no-ports-on-tagged-images}
+spec:
+  title: Tagged images expose no ports
+  severity: low
+  match: {podSpec: true}
+  rules:
+  - name: no-ports
+    # a filter over the pod's lists: failing items are found by their place in those lists
+    forEach: >-
+      (podSpec.containers + podSpec.?initContainers.orValue([]))
+        .filter(c, c.image.contains(':') && c.name != ')')
+    validate: "!has(item.ports)"
+    # reads a field only failing items have: evaluated for them alone
+    message: "'container ' + item.name + ' exposes ' + string(item.ports[0].containerPort)"
+    path: item.ports
+"""
+
+FILTERED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  initContainers:
+  - name: init
+    image: busybox:1
+    ports: [{containerPort: 9000}]
+  containers:
+  - name: untagged
+    image: nginx
+    ports: [{containerPort: 80}]
+  - name: app
+    image: web:2
+  - name: metrics
+    image: exporter:3
+    ports: [{containerPort: 9100}]
+"""
+
+
+def test_a_filtered_for_each_points_at_the_failing_items_of_the_pod() -> None:
+    report = _scan([PORTS], _docs(FILTERED))
+    assert [(r.verdict.value, r.location.path, r.message) for r in report.results] == [
+        ("fail", "spec.containers[2].ports", "container metrics exposes 9100"),
+        ("fail", "spec.initContainers[0].ports", "container init exposes 9000"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("for_each", "expected"),
+    [
+        (
+            "(podSpec.containers + podSpec.?initContainers.orValue([])).filter(c, c.name == ')')",
+            ("(podSpec.containers + podSpec.?initContainers.orValue([]))", "c", " c.name == ')'"),
+        ),
+        (
+            "object.spec.entries.filter(e, e.name in ['a', 'b'])",
+            ("object.spec.entries", "e", " e.name in ['a', 'b']"),
+        ),
+        ("podSpec.containers.filter(c, true).filter(d, false)", None),  # the base filters already
+        ("podSpec.containers.filter(c, c.x) + podSpec.?initContainers.orValue([])", None),
+        ("podSpec.containers.map(c, c.name)", None),
+        ("documents.filter(d, d.kind == 'Service')", None),  # not the document's own lists
+    ],
+)
+def test_a_filter_over_the_documents_lists_is_recognised(for_each: str, expected: object) -> None:
+    assert compiling.filtered_sources(for_each) == expected

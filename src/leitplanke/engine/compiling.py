@@ -50,7 +50,7 @@ ItemSource = tuple[str, tuple[str, ...]]
 def item_sources(for_each: str) -> tuple[ItemSource, ...] | None:
     """The (root, keys) of every list a forEach concatenates, or None if it does more than that."""
     terms = []
-    for term in for_each.split("+"):
+    for term in _unwrapped(for_each).split("+"):
         found = _TERM.match(term.strip())
         if found is None:
             return None
@@ -60,6 +60,54 @@ def item_sources(for_each: str) -> tuple[ItemSource, ...] | None:
             return None  # `a.?b` without orValue, or orValue on a plain path: not a plain list
         terms.append((found[1], keys))
     return tuple(terms)
+
+
+_FILTER = re.compile(r"\.\s*filter\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
+_TRIPLE_QUOTES = ("'''", '"""')
+
+
+def filtered_sources(for_each: str) -> tuple[str, str, str] | None:
+    """``(base, variable, condition)`` of a forEach ``base.filter(variable, condition)`` whose
+    base only concatenates lists of the document (see ``item_sources``), else None."""
+    text = for_each.strip()
+    for found in _FILTER.finditer(text):
+        base = text[: found.start()]
+        opening = text.index("(", found.start())
+        if _closing(text, opening) == len(text) - 1 and item_sources(base) is not None:
+            return base, found[1], text[found.end() : -1]
+    return None
+
+
+def _unwrapped(text: str) -> str:
+    """``text`` without parentheses around all of it."""
+    text = text.strip()
+    while text.startswith("(") and _closing(text, 0) == len(text) - 1:
+        text = text[1:-1].strip()
+    return text
+
+
+def _closing(text: str, start: int) -> int:
+    """Index of the parenthesis that closes the one at ``start``, string literals skipped; -1 if none."""
+    depth, at, quote = 0, start, ""
+    while at < len(text):
+        char = text[at]
+        if quote:
+            if char == "\\":
+                at += 1  # an escaped character
+            elif text.startswith(quote, at):
+                at += len(quote) - 1
+                quote = ""
+        elif char in "'\"":
+            quote = text[at : at + 3] if text[at : at + 3] in _TRIPLE_QUOTES else char
+            at += len(quote) - 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return at
+        at += 1
+    return -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +122,8 @@ class CompiledRule:
     set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
     set_filter: cel.Program | None = None  # set-level: collectFilter for lpCandidates[leitplanke.subject()]
     items_from: tuple[ItemSource, ...] | None = None  # where forEach items live, when known
+    # for a forEach that filters such lists: 'y' or 'n' per listed item, kept or not
+    items_kept: cel.Program | None = None
 
     @property
     def is_set_level(self) -> bool:
@@ -256,6 +306,12 @@ class _Compiler:
             return None
         return result
 
+    def derived(self, source: str) -> cel.Program | None:
+        """A program derived from the policy's expressions for speed, or None if it does not
+        compile (a type the checker cannot unify, say): the caller falls back, no problem."""
+        result = self.env.compile(f"{self.prefix}{source})" if self.prefix else source)
+        return None if isinstance(result, cel.CelIssue) else result
+
 
 def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem]) -> CompiledPolicy | None:
     compiler = _Compiler(env, policy, problems)
@@ -286,14 +342,24 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         return None
     validate = c.program(rule.validate)
     message = c.program(rule.message) if rule.message else None
-    for_each = each_validate = each_message = set_validate = set_message = set_filter = None
+    for_each = each_validate = each_message = set_validate = set_message = set_filter = items_kept = None
+    items_from = None
     if rule.for_each:
         for_each = c.program(rule.for_each)
         # one string of verdicts ("ppf"): converting a list of bools back to Python costs more
         # than the evaluation; a non-bool verdict or an error fails the whole call instead
         each_validate = c.program(f"({rule.for_each}).map(item, ({rule.validate}) ? 'p' : 'f').join()")
         if rule.message:
-            each_message = c.program(f"({rule.for_each}).map(item, {rule.message})")
+            # messages of failing items only: a message may read fields only they have
+            each_message = c.derived(
+                f"({rule.for_each}).map(item, ({rule.validate}) ? '' : ({rule.message}))"
+            ) or c.program(f"({rule.for_each}).map(item, {rule.message})")
+        items_from = item_sources(rule.for_each)
+        filtered = filtered_sources(rule.for_each) if items_from is None else None
+        if filtered is not None:
+            base, variable, condition = filtered
+            items_kept = c.derived(f"({base}).map({variable}, ({condition}) ? 'y' : 'n').join()")
+            items_from = item_sources(base) if items_kept is not None else None
     if rule.collect:
         body = f"({rule.for_each}).all(item, {rule.validate})" if rule.for_each else rule.validate
         key = collected_key(c.policy.id, rule.index)
@@ -319,7 +385,8 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         set_validate=set_validate,
         set_message=set_message,
         set_filter=set_filter,
-        items_from=item_sources(rule.for_each) if rule.for_each else None,
+        items_from=items_from,
+        items_kept=items_kept,
     )
 
 

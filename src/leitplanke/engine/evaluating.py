@@ -208,7 +208,7 @@ def _evaluate_each(
         path = resolve_path(rule.rule.path, subject, item_path="") if not verdicts else ""
         outcome.results.append(passes.result(policy, rule, path))
         return
-    paths = _item_paths(rule, subject) if items is None else None
+    paths = _item_paths(rule, subject, activation) if items is None else None
     if paths is None and items is None:
         found = _items(rule.for_each, activation)
         items = [] if isinstance(found, cel.CelFailure) else found
@@ -228,8 +228,9 @@ def _evaluate_each(
             outcome.results.append(failing_result(policy, rule, subject, message, path, item_path=item_path))
 
 
-def _item_paths(rule: CompiledRule, subject: Subject) -> list[str] | None:
-    """The path of every forEach item, read off the document when the forEach only joins lists."""
+def _item_paths(rule: CompiledRule, subject: Subject, activation: Any) -> list[str] | None:
+    """The path of every forEach item, read off the document when the forEach only joins
+    lists, or filters such lists (``items_kept`` says which items the filter keeps)."""
     if rule.items_from is None:
         return None
     paths: list[str] = []
@@ -246,6 +247,11 @@ def _item_paths(rule: CompiledRule, subject: Subject) -> list[str] | None:
             base = documents.join_path(base, key)
         if isinstance(node, list):
             paths.extend(f"{base}[{index}]" for index in range(len(node)))
+    if rule.items_kept is not None:
+        kept = rule.items_kept.evaluate(activation)
+        if kept.__class__ is not str or len(kept) != len(paths):
+            return None
+        return [path for path, flag in zip(paths, kept, strict=True) if flag == "y"]
     return paths
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any, BinaryIO, TextIO
@@ -95,55 +97,147 @@ def _write_results(report: ScanReport, out: TextIO) -> None:
     rendered most of them already (``ScanReport.rendered``).
     """
     lines = LineRenderer()
+    pieces: Iterable[bytes | _Span]
     if report.rendered is not None:
-        pieces = _rendered_pieces(report.rendered, summaries.ordered(report), lines)
+        pieces = _merged(_rendered_pieces(report.rendered, summaries.ordered(report), lines))
     else:
         results = summaries.ordered(report)
         pieces = (
             lines(results[start : start + _CHUNK]).encode("utf-8") for start in range(0, len(results), _CHUNK)
         )
-    write = _bytes_writer(out)
-    held = b""  # the last piece is written without its final comma
+    with _Sink(out) as sink:
+        held: bytes | _Span = b""  # the last piece is written without its final comma
+        for piece in pieces:
+            if piece:
+                sink.write(held or b"[\n")
+                held = piece
+        if not held:
+            sink.write(b"[]")
+            return
+        if isinstance(held, _Span):
+            sink.write(_Span(held.spool, held.offset, held.length - 2))
+            sink.write(b"\n  ]")
+        else:
+            sink.write(held[:-2] + b"\n  ]")
+
+
+@dataclass(slots=True)
+class _Span:
+    """Bytes of a spool file a worker rendered: copied to the report by the kernel."""
+
+    spool: str
+    offset: int
+    length: int
+
+    def __bool__(self) -> bool:
+        return self.length > 0
+
+
+class _Sink:
+    """Writes UTF-8 bytes and spool spans to ``out``.
+
+    To its binary buffer when it has one (a file, stdout): that saves decoding and encoding
+    hundreds of megabytes of rendered results again. Spans then go by ``os.sendfile`` from
+    the spool to the output's descriptor, never through Python; where that is refused (an
+    output without a descriptor, a kernel that cannot), they are read and written.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.buffer: BinaryIO | None = getattr(out, "buffer", None)
+        if (getattr(out, "encoding", "") or "").lower().replace("-", "") != "utf8":
+            self.buffer = None
+        self.descriptor = -1
+        if self.buffer is not None:
+            out.flush()
+            try:
+                self.descriptor = self.buffer.fileno()
+            except (OSError, ValueError, AttributeError):
+                self.descriptor = -1
+        self.spools: dict[str, BinaryIO] = {}
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stream in self.spools.values():
+            stream.close()
+
+    def write(self, piece: bytes | _Span) -> None:
+        if isinstance(piece, _Span):
+            self._copy(piece)
+        elif self.buffer is not None:
+            self.buffer.write(piece)
+        else:
+            self.out.write(piece.decode("utf-8"))
+
+    def _copy(self, span: _Span) -> None:
+        stream = self.spools.get(span.spool)
+        if stream is None:
+            stream = self.spools[span.spool] = open(span.spool, "rb")  # noqa: SIM115
+        offset, left = span.offset, span.length
+        if self.descriptor >= 0 and self.buffer is not None:
+            self.buffer.flush()
+            try:
+                while left > 0:
+                    sent = os.sendfile(self.descriptor, stream.fileno(), offset, left)
+                    if sent == 0:
+                        break
+                    offset, left = offset + sent, left - sent
+            except OSError:
+                self.descriptor = -1  # not for this output: read and write from here on
+        while left > 0:
+            stream.seek(offset)
+            data = stream.read(min(left, _COPY_CHUNK))
+            if not data:
+                raise OSError(f"{span.spool}: the rendered results end early")
+            self.write(data)
+            offset, left = offset + len(data), left - len(data)
+
+
+_COPY_CHUNK = 1 << 22
+
+
+def _merged(pieces: Iterable[bytes | _Span]) -> Iterator[bytes | _Span]:
+    """``pieces`` with spans that continue each other joined: a worker's documents follow
+    each other in its spool, so a file's results are one copy."""
+    pending: _Span | None = None
     for piece in pieces:
-        if piece:
-            write(held or b"[\n")
-            held = piece
-    write(held[:-2] + b"\n  ]" if held else b"[]")
+        if isinstance(piece, _Span):
+            if pending is not None and (pending.spool, pending.offset + pending.length) == (
+                piece.spool,
+                piece.offset,
+            ):
+                pending.length += piece.length
+                continue
+            if pending is not None:
+                yield pending
+            pending = _Span(piece.spool, piece.offset, piece.length)
+            continue
+        if pending is not None:
+            yield pending
+            pending = None
+        yield piece
+    if pending is not None:
+        yield pending
 
 
-def _bytes_writer(out: TextIO) -> Callable[[bytes], object]:
-    """Write UTF-8 bytes to ``out``: to its binary buffer when it has one (a file, stdout),
-    which saves decoding and encoding again hundreds of megabytes of rendered results."""
-    buffer = getattr(out, "buffer", None)
-    if buffer is None or (getattr(out, "encoding", "") or "").lower().replace("-", "") != "utf8":
-        return lambda data: out.write(data.decode("utf-8"))
-    out.flush()
-    return buffer.write  # type: ignore[no-any-return]
-
-
-def _rendered_pieces(rendered: Rendered, results: Sequence[Result], lines: LineRenderer) -> Iterator[bytes]:
+def _rendered_pieces(
+    rendered: Rendered, results: Sequence[Result], lines: LineRenderer
+) -> Iterator[bytes | _Span]:
     """The workers' text of each document, each followed by the lines of its other results."""
     extra: dict[tuple[str, int], list[Result]] = {}
     for result in results:
         extra.setdefault((result.location.file, result.location.index), []).append(result)
     documents = sorted(extra)
     position = 0
-    spools: dict[str, BinaryIO] = {}
-    try:
-        for segment in rendered.segments:
-            while position < len(documents) and documents[position] < (segment.file, segment.index):
-                yield lines(extra[documents[position]]).encode("utf-8")
-                position += 1
-            stream = spools.get(segment.spool)
-            if stream is None:
-                stream = spools[segment.spool] = open(segment.spool, "rb")  # noqa: SIM115
-            stream.seek(segment.offset)
-            yield stream.read(segment.length)
-        for document in documents[position:]:
-            yield lines(extra[document]).encode("utf-8")
-    finally:
-        for stream in spools.values():
-            stream.close()
+    for segment in rendered.segments:
+        while position < len(documents) and documents[position] < (segment.file, segment.index):
+            yield lines(extra[documents[position]]).encode("utf-8")
+            position += 1
+        yield _Span(segment.spool, segment.offset, segment.length)
+    for document in documents[position:]:
+        yield lines(extra[document]).encode("utf-8")
 
 
 def _text(value: str) -> str:
