@@ -466,3 +466,23 @@ def test_a_filtered_for_each_points_at_the_failing_items_of_the_pod() -> None:
 )
 def test_a_filter_over_the_documents_lists_is_recognised(for_each: str, expected: object) -> None:
     assert compiling.filtered_sources(for_each) == expected
+
+
+def test_a_pack_is_read_again_once_its_files_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pack = tmp_path / "packs" / "mine"
+    pack.mkdir(parents=True)
+    (pack / "registry.yaml").write_text(REGISTRY)
+    monkeypatch.setattr(loading, "pack_directory", lambda name: tmp_path / "packs" / name)
+    monkeypatch.setattr(loading, "available_packs", lambda: ["mine"])
+    monkeypatch.setenv("LEITPLANKE_CACHE_DIR", str(tmp_path / "cache"))
+    first = loading.load_packs(["mine"], now=NOW)
+    kept = list((tmp_path / "cache").glob("pack-mine-*.pickle"))
+    assert len(kept) == 1
+    again = loading.load_packs(["mine"], now=NOW)  # from the cache: the same policies
+    assert again.policies == first.policies
+    assert [p.params for p in again.policies] == [{"registries": ["registry.example.com/"]}]
+    (pack / "registry.yaml").write_text(REGISTRY.replace("registry.example.com/", "mirror.example.org/"))
+    changed = loading.load_packs(["mine"], now=NOW)
+    assert [p.params for p in changed.policies] == [{"registries": ["mirror.example.org/"]}]
+    assert list((tmp_path / "cache").glob("pack-mine-*.pickle")) != kept  # the stale file is gone
+    assert len(list((tmp_path / "cache").glob("pack-mine-*.pickle"))) == 1

@@ -97,8 +97,28 @@ class Program:
         except _Unconvertible as exc:
             return CelFailure(str(exc))
 
+    def verdicts(self, activation: Any) -> Any | CelFailure:
+        """``evaluate`` with its hot path first, inline: a forEach's string of verdicts."""
+        try:
+            value = self._expression.eval(activation)
+            result = value.value()
+        except (RuntimeError, TypeError):
+            return self.evaluate(activation)  # says what went wrong
+        if result.__class__ is str and value.type() != _ERROR:
+            return result
+        return self.evaluate(activation)
+
     def evaluate_bool(self, activation: Any) -> bool | CelFailure:
-        result = self.evaluate(activation)
+        # the hot path first, inline: most programs are validations giving a bool
+        try:
+            value = self._expression.eval(activation)
+            result = value.value()
+        except (RuntimeError, TypeError):
+            result = self.evaluate(activation)  # says what went wrong
+        else:
+            if result.__class__ is bool:
+                return result
+            result = self.evaluate(activation)
         if result.__class__ is bool or result.__class__ is CelFailure:
             return result
         return CelFailure(f"expected bool, got {celfunctions.type_name(result)}")

@@ -156,23 +156,23 @@ class CompiledPolicy:
     condition: cel.Program | None
     rules: tuple[CompiledRule, ...]
     foreign: ForeignRules | None = None  # rules a compatibility engine evaluates instead of CEL
-    # derived, for the evaluator's hot path: the per-document rules, and whether ``match``
-    # selects every document of its kinds (no namespaces, labels, groups or domains to check)
+    # derived, for the evaluator's hot path: the per-document rules, and what ``match`` asks
+    # of a document besides its kind (policies asking the same share one answer per document)
     document_rules: tuple[CompiledRule, ...] = field(init=False)
-    selects_kind: bool = field(init=False)
+    match_key: tuple[Any, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         match = self.policy.match
         object.__setattr__(self, "document_rules", tuple(r for r in self.rules if not r.is_set_level))
         object.__setattr__(
             self,
-            "selects_kind",
-            not (
-                match.domains
-                or match.api_groups
-                or match.namespaces
-                or match.exclude_namespaces
-                or match.label_selector
+            "match_key",
+            (
+                match.domains,
+                match.api_groups,
+                match.namespaces,
+                match.exclude_namespaces,
+                json.dumps(match.label_selector, sort_keys=True, default=str),
             ),
         )
 

@@ -6,7 +6,7 @@ the runtime's message, never an exception. Called by ``scanning``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +61,18 @@ def build_subject(doc: Document) -> Subject:
 
 
 def matching_policies(compiled: CompiledSet, doc: Document) -> list[CompiledPolicy]:
-    return [
-        p for p in compiled.candidates(doc.kind) if p.selects_kind or matching.matches(p.policy.match, doc)
-    ]
+    """The candidates for the document's kind whose ``match`` selects it, in index order;
+    many policies match alike (the default domain, the same excluded namespaces), so each
+    distinct ``match`` is checked once per document."""
+    selected: list[CompiledPolicy] = []
+    answers: dict[tuple[Any, ...], bool] = {}
+    for policy in compiled.candidates(doc.kind):
+        answer = answers.get(policy.match_key)
+        if answer is None:
+            answer = answers[policy.match_key] = matching.matches(policy.policy.match, doc)
+        if answer:
+            selected.append(policy)
+    return selected
 
 
 def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
@@ -77,23 +86,40 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
     data.update(oldObject=None, request=None, item=None, params={}, allParams=compiled.params)
     activation = compiled.environment.activation(data)
     passes = _Passes(subject)
+    passed = passes.result
+    append = outcome.results.append
+    evaluations = 0
+    # most rules pass: their path is inlined here, anything else goes to a function
     for policy in policies:
         if policy.foreign is not None:
             _evaluate_foreign(compiled, policy, subject, outcome)
             continue
         if policy.condition is not None:
-            outcome.evaluations += 1
+            evaluations += 1
             applies = policy.condition.evaluate_bool(activation)
-            if isinstance(applies, cel.CelFailure):
-                outcome.results.append(error_result(policy, MATCH_RULE, subject, applies.message, ""))
+            if applies.__class__ is cel.CelFailure:
+                append(error_result(policy, MATCH_RULE, subject, applies.message, ""))
                 continue
             if not applies:
                 continue
         for rule in policy.document_rules:
             if rule.for_each is None:
-                _evaluate_plain(policy, rule, subject, activation, outcome, passes)
+                evaluations += 1
+                verdict = rule.validate.evaluate_bool(activation)
+                if verdict is True:
+                    append(passed(policy, rule, passes.path(rule)))
+                else:
+                    _plain_finding(policy, rule, subject, activation, verdict, passes, append)
+                continue
+            combined = rule.each_validate.verdicts(activation)  # type: ignore[union-attr]
+            if combined.__class__ is str and "f" not in combined:
+                evaluations += len(combined) or 1
+                append(passed(policy, rule, "" if combined else passes.path(rule)))
             else:
-                _evaluate_each(compiled, policy, rule, subject, activation, outcome, passes)
+                evaluations += _each_findings(
+                    compiled, policy, rule, subject, activation, combined, passes, append
+                )
+    outcome.evaluations += evaluations
     return outcome
 
 
@@ -103,11 +129,19 @@ class _Passes:
     A pass points at its document's line, so passes at the same path share one Location.
     """
 
-    __slots__ = ("locations", "subject")
+    __slots__ = ("locations", "paths", "subject")
 
     def __init__(self, subject: Subject) -> None:
         self.subject = subject
         self.locations: dict[str, Location] = {}
+        self.paths: dict[str, str] = {}  # a rule's path -> the document's
+
+    def path(self, rule: CompiledRule) -> str:
+        """The document path of the rule's ``path`` (with no forEach item)."""
+        found = self.paths.get(rule.rule.path)
+        if found is None:
+            found = self.paths[rule.rule.path] = resolve_path(rule.rule.path, self.subject, item_path="")
+        return found
 
     def result(self, policy: CompiledPolicy, rule: CompiledRule, path: str) -> Result:
         location = self.locations.get(path)
@@ -153,42 +187,39 @@ def _evaluate_foreign(
         )
 
 
-def _evaluate_plain(
+def _plain_finding(
     policy: CompiledPolicy,
     rule: CompiledRule,
     subject: Subject,
     activation: Any,
-    outcome: Outcome,
+    verdict: bool | cel.CelFailure,
     passes: _Passes,
+    append: Callable[[Result], None],
 ) -> None:
-    outcome.evaluations += 1
-    verdict = rule.validate.evaluate_bool(activation)
-    path = resolve_path(rule.rule.path, subject, item_path="")
-    if verdict is True:
-        outcome.results.append(passes.result(policy, rule, path))
-    elif verdict.__class__ is cel.CelFailure:
-        outcome.results.append(error_result(policy, rule.rule.name, subject, verdict.message, path))
+    path = passes.path(rule)
+    if verdict.__class__ is cel.CelFailure:
+        append(error_result(policy, rule.rule.name, subject, verdict.message, path))
     else:
         message = _message(rule.message, activation, default=policy.policy.title)
-        outcome.results.append(failing_result(policy, rule, subject, message, path))
+        append(failing_result(policy, rule, subject, message, path))
 
 
-def _evaluate_each(
+def _each_findings(
     compiled: CompiledSet,
     policy: CompiledPolicy,
     rule: CompiledRule,
     subject: Subject,
     activation: Any,
-    outcome: Outcome,
+    combined: Any,
     passes: _Passes,
-) -> None:
-    assert rule.each_validate is not None and rule.for_each is not None
-    combined = rule.each_validate.evaluate(activation)
-    if combined.__class__ is str and "f" not in combined:  # the hot path: every item passes
-        outcome.evaluations += max(1, len(combined))
-        path = resolve_path(rule.rule.path, subject, item_path="") if not combined else ""
-        outcome.results.append(passes.result(policy, rule, path))
-        return
+    append: Callable[[Result], None],
+) -> int:
+    """The results of a forEach rule whose items do not all pass; returns the evaluations.
+
+    ``combined`` is the rule's one-call verdict string (``p`` or ``f`` per item), or what
+    came back instead when an item broke that call.
+    """
+    assert rule.for_each is not None
     items: list[Any] | None = None
     verdicts: list[Any]
     if combined.__class__ is str:
@@ -197,17 +228,14 @@ def _evaluate_each(
         # one item broke the combined call: evaluate item by item to say which
         listed = _items(rule.for_each, activation)
         if isinstance(listed, cel.CelFailure):
-            outcome.evaluations += 1
-            outcome.results.append(error_result(policy, rule.rule.name, subject, listed.message, ""))
-            return
+            append(error_result(policy, rule.rule.name, subject, listed.message, ""))
+            return 1
         items = listed
         verdicts = [_item_verdict(compiled, rule.validate, subject, item) for item in items]
-    outcome.evaluations += max(1, len(verdicts))
     failing = [i for i, v in enumerate(verdicts) if v is not True]
     if not failing:
-        path = resolve_path(rule.rule.path, subject, item_path="") if not verdicts else ""
-        outcome.results.append(passes.result(policy, rule, path))
-        return
+        append(passes.result(policy, rule, "" if verdicts else passes.path(rule)))
+        return max(1, len(verdicts))
     paths = _item_paths(rule, subject, activation) if items is None else None
     if paths is None and items is None:
         found = _items(rule.for_each, activation)
@@ -222,10 +250,11 @@ def _evaluate_each(
         path = resolve_path(rule.rule.path or "item", subject, item_path=item_path or "")
         verdict = verdicts[index]
         if isinstance(verdict, cel.CelFailure):
-            outcome.results.append(error_result(policy, rule.rule.name, subject, verdict.message, path))
+            append(error_result(policy, rule.rule.name, subject, verdict.message, path))
         else:
             message = messages.get(index) or policy.policy.title
-            outcome.results.append(failing_result(policy, rule, subject, message, path, item_path=item_path))
+            append(failing_result(policy, rule, subject, message, path, item_path=item_path))
+    return max(1, len(verdicts))
 
 
 def _item_paths(rule: CompiledRule, subject: Subject, activation: Any) -> list[str] | None:

@@ -7,6 +7,11 @@ and by ``testing``; compilation happens later in ``compiling``.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -17,10 +22,11 @@ from typing import Any
 import yaml
 
 from leitplanke.core import documents
+from leitplanke.core import policies as policies_module
 from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver, WaiverScope, expiry_text
-from leitplanke.engine import yamlnodes
+from leitplanke.engine import compiling, yamlnodes
 from leitplanke.engine.compat import admissionpolicies, gatekeeper, kyverno, kyvernovalidating
 from leitplanke.engine.compiling import CompiledPolicy
 
@@ -439,7 +445,56 @@ def load_packs(names: Iterable[str], *, now: datetime) -> Loaded:
                 Problem(name, 0, "unknown-pack", f"no built-in pack {name!r}; known: {', '.join(known)}")
             )
             continue
-        for file in _policy_files(pack_directory(name)):
-            text = file.read_text(encoding="utf-8")
-            loaded.extend(load_text(text, file=str(file), now=now, pack=name))
+        loaded.extend(_load_pack(name, now=now))
     return loaded.build_deferred()
+
+
+_PACK_CACHE_FORMAT = "1"  # part of the key: a change to what loading builds bumps it
+
+
+def _load_pack(name: str, *, now: datetime) -> Loaded:
+    """One pack's policies, kept between runs beside the compiled CEL (``compiling.cache_directory``).
+
+    The cache file is named after the pack's files (path, size, modification time) and the
+    modules defining policies, so an edited or reinstalled pack is read again. Only a pack that loads as
+    plain policies is kept; a cache that cannot be read or written is skipped, never an error.
+    """
+    files = list(_policy_files(pack_directory(name)))
+    folder = compiling.cache_directory()
+    store: Path | None = None
+    if folder is not None:
+        # the modules that define what is kept count too: a changed Policy class reads afresh
+        code = [Path(__file__), Path(policies_module.__file__ or "")]
+        stamp = [_PACK_CACHE_FORMAT, sys.version, *(_stamp(file) for file in [*code, *files])]
+        digest = hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:20]
+        store = folder / f"pack-{name}-{digest}.pickle"
+        try:
+            cached = pickle.loads(store.read_bytes())
+        except Exception:  # absent, or damaged: read the pack
+            cached = None
+        if isinstance(cached, Loaded):
+            return cached
+    loaded = Loaded()
+    for file in files:
+        loaded.extend(load_text(file.read_text(encoding="utf-8"), file=str(file), now=now, pack=name))
+    plain = not (loaded.waivers or loaded.problems or loaded.other or loaded.foreign or loaded.deferred)
+    if store is not None and plain:
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=store.parent, delete=False) as out:
+                out.write(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(out.name, store)
+            for stale in store.parent.glob(f"pack-{name}-*.pickle"):
+                if stale != store:
+                    stale.unlink()
+        except OSError:
+            pass
+    return loaded
+
+
+def _stamp(file: Path) -> str:
+    try:
+        info = file.stat()
+    except OSError:
+        return f"{file}:-"
+    return f"{file}:{info.st_size}:{info.st_mtime_ns}"

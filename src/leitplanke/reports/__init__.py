@@ -5,18 +5,35 @@ Called by the CLI and the service; each format lives in its own module with a pu
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from datetime import datetime
+from types import ModuleType
 from typing import TextIO
 
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import UsageError
 from leitplanke.core.results import ScanReport
-from leitplanke.reports import jsonreports, junit, policyreports, sarif, tables
 
 __all__ = ["FORMATS", "render_report", "write_report"]
 
 FORMATS = ("table", "json", "sarif", "junit", "policyreport")
+_MODULES = {
+    "table": "tables",
+    "json": "jsonreports",
+    "sarif": "sarif",
+    "junit": "junit",
+    "policyreport": "policyreports",
+}
+
+
+def _module(fmt: str) -> ModuleType:
+    """The module of a format, imported when first asked for: a scan loads only the one it writes
+    (the table alone pulls in rich)."""
+    name = _MODULES.get(fmt)
+    if name is None:
+        raise UsageError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return importlib.import_module(f"leitplanke.reports.{name}")
 
 
 def render_report(
@@ -30,19 +47,14 @@ def render_report(
     show_passed: bool = False,
 ) -> str:
     """``report`` in format ``fmt``; ``color``, ``width`` and ``show_passed`` affect only the table."""
+    module = _module(fmt)
     if fmt == "table":
-        return tables.render(
+        text: str = module.render(
             report, policies=policies, now=now, color=color, width=width, show_passed=show_passed
         )
-    if fmt == "json":
-        return jsonreports.render(report, policies=policies, now=now)
-    if fmt == "sarif":
-        return sarif.render(report, policies=policies, now=now)
-    if fmt == "junit":
-        return junit.render(report, policies=policies, now=now)
-    if fmt == "policyreport":
-        return policyreports.render(report, policies=policies, now=now)
-    raise UsageError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return text
+    rendered: str = module.render(report, policies=policies, now=now)
+    return rendered
 
 
 def write_report(
@@ -58,13 +70,10 @@ def write_report(
 ) -> None:
     """Like ``render_report``, written to ``out``; JSON is streamed so large scans stay small in memory."""
     if fmt == "json":
-        jsonreports.write(report, out, now=now)
+        _module(fmt).write(report, out, now=now)
         return
-    if fmt == "sarif":
-        sarif.write(report, out, policies=policies, now=now)
-        return
-    if fmt == "policyreport":
-        policyreports.write(report, out, policies=policies, now=now)
+    if fmt in ("sarif", "policyreport"):
+        _module(fmt).write(report, out, policies=policies, now=now)
         return
     text = render_report(
         fmt, report, policies=policies, now=now, color=color, width=width, show_passed=show_passed

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from leitplanke.core.policies import Policy
 from leitplanke.core.results import Resource, Result, ScanReport, Verdict
-from leitplanke.reports import jsonreports, tables
+from leitplanke.reports import jsonreports
 
 # framework → the prefixes of its control ids; the restricted profile includes the baseline one
 FRAMEWORKS: Mapping[str, tuple[str, ...]] = {
@@ -181,6 +181,8 @@ def write_json(report: ScanReport, compliance: Compliance, out: TextIO, *, now: 
 def render_table(compliance: Compliance, *, color: bool = False, width: int = 100) -> str:
     """One row per control (id, and the policies' titles below it), then the total."""
     buffer = io.StringIO()
+    from leitplanke.reports import tables  # rich, loaded only when a table is drawn
+
     console = tables.build_console(buffer, color=color, width=width)  # the table report's fixed settings
     name = FRAMEWORK_NAMES.get(compliance.framework, compliance.framework)
     console.print(Text(f"Compliance: {compliance.framework} ({name})", style="bold underline"))

@@ -11,14 +11,17 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, matching, yamlnodes
-from leitplanke.engine.compat import admissionpolicies, gatekeeperrego
+from leitplanke.engine.compat import admissionpolicies
 from leitplanke.engine.compat.kyvernomatching import group_version
+
+if TYPE_CHECKING:
+    from leitplanke.engine.compat import gatekeeperrego
 
 TEMPLATE_GROUP = "templates.gatekeeper.sh/"
 CONSTRAINT_GROUP = "constraints.gatekeeper.sh/"
@@ -74,6 +77,9 @@ class Template:
     def program(
         self, inventory: Mapping[str, Any]
     ) -> gatekeeperrego.RegoProgram | gatekeeperrego.RegoFailure:
+        # the Rego runtime loads on first use: a scan without Rego templates never pays for it
+        from leitplanke.engine.compat import gatekeeperrego
+
         key = repr(sorted(inventory.items())) if inventory else ""
         if key not in self._programs:
             data = {"inventory": inventory} if inventory else None
@@ -90,6 +96,8 @@ class Template:
     def _review_rego(
         self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
     ) -> Violations:
+        from leitplanke.engine.compat import gatekeeperrego
+
         program = self.program(inventory)
         if isinstance(program, gatekeeperrego.RegoFailure):
             return Violations(error=program.message)
