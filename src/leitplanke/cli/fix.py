@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leitplanke.cli import gathering, scan
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import compiling, fixing, scanning
+from leitplanke.engine import compiling, scanning
+
+if TYPE_CHECKING:
+    from leitplanke.engine import fixing
 from leitplanke.sources import parsing
 
 FIXABLE_SUFFIXES = (".yaml", ".yml")
@@ -43,6 +46,8 @@ def fix_command(
     report = scan.run_scan(
         paths, compiled=compiled, waivers=[], now=now, jobs=jobs, helm_values=[], helm_set=[]
     )
+    from leitplanke.engine import fixing  # ruamel.yaml: only when fixing
+
     applied = files_changed = 0
     for file, results in sorted(fixing.fixable(report.results).items()):
         target = Path(file)
@@ -85,6 +90,8 @@ def _fix_until_stable(
     now: datetime,
 ) -> fixing.FileFix:
     """Fix, re-scan the fixed text, fix again: two fixes may touch one list (drop ALL, drop NET_RAW)."""
+    from leitplanke.engine import fixing
+
     outcome = fixing.fix_text(text, results, file=file)
     for _ in range(MAX_ROUNDS - 1):
         if not outcome.changed:

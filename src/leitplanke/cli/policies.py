@@ -7,8 +7,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from leitplanke.cli import gathering
 from leitplanke.core.policies import Policy
@@ -60,6 +58,9 @@ def list_command(
         data = [_summary(p) for p in rows]
         typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
     else:
+        from rich.console import Console  # rich only for a table
+        from rich.table import Table
+
         table = Table("policy", "pack", "severity", "category", "controls", "rules")
         for p in rows:
             table.add_row(

@@ -24,7 +24,6 @@ from leitplanke.core.policies import Severity
 from leitplanke.core.problems import Level, UsageError
 from leitplanke.core.results import ScanReport, Verdict
 from leitplanke.engine import compiling, loading, scanning
-from leitplanke.engine.compat import gatekeeper
 from leitplanke.reports import compliance, jsonreports
 from leitplanke.sources import files, hosts
 
@@ -166,6 +165,10 @@ def _add_scan_inventory(gathered: gathering.Gathered, paths: list[str], *, confi
 
     Only when such a template is loaded; stdin cannot be read twice and is left out.
     """
+    if not gathered.foreign:
+        return
+    from leitplanke.engine.compat import gatekeeper  # loaded only when another engine's policies are
+
     if not any(gatekeeper.uses_inventory(p) for p in gathered.foreign):
         return
     readable = [p for p in paths if p != "-" and Path(p).exists()]

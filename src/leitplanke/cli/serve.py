@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from leitplanke.settings import load_settings
-
 FACTORY = "leitplanke.service.apps:create_app_from_environment"
 
 
@@ -23,6 +21,7 @@ def serve_command(
     import uvicorn
 
     from leitplanke.cli import db, servicecommands
+    from leitplanke.settings import load_settings  # pydantic-settings: only for the service
 
     settings = load_settings()
     database = servicecommands.open_database(settings.database_url)

@@ -27,7 +27,6 @@ from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceR
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver, WaiverScope, expiry_text
 from leitplanke.engine import compiling, yamlnodes
-from leitplanke.engine.compat import admissionpolicies, gatekeeper, kyverno, kyvernovalidating
 from leitplanke.engine.compiling import CompiledPolicy
 
 API_VERSION = "leitplanke.dev/v1"
@@ -61,6 +60,8 @@ class Loaded:
         """Pair what ``deferred`` holds into foreign policies (``other`` gives params and inventory)."""
         if not self.deferred:
             return self
+        from leitplanke.engine.compat import admissionpolicies, gatekeeper
+
         pending, self.deferred = self.deferred, []
         kept = [(f, d) for f, d in self.other if isinstance(d.data, dict)]
         self.foreign.extend(
@@ -202,23 +203,32 @@ def load_text(
             waiver = parse_waiver(doc, file=file, problems=loaded.problems, now=now, max_days=max_waiver_days)
             if waiver is not None:
                 loaded.waivers.append(waiver)
-        elif kyverno.is_kyverno(doc.data):
-            built = kyverno.build_policy(doc, file=file, problems=loaded.problems)
-            if built is not None:
-                loaded.foreign.append(built)
-        elif (
-            gatekeeper.is_template(doc.data)
-            or gatekeeper.is_constraint(doc.data)
-            or admissionpolicies.is_admission_policy(doc.data)
-        ):
-            loaded.deferred.append((file, doc))
-        elif kyvernovalidating.is_validating_policy(doc.data):
-            built = kyvernovalidating.build_policy(doc, file=file, problems=loaded.problems)
-            if built is not None:
-                loaded.foreign.append(built)
         else:
-            loaded.other.append((file, doc))
+            _load_other(doc, file=file, loaded=loaded)
     return loaded
+
+
+def _load_other(doc: yamlnodes.YamlDocument, *, file: str, loaded: Loaded) -> None:
+    """A document of another engine (Kyverno, Gatekeeper, admission policies) or an object a
+    policy may read; the compatibility modules load only when such a document comes."""
+    from leitplanke.engine.compat import admissionpolicies, gatekeeper, kyverno, kyvernovalidating
+
+    if kyverno.is_kyverno(doc.data):
+        built = kyverno.build_policy(doc, file=file, problems=loaded.problems)
+        if built is not None:
+            loaded.foreign.append(built)
+    elif (
+        gatekeeper.is_template(doc.data)
+        or gatekeeper.is_constraint(doc.data)
+        or admissionpolicies.is_admission_policy(doc.data)
+    ):
+        loaded.deferred.append((file, doc))
+    elif kyvernovalidating.is_validating_policy(doc.data):
+        built = kyvernovalidating.build_policy(doc, file=file, problems=loaded.problems)
+        if built is not None:
+            loaded.foreign.append(built)
+    else:
+        loaded.other.append((file, doc))
 
 
 def parse_policy(

@@ -386,6 +386,7 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) 
     ``kept`` is in report order; a policy's failing match condition becomes an error result in ``out``.
     """
     groups: dict[tuple[bool, str], _SetGroup] = {}
+    answers: dict[tuple[Any, int], bool] = {}
     by_kind: dict[str, list[tuple[int, Kept]]] = {}
     for position, k in enumerate(kept):
         by_kind.setdefault(k.kind, []).append((position, k))
@@ -394,9 +395,13 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) 
         candidates = (
             sorted(c for kind in kinds for c in by_kind.get(kind, ())) if kinds else list(enumerate(kept))
         )
-        members = [
-            (position, k) for position, k in candidates if matching.matches(policy.policy.match, k.doc)
-        ]
+        members = []
+        for position, k in candidates:  # policies matching alike share one check per document
+            answer = answers.get((policy.match_key, position))
+            if answer is None:
+                answer = answers[(policy.match_key, position)] = matching.matches(policy.policy.match, k.doc)
+            if answer:
+                members.append((position, k))
         if policy.condition is not None:
             members = [(i, k) for i, k in members if _condition_holds(compiled, policy, k, out)]
         for rule in policy.rules:
@@ -416,13 +421,17 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) 
     return [groups[key] for key in sorted(groups)]
 
 
-def _filtered(compiled: CompiledSet, group: _SetGroup) -> tuple[dict[str, list[Any]], dict[str, str]]:
+def _filtered(
+    compiled: CompiledSet, group: _SetGroup, bodies: dict[int, Any]
+) -> tuple[dict[str, list[Any]], dict[str, str]]:
     """Each rule's document bodies with its ``collectFilter`` applied, once for the whole group,
-    and the message of each filter that failed (its rule's subjects get an error result)."""
-    bodies: dict[int, Any] = {}  # a document several rules collect is unpickled once
+    and the message of each filter that failed (its rule's subjects get an error result).
+
+    ``bodies`` holds the group's unpickled documents by ``id`` of their ``Kept``: a document
+    that is a subject and collected, or collected by several rules, is unpickled once.
+    """
     collected = {
-        key: [bodies.get(id(k)) or bodies.setdefault(id(k), k.load().body) for k in documents]
-        for key, documents in group.collected.items()
+        key: [_loaded(k, bodies).body for k in documents] for key, documents in group.collected.items()
     }
     failed: dict[str, str] = {}
     done: set[str] = set()
@@ -470,8 +479,9 @@ def _rule_documents(
 
 
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
-    subjects = [evaluating.build_subject(k.load()) for k in group.subjects]
-    collected, failed = _filtered(compiled, group)
+    bodies: dict[int, Any] = {}
+    subjects = [evaluating.build_subject(_loaded(k, bodies)) for k in group.subjects]
+    collected, failed = _filtered(compiled, group, bodies)
     data = _set_bindings(compiled)
     data.update(
         lpObjects=[s.doc.body for s in subjects],
@@ -496,6 +506,13 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
             text = _set_message(rule.set_message, activation, default=text)
         out.append(_set_result(policy, rule, subject, verdict, text))
     return out, len(group.tasks)
+
+
+def _loaded(kept: Kept, bodies: dict[int, Any]) -> Document:
+    body = bodies.get(id(kept))
+    if body is None:
+        body = bodies[id(kept)] = pickle.loads(kept.body)
+    return Document(body=body, origin=kept.doc.origin, domain=kept.doc.domain)
 
 
 def _condition_holds(compiled: CompiledSet, policy: CompiledPolicy, kept: Kept, out: list[Result]) -> bool:

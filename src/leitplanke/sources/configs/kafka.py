@@ -10,8 +10,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import javaproperties
-
 from leitplanke.core.documents import Document, SkippedInput, join_path
 from leitplanke.core.problems import Level, Problem
 from leitplanke.sources.configs import bodies, texts
@@ -60,6 +58,8 @@ def load(path: str, data: bytes) -> Iterator[Document | Problem | SkippedInput]:
 
 def parse_properties(text: str, *, file: str) -> tuple[dict[str, str], dict[str, int], Problem | None]:
     """Properties (the last of a repeated key wins, as ``java.util.Properties``) and their lines."""
+    import javaproperties  # loaded with the first properties file: most scans have none
+
     properties: dict[str, str] = {}
     lines: dict[str, int] = {}
     line = 1

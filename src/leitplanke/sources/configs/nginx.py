@@ -14,8 +14,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import crossplane
-
 from leitplanke.core.documents import Document, Origin, SkippedInput, join_path
 from leitplanke.core.problems import Problem
 from leitplanke.sources.configs import bodies
@@ -58,6 +56,8 @@ def load(path: str, data: bytes) -> Iterator[Document | Problem | SkippedInput]:
     Syntax errors, missing includes and include loops are Problems with file and line; what
     could be read is still loaded.
     """
+    import crossplane  # loaded with the first NGINX file
+
     del data  # crossplane reads the file and its includes itself
     payload = crossplane.parse(path, catch_errors=True, check_ctx=False, check_args=True, comments=False)
     configs = payload.get("config") or []
@@ -77,6 +77,8 @@ def load(path: str, data: bytes) -> Iterator[Document | Problem | SkippedInput]:
 
 def included_files(path: str, data: bytes) -> tuple[str, ...]:
     """Every file the ``include`` directives of ``path`` pull in, through nested includes too."""
+    import crossplane  # loaded with the first NGINX file
+
     del data  # crossplane reads the file and its includes itself
     payload = crossplane.parse(path, catch_errors=True, check_ctx=False, check_args=False, comments=False)
     return tuple(str(config.get("file", "")) for config in (payload.get("config") or [])[1:])
