@@ -486,3 +486,12 @@ def test_a_pack_is_read_again_once_its_files_change(tmp_path: Path, monkeypatch:
     assert [p.params for p in changed.policies] == [{"registries": ["mirror.example.org/"]}]
     assert list((tmp_path / "cache").glob("pack-mine-*.pickle")) != kept  # the stale file is gone
     assert len(list((tmp_path / "cache").glob("pack-mine-*.pickle"))) == 1
+
+
+def test_kept_bodies_come_back_as_they_were_plain_or_not() -> None:
+    plain = {"kind": "Pod", "spec": {"replicas": 2, "ratio": 0.5, "on": True, "none": None, "list": ["a", 1]}}
+    odd = {"kind": "Pod", "created": datetime(2026, 1, 2, tzinfo=UTC), "tags": ("a", "b")}
+    for body in (plain, odd):
+        assert scanning._thawed(scanning._frozen(body)) == body
+    assert scanning._frozen(plain)[:1] == b"m"  # marshal: faster both ways
+    assert scanning._frozen(odd)[:1] == b"p"  # what marshal cannot hold (a datetime) goes by pickle

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import marshal
 import multiprocessing
 import os
 import pickle
@@ -324,8 +325,8 @@ class Kept:
     """A document kept for set-level rules, small enough for the main process to hold many.
 
     ``doc`` has what matching and grouping read (apiVersion, kind, name, namespace, labels)
-    and the lines set-level rules may report; the body travels and waits pickled, and is
-    unpickled where its group is evaluated.
+    and the lines set-level rules may report; the body travels and waits as bytes, and is
+    read back where its group is evaluated.
     """
 
     doc: Document
@@ -336,7 +337,7 @@ class Kept:
     home: str = ""
 
     def load(self) -> Document:
-        return Document(body=pickle.loads(self.body), origin=self.doc.origin, domain=self.doc.domain)
+        return Document(body=_thawed(self.body), origin=self.doc.origin, domain=self.doc.domain)
 
 
 def _portable(doc: Document, paths: Sequence[str]) -> Kept:
@@ -351,11 +352,24 @@ def _portable(doc: Document, paths: Sequence[str]) -> Kept:
     kind, namespace = doc.kind, doc.namespace
     return Kept(
         Document(body=identity, origin=doc.origin.frozen(resolved), domain=doc.domain),
-        pickle.dumps(doc.body, protocol=pickle.HIGHEST_PROTOCOL),
+        _frozen(doc.body),
         kind,
         namespace,
         doc.name if kind == "Namespace" else namespace,
     )
+
+
+def _frozen(body: Any) -> bytes:
+    """A document body as bytes: marshal (faster both ways) for the plain values bodies hold,
+    pickle for anything else; the first byte says which."""
+    try:
+        return b"m" + marshal.dumps(body)
+    except ValueError:
+        return b"p" + pickle.dumps(body, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _thawed(data: bytes) -> Any:
+    return marshal.loads(data[1:]) if data[:1] == b"m" else pickle.loads(data[1:])
 
 
 @dataclass(slots=True)
@@ -511,7 +525,7 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
 def _loaded(kept: Kept, bodies: dict[int, Any]) -> Document:
     body = bodies.get(id(kept))
     if body is None:
-        body = bodies[id(kept)] = pickle.loads(kept.body)
+        body = bodies[id(kept)] = _thawed(kept.body)
     return Document(body=body, origin=kept.doc.origin, domain=kept.doc.domain)
 
 
