@@ -6,6 +6,7 @@ Sources build them; the engine evaluates them; reports point back to
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,10 +64,15 @@ def parent_path(path: str) -> str:
 def join_path(base: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{base}[{key}]"
-    if not key.replace("-", "_").replace("/", "_").isidentifier() and key:
+    if key and _quoted(key):
         # keys such as "app.kubernetes.io/name" are quoted so the path stays unambiguous
         return f'{base}["{key}"]'
     return f"{base}.{key}" if base else key
+
+
+@functools.lru_cache(maxsize=8192)
+def _quoted(key: str) -> bool:
+    return not key.replace("-", "_").replace("/", "_").isidentifier()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,16 @@ class SkippedInput:
 
 
 def parse_path(path: str) -> list[str | int]:
-    """Split a field path (``a.b[0]["x.y/z"].c``) into keys and indexes."""
+    """Split a field path (``a.b[0]["x.y/z"].c``) into keys and indexes.
+
+    The same paths come back for every document (a rule's path, the pod spec's prefix): they
+    are split once. A malformed path raises ValueError or IndexError, every time.
+    """
+    return list(_split_path(path))
+
+
+@functools.lru_cache(maxsize=8192)
+def _split_path(path: str) -> tuple[str | int, ...]:
     parts: list[str | int] = []
     i, n = 0, len(path)
     token = ""
@@ -175,4 +190,4 @@ def parse_path(path: str) -> list[str | int]:
             i += 1
     if token:
         parts.append(token)
-    return parts
+    return tuple(parts)
