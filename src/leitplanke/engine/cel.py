@@ -104,7 +104,10 @@ class Program:
             result = value.value()
         except (RuntimeError, TypeError):
             return self.evaluate(activation)  # says what went wrong
-        if result.__class__ is str and value.type() != _ERROR:
+        # an error's value is its message, a string too; but a message is never made of the
+        # letters p and f alone (it starts with a status, "NOT_FOUND: ..."): asking the runtime
+        # for the type is left to other strings
+        if result.__class__ is str and (not result.strip("pf") or value.type() != _ERROR):
             return result
         return self.evaluate(activation)
 
