@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import pickle
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, BinaryIO, Generic, TypeVar
@@ -57,7 +57,7 @@ class _Job(Generic[S]):
     compiled: CompiledSet
     load: Loader[S]
     keep_kinds: frozenset[str]
-    keep_paths: tuple[str, ...]
+    keep_paths: Mapping[str, tuple[str, ...]]  # by subject kind ("*": any): lines set-level results need
     waivers: tuple[Waiver, ...] = ()  # the active ones
     render: Renderer | None = None
     spool: str = ""
@@ -122,7 +122,13 @@ def _scan(
     keep = set(compiled.collect_kinds)
     for policy in set_policies:
         keep.update(policy.policy.match.kinds or ("*",))
-    keep_paths = tuple(r.rule.path for p in set_policies for r in p.rules if r.rule.path)
+    # only a set-level rule's subjects get results: a kept document needs the lines of the
+    # rules of the policies that match its kind, not of every set-level rule
+    keep_paths: dict[str, tuple[str, ...]] = {}
+    for policy in set_policies:
+        paths = tuple(r.rule.path for r in policy.rules if r.rule.path)
+        for kind in policy.policy.match.kinds or ("*",):
+            keep_paths[kind] = keep_paths.get(kind, ()) + paths
     active = tuple(w for w in waivers if not w.is_expired(now))
     job = _Job(
         compiled=compiled,
@@ -275,7 +281,8 @@ def process_source(job: _Job[S], source: S) -> Batch:
                 batch.results.extend(outcome.results)
                 batch.evaluations += outcome.evaluations
                 if item.kind in job.keep_kinds or "*" in job.keep_kinds:
-                    batch.kept.append(_portable(item, job.keep_paths))
+                    paths = job.keep_paths.get(item.kind, ()) + job.keep_paths.get("*", ())
+                    batch.kept.append(_portable(item, paths))
             elif isinstance(item, Problem):
                 batch.problems.append(item)
             else:
