@@ -448,8 +448,8 @@ def _filtered(
     """Each rule's document bodies with its ``collectFilter`` applied, once for the whole group,
     and the message of each filter that failed (its rule's subjects get an error result).
 
-    ``bodies`` holds the group's unpickled documents by ``id`` of their ``Kept``: a document
-    that is a subject and collected, or collected by several rules, is unpickled once.
+    ``bodies`` holds the group's documents, read back, by ``id`` of their ``Kept``: a document
+    that is a subject and collected, or collected by several rules, is read back once.
     """
     collected = {
         key: [_loaded(k, bodies).body for k in documents] for key, documents in group.collected.items()
