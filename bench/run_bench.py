@@ -72,11 +72,23 @@ def _tree_memory_kb(root: int) -> tuple[int, int]:
     return total, largest
 
 
-def measured(cmd: list[str], repeat: int) -> dict[str, float]:
-    """Wall time: the median of ``repeat`` runs (timings on this machine vary by ±10%) with
-    nothing else running; memory: one more run, sampled (the sampler takes some CPU)."""
-    walls = sorted(measure(cmd, sample=False)["wall"] for _ in range(repeat))
-    return {**measure(cmd, sample=True), "wall": walls[len(walls) // 2]}
+Figures = dict[str, float]
+
+
+def measured_pair(first: list[str], second: list[str], repeat: int) -> tuple[Figures, Figures]:
+    """Wall times: the median of ``repeat`` runs of each command, the two taken in turn, so
+    that a machine speeding up or slowing down (this one swings by ±30% within minutes) moves
+    both alike and their ratio less; nothing else runs meanwhile. Memory: one more run of
+    each, sampled (the sampler takes some CPU)."""
+    walls: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for cmd, times in zip((first, second), walls, strict=True):
+            times.append(measure(cmd, sample=False)["wall"])
+    medians = [sorted(times)[len(times) // 2] for times in walls]
+    return (
+        {**measure(first, sample=True), "wall": medians[0]},
+        {**measure(second, sample=True), "wall": medians[1]},
+    )
 
 
 def measure(
@@ -154,10 +166,10 @@ def main() -> None:
     for count in (int(s) for s in args.sizes.split(",")):
         corpus = generate(shared, work, count)
         repeat = args.repeat if count <= 10000 else 1
-        parse = measured([sys.executable, "-c", PARSE_ONLY, str(corpus)], repeat)
         report_file = work / f"scan{count}.json"
         pack_args = [a for name in pack_names for a in ("--pack", name)]
-        scan = measured(
+        parse, scan = measured_pair(
+            [sys.executable, "-c", PARSE_ONLY, str(corpus)],
             [leitplanke, "scan", str(corpus), *pack_args, "--format", "json", "--output", str(report_file)],
             repeat,
         )
