@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-# compiled CEL is cached between runs (engine.compiling.cache_directory): the tests, and the CLI
+# compiled CEL is cached between runs (engine.caching.cache_directory): the tests, and the CLI
 # processes they start, keep theirs in a folder of their own, not in the home directory
 os.environ.setdefault(
     "LEITPLANKE_CACHE_DIR",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leitplanke.engine import cel, celquantities, compiling
+from leitplanke.engine import caching, cel, celquantities
 
 OPTIONAL_RESULT = "the result is an optional value; end the expression with .orValue(default) or .value()"
 
@@ -726,9 +726,9 @@ def test_a_damaged_or_foreign_cache_is_ignored(tmp_path):
 
 def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("LEITPLANKE_CACHE_DIR", "off")
-    assert compiling.cache_directory() is None
+    assert caching.cache_directory() is None
     monkeypatch.setenv("LEITPLANKE_CACHE_DIR", str(tmp_path))
-    assert compiling.cache_directory() == tmp_path
+    assert caching.cache_directory() == tmp_path
     monkeypatch.delenv("LEITPLANKE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert compiling.cache_directory() == tmp_path / "xdg" / "leitplanke"
+    assert caching.cache_directory() == tmp_path / "xdg" / "leitplanke"

@@ -15,10 +15,10 @@ import typer
 from leitplanke.cli import gathering, scan
 from leitplanke.core.results import Result, Verdict
 from leitplanke.engine import compiling, scanning
+from leitplanke.sources import parsing
 
 if TYPE_CHECKING:
     from leitplanke.engine import fixing
-from leitplanke.sources import parsing
 
 FIXABLE_SUFFIXES = (".yaml", ".yml")
 

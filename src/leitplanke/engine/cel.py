@@ -12,9 +12,7 @@ import hashlib
 import json
 import marshal
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +24,7 @@ from cel_expr_python import cel as runtime
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
 from leitplanke.core import problems
-from leitplanke.engine import celfunctions, celnetworks, celquantities, celurls
+from leitplanke.engine import caching, celfunctions, celnetworks, celquantities, celurls
 
 _LOCATION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ")
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -90,38 +88,18 @@ class Program:
         kind = result.__class__
         if kind is bool or kind is int or kind is float:  # the hot path: most results are bools
             return result
-        if kind is str and value.type() != _ERROR:  # forEach verdicts come as one string
+        # forEach verdicts come as one string. An error's value is its message, a string too,
+        # but never one of the letters p and f alone (it starts with a status, "NOT_FOUND:
+        # ..."): the runtime is asked for the type of other strings only
+        if kind is str and (not result.strip("pf") or value.type() != _ERROR):
             return result
         try:
             return _plain(value, result)
         except _Unconvertible as exc:
             return CelFailure(str(exc))
 
-    def verdicts(self, activation: Any) -> Any | CelFailure:
-        """``evaluate`` with its hot path first, inline: a forEach's string of verdicts."""
-        try:
-            value = self._expression.eval(activation)
-            result = value.value()
-        except (RuntimeError, TypeError):
-            return self.evaluate(activation)  # says what went wrong
-        # an error's value is its message, a string too; but a message is never made of the
-        # letters p and f alone (it starts with a status, "NOT_FOUND: ..."): asking the runtime
-        # for the type is left to other strings
-        if result.__class__ is str and (not result.strip("pf") or value.type() != _ERROR):
-            return result
-        return self.evaluate(activation)
-
     def evaluate_bool(self, activation: Any) -> bool | CelFailure:
-        # the hot path first, inline: most programs are validations giving a bool
-        try:
-            value = self._expression.eval(activation)
-            result = value.value()
-        except (RuntimeError, TypeError):
-            result = self.evaluate(activation)  # says what went wrong
-        else:
-            if result.__class__ is bool:
-                return result
-            result = self.evaluate(activation)
+        result = self.evaluate(activation)
         if result.__class__ is bool or result.__class__ is CelFailure:
             return result
         return CelFailure(f"expected bool, got {celfunctions.type_name(result)}")
@@ -165,14 +143,8 @@ class Environment:
         if self._store is None or not self._fresh:
             return
         kept = {**self._stored, **self._fresh} if len(self._stored) < _STORE_LIMIT else dict(self._fresh)
-        try:
-            self._store.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self._store.parent, delete=False) as out:
-                out.write(marshal.dumps(kept))
-            os.replace(out.name, self._store)
-        except OSError:
-            return
-        self._stored, self._fresh = kept, {}
+        if caching.keep(self._store, marshal.dumps(kept)):
+            self._stored, self._fresh = kept, {}
 
     def _restore(self, source: str) -> Program | None:
         data = self._stored.get(source)

@@ -8,17 +8,15 @@ evaluator runs. Called by the CLI and ``testing``; feeds ``evaluating``.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import cel
+from leitplanke.engine import caching, cel
 
 VARIABLES = (
     "object",
@@ -204,18 +202,7 @@ class CompiledSet:
 
 
 def build_environment() -> cel.Environment:
-    return cel.build_environment(variables=VARIABLES, cache=cache_directory())
-
-
-def cache_directory() -> Path | None:
-    """Where compiled CEL is kept between runs: ``$LEITPLANKE_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/leitplanke``, else ``~/.cache/leitplanke``; ``LEITPLANKE_CACHE_DIR=off``
-    keeps nothing."""
-    configured = os.environ.get("LEITPLANKE_CACHE_DIR")
-    if configured is not None:
-        return None if configured in ("", "off") else Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "leitplanke"
+    return cel.build_environment(variables=VARIABLES, cache=caching.cache_directory())
 
 
 def compile_policies(
@@ -296,8 +283,7 @@ class _Compiler:
         return True
 
     def program(self, source: str) -> cel.Program | None:
-        wrapped = f"{self.prefix}{source})" if self.prefix else source
-        result = self.env.compile(wrapped)
+        result = self.env.compile(self._wrapped(source))
         if isinstance(result, cel.CelIssue):
             self.failed = True
             self.problems.append(
@@ -309,8 +295,12 @@ class _Compiler:
     def derived(self, source: str) -> cel.Program | None:
         """A program derived from the policy's expressions for speed, or None if it does not
         compile (a type the checker cannot unify, say): the caller falls back, no problem."""
-        result = self.env.compile(f"{self.prefix}{source})" if self.prefix else source)
+        result = self.env.compile(self._wrapped(source))
         return None if isinstance(result, cel.CelIssue) else result
+
+    def _wrapped(self, source: str) -> str:
+        """``source`` inside the policy's params binding, if it has params."""
+        return f"{self.prefix}{source})" if self.prefix else source
 
 
 def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem]) -> CompiledPolicy | None:

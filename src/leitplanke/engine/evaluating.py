@@ -111,7 +111,7 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
                 else:
                     _plain_finding(policy, rule, subject, activation, verdict, passes, append)
                 continue
-            combined = rule.each_validate.verdicts(activation)  # type: ignore[union-attr]
+            combined = rule.each_validate.evaluate(activation)  # type: ignore[union-attr]
             if combined.__class__ is str and "f" not in combined:
                 evaluations += len(combined) or 1
                 append(passed(policy, rule, "" if combined else passes.path(rule)))

@@ -8,10 +8,8 @@ and by ``testing``; compilation happens later in ``compiling``.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +24,7 @@ from leitplanke.core import policies as policies_module
 from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver, WaiverScope, expiry_text
-from leitplanke.engine import compiling, yamlnodes
+from leitplanke.engine import caching, yamlnodes
 from leitplanke.engine.compiling import CompiledPolicy
 
 API_VERSION = "leitplanke.dev/v1"
@@ -463,14 +461,14 @@ _PACK_CACHE_FORMAT = "1"  # part of the key: a change to what loading builds bum
 
 
 def _load_pack(name: str, *, now: datetime) -> Loaded:
-    """One pack's policies, kept between runs beside the compiled CEL (``compiling.cache_directory``).
+    """One pack's policies, kept between runs beside the compiled CEL (``caching.cache_directory``).
 
     The cache file is named after the pack's files (path, size, modification time) and the
     modules defining policies, so an edited or reinstalled pack is read again. Only a pack that loads as
     plain policies is kept; a cache that cannot be read or written is skipped, never an error.
     """
     files = list(_policy_files(pack_directory(name)))
-    folder = compiling.cache_directory()
+    folder = caching.cache_directory()
     store: Path | None = None
     if folder is not None:
         # the modules that define what is kept count too: a changed Policy class reads afresh
@@ -488,17 +486,10 @@ def _load_pack(name: str, *, now: datetime) -> Loaded:
     for file in files:
         loaded.extend(load_text(file.read_text(encoding="utf-8"), file=str(file), now=now, pack=name))
     plain = not (loaded.waivers or loaded.problems or loaded.other or loaded.foreign or loaded.deferred)
-    if store is not None and plain:
-        try:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=store.parent, delete=False) as out:
-                out.write(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(out.name, store)
-            for stale in store.parent.glob(f"pack-{name}-*.pickle"):
-                if stale != store:
-                    stale.unlink()
-        except OSError:
-            pass
+    if store is not None and plain and caching.keep(store, pickle.dumps(loaded, pickle.HIGHEST_PROTOCOL)):
+        for stale in store.parent.glob(f"pack-{name}-*.pickle"):
+            if stale != store:
+                stale.unlink(missing_ok=True)
     return loaded
 
 

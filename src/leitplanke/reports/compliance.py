@@ -180,9 +180,9 @@ def write_json(report: ScanReport, compliance: Compliance, out: TextIO, *, now: 
 
 def render_table(compliance: Compliance, *, color: bool = False, width: int = 100) -> str:
     """One row per control (id, and the policies' titles below it), then the total."""
-    buffer = io.StringIO()
-    from leitplanke.reports import tables  # rich, loaded only when a table is drawn
+    from leitplanke.reports import tables  # the table format, loaded only when a table is drawn
 
+    buffer = io.StringIO()
     console = tables.build_console(buffer, color=color, width=width)  # the table report's fixed settings
     name = FRAMEWORK_NAMES.get(compliance.framework, compliance.framework)
     console.print(Text(f"Compliance: {compliance.framework} ({name})", style="bold underline"))
