@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import caching, cel
+from leitplanke.engine import caching, cel, celtext
 
 VARIABLES = (
     "object",
@@ -35,6 +35,7 @@ VARIABLES = (
     "lpCollected",
     "lpCandidates",
     "subjectNamespace",
+    "lpOn",
 )
 ANY_KIND = "*"
 
@@ -61,7 +62,6 @@ def item_sources(for_each: str) -> tuple[ItemSource, ...] | None:
 
 
 _FILTER = re.compile(r"\.\s*filter\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
-_TRIPLE_QUOTES = ("'''", '"""')
 
 
 def filtered_sources(for_each: str) -> tuple[str, str, str] | None:
@@ -71,7 +71,7 @@ def filtered_sources(for_each: str) -> tuple[str, str, str] | None:
     for found in _FILTER.finditer(text):
         base = text[: found.start()]
         opening = text.index("(", found.start())
-        if _closing(text, opening) == len(text) - 1 and item_sources(base) is not None:
+        if celtext.closing(text, opening) == len(text) - 1 and item_sources(base) is not None:
             return base, found[1], text[found.end() : -1]
     return None
 
@@ -79,33 +79,9 @@ def filtered_sources(for_each: str) -> tuple[str, str, str] | None:
 def _unwrapped(text: str) -> str:
     """``text`` without parentheses around all of it."""
     text = text.strip()
-    while text.startswith("(") and _closing(text, 0) == len(text) - 1:
+    while text.startswith("(") and celtext.closing(text, 0) == len(text) - 1:
         text = text[1:-1].strip()
     return text
-
-
-def _closing(text: str, start: int) -> int:
-    """Index of the parenthesis that closes the one at ``start``, string literals skipped; -1 if none."""
-    depth, at, quote = 0, start, ""
-    while at < len(text):
-        char = text[at]
-        if quote:
-            if char == "\\":
-                at += 1  # an escaped character
-            elif text.startswith(quote, at):
-                at += len(quote) - 1
-                quote = ""
-        elif char in "'\"":
-            quote = text[at : at + 3] if text[at : at + 3] in _TRIPLE_QUOTES else char
-            at += len(quote) - 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return at
-        at += 1
-    return -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +164,19 @@ class CompiledSet:
     by_kind: Mapping[str, tuple[CompiledPolicy, ...]]
     params: Mapping[str, Mapping[str, Any]]
     collect_kinds: frozenset[str] = field(default_factory=frozenset)
+    # one program for every per-document rule of the policies in ``document_slots`` (see
+    # ``document_program``), which maps a policy's id to its place in the program
+    document_program: cel.Program | None = None
+    document_slots: Mapping[str, int] = field(default_factory=dict)
     _candidates: dict[str, tuple[CompiledPolicy, ...]] = field(default_factory=dict)
 
     def candidates(self, kind: str) -> tuple[CompiledPolicy, ...]:
+        """The policies that may match ``kind``, in the order of ``policies``."""
         found = self._candidates.get(kind)
         if found is None:
-            found = self._candidates[kind] = self.by_kind.get(kind, ()) + self.by_kind.get(ANY_KIND, ())
+            order = {id(policy): index for index, policy in enumerate(self.policies)}
+            either = self.by_kind.get(kind, ()) + self.by_kind.get(ANY_KIND, ())
+            found = self._candidates[kind] = tuple(sorted(either, key=lambda p: order[id(p)]))
         return found
 
     @property
@@ -240,6 +223,7 @@ def compile_policies(
         for kind in item.policy.match.kinds or (ANY_KIND,):
             index.setdefault(kind, []).append(item)
     collect = frozenset(kind for p in compiled for r in p.rules for kind in r.rule.collect)
+    program, slots = document_program(env, compiled)
     env.save()
     return (
         CompiledSet(
@@ -248,9 +232,75 @@ def compile_policies(
             by_kind={kind: tuple(items) for kind, items in index.items()},
             params={p.id: dict(p.policy.params) for p in compiled},
             collect_kinds=collect,
+            document_program=program,
+            document_slots=slots,
         ),
         problems,
     )
+
+
+def document_program(
+    env: cel.Environment, policies: Sequence[CompiledPolicy]
+) -> tuple[cel.Program | None, dict[str, int]]:
+    """One program for the per-document rules of every policy that can join it, and each
+    joined policy's slot: a document then costs one call into the runtime, not one per rule.
+
+    The program is a string. Slot ``i`` adds nothing unless ``lpOn[i]`` (the policy matches
+    the document), ``-`` if the policy's condition is false, and else a token per rule:
+    ``p``, or ``f`` with the message as ``<length>:<text>``, and for a forEach rule a token
+    per item and ``;`` (see ``evaluating.read_tokens``). Binds are eager (``celtext``), so a
+    value the original program would not have needed may fail it: an error means "evaluate
+    rule by rule", which gives every result its own verdict and message as before. Policies
+    of other engines, and those whose text cannot be rewritten or compiled, are not joined.
+    """
+    parts = [(p, part) for p in policies if (part := _document_part(p)) is not None]
+    while parts:
+        joined = ", ".join(f"lpOn[{slot}] ? ({part}) : ''" for slot, (_, part) in enumerate(parts))
+        program = env.compile(f"[{joined}].join()")
+        if isinstance(program, cel.Program):
+            return program, {policy.id: slot for slot, (policy, _) in enumerate(parts)}
+        # a part the checker refuses (a verdict typed as a string, say) or nested too deep
+        fine = [(p, part) for p, part in parts if isinstance(env.compile(f"[{part}].join()"), cel.Program)]
+        if len(fine) == len(parts):
+            break
+        parts = fine
+    return None, {}
+
+
+def _document_part(policy: CompiledPolicy) -> str | None:
+    """The text of one policy's slot in the document program, or None if it cannot join."""
+    if policy.foreign is not None or not policy.document_rules:
+        return None
+    tokens = []
+    for compiled_rule in policy.document_rules:
+        rule = compiled_rule.rule
+        failed = "'f'"
+        if rule.message:
+            text = _embedded(rule.message)
+            failed = f"[{text}].map(lpMessage, 'f' + string(size(lpMessage)) + ':' + lpMessage)[0]"
+        verdict = f"{_embedded(rule.validate)} ? 'p' : {failed}"
+        if rule.for_each:
+            tokens.append(f"{_embedded(rule.for_each)}.map(item, {verdict}).join() + ';'")
+        else:
+            tokens.append(verdict)
+    body = f"[{', '.join(tokens)}].join()"
+    condition = policy.policy.match.condition
+    if condition:
+        body = f"{_embedded(condition)} ? {body} : '-'"
+    masked = celtext.masked(body)
+    if masked is not None and _NAMES["params"].search(masked) and policy.policy.params:
+        body = f"cel.bind(params, {params_value(policy.policy)}, {body})"
+    return celtext.eager_binds(body)
+
+
+def _embedded(source: str) -> str:
+    """``source`` as an operand: in parentheses, a newline ending a comment on its last line."""
+    return f"({source}\n)"
+
+
+def params_value(policy: Policy) -> str:
+    """What ``params`` is bound to in the policy's programs: a literal if CEL has one for it."""
+    return cel.literal(dict(policy.params)) or f"allParams[{json.dumps(policy.id)}]"
 
 
 class _Compiler:
@@ -262,8 +312,7 @@ class _Compiler:
         self.prefix = ""
         if policy.params:
             # params are constants: a literal in the program, not a variable converted per document
-            bound = cel.literal(dict(policy.params)) or f"allParams[{json.dumps(policy.id)}]"
-            self.prefix = f"cel.bind(params, {bound}, "
+            self.prefix = f"cel.bind(params, {params_value(policy)}, "
 
     def check(self, source: str, *, field: str, line: int) -> bool:
         result = self.env.compile(source)
@@ -380,7 +429,9 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
     )
 
 
-_NAMES = {name: re.compile(rf"\b{name}\b") for name in ("object", "podSpec", "podMeta", "documents")}
+_NAMES = {
+    name: re.compile(rf"\b{name}\b") for name in ("object", "podSpec", "podMeta", "documents", "params")
+}
 
 
 def collected_key(policy_id: str, rule_index: int) -> str:

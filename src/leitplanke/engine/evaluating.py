@@ -84,7 +84,20 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
     subject = build_subject(doc)
     data = subject.bindings()
     data.update(oldObject=None, request=None, item=None, params={}, allParams=compiled.params)
+    program, slots = compiled.document_program, compiled.document_slots
+    joined: _Joined | None = None
+    if program is not None:
+        on = [False] * len(slots)
+        for policy in policies:
+            slot = slots.get(policy.id)
+            if slot is not None:
+                on[slot] = True
+        data["lpOn"] = on
     activation = compiled.environment.activation(data)
+    if program is not None:
+        text = program.evaluate(activation)
+        if text.__class__ is str:
+            joined = _Joined(text)
     passes = _Passes(subject)
     passed = passes.result
     append = outcome.results.append
@@ -93,6 +106,9 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
     for policy in policies:
         if policy.foreign is not None:
             _evaluate_foreign(compiled, policy, subject, outcome)
+            continue
+        if joined is not None and policy.id in slots:
+            evaluations += _joined_results(compiled, policy, subject, activation, joined, passes, append)
             continue
         if policy.condition is not None:
             evaluations += 1
@@ -121,6 +137,76 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
                 )
     outcome.evaluations += evaluations
     return outcome
+
+
+class _Joined:
+    """The document program's result (see ``compiling.document_program``), read in slot order."""
+
+    __slots__ = ("at", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.at = 0
+
+    def verdict(self, *, with_message: bool) -> tuple[bool, str | None]:
+        """The next item's verdict, and its message if it fails and ``with_message``."""
+        text, at = self.text, self.at
+        if text[at] == "p":
+            self.at = at + 1
+            return True, None
+        if not with_message:
+            self.at = at + 1
+            return False, None
+        colon = text.index(":", at)
+        end = colon + 1 + int(text[at + 1 : colon])
+        self.at = end
+        return False, text[colon + 1 : end]
+
+
+def _joined_results(
+    compiled: CompiledSet,
+    policy: CompiledPolicy,
+    subject: Subject,
+    activation: Any,
+    joined: _Joined,
+    passes: _Passes,
+    append: Callable[[Result], None],
+) -> int:
+    """The results of one policy from its slot of the document program; returns the evaluations."""
+    evaluations = 0
+    if policy.condition is not None:
+        evaluations += 1
+        if joined.text[joined.at] == "-":
+            joined.at += 1
+            return evaluations
+    title = policy.policy.title
+    for rule in policy.document_rules:
+        with_message = rule.message is not None
+        if rule.for_each is None:
+            evaluations += 1
+            holds, message = joined.verdict(with_message=with_message)
+            if holds:
+                append(passes.result(policy, rule, passes.path(rule)))
+            else:
+                text = title if message is None else message
+                append(failing_result(policy, rule, subject, text, passes.path(rule)))
+            continue
+        flags: list[str] = []
+        messages: dict[int, str] = {}
+        while joined.text[joined.at] != ";":
+            holds, message = joined.verdict(with_message=with_message)
+            if message is not None:
+                messages[len(flags)] = message
+            flags.append("p" if holds else "f")
+        joined.at += 1
+        if not messages and "f" not in flags:
+            evaluations += len(flags) or 1
+            append(passes.result(policy, rule, "" if flags else passes.path(rule)))
+        else:
+            evaluations += _each_findings(
+                compiled, policy, rule, subject, activation, "".join(flags), passes, append, messages
+            )
+    return evaluations
 
 
 class _Passes:
@@ -213,11 +299,13 @@ def _each_findings(
     combined: Any,
     passes: _Passes,
     append: Callable[[Result], None],
+    messages: dict[int, str] | None = None,
 ) -> int:
     """The results of a forEach rule whose items do not all pass; returns the evaluations.
 
     ``combined`` is the rule's one-call verdict string (``p`` or ``f`` per item), or what
-    came back instead when an item broke that call.
+    came back instead when an item broke that call; ``messages``, the failing items'
+    messages when the caller has them already.
     """
     assert rule.for_each is not None
     items: list[Any] | None = None
@@ -240,7 +328,8 @@ def _each_findings(
     if paths is None and items is None:
         found = _items(rule.for_each, activation)
         items = [] if isinstance(found, cel.CelFailure) else found
-    messages = _each_messages(compiled, rule, subject, activation, items, failing)
+    if messages is None:
+        messages = _each_messages(compiled, rule, subject, activation, items, failing)
     for index in failing:
         if paths is not None:
             item_path = paths[index] if index < len(paths) else ""

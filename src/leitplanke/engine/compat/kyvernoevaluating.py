@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leitplanke.engine import cel
+from leitplanke.engine import cel, celtext
 from leitplanke.engine.compat import kyvernoconditions, kyvernomatching, kyvernopatterns, kyvernovariables
 from leitplanke.engine.compat.kyvernomatching import Request
 
@@ -431,22 +431,10 @@ def plain_or_value(source: str) -> str:
         while start > 0 and (source[start - 1].isalnum() or source[start - 1] in "_.?"):
             start -= 1
         receiver = source[start:found]
-        end = _closing(source, found + len(marker) - 1)
+        end = celtext.closing(source, found + len(marker) - 1)
         if "?" in receiver or not receiver or source[found - 1] in ")]" or end < 0:
             out.append(source[position : found + len(marker)])
             position = found + len(marker)
             continue
         out.append(source[position:found])
         position = end + 1
-
-
-def _closing(source: str, opening: int) -> int:
-    depth = 0
-    for index in range(opening, len(source)):
-        if source[index] in "([{":
-            depth += 1
-        elif source[index] in ")]}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1

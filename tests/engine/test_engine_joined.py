@@ -1,0 +1,255 @@
+"""The document program: every per-document rule of a document in one runtime call, with the
+same results as evaluating rule by rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import yaml
+
+from leitplanke.core.documents import Document, Origin
+from leitplanke.core.results import Result
+from leitplanke.engine import compiling, evaluating, loading
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+POLICIES = """
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: containers}
+spec:
+  title: Containers are configured
+  severity: high
+  match: {podSpec: true}
+  params: {prefix: "registry.example.com/", minimum: 2}
+  rules:
+  - name: registry
+    forEach: podSpec.containers + podSpec.?initContainers.orValue([])
+    validate: item.image.startsWith(params.prefix)
+    # separators and digits in messages: the program's own tokens must not be confused by them
+    message: "'f3:p; ' + item.name + ' → ' + item.image + ';'"
+    path: item.image
+  - name: no-message
+    forEach: podSpec.containers
+    validate: has(item.resources)
+  - name: init-only
+    forEach: podSpec.?initContainers.orValue([])
+    validate: "false"
+    message: "''"
+  - name: replicas
+    validate: object.kind == 'Pod' || object.spec.?replicas.orValue(1) >= params.minimum
+    message: "'replicas: ' + string(object.spec.?replicas.orValue(1))"
+    path: spec.replicas
+---
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: labelled}
+spec:
+  title: Workloads carry a team label
+  severity: low
+  match:
+    kinds: [Deployment, Pod]
+    condition: object.metadata.?labels.?skip.orValue('') != 'yes'
+  rules:
+  - name: team
+    validate: "'team' in object.metadata.?labels.orValue({})"
+  - name: stale-bind
+    # a bind after a comprehension that stopped early: evaluated rule by rule, the runtime
+    # reads a stale value here and the rule fails
+    validate: "[1, 2, 3].exists(z, z == 1) && cel.bind(y, 5, y) == 5"
+  - name: number-message
+    validate: object.metadata.name != 'numbered'
+    # an int at runtime only (a message typed int fails the check: its policy would not join)
+    message: object.spec.?replicas.orValue(7)
+---
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: fragile}
+spec:
+  title: A rule that fails at runtime on some documents
+  severity: medium
+  match: {kinds: [Deployment]}
+  rules:
+  - name: strategy
+    validate: object.spec.strategy.type == 'RollingUpdate'
+"""
+
+DOCUMENTS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, labels: {team: a}}
+spec:
+  replicas: 3
+  strategy: {type: Recreate}
+  template:
+    spec:
+      initContainers:
+      - {name: setup, image: "docker.io/busybox:1"}
+      containers:
+      - {name: app, image: "registry.example.com/web:1", resources: {}}
+      - {name: proxy, image: "docker.io/envoy:1"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: numbered, labels: {skip: "yes"}}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: app, image: "registry.example.com/api:2"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lone}
+spec:
+  containers:
+  - {name: main, image: "quay.io/x:1", resources: {limits: {cpu: 1}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: numbered, labels: {team: b}}
+spec:
+  containers: []
+"""
+
+
+def _compiled() -> compiling.CompiledSet:
+    loaded = loading.load_text(POLICIES, file="p.yaml", now=NOW)
+    assert loaded.problems == []
+    compiled, problems = compiling.compile_policies(loaded.policies)
+    assert problems == []
+    return compiled
+
+
+def _documents() -> list[Document]:
+    bodies = [body for body in yaml.safe_load_all(DOCUMENTS) if body]
+    return [
+        Document(body=body, origin=Origin(file="d.yaml", index=i, line=1)) for i, body in enumerate(bodies)
+    ]
+
+
+def _results(compiled: compiling.CompiledSet) -> tuple[list[Result], int]:
+    results: list[Result] = []
+    evaluations = 0
+    for doc in _documents():
+        outcome = evaluating.evaluate_document(compiled, doc)
+        results.extend(outcome.results)
+        evaluations += outcome.evaluations
+    return sorted(results, key=Result.sort_key), evaluations
+
+
+def _rows(results: list[Result]) -> list[tuple[str, str, str, str, str, str]]:
+    return [(r.resource.name, r.policy, r.rule, r.verdict.value, r.message, r.location.path) for r in results]
+
+
+def test_every_policy_joins_the_document_program() -> None:
+    compiled = _compiled()
+    assert compiled.document_program is not None
+    assert dict(compiled.document_slots) == {"containers": 0, "labelled": 1, "fragile": 2}
+
+
+def test_the_document_program_gives_the_results_of_rule_by_rule_evaluation() -> None:
+    compiled = _compiled()
+    joined, joined_evaluations = _results(compiled)
+    compiled.document_program = None
+    one_by_one, evaluations = _results(compiled)
+    stale = [r for r in one_by_one if r.rule == "stale-bind" and r.verdict.value == "fail"]
+    assert [r.resource.name for r in stale] == ["web", "lone", "numbered"]  # the runtime's slip
+    assert [r for r in joined if r.rule != "stale-bind"] == [r for r in one_by_one if r.rule != "stale-bind"]
+    assert joined_evaluations == evaluations == 34
+    assert _rows(joined) == [
+        # an empty forEach message gives the title, as rule by rule
+        (
+            "web",
+            "containers",
+            "init-only",
+            "fail",
+            "Containers are configured",
+            "spec.template.spec.initContainers[0]",
+        ),
+        (
+            "web",
+            "containers",
+            "no-message",
+            "fail",
+            "Containers are configured",
+            "spec.template.spec.containers[1]",
+        ),
+        (
+            "web",
+            "containers",
+            "registry",
+            "fail",
+            "f3:p; proxy → docker.io/envoy:1;",
+            "spec.template.spec.containers[1].image",
+        ),
+        (
+            "web",
+            "containers",
+            "registry",
+            "fail",
+            "f3:p; setup → docker.io/busybox:1;",
+            "spec.template.spec.initContainers[0].image",
+        ),
+        ("web", "containers", "replicas", "pass", "", "spec.replicas"),
+        ("web", "fragile", "strategy", "fail", "A rule that fails at runtime on some documents", ""),
+        ("web", "labelled", "number-message", "pass", "", ""),
+        ("web", "labelled", "stale-bind", "pass", "", ""),
+        ("web", "labelled", "team", "pass", "", ""),
+        # the Deployment without a strategy breaks the program: its rules are evaluated one by one
+        ("numbered", "containers", "init-only", "pass", "", ""),
+        (
+            "numbered",
+            "containers",
+            "no-message",
+            "fail",
+            "Containers are configured",
+            "spec.template.spec.containers[0]",
+        ),
+        ("numbered", "containers", "registry", "pass", "", ""),
+        ("numbered", "containers", "replicas", "fail", "replicas: 1", "spec.replicas"),
+        ("numbered", "fragile", "strategy", "error", 'NOT_FOUND: Key not found in map : "strategy"', ""),
+        ("lone", "containers", "init-only", "pass", "", ""),
+        ("lone", "containers", "no-message", "pass", "", ""),
+        ("lone", "containers", "registry", "fail", "f3:p; main → quay.io/x:1;", "spec.containers[0].image"),
+        ("lone", "containers", "replicas", "pass", "", "spec.replicas"),
+        ("lone", "labelled", "number-message", "pass", "", ""),
+        ("lone", "labelled", "stale-bind", "pass", "", ""),
+        ("lone", "labelled", "team", "fail", "Workloads carry a team label", ""),
+        ("numbered", "containers", "init-only", "pass", "", ""),
+        ("numbered", "containers", "no-message", "pass", "", ""),
+        ("numbered", "containers", "registry", "pass", "", "image"),
+        ("numbered", "containers", "replicas", "pass", "", "spec.replicas"),
+        # a message that is an int breaks the program too: rule by rule it becomes text, and
+        # this document's stale-bind rule meets the runtime's slip
+        ("numbered", "labelled", "number-message", "fail", "7", ""),
+        ("numbered", "labelled", "stale-bind", "fail", "Workloads carry a team label", ""),
+        ("numbered", "labelled", "team", "pass", "", ""),
+    ]
+
+
+def test_a_policy_that_cannot_join_is_evaluated_rule_by_rule() -> None:
+    text = POLICIES + (
+        "---\napiVersion: leitplanke.dev/v1\nkind: Policy\nmetadata: {name: typed}\n"
+        "spec:\n  title: t\n  severity: low\n  match: {kinds: [Pod]}\n"
+        "  rules:\n  - name: not-a-bool\n    validate: \"'yes'\"\n"
+        "---\napiVersion: leitplanke.dev/v1\nkind: Policy\nmetadata: {name: field-named-bind}\n"
+        "spec:\n  title: b\n  severity: low\n  match: {kinds: [Pod]}\n"
+        '  rules:\n  - name: bind\n    validate: "object.?bind.orValue(0) == 0"\n'
+    )
+    loaded = loading.load_text(text, file="p.yaml", now=NOW)
+    compiled, problems = compiling.compile_policies(loaded.policies)
+    assert problems == []
+    assert dict(compiled.document_slots) == {"containers": 0, "labelled": 1, "fragile": 2}
+    results, _ = _results(compiled)
+    extra = [
+        (r.resource.name, r.policy, r.verdict.value, r.message)
+        for r in results
+        if r.policy in {"typed", "field-named-bind"}
+    ]
+    assert extra == [
+        ("lone", "field-named-bind", "pass", ""),
+        ("lone", "typed", "error", "expected bool, got string"),
+        ("numbered", "field-named-bind", "pass", ""),
+        ("numbered", "typed", "error", "expected bool, got string"),
+    ]
