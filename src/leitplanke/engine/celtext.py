@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import re
 
-# a string literal: an optional r/b prefix (either order), then ''' """ ' or "; `raw` ones
-# have no escapes. Comments run from // to the end of the line. Backticks quote field names.
-_LITERAL = re.compile(
-    r"""(?P<prefix>[rRbB]{0,2})(?P<quote>'''|\"\"\"|'|\")|(?P<comment>//)|(?P<backtick>`)"""
-)
-_IDENTIFIER_CHAR = re.compile(r"[A-Za-z0-9_]")
+# where a literal or comment may start: a quote, a backtick, //
+_SPECIAL = re.compile(r"['\"`]|//")
+# the rest of a literal after its opening quote, by (quote, raw): raw ones have no escapes, and
+# only triple-quoted ones may span lines
+_REST = {
+    ("'", False): re.compile(r"(?:[^'\\\n]|\\.)*'"),
+    ('"', False): re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    ("'''", False): re.compile(r"(?:[^\\]|\\[\s\S])*?'{3}"),
+    ('"""', False): re.compile(r'(?:[^\\]|\\[\s\S])*?"{3}'),
+    ("'", True): re.compile(r"[^'\n]*'"),
+    ('"', True): re.compile(r'[^"\n]*"'),
+    ("'''", True): re.compile(r"[\s\S]*?'{3}"),
+    ('"""', True): re.compile(r'[\s\S]*?"{3}'),
+}
 _BIND = re.compile(r"\bcel\s*\.\s*bind\s*\(")
 _LAZY = re.compile(r"\b(?:bind|block)\b")
 FILLER = "_"
@@ -27,51 +35,37 @@ def masked(source: str) -> str | None:
     out: list[str] = []
     at = 0
     while True:
-        found = _LITERAL.search(source, at)
+        found = _SPECIAL.search(source, at)
         if found is None:
             out.append(source[at:])
             return "".join(out)
-        start = found.start()
-        prefix = found["prefix"] or ""
-        if prefix and start > 0 and _IDENTIFIER_CHAR.match(source[start - 1]):
-            # the prefix letters end an identifier (`attr"x"` is not CEL): not a prefix
-            start += len(prefix)
-            prefix = ""
-        if found["comment"]:
-            end = source.find("\n", found.end())
+        start, token = found.start(), found[0]
+        if token == "//":
+            end = source.find("\n", start)
             end = len(source) if end < 0 else end
             out.append(source[at:start] + " " * (end - start))
             at = end
             continue
-        if found["backtick"]:
-            end = source.find("`", found.end())
-            if end < 0:
+        if token == "`":  # a field name
+            end = source.find("`", start + 1)
+            if end < 0 or "\n" in source[start:end]:
                 return None
-            out.append(source[at : found.end()] + FILLER * (end - found.end()) + "`")
+            out.append(source[at : start + 1] + FILLER * (end - start - 1) + "`")
             at = end + 1
             continue
-        quote = found["quote"]
-        raw = "r" in prefix.lower()
-        end = _literal_end(source, found.end(), quote, raw=raw)
-        if end < 0:
+        quote = token * 3 if source.startswith(token * 3, start) else token
+        # r, b, rb, br (any case) right before the quote: a prefix (CEL has no identifier there)
+        letters = start
+        while letters > at and start - letters < 2 and source[letters - 1] in "rRbB":
+            letters -= 1
+        raw = "r" in source[letters:start].lower()
+        opened = start + len(quote)
+        rest = _REST[(quote, raw)].match(source, opened)
+        if rest is None:
             return None
-        body_start = found.end()
-        out.append(source[at:body_start] + FILLER * (end - body_start) + quote)
-        at = end + len(quote)
-
-
-def _literal_end(source: str, at: int, quote: str, *, raw: bool) -> int:
-    """Where the closing ``quote`` of a literal whose text starts at ``at`` is, or -1."""
-    while at < len(source):
-        if not raw and source[at] == "\\":
-            at += 2
-            continue
-        if source.startswith(quote, at):
-            return at
-        if len(quote) == 1 and source[at] == "\n":
-            return -1
-        at += 1
-    return -1
+        closed = rest.end() - len(quote)
+        out.append(source[at:opened] + FILLER * (closed - opened) + quote)
+        at = rest.end()
 
 
 def closing(source: str, opening: int) -> int:
@@ -93,10 +87,11 @@ def _closing(text: str, opening: int) -> int:
     return -1
 
 
-def eager_binds(source: str) -> str | None:
+def eager_binds(source: str, *, text: str | None = None) -> str | None:
     """``source`` with every ``cel.bind(name, value, body)`` as ``[value].map(name, body)[0]``,
     or None when that cannot be done for certain (a literal left open, a bind not written
-    as ``cel.bind(…)`` with three arguments).
+    as ``cel.bind(…)`` with three arguments, a name ``bind`` or ``block`` used otherwise).
+    ``text``: ``masked(source)``, when the caller has it.
 
     The runtime initialises a bound name lazily, in a slot that a comprehension which
     stopped early may have left filled: ``[1, 2].exists(x, x == 1) && cel.bind(y, 5, y) == 5``
@@ -105,8 +100,11 @@ def eager_binds(source: str) -> str | None:
     error in it is the program's error where the bind would have ignored it: a caller
     treats an error as "evaluate the original instead".
     """
-    text = masked(source)
+    text = masked(source) if text is None else text
     if text is None:
+        return None
+    # every `bind` or `block` in the code must be a `cel.bind(` that is rewritten
+    if len(_LAZY.findall(text)) != len(_BIND.findall(text)):
         return None
     return _rewritten(source, text)
 
@@ -133,10 +131,7 @@ def _rewritten(source: str, text: str) -> str | None:
         out.append(f"[{parts[0]}].map({name}, {parts[1]})[0]")
         at = end + 1
     out.append(source[at:])
-    result = "".join(out)
-    # every bind was rewritten: none is left in the code (names in literals do not count)
-    leftover = masked(result)
-    return None if leftover is None or _LAZY.search(leftover) else result
+    return "".join(out)
 
 
 def _split(text: str, start: int, end: int) -> list[tuple[int, int]] | None:

@@ -288,9 +288,12 @@ def _document_part(policy: CompiledPolicy) -> str | None:
     if condition:
         body = f"{_embedded(condition)} ? {body} : '-'"
     masked = celtext.masked(body)
-    if masked is not None and _NAMES["params"].search(masked) and policy.policy.params:
-        body = f"cel.bind(params, {params_value(policy.policy)}, {body})"
-    return celtext.eager_binds(body)
+    if masked is None:
+        return None
+    rewritten = celtext.eager_binds(body, text=masked)
+    if rewritten is not None and policy.policy.params and _NAMES["params"].search(masked):
+        rewritten = f"[{params_value(policy.policy)}].map(params, {rewritten})[0]"  # an eager bind
+    return rewritten
 
 
 def _embedded(source: str) -> str:
