@@ -253,3 +253,94 @@ def test_a_policy_that_cannot_join_is_evaluated_rule_by_rule() -> None:
         ("numbered", "field-named-bind", "pass", ""),
         ("numbered", "typed", "error", "expected bool, got string"),
     ]
+
+
+SHAPES = """
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, labels: {team: c}}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        metadata: {labels: {app: nightly}}
+        spec:
+          containers:
+          - {name: job, image: "docker.io/job:1"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: odd, labels: {team: d}}
+spec:
+  strategy: {type: RollingUpdate}
+  template:
+    metadata: not a mapping
+    spec:
+      containers:
+      - {name: app, image: "registry.example.com/odd:1"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bare}
+spec:
+  strategy: {type: RollingUpdate}
+  template:
+    spec:
+      containers:
+      - {name: app, image: "registry.example.com/bare:1", resources: {}}
+"""
+
+POD_META = """
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: pod-labels}
+spec:
+  title: Pods carry an app label
+  severity: low
+  match: {podSpec: true}
+  rules:
+  - name: app
+    validate: "'app' in podMeta"
+    message: "'pod of ' + object.metadata.name + ' has labels ' + string(podMeta.?labels.orValue({}).size())"
+"""
+
+
+def test_the_pod_spec_is_selected_from_the_object_as_evaluation_rule_by_rule_finds_it() -> None:
+    loaded = loading.load_text(POLICIES + "---\n" + POD_META, file="p.yaml", now=NOW)
+    compiled, problems = compiling.compile_policies(loaded.policies)
+    assert problems == []
+    bodies = [body for body in yaml.safe_load_all(SHAPES) if body]
+    docs = [
+        Document(body=body, origin=Origin(file="s.yaml", index=i, line=1)) for i, body in enumerate(bodies)
+    ]
+    # a CronJob's pod spec is the third shape; metadata that is not a mapping leaves it to podMeta
+    assert [evaluating.build_subject(doc).pod_shape for doc in docs] == [3, 0, 2]
+
+    def results() -> list[tuple[str, str, str, str, str]]:
+        found = [r for doc in docs for r in evaluating.evaluate_document(compiled, doc).results]
+        return [
+            (r.resource.name, r.rule, r.verdict.value, r.message, r.location.path)
+            for r in sorted(found, key=Result.sort_key)
+            if r.rule != "stale-bind"
+        ]
+
+    joined = results()
+    compiled.document_program = None
+    assert joined == results()
+    assert [row for row in joined if row[1] in {"app", "registry", "replicas"}] == [
+        (
+            "nightly",
+            "registry",
+            "fail",
+            "f3:p; job → docker.io/job:1;",
+            "spec.jobTemplate.spec.template.spec.containers[0].image",
+        ),
+        ("nightly", "replicas", "fail", "replicas: 1", "spec.replicas"),
+        ("nightly", "app", "fail", "pod of nightly has labels 1", ""),
+        ("odd", "registry", "pass", "", ""),
+        ("odd", "replicas", "fail", "replicas: 1", "spec.replicas"),
+        ("odd", "app", "fail", "pod of odd has labels 0", ""),
+        ("bare", "registry", "pass", "", ""),
+        ("bare", "replicas", "fail", "replicas: 1", "spec.replicas"),
+        ("bare", "app", "fail", "pod of bare has labels 0", ""),
+    ]

@@ -22,6 +22,8 @@ POD_KINDS: Mapping[str, tuple[str, ...]] = {
     "Job": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
+# the distinct places of a pod spec, numbered from 1 (see ``evaluating.Subject.pod_shape``)
+POD_PATHS: tuple[tuple[str, ...], ...] = tuple(dict.fromkeys(POD_KINDS.values()))
 
 
 @dataclass(frozen=True, slots=True)

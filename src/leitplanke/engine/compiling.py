@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from leitplanke.core import documents
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
@@ -36,6 +37,8 @@ VARIABLES = (
     "lpCandidates",
     "subjectNamespace",
     "lpOn",
+    "lpPod",
+    "lpPodShapes",
 )
 ANY_KIND = "*"
 
@@ -256,7 +259,7 @@ def document_program(
     parts = [(p, part) for p in policies if (part := _document_part(p)) is not None]
     while parts:
         joined = ", ".join(f"lpOn[{slot}] ? ({part}) : ''" for slot, (_, part) in enumerate(parts))
-        program = env.compile(f"[{joined}].join()")
+        program = env.compile(_with_pod_selections(f"[{joined}].join()"))
         if isinstance(program, cel.Program):
             return program, {policy.id: slot for slot, (policy, _) in enumerate(parts)}
         # a part the checker refuses (a verdict typed as a string, say) or nested too deep
@@ -265,6 +268,26 @@ def document_program(
             break
         parts = fine
     return None, {}
+
+
+def pod_selections(subject: str, shape: str, *, spec: str, meta: str) -> tuple[str, str]:
+    """CEL for the pod spec and the pod metadata of ``subject`` when ``shape`` is a pod shape
+    (``evaluating.Subject.pod_shape``), else for ``spec`` and ``meta``.
+
+    A variable is converted to CEL whole when first read: selecting the pod spec from the
+    converted object spares converting it a second time.
+    """
+    for index, path in reversed(list(enumerate(documents.POD_PATHS, start=1))):
+        spec = f"{shape} == {index} ? {'.'.join((subject, *path))} : ({spec})"
+        meta = f"{shape} == {index} ? {'.'.join((subject, *path[:-1]))}.?metadata.orValue({{}}) : ({meta})"
+    return spec, meta
+
+
+def _with_pod_selections(source: str) -> str:
+    """``source`` with podSpec and podMeta selected from ``object`` where the document's shape
+    allows (``lpPod``): converted once, with it. Eager binds: no stale slot to read."""
+    spec, meta = pod_selections("object", "lpPod", spec="podSpec", meta="podMeta")
+    return f"[{spec}].map(podSpec, [{meta}].map(podMeta, {source})[0])[0]"
 
 
 def _document_part(policy: CompiledPolicy) -> str | None:
@@ -400,7 +423,8 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         filtered = filtered_sources(rule.for_each) if items_from is None else None
         if filtered is not None:
             base, variable, condition = filtered
-            items_kept = c.derived(f"({base}).map({variable}, ({condition}) ? 'y' : 'n').join()")
+            kept = f"({base}).map({variable}, ({condition}) ? 'y' : 'n').join()"
+            items_kept = c.derived(_with_pod_selections(kept))
             items_from = item_sources(base) if items_kept is not None else None
     if rule.collect:
         body = f"({rule.for_each}).all(item, {rule.validate})" if rule.for_each else rule.validate
@@ -448,10 +472,11 @@ def _per_subject(body: str, key: str) -> str:
     A group's activation holds the subjects and collected documents of a namespace, each
     converted to CEL once; a program binds only what ``body`` names (a bind is evaluated).
     """
+    spec, meta = pod_selections("lpObjects[i]", "lpPodShapes[i]", spec="lpPodSpecs[i]", meta="lpPodMetas[i]")
     sources = {
         "object": "lpObjects[i]",
-        "podSpec": "lpPodSpecs[i]",
-        "podMeta": "lpPodMetas[i]",
+        "podSpec": spec,
+        "podMeta": meta,
         "documents": f"lpCollected[{json.dumps(key)}]",
     }
     wrapped = body

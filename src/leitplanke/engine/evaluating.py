@@ -36,6 +36,10 @@ class Subject:
     pod_spec: Mapping[str, Any] | None
     pod_meta: Mapping[str, Any] | None
     pod_prefix: str
+    # where the pod spec is (1 + its index in ``documents.POD_PATHS``), if CEL can select it
+    # and its metadata from ``object`` as ``build_subject`` finds them (else 0): a program then
+    # need not convert the pod spec a second time (see ``compiling.pod_selections``)
+    pod_shape: int = 0
 
     def bindings(self) -> dict[str, Any]:
         return {"object": self.doc.body, "podSpec": self.pod_spec, "podMeta": self.pod_meta}
@@ -47,6 +51,7 @@ def build_subject(doc: Document) -> Subject:
     pod_spec = documents.pod_spec_of(body)
     pod_meta: Mapping[str, Any] | None = None
     prefix = ""
+    shape = 0
     if pod_spec is not None:
         prefix = documents.pod_spec_prefix(kind)
         meta_path = [*documents.parse_path(prefix)[:-1], "metadata"]
@@ -54,10 +59,14 @@ def build_subject(doc: Document) -> Subject:
         for part in meta_path:
             node = node.get(part) if isinstance(node, Mapping) else None
         pod_meta = node if isinstance(node, Mapping) else {}
+        if node is None or isinstance(node, Mapping):  # CEL's `.?metadata.orValue({})` agrees
+            shape = documents.POD_PATHS.index(documents.POD_KINDS[kind]) + 1
     resource = Resource(
         api_version=doc.api_version, kind=kind, namespace=doc.namespace, name=doc.name, domain=doc.domain
     )
-    return Subject(doc=doc, resource=resource, pod_spec=pod_spec, pod_meta=pod_meta, pod_prefix=prefix)
+    return Subject(
+        doc=doc, resource=resource, pod_spec=pod_spec, pod_meta=pod_meta, pod_prefix=prefix, pod_shape=shape
+    )
 
 
 def matching_policies(compiled: CompiledSet, doc: Document) -> list[CompiledPolicy]:
@@ -83,7 +92,9 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
         return outcome
     subject = build_subject(doc)
     data = subject.bindings()
-    data.update(oldObject=None, request=None, item=None, params={}, allParams=compiled.params)
+    data.update(
+        oldObject=None, request=None, item=None, params={}, allParams=compiled.params, lpPod=subject.pod_shape
+    )
     program, slots = compiled.document_program, compiled.document_slots
     joined: _Joined | None = None
     if program is not None:

@@ -508,6 +508,7 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
         lpObjects=[s.doc.body for s in subjects],
         lpPodSpecs=[s.pod_spec for s in subjects],
         lpPodMetas=[s.pod_meta for s in subjects],
+        lpPodShapes=[s.pod_shape for s in subjects],
         lpCollected=collected,
     )
     environment = compiled.environment

@@ -62,6 +62,18 @@ _IMPLICIT = _with_exponent_floats(Resolver.yaml_implicit_resolvers)
 _IMPLICIT_BY_FIRST = _by_first_letter(_IMPLICIT)
 
 
+_RESOLVED: dict[str, str] = {}  # plain scalar -> its tag
+_RESOLVED_LENGTH = 64
+_RESOLVED_LIMIT = 200_000
+
+
+def _resolved(value: str) -> str:
+    for tag, pattern in _IMPLICIT_BY_FIRST.get(value[:1], ()):
+        if pattern.match(value):
+            return tag
+    return Resolver.DEFAULT_SCALAR_TAG
+
+
 class _Resolver(Resolver):
     """PyYAML's YAML 1.1 resolution plus JSON exponents as floats, in a leaner ``resolve``.
 
@@ -74,9 +86,14 @@ class _Resolver(Resolver):
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
             if implicit[0]:
-                for tag, pattern in _IMPLICIT_BY_FIRST.get(value[:1], ()):
-                    if pattern.match(value):
-                        return tag
+                # keys and many values recur across documents (name, image, "80"): each
+                # short one is resolved once per process
+                tag = _RESOLVED.get(value)
+                if tag is None:
+                    tag = _resolved(value)
+                    if len(value) <= _RESOLVED_LENGTH and len(_RESOLVED) < _RESOLVED_LIMIT:
+                        _RESOLVED[value] = tag
+                return tag
             return self.DEFAULT_SCALAR_TAG
         return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
 
