@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -718,6 +719,10 @@ def test_a_damaged_or_foreign_cache_is_ignored(tmp_path):
     store.write_bytes(b"\x00 not a cache")
     again = cel.build_environment(variables=["object"], cache=tmp_path)
     assert again.compile(source).evaluate(again.activation({"object": {"kind": "Pod"}})) is True
+    # an entry the runtime cannot read back is compiled again when first used
+    store.write_bytes(marshal.dumps({source: b"\x00 not a program"}))
+    damaged = cel.build_environment(variables=["object"], cache=tmp_path)
+    assert damaged.compile(source).evaluate(damaged.activation({"object": {"kind": "Pod"}})) is True
     other = cel.build_environment(variables=["object", "params"], cache=tmp_path)
     other.compile("params.x == 1")
     other.save()

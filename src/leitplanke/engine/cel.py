@@ -60,11 +60,15 @@ class CelFailure:
 class Program:
     """One compiled expression; immutable, reusable across activations and forked processes."""
 
-    __slots__ = ("_expression", "source")
+    __slots__ = ("_env", "_expression", "_serialized", "source")
 
-    def __init__(self, source: str, expression: Any) -> None:
+    def __init__(self, source: str, expression: Any, *, env: Any = None, serialized: bytes = b"") -> None:
         self.source = source
         self._expression = expression
+        # a program kept from an earlier run is read back on its first use: most are never
+        # used in a scan whose document program succeeds (``compiling.document_program``)
+        self._env = env
+        self._serialized = serialized
 
     def __repr__(self) -> str:
         return f"Program({self.source!r})"
@@ -76,7 +80,7 @@ class Program:
         datetime (timestamp), timedelta (duration).
         """
         try:
-            value = self._expression.eval(activation)
+            value = (self._expression or self._read_back()).eval(activation)
         except (RuntimeError, TypeError) as exc:
             # the runtime raises, rather than returning an error value, when a value it was
             # handed cannot be represented in CEL
@@ -97,6 +101,14 @@ class Program:
             return _plain(value, result)
         except _Unconvertible as exc:
             return CelFailure(str(exc))
+
+    def _read_back(self) -> Any:
+        try:
+            self._expression = self._env.deserialize(self._serialized)
+        except Exception:  # a damaged entry: the source compiled before, it compiles again
+            self._expression = self._env.compile(self.source)
+        self._env, self._serialized = None, b""
+        return self._expression
 
     def evaluate_bool(self, activation: Any) -> bool | CelFailure:
         result = self.evaluate(activation)
@@ -147,13 +159,12 @@ class Environment:
             self._stored, self._fresh = kept, {}
 
     def _restore(self, source: str) -> Program | None:
+        """A program compiled in an earlier run, read back when first used: only programs
+        that compiled are kept, so the source is known to be fine."""
         data = self._stored.get(source)
         if data is None:
             return None
-        try:
-            return Program(source, self._env.deserialize(data))
-        except Exception:  # a damaged entry: compile again
-            return None
+        return Program(source, None, env=self._env, serialized=data)
 
     def _compile(self, source: str) -> Program | CelIssue:
         try:
