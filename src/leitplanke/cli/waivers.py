@@ -7,9 +7,7 @@ writes Kyverno ``PolicyException`` objects. Both ask ``URL/api/v1/waivers/export
 from __future__ import annotations
 
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Annotated
 
@@ -72,6 +70,9 @@ def fetch_waivers(
 
 
 def _http_get(url: str, headers: Mapping[str, str]) -> str:
+    import urllib.error  # with http.client and ssl: only when a server is asked
+    import urllib.request
+
     request = urllib.request.Request(url, headers=dict(headers))
     try:
         with urllib.request.urlopen(request, timeout=60) as response:

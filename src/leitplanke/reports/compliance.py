@@ -11,15 +11,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO
-
-from rich import box
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from leitplanke.core.policies import Policy
 from leitplanke.core.results import Resource, Result, ScanReport, Verdict
 from leitplanke.reports import jsonreports
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # framework → the prefixes of its control ids; the restricted profile includes the baseline one
 FRAMEWORKS: Mapping[str, tuple[str, ...]] = {
@@ -180,7 +179,11 @@ def write_json(report: ScanReport, compliance: Compliance, out: TextIO, *, now: 
 
 def render_table(compliance: Compliance, *, color: bool = False, width: int = 100) -> str:
     """One row per control (id, and the policies' titles below it), then the total."""
-    from leitplanke.reports import tables  # the table format, loaded only when a table is drawn
+    from rich import box  # rich and the table format load only when a table is drawn
+    from rich.table import Table
+    from rich.text import Text
+
+    from leitplanke.reports import tables
 
     buffer = io.StringIO()
     console = tables.build_console(buffer, color=color, width=width)  # the table report's fixed settings
@@ -201,6 +204,8 @@ def render_table(compliance: Compliance, *, color: bool = False, width: int = 10
 
 
 def _cells(tally: Tally) -> tuple[Text, ...]:
+    from rich.text import Text
+
     percent = tally.percent
     style = "" if percent is None else "green" if percent == 100 else "red" if tally.failing else "yellow"
     shown = "-" if percent is None else f"{percent:.1f}%"
