@@ -117,6 +117,25 @@ class Program:
         return CelFailure(f"expected bool, got {celfunctions.type_name(result)}")
 
 
+class EagerProgram(Program):
+    """A program whose binds are eager (``celtext.eager_binds``), with the program as written
+    to evaluate instead when the eager one fails: an eager bind evaluates a value the written
+    one may never have needed, and only the written program says what that error means."""
+
+    __slots__ = ("_written",)
+
+    def __init__(self, eager: Program, written: Program) -> None:
+        super().__init__(written.source, None, env=eager._env, serialized=eager._serialized)
+        self._expression = eager._expression
+        self._written = written
+
+    def evaluate(self, activation: Any) -> Any | CelFailure:
+        result = super().evaluate(activation)
+        if result.__class__ is CelFailure:
+            return self._written.evaluate(activation)
+        return result
+
+
 class Environment:
     """Declared variables plus the Kubernetes libraries; build once per scan with `build_environment`."""
 

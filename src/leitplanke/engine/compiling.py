@@ -365,17 +365,31 @@ class _Compiler:
                 Problem(self.policy.source.file, self.policy.source.line, "cel-compile", result.message)
             )
             return None
-        return result
+        return self._eager(result)
 
     def derived(self, source: str) -> cel.Program | None:
         """A program derived from the policy's expressions for speed, or None if it does not
         compile (a type the checker cannot unify, say): the caller falls back, no problem."""
         result = self.env.compile(self._wrapped(source))
-        return None if isinstance(result, cel.CelIssue) else result
+        return None if isinstance(result, cel.CelIssue) else self._eager(result)
+
+    def _eager(self, written: cel.Program) -> cel.Program:
+        """``written`` evaluated with eager binds where they can be had: the runtime's lazy
+        bind may read a stale value (see ``celtext.eager_binds``)."""
+        if "bind" not in written.source:
+            return written
+        rewritten = celtext.eager_binds(written.source)
+        eager = self.env.compile(rewritten) if rewritten is not None else None
+        return cel.EagerProgram(eager, written) if isinstance(eager, cel.Program) else written
 
     def _wrapped(self, source: str) -> str:
-        """``source`` inside the policy's params binding, if it has params."""
-        return f"{self.prefix}{source})" if self.prefix else source
+        """``source`` inside the policy's params binding, if it has params and reads them."""
+        if not self.prefix:
+            return source
+        masked = celtext.masked(source)
+        if masked is not None and not _NAMES["params"].search(masked):
+            return source
+        return f"{self.prefix}{source})"
 
 
 def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem]) -> CompiledPolicy | None:
