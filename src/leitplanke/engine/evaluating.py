@@ -25,6 +25,7 @@ PASS, FAIL, WARN, ERROR = Verdict.PASS, Verdict.FAIL, Verdict.WARN, Verdict.ERRO
 class Outcome:
     results: list[Result] = field(default_factory=list)
     evaluations: int = 0
+    subject: Subject | None = None  # the document as evaluated, if a policy matched it
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
     policies = matching_policies(compiled, doc)
     if not policies:
         return outcome
-    subject = build_subject(doc)
+    subject = outcome.subject = build_subject(doc)
     data = subject.bindings()
     data.update(
         oldObject=None, request=None, item=None, params={}, allParams=compiled.params, lpPod=subject.pod_shape

@@ -282,7 +282,7 @@ def process_source(job: _Job[S], source: S) -> Batch:
                 batch.evaluations += outcome.evaluations
                 if item.kind in job.keep_kinds or "*" in job.keep_kinds:
                     paths = job.keep_paths.get(item.kind, ()) + job.keep_paths.get("*", ())
-                    batch.kept.append(_portable(item, paths))
+                    batch.kept.append(_portable(item, paths, outcome.subject))
             elif isinstance(item, Problem):
                 batch.problems.append(item)
             else:
@@ -347,8 +347,8 @@ class Kept:
         return Document(body=_thawed(self.body), origin=self.doc.origin, domain=self.doc.domain)
 
 
-def _portable(doc: Document, paths: Sequence[str]) -> Kept:
-    subject = evaluating.build_subject(doc)
+def _portable(doc: Document, paths: Sequence[str], subject: evaluating.Subject | None = None) -> Kept:
+    subject = subject or evaluating.build_subject(doc)
     resolved = [evaluating.resolve_path(path, subject, item_path="") for path in paths]
     metadata = doc.metadata
     identity = {
