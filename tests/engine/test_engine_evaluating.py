@@ -495,3 +495,74 @@ def test_kept_bodies_come_back_as_they_were_plain_or_not() -> None:
         assert scanning._thawed(scanning._frozen(body)) == body
     assert scanning._frozen(plain)[:1] == b"m"  # marshal: faster both ways
     assert scanning._frozen(odd)[:1] == b"p"  # what marshal cannot hold (a datetime) goes by pickle
+
+
+# the PDBs of the namespace that name a Deployment, kept once per namespace as a variable;
+# the filter and the rule read it, and the message names how many there were
+PDB_VARIABLES = PDB.replace(
+    "    collect: [PodDisruptionBudget]\n",
+    "    collect: [PodDisruptionBudget]\n"
+    "    collectVariables:\n"
+    "      named: documents.filter(d, has(d.metadata.annotations) && d.metadata.annotations['for'] != '')\n"
+    "      where: subjectNamespace\n"
+    "    collectFilter: item in variables.named\n",
+).replace(
+    "message: \"'no PodDisruptionBudget selects ' + object.metadata.name\"",
+    "message: \"'no PodDisruptionBudget selects ' + object.metadata.name + ' in ' + variables.where"
+    " + ' (' + string(size(variables.named)) + ' named)'\"",
+)
+
+
+def _pdb(name: str, annotation: str, app: str) -> list[Document]:
+    annotations = f", annotations: {{for: {annotation}}}" if annotation else ""
+    text = (
+        f"apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: {name}, namespace: shop{annotations}}}\n"
+        f"spec: {{minAvailable: 1, selector: {{matchLabels: {{app: {app}}}}}}}\n"
+    )
+    return _docs(text, f"{name}.yaml")
+
+
+def test_collect_variables_are_evaluated_once_per_namespace_for_the_filter_and_the_rule() -> None:
+    named = _scan([PDB_VARIABLES], _docs(DEPLOYMENT) + _pdb("web", "web", "web"))
+    assert [(r.resource.name, r.verdict.value) for r in named.results] == [("web", "pass")]
+    # an unnamed PDB is not among the variable's documents, so the filter drops it
+    unnamed = _scan([PDB_VARIABLES], _docs(DEPLOYMENT) + _pdb("web", "", "web") + _pdb("other", "x", "x"))
+    assert [(r.resource.name, r.verdict.value, r.message) for r in unnamed.results] == [
+        ("web", "fail", "no PodDisruptionBudget selects web in shop (1 named)")
+    ]
+
+
+def test_a_collect_variable_that_fails_makes_its_subjects_error_results() -> None:
+    broken = PDB_VARIABLES.replace("has(d.metadata.annotations) && d.metadata", "d.metadata")
+    report = _scan([broken], _docs(DEPLOYMENT) + _pdb("web", "", "web"))
+    assert [(r.resource.name, r.verdict.value, r.message) for r in report.results] == [
+        ("web", "error", 'collectVariables failed: NOT_FOUND: Key not found in map : "annotations"')
+    ]
+
+
+def test_collect_variables_are_checked_with_their_field_and_line() -> None:
+    text = PDB_VARIABLES.replace("where: subjectNamespace", "where: subjectNamespace +")
+    loaded = loading.load_text(text, file="p.yaml", now=NOW)
+    _, problems = compiling.compile_policies(loaded.policies)
+    assert [(p.line, p.code, p.field) for p in problems] == [
+        (14, "cel-compile", "spec.rules[0].collectVariables.where")
+    ]
+    bad = PDB_VARIABLES.replace(
+        "      where: subjectNamespace\n", "      not-a-name: subjectNamespace\n      empty: ''\n"
+    )
+    loaded = loading.load_text(bad, file="p.yaml", now=NOW)
+    assert [(p.line, p.code, p.field) for p in loaded.problems] == [
+        (12, "invalid-field", "spec.rules[0].collectVariables"),
+        (15, "invalid-field", "spec.rules[0].collectVariables.empty"),
+    ]
+    alone = PRIVILEGED.replace(
+        "    path: podSpec.hostNetwork\n", "    path: podSpec.hostNetwork\n    collectVariables: {x: '1'}\n"
+    )
+    loaded = loading.load_text(alone, file="p.yaml", now=NOW)
+    assert [(p.code, p.field, p.message) for p in loaded.problems] == [
+        (
+            "invalid-field",
+            "spec.rules[1].collectVariables",
+            "spec.rules[1].collectVariables needs collect: it is evaluated over the collected documents",
+        )
+    ]

@@ -84,6 +84,11 @@ class Rule:
     # Evaluated once per document and namespace, not per subject, so that work does not
     # grow with the subjects of a namespace.
     collect_filter: str = ""
+    # name -> CEL over ``documents`` (all the candidates) and ``subjectNamespace``, evaluated
+    # once per namespace; ``variables.<name>`` in collectFilter, validate and message. A
+    # filter or a rule that would search every document for every subject searches what a
+    # variable kept once instead (the monitors that can scrape the namespace, say).
+    collect_variables: Mapping[str, str] = field(default_factory=dict)
     verdict_on_fail: str = "fail"  # "fail" or "warn"
     source: SourceRef = field(default_factory=lambda: SourceRef(""))
     index: int = 0

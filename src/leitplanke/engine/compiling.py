@@ -39,6 +39,8 @@ VARIABLES = (
     "lpOn",
     "lpPod",
     "lpPodShapes",
+    "variables",
+    "lpVariables",
 )
 ANY_KIND = "*"
 
@@ -98,6 +100,7 @@ class CompiledRule:
     set_validate: cel.Program | None  # set-level: validate for the subject of leitplanke.subject()
     set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
     set_filter: cel.Program | None = None  # set-level: collectFilter for lpCandidates[leitplanke.subject()]
+    set_variables: cel.Program | None = None  # set-level: collectVariables, a map, once per namespace
     items_from: tuple[ItemSource, ...] | None = None  # where forEach items live, when known
     # for a forEach that filters such lists: 'y' or 'n' per listed item, kept or not
     items_kept: cel.Program | None = None
@@ -413,6 +416,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         ("message", rule.message),
         ("forEach", rule.for_each),
         ("collectFilter", rule.collect_filter),
+        *((f"collectVariables.{name}", text) for name, text in rule.collect_variables.items()),
     ):
         line = rule.lines.get(key, rule.source.line)
         if source and not c.check(source, field=f"{base}.{key}", line=line):
@@ -422,6 +426,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
     validate = c.program(rule.validate)
     message = c.program(rule.message) if rule.message else None
     for_each = each_validate = each_message = set_validate = set_message = set_filter = items_kept = None
+    set_variables = None
     items_from = None
     if rule.for_each:
         for_each = c.program(rule.for_each)
@@ -452,7 +457,15 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
             each = f"cel.bind(item, lpCandidates[{cel.SUBJECT_FUNCTION}()], {rule.collect_filter})"
             if _NAMES["documents"].search(rule.collect_filter):
                 each = f"cel.bind(documents, lpCandidates, {each})"
+            if _NAMES["variables"].search(rule.collect_filter):
+                each = f"cel.bind(variables, lpVariables[{json.dumps(key)}], {each})"
             set_filter = c.program(each)
+        if rule.collect_variables:
+            # once per namespace, over every candidate (the filter may read them)
+            entries = ", ".join(
+                f"{json.dumps(name)}: {_embedded(text)}" for name, text in rule.collect_variables.items()
+            )
+            set_variables = c.program(f"cel.bind(documents, lpCandidates, {{{entries}}})")
     if validate is None:
         return None
     return CompiledRule(
@@ -465,13 +478,15 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         set_validate=set_validate,
         set_message=set_message,
         set_filter=set_filter,
+        set_variables=set_variables,
         items_from=items_from,
         items_kept=items_kept,
     )
 
 
 _NAMES = {
-    name: re.compile(rf"\b{name}\b") for name in ("object", "podSpec", "podMeta", "documents", "params")
+    name: re.compile(rf"\b{name}\b")
+    for name in ("object", "podSpec", "podMeta", "documents", "params", "variables")
 }
 
 
@@ -492,6 +507,7 @@ def _per_subject(body: str, key: str) -> str:
         "podSpec": spec,
         "podMeta": meta,
         "documents": f"lpCollected[{json.dumps(key)}]",
+        "variables": f"lpVariables[{json.dumps(key)}]",
     }
     wrapped = body
     for name, source in reversed(sources.items()):

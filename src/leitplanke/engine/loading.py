@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -321,14 +322,41 @@ def _rules(f: Fields) -> Iterator[Rule]:
             collect_scope=scope,
             collect_cluster=f.strings(f"{base}.collectCluster"),
             collect_filter=f.text(f"{base}.collectFilter"),
+            collect_variables=_collect_variables(f, f"{base}.collectVariables"),
             verdict_on_fail=action,
             source=SourceRef(f.file, f.doc.line_of(base)),
             index=index,
             lines={
                 key: f.doc.content_line(f"{base}.{key}")
-                for key in ("validate", "message", "forEach", "collectFilter")
+                for key in (
+                    "validate",
+                    "message",
+                    "forEach",
+                    "collectFilter",
+                    *(f"collectVariables.{name}" for name in f.mapping(f"{base}.collectVariables")),
+                )
             },
         )
+
+
+def _collect_variables(f: Fields, path: str) -> dict[str, str]:
+    raw = f.mapping(path)
+    variables: dict[str, str] = {}
+    for name, source in raw.items():
+        if not (isinstance(name, str) and _IDENTIFIER.fullmatch(name)):
+            message = f"{path}: {name!r} is not a name CEL can read (letters, digits, _)"
+            f.problem(path, "invalid-field", message)
+        elif not isinstance(source, str) or not source.strip():
+            f.problem(f"{path}.{name}", "invalid-field", f"{path}.{name} must be a CEL expression")
+        else:
+            variables[name] = source
+    if variables and not f.strings(path.rsplit(".", 1)[0] + ".collect"):
+        message = f"{path} needs collect: it is evaluated over the collected documents"
+        f.problem(path, "invalid-field", message)
+    return variables
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _fix(f: Fields, path: str) -> Fix | None:

@@ -444,9 +444,10 @@ def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) 
 
 def _filtered(
     compiled: CompiledSet, group: _SetGroup, bodies: dict[int, Any]
-) -> tuple[dict[str, list[Any]], dict[str, str]]:
-    """Each rule's document bodies with its ``collectFilter`` applied, once for the whole group,
-    and the message of each filter that failed (its rule's subjects get an error result).
+) -> tuple[dict[str, list[Any]], dict[str, Any], dict[str, str]]:
+    """Each rule's document bodies with its ``collectFilter`` applied and its
+    ``collectVariables``, once for the whole group, and the message of each filter or
+    variable that failed (its rule's subjects get an error result).
 
     ``bodies`` holds the group's documents, read back, by ``id`` of their ``Kept``: a document
     that is a subject and collected, or collected by several rules, is read back once.
@@ -454,17 +455,27 @@ def _filtered(
     collected = {
         key: [_loaded(k, bodies).body for k in documents] for key, documents in group.collected.items()
     }
+    variables: dict[str, Any] = {}
     failed: dict[str, str] = {}
     done: set[str] = set()
     environment = compiled.environment
     for policy, rule, _ in group.tasks:
         key = compiling.collected_key(policy.id, rule.rule.index)
-        if rule.set_filter is None or key in done:
+        if key in done or (rule.set_filter is None and rule.set_variables is None):
             continue
         done.add(key)
         candidates = collected[key]
         data = _set_bindings(compiled)
         data.update(lpCandidates=candidates, subjectNamespace=group.namespace)
+        if rule.set_variables is not None:
+            found = rule.set_variables.evaluate(environment.activation(data))
+            if found.__class__ is cel.CelFailure:
+                failed[key] = f"collectVariables failed: {found.message}"
+                continue
+            variables[key] = found
+        if rule.set_filter is None:
+            continue
+        data.update(lpVariables=variables)
         activation = environment.activation(data)
         kept: list[Any] = []
         for index, body in enumerate(candidates):
@@ -476,7 +487,7 @@ def _filtered(
             if holds:
                 kept.append(body)
         collected[key] = kept
-    return collected, failed
+    return collected, variables, failed
 
 
 def _rule_documents(
@@ -502,9 +513,10 @@ def _rule_documents(
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
     bodies: dict[int, Any] = {}
     subjects = [evaluating.build_subject(_loaded(k, bodies)) for k in group.subjects]
-    collected, failed = _filtered(compiled, group, bodies)
+    collected, variables, failed = _filtered(compiled, group, bodies)
     data = _set_bindings(compiled)
     data.update(
+        lpVariables=variables,
         lpObjects=[s.doc.body for s in subjects],
         lpPodSpecs=[s.pod_spec for s in subjects],
         lpPodMetas=[s.pod_meta for s in subjects],
