@@ -219,6 +219,8 @@ def test_concurrent_uploads_for_the_same_app_create_no_duplicate_findings(servic
 
 def test_health_readiness_metrics_and_the_openapi_document_answer(service: Any, result: Any) -> None:
     assert service.client.get("/healthz").json() == {"status": "ok"}
+    home = service.client.get("/", follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (307, "/docs")
     assert service.client.get("/readyz").json() == {"status": "ready"}
     _upload(service, "shop-dev", [result("p", "r", "web")])
     metrics = service.client.get("/metrics")

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
@@ -61,6 +62,12 @@ def create_app(
     )
     app.state.context = context
     problems.install(app)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """The address ``leitplanke serve`` prints leads to the API's documentation."""
+        return RedirectResponse("/docs")
+
     app.include_router(routes.health_router())
     app.include_router(routes.api_router(), prefix="/api/v1")
     app.include_router(waiving.api_router(), prefix="/api/v1")
