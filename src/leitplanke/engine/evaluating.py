@@ -445,6 +445,8 @@ def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
         return item_path
     head, _, rest = path.partition(".")
     if head == "item":
+        if not item_path:
+            return ""  # no item (a forEach over nothing): the document, not a path under no item
         base = item_path
     elif head == "podSpec":
         base = subject.pod_prefix
