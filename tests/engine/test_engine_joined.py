@@ -9,7 +9,7 @@ import yaml
 
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.results import Result
-from leitplanke.engine import compiling, evaluating, loading
+from leitplanke.engine import cel, compiling, evaluating, loading
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -362,3 +362,14 @@ def test_a_rule_evaluated_on_its_own_reads_its_binds_as_written() -> None:
     assert problems == []
     rule = next(r for p in again.policies for r in p.rules if r.rule.name == "stale-bind")
     assert rule.validate.evaluate(again.environment.activation({"object": {}, "params": {}})) is True
+
+
+def test_a_document_program_text_that_does_not_read_as_its_tokens_falls_back_to_rule_by_rule() -> None:
+    compiled = _compiled()
+    compiled.document_program = None
+    expected = _results(compiled)
+    for wrong in ("'pp'", "'" + "p" * 200 + "'", "'f12:short'"):  # too short, too long, a bad length
+        program = compiled.environment.compile(wrong)
+        assert isinstance(program, cel.Program)
+        compiled.document_program = program
+        assert _results(compiled) == expected

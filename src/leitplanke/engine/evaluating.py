@@ -110,6 +110,30 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
         text = program.evaluate(activation)
         if text.__class__ is str:
             joined = _Joined(text)
+    if joined is not None:
+        try:
+            _evaluate_policies(compiled, policies, subject, activation, joined, outcome)
+            if joined.at == len(joined.text):
+                return outcome
+        except (IndexError, ValueError):
+            pass
+        # the program's text does not read as its policies' tokens: a defect of ours, not the
+        # document's, so its results come rule by rule
+        outcome.results.clear()
+        outcome.evaluations = 0
+    _evaluate_policies(compiled, policies, subject, activation, None, outcome)
+    return outcome
+
+
+def _evaluate_policies(
+    compiled: CompiledSet,
+    policies: Sequence[CompiledPolicy],
+    subject: Subject,
+    activation: Any,
+    joined: _Joined | None,
+    outcome: Outcome,
+) -> None:
+    slots = compiled.document_slots
     passes = _Passes(subject)
     passed = passes.result
     append = outcome.results.append
@@ -148,7 +172,6 @@ def evaluate_document(compiled: CompiledSet, doc: Document) -> Outcome:
                     compiled, policy, rule, subject, activation, combined, passes, append
                 )
     outcome.evaluations += evaluations
-    return outcome
 
 
 class _Joined:
