@@ -58,7 +58,8 @@ class CelFailure:
 
 
 class Program:
-    """One compiled expression; immutable, reusable across activations and forked processes."""
+    """One compiled expression, reusable across activations and forked processes; one kept
+    from an earlier run is read back on first use, which changes nothing it evaluates to."""
 
     __slots__ = ("_env", "_expression", "_serialized", "source")
 

@@ -117,8 +117,8 @@ def _rewritten(source: str, text: str) -> str | None:
             continue  # inside a bind already rewritten
         opening = found.end() - 1
         end = _closing(text, opening)
-        arguments = _split(text, opening + 1, end) if end > 0 else None
-        if arguments is None or len(arguments) != 3:
+        arguments = _split(text, opening + 1, end) if end > 0 else []
+        if len(arguments) != 3:
             return None
         (name_start, name_end), value, body = arguments
         name = source[name_start:name_end].strip()
@@ -134,7 +134,7 @@ def _rewritten(source: str, text: str) -> str | None:
     return "".join(out)
 
 
-def _split(text: str, start: int, end: int) -> list[tuple[int, int]] | None:
+def _split(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The spans of the comma-separated arguments between ``start`` and ``end``."""
     spans = []
     depth = 0

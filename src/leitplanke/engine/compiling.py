@@ -254,7 +254,7 @@ def document_program(
     The program is a string. Slot ``i`` adds nothing unless ``lpOn[i]`` (the policy matches
     the document), ``-`` if the policy's condition is false, and else a token per rule:
     ``p``, or ``f`` with the message as ``<length>:<text>``, and for a forEach rule a token
-    per item and ``;`` (see ``evaluating.read_tokens``). Binds are eager (``celtext``), so a
+    per item and ``;`` (read by ``evaluating._Joined``). Binds are eager (``celtext``), so a
     value the original program would not have needed may fail it: an error means "evaluate
     rule by rule", which gives every result its own verdict and message as before. Policies
     of other engines, and those whose text cannot be rewritten or compiled, are not joined.

@@ -343,8 +343,15 @@ class Kept:
     # where its set-level documents are: its name for a Namespace, its namespace otherwise
     home: str = ""
 
-    def load(self) -> Document:
-        return Document(body=_thawed(self.body), origin=self.doc.origin, domain=self.doc.domain)
+    def load(self, bodies: dict[int, Any] | None = None) -> Document:
+        """The document with its body read back; ``bodies`` (by ``id`` of the ``Kept``) keeps
+        bodies already read, so that a document several rules see is read back once."""
+        body = None if bodies is None else bodies.get(id(self))
+        if body is None:
+            body = _thawed(self.body)
+            if bodies is not None:
+                bodies[id(self)] = body
+        return Document(body=body, origin=self.doc.origin, domain=self.doc.domain)
 
 
 def _portable(doc: Document, paths: Sequence[str], subject: evaluating.Subject | None = None) -> Kept:
@@ -452,9 +459,7 @@ def _filtered(
     ``bodies`` holds the group's documents, read back, by ``id`` of their ``Kept``: a document
     that is a subject and collected, or collected by several rules, is read back once.
     """
-    collected = {
-        key: [_loaded(k, bodies).body for k in documents] for key, documents in group.collected.items()
-    }
+    collected = {key: [k.load(bodies).body for k in documents] for key, documents in group.collected.items()}
     variables: dict[str, Any] = {}
     failed: dict[str, str] = {}
     done: set[str] = set()
@@ -475,7 +480,7 @@ def _filtered(
             variables[key] = found
         if rule.set_filter is None:
             continue
-        data.update(lpVariables=variables)
+        data.update(lpVariables={key: variables[key]} if key in variables else {})
         activation = environment.activation(data)
         kept: list[Any] = []
         for index, body in enumerate(candidates):
@@ -512,7 +517,7 @@ def _rule_documents(
 
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
     bodies: dict[int, Any] = {}
-    subjects = [evaluating.build_subject(_loaded(k, bodies)) for k in group.subjects]
+    subjects = [evaluating.build_subject(k.load(bodies)) for k in group.subjects]
     collected, variables, failed = _filtered(compiled, group, bodies)
     data = _set_bindings(compiled)
     data.update(
@@ -540,13 +545,6 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
             text = _set_message(rule.set_message, activation, default=text)
         out.append(_set_result(policy, rule, subject, verdict, text))
     return out, len(group.tasks)
-
-
-def _loaded(kept: Kept, bodies: dict[int, Any]) -> Document:
-    body = bodies.get(id(kept))
-    if body is None:
-        body = bodies[id(kept)] = _thawed(kept.body)
-    return Document(body=body, origin=kept.doc.origin, domain=kept.doc.domain)
 
 
 def _condition_holds(compiled: CompiledSet, policy: CompiledPolicy, kept: Kept, out: list[Result]) -> bool:
