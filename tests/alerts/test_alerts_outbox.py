@@ -151,7 +151,12 @@ def test_a_new_critical_finding_reaches_every_target_in_its_own_format(
                 "text": {
                     "type": "mrkdwn",
                     "text": f"*LeitplankeNewCriticalFinding*\n:rotating_light: [CRITICAL] {SUMMARY}",
+                    "verbatim": True,
                 },
+            },
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "no-privileged/containers on web", "verbatim": True},
             },
             {
                 "type": "context",
@@ -160,10 +165,16 @@ def test_a_new_critical_finding_reaches_every_target_in_its_own_format(
                         "type": "mrkdwn",
                         "text": "app=checkout, env=prod, policy=no-privileged, "
                         "resource=Deployment/shop/web, rule=containers, team=team-shop",
+                        "verbatim": True,
                     }
                 ],
             },
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{LINK}|details>"}]},
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": f"<{LINK.replace('&', '&amp;')}|details>", "verbatim": True}
+                ],
+            },
         ],
     }
     assert by_path["/webhook"].body == {

@@ -1,10 +1,10 @@
 """Alerts leaving leitplanke: what an alert says, where it goes, and how it is sent.
 
 Pure below the transport: ``messages`` (the ``Alert`` value), ``targets`` (configured receivers,
-parsed from JSON), ``rendering`` (generic JSON, Alertmanager webhook v4, Slack payloads) and
-``sending`` (one HTTP POST through a ``Transport``, the seam tests replace). Deciding which alerts
-to raise and the outbox that delivers them live above, in ``governance.alerting`` and
-``governance.dispatching``. Exceptions::
+parsed from JSON), ``rendering`` (generic JSON, Alertmanager webhook v4, Slack payloads), ``escaping``
+(values from outside made inert in each format) and ``sending`` (one HTTP POST through a
+``Transport``, the seam tests replace). Deciding which alerts to raise and the outbox that
+delivers them live above, in ``governance.alerting`` and ``governance.dispatching``. Exceptions::
 
     LeitplankeError
      └── AlertError

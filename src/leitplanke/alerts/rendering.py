@@ -1,12 +1,18 @@
 """The payloads of each target format, rendered from ``Alert`` values: generic JSON, the
 Alertmanager webhook payload (version 4) and Slack's incoming-webhook message. Pure; called by
-``sending.send``."""
+``sending.send``.
+
+Every payload is a JSON value built as data (never JSON text pieced together); the two strings
+with a syntax of their own, Slack's mrkdwn and Alertmanager's group key, take each value through
+``escaping``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from leitplanke.alerts import escaping
 from leitplanke.alerts.messages import FIRING, Alert, format_time
 from leitplanke.alerts.targets import Target
 
@@ -41,7 +47,7 @@ def render_alertmanager(alert: Alert, target: Target) -> dict[str, Any]:
     group = {"alertname": alert.name}
     return {
         "version": "4",
-        "groupKey": "{}:" + "{" + f'alertname="{alert.name}"' + "}",
+        "groupKey": "{}:{alertname=" + escaping.go_quote(alert.name) + "}",
         "truncatedAlerts": 0,
         "status": alert.status,
         "receiver": target.name,
@@ -64,20 +70,50 @@ def render_alertmanager(alert: Alert, target: Target) -> dict[str, Any]:
 
 
 def render_slack(alert: Alert, target: Target) -> dict[str, Any]:
-    """A Slack message: ``text`` for notifications and clients without blocks, ``blocks`` for the rest."""
+    """A Slack message: ``text`` for notifications and clients without blocks, ``blocks`` for the rest.
+    Every value is inert mrkdwn (``escaping.slack_text``); the only markup is this function's own."""
     mark = ":rotating_light:" if alert.status == FIRING else ":white_check_mark:"
-    text = f"{mark} [{alert.severity.upper()}] {alert.summary}"
-    facts = ", ".join(f"{k}={v}" for k, v in alert.all_labels().items() if k not in ("alertname", "severity"))
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{alert.name}*\n{text}"}},
-    ]
+    text = f"{mark} [{escaping.slack_text(alert.severity.upper())}] {escaping.slack_text(alert.summary)}"
+    facts = ", ".join(
+        f"{escaping.slack_text(k)}={escaping.slack_text(v)}"
+        for k, v in alert.all_labels().items()
+        if k not in ("alertname", "severity")
+    )
+    description = escaping.slack_text(alert.annotations.get("description", ""))
+    blocks = [_section(f"*{escaping.slack_text(alert.name)}*\n{text}")]
+    if description.strip():
+        blocks.append(_section(description))
     if facts:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]})
-    if alert.generator_url:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{alert.generator_url}|details>"}]}
-        )
-    return {"text": text, "blocks": blocks}
+        blocks.append(_context(facts))
+    link = escaping.slack_link(alert.generator_url, "details")
+    if link:
+        blocks.append(_context(link))
+    return {"text": _fit(text, SLACK_TEXT_LIMIT), "blocks": blocks}
+
+
+# Slack refuses a message whose section or context text is longer: the alert would never arrive
+SLACK_BLOCK_LIMIT = 3000
+SLACK_TEXT_LIMIT = 4000  # the notification text; Slack truncates longer ones itself
+
+
+def _section(text: str) -> dict[str, Any]:
+    # verbatim: Slack does not look for URLs, channel names or mentions in the text by itself
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _fit(text), "verbatim": True}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _fit(text), "verbatim": True}]}
+
+
+def _fit(text: str, limit: int = SLACK_BLOCK_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, never inside an ``&amp;`` entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    entity = cut.rfind("&")
+    if entity >= 0 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return cut + "\N{HORIZONTAL ELLIPSIS}"
 
 
 RENDERERS: dict[str, Callable[[Alert, Target], dict[str, Any]]] = {

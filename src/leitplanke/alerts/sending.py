@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Protocol
 
+from leitplanke.alerts import escaping
 from leitplanke.alerts.errors import DeliveryError
 from leitplanke.alerts.messages import Alert
 from leitplanke.alerts.rendering import render_payload
@@ -40,13 +41,14 @@ class HttpTransport:
 
 def send(alert: Alert, target: Target, *, transport: Transport, idempotency_key: str) -> None:
     """POST the alert in the target's format. ``idempotency_key`` goes along as a header, so a
-    receiver can drop a repeat after a crash between sending and recording that it was sent."""
+    receiver can drop a repeat after a crash between sending and recording that it was sent (it
+    carries app and environment names: anything but visible ASCII in it is percent-encoded)."""
     body = json.dumps(render_payload(alert, target), sort_keys=True).encode("utf-8")
     headers = {
         **target.headers,
         "Content-Type": "application/json",
         "User-Agent": "leitplanke-alerts",
-        "Idempotency-Key": idempotency_key,
+        "Idempotency-Key": escaping.header_value(idempotency_key),
     }
     status = transport.post(target.url, body, headers=headers, timeout=target.timeout_seconds)
     if not 200 <= status < 300:

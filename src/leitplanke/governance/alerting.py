@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,9 @@ class Outbox:
         return cls(targets=tuple(target.name for target in targets), public_url=public_url.rstrip("/"))
 
     def link(self, path: str, **query: str) -> str:
-        return f"{self.public_url}/api/v1/{path}" + (f"?{urlencode(query)}" if query else "")
+        """A link into the API under the service's own public URL: values (uploaded app and env names)
+        go only into the percent-encoded path and query, so none can change where the link points."""
+        return f"{self.public_url}/api/v1/{quote(path)}" + (f"?{urlencode(query)}" if query else "")
 
 
 def queue(session: Session, outbox: Outbox, alerts: Sequence[Alert], *, now: datetime) -> int:
