@@ -1,8 +1,9 @@
 """Databases for the governance, store and service tests: every such test runs on SQLite and on
 PostgreSQL (127.0.0.1:5432, trust auth, database ``test``), each test in a fresh database or schema.
 
-PostgreSQL is skipped with a message when it cannot be reached; set LEITPLANKE_TEST_POSTGRES_URL
-to point elsewhere.
+When PostgreSQL cannot be reached its tests are skipped with a message, or fail with it when CI=true
+(a broken database setup must not pass CI silently). LEITPLANKE_TEST_POSTGRES_URL points elsewhere:
+then only that URL is tried.
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ _reachable: dict[str, str | None] = {}
 
 
 def _postgres_url() -> str | None:
+    """The first PostgreSQL that answers: LEITPLANKE_TEST_POSTGRES_URL alone when it is set, else the
+    default candidates. Tried once per test session."""
     if "url" in _reachable:
         return _reachable["url"]
     from sqlalchemy import create_engine, text
 
-    candidates = (
-        [os.environ["LEITPLANKE_TEST_POSTGRES_URL"]] if "LEITPLANKE_TEST_POSTGRES_URL" in os.environ else []
-    )
+    override = os.environ.get("LEITPLANKE_TEST_POSTGRES_URL")
     found = None
-    for url in [*candidates, *POSTGRES_CANDIDATES]:
+    for url in [override] if override else POSTGRES_CANDIDATES:
         engine = create_engine(url, connect_args={"connect_timeout": 3})
         try:
             with engine.connect() as connection:
@@ -60,7 +61,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     base = _postgres_url()
     if base is None:
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database test, user postgres or root) is not reachable")
+        tried = os.environ.get("LEITPLANKE_TEST_POSTGRES_URL") or (
+            "127.0.0.1:5432 (database test, user postgres or root)"
+        )
+        message = f"PostgreSQL at {tried} is not reachable"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: PostgreSQL tests fail instead of skipping)", pytrace=False)
+        pytest.skip(message)
     from sqlalchemy import create_engine, text
 
     schema = f"lp_test_{uuid.uuid4().hex[:12]}"
