@@ -1,13 +1,11 @@
 """Property-based tests of the REST API against its own OpenAPI document (schemathesis): for every
 operation, generated requests with a platform-admin token never get a 5xx, and every response
-conforms to the schema the document declares. In-process (ASGI), on a SQLite database."""
+conforms to the schema the document declares. In-process (ASGI), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from leitplanke.governance import access, catalog
+from leitplanke.governance import access
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -31,20 +29,13 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path, catalog_yaml: str) -> Iterator[Api]:
-    database = databases.Database(f"sqlite:///{tmp_path / 'openapi.db'}")
-    databases.upgrade(database)
-    parsed, problems = catalog.parse_catalog(catalog_yaml)
-    assert problems == []
-    catalog.apply_catalog(database, parsed, actor="test", now=NOW)
+def api(catalog_database: databases.Database) -> Api:
     token = access.create_token(
-        database, name="fuzz", role="platform-admin", team=None, actor="test", now=NOW
+        catalog_database, name="fuzz", role="platform-admin", team=None, actor="test", now=NOW
     )
-    app = create_app(Settings(database_url=database.url, migrate_on_start=False), database=database)
-    try:
-        yield Api(app=app, headers={"Authorization": f"Bearer {token.token}"})
-    finally:
-        database.dispose()
+    settings = Settings(database_url=catalog_database.url, migrate_on_start=False)
+    app = create_app(settings, database=catalog_database)
+    return Api(app=app, headers={"Authorization": f"Bearer {token.token}"})
 
 
 # schemathesis' pytest plugin (``from_fixture``) does not run under pytest 9, so the operations are
