@@ -39,9 +39,16 @@ def _scripts() -> Any:
     return ScriptDirectory.from_config(config)
 
 
-def test_the_migrations_are_one_line_0001_then_waivers_then_alerts() -> None:
+def test_the_migrations_are_one_line_from_0001_to_the_ingestion_indexes() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
-    assert revisions == ["0003_alerts", "0002_waivers", "0001"]
+    assert revisions == [
+        "0006_ingestion",
+        "0005_subjects",
+        "0004_audit",
+        "0003_alerts",
+        "0002_waivers",
+        "0001",
+    ]
 
 
 def test_sqlite_databases_run_in_wal_mode(database: Any) -> None:
