@@ -38,7 +38,7 @@ def api(tmp_path: Path, catalog_yaml: str) -> Iterator[Api]:
     assert problems == []
     catalog.apply_catalog(database, parsed, actor="test", now=NOW)
     token = access.create_token(
-        database, name="fuzz", role="platform-admin", team=None, actor="test", now=NOW
+        database, subject="service:fuzz", name="fuzz", role="platform-admin", team=None, actor="test", now=NOW
     )
     app = create_app(Settings(database_url=database.url, migrate_on_start=False), database=database)
     try:
