@@ -96,3 +96,18 @@ def test_an_unknown_action_is_a_programming_error() -> None:
     with pytest.raises(ValueError) as raised:
         authorising.authorise(ADMIN, "scan.delete", SHOP_APP)
     assert str(raised.value) == "unknown action 'scan.delete'"
+
+
+def test_four_eyes_refuse_the_requester_whatever_their_role_and_token() -> None:
+    requested = authorising.for_waiver(4, "team-shop", requester="user:someone")
+    for principal in (
+        _of_shop("admin"),
+        access.Principal(9, "user:someone", "root", "platform-admin", None, None),
+    ):
+        decision = authorising.authorise(principal, "waiver.approve", requested)
+        assert (decision.allowed, decision.reason) == (
+            False,
+            "user:someone requested waiver 4 and cannot approve it",
+        )
+    assert _allowed(ADMIN, "waiver.reject", requested)
+    assert _allowed(_of_shop("approver"), "waiver.read", requested)  # four eyes only for deciding

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
 from leitplanke.governance import catalog, errors
 from leitplanke.governance.access import Principal
@@ -29,9 +30,10 @@ class Scope(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    role: str  # the least role needed (platform-admin is allowed everything)
+    role: str  # the least role needed (platform-admin is allowed everything four eyes allow)
     scope: Scope
     wanted: str  # the action in words, for messages and the audit
+    four_eyes: bool = False  # never by the subject that requested the resource, whatever its role
 
 
 _OWNER, _PLATFORM, _ANYONE = Scope.OWNER, Scope.PLATFORM, Scope.ANYONE
@@ -42,6 +44,8 @@ _OWNER, _PLATFORM, _ANYONE = Scope.OWNER, Scope.PLATFORM, Scope.ANYONE
 # authenticated principal, as Backstage's catalog is: teams need it to know whom an app belongs to and
 # whom to ask for a waiver, and it holds no findings. Changing it needs an admin: of the team for teams
 # and apps (of both teams when an app moves), platform-admin for new teams and for environments.
+# Deciding a waiver is four-eyes: not by the person who requested it (``governance.waivers`` checks
+# it again in the deciding transaction, and for requests made before subjects).
 ACTIONS: Mapping[str, Rule] = MappingProxyType(
     {
         "scan.upload": Rule("developer", _OWNER, "upload a scan"),
@@ -53,8 +57,8 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "waiver.read": Rule("viewer", _OWNER, "read a waiver"),
         "waiver.request": Rule("developer", _OWNER, "request a waiver"),
         "waiver.renew": Rule("developer", _OWNER, "renew a waiver"),
-        "waiver.approve": Rule("approver", _OWNER, "approve a waiver"),
-        "waiver.reject": Rule("approver", _OWNER, "reject a waiver"),
+        "waiver.approve": Rule("approver", _OWNER, "approve a waiver", four_eyes=True),
+        "waiver.reject": Rule("approver", _OWNER, "reject a waiver", four_eyes=True),
         "catalog.read": Rule("viewer", _ANYONE, "read the catalog"),
         "team.create": Rule("admin", _PLATFORM, "change a team"),
         "team.write": Rule("admin", _OWNER, "change a team"),
@@ -70,6 +74,7 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
 class Resource:
     target: str  # as audited: ``app:checkout``, ``team:team-shop``, ``waiver:3``, ``audit``
     teams: tuple[str, ...] = ()  # the owning teams; the role is needed in each
+    requester: str | None = None  # the subject that requested it (waivers), for four-eyes rules
 
 
 def for_app(name: str, owner: str) -> Resource:
@@ -80,8 +85,8 @@ def for_team(name: str) -> Resource:
     return Resource(f"team:{name}", (name,))
 
 
-def for_waiver(waiver_id: int, owner: str) -> Resource:
-    return Resource(f"waiver:{waiver_id}", (owner,))
+def for_waiver(waiver_id: int, owner: str, *, requester: str | None = None) -> Resource:
+    return Resource(f"waiver:{waiver_id}", (owner,), requester=requester)
 
 
 def for_environment(name: str) -> Resource:
@@ -112,9 +117,12 @@ class Decision:
     action: str
     rule: Rule
     team: str | None = None  # the team whose role was missing; None: a platform-wide action
+    own_request: str = ""  # refused by four eyes: the message (the requester cannot decide)
 
     @property
     def reason(self) -> str:
+        if self.own_request:
+            return self.own_request
         return f"{self.rule.wanted} needs the {self.rule.role} role for team {self.team or '(platform)'}"
 
 
@@ -127,6 +135,11 @@ def authorise(principal: Principal, action: str, resource: Resource) -> Decision
 
 
 def decide(principal: Principal, *, action: str, rule: Rule, resource: Resource) -> Decision:
+    if rule.four_eyes and resource.requester == principal.subject:  # platform-admins included
+        kind, _, name = resource.target.partition(":")
+        verb = rule.wanted.split()[0]
+        message = f"{principal.subject} requested {kind} {name} and cannot {verb} it"
+        return Decision(False, action, rule, own_request=message)
     if principal.is_platform_admin or rule.scope is Scope.ANYONE:
         return Decision(True, action, rule)
     if rule.scope is Scope.PLATFORM:
@@ -140,14 +153,12 @@ def decide(principal: Principal, *, action: str, rule: Rule, resource: Resource)
 
 
 def denial(principal: Principal, decision: Decision, resource: Resource) -> Denial:
-    details = {
-        "wanted": decision.rule.wanted,
-        "action": decision.action,
-        "role": decision.rule.role,
-        "team": decision.team,
-        "have": principal.role,
-        "of": principal.team,
-    }
+    details: dict[str, Any] = {"wanted": decision.rule.wanted, "action": decision.action}
+    if decision.own_request:
+        details |= {"reason": "the requester cannot decide their own waiver", "subject": principal.subject}
+    else:
+        details |= {"role": decision.rule.role, "team": decision.team, "have": principal.role}
+        details["of"] = principal.team
     return Denial(
         subject=principal.subject,
         actor=principal.actor,

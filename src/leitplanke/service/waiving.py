@@ -222,7 +222,8 @@ def _workflow_routes(router: APIRouter) -> None:
     ) -> WaiverOut:
         view = waivers.get_waiver(context.database, waiver_id)
         action = "waiver.approve" if approve else "waiver.reject"
-        routes.authorise(context, principal, action, authorising.for_waiver(view.id, view.team))
+        resource = authorising.for_waiver(view.id, view.team, requester=view.requester_subject)
+        routes.authorise(context, principal, action, resource)
         try:
             decided = waivers.decide_waiver(
                 context.database,
