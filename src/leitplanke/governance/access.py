@@ -45,13 +45,9 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Who did it, as audited: the subject and the token it used."""
-        return f"{self.subject} via {self.token_actor}"[:ACTOR_LENGTH]
-
-    @property
-    def token_actor(self) -> str:
-        """The actor as written before subjects (``token:<name>``), for requests of that time."""
-        return f"token:{self.name}"
+        """Who did it, as audited: the subject and the token it used (before subjects, the actor was
+        ``token:<name>`` alone, which this ends with)."""
+        return f"{self.subject} via token:{self.name}"[:ACTOR_LENGTH]
 
     @property
     def is_platform_admin(self) -> bool:

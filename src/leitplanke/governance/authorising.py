@@ -155,10 +155,10 @@ def decide(principal: Principal, *, action: str, rule: Rule, resource: Resource)
 def denial(principal: Principal, decision: Decision, resource: Resource) -> Denial:
     details: dict[str, Any] = {"wanted": decision.rule.wanted, "action": decision.action}
     if decision.own_request:
-        details |= {"reason": "the requester cannot decide their own waiver", "subject": principal.subject}
+        details["reason"] = "the requester cannot decide their own waiver"
+        details["subject"] = principal.subject
     else:
-        details |= {"role": decision.rule.role, "team": decision.team, "have": principal.role}
-        details["of"] = principal.team
+        details.update(role=decision.rule.role, team=decision.team, have=principal.role, of=principal.team)
     return Denial(
         subject=principal.subject,
         actor=principal.actor,
