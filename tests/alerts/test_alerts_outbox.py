@@ -47,7 +47,9 @@ def _service(settings: Settings, database: Any, clock: Clock) -> Iterator[TestCl
 
 
 def _token(database: Any) -> dict[str, str]:
-    created = access.create_token(database, name="ci", role="platform-admin", team=None, actor="test", now=T0)
+    created = access.create_token(
+        database, subject="service:ci", name="ci", role="platform-admin", team=None, actor="test", now=T0
+    )
     return {"Authorization": f"Bearer {created.token}"}
 
 

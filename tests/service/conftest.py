@@ -36,7 +36,9 @@ def _service(database: Any, *, max_body_bytes: int = 16 * 1024 * 1024) -> Iterat
         ("shop-admin", "admin", "team-shop"),
         ("data-viewer", "viewer", "team-data"),
     ):
-        created = access.create_token(database, name=who, role=role, team=team, actor="test", now=NOW)
+        created = access.create_token(
+            database, subject=f"user:{who}", name=who, role=role, team=team, actor="test", now=NOW
+        )
         tokens[who] = created.token
     settings = Settings(database_url=database.url, max_body_bytes=max_body_bytes)
     app = create_app(settings, database=database, clock=lambda: NOW)

@@ -131,8 +131,8 @@ def test_a_team_never_sees_another_teams_findings_and_the_denial_is_audited(
         if r["action"] == "access.denied"
     ]
     assert denials == [
-        ("token:data-viewer", "app:checkout", "read findings"),
-        ("token:data-viewer", "team:team-shop", "read findings"),
+        ("user:data-viewer via token:data-viewer", "app:checkout", "read findings"),
+        ("user:data-viewer via token:data-viewer", "team:team-shop", "read findings"),
     ]
 
 

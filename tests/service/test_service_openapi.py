@@ -31,7 +31,13 @@ class Api:
 @pytest.fixture
 def api(catalog_database: databases.Database) -> Api:
     token = access.create_token(
-        catalog_database, name="fuzz", role="platform-admin", team=None, actor="test", now=NOW
+        catalog_database,
+        subject="service:fuzz",
+        name="fuzz",
+        role="platform-admin",
+        team=None,
+        actor="test",
+        now=NOW,
     )
     settings = Settings(database_url=catalog_database.url, migrate_on_start=False)
     app = create_app(settings, database=catalog_database)

@@ -115,7 +115,13 @@ def test_sigkill_during_an_ingestion_leaves_a_consistent_database_and_a_valid_au
 ) -> None:
     url = catalog_database.url
     token = access.create_token(
-        catalog_database, name="ci", role="platform-admin", team=None, actor="t", now=NOW
+        catalog_database,
+        subject="service:ci",
+        name="ci",
+        role="platform-admin",
+        team=None,
+        actor="t",
+        now=NOW,
     )
     body = _scan_body(result)
     port = _free_port()

@@ -68,7 +68,7 @@ def api(catalog_database: Any) -> Iterator[Api]:
             ("data-lead", "approver", "team-data"),
         ):
             api.tokens[who] = access.create_token(
-                catalog_database, name=who, role=role, team=team, actor="test", now=T0
+                catalog_database, subject=f"user:{who}", name=who, role=role, team=team, actor="test", now=T0
             ).token
         yield api
 
@@ -101,7 +101,7 @@ def test_request_approve_waive_expire_and_reopen_through_the_api(api: Api, resul
         "id": 1,
         "name": "waiver-1",
         "status": "requested",
-        "requester": "token:dev",
+        "requester": "user:dev via token:dev",
         "requestedAt": "2026-02-01T12:00:00Z",
         "expires": "2026-02-11T12:00:00Z",
         "renews": None,
@@ -112,7 +112,10 @@ def test_request_approve_waive_expire_and_reopen_through_the_api(api: Api, resul
     api.clock.now = T0 + timedelta(days=1)
     approved = api.call("POST", "/waivers/1/approve", "lead", json={"note": "until 2.0"})
     assert approved.status_code == 200, approved.text
-    assert (approved.json()["status"], approved.json()["decidedBy"]) == ("approved", "token:lead")
+    assert (approved.json()["status"], approved.json()["decidedBy"]) == (
+        "approved",
+        "user:lead via token:lead",
+    )
     assert api.statuses() == [
         ("api", "new", "", "2026-03-03T12:00:00Z"),
         ("web", "waived", "waiver-1", "2026-03-03T12:00:00Z"),
@@ -128,8 +131,8 @@ def test_request_approve_waive_expire_and_reopen_through_the_api(api: Api, resul
         ("web", "open", "", "2026-03-14T12:00:00Z"),
     ]
     assert [a for a in _audit_actions(api) if a[1].startswith("waiver.")] == [
-        ("token:dev", "waiver.requested", "waiver:1"),
-        ("token:lead", "waiver.approved", "waiver:1"),
+        ("user:dev via token:dev", "waiver.requested", "waiver:1"),
+        ("user:lead via token:lead", "waiver.approved", "waiver:1"),
         ("system", "waiver.expired", "waiver:1"),
     ]
 
@@ -152,9 +155,9 @@ def test_self_approval_is_refused_with_403_and_audited(api: Api) -> None:
         "type": "about:blank",
         "title": "Forbidden",
         "status": 403,
-        "detail": "token:lead requested waiver 1 and cannot approve it",
+        "detail": "user:lead requested waiver 1 and cannot approve it",
     }
-    assert _audit_actions(api)[-1] == ("token:lead", "access.denied", "waiver:1")
+    assert _audit_actions(api)[-1] == ("user:lead via token:lead", "access.denied", "waiver:1")
     assert api.call("GET", "/waivers/1", "lead").json()["status"] == "requested"
 
 
@@ -240,8 +243,8 @@ def test_pulled_waivers_load_and_suppress_the_matching_result_in_a_scan(api: Api
         "    - web\n"
         "  reason: vendor image needs it until 2.0\n"
         "  owner: team-shop\n"
-        "  approver: token:lead\n"
-        "  requester: token:dev\n"
+        "  approver: user:lead via token:lead\n"
+        "  requester: user:dev via token:dev\n"
         "  expires: '2026-02-11T12:00:00Z'\n"
     )
     loaded = loading.load_text(text, file="waivers.yaml", now=T0)
@@ -272,7 +275,7 @@ def test_active_waivers_export_as_kyverno_policy_exceptions(api: Api) -> None:
         "    leitplanke.dev/app: checkout\n"
         "    leitplanke.dev/env: prod\n"
         "    leitplanke.dev/expires: '2026-02-11T12:00:00Z'\n"
-        "    leitplanke.dev/approver: token:lead\n"
+        "    leitplanke.dev/approver: user:lead via token:lead\n"
         "    leitplanke.dev/reason: vendor image needs it until 2.0\n"
         "spec:\n"
         "  exceptions:\n"

@@ -132,6 +132,12 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
         )
         typer.echo(f"scan of {folder}/ as {app} in {env}: {outcome.findings} findings", err=True)
     created = access.create_token(
-        database, name="demo-admin", role="platform-admin", team=None, actor="demo", now=now
+        database,
+        subject="user:demo-admin",
+        name=f"demo-admin-{now:%Y%m%d%H%M%S%f}",  # names are unique per subject: seeding again works
+        role="platform-admin",
+        team=None,
+        actor="demo",
+        now=now,
     )
     return created.token

@@ -21,7 +21,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from leitplanke import reports
-from leitplanke.cli import gathering
+from leitplanke.cli import credentials, gathering
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Severity
 from leitplanke.core.problems import Level, UsageError
@@ -92,15 +92,18 @@ def scan_command(
     env_name: Annotated[
         str | None, typer.Option("--env", help="With --upload: the environment scanned.")
     ] = None,
-    token: Annotated[
-        str | None, typer.Option("--token", help="With --upload: an API token (developer role).")
-    ] = None,
+    token: credentials.TokenOpt = None,
+    token_file: credentials.TokenFileOpt = None,
 ) -> None:
     """Scan Kubernetes manifests, Helm charts and Kustomize directories against policies."""
     if fmt not in reports.FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(reports.FORMATS)}")
     if config_type is not None and config_type not in files.config_types():
         raise UsageError(f"--type {config_type!r}: use one of {', '.join(files.config_types())}")
+    if upload is not None:  # before the scan: a missing token is reported before any work is done
+        token = credentials.require_token(token, token_file, command="--upload")
+        if not app_name or not env_name:
+            raise UsageError("--upload needs --app and --env")
     now = datetime.now(UTC)
     if framework is not None:
         _check_compliance(framework, fmt)

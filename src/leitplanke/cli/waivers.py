@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from leitplanke.cli import credentials
 from leitplanke.core.problems import UsageError
 
 Fetch = Callable[[str, Mapping[str, str]], str]
@@ -26,9 +27,6 @@ def build() -> typer.Typer:
 
 
 ServerOpt = Annotated[str, typer.Option("--server", help="The service's URL.")]
-TokenOpt = Annotated[
-    str, typer.Option("--token", envvar="LEITPLANKE_TOKEN", help="An API token (viewer or more).")
-]
 AppOpt = Annotated[str, typer.Option("--app", help="The application.")]
 OutputOpt = Annotated[
     str | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
@@ -37,27 +35,33 @@ OutputOpt = Annotated[
 
 def pull_command(
     server: ServerOpt,
-    token: TokenOpt,
     app: AppOpt,
     env: Annotated[str, typer.Option("--env", help="The environment.")],
     output: OutputOpt = None,
+    token: credentials.TokenOpt = None,
+    token_file: credentials.TokenFileOpt = None,
 ) -> None:
-    """Write the active waivers of an app in an env as ``kind: Waiver`` files for ``scan --waivers``."""
-    _write(fetch_waivers(server=server, token=token, app=app, env=env, format="native"), output)
+    """Write the active waivers of an app in an env as ``kind: Waiver`` files for ``scan --waivers``
+    (a viewer token or more, from --token-file, LEITPLANKE_TOKEN or --token)."""
+    found = credentials.require_token(token, token_file, command="waivers pull")
+    _write(fetch_waivers(server=server, token=found, app=app, env=env, format="native"), output)
 
 
 def export_command(
     server: ServerOpt,
-    token: TokenOpt,
     app: AppOpt,
     env: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="kyverno or native.")] = "kyverno",
     output: OutputOpt = None,
+    token: credentials.TokenOpt = None,
+    token_file: credentials.TokenFileOpt = None,
 ) -> None:
-    """Write the active waivers of an app as Kyverno PolicyExceptions (or native waiver files)."""
+    """Write the active waivers of an app as Kyverno PolicyExceptions (or native waiver files); a
+    viewer token or more, from --token-file, LEITPLANKE_TOKEN or --token."""
     if format not in ("kyverno", "native"):
         raise UsageError(f"--format {format!r}: use kyverno or native")
-    _write(fetch_waivers(server=server, token=token, app=app, env=env, format=format), output)
+    found = credentials.require_token(token, token_file, command="waivers export")
+    _write(fetch_waivers(server=server, token=found, app=app, env=env, format=format), output)
 
 
 def fetch_waivers(

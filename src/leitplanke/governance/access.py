@@ -1,13 +1,16 @@
-"""Who may do what: API tokens (stored as sha256, shown once) and roles per team.
+"""Who is calling: API tokens (stored as sha256, shown once), the subject each belongs to, roles per team.
 
-Roles, weakest first: viewer < developer < approver < admin, each bound to one team, and
-platform-admin over everything. ``authenticate`` turns a bearer token into a ``Principal``;
-``require`` decides one request. Called by the service on every endpoint and by ``leitplanke tokens``.
+Every token belongs to a subject, the person or workload behind it (``user:alice@example.com``,
+``service:ci-shop``); four eyes compare subjects, never token names. Roles, weakest first: viewer <
+developer < approver < admin, each bound to one team, and platform-admin over everything.
+``authenticate`` turns a bearer token into a ``Principal``; ``governance.authorising`` decides what it
+may do. Called by the service on every request and by ``leitplanke tokens``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +24,10 @@ TEAM_ROLES = ("viewer", "developer", "approver", "admin")
 PLATFORM_ADMIN = "platform-admin"
 ROLES = (*TEAM_ROLES, PLATFORM_ADMIN)
 TOKEN_PREFIX = "lp_"
+# people and workloads; ``legacy-token:<id>`` is given by migration 0005 only, never on request
+SUBJECT = re.compile(r"^(user|service):[A-Za-z0-9][A-Za-z0-9._@+-]{0,94}$")
+TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+ACTOR_LENGTH = 200  # the audit record's actor column
 
 
 def hash_token(token: str) -> str:
@@ -30,6 +37,7 @@ def hash_token(token: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Principal:
     token_id: int
+    subject: str
     name: str
     role: str
     team: str | None  # None for platform-admin
@@ -37,7 +45,9 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"token:{self.name}"
+        """Who did it, as audited: the subject and the token it used (before subjects, the actor was
+        ``token:<name>`` alone, which this ends with)."""
+        return f"{self.subject} via token:{self.name}"[:ACTOR_LENGTH]
 
     @property
     def is_platform_admin(self) -> bool:
@@ -61,15 +71,34 @@ class Principal:
 @dataclass(frozen=True, slots=True)
 class CreatedToken:
     id: int
+    subject: str
     name: str
     role: str
     team: str | None
     token: str  # shown once, never stored
 
 
+def check_subject(subject: str) -> None:
+    if not SUBJECT.match(subject):
+        raise errors.Invalid(
+            f"subject {subject!r}: use user:<login or e-mail> or service:<workload>", field="subject"
+        )
+
+
 def create_token(
-    database: Database, *, name: str, role: str, team: str | None, actor: str, now: datetime
+    database: Database,
+    *,
+    subject: str,
+    name: str,
+    role: str,
+    team: str | None,
+    actor: str,
+    now: datetime,
 ) -> CreatedToken:
+    """A new token of ``subject``; a name the subject already uses (even revoked) is a Conflict."""
+    check_subject(subject)
+    if not TOKEN_NAME.match(name):
+        raise errors.Invalid(f"token name {name!r}: letters, digits, . _ - (at most 80)", field="name")
     if role not in ROLES:
         raise errors.Invalid(f"unknown role {role!r}; use one of {', '.join(ROLES)}", field="role")
     if role != PLATFORM_ADMIN and not team:
@@ -84,7 +113,10 @@ def create_token(
             if team_row is None:
                 raise errors.NotFound(f"no team {team!r}", field="team")
             team_id = team_row.id
+        if repositories.token_named(session, subject=subject, name=name) is not None:
+            raise errors.Conflict(f"{subject} already has a token named {name!r}", field="name")
         row = ApiToken(
+            subject=subject,
             name=name,
             token_hash=hash_token(token),
             role=role,
@@ -94,10 +126,38 @@ def create_token(
         )
         repositories.add(session, row)
         chain = auditing.Chain(session)
-        details = {"id": row.id, "role": role, "team": team}
+        details = {"id": row.id, "subject": subject, "role": role, "team": team}
         chain.append(actor=actor, action="token.created", target=f"token:{name}", at=now, details=details)
         chain.flush()
-    return CreatedToken(id=row.id, name=name, role=role, team=team, token=token)
+    return CreatedToken(id=row.id, subject=subject, name=name, role=role, team=team, token=token)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    id: int
+    subject: str
+    name: str
+    role: str
+    team: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_tokens(database: Database) -> list[TokenView]:
+    """Every token (never its secret), by subject then name; revoked ones too."""
+    with database.reading() as session:
+        return [
+            TokenView(
+                id=row.id,
+                subject=row.subject,
+                name=row.name,
+                role=row.role,
+                team=team,
+                created_at=row.created_at,
+                revoked_at=row.revoked_at,
+            )
+            for row, team in repositories.list_tokens(session)
+        ]
 
 
 def revoke_token(database: Database, *, token_id: int, actor: str, now: datetime) -> None:
@@ -120,28 +180,6 @@ def authenticate(database: Database, token: str) -> Principal | None:
     row, team = found
     if row.revoked_at is not None:
         return None
-    return Principal(token_id=row.id, name=row.name, role=row.role, team=team, team_id=row.team_id)
-
-
-def require(
-    database: Database,
-    principal: Principal,
-    *,
-    role: str,
-    team: str | None,
-    action: str,
-    target: str,
-    now: datetime,
-) -> None:
-    """Raise ``Forbidden`` (after auditing the denial) unless ``principal`` has ``role`` for ``team``."""
-    if principal.allows(role, team=team):
-        return
-    auditing.record(
-        database,
-        actor=principal.actor,
-        action="access.denied",
-        target=target,
-        now=now,
-        details={"wanted": action, "role": role, "team": team, "have": principal.role, "of": principal.team},
+    return Principal(
+        token_id=row.id, subject=row.subject, name=row.name, role=row.role, team=team, team_id=row.team_id
     )
-    raise errors.Forbidden(f"{action} needs the {role} role for team {team or '(platform)'}")

@@ -68,6 +68,7 @@ class WaiverView:
     justification: str
     status: str
     requester: str
+    requester_subject: str | None  # None: requested before subjects (migration 0005)
     requested_at: datetime
     expires: datetime
     decided_by: str
@@ -90,6 +91,7 @@ def _view(row: Waiver, app: str, env: str, team: str) -> WaiverView:
         justification=row.justification,
         status=row.status,
         requester=row.requester,
+        requester_subject=row.requester_subject,
         requested_at=row.requested_at,
         expires=row.expires,
         decided_by=row.decided_by,
@@ -171,7 +173,10 @@ def request_waiver(
     now: datetime,
     max_days: int,
     renews: int | None = None,
+    subject: str | None = None,
 ) -> WaiverView:
+    """A requested waiver of ``actor``; ``subject`` (the person or workload behind the actor, its
+    actor when not given) is what four eyes compare when it is decided."""
     check_request(request, now=now, max_days=max_days)
     with database.transaction() as session:
         app_row = repositories.app_by_name(session, request.app)
@@ -189,6 +194,7 @@ def request_waiver(
             justification=request.justification,
             status=REQUESTED,
             requester=actor,
+            requester_subject=subject or actor,
             requested_at=now,
             expires=request.expires,
             decided_by="",
@@ -227,6 +233,7 @@ def renew_waiver(
     actor: str,
     now: datetime,
     max_days: int,
+    subject: str | None = None,
 ) -> WaiverView:
     """A new request with the scope of an approved or expired waiver, linked to it."""
     old = get_waiver(database, waiver_id)
@@ -241,7 +248,9 @@ def renew_waiver(
         justification=justification,
         expires=expires,
     )
-    return request_waiver(database, request, actor=actor, now=now, max_days=max_days, renews=waiver_id)
+    return request_waiver(
+        database, request, actor=actor, now=now, max_days=max_days, renews=waiver_id, subject=subject
+    )
 
 
 def get_waiver(database: Database, waiver_id: int) -> WaiverView:
@@ -258,18 +267,27 @@ def list_waivers(database: Database, where: repositories.WaiverFilter) -> list[W
 
 
 def decide_waiver(
-    database: Database, waiver_id: int, *, approve: bool, note: str, actor: str, now: datetime
+    database: Database,
+    waiver_id: int,
+    *,
+    approve: bool,
+    note: str,
+    actor: str,
+    now: datetime,
+    subject: str | None = None,
 ) -> WaiverView:
     """Approve (the covered findings become waived) or reject a requested waiver.
 
-    The requester never decides their own request: the refusal is audited and raised as Forbidden.
+    The requester never decides their own request, whichever of their tokens they use: ``subject``
+    (the actor's person or workload; the actor when not given) is compared with the requester's. The
+    refusal is audited and raised as Forbidden.
     """
     with database.transaction() as session:
         found = repositories.waiver_by_id(session, waiver_id)
         if found is None:
             raise errors.NotFound(f"no waiver {waiver_id}", field="id")
         row, app, env, _team = found
-        self_decision = row.requester == actor
+        self_decision = _same_requester(row, actor=actor, subject=subject or actor)
         if not self_decision:
             _decide(session, row, scope=(app, env), approve=approve, note=note, actor=actor, now=now)
     if self_decision:
@@ -280,10 +298,22 @@ def decide_waiver(
             action="access.denied",
             target=f"waiver:{waiver_id}",
             now=now,
-            details={"wanted": f"{verb} a waiver", "reason": "the requester cannot decide their own waiver"},
+            details={
+                "wanted": f"{verb} a waiver",
+                "reason": "the requester cannot decide their own waiver",
+                "subject": subject or actor,
+            },
         )
-        raise errors.Forbidden(f"{actor} requested waiver {waiver_id} and cannot {verb} it")
+        raise errors.Forbidden(f"{subject or actor} requested waiver {waiver_id} and cannot {verb} it")
     return get_waiver(database, waiver_id)
+
+
+def _same_requester(row: Waiver, *, actor: str, subject: str) -> bool:
+    if row.requester_subject is not None:
+        return row.requester_subject == subject
+    # requested before subjects: the requester is known only as ``token:<name>``, which today's actor
+    # (``<subject> via token:<name>``) ends with; compared as before, by the token's name
+    return actor == row.requester or actor.endswith(f" via {row.requester}")
 
 
 def _decide(

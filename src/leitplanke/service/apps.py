@@ -7,6 +7,7 @@ say so). Called by ``leitplanke serve`` and by the tests (in-process, through Te
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,11 +17,15 @@ from fastapi.responses import RedirectResponse
 
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
-from leitplanke.governance import alerting, delivering
+from leitplanke.governance import alerting, delivering, denials
 from leitplanke.service import dispatching, metrics, problems, routes, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
+
+_log = logging.getLogger(__name__)
+# how often the counts of closed denial windows are written (governance.denials)
+DENIAL_FLUSH_SECONDS = 15.0
 
 
 def _utc_now() -> datetime:
@@ -33,9 +38,12 @@ def create_app(
     database: databases.Database | None = None,
     clock: Callable[[], datetime] = _utc_now,
     alert_transport: Transport | None = None,
+    denial_flush_seconds: float = DENIAL_FLUSH_SECONDS,
 ) -> FastAPI:
     db = database if database is not None else databases.Database(settings.database_url)
-    context = Context(settings=settings, database=db, clock=clock, metrics=metrics.Metrics())
+    context = Context(
+        settings=settings, database=db, clock=clock, metrics=metrics.Metrics(), denials=denials.DenialLog()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,8 +55,14 @@ def create_app(
         app.state.dispatcher = dispatcher
         every = settings.waiver_expiry_seconds
         expiring = asyncio.create_task(waiving.expire_periodically(context, every=every))
+        flushing = asyncio.create_task(_flush_denials_periodically(context, every=denial_flush_seconds))
         yield
         expiring.cancel()
+        flushing.cancel()
+        try:  # the counts of the windows still open: nothing counted is lost at shutdown
+            context.denials.flush(db, now=clock(), everything=True)
+        except Exception:  # the edge: shutdown goes on without the database
+            _log.exception("denial counts could not be written at shutdown")
         if dispatcher is not None:
             dispatcher.stop()
         if database is None:  # ours to close; a database passed in belongs to the caller
@@ -74,6 +88,16 @@ def create_app(
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(metrics.Measuring, metrics=context.metrics)
     return app
+
+
+async def _flush_denials_periodically(context: Context, *, every: float) -> None:
+    """Write the counts of closed denial windows every ``every`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(context.denials.flush, context.database, now=context.clock())
+        except Exception:  # the edge: a round that fails (database away) must not end the task
+            _log.exception("denial counts could not be written; retrying in %s s", every)
 
 
 def _dispatcher(

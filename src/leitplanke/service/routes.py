@@ -1,4 +1,5 @@
-"""The routes: parse the request, check the caller's role, call a governance use case, shape the answer.
+"""The routes: parse the request, ask ``authorising`` whether the caller may, call a governance use
+case, shape the answer. No route names a role: the table in ``governance.authorising`` does.
 
 ``health_router`` serves /healthz, /readyz and /metrics without a token; ``api_router`` serves
 /api/v1 and needs ``Authorization: Bearer <token>`` on every call.
@@ -11,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leitplanke.governance import access, alerting, auditing, catalog, errors, findings, slas
+from leitplanke.governance import access, alerting, auditing, authorising, catalog, errors, findings, slas
 from leitplanke.service import schemas
 from leitplanke.service.contexts import Context
 from leitplanke.service.metrics import CONTENT_TYPE
@@ -46,22 +47,37 @@ def _principal(
 PrincipalDep = Annotated[access.Principal, Depends(_principal)]
 
 
+def authorise(
+    context: Context, principal: access.Principal, action: str, resource: authorising.Resource
+) -> None:
+    """``authorising.enforce`` for a request: a refusal is counted, logged and raised (403)."""
+    decision = authorising.authorise(principal, action, resource)
+    _refuse_unless_allowed(context, principal, decision, resource)
+
+
 def require(
     context: Context, principal: access.Principal, *, role: str, team: str | None, action: str, target: str
 ) -> None:
-    try:
-        access.require(
-            context.database,
-            principal,
-            role=role,
-            team=team,
-            action=action,
-            target=target,
-            now=context.clock(),
-        )
-    except errors.Forbidden:
-        context.metrics.denials.inc()
-        raise
+    """The role check of before ``authorise``, for routes not yet converted: an ad-hoc rule."""
+    scope = authorising.Scope.OWNER if team else authorising.Scope.PLATFORM
+    rule = authorising.Rule(role, scope, action)
+    resource = authorising.Resource(target, (team,) if team else ())
+    decision = authorising.decide(principal, action=action, rule=rule, resource=resource)
+    _refuse_unless_allowed(context, principal, decision, resource)
+
+
+def _refuse_unless_allowed(
+    context: Context,
+    principal: access.Principal,
+    decision: authorising.Decision,
+    resource: authorising.Resource,
+) -> None:
+    if decision.allowed:
+        return
+    context.metrics.denials.inc()  # every denial, also those the audit log only counts
+    authorising.refuse(
+        principal, decision, resource, database=context.database, denials=context.denials, now=context.clock()
+    )
 
 
 def health_router() -> APIRouter:
@@ -105,9 +121,7 @@ def _scan_routes(router: APIRouter) -> None:
         owner = catalog.owner_of(context.database, body.app)
         if owner is None:
             raise errors.NotFound(f"no application {body.app!r} in the catalog", field="app")
-        require(
-            context, principal, role="developer", team=owner, action="upload a scan", target=f"app:{body.app}"
-        )
+        authorise(context, principal, "scan.upload", authorising.for_app(body.app, owner))
         outcome = findings.ingest_scan(
             context.database,
             app=body.app,
@@ -144,7 +158,7 @@ def _finding_routes(router: APIRouter) -> None:
         offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> dict[str, Any]:
         """Findings of the caller's team (all teams for a platform-admin), filtered and paginated."""
-        check_scope(context, principal, team=team, app=app, action="read findings")
+        check_scope(context, principal, "findings.read", team=team, app=app)
         now = context.clock()
         where = repositories.FindingFilter(
             app=app,
@@ -167,53 +181,49 @@ def _finding_routes(router: APIRouter) -> None:
         context: ContextDep, principal: PrincipalDep, team: str | None = None, app: str | None = None
     ) -> list[slas.Figures]:
         """Open, overdue, mean days to remediate and share fixed within SLA, per team and app."""
-        check_scope(context, principal, team=team, app=app, action="read SLA figures")
+        check_scope(context, principal, "slas.read", team=team, app=app)
         return slas.build_figures(
             context.database, now=context.clock(), team=team, app=app, team_ids=principal.visible_team_ids()
         )
 
 
 def check_scope(
-    context: Context, principal: access.Principal, *, team: str | None, app: str | None, action: str
+    context: Context, principal: access.Principal, action: str, *, team: str | None, app: str | None
 ) -> None:
-    """A team-bound caller asking for another team's (or another team's app's) data is refused."""
+    """A listing filtered by team and app: a team-bound caller asking for another team's (or another
+    team's app's) data is refused."""
     if principal.is_platform_admin:
         return
-    if team is not None:
-        require(context, principal, role="viewer", team=team, action=action, target=f"team:{team}")
-    if app is not None:
-        owner = catalog.owner_of(context.database, app)
-        if owner is not None:
-            require(context, principal, role="viewer", team=owner, action=action, target=f"app:{app}")
-    require(
-        context, principal, role="viewer", team=principal.team, action=action, target=f"team:{principal.team}"
-    )
+    for resource in authorising.listing(context.database, principal, team=team, app=app):
+        authorise(context, principal, action, resource)
 
 
 def _catalog_routes(router: APIRouter) -> None:
     @router.get("/teams", tags=["catalog"])
     def teams(context: ContextDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+        """Every team (any authenticated caller: the catalog is organisation metadata)."""
+        authorise(context, principal, "catalog.read", authorising.CATALOG)
         return list(catalog.snapshot(context.database)["teams"])
 
     @router.get("/apps", tags=["catalog"])
     def apps(context: ContextDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+        """Every application and its owning team (any authenticated caller)."""
+        authorise(context, principal, "catalog.read", authorising.CATALOG)
         return list(catalog.snapshot(context.database)["apps"])
 
     @router.get("/environments", tags=["catalog"])
     def environments(context: ContextDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+        """Every environment and its enforcement (any authenticated caller)."""
+        authorise(context, principal, "catalog.read", authorising.CATALOG)
         return list(catalog.snapshot(context.database)["environments"])
 
     def put_team(
         body: schemas.TeamIn, context: Context, principal: access.Principal, *, new: bool
     ) -> dict[str, str]:
-        require(
-            context,
-            principal,
-            role="admin",
-            team=None if new else body.name,
-            action="change a team",
-            target=f"team:{body.name}",
-        )
+        if new:
+            authorise(context, principal, "team.create", authorising.Resource(f"team:{body.name}"))
+        else:
+            authorise(context, principal, "team.write", authorising.for_team(body.name))
         spec = catalog.TeamSpec(name=body.name, title=body.title)
         outcome = catalog.put_team(
             context.database, spec, actor=principal.actor, now=context.clock(), must_be_new=new
@@ -237,10 +247,8 @@ def _catalog_routes(router: APIRouter) -> None:
         body: schemas.AppIn, context: Context, principal: access.Principal, *, new: bool
     ) -> dict[str, str]:
         current = catalog.owner_of(context.database, body.name)
-        for team in {body.owner, current or body.owner}:
-            require(
-                context, principal, role="admin", team=team, action="change an app", target=f"app:{body.name}"
-            )
+        owners = (body.owner,) if current in (None, body.owner) else (current, body.owner)
+        authorise(context, principal, "app.write", authorising.Resource(f"app:{body.name}", owners))
         spec = catalog.AppSpec(
             name=body.name,
             owner=body.owner,
@@ -270,14 +278,7 @@ def _catalog_routes(router: APIRouter) -> None:
     def put_environment(
         body: schemas.EnvironmentIn, context: Context, principal: access.Principal, *, new: bool
     ) -> dict[str, str]:
-        require(
-            context,
-            principal,
-            role="admin",
-            team=None,
-            action="change an environment",
-            target=f"environment:{body.name}",
-        )
+        authorise(context, principal, "environment.write", authorising.for_environment(body.name))
         spec = catalog.EnvironmentSpec(
             name=body.name, enforcement=body.enforcement, requires_approval=body.requires_approval
         )
@@ -316,7 +317,7 @@ def _audit_routes(router: APIRouter) -> None:
         offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> dict[str, Any]:
         """The audit chain, oldest first (platform-admin)."""
-        require(context, principal, role="admin", team=None, action="read the audit log", target="audit")
+        authorise(context, principal, "audit.read", authorising.AUDIT)
         with context.database.reading() as session:
             total, rows = repositories.audit_page(session, limit=limit, offset=offset)
             items = [auditing.render_record(row) for row in rows]
@@ -325,6 +326,6 @@ def _audit_routes(router: APIRouter) -> None:
     @router.get("/audit/verify", tags=["audit"])
     def audit_verify(context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
         """Check the whole chain; ``firstBadSeq`` names the first record that breaks it (platform-admin)."""
-        require(context, principal, role="admin", team=None, action="verify the audit log", target="audit")
+        authorise(context, principal, "audit.verify", authorising.AUDIT)
         outcome = auditing.verify_database(context.database)
         return {"records": outcome.records, "firstBadSeq": outcome.first_bad_seq, "head": outcome.head}

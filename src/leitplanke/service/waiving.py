@@ -1,6 +1,7 @@
 """The waiver routes under /api/v1/waivers and the periodic expiry task of the application.
 
-Routes parse, check the caller's role for the owning team, call ``governance.waivers`` and shape the
+Routes parse, ask ``authorising`` whether the caller may (``routes.authorise``), call
+``governance.waivers`` with the caller's actor and subject (four eyes compare subjects) and shape the
 answer; ``expire_periodically`` runs ``waivers.expire_waivers`` every few seconds while the app lives.
 """
 
@@ -14,7 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from leitplanke.governance import access, catalog, errors, waiverfiles, waivers
+from leitplanke.governance import access, authorising, catalog, errors, waiverfiles, waivers
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
@@ -81,6 +82,7 @@ class WaiverOut(BaseModel):
     justification: str
     status: str
     requester: str
+    requester_subject: str | None = Field(serialization_alias="requesterSubject")
     requested_at: datetime = Field(serialization_alias="requestedAt")
     expires: datetime
     decided_by: str = Field(serialization_alias="decidedBy")
@@ -130,7 +132,7 @@ def _reading_routes(router: APIRouter) -> None:
         status: Literal["requested", "approved", "rejected", "expired"] | None = None,
     ) -> list[WaiverOut]:
         """Waivers of the caller's team (all teams for a platform-admin), oldest first."""
-        routes.check_scope(context, principal, team=team, app=app, action="read waivers")
+        routes.check_scope(context, principal, "waivers.read", team=team, app=app)
         where = repositories.WaiverFilter(
             app=app, env=env, team=team, status=status, team_ids=principal.visible_team_ids()
         )
@@ -141,7 +143,7 @@ def _reading_routes(router: APIRouter) -> None:
         context: ContextDep, principal: PrincipalDep, team: str | None = None, app: str | None = None
     ) -> list[waivers.WaiverFigures]:
         """Active waivers, waived and failing findings, waiver ratio and waiver age, per team and app."""
-        routes.check_scope(context, principal, team=team, app=app, action="read waiver figures")
+        routes.check_scope(context, principal, "waivers.figures", team=team, app=app)
         return waivers.build_figures(
             context.database, now=context.clock(), team=team, app=app, team_ids=principal.visible_team_ids()
         )
@@ -157,9 +159,7 @@ def _reading_routes(router: APIRouter) -> None:
         """The app's active waivers as ``kind: Waiver`` files (``scan --waivers``) or Kyverno
         ``PolicyException`` objects (``format=kyverno``)."""
         owner = _owner(context, app)
-        routes.require(
-            context, principal, role="viewer", team=owner, action="export waivers", target=f"app:{app}"
-        )
+        routes.authorise(context, principal, "waivers.export", authorising.for_app(app, owner))
         now = context.clock()
         where = repositories.WaiverFilter(app=app, env=env, status=waivers.APPROVED)
         active = [view for view in waivers.list_waivers(context.database, where) if view.expires > now]
@@ -169,14 +169,7 @@ def _reading_routes(router: APIRouter) -> None:
     @router.get("/waivers/{waiver_id}", response_model=WaiverOut, response_model_by_alias=True)
     def get_waiver(waiver_id: WaiverId, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         view = waivers.get_waiver(context.database, waiver_id)
-        routes.require(
-            context,
-            principal,
-            role="viewer",
-            team=view.team,
-            action="read a waiver",
-            target=f"waiver:{view.id}",
-        )
+        routes.authorise(context, principal, "waiver.read", authorising.for_waiver(view.id, view.team))
         return _out(view)
 
 
@@ -185,14 +178,7 @@ def _workflow_routes(router: APIRouter) -> None:
     def request_waiver(body: WaiverIn, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         """Request a waiver (developer of the owning team); it covers nothing until approved."""
         owner = _owner(context, body.app)
-        routes.require(
-            context,
-            principal,
-            role="developer",
-            team=owner,
-            action="request a waiver",
-            target=f"app:{body.app}",
-        )
+        routes.authorise(context, principal, "waiver.request", authorising.for_app(body.app, owner))
         request = waivers.WaiverRequest(
             app=body.app,
             env=body.env,
@@ -206,6 +192,7 @@ def _workflow_routes(router: APIRouter) -> None:
             context.database,
             request,
             actor=principal.actor,
+            subject=principal.subject,
             now=context.clock(),
             max_days=context.settings.max_waiver_days,
         )
@@ -217,20 +204,14 @@ def _workflow_routes(router: APIRouter) -> None:
     def renew(waiver_id: WaiverId, body: RenewIn, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         """Request a new waiver with the scope of an approved or expired one, linked to it."""
         old = waivers.get_waiver(context.database, waiver_id)
-        routes.require(
-            context,
-            principal,
-            role="developer",
-            team=old.team,
-            action="renew a waiver",
-            target=f"waiver:{old.id}",
-        )
+        routes.authorise(context, principal, "waiver.renew", authorising.for_waiver(old.id, old.team))
         view = waivers.renew_waiver(
             context.database,
             waiver_id,
             justification=body.justification,
             expires=body.expires,
             actor=principal.actor,
+            subject=principal.subject,
             now=context.clock(),
             max_days=context.settings.max_waiver_days,
         )
@@ -240,15 +221,9 @@ def _workflow_routes(router: APIRouter) -> None:
         waiver_id: int, body: DecisionIn, context: Context, principal: access.Principal, *, approve: bool
     ) -> WaiverOut:
         view = waivers.get_waiver(context.database, waiver_id)
-        verb = "approve" if approve else "reject"
-        routes.require(
-            context,
-            principal,
-            role="approver",
-            team=view.team,
-            action=f"{verb} a waiver",
-            target=f"waiver:{view.id}",
-        )
+        action = "waiver.approve" if approve else "waiver.reject"
+        resource = authorising.for_waiver(view.id, view.team, requester=view.requester_subject)
+        routes.authorise(context, principal, action, resource)
         try:
             decided = waivers.decide_waiver(
                 context.database,
@@ -256,6 +231,7 @@ def _workflow_routes(router: APIRouter) -> None:
                 approve=approve,
                 note=body.note,
                 actor=principal.actor,
+                subject=principal.subject,
                 now=context.clock(),
             )
         except errors.Forbidden:

@@ -145,7 +145,10 @@ class Waiver(Row):
     resources: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # {kind, namespace, name}
     justification: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10))  # requested | approved | rejected | expired
-    requester: Mapped[str] = mapped_column(String(200))
+    requester: Mapped[str] = mapped_column(String(200))  # the requesting actor, as audited
+    # the requester's subject (a person or workload): four eyes compare it; None for requests made
+    # before subjects (migration 0005), which are compared by the requesting token's name
+    requester_subject: Mapped[str | None] = mapped_column(String(100))
     requested_at: Mapped[datetime]
     expires: Mapped[datetime]
     decided_by: Mapped[str] = mapped_column(String(200), default="")
@@ -173,14 +176,20 @@ class AuditRecord(Row):
 
 
 class ApiToken(Row):
+    """A bearer token of one subject (``user:alice@example.com``, ``service:ci-shop``; tokens from
+    before migration 0005 have ``legacy-token:<id>``), its name unique per subject."""
+
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # viewer | developer | approver | admin | platform-admin
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("subject", "name", name="uq_api_tokens_subject_name"),)
 
 
 class OutboxAlert(Row):

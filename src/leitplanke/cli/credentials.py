@@ -1,0 +1,56 @@
+"""The API token of the commands that talk to the service: ``--token-file``, ``LEITPLANKE_TOKEN`` or
+``--token``, in that order.
+
+A token given on the command line lands in shell history and CI logs; the environment variable or a
+file keeps it out. Called by ``scan --upload`` and ``waivers pull|export``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leitplanke.core.problems import UsageError
+
+ENVVAR = "LEITPLANKE_TOKEN"
+GIVE_A_TOKEN = f"--token-file PATH, the environment variable {ENVVAR} or --token"
+
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar=ENVVAR,
+        show_envvar=True,
+        help=f"An API token. Prefer {ENVVAR} or --token-file: a token on the command line lands in "
+        "shell history and CI logs.",
+    ),
+]
+TokenFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        help=f"Read the API token from this file (its first line); wins over {ENVVAR} and --token.",
+    ),
+]
+
+
+def read_token(token: str | None, token_file: Path | None) -> str | None:
+    """The token of ``--token-file`` if given, else of ``--token`` or the environment; None if neither."""
+    if token_file is None:
+        return token or None
+    try:
+        lines = token_file.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--token-file {token_file}: cannot be read ({exc})") from exc
+    if not lines or not lines[0].strip():
+        raise UsageError(f"--token-file {token_file}: the file is empty")
+    return lines[0].strip()
+
+
+def require_token(token: str | None, token_file: Path | None, *, command: str) -> str:
+    found = read_token(token, token_file)
+    if found is None:
+        raise UsageError(f"{command} needs an API token: {GIVE_A_TOKEN}")
+    return found
