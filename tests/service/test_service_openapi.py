@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from leitplanke.governance import access, catalog
+from leitplanke.governance import access, auditkeys, catalog
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -32,7 +32,8 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path, catalog_yaml: str) -> Iterator[Api]:
-    database = databases.Database(f"sqlite:///{tmp_path / 'openapi.db'}")
+    keys = auditkeys.generate_keys(tmp_path / "checkpoints")
+    database = databases.Database(f"sqlite:///{tmp_path / 'openapi.db'}", audit=keys)
     databases.upgrade(database)
     parsed, problems = catalog.parse_catalog(catalog_yaml)
     assert problems == []
