@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_every_status_change_is_a_leaf_of_its_scans_audit_record_in_one_valid_ch
                 r.action,
                 [
                     (leaf["from"], leaf["to"], leaf["resource"])
-                    for _, leaf in repositories.audit_leaves_of(session, r.seq)
+                    for leaf in (json.loads(body) for _, body in repositories.audit_leaves_of(session, r.seq))
                 ],
             )
             for r in scans

@@ -124,7 +124,7 @@ class Chain:
         head = repositories.audit_head(session)
         self.seq, self.head = head if head is not None else (0, GENESIS)
         self.pending: list[dict[str, Any]] = []
-        self.pending_leaves: list[dict[str, Any]] = []
+        self.pending_leaves: list[tuple[int, int, str]] = []  # (seq, idx, canonical JSON)
 
     def append(
         self,
@@ -141,11 +141,10 @@ class Chain:
         self.seq += 1
         body = dict(details or {})
         if leaves:
-            body["leaves"] = len(leaves)
-            body["merkleRoot"] = merkle.root([merkle.leaf_hash(leaf) for leaf in leaves])
-            self.pending_leaves.extend(
-                {"seq": self.seq, "idx": idx, "body": dict(leaf)} for idx, leaf in enumerate(leaves)
-            )
+            bodies = [merkle.canonical_leaf(leaf) for leaf in leaves]
+            body["leaves"] = len(bodies)
+            body["merkleRoot"] = merkle.root([merkle.hash_leaf_body(leaf) for leaf in bodies])
+            self.pending_leaves.extend((self.seq, idx, leaf.decode()) for idx, leaf in enumerate(bodies))
         canonical = canonical_json(
             seq=self.seq, at=at, actor=actor, action=action, target=target, details=body
         )
@@ -239,11 +238,10 @@ def prove(session: Session, seq: int, idx: int) -> ProvenLeaf:
     stored = repositories.audit_leaves_of(session, seq)
     if not isinstance(root, str) or not 0 <= idx < len(stored):
         raise errors.NotFound(f"audit record {seq} has no leaf {idx}", field="idx")
-    hashes = [merkle.leaf_hash(body) for _, body in stored]
+    hashes = [merkle.hash_leaf_body(body.encode()) for _, body in stored]
     path = tuple(sibling.hex() for sibling in merkle.path(hashes, idx))
-    return ProvenLeaf(
-        leaf=stored[idx][1], proof=Proof(seq=seq, idx=idx, size=len(hashes), path=path), root=root
-    )
+    proof = Proof(seq=seq, idx=idx, size=len(hashes), path=path)
+    return ProvenLeaf(leaf=orjson.loads(stored[idx][1]), proof=proof, root=root)
 
 
 def verify_proof(leaf: Mapping[str, Any], proof: Proof, root: str) -> bool:

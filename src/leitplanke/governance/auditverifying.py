@@ -154,16 +154,16 @@ class _Leaves:
     """The leaves after a seq, read in (seq, idx) order alongside the records."""
 
     def __init__(self, session: Session, *, after: int) -> None:
-        self.rows: Iterator[tuple[int, int, Any]] = iter(repositories.iter_audit_leaves(session, after=after))
-        self.next: tuple[int, int, Any] | None = next(self.rows, None)
+        self.rows: Iterator[tuple[int, int, str]] = iter(repositories.iter_audit_leaves(session, after=after))
+        self.next: tuple[int, int, str] | None = next(self.rows, None)
 
-    def take(self, seq: int) -> tuple[int | None, list[tuple[int, Any]]]:
+    def take(self, seq: int) -> tuple[int | None, list[tuple[int, str]]]:
         """``(seq of leaves stored before seq without a record, leaves of seq)``."""
         orphan = None
         while self.next is not None and self.next[0] < seq:
             orphan = self.next[0] if orphan is None else orphan
             self.next = next(self.rows, None)
-        taken: list[tuple[int, Any]] = []
+        taken: list[tuple[int, str]] = []
         while self.next is not None and self.next[0] == seq:
             taken.append((self.next[1], self.next[2]))
             self.next = next(self.rows, None)
@@ -227,7 +227,7 @@ class _Walk:
         if [idx for idx, _ in taken] != list(range(len(taken))) or size != len(taken):
             detail = f"{len(taken)} leaves stored (indexes not 0..n-1 or not the {size} the record names)"
             return AuditProblem("leaves-mismatch", item.seq, detail)
-        if merkle.root([merkle.leaf_hash(body) for _, body in taken]) != root:
+        if merkle.root([merkle.hash_leaf_body(body.encode()) for _, body in taken]) != root:
             return AuditProblem(
                 "leaves-mismatch", item.seq, "the stored leaves do not give the record's Merkle root"
             )

@@ -22,7 +22,12 @@ def canonical_leaf(leaf: Mapping[str, Any]) -> bytes:
 
 
 def leaf_hash(leaf: Mapping[str, Any]) -> bytes:
-    return hashlib.sha256(b"\x00" + canonical_leaf(leaf)).digest()
+    return hash_leaf_body(canonical_leaf(leaf))
+
+
+def hash_leaf_body(body: bytes) -> bytes:
+    """The leaf hash of a leaf's canonical JSON as stored."""
+    return hashlib.sha256(b"\x00" + body).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

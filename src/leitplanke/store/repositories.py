@@ -176,10 +176,22 @@ def insert_audit_records(session: Session, rows: Sequence[Mapping[str, Any]]) ->
         session.execute(insert(AuditRecord), list(rows))
 
 
-def insert_audit_leaves(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Bulk insert of ``{seq, idx, body}`` rows (one executemany, batched by the driver)."""
-    if rows:
-        session.execute(insert(AuditLeaf), list(rows))
+def insert_audit_leaves(session: Session, rows: Sequence[tuple[int, int, str]]) -> None:
+    """Bulk insert of ``(seq, idx, body)``: COPY on PostgreSQL, one prepared executemany on SQLite.
+
+    An ingestion brings one leaf per finding transition (100k for a large scan), too many for
+    row-by-row inserts through the ORM.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.cursor()
+        with cursor.copy("COPY audit_leaves (seq, idx, body) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    connection.exec_driver_sql("INSERT INTO audit_leaves (seq, idx, body) VALUES (?, ?, ?)", list(rows))
 
 
 def iter_audit_records(session: Session, *, after: int = 0, batch: int = 5000) -> Iterable[AuditRecord]:
@@ -205,7 +217,7 @@ def count_audit_records(session: Session) -> int:
 
 def iter_audit_leaves(
     session: Session, *, after: int = 0, batch: int = 5000
-) -> Iterable[tuple[int, int, Any]]:
+) -> Iterable[tuple[int, int, str]]:
     """``(seq, idx, body)`` of every leaf of the records after ``after``, by (seq, idx), in batches."""
     where = AuditLeaf.seq > after
     while True:
@@ -221,7 +233,7 @@ def iter_audit_leaves(
         where = (AuditLeaf.seq > seq) | ((AuditLeaf.seq == seq) & (AuditLeaf.idx > idx))
 
 
-def audit_leaves_of(session: Session, seq: int) -> list[tuple[int, Any]]:
+def audit_leaves_of(session: Session, seq: int) -> list[tuple[int, str]]:
     """``(idx, body)`` of every leaf of the record ``seq``, by ``idx``."""
     query = select(AuditLeaf.idx, AuditLeaf.body).where(AuditLeaf.seq == seq).order_by(AuditLeaf.idx)
     return [(row[0], row[1]) for row in session.execute(query)]

@@ -175,12 +175,13 @@ class AuditRecord(Row):
 
 
 class AuditLeaf(Row):
-    """One transition covered by an audit record's Merkle root (``details.merkleRoot``), in order."""
+    """One transition covered by an audit record's Merkle root (``details.merkleRoot``), in order;
+    ``body`` is the canonical JSON that was hashed, kept as text so that it is hashed as written."""
 
     __tablename__ = "audit_leaves"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    body: Mapped[dict[str, Any]]
+    body: Mapped[str] = mapped_column(Text)
 
 
 class ApiToken(Row):

@@ -26,7 +26,7 @@ def upgrade() -> None:
         "audit_leaves",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("idx", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("seq", "idx", name=op.f("pk_audit_leaves")),
     )
 
