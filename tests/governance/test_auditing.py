@@ -175,26 +175,55 @@ def test_a_database_without_audit_keys_refuses_to_append(database_url: str) -> N
         keyless.dispose()
 
 
-def test_records_from_before_the_key_are_accepted_as_a_prefix_only(database: Any) -> None:
-    """An older version's rows (alg sha256, the column's default) verify before the first keyed record."""
-    prev = auditing.GENESIS
-    with database.engine.begin() as connection:
-        for seq in (1, 2):
-            at = T0 + timedelta(minutes=seq)
-            canonical = auditing.canonical_json(
-                seq=seq, at=at, actor="old", action="test.legacy", target="x", details={}
-            )
-            digest = auditing.chain_hash(prev, canonical)
-            connection.execute(
-                text(
-                    "INSERT INTO audit_records (seq, at, actor, action, target, details, prev_hash, hash) "
-                    "VALUES (:seq, :at, 'old', 'test.legacy', 'x', '{}', :prev, :hash)"
-                ),
-                {"seq": seq, "at": at.replace(tzinfo=None), "prev": prev, "hash": digest},
-            )
-            prev = digest
-    auditing.record(database, actor="new", action="test.keyed", target="y", now=T0 + timedelta(minutes=3))
-    assert _problems(database) == []
-    with database.engine.begin() as connection:
-        connection.execute(text("UPDATE audit_records SET alg = 'sha256' WHERE seq = 3"))
-    assert _problems(database) == [("hash-mismatch", 3)]
+def test_records_of_a_database_from_before_the_key_verify_as_a_prefix_of_the_keyed_chain(
+    database_url: str, audit_keys: Any
+) -> None:
+    """A demo database of an older version (schema 0003, unkeyed hashes) is upgraded and appended to."""
+    old = databases.Database(database_url, audit=audit_keys)
+    try:
+        databases.upgrade(old, "0003_alerts")
+        prev = auditing.GENESIS
+        with old.engine.begin() as connection:
+            for seq in (1, 2):
+                at = T0 + timedelta(minutes=seq)
+                canonical = auditing.canonical_json(
+                    seq=seq, at=at, actor="old", action="test.legacy", target="x", details={}
+                )
+                digest = auditing.chain_hash(prev, canonical)
+                connection.execute(
+                    text(
+                        "INSERT INTO audit_records (seq, at, actor, action, target, details, prev_hash, hash) "
+                        "VALUES (:seq, :at, 'old', 'test.legacy', 'x', '{}', :prev, :hash)"
+                    ),
+                    {"seq": seq, "at": at.replace(tzinfo=None), "prev": prev, "hash": digest},
+                )
+                prev = digest
+        databases.upgrade(old)
+        assert _problems(old) == []
+        auditing.record(old, actor="new", action="test.keyed", target="y", now=T0 + timedelta(minutes=3))
+        with old.reading() as session:
+            algs = session.execute(text("SELECT seq, alg FROM audit_records ORDER BY seq")).all()
+        assert [tuple(row) for row in algs] == [(1, "sha256"), (2, "sha256"), (3, "hmac-sha256")]
+        assert _problems(old) == []
+        with old.engine.begin() as connection:  # a keyed record passed off as an old one
+            connection.execute(text("UPDATE audit_records SET alg = 'sha256' WHERE seq = 3"))
+        assert _problems(old) == [("hash-mismatch", 3)]
+    finally:
+        old.dispose()
+
+
+def test_an_unkeyed_record_after_a_keyed_one_is_refused_even_with_a_correct_plain_hash(chained: Any) -> None:
+    with chained.engine.begin() as connection:
+        prev = connection.execute(text("SELECT hash FROM audit_records WHERE seq = 5")).scalar_one()
+        at = T0 + timedelta(minutes=6)
+        canonical = auditing.canonical_json(
+            seq=6, at=at, actor="mallory", action="test.step", target="x", details={}
+        )
+        connection.execute(
+            text(
+                "INSERT INTO audit_records (seq, at, actor, action, target, details, prev_hash, hash) "
+                "VALUES (6, :at, 'mallory', 'test.step', 'x', '{}', :prev, :hash)"
+            ),
+            {"at": at.replace(tzinfo=None), "prev": prev, "hash": auditing.chain_hash(prev, canonical)},
+        )
+    assert _problems(chained) == [("legacy-after-keyed", 6)]
