@@ -201,3 +201,22 @@ def test_a_tampered_verified_head_is_ignored_and_the_whole_chain_verified(chaine
     path.write_text(json.dumps({**json.loads(path.read_text()), "seq": 4}))
     outcome = auditverifying.verify_database(chained)
     assert (outcome.ok, outcome.full, outcome.checked) == (True, True, 5)
+
+
+def test_verifying_while_another_server_appends_reports_no_problem(chained: Any) -> None:
+    second = databases.Database(chained.url, audit=chained.audit)
+    writer = threading.Thread(target=_append, args=(second, *range(6, 46)))
+    outcomes = []
+    try:
+        writer.start()
+        while writer.is_alive():
+            outcomes.append(auditverifying.verify_database(chained, full=len(outcomes) % 2 == 0))
+        writer.join()
+    finally:
+        second.dispose()
+    outcomes.append(auditverifying.verify_database(chained))
+    assert [outcome.problems for outcome in outcomes] == [()] * len(outcomes)
+    assert (outcomes[-1].head_seq, outcomes[-1].checkpoint.seq if outcomes[-1].checkpoint else None) == (
+        45,
+        45,
+    )

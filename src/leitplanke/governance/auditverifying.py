@@ -9,6 +9,7 @@ checks that the record there still has that hash and recomputes only the records
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,32 +82,34 @@ class Verification:
 
 
 def verify_database(database: Database, *, full: bool = False) -> Verification:
-    """Verify the chain of ``database`` with its audit keys; remember the head when all holds."""
+    """Verify the chain of ``database`` with its audit keys; remember how far it held."""
     keys = auditing.keys_of(database)
     with database.reading() as session:
-        outcome = verify_session(session, keys, full=full)
-    if outcome.ok and outcome.head_seq > 0:
-        try:
-            checkpoints.remember_verified(keys, seq=outcome.head_seq, hash_=outcome.head)
-        except OSError:
-            pass  # a verifier with a read-only checkpoint directory: the next run starts further back
+        outcome, walked = verify_session(session, keys, full=full)
+    # a verifier with a read-only checkpoint directory keeps no anchor: its next run starts further back
+    if outcome.ok and walked[0] > 0:
+        with contextlib.suppress(OSError):
+            checkpoints.remember_verified(keys, seq=walked[0], hash_=walked[1])
     return outcome
 
 
-def verify_session(session: Session, keys: AuditKeys, *, full: bool) -> Verification:
+def verify_session(session: Session, keys: AuditKeys, *, full: bool) -> tuple[Verification, tuple[int, str]]:
+    """The verification, and the (seq, hash) of the last record it recomputed (or started after)."""
+    # the checkpoint first: it is written after its commit, so every record it names is visible to
+    # the reads below even when writers commit meanwhile (PostgreSQL reads at READ COMMITTED)
+    loaded = checkpoints.latest(keys)
     problems: list[AuditProblem] = []
     start = _start(session, keys, full=full, problems=problems)
-    walk = _Walk(keys, after=start.seq, prev=start.hash, keyed=start.keyed)
+    walk = _Walk(keys, last=start.seq, prev=start.hash, keyed=start.keyed)
     walk.run(repositories.iter_audit_records(session, after=start.seq), _Leaves(session, after=start.seq))
     problems.extend(walk.problems)
     head = repositories.audit_head(session)
     head_seq, head_hash = head if head is not None else (0, auditing.GENESIS)
-    loaded = checkpoints.latest(keys)
     if loaded.problem:
         problems.append(AuditProblem("checkpoint-invalid", None, loaded.problem))
     if loaded.checkpoint is not None:
         problems.extend(_against(session, loaded.checkpoint, head_seq=head_seq))
-    return Verification(
+    outcome = Verification(
         records=repositories.count_audit_records(session),
         checked=walk.checked,
         head=head_hash,
@@ -115,6 +118,7 @@ def verify_session(session: Session, keys: AuditKeys, *, full: bool) -> Verifica
         problems=tuple(problems),
         full=start.seq == 0,
     )
+    return outcome, (walk.last, walk.prev)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,29 +179,28 @@ class _Leaves:
 
 @dataclass(slots=True)
 class _Walk:
-    """Recomputes records in order, stopping at the first that does not fit."""
+    """Recomputes records in order, stopping at the first that does not fit; ``last`` and ``prev``
+    are the seq and hash of the last record that did."""
 
     keys: AuditKeys
-    after: int
+    last: int
     prev: str
     keyed: bool
     checked: int = 0
     problems: list[AuditProblem] = field(default_factory=list)
 
     def run(self, records: Iterable[auditing.RecordLike], leaves: _Leaves) -> None:
-        expected = self.after + 1
         for item in records:
-            problem = self._record(item, expected) or self._leaves(item, leaves)
+            problem = self._record(item, self.last + 1) or self._leaves(item, leaves)
             if problem is not None:
                 self.problems.append(problem)
                 return
             self.checked += 1
-            expected, self.prev = item.seq + 1, item.hash
+            self.last, self.prev = item.seq, item.hash
         orphan, _ = leaves.take(2**62)
         if orphan is not None:
-            self.problems.append(
-                AuditProblem("orphan-leaves", orphan, f"leaves of seq {orphan}, which does not exist")
-            )
+            detail = f"leaves of seq {orphan}, which does not exist"
+            self.problems.append(AuditProblem("orphan-leaves", orphan, detail))
 
     def _record(self, item: auditing.RecordLike, expected: int) -> AuditProblem | None:
         if item.seq != expected:

@@ -32,9 +32,12 @@ class Checkpoint:
     at: str
     records: int
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "at": self.at, "records": self.records}
+
     def payload(self) -> bytes:
-        body = {"seq": self.seq, "hash": self.hash, "at": self.at, "records": self.records}
-        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        """The signed bytes: canonical JSON (sorted keys, no spaces)."""
+        return orjson.dumps(self.as_dict(), option=orjson.OPT_SORT_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +52,8 @@ def write(keys: AuditKeys, checkpoint: Checkpoint) -> bool:
     """Sign and write ``checkpoint`` unless the directory already holds one at or past its ``seq``."""
     directory = keys.checkpoint_dir
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    signed = {
-        **orjson.loads(checkpoint.payload()),
-        "key": keys.key_id(),
-        "signature": keys.sign(checkpoint.payload()),
-    }
+    payload = checkpoint.payload()
+    signed = {**checkpoint.as_dict(), "key": keys.key_id(), "signature": keys.sign(payload)}
     line = orjson.dumps(signed, option=orjson.OPT_SORT_KEYS)
     with _locked(directory):
         current = _read_json(directory / HEAD)
