@@ -83,10 +83,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def database(database_url: str) -> Iterator[object]:
+def audit_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+    """Fresh audit keys in files of the test's own, checkpoints beside them; the LEITPLANKE_AUDIT_*
+    variables name them, so that a ``leitplanke`` subprocess of the test uses the same keys."""
+    from leitplanke.governance import auditkeys
+
+    folder = tmp_path / "audit-keys"
+    paths = {
+        "LEITPLANKE_AUDIT_KEY_FILE": folder / "hmac.key",
+        "LEITPLANKE_AUDIT_SIGNING_KEY_FILE": folder / "signing-key.pem",
+        "LEITPLANKE_AUDIT_CHECKPOINT_DIR": folder / "checkpoints",
+    }
+    for name, path in paths.items():
+        monkeypatch.setenv(name, str(path))
+    return auditkeys.load_audit_keys(
+        key_file=paths["LEITPLANKE_AUDIT_KEY_FILE"],
+        signing_key_file=paths["LEITPLANKE_AUDIT_SIGNING_KEY_FILE"],
+        checkpoint_dir=paths["LEITPLANKE_AUDIT_CHECKPOINT_DIR"],
+    )
+
+
+@pytest.fixture
+def database(database_url: str, audit_keys: object) -> Iterator[object]:
     from leitplanke.store import databases
 
-    db = databases.Database(database_url)
+    db = databases.Database(database_url, audit=audit_keys)
     databases.upgrade(db)
     try:
         yield db

@@ -42,6 +42,11 @@ class Settings:
     alert_max_attempts: int = 12
     # a waiver is announced as about to expire this many days ahead
     alert_waiver_expiry_days: int = 7
+    # the audit chain's HMAC key (hex), the Ed25519 key that signs its checkpoints (PEM) and where the
+    # checkpoints go: all outside the database, created (0600) on first use when missing
+    audit_key_file: Path = Path("./data/audit/hmac.key")
+    audit_signing_key_file: Path = Path("./data/audit/signing-key.pem")
+    audit_checkpoint_dir: Path = Path("./data/audit/checkpoints")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +73,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         alert_targets=_alert_targets(env),
         public_url=env.get("LEITPLANKE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+        audit_key_file=Path(env.get("LEITPLANKE_AUDIT_KEY_FILE") or f"{data_dir}/audit/hmac.key"),
+        audit_signing_key_file=Path(
+            env.get("LEITPLANKE_AUDIT_SIGNING_KEY_FILE") or f"{data_dir}/audit/signing-key.pem"
+        ),
+        audit_checkpoint_dir=Path(
+            env.get("LEITPLANKE_AUDIT_CHECKPOINT_DIR") or f"{data_dir}/audit/checkpoints"
+        ),
     )
 
 

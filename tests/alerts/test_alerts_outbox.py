@@ -254,7 +254,7 @@ def test_a_restart_sends_the_pending_alerts_and_never_resends_the_sent_ones(
     receiver.refuse_next = 0
     clock.advance(seconds=61)
     for _ in range(2):  # a new instance on a new connection to the same database, twice
-        restarted = databases.Database(catalog_database.url)
+        restarted = databases.Database(catalog_database.url, audit=catalog_database.audit)
         try:
             with _service(settings, restarted, clock):
                 receiver.wait_for(2)

@@ -23,6 +23,7 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "scans",
         "findings",
         "audit_records",
+        "audit_leaves",
         "api_tokens",
         "waivers",
         "alert_outbox",

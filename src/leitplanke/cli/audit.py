@@ -1,4 +1,8 @@
-"""``leitplanke audit verify|export``: check and export the audit chain straight from the database."""
+"""``leitplanke audit verify|export|public-key``: check and export the audit chain straight from the database.
+
+``verify`` checks the keyed chain, its leaves and the signed checkpoint (incremental from the last
+verified head unless ``--full``); ``public-key`` prints the key that checkpoints are signed with.
+"""
 
 from __future__ import annotations
 
@@ -18,19 +22,46 @@ def build() -> typer.Typer:
     app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
     app.command("verify")(verify_command)
     app.command("export")(export_command)
+    app.command("public-key")(public_key_command)
     return app
 
 
-def verify_command(database: DatabaseOpt = None) -> None:
-    """Recompute every hash; exit 1 and name the first bad record if the chain was tampered with."""
-    from leitplanke.governance import auditing
+def verify_command(
+    database: DatabaseOpt = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Recompute the whole chain, not only what follows the last verified head."
+        ),
+    ] = False,
+) -> None:
+    """Check the keyed chain, its leaves and the latest signed checkpoint; exit 1 naming each problem."""
+    from leitplanke.governance import auditverifying
 
-    outcome = auditing.verify_database(servicecommands.open_database(database, migrate=False))
-    if outcome.first_bad_seq is None:
-        typer.echo(f"audit chain intact: {outcome.records} records, head {outcome.head}")
+    outcome = auditverifying.verify_database(
+        servicecommands.open_database(database, migrate=False), full=full
+    )
+    point = outcome.checkpoint
+    anchored = "no checkpoint" if point is None else f"checkpoint at seq {point.seq}"
+    scope = "full" if outcome.full else "incremental"
+    if outcome.ok:
+        typer.echo(
+            f"audit chain intact: {outcome.records} records ({outcome.checked} checked, {scope}), "
+            f"head {outcome.head}, {anchored}"
+        )
         raise typer.Exit(EXIT_OK)
-    typer.echo(f"audit chain broken: first bad record is seq {outcome.first_bad_seq}", err=True)
+    for problem in outcome.problems:
+        where = "" if problem.seq is None else f" at seq {problem.seq}"
+        typer.echo(f"audit chain broken: {problem.code}{where}: {problem.detail}", err=True)
     raise typer.Exit(EXIT_BROKEN)
+
+
+def public_key_command() -> None:
+    """Print the public key (PEM) that verifies the audit checkpoints' signatures."""
+    from leitplanke import settings as settings_module
+
+    keys = servicecommands.audit_keys(settings_module.load_settings())
+    typer.echo(keys.public_pem(), nl=False)
 
 
 def export_command(

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from leitplanke.governance import auditkeys
+    from leitplanke.settings import Settings
     from leitplanke.store import databases
 
 
@@ -18,10 +20,22 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> databases.
     from leitplanke import settings as settings_module
     from leitplanke.store import databases
 
-    database = databases.Database(url or settings_module.load_settings().database_url)
+    settings = settings_module.load_settings()
+    database = databases.Database(url or settings.database_url, audit=audit_keys(settings))
     if migrate:
         databases.upgrade(database)
     return database
+
+
+def audit_keys(settings: Settings) -> auditkeys.AuditKeys:
+    """The audit chain's keys from the files the settings name (created on first use)."""
+    from leitplanke.governance import auditkeys
+
+    return auditkeys.load_audit_keys(
+        key_file=settings.audit_key_file,
+        signing_key_file=settings.audit_signing_key_file,
+        checkpoint_dir=settings.audit_checkpoint_dir,
+    )
 
 
 def now() -> datetime:

@@ -145,7 +145,12 @@ def ingest_scan(
             alerting.queue_new_criticals(session, outbox, inserts, app=app, env=env, now=now)
         repositories.update_findings(session, updates)
         chain.append(
-            actor=actor, action="scan.ingested", target=f"scan:{scan_id}", at=now, details=outcome.as_dict()
+            actor=actor,
+            action="scan.ingested",
+            target=f"scan:{scan_id}",
+            at=now,
+            details=outcome.as_dict(),
+            leaves=context.leaves,
         )
         chain.flush()
     return outcome
@@ -171,24 +176,22 @@ class _Context:
     now: datetime
     scan_id: int
     scope: str
+    # one per status change, under the Merkle root of the scan's single audit record
+    leaves: list[dict[str, Any]] = field(default_factory=list)
 
     def audit(self, key: str, before: str | None, after: str, result: Result) -> None:
         name = f"{before or 'none'}->{after}"
         self.outcome.transitions[name] = self.outcome.transitions.get(name, 0) + 1
-        self.chain.append(
-            actor=self.actor,
-            action="finding.status",
-            target=f"finding:{self.scope}/{key}",
-            at=self.now,
-            details={
+        self.leaves.append(
+            {
+                "fingerprint": key,
                 "from": before,
                 "to": after,
-                "scan": self.scan_id,
                 "policy": result.policy,
                 "rule": result.rule,
                 "resource": result.resource.display,
                 "path": result.location.path,
-            },
+            }
         )
 
 

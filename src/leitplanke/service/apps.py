@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
-from leitplanke.governance import alerting, delivering, denials
+from leitplanke.governance import alerting, auditkeys, delivering, denials
 from leitplanke.service import dispatching, metrics, problems, routes, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
@@ -40,7 +40,11 @@ def create_app(
     alert_transport: Transport | None = None,
     denial_flush_seconds: float = DENIAL_FLUSH_SECONDS,
 ) -> FastAPI:
-    db = database if database is not None else databases.Database(settings.database_url)
+    db = (
+        database
+        if database is not None
+        else databases.Database(settings.database_url, audit=_audit_keys(settings))
+    )
     context = Context(
         settings=settings, database=db, clock=clock, metrics=metrics.Metrics(), denials=denials.DenialLog()
     )
@@ -119,6 +123,15 @@ def _dispatcher(
         ),
         poll_seconds=settings.alert_poll_seconds,
         expiry_days=settings.alert_waiver_expiry_days,
+    )
+
+
+def _audit_keys(settings: Settings) -> auditkeys.AuditKeys:
+    """The audit chain's keys from the files the settings name (created on first use)."""
+    return auditkeys.load_audit_keys(
+        key_file=settings.audit_key_file,
+        signing_key_file=settings.audit_signing_key_file,
+        checkpoint_dir=settings.audit_checkpoint_dir,
     )
 
 

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leitplanke.governance import access, alerting, auditing, authorising, catalog, errors, findings, slas
+from leitplanke.governance import (
+    access,
+    alerting,
+    auditing,
+    auditverifying,
+    authorising,
+    catalog,
+    errors,
+    findings,
+    slas,
+)
 from leitplanke.service import schemas
 from leitplanke.service.contexts import Context
 from leitplanke.service.metrics import CONTENT_TYPE
@@ -324,8 +334,22 @@ def _audit_routes(router: APIRouter) -> None:
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
     @router.get("/audit/verify", tags=["audit"])
-    def audit_verify(context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
-        """Check the whole chain; ``firstBadSeq`` names the first record that breaks it (platform-admin)."""
+    def audit_verify(context: ContextDep, principal: PrincipalDep, full: bool = False) -> dict[str, Any]:
+        """Check the keyed chain, its leaves and the signed checkpoint; ``ok`` is false with ``problems``
+        (stable ``code``, ``seq``, ``detail``) when anything was tampered with. Incremental from the last
+        verified head unless ``full`` (platform-admin)."""
         authorise(context, principal, "audit.verify", authorising.AUDIT)
-        outcome = auditing.verify_database(context.database)
-        return {"records": outcome.records, "firstBadSeq": outcome.first_bad_seq, "head": outcome.head}
+        return auditverifying.verify_database(context.database, full=full).as_dict()
+
+    @router.get("/audit/{seq}/leaves/{idx}", tags=["audit"])
+    def audit_leaf(
+        context: ContextDep,
+        principal: PrincipalDep,
+        seq: Annotated[int, Path(ge=1, le=MAX_INT)],
+        idx: Annotated[int, Path(ge=0, le=MAX_INT)],
+    ) -> dict[str, Any]:
+        """A transition of an audit record with its audit path to the record's root (platform-admin)."""
+        authorise(context, principal, "audit.read", authorising.AUDIT)
+        with context.database.reading() as session:
+            proven = auditing.prove(session, seq, idx)
+        return {"leaf": proven.leaf, "proof": proven.proof.as_dict(), "merkleRoot": proven.root}

@@ -1,7 +1,9 @@
 """The database connection: engines for SQLite (WAL) and PostgreSQL, transactions, migrations.
 
 ``Database`` is built at the edges (``service.create_app``, ``cli``) from a URL and passed to the
-use cases, which open one transaction each with ``database.transaction()``.
+use cases, which open one transaction each with ``database.transaction()``. The audit chain's keys
+travel with it: opaque here (the store knows nothing of them), put into every writing session's
+``info`` under ``AUDIT_KEYS`` for the governance layer's ``auditing.Chain`` to read.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from leitplanke.core.problems import LeitplankeError
 
 # any constant: the key of the transaction-scoped advisory lock that serialises writers on PostgreSQL
 _WRITE_LOCK_KEY = 0x6C70_0001
+# where a session carries the audit keys of its database (``governance.auditkeys.AuditKeys``)
+AUDIT_KEYS = "leitplanke.audit-keys"
 
 
 class DatabaseError(LeitplankeError):
@@ -38,8 +42,10 @@ def normalise_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, audit: object | None = None) -> None:
         self.url = normalise_url(url)
+        # without keys the audit chain refuses to append (governance.auditing); never an unkeyed chain
+        self.audit = audit
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -62,6 +68,7 @@ class Database:
         never see two writers at once.
         """
         with self._sessions() as session, session.begin():
+            session.info[AUDIT_KEYS] = self.audit
             if self.dialect == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
             yield session

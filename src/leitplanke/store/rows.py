@@ -173,6 +173,18 @@ class AuditRecord(Row):
     details: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # how ``hash`` was made: "hmac-sha256" (keyed), or "sha256" for records written before the key
+    alg: Mapped[str] = mapped_column(String(20), server_default="sha256")
+
+
+class AuditLeaf(Row):
+    """One transition covered by an audit record's Merkle root (``details.merkleRoot``), in order;
+    ``body`` is the canonical JSON that was hashed, kept as text so that it is hashed as written."""
+
+    __tablename__ = "audit_leaves"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    body: Mapped[str] = mapped_column(Text)
 
 
 class ApiToken(Row):
