@@ -16,8 +16,8 @@ from fastapi.responses import RedirectResponse
 
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
-from leitplanke.governance import alerting, delivering
-from leitplanke.service import dispatching, metrics, problems, routes, waiving
+from leitplanke.governance import access, alerting, delivering
+from leitplanke.service import dispatching, metrics, problems, routes, uploads, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -69,9 +69,15 @@ def create_app(
         return RedirectResponse("/docs")
 
     app.include_router(routes.health_router())
+    app.include_router(uploads.api_router(), prefix="/api/v1")
     app.include_router(routes.api_router(), prefix="/api/v1")
     app.include_router(waiving.api_router(), prefix="/api/v1")
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        problems.AnonymousBodies,
+        prefix="/api/v1/",
+        authenticate=lambda token: access.authenticate(db, token) is not None,
+    )
     app.add_middleware(metrics.Measuring, metrics=context.metrics)
     return app
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leitplanke.governance import access, alerting, auditing, catalog, errors, findings, slas
+from leitplanke.governance import access, auditing, catalog, errors, findings, slas
 from leitplanke.service import schemas
 from leitplanke.service.contexts import Context
 from leitplanke.service.metrics import CONTENT_TYPE
@@ -90,40 +90,11 @@ def health_router() -> APIRouter:
 
 
 def api_router() -> APIRouter:
-    router = APIRouter()
-    _scan_routes(router)
+    router = APIRouter()  # the scan upload: service.uploads
     _finding_routes(router)
     _catalog_routes(router)
     _audit_routes(router)
     return router
-
-
-def _scan_routes(router: APIRouter) -> None:
-    @router.post("/scans", status_code=201, response_model=schemas.Ingested, tags=["findings"])
-    def upload_scan(body: schemas.ScanUpload, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
-        """Ingest a ``leitplanke scan -f json`` report of one app in one environment (developer role)."""
-        owner = catalog.owner_of(context.database, body.app)
-        if owner is None:
-            raise errors.NotFound(f"no application {body.app!r} in the catalog", field="app")
-        require(
-            context, principal, role="developer", team=owner, action="upload a scan", target=f"app:{body.app}"
-        )
-        outcome = findings.ingest_scan(
-            context.database,
-            app=body.app,
-            env=body.env,
-            results=[item.to_result() for item in body.scan.results],
-            summary=body.scan.summary,
-            generated_at=body.scan.generated_at,
-            actor=principal.actor,
-            now=context.clock(),
-            sla_days=context.settings.sla_days,
-            outbox=alerting.Outbox.of(context.settings.alert_targets, public_url=context.settings.public_url),
-        )
-        context.metrics.scans.inc()
-        for transition, count in outcome.transitions.items():
-            context.metrics.transitions.labels(transition).inc(count)
-        return outcome.as_dict()
 
 
 def _finding_routes(router: APIRouter) -> None:
