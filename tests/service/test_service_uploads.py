@@ -236,7 +236,10 @@ def test_nul_bytes_and_unpaired_surrogates_are_refused_with_their_field_on_both_
     assert response.json()["field"] == "results[1].message"
     summary = _post(service, _header_line(summary={"note": "\u0000"}) + _line())
     assert (summary.status_code, summary.json()["field"]) == (422, "summary.note")
-    old = _v1([]).replace(b'"results": []', b'"results": [' + _line(message="X").strip().replace(b'"X"', b'"\\ud83d alone"') + b"]")
+    old = _v1([]).replace(
+        b'"results": []',
+        b'"results": [' + _line(message="X").strip().replace(b'"X"', b'"\\ud83d alone"') + b"]",
+    )
     legacy = _post(service, old, media="application/json")
     assert (legacy.status_code, legacy.json()["field"]) == (422, "scan.results[0].message")
     with service.database.reading() as session:

@@ -8,7 +8,6 @@ streamed in chunks (``Transfer-Encoding: chunked``), so it never exists whole in
 from __future__ import annotations
 
 import json
-import urllib.parse
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -76,6 +75,7 @@ def upload_report(
     if not app or not env or not token:
         raise UsageError("--upload needs --app, --env and --token")
     import urllib.error  # with http.client and ssl: only when a report is uploaded
+    import urllib.parse
     import urllib.request
 
     query = urllib.parse.urlencode({"app": app, "env": env})
