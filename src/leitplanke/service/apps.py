@@ -7,6 +7,8 @@ say so). Called by ``leitplanke serve`` and by the tests (in-process, through Te
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -21,6 +23,8 @@ from leitplanke.service import dispatching, metrics, problems, routes, uploads, 
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
+
+SWITCH_INTERVAL = 0.0005  # seconds
 
 
 def _utc_now() -> datetime:
@@ -39,8 +43,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # uploads are parsed and ingested in worker threads: the event loop waits for the GIL after every
+        # system call, at most this long (5 ms by default), which adds up to 100 ms and more per request
+        sys.setswitchinterval(SWITCH_INTERVAL)
         if settings.migrate_on_start:
             databases.upgrade(db)
+        # what the process holds by now lives as long as it: full collections during an upload (which hold
+        # the GIL, so the event loop too) then scan only what came after
+        gc.freeze()
         dispatcher = _dispatcher(settings, db, clock=clock, transport=alert_transport or HttpTransport())
         if dispatcher is not None:
             dispatcher.start()

@@ -68,8 +68,9 @@ def health_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """The process answers."""
+    async def healthz() -> dict[str, str]:
+        """The process answers: on the event loop itself, so that it answers exactly when the loop is free
+        (no worker thread to wait for)."""
         return {"status": "ok"}
 
     @router.get("/readyz", tags=["health"])
