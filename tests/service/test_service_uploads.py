@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from leitplanke.cli import uploading
@@ -213,63 +214,80 @@ def test_a_body_that_is_not_gzip_or_json_gets_400_and_other_media_415(service: A
     assert _post(service, b"", **{"Content-Encoding": "br"}).status_code == 415
 
 
+def _in(fmt: str, lines: list[bytes], **header: Any) -> tuple[bytes, str, str]:
+    """``lines`` (result lines) as a v2 body or as an old JSON report: (body, media type, field prefix)."""
+    if fmt == "v2":
+        return _header_line(**header) + b"".join(lines), NDJSON, ""
+    summary = orjson.dumps(header.get("summary", {}))
+    results = b",".join(line.strip() for line in lines)
+    scan = b'{"schemaVersion": "leitplanke.dev/scan/v1", "summary": %s, "results": [%s]}' % (summary, results)
+    return b'{"app": "checkout", "env": "prod", "scan": %s}' % scan, "application/json", "scan."
+
+
+UNSAFE = "must not contain NUL characters or unpaired surrogates"
+
+
+@pytest.mark.parametrize("fmt", ["v2", "v1"])
 def test_nul_bytes_and_unpaired_surrogates_are_refused_with_their_field_on_both_databases(
-    service: Any,
+    service: Any, fmt: str
 ) -> None:
-    body = (
-        _header_line()
-        + _line()
-        + _line(message="a\u0000b")
-        + b'{"policy": "p", "rule": "r", "verdict": "fail", "severity": "low", "message": "x",'
-        b' "resource": {"kind": "Pod", "name": "a\\ud800b"}}\n'
-    )
-    response = _post(service, body)
+    lines = [
+        _line(),
+        _line(message="a\u0000b"),
+        _line(message="X").replace(b'"X"', b'"\\ud83d alone"'),
+        _line(resource={"apiVersion": "v1", "kind": "Pod", "name": "Y"}).replace(b'"Y"', b'"a\\udc00b"'),
+        _line(resource={"apiVersion": "v1", "kind": "Pod", "namespace": "shop\u0000", "name": "web"}),
+    ]
+    body, media, prefix = _in(fmt, lines)
+    response = _post(service, body, media=media)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"] == [
-        {"field": "results[1].message", "message": "must not contain NUL characters or unpaired surrogates"},
-        {
-            "field": "results[2].resource.name",
-            "message": "must not contain NUL characters or unpaired surrogates",
-        },
+        {"field": f"{prefix}results[1].message", "message": UNSAFE},
+        {"field": f"{prefix}results[2].message", "message": UNSAFE},
+        {"field": f"{prefix}results[3].resource.name", "message": UNSAFE},
+        {"field": f"{prefix}results[4].resource.namespace", "message": UNSAFE},
     ]
-    assert response.json()["field"] == "results[1].message"
-    summary = _post(service, _header_line(summary={"note": "\u0000"}) + _line())
-    assert (summary.status_code, summary.json()["field"]) == (422, "summary.note")
-    old = _v1([]).replace(
-        b'"results": []',
-        b'"results": [' + _line(message="X").strip().replace(b'"X"', b'"\\ud83d alone"') + b"]",
-    )
-    legacy = _post(service, old, media="application/json")
-    assert (legacy.status_code, legacy.json()["field"]) == (422, "scan.results[0].message")
+    assert response.json()["field"] == f"{prefix}results[1].message"
+    body, media, prefix = _in(fmt, [_line()], summary={"note": "\u0000"})
+    summary = _post(service, body, media=media)
+    assert (summary.status_code, summary.json()["field"]) == (422, f"{prefix}summary.note")
     with service.database.reading() as session:
         assert repositories.count_findings(session) == 0
 
 
-def test_messages_and_summaries_have_a_size_cap(service: Any) -> None:
-    long = _post(service, _header_line() + _line(message="m" * 4097))
+@pytest.mark.parametrize("fmt", ["v2", "v1"])
+def test_messages_and_summaries_have_a_size_cap(service: Any, fmt: str) -> None:
+    body, media, prefix = _in(fmt, [_line(message="m" * 4097)])
+    long = _post(service, body, media=media)
     assert long.json()["errors"] == [
-        {"field": "results[0].message", "message": "must be at most 4096 characters long"}
+        {"field": f"{prefix}results[0].message", "message": "must be at most 4096 characters long"}
     ]
-    assert _post(service, _header_line() + _line(message="m" * 4096)).status_code == 201
-    big = _post(service, _header_line(summary={"s": "x" * 20000}) + _line())
-    assert (big.status_code, big.json()["field"]) == (422, "summary")
+    body, media, prefix = _in(fmt, [_line()], summary={"s": "x" * 20000})
+    big = _post(service, body, media=media)
+    assert (big.status_code, big.json()["field"]) == (422, f"{prefix}summary")
+    body, media, prefix = _in(fmt, [_line(message="m" * 4096)])
+    assert _post(service, body, media=media).status_code == 201
 
 
-def test_names_that_are_no_kubernetes_or_policy_names_are_refused(service: Any) -> None:
-    body = (
-        _header_line()
-        + _line(policy="<!channel>")
-        + _line(rule="r|x")
-        + _line(resource={"kind": "Pod", "namespace": "Shop Floor", "name": "web"})
-        + _line(resource={"kind": "Pod", "name": "<http://evil.example|click>"})
-    )
-    response = _post(service, body)
+@pytest.mark.parametrize("fmt", ["v2", "v1"])
+def test_names_that_are_no_kubernetes_or_policy_names_are_refused(service: Any, fmt: str) -> None:
+    lines = [
+        _line(policy="<!channel>"),
+        _line(rule="r|x"),
+        _line(resource={"apiVersion": "v1", "kind": "Pod", "namespace": "Shop Floor", "name": "web"}),
+        _line(resource={"apiVersion": "v1", "kind": "Pod", "name": "<http://evil.example|click>"}),
+        _line(resource={"apiVersion": "v1", "kind": "Pod<b>", "name": "web"}),
+    ]
+    body, media, prefix = _in(fmt, lines)
+    response = _post(service, body, media=media)
+    assert response.status_code == 422
     assert [error["field"] for error in response.json()["errors"]] == [
-        "results[0].policy",
-        "results[1].rule",
-        "results[2].resource.namespace",
-        "results[3].resource.name",
+        f"{prefix}results[0].policy",
+        f"{prefix}results[1].rule",
+        f"{prefix}results[2].resource.namespace",
+        f"{prefix}results[3].resource.name",
+        f"{prefix}results[4].resource.kind",
     ]
 
 
@@ -283,8 +301,18 @@ def test_names_that_real_scans_produce_upload(service: Any) -> None:
                 "name": "system:aggregated-metrics-reader",
             }
         )
-        + _line(resource={"kind": "Cluster", "namespace": "${NAMESPACE}", "name": "${CLUSTER_NAME}-md-0"})
-        + _line(rule="validate-readOnlyRootFilesystem", resource={"kind": "Pod", "name": "vttablet-{{uid}}"})
+        + _line(
+            resource={
+                "apiVersion": "v1",
+                "kind": "Cluster",
+                "namespace": "${NAMESPACE}",
+                "name": "${CLUSTER_NAME}-md-0",
+            }
+        )
+        + _line(
+            rule="validate-readOnlyRootFilesystem",
+            resource={"apiVersion": "v1", "kind": "Pod", "name": "vttablet-{{uid}}"},
+        )
         + _line(policy="k8srequiredlabels", rule="K8sRequiredLabels")
         + _line(
             resource={

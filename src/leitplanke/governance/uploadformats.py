@@ -175,6 +175,73 @@ def check_result(value: Any, path: str, issues: Issues) -> Result | None:
     return Result(policy, rule, resource, verdict, severity, message or "", location, waiver=waiver or "")
 
 
+class ResultChecker:
+    """``check_result`` for the many results of one upload: names, resources and paths seen before (a
+    scan repeats them across its results) are not checked again. At most ``MAX_KNOWN`` of each are kept."""
+
+    MAX_KNOWN = 100_000
+
+    def __init__(self, issues: Issues) -> None:
+        self.issues = issues
+        self.rules: set[tuple[Any, Any, Any]] = set()  # (policy, rule, waiver) checked
+        self.resources: dict[tuple[Any, ...], Resource] = {}
+        self.locations: dict[Any, Location] = {}
+
+    def result(self, value: Any, path: str) -> Result | None:
+        try:
+            known = self._known(value)
+        except TypeError:  # a list or an object where a name belongs: unhashable, checked in full below
+            known = None
+        return known if known is not None else self._checked(value, path)
+
+    def _known(self, value: Any) -> Result | None:
+        """The result when everything but its message was seen before and its message is clean."""
+        if type(value) is not dict:
+            return None
+        get: Any = value.get
+        policy, rule, waiver, message = get("policy"), get("rule"), get("waiver"), get("message", "")
+        verdict, severity = _VERDICTS.get(get("verdict")), _SEVERITIES.get(get("severity"))
+        location = self.locations.get(_location_key(get("location")))
+        resource = self.resources.get(_resource_key(get("resource")))
+        if (
+            verdict is None
+            or severity is None
+            or location is None
+            or resource is None
+            or (policy, rule, waiver) not in self.rules
+            or type(message) is not str
+            or len(message) > MAX_MESSAGE
+            or _UNSAFE_TEXT.search(message)
+        ):
+            return None
+        return Result(policy, rule, resource, verdict, severity, message, location, waiver=waiver or "")
+
+    def _checked(self, value: Any, path: str) -> Result | None:
+        result = check_result(value, path, self.issues)
+        if result is None or len(self.resources) >= self.MAX_KNOWN or len(self.locations) >= self.MAX_KNOWN:
+            return result
+        self.rules.add((value.get("policy"), value.get("rule"), value.get("waiver")))
+        self.resources[_resource_key(value.get("resource"))] = result.resource
+        self.locations[_location_key(value.get("location"))] = result.location
+        return result
+
+
+def _resource_key(value: Any) -> tuple[Any, ...]:
+    if type(value) is not dict:
+        return ()
+    get = value.get
+    return (get("apiVersion", ""), get("kind", ""), get("namespace", ""), get("name", ""), get("domain"))
+
+
+def _location_key(value: Any) -> Any:
+    if value is None:
+        return ("", 0, "", 0)
+    if type(value) is not dict:
+        return None
+    get = value.get
+    return (get("file", ""), get("line", 0), get("path", ""), get("index", 0))
+
+
 def check_passes(value: Mapping[str, Any], path: str, issues: Issues) -> int | None:
     """A pass count line ``{"passes": N, "resource": {...}}``: N passing checks of one resource."""
     count = _integer(value.get("passes"), f"{path}.passes", issues)

@@ -156,6 +156,7 @@ def _at(index: int) -> str:
 def _results(
     values: Iterator[tuple[int, Any]], issues: Issues, seen: list[int], *, prefix: str
 ) -> Iterator[Result]:
+    checker = uploadformats.ResultChecker(issues)
     for index, value in values:
         if issues.full:
             break
@@ -165,7 +166,7 @@ def _results(
             seen[0] += count or 0
             continue
         seen[0] += 1
-        result = uploadformats.check_result(value, path, issues)
+        result = checker.result(value, path)
         if result is not None and result.verdict is not Verdict.PASS and not issues:
             yield result
     if issues:
