@@ -353,6 +353,8 @@ def test_a_header_that_is_not_a_v2_header_is_refused(service: Any) -> None:
     response = _post(service, _header_line(schemaVersion="leitplanke.dev/scan/v1") + _line())
     assert (response.status_code, response.json()["field"]) == (422, "schemaVersion")
     assert _post(service, b"").json()["title"] == "Malformed JSON"
+    long = _post(service, b'{"app": "' + b"a" * 70000 + b'"}\n' + _header_line() + _line())
+    assert long.json()["errors"] == [{"field": "header", "message": "the line is longer than 65536 bytes"}]
 
 
 def _gone_app() -> Iterator[TestClient]:

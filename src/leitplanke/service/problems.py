@@ -3,12 +3,11 @@ that refuses bodies of anonymous callers.
 
 Every refusal leaves the service through here: validation errors name the field at fault,
 governance errors map to their status, oversized bodies are cut off before they are read whole,
-anonymous bodies are never read, and any other error is a 500 without internals (logged here).
+anonymous bodies are never read, and any other error is a 500 without internals.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leitplanke.governance import errors
 
-_log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 STATUS = {errors.NotFound: 404, errors.Conflict: 409, errors.Invalid: 422, errors.Forbidden: 403}
 
@@ -108,8 +106,7 @@ async def _http(request: Request, exc: Exception) -> Response:
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
-    """Anything unforeseen: logged with its traceback here, answered without internals."""
-    _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    """Anything unforeseen, answered without internals (Starlette raises it on for the server to log)."""
     return problem(500, "Internal server error", detail="the service could not complete the request")
 
 

@@ -114,6 +114,8 @@ def read_ndjson(open_stream: Callable[[], IO[bytes]]) -> Upload:
     issues = Issues()
     lines = _lines(open_stream(), issues)
     first = next(lines, None)
+    if issues:  # the first line is too long to be a header
+        raise UploadInvalid(issues.items)
     if first is None:
         raise problems.malformed("the body is empty: the first line must be the upload's header")
     header = uploadformats.check_header(first[1], issues)
