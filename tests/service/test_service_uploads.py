@@ -149,6 +149,16 @@ def test_the_compact_format_written_by_the_cli_is_a_header_results_and_pass_coun
     ]
 
 
+def test_the_cli_shortens_long_messages_and_replaces_nul_bytes_so_that_the_service_takes_them(
+    service: Any, result: Any
+) -> None:
+    long = result("p", "r", "web")
+    long.message = "\x00" + "m" * 5000
+    line = json.loads(_v2([long]).splitlines()[1])
+    assert line["message"] == "\ufffd" + "m" * 4094 + "…"
+    assert _post(service, _v2([long])).status_code == 201
+
+
 def test_bodies_of_anonymous_callers_are_refused_before_they_are_parsed(service: Any) -> None:
     broken = b'{"app": "checkout", "env": '
     for path in ("/api/v1/scans", "/api/v1/teams", "/api/v1/waivers", "/api/v1/apps"):

@@ -333,8 +333,9 @@ def _resource_value(resource: Resource) -> dict[str, str]:
 
 
 def render_result(result: Result) -> bytes:
-    """One result line with its newline: the fields the service reads, the message cut to ``MAX_MESSAGE``."""
-    message = result.message
+    """One result line with its newline: the fields the service reads, the message cut to ``MAX_MESSAGE``
+    (a scanned value may bring a NUL into it: the service refuses those, so they become U+FFFD here)."""
+    message = _UNSAFE_TEXT.sub("\ufffd", result.message)
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
     value: dict[str, Any] = {
@@ -344,7 +345,7 @@ def render_result(result: Result) -> bytes:
         "severity": result.severity.label,
         "message": message,
         "resource": _resource_value(result.resource),
-        "location": {"path": result.location.path},
+        "location": {"path": _UNSAFE_TEXT.sub("\ufffd", result.location.path)},
     }
     if result.waiver:
         value["waiver"] = result.waiver

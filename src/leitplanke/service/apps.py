@@ -43,14 +43,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # uploads are parsed and ingested in worker threads: the event loop waits for the GIL after every
-        # system call, at most this long (5 ms by default), which adds up to 100 ms and more per request
-        sys.setswitchinterval(SWITCH_INTERVAL)
         if settings.migrate_on_start:
             databases.upgrade(db)
-        # what the process holds by now lives as long as it: full collections during an upload (which hold
-        # the GIL, so the event loop too) then scan only what came after
-        gc.freeze()
         dispatcher = _dispatcher(settings, db, clock=clock, transport=alert_transport or HttpTransport())
         if dispatcher is not None:
             dispatcher.start()
@@ -119,4 +113,18 @@ def create_app_from_environment() -> FastAPI:
     (``cli`` and ``service`` are sibling layers, so the command names this by its import string)."""
     from leitplanke.settings import load_settings
 
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    _tune_for_serving()
+    return app
+
+
+def _tune_for_serving() -> None:
+    """Keep the event loop's answers quick while worker threads parse and ingest uploads (the server
+    process only: these settings belong to the whole process)."""
+    # what the process holds by now lives as long as it: full collections during an upload (which hold
+    # the GIL, so the event loop too) then scan only what comes after
+    gc.collect()
+    gc.freeze()
+    # the event loop waits for the GIL after every system call, at most this long (5 ms by default),
+    # which adds up to 100 ms and more per request while a worker thread runs Python code
+    sys.setswitchinterval(SWITCH_INTERVAL)
