@@ -15,6 +15,7 @@ from leitplanke.alerts import targets as alert_targets
 from leitplanke.core.problems import UsageError
 
 DEFAULT_SLA_DAYS: Mapping[str, int] = {"critical": 15, "high": 30, "medium": 90, "low": 180}
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +25,9 @@ class Settings:
     # remediation deadline per severity, in days from first seen; info findings have none
     sla_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_DAYS))
     max_waiver_days: int = 90
-    # largest request body the API reads (a scan upload of 10,000 resources is about 100 MB)
-    max_body_bytes: int = 256 * 1024 * 1024
+    # largest request body the API reads, on the wire and decompressed: a compact upload
+    # (leitplanke.dev/upload/v2) of 10,000 resources is about 40 MB, 2 MB gzipped
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     migrate_on_start: bool = True
     # how often the service expires due waivers (each ingestion expires them as well)
     waiver_expiry_seconds: float = 60.0
@@ -65,7 +67,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sla_days=sla,
         max_waiver_days=_positive("LEITPLANKE_MAX_WAIVER_DAYS", env.get("LEITPLANKE_MAX_WAIVER_DAYS", "90")),
         max_body_bytes=_positive(
-            "LEITPLANKE_MAX_BODY_BYTES", env.get("LEITPLANKE_MAX_BODY_BYTES", str(256 * 1024 * 1024))
+            "LEITPLANKE_MAX_BODY_BYTES", env.get("LEITPLANKE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))
         ),
         migrate_on_start=env.get("LEITPLANKE_MIGRATE_ON_START", "true").lower() not in ("0", "false", "no"),
         waiver_expiry_seconds=_positive(

@@ -9,6 +9,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from leitplanke.core.results import ScanReport
 from leitplanke.governance import auditverifying
 from leitplanke.reports import jsonreports
@@ -330,3 +332,24 @@ def test_the_audit_chain_can_be_verified_through_the_api_by_a_platform_admin_onl
     assert (
         service.client.get("/api/v1/audit/verify", headers=service.headers("shop-admin")).status_code == 403
     )
+
+
+@pytest.mark.parametrize(
+    ("address", "field"),
+    [
+        ("/api/v1/findings?app=%00", "app"),
+        ("/api/v1/findings?policy=x%00y", "policy"),
+        ("/api/v1/slas?team=%00", "team"),
+        ("/api/v1/waivers/figures?team=%00", "team"),
+        ("/api/v1/waivers/export?app=%00", "app"),
+        ("/api/v1/apps/a%00b", "path"),
+    ],
+)
+def test_a_nul_in_a_query_or_path_is_refused_with_422_naming_it_on_both_databases(
+    service: Any, address: str, field: str
+) -> None:
+    answer = service.client.get(address, headers=service.headers("admin"))
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["field"] == field
+    assert answer.json()["detail"] == f"{field}: a NUL character is not allowed"

@@ -7,7 +7,9 @@ say so). Called by ``leitplanke serve`` and by the tests (in-process, through Te
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,8 +19,8 @@ from fastapi.responses import RedirectResponse
 
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
-from leitplanke.governance import alerting, auditkeys, delivering, denials
-from leitplanke.service import dispatching, metrics, problems, routes, waiving
+from leitplanke.governance import access, alerting, auditkeys, delivering, denials
+from leitplanke.service import dispatching, metrics, problems, routes, uploads, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -26,6 +28,7 @@ from leitplanke.store import databases
 _log = logging.getLogger(__name__)
 # how often the counts of closed denial windows are written (governance.denials)
 DENIAL_FLUSH_SECONDS = 15.0
+SWITCH_INTERVAL = 0.0005  # seconds
 
 
 def _utc_now() -> datetime:
@@ -87,9 +90,16 @@ def create_app(
         return RedirectResponse("/docs")
 
     app.include_router(routes.health_router())
+    app.include_router(uploads.api_router(), prefix="/api/v1")
     app.include_router(routes.api_router(), prefix="/api/v1")
     app.include_router(waiving.api_router(), prefix="/api/v1")
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        problems.AnonymousBodies,
+        prefix="/api/v1/",
+        authenticate=lambda token: access.authenticate(db, token) is not None,
+    )
+    app.add_middleware(problems.NulInAddress)
     app.add_middleware(metrics.Measuring, metrics=context.metrics)
     return app
 
@@ -140,4 +150,18 @@ def create_app_from_environment() -> FastAPI:
     (``cli`` and ``service`` are sibling layers, so the command names this by its import string)."""
     from leitplanke.settings import load_settings
 
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    _tune_for_serving()
+    return app
+
+
+def _tune_for_serving() -> None:
+    """Keep the event loop's answers quick while worker threads parse and ingest uploads (the server
+    process only: these settings belong to the whole process)."""
+    # what the process holds by now lives as long as it: full collections during an upload (which hold
+    # the GIL, so the event loop too) then scan only what comes after
+    gc.collect()
+    gc.freeze()
+    # the event loop waits for the GIL after every system call, at most this long (5 ms by default),
+    # which adds up to 100 ms and more per request while a worker thread runs Python code
+    sys.setswitchinterval(SWITCH_INTERVAL)

@@ -1,17 +1,21 @@
-"""HTTP problems (RFC 9457, ``application/problem+json``) and the request body size limit.
+"""HTTP problems (RFC 9457, ``application/problem+json``), the request body size limit and the guard
+that refuses bodies of anonymous callers.
 
 Every refusal leaves the service through here: validation errors name the field at fault,
-governance errors map to their status, oversized bodies are cut off before they are read whole.
+governance errors map to their status, oversized bodies are cut off before they are read whole,
+anonymous bodies are never read, and any other error is a 500 without internals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,21 +66,56 @@ async def _governance(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.GovernanceError)
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
     titles = {403: "Forbidden", 404: "Not found", 409: "Conflict", 422: "Invalid request"}
-    return problem(status, titles.get(status, "Bad request"), detail=str(exc), field=exc.field)
+    issues = getattr(exc, "issues", None)  # an upload's issues, up to 20
+    extra = {"errors": issues} if issues else None
+    return problem(status, titles.get(status, "Bad request"), detail=str(exc), field=exc.field, extra=extra)
+
+
+class Refusal(HTTPException):
+    """A refusal of the request as such (its size, encoding or syntax), with the problem to answer."""
+
+    def __init__(
+        self, status: int, title: str, *, detail: str, field: str = "", extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(status, detail)
+        self.title, self.field, self.extra = title, field, extra
+
+
+def too_large(limit: int, *, decompressed: bool = False) -> Refusal:
+    what = "the decompressed request body" if decompressed else "the request body"
+    detail = f"{what} is larger than {limit} bytes"
+    return Refusal(413, "Payload too large", detail=detail, field="body", extra={"limit": limit})
+
+
+def malformed(detail: str, *, title: str = "Malformed JSON") -> Refusal:
+    return Refusal(400, title, detail=detail, field="body")
+
+
+def unsupported(detail: str) -> Refusal:
+    return Refusal(415, "Unsupported media type", detail=detail, field="body")
 
 
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
+    if isinstance(exc, Refusal):
+        response = problem(exc.status_code, exc.title, detail=exc.detail, field=exc.field, extra=exc.extra)
+    else:
+        response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
     return response
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    """Anything unforeseen, answered without internals (Starlette raises it on for the server to log)."""
+    return problem(500, "Internal server error", detail="the service could not complete the request")
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(errors.GovernanceError, _governance)
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _internal)
 
 
 class BodyLimit:
@@ -101,24 +140,76 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    # an HTTPException: FastAPI passes it on as it is where it reads a JSON body
+                    raise too_large(self.limit)
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        await self.app(scope, limited, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413,
-            "Payload too large",
-            detail=f"the request body is larger than {self.limit} bytes",
-            field="body",
-            extra={"limit": self.limit},
-        )
+        refusal = too_large(self.limit)
+        response = problem(413, refusal.title, detail=refusal.detail, field="body", extra=refusal.extra)
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class AnonymousBodies:
+    """Answers 401 to a request under ``prefix`` that has a body but no valid token, before reading it.
+
+    FastAPI reads and parses a JSON body before a route's dependencies check the token: without this,
+    anyone could make the service parse large bodies.
+    """
+
+    def __init__(self, app: ASGIApp, *, prefix: str, authenticate: Callable[[str], bool]) -> None:
+        self.app, self.prefix, self.authenticate = app, prefix, authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length", b"0")
+        if declared.strip() in (b"", b"0") and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        known = (
+            scheme.lower() == "bearer" and bool(token) and await run_in_threadpool(self.authenticate, token)
+        )
+        if known:
+            await self.app(scope, receive, send)
+            return
+        response = problem(401, "A valid API token is required")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+
+class NulInAddress:
+    """Answers 422 to a request whose path or query holds a NUL character, naming the parameter.
+
+    No name, filter or id the service keeps can contain one, and PostgreSQL refuses NUL in text
+    parameters with an error: refused here, every route answers alike on both databases.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            field = _nul_field(str(scope.get("path", "")), scope.get("query_string", b""))
+            if field is not None:
+                detail = f"{field}: a NUL character is not allowed"
+                await problem(422, "Invalid request", detail=detail, field=field)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_field(path: str, query: bytes) -> str | None:
+    """The first place of a NUL: ``path`` or the query parameter's name; None when there is none."""
+    if "\x00" in path:
+        return "path"
+    if b"%00" not in query.lower() and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return None

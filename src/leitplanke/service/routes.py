@@ -14,7 +14,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from leitplanke.governance import (
     access,
-    alerting,
     auditing,
     auditverifying,
     authorising,
@@ -65,17 +64,6 @@ def authorise(
     _refuse_unless_allowed(context, principal, decision, resource)
 
 
-def require(
-    context: Context, principal: access.Principal, *, role: str, team: str | None, action: str, target: str
-) -> None:
-    """The role check of before ``authorise``, for routes not yet converted: an ad-hoc rule."""
-    scope = authorising.Scope.OWNER if team else authorising.Scope.PLATFORM
-    rule = authorising.Rule(role, scope, action)
-    resource = authorising.Resource(target, (team,) if team else ())
-    decision = authorising.decide(principal, action=action, rule=rule, resource=resource)
-    _refuse_unless_allowed(context, principal, decision, resource)
-
-
 def _refuse_unless_allowed(
     context: Context,
     principal: access.Principal,
@@ -94,8 +82,9 @@ def health_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """The process answers."""
+    async def healthz() -> dict[str, str]:
+        """The process answers: on the event loop itself, so that it answers exactly when the loop is free
+        (no worker thread to wait for)."""
         return {"status": "ok"}
 
     @router.get("/readyz", tags=["health"])
@@ -116,38 +105,11 @@ def health_router() -> APIRouter:
 
 
 def api_router() -> APIRouter:
-    router = APIRouter()
-    _scan_routes(router)
+    router = APIRouter()  # the scan upload: service.uploads
     _finding_routes(router)
     _catalog_routes(router)
     _audit_routes(router)
     return router
-
-
-def _scan_routes(router: APIRouter) -> None:
-    @router.post("/scans", status_code=201, response_model=schemas.Ingested, tags=["findings"])
-    def upload_scan(body: schemas.ScanUpload, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
-        """Ingest a ``leitplanke scan -f json`` report of one app in one environment (developer role)."""
-        owner = catalog.owner_of(context.database, body.app)
-        if owner is None:
-            raise errors.NotFound(f"no application {body.app!r} in the catalog", field="app")
-        authorise(context, principal, "scan.upload", authorising.for_app(body.app, owner))
-        outcome = findings.ingest_scan(
-            context.database,
-            app=body.app,
-            env=body.env,
-            results=[item.to_result() for item in body.scan.results],
-            summary=body.scan.summary,
-            generated_at=body.scan.generated_at,
-            actor=principal.actor,
-            now=context.clock(),
-            sla_days=context.settings.sla_days,
-            outbox=alerting.Outbox.of(context.settings.alert_targets, public_url=context.settings.public_url),
-        )
-        context.metrics.scans.inc()
-        for transition, count in outcome.transitions.items():
-            context.metrics.transitions.labels(transition).inc(count)
-        return outcome.as_dict()
 
 
 def _finding_routes(router: APIRouter) -> None:

@@ -1,7 +1,7 @@
 """Request and response bodies of the REST API (Pydantic v2); parsing only, no behaviour.
 
-``ScanUpload`` accepts a ``leitplanke.dev/scan/v1`` report as written by ``leitplanke scan -f json``,
-reading the fields the findings need and ignoring the rest.
+A scan upload is read as a stream by ``service.uploadparsing``, not by a model: ``scan_upload_body``
+only documents it in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -11,69 +11,65 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leitplanke.core.policies import Severity
-from leitplanke.core.results import Location, Resource, Result, Verdict
+from leitplanke.governance import uploadformats
 
 Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class UploadResource(_Loose):
-    domain: str = "kubernetes"
-    api_version: str = Field(alias="apiVersion", max_length=200)
-    kind: str = Field(max_length=200)
-    namespace: str = Field(default="", max_length=253)
-    name: str = Field(max_length=253)
-
-
-class UploadLocation(_Loose):
-    file: str = ""
-    line: int = 0
-    path: str = Field(default="", max_length=1000)
-    index: int = 0
-
-
-class UploadResult(_Loose):
-    policy: str = Field(min_length=1, max_length=200)
-    rule: str = Field(min_length=1, max_length=200)
-    verdict: Literal["pass", "fail", "warn", "error", "skip"]
-    severity: Literal["critical", "high", "medium", "low", "info"]
-    message: str = ""
-    resource: UploadResource
-    location: UploadLocation = UploadLocation()
-    waiver: str | None = None
-
-    def to_result(self) -> Result:
-        r, loc = self.resource, self.location
-        return Result(
-            policy=self.policy,
-            rule=self.rule,
-            resource=Resource(r.api_version, r.kind, r.namespace, r.name, r.domain),
-            verdict=Verdict(self.verdict),
-            severity=Severity.parse(self.severity),
-            message=self.message,
-            location=Location(loc.file, loc.line, loc.path, loc.index),
-            waiver=self.waiver or "",
-        )
+_TEXT = {"type": "string"}
+_RESULT = {
+    "type": "object",
+    "required": ["policy", "rule", "verdict", "severity", "resource"],
+    "properties": {
+        "policy": {"type": "string", "pattern": f"^{uploadformats.POLICY.pattern}$", "maxLength": 253},
+        "rule": {"type": "string", "pattern": f"^{uploadformats.RULE.pattern}$", "maxLength": 253},
+        "verdict": {"enum": ["pass", "fail", "warn", "error", "skip"]},
+        "severity": {"enum": ["critical", "high", "medium", "low", "info"]},
+        "message": {"type": "string", "maxLength": uploadformats.MAX_MESSAGE},
+        "resource": {
+            "type": "object",
+            "properties": {
+                "apiVersion": _TEXT,
+                "kind": _TEXT,
+                "namespace": _TEXT,
+                "name": _TEXT,
+                "domain": _TEXT,
+            },
+        },
+        "location": {"type": "object", "properties": {"path": {"type": "string", "maxLength": 1000}}},
+        "waiver": {"type": ["string", "null"]},
+    },
+}
+_APP = {"type": "string", "pattern": f"^{uploadformats.APP.pattern}$", "maxLength": 100}
 
 
-class ScanReportBody(_Loose):
-    schema_version: Literal["leitplanke.dev/scan/v1"] = Field(alias="schemaVersion")
-    generated_at: str = Field(default="", alias="generatedAt", max_length=40)
-    summary: dict[str, Any] = {}
-    results: list[UploadResult]
-
-
-class ScanUpload(BaseModel):
-    """A scan report of one application in one environment."""
-
-    model_config = ConfigDict(extra="forbid")
-    app: str = Name
-    env: str = Name
-    scan: ScanReportBody
+def scan_upload_body() -> dict[str, Any]:
+    """The OpenAPI request body of ``POST /scans``: the route reads the raw body as a stream itself."""
+    report = {
+        "type": "object",
+        "required": ["app", "env", "scan"],
+        "properties": {
+            "app": _APP,
+            "env": _APP,
+            "scan": {
+                "type": "object",
+                "required": ["schemaVersion", "results"],
+                "properties": {
+                    "schemaVersion": {"const": uploadformats.REPORT_SCHEMA_VERSION},
+                    "generatedAt": {"type": "string", "maxLength": 40},
+                    "summary": {"type": "object"},
+                    "results": {"type": "array", "items": _RESULT},
+                },
+            },
+        },
+    }
+    lines = {
+        "type": "string",
+        "description": f"{uploadformats.SCHEMA_VERSION}: a header line, then one result per line (README)",
+    }
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": report}, uploadformats.MEDIA_TYPE: {"schema": lines}},
+    }
 
 
 class Ingested(BaseModel):
@@ -82,6 +78,8 @@ class Ingested(BaseModel):
     env: str
     findings: int
     transitions: dict[str, int]
+    # waiver names the upload gave that no approved, unexpired waiver of the service has
+    unrecognised_waivers: list[str] = Field(default=[], serialization_alias="unrecognisedWaivers")
 
 
 class FindingOut(BaseModel):

@@ -1,0 +1,156 @@
+"""``POST /api/v1/scans``: a scan upload, checked in the order that keeps the service safe and responsive.
+
+The token first (401 before a byte of the body is read), then the caller's right to upload for the
+app when the query names it, then the body spooled (to disk past 1 MiB) within the size limit, then,
+in a worker thread, the body parsed as a stream (``service.uploadparsing``) and ingested
+(``governance.findings.ingest_scan``): the event loop stays free for other callers and health probes.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from typing import IO, Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from leitplanke.governance import access, alerting, authorising, catalog, errors, findings, uploadformats
+from leitplanke.service import problems, routes, schemas, uploadparsing
+from leitplanke.service.contexts import Context
+
+_SPOOL_IN_MEMORY = 1 << 20
+_JSON, _NDJSON = "application/json", uploadformats.MEDIA_TYPE
+AppName = Annotated[str | None, Query(min_length=1, max_length=100, pattern=uploadformats.APP.pattern)]
+
+
+def api_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/scans",
+        status_code=201,
+        response_model=schemas.Ingested,
+        tags=["findings"],
+        openapi_extra={"requestBody": schemas.scan_upload_body()},
+    )
+    async def upload_scan(request: Request, app: AppName = None, env: AppName = None) -> JSONResponse:
+        """Ingest a scan of one app in one environment (developer role of the app's team).
+
+        The body is ``application/x-ndjson`` (``leitplanke.dev/upload/v2``, what ``leitplanke scan
+        --upload`` sends) or ``application/json`` (``{"app", "env", "scan": <scan -f json report>}``),
+        either optionally ``Content-Encoding: gzip``. With ``?app=&env=`` the caller's right is checked
+        before the body is read; the body must then name the same app and environment.
+        """
+        context: Context = request.app.state.context
+        principal = await run_in_threadpool(_authenticate, context, request.headers.get("authorization"))
+        media, gzip = _format(request)
+        if app is not None:
+            await run_in_threadpool(_authorise, context, principal, app)
+        limit = context.settings.max_body_bytes
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+            await _receive(request, spool, limit=limit)
+            job = partial(
+                _ingest, context, principal, spool, media=media, gzip=gzip, app=app, env=env, limit=limit
+            )
+            answer = await anyio.to_thread.run_sync(job)
+        return JSONResponse(answer, status_code=201)
+
+    return router
+
+
+def _authenticate(context: Context, authorization: str | None) -> access.Principal:
+    scheme, _, token = (authorization or "").partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and token:
+        principal = access.authenticate(context.database, token.strip())
+    if principal is None:
+        raise HTTPException(401, "A valid API token is required", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def _authorise(context: Context, principal: access.Principal, app: str) -> None:
+    owner = catalog.owner_of(context.database, app)
+    if owner is None:
+        raise errors.NotFound(f"no application {app!r} in the catalog", field="app")
+    routes.authorise(context, principal, "scan.upload", authorising.for_app(app, owner))
+
+
+def _format(request: Request) -> tuple[str, bool]:
+    """The body's media type (NDJSON or JSON) and whether it is gzipped; 415 for anything else."""
+    media = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
+    if media not in (_JSON, _NDJSON):
+        raise problems.unsupported(f"the body must be {_NDJSON} or {_JSON}, not {media or 'untyped'}")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise problems.unsupported(f"the body may be encoded as gzip, not as {encoding}")
+    return media, encoding == "gzip"
+
+
+async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
+    """The body into ``spool``; over ``limit`` bytes on the wire 413 (before reading by Content-Length)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise problems.too_large(limit)
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise problems.too_large(limit)
+        spool.write(chunk)
+
+
+def _ingest(
+    context: Context,
+    principal: access.Principal,
+    spool: IO[bytes],
+    *,
+    media: str,
+    gzip: bool,
+    app: str | None,
+    env: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """In a worker thread: parse the spooled body as it is ingested; the service's answer."""
+    opener = _opener(spool, gzip=gzip, limit=limit)
+    read = uploadparsing.read_ndjson if media == _NDJSON else uploadparsing.read_report
+    upload = read(opener)
+    header = upload.header
+    for name, asked, found in (("app", app, header.app), ("env", env, header.env)):
+        if asked is not None and asked != found:
+            raise errors.Invalid(f"the query names {name} {asked!r}, the body {found!r}", field=name)
+    if app is None:
+        _authorise(context, principal, header.app)
+    settings = context.settings
+    outcome = findings.ingest_scan(
+        context.database,
+        app=header.app,
+        env=header.env,
+        # until ingest_scan takes an Iterable (the ingestion rework), it reads len() after iterating:
+        # Counted gives both without holding the results
+        results=upload.results,  # type: ignore[arg-type]
+        summary=header.summary,
+        generated_at=header.generated_at,
+        actor=principal.actor,
+        now=context.clock(),
+        sla_days=settings.sla_days,
+        outbox=alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url),
+    )
+    context.metrics.scans.inc()
+    for transition, count in outcome.transitions.items():
+        context.metrics.transitions.labels(transition).inc(count)
+    return outcome.as_dict()
+
+
+def _opener(spool: IO[bytes], *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
+    """Opens the spooled body from its start, decoded, as often as a parser needs to read it."""
+
+    def open_stream() -> IO[bytes]:
+        spool.seek(0)
+        return io.BufferedReader(uploadparsing.DecodedReader(spool, gzip=gzip, limit=limit), 1 << 16)
+
+    return open_stream
