@@ -77,11 +77,14 @@ class ScanUpload(BaseModel):
 
 
 class Ingested(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
     scan: int
     app: str
     env: str
     findings: int
     transitions: dict[str, int]
+    # waiver names the results claimed that no approved, unexpired service waiver covering them bears
+    unrecognised_waivers: list[str] = Field(alias="unrecognisedWaivers")
 
 
 class FindingOut(BaseModel):
@@ -109,6 +112,7 @@ class FindingPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None  # the cursor of the next page; null on the last
     items: list[FindingOut]
 
 
@@ -160,4 +164,5 @@ class AuditPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None  # the cursor of the next page; null on the last
     items: list[AuditRecordOut]

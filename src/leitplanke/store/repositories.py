@@ -5,14 +5,29 @@ Called by the use cases in ``governance``; rows in, rows out, bulk where a scan 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from leitplanke.store import bulk
 from leitplanke.store.rows import (
     ApiToken,
     App,
@@ -22,6 +37,7 @@ from leitplanke.store.rows import (
     OutboxAlert,
     Scan,
     Team,
+    UtcDateTime,
     Waiver,
 )
 
@@ -77,15 +93,113 @@ def findings_in_scope(session: Session, *, app_id: int, env_id: int) -> Sequence
     return session.scalars(query).all()
 
 
+_FINDINGS: Table = Finding.__table__  # type: ignore[assignment]  # a declarative row's table is a Table
+
+
+class StoredFinding(NamedTuple):
+    """A known finding as the ingestion compares it (not a whole ORM object: a scope holds a hundred
+    thousand); its times are naive UTC, as stored, which spares a conversion per row."""
+
+    id: int
+    fingerprint: str
+    status: str
+    severity: str
+    message: str
+    waiver: str
+    first_seen: datetime
+    sla_due: datetime | None
+    waived_since: datetime | None
+    paused_seconds: int
+    policy: str
+    rule: str
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    path: str
+
+
+def _stored_columns() -> list[Any]:
+    naive = {"first_seen", "sla_due", "waived_since"}
+    table = Finding.__table__
+    return [
+        type_coerce(table.c[name], DateTime()).label(name) if name in naive else table.c[name]
+        for name in StoredFinding._fields
+    ]
+
+
+def iter_scope_findings(
+    session: Session, *, app_id: int, env_id: int, batch: int = 5000
+) -> Iterator[StoredFinding]:
+    """The findings of one (app, env) in id order, fetched by keyset in batches: each query is read to
+    its end before the caller writes (SQLite must not see a table change under an open statement)."""
+    columns, last = _stored_columns(), 0
+    while True:
+        query = (
+            select(*columns)
+            .where(Finding.app_id == app_id, Finding.env_id == env_id, Finding.id > last)
+            .order_by(Finding.id)
+            .limit(batch)
+        )
+        rows = session.connection().execute(query).all()  # Core rows: no ORM loading
+        yield from map(StoredFinding._make, rows)
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
 def insert_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(Finding), list(rows))
+    """New findings (mappings with the same keys) in one statement: COPY on PostgreSQL, a prepared
+    statement run by executemany on SQLite."""
+    bulk.insert_rows(session, _FINDINGS, rows)
+
+
+REWRITTEN = (
+    "status",
+    "severity",
+    "message",
+    "waiver",
+    "sla_due",
+    "fixed_at",
+    "last_seen",
+    "last_scan_id",
+    "waived_since",
+    "paused_seconds",
+)
+
+
+def rewrite_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set the columns of ``REWRITTEN`` by ``id``, every mapping carrying all of them, in one statement
+    (an UPDATE from a COPY-filled temporary table on PostgreSQL, executemany on SQLite)."""
+    bulk.update_rows(session, _FINDINGS, rows, columns=REWRITTEN)
 
 
 def update_findings(session: Session, changes: Sequence[Mapping[str, Any]]) -> None:
     """Bulk update by primary key: every mapping carries ``id`` and the columns to set."""
     if changes:
         session.execute(update(Finding), list(changes))
+
+
+def latest_scan(session: Session, *, app_id: int, env_id: int) -> tuple[int, datetime] | None:
+    """(id, received at) of the scope's latest scan, or None before its first."""
+    query = (
+        select(Scan.id, Scan.received_at)
+        .where(Scan.app_id == app_id, Scan.env_id == env_id)
+        .order_by(Scan.id.desc())
+        .limit(1)
+    )
+    found = session.execute(query).first()
+    return None if found is None else (found[0], found[1])
+
+
+def latest_scan_times(session: Session, scopes: Iterable[tuple[int, int]]) -> dict[tuple[int, int], datetime]:
+    """When each (app id, env id) was last scanned: when its findings that are not fixed were last seen."""
+    found: dict[tuple[int, int], datetime] = {}
+    for app_id, env_id in sorted(set(scopes)):
+        latest = latest_scan(session, app_id=app_id, env_id=env_id)
+        if latest is not None:
+            found[(app_id, env_id)] = latest[1]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,29 +245,70 @@ def _finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
 
 
 def query_findings(
-    session: Session, where: FindingFilter, *, limit: int, offset: int
+    session: Session, where: FindingFilter, *, limit: int, offset: int = 0, after: int | None = None
 ) -> tuple[int, list[tuple[Finding, str, str, str]]]:
-    """The total matching and one page of (finding, app, team, env), oldest first."""
+    """The total matching and one page of (finding, app, team, env) in id order: the findings after id
+    ``after`` (keyset: an index range, whatever the depth) or ``offset`` rows in."""
     total = session.scalar(_finding_query([func.count()], where)) or 0
-    query = (
-        _finding_query([Finding, App.name, Team.name, Environment.name], where)
-        .order_by(Finding.id)
-        .limit(limit)
-        .offset(offset)
-    )
+    query = _finding_query([Finding, App.name, Team.name, Environment.name], where)
+    if after is not None:
+        query = query.where(Finding.id > after)
+    query = query.order_by(Finding.id).limit(limit).offset(offset)
     return total, [(f, app, team, env) for f, app, team, env in session.execute(query)]
 
 
-FigureRow = tuple[str, str, str, datetime, datetime | None, datetime | None]
+@dataclass(frozen=True, slots=True)
+class SlaCounts:
+    """The SLA figures of one (team, app), counted by the database."""
+
+    team: str
+    app: str
+    open: int
+    overdue: int
+    fixed: int
+    fixed_in_time: int
+    days_to_fix: float  # summed over the fixed findings
 
 
-def finding_figures_rows(session: Session, where: FindingFilter) -> list[FigureRow]:
-    """(team, app, status, first_seen, fixed_at, sla_due) of every matching finding, for SLA figures."""
-    columns = [Team.name, App.name, Finding.status, Finding.first_seen, Finding.fixed_at, Finding.sla_due]
-    return [
-        (team, app, status, first, fixed, due)
-        for team, app, status, first, fixed, due in session.execute(_finding_query(columns, where))
+def sla_counts(session: Session, where: FindingFilter, *, now: datetime) -> list[SlaCounts]:
+    """Per (team, app): open, overdue, fixed, fixed by the due date and the days they took, with
+    GROUP BY (a finding counts as fixed when it has a fixed_at)."""
+    is_open = Finding.status.in_(OPEN_STATUSES)
+    is_fixed = and_(Finding.status == "fixed", Finding.fixed_at.is_not(None))
+    in_time = and_(is_fixed, or_(Finding.sla_due.is_(None), Finding.fixed_at <= Finding.sla_due))
+    columns = [
+        Team.name,
+        App.name,
+        _count_if(is_open),
+        _count_if(and_(is_open, Finding.sla_due < now)),
+        _count_if(is_fixed),
+        _count_if(in_time),
+        func.sum(case((is_fixed, _days_between(session, Finding.fixed_at, Finding.first_seen)), else_=0)),
     ]
+    query = _finding_query(columns, where).group_by(Team.name, App.name)
+    return [
+        SlaCounts(team, app, int(o or 0), int(late or 0), int(f or 0), int(ok or 0), float(days or 0))
+        for team, app, o, late, f, ok, days in session.execute(query)
+    ]
+
+
+def status_counts(session: Session, where: FindingFilter) -> list[tuple[str, str, str, int]]:
+    """(team, app, status, findings) with GROUP BY."""
+    query = _finding_query([Team.name, App.name, Finding.status, func.count()], where).group_by(
+        Team.name, App.name, Finding.status
+    )
+    return [(team, app, status, int(n)) for team, app, status, n in session.execute(query)]
+
+
+def _count_if(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _days_between(session: Session, later: Any, earlier: Any) -> Any:
+    """``later - earlier`` in days, in SQL of the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier) / 86400.0
+    return func.julianday(later) - func.julianday(earlier)
 
 
 def count_findings(session: Session) -> int:
@@ -190,9 +345,15 @@ def iter_audit_records(session: Session, *, batch: int = 5000) -> Iterable[Audit
         session.expunge_all()
 
 
-def audit_page(session: Session, *, limit: int, offset: int) -> tuple[int, Sequence[AuditRecord]]:
+def audit_page(
+    session: Session, *, limit: int, offset: int = 0, after: int | None = None
+) -> tuple[int, Sequence[AuditRecord]]:
+    """The number of records and one page in ``seq`` order: after ``after`` (keyset) or ``offset`` in."""
     total = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
-    rows = session.scalars(select(AuditRecord).order_by(AuditRecord.seq).limit(limit).offset(offset)).all()
+    query = select(AuditRecord)
+    if after is not None:
+        query = query.where(AuditRecord.seq > after)
+    rows = session.scalars(query.order_by(AuditRecord.seq).limit(limit).offset(offset)).all()
     return total, rows
 
 
@@ -237,6 +398,33 @@ def query_waivers(session: Session, where: WaiverFilter) -> list[WaiverRow]:
     if where.team_ids is not None:
         query = query.where(App.team_id.in_(sorted(where.team_ids)))
     return [(w, app, env, team) for w, app, env, team in session.execute(query)]
+
+
+def active_waiver_ages(
+    session: Session, where: WaiverFilter, *, now: datetime
+) -> list[tuple[str, str, int, float, float]]:
+    """(team, app, active waivers, their ages summed and the largest, in days since approval) of the
+    approved waivers not expired at ``now``, with GROUP BY."""
+    approved_at = func.coalesce(Waiver.decided_at, Waiver.requested_at)
+    age = _days_between(session, literal(now, UtcDateTime()), approved_at)
+    query = (
+        select(Team.name, App.name, func.count(), func.sum(age), func.max(age))
+        .select_from(Waiver)
+        .join(App, Waiver.app_id == App.id)
+        .join(Team, App.team_id == Team.id)
+        .where(Waiver.status == "approved", Waiver.expires > now)
+        .group_by(Team.name, App.name)
+    )
+    if where.app is not None:
+        query = query.where(App.name == where.app)
+    if where.team is not None:
+        query = query.where(Team.name == where.team)
+    if where.team_ids is not None:
+        query = query.where(App.team_id.in_(sorted(where.team_ids)))
+    return [
+        (team, app, int(n), float(total), float(largest))
+        for team, app, n, total, largest in session.execute(query)
+    ]
 
 
 def waivers_in_scope(session: Session, *, app_id: int, env_id: int, status: str) -> Sequence[Waiver]:
