@@ -80,11 +80,12 @@ def load_report(path: Path) -> ScanReport:
     results = []
     for r in orjson.loads(path.read_bytes())["results"]:
         res, loc = r["resource"], r["location"]
+        resource = Resource(res["apiVersion"], res["kind"], res["namespace"], res["name"], res["domain"])
         results.append(
             Result(
                 policy=r["policy"],
                 rule=r["rule"],
-                resource=Resource(res["apiVersion"], res["kind"], res["namespace"], res["name"], res["domain"]),
+                resource=resource,
                 verdict=Verdict(r["verdict"]),
                 severity=Severity.parse(r["severity"]),
                 message=r["message"],
@@ -210,10 +211,8 @@ def bench_database(kind: str, report: ScanReport, work: Path, uploads: int) -> N
         catalog = Path(scratch) / "catalog.yaml"
         catalog.write_text(CATALOG)
         run([*LEITPLANKE, "catalog", "apply", str(catalog), "--database", url])
-        token = run(
-            [*LEITPLANKE, "tokens", "create", "--role", "developer", "--team", "team-bench"]
-            + ["--name", "bench-dev", "--database", url]
-        ).split()[0]
+        create = ["tokens", "create", "--role", "developer", "--team", "team-bench", "--name", "bench-dev"]
+        token = run([*LEITPLANKE, *create, "--database", url]).split()[0]
         with serving(url, work) as (port, pid):
             base = f"http://127.0.0.1:{port}"
             print(f"\n{kind}: server pid {pid}, RSS at start {peak_rss_mb(pid):.0f} MB", flush=True)
