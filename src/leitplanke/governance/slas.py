@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from leitplanke.store import repositories
+from leitplanke.store import figures, repositories
 from leitplanke.store.databases import Database
 
 OPEN_STATUSES = frozenset(repositories.OPEN_STATUSES)
@@ -43,7 +43,7 @@ class Figures:
     fixed_within_sla: float | None  # share of fixed findings fixed by their due date
 
 
-def combine(counts: Iterable[repositories.SlaCounts]) -> list[Figures]:
+def combine(counts: Iterable[figures.SlaCounts]) -> list[Figures]:
     """Per team (app "") and per app, sorted by team then app, from the per-app counts of the database:
     a team's figures are the sums of its apps'."""
     tallies: dict[tuple[str, str], list[float]] = {}
@@ -54,10 +54,10 @@ def combine(counts: Iterable[repositories.SlaCounts]) -> list[Figures]:
                 (row.open, row.overdue, row.fixed, row.fixed_in_time, row.days_to_fix)
             ):
                 tally[index] += value
-    return [_figures(key, tallies[key]) for key in sorted(tallies)]
+    return [_as_figures(key, tallies[key]) for key in sorted(tallies)]
 
 
-def _figures(key: tuple[str, str], tally: list[float]) -> Figures:
+def _as_figures(key: tuple[str, str], tally: list[float]) -> Figures:
     open_, overdue, fixed, in_time, days = tally
     return Figures(
         team=key[0],
@@ -81,5 +81,5 @@ def build_figures(
     """The figures counted with SQL aggregates (one row per app), not finding by finding."""
     where = repositories.FindingFilter(team=team, app=app, team_ids=team_ids)
     with database.reading() as session:
-        counts = repositories.sla_counts(session, where, now=now)
+        counts = figures.sla_counts(session, where, now=now)
     return combine(counts)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from leitplanke.core import waivers as core_waivers
 from leitplanke.core.results import Resource
 from leitplanke.governance import auditing, errors, slas
-from leitplanke.store import repositories
+from leitplanke.store import figures, repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding, Waiver
 
@@ -514,6 +514,6 @@ def build_figures(
     finding_where = repositories.FindingFilter(team=team, app=app, team_ids=team_ids)
     waiver_where = repositories.WaiverFilter(team=team, app=app, team_ids=team_ids)
     with database.reading() as session:
-        statuses = repositories.status_counts(session, finding_where)
-        ages = repositories.active_waiver_ages(session, waiver_where, now=now)
+        statuses = figures.status_counts(session, finding_where)
+        ages = figures.active_waiver_ages(session, waiver_where, now=now)
     return combine_figures(statuses, ages)

@@ -14,13 +14,9 @@ from sqlalchemy import (
     DateTime,
     Select,
     Table,
-    and_,
-    case,
     delete,
     func,
     insert,
-    literal,
-    or_,
     select,
     type_coerce,
     update,
@@ -37,7 +33,6 @@ from leitplanke.store.rows import (
     OutboxAlert,
     Scan,
     Team,
-    UtcDateTime,
     Waiver,
 )
 
@@ -217,7 +212,7 @@ class FindingFilter:
 OPEN_STATUSES = ("new", "open", "reopened")
 
 
-def _finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
+def finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
     query = (
         select(*columns)
         .select_from(Finding)
@@ -249,66 +244,12 @@ def query_findings(
 ) -> tuple[int, list[tuple[Finding, str, str, str]]]:
     """The total matching and one page of (finding, app, team, env) in id order: the findings after id
     ``after`` (keyset: an index range, whatever the depth) or ``offset`` rows in."""
-    total = session.scalar(_finding_query([func.count()], where)) or 0
-    query = _finding_query([Finding, App.name, Team.name, Environment.name], where)
+    total = session.scalar(finding_query([func.count()], where)) or 0
+    query = finding_query([Finding, App.name, Team.name, Environment.name], where)
     if after is not None:
         query = query.where(Finding.id > after)
     query = query.order_by(Finding.id).limit(limit).offset(offset)
     return total, [(f, app, team, env) for f, app, team, env in session.execute(query)]
-
-
-@dataclass(frozen=True, slots=True)
-class SlaCounts:
-    """The SLA figures of one (team, app), counted by the database."""
-
-    team: str
-    app: str
-    open: int
-    overdue: int
-    fixed: int
-    fixed_in_time: int
-    days_to_fix: float  # summed over the fixed findings
-
-
-def sla_counts(session: Session, where: FindingFilter, *, now: datetime) -> list[SlaCounts]:
-    """Per (team, app): open, overdue, fixed, fixed by the due date and the days they took, with
-    GROUP BY (a finding counts as fixed when it has a fixed_at)."""
-    is_open = Finding.status.in_(OPEN_STATUSES)
-    is_fixed = and_(Finding.status == "fixed", Finding.fixed_at.is_not(None))
-    in_time = and_(is_fixed, or_(Finding.sla_due.is_(None), Finding.fixed_at <= Finding.sla_due))
-    columns = [
-        Team.name,
-        App.name,
-        _count_if(is_open),
-        _count_if(and_(is_open, Finding.sla_due < now)),
-        _count_if(is_fixed),
-        _count_if(in_time),
-        func.sum(case((is_fixed, _days_between(session, Finding.fixed_at, Finding.first_seen)), else_=0)),
-    ]
-    query = _finding_query(columns, where).group_by(Team.name, App.name)
-    return [
-        SlaCounts(team, app, int(o or 0), int(late or 0), int(f or 0), int(ok or 0), float(days or 0))
-        for team, app, o, late, f, ok, days in session.execute(query)
-    ]
-
-
-def status_counts(session: Session, where: FindingFilter) -> list[tuple[str, str, str, int]]:
-    """(team, app, status, findings) with GROUP BY."""
-    query = _finding_query([Team.name, App.name, Finding.status, func.count()], where).group_by(
-        Team.name, App.name, Finding.status
-    )
-    return [(team, app, status, int(n)) for team, app, status, n in session.execute(query)]
-
-
-def _count_if(condition: Any) -> Any:
-    return func.sum(case((condition, 1), else_=0))
-
-
-def _days_between(session: Session, later: Any, earlier: Any) -> Any:
-    """``later - earlier`` in days, in SQL of the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier) / 86400.0
-    return func.julianday(later) - func.julianday(earlier)
 
 
 def count_findings(session: Session) -> int:
@@ -398,33 +339,6 @@ def query_waivers(session: Session, where: WaiverFilter) -> list[WaiverRow]:
     if where.team_ids is not None:
         query = query.where(App.team_id.in_(sorted(where.team_ids)))
     return [(w, app, env, team) for w, app, env, team in session.execute(query)]
-
-
-def active_waiver_ages(
-    session: Session, where: WaiverFilter, *, now: datetime
-) -> list[tuple[str, str, int, float, float]]:
-    """(team, app, active waivers, their ages summed and the largest, in days since approval) of the
-    approved waivers not expired at ``now``, with GROUP BY."""
-    approved_at = func.coalesce(Waiver.decided_at, Waiver.requested_at)
-    age = _days_between(session, literal(now, UtcDateTime()), approved_at)
-    query = (
-        select(Team.name, App.name, func.count(), func.sum(age), func.max(age))
-        .select_from(Waiver)
-        .join(App, Waiver.app_id == App.id)
-        .join(Team, App.team_id == Team.id)
-        .where(Waiver.status == "approved", Waiver.expires > now)
-        .group_by(Team.name, App.name)
-    )
-    if where.app is not None:
-        query = query.where(App.name == where.app)
-    if where.team is not None:
-        query = query.where(Team.name == where.team)
-    if where.team_ids is not None:
-        query = query.where(App.team_id.in_(sorted(where.team_ids)))
-    return [
-        (team, app, int(n), float(total), float(largest))
-        for team, app, n, total, largest in session.execute(query)
-    ]
 
 
 def waivers_in_scope(session: Session, *, app_id: int, env_id: int, status: str) -> Sequence[Waiver]:
