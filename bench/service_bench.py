@@ -13,6 +13,7 @@ the server's peak RSS (VmHWM) and the time of `/slas` and `/waivers/figures`.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import os
 import socket
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -206,7 +207,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def bench_database(kind: str, report: ScanReport, work: Path, uploads: int) -> None:
+def bench_database(kind: str, report: ScanReport, work: Path, uploads: int, figures_findings: int) -> None:
     with fresh_database(kind, work) as url, tempfile.TemporaryDirectory() as scratch:
         catalog = Path(scratch) / "catalog.yaml"
         catalog.write_text(CATALOG)
@@ -241,9 +242,80 @@ def bench_database(kind: str, report: ScanReport, work: Path, uploads: int) -> N
                     flush=True,
                 )
             print(f"server peak RSS (VmHWM): {peak_rss_mb(pid):.0f} MB")
-            for path in ("/api/v1/slas", "/api/v1/waivers/figures", "/api/v1/findings?limit=100"):
-                status, seconds = get(port, path, token=token, timeout=120)
-                print(f"GET {path}: {status} in {seconds * 1000:.0f} ms")
+            figures(port, token, label="after the uploads")
+            in_scope = grow_findings(url, total=figures_findings)
+            figures(port, token, label=f"{in_scope} findings in scope")
+            deep = in_scope - 100
+            status, seconds = get(port, f"/api/v1/findings?limit=100&offset={deep}", token=token, timeout=120)
+            print(f"GET /findings at offset {deep}: {status} in {seconds * 1000:.0f} ms")
+            cursor = base64.urlsafe_b64encode(f"finding:{deep}".encode()).decode().rstrip("=")
+            status, seconds = get(
+                port, f"/api/v1/findings?limit=100&cursor={cursor}", token=token, timeout=120
+            )
+            print(f"GET /findings by cursor after id {deep}: {status} in {seconds * 1000:.0f} ms")
+
+
+def figures(port: int, token: str, *, label: str) -> None:
+    for path in ("/api/v1/slas", "/api/v1/waivers/figures", "/api/v1/findings?limit=100"):
+        status, seconds = get(port, path, token=token, timeout=120)
+        print(f"{label}: GET {path}: {status} in {seconds * 1000:.0f} ms")
+
+
+def grow_findings(url: str, *, total: int) -> int:
+    """Synthetic findings in the scope of bench-app until it holds ``total`` (statuses, first seen and
+    fixed times spread out), written in bulk; how many the scope holds."""
+    from sqlalchemy import func, select
+
+    from leitplanke.store import databases, repositories
+    from leitplanke.store.rows import Finding
+
+    database = databases.Database(url)
+    try:
+        with database.transaction() as session:
+            app = repositories.app_by_name(session, "bench-app")
+            env = repositories.environment_by_name(session, "prod")
+            assert app is not None and env is not None
+            latest = repositories.latest_scan(session, app_id=app.id, env_id=env.id)
+            assert latest is not None
+            have = session.scalar(select(func.count()).select_from(Finding)) or 0
+            now = datetime.now(UTC)
+            for start in range(have, total, 10_000):
+                rows = [
+                    _synthetic(i, app.id, env.id, latest[0], now)
+                    for i in range(start, min(total, start + 10_000))
+                ]
+                repositories.insert_findings(session, rows)
+        return max(have, total)
+    finally:
+        database.dispose()
+
+
+def _synthetic(index: int, app_id: int, env_id: int, scan_id: int, now: datetime) -> dict[str, object]:
+    status = ("open", "fixed", "waived", "new", "reopened")[index % 5]
+    first = now - timedelta(hours=index % 4000)
+    return {
+        "app_id": app_id,
+        "env_id": env_id,
+        "fingerprint": f"synthetic-{index:054d}",
+        "policy": f"policy-{index % 40}",
+        "rule": "rule",
+        "api_version": "v1",
+        "kind": "Pod",
+        "namespace": "bench",
+        "name": f"pod-{index}",
+        "path": "spec",
+        "severity": ("critical", "high", "medium", "low")[index % 4],
+        "message": "synthetic",
+        "status": status,
+        "waiver": "waiver-1" if status == "waived" else "",
+        "first_seen": first,
+        "last_seen": first,
+        "fixed_at": first + timedelta(hours=index % 300) if status == "fixed" else None,
+        "sla_due": first + timedelta(days=30),
+        "last_scan_id": scan_id,
+        "waived_since": first if status == "waived" else None,
+        "paused_seconds": 0,
+    }
 
 
 def main() -> None:
@@ -253,6 +325,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10000, help="resources in the generated corpus")
     parser.add_argument("--uploads", type=int, default=10, help="consecutive uploads of the same scan")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--figures-findings", type=int, default=350_000, help="findings in scope when /slas is timed last"
+    )
     args = parser.parse_args()
     shared, work = Path(args.shared).resolve(), Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -264,7 +339,7 @@ def main() -> None:
         f"{counts['fail']} failing, report {report_file.stat().st_size / 1e6:.0f} MB"
     )
     for kind in args.databases.split(","):
-        bench_database(kind, report, work, args.uploads)
+        bench_database(kind, report, work, args.uploads, args.figures_findings)
 
 
 if __name__ == "__main__":
