@@ -25,6 +25,9 @@ from leitplanke.store.rows import Finding, Scan
 NEW, OPEN, FIXED, REOPENED, WAIVED = "new", "open", "fixed", "reopened", "waived"
 STATUSES = (NEW, OPEN, FIXED, REOPENED, WAIVED)
 _BATCH = 5000  # rows per bulk write: bounds the memory of the rows being built
+# new findings after which the planner's statistics are refreshed at once, not when autovacuum comes:
+# the list queries pick their plans from them
+_ANALYSE_AFTER = 10_000
 
 
 def fingerprint(result: Result) -> str:
@@ -131,6 +134,8 @@ def ingest_scan(
             repositories.insert_findings(session, batch)
             if outbox is not None:  # in this transaction: an alert exists exactly when its finding does
                 alerting.queue_new_criticals(session, outbox, batch, app=app, env=env, now=now)
+        if len(fresh) >= _ANALYSE_AFTER:
+            repositories.analyse_findings(session)
         chain.append(
             actor=actor, action="scan.ingested", target=f"scan:{scan_id}", at=now, details=outcome.as_dict()
         )

@@ -69,10 +69,12 @@ def collect(results: Iterable[Result]) -> Observed:
     observed = Observed()
     shared: dict[str, str] = {}
     resources: dict[Resource, Resource] = {}
+    labels = {severity: severity.label for severity in Severity}
+    fail, skip = Verdict.FAIL, Verdict.SKIP  # enum members looked up once, not per result
     for result in results:
         observed.results += 1
-        failing = result.verdict is Verdict.FAIL
-        if not failing and not (result.verdict is Verdict.SKIP and result.waiver):
+        failing = result.verdict is fail
+        if not failing and not (result.verdict is skip and result.waiver):
             continue
         resource = resources.setdefault(result.resource, result.resource)
         path = result.location.path
@@ -87,7 +89,7 @@ def collect(results: Iterable[Result]) -> Observed:
             rule=shared.setdefault(result.rule, result.rule),
             resource=resource,
             path=shared.setdefault(path, path),
-            severity=result.severity.label,
+            severity=labels[result.severity],
             message=result.message,
             failing=failing,
         )

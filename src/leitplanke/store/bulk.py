@@ -57,6 +57,7 @@ def update_rows(
         with cursor.copy(_copy_sql(_STAGE, names)) as copy:
             for row in rows:
                 copy.write_row(values.of(row))
+        cursor.execute(f"ANALYZE {_STAGE}")  # else the planner guesses its size and scans the target
         assignments = ", ".join(f"{_quote(n)} = s.{_quote(n)}" for n in columns)
         cursor.execute(f"UPDATE {target} AS t SET {assignments} FROM {_STAGE} AS s WHERE t.id = s.id")
 

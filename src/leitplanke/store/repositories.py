@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -167,6 +168,12 @@ def rewrite_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> Non
     """Set the columns of ``REWRITTEN`` by ``id``, every mapping carrying all of them, in one statement
     (an UPDATE from a COPY-filled temporary table on PostgreSQL, executemany on SQLite)."""
     bulk.update_rows(session, _FINDINGS, rows, columns=REWRITTEN)
+
+
+def analyse_findings(session: Session) -> None:
+    """Refresh the planner's statistics of the findings table (PostgreSQL; SQLite plans without)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE findings"))
 
 
 def update_findings(session: Session, changes: Sequence[Mapping[str, Any]]) -> None:
