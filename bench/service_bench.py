@@ -213,6 +213,8 @@ def bench_database(kind: str, report: ScanReport, work: Path, uploads: int, figu
         catalog.write_text(CATALOG)
         run([*LEITPLANKE, "catalog", "apply", str(catalog), "--database", url])
         create = ["tokens", "create", "--role", "developer", "--team", "team-bench", "--name", "bench-dev"]
+        if "--subject" in run([*LEITPLANKE, "tokens", "create", "--help"]):  # tokens name their subject
+            create += ["--subject", "service:bench"]
         token = run([*LEITPLANKE, *create, "--database", url]).split()[0]
         with serving(url, work) as (port, pid):
             base = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ import orjson
 import pytest
 import uvicorn
 
-from leitplanke.governance import access, findings, waivers
+from leitplanke.governance import findings, waivers
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
 from leitplanke.store import repositories
@@ -53,12 +53,10 @@ spec:
 
 
 @pytest.fixture
-def served(catalog_database: Any) -> Iterator[tuple[str, str]]:
-    """(base URL, developer token of team-shop) of the app on a real socket."""
-    now = datetime.now(UTC)
-    token = access.create_token(
-        catalog_database, name="shop-dev", role="developer", team="team-shop", actor="test", now=now
-    ).token
+def served(service: Any) -> Iterator[tuple[str, str]]:
+    """(base URL, developer token of team-shop) of a second app over the service's database, on a real
+    socket (the tokens of ``service`` are rows of that database)."""
+    catalog_database, token = service.database, service.tokens["shop-dev"]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
