@@ -16,6 +16,8 @@ from leitplanke.core import waivers as core_waivers
 from leitplanke.core.policies import Severity
 from leitplanke.core.results import Location, Resource, Result, Verdict
 
+_SEVERITIES = {severity.label: severity for severity in Severity}  # a constant: label -> Severity
+
 
 def fingerprint_of(policy: str, rule: str, resource: Resource, path: str) -> str:
     """sha256 over policy, rule, resource apiVersion/kind/namespace/name and the field path."""
@@ -43,7 +45,7 @@ class Observation:
             rule=self.rule,
             resource=self.resource,
             verdict=Verdict.SKIP if self.waiver else Verdict.FAIL,
-            severity=Severity.parse(self.severity),
+            severity=_SEVERITIES[self.severity],
             message=self.message,
             location=Location(file="", line=0, path=self.path),
             waiver=self.waiver,
