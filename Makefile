@@ -6,7 +6,7 @@ SHARED ?= ../shared
 # not a hidden folder: checkov skips paths with hidden parts
 BENCH_DIR ?= build/bench
 
-.PHONY: run scan test lint bench bench-peers install clean
+.PHONY: run scan test lint bench bench-service bench-peers install clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup-system.sh
 	bash scripts/setup-system.sh
@@ -38,6 +38,10 @@ bench: install
 	@# bytecode for the package: PYTHONDONTWRITEBYTECODE would make every run compile it again
 	$(PY) -m compileall -q src > /dev/null
 	$(PY) bench/run_bench.py --shared $(SHARED) --work $(BENCH_DIR)
+
+bench-service: install
+	@# the 10k-resource scan uploaded to a real `leitplanke serve` on SQLite and PostgreSQL
+	$(PY) bench/service_bench.py --shared $(SHARED) --work $(BENCH_DIR)
 
 bench-peers: install
 	python3 -m venv $(BENCH_DIR)/checkov-venv

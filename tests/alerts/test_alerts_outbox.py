@@ -287,7 +287,7 @@ def test_an_ingestion_that_fails_queues_no_alert(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(repositories, "update_findings", boom)
+    monkeypatch.setattr(repositories, "insert_audit_records", boom)  # the last write, after the queueing
     outbox = alerting.Outbox(targets=("ops",), public_url="http://lp")
     with pytest.raises(RuntimeError):
         _ingest(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leitplanke.governance import auditverifying, errors, findings
+from leitplanke.governance import auditverifying, errors, findings, waivers
 from leitplanke.store import repositories
 from leitplanke.store.rows import AuditRecord
 
@@ -38,17 +38,38 @@ def _state(database: Any) -> dict[tuple[str, str], tuple[str, datetime, datetime
     return {(v.policy, v.resource["name"]): (v.status, v.first_seen, v.last_seen, v.fixed_at) for v in views}
 
 
+def _approve_waiver(
+    database: Any, *, policy: str, rule: str, name: str, now: datetime, expires: datetime
+) -> str:
+    """An approved service waiver for one Deployment in shop of checkout/prod; its name."""
+    request = waivers.WaiverRequest(
+        app="checkout",
+        env="prod",
+        policies=(policy,),
+        rules=(rule,),
+        resources=(waivers.ResourceRef("Deployment", name, "shop"),),
+        justification="needed until the next release",
+        expires=expires,
+    )
+    view = waivers.request_waiver(database, request, actor="token:dev", now=now, max_days=90)
+    waivers.decide_waiver(database, view.id, approve=True, note="", actor="token:lead", now=now)
+    return view.name
+
+
 def test_a_finding_is_new_then_open_then_fixed_then_reopened_across_scans(
     catalog_database: Any, result: Any
 ) -> None:
     db = catalog_database
     t1, t2, t3, t4 = T0, T0 + timedelta(days=1), T0 + timedelta(days=2), T0 + timedelta(days=3)
+    name = _approve_waiver(
+        db, policy="host-network", rule="pod", name="db", now=t1, expires=t1 + timedelta(days=30)
+    )
     first = _ingest(
         db,
         [
             result("no-privileged", "containers", "web"),
             result("run-as-non-root", "containers", "api"),
-            result("host-network", "pod", "db", verdict="skip", waiver="db-host-network"),
+            result("host-network", "pod", "db", verdict="skip", waiver=name),
             result("probes", "liveness", "web", verdict="pass"),
         ],
         now=t1,

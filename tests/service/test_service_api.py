@@ -53,7 +53,9 @@ def test_an_uploaded_scan_becomes_findings_with_owner_severity_and_due_date(
         "app": "checkout",
         "env": "prod",
         "findings": 2,
-        "transitions": {"none->new": 1, "none->waived": 1},
+        # a waiver the client names is no waiver of the service: the skip counts as failing
+        "transitions": {"none->new": 2},
+        "unrecognisedWaivers": ["w1"],
     }
     page = _findings(service, "shop-viewer").json()
     assert (page["total"], page["limit"], page["offset"]) == (2, 100, 0)
@@ -79,7 +81,7 @@ def test_an_uploaded_scan_becomes_findings_with_owner_severity_and_due_date(
             "containers",
             "api",
             "medium",
-            "waived",
+            "new",
             "2026-05-02T12:00:00Z",
         ),
         (
@@ -95,7 +97,7 @@ def test_an_uploaded_scan_becomes_findings_with_owner_severity_and_due_date(
         ),
     ]
     filtered = _findings(
-        service, "shop-viewer", status="waived", severity="medium", env="prod", policy="run-as-non-root"
+        service, "shop-viewer", status="new", severity="medium", env="prod", policy="run-as-non-root"
     )
     assert [f["resource"]["name"] for f in filtered.json()["items"]] == ["api"]
     second_page = _findings(service, "shop-viewer", limit=1, offset=1).json()

@@ -102,6 +102,7 @@ def test_a_gzipped_compact_upload_and_the_old_json_report_give_the_same_findings
         "env": "prod",
         "findings": 2,
         "transitions": {"none->new": 2},
+        "unrecognisedWaivers": [],
     }
     expected = [
         ("no-privileged", "containers", "shop", "web", "new", "no-privileged/containers on web"),

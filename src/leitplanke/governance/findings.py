@@ -2,42 +2,37 @@
 
 A failing result is keyed by a stable fingerprint and moves new → open (still failing on the next
 scan) → fixed (a later scan of the same scope passes or no longer reports it) → reopened (fails
-again) → open; a waived result makes it waived. Every status change is appended to the audit chain
-in the same transaction. Called by the service's scan upload and by the demo seed.
+again) → open; a failure that an approved, unexpired service waiver covers makes it waived (a waiver
+name the client claims counts for nothing by itself). Every status change is appended to the audit
+chain in the same transaction. Only rows whose state changes are written: a finding that is not fixed
+was reported by its scope's latest scan, which is when it was last seen. Called by the service's scan
+upload and by the demo seed.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, overload
 
-from leitplanke.core import waivers as core_waivers
-from leitplanke.core.results import Result, Verdict
-from leitplanke.governance import alerting, auditing, errors, slas, waivers
+from leitplanke.core.results import Result
+from leitplanke.governance import alerting, auditing, errors, observations, slas, waivers
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding, Scan
 
 NEW, OPEN, FIXED, REOPENED, WAIVED = "new", "open", "fixed", "reopened", "waived"
 STATUSES = (NEW, OPEN, FIXED, REOPENED, WAIVED)
+_BATCH = 5000  # rows per bulk write: bounds the memory of the rows being built
+# new findings after which the planner's statistics are refreshed at once, not when autovacuum comes:
+# the list queries pick their plans from them
+_ANALYSE_AFTER = 10_000
 
 
 def fingerprint(result: Result) -> str:
     """sha256 over policy, rule, resource apiVersion/kind/namespace/name and the field path."""
-    resource = result.resource
-    parts = (
-        result.policy,
-        result.rule,
-        resource.api_version,
-        resource.kind,
-        resource.namespace,
-        resource.name,
-        result.location.path,
-    )
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return observations.fingerprint_of(result.policy, result.rule, result.resource, result.location.path)
 
 
 def next_status(current: str | None, *, observed: str | None) -> str:
@@ -58,6 +53,7 @@ class Ingested:
     env: str
     transitions: dict[str, int] = field(default_factory=dict)  # "open->fixed": count
     findings: int = 0  # failing or waived results seen in this scan, by fingerprint
+    unrecognised_waivers: list[str] = field(default_factory=list)  # claimed, not a covering service waiver
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,23 +62,8 @@ class Ingested:
             "env": self.env,
             "findings": self.findings,
             "transitions": dict(sorted(self.transitions.items())),
+            "unrecognisedWaivers": list(self.unrecognised_waivers),
         }
-
-
-def _observed(results: Sequence[Result]) -> dict[str, tuple[str, Result]]:
-    """Per fingerprint what this scan says: "fail" wins over "waived" for duplicates."""
-    seen: dict[str, tuple[str, Result]] = {}
-    for result in results:
-        if result.verdict is Verdict.FAIL:
-            kind = "fail"
-        elif result.verdict is Verdict.SKIP and result.waiver:
-            kind = "waived"
-        else:
-            continue
-        key = fingerprint(result)
-        if key not in seen or (kind == "fail" and seen[key][0] != "fail"):
-            seen[key] = (kind, result)
-    return seen
 
 
 def ingest_scan(
@@ -90,7 +71,7 @@ def ingest_scan(
     *,
     app: str,
     env: str,
-    results: Sequence[Result],
+    results: Iterable[Result],
     summary: Mapping[str, Any],
     generated_at: str,
     actor: str,
@@ -100,10 +81,11 @@ def ingest_scan(
 ) -> Ingested:
     """Record a scan of (app, env) and move its findings through the lifecycle, in one transaction.
 
-    Waivers whose time has come expire first; a failure that an approved waiver of the service
-    covers is then taken as waived, whether or not the scan itself applied that waiver.
+    ``results`` is consumed once and completely before the transaction opens (an exception it raises
+    leaves nothing written). Waivers whose time has come expire first; a failure is then taken as
+    waived exactly when an approved waiver of the service covers it, whatever the client claimed.
     """
-    observed = _observed(results)
+    observed = observations.collect(results)
     with database.transaction() as session:
         chain = auditing.Chain(session)
         waivers.expire_due(session, chain, now=now)
@@ -113,37 +95,47 @@ def ingest_scan(
         env_row = repositories.environment_by_name(session, env)
         if env_row is None:
             raise errors.NotFound(f"no environment {env!r} in the catalog", field="env")
-        _honour(observed, waivers.active_in_scope(session, app_id=app_row.id, env_id=env_row.id, now=now))
-        failing = sum(1 for kind, _ in observed.values() if kind == "fail")
+        scope = {"app_id": app_row.id, "env_id": env_row.id}
+        unrecognised = observations.resolve(observed, waivers.active_in_scope(session, **scope, now=now))
+        previous = repositories.latest_scan(session, **scope)
         scan_id = repositories.add_scan(
             session,
             Scan(
-                app_id=app_row.id,
-                env_id=env_row.id,
+                **scope,
                 received_at=now,
                 generated_at=generated_at,
                 actor=actor,
-                results=len(results),
-                failing=failing,
+                results=observed.results,
+                failing=observed.failing(),
                 summary=dict(summary),
             ),
         )
-        outcome = Ingested(scan_id=scan_id, app=app, env=env, findings=len(observed))
-        existing = {
-            f.fingerprint: f
-            for f in repositories.findings_in_scope(session, app_id=app_row.id, env_id=env_row.id)
-        }
+        outcome = Ingested(
+            scan_id=scan_id,
+            app=app,
+            env=env,
+            findings=len(observed.findings),
+            unrecognised_waivers=unrecognised,
+        )
         context = _Context(
             outcome=outcome, chain=chain, actor=actor, now=now, scan_id=scan_id, scope=f"{app}/{env}"
         )
-        inserts = _new_findings(
-            observed, existing, app_id=app_row.id, env_id=env_row.id, sla_days=sla_days, context=context
+        fresh = dict(observed.findings)  # what is left once the known findings are matched: the new ones
+        changes = _changed_findings(
+            repositories.iter_scope_findings(session, **scope),
+            fresh,
+            previous=previous,
+            sla_days=sla_days,
+            context=context,
         )
-        updates = _changed_findings(observed, existing, sla_days=sla_days, context=context)
-        repositories.insert_findings(session, inserts)
-        if outbox is not None:  # in this transaction: an alert exists exactly when its finding does
-            alerting.queue_new_criticals(session, outbox, inserts, app=app, env=env, now=now)
-        repositories.update_findings(session, updates)
+        for batch in _batches(changes):
+            repositories.rewrite_findings(session, batch)
+        for batch in _batches(_new_findings(fresh, scope=scope, sla_days=sla_days, context=context)):
+            repositories.insert_findings(session, batch)
+            if outbox is not None:  # in this transaction: an alert exists exactly when its finding does
+                alerting.queue_new_criticals(session, outbox, batch, app=app, env=env, now=now)
+        if len(fresh) >= _ANALYSE_AFTER:
+            repositories.analyse_findings(session)
         chain.append(
             actor=actor,
             action="scan.ingested",
@@ -156,16 +148,15 @@ def ingest_scan(
     return outcome
 
 
-def _honour(observed: dict[str, tuple[str, Result]], active: Sequence[core_waivers.Waiver]) -> None:
-    if not active:
-        return
-    for key, (kind, result) in observed.items():
-        if kind != "fail":
-            continue
-        for waiver in active:
-            if waiver.covers(policy=result.policy, rule=result.rule, resource=result.resource):
-                observed[key] = ("waived", replace(result, verdict=Verdict.SKIP, waiver=waiver.name))
-                break
+def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass(slots=True)
@@ -196,111 +187,139 @@ class _Context:
 
 
 def _new_findings(
-    observed: Mapping[str, tuple[str, Result]],
-    existing: Mapping[str, Finding],
+    fresh: Mapping[str, observations.Observation],
     *,
-    app_id: int,
-    env_id: int,
+    scope: Mapping[str, int],
     sla_days: Mapping[str, int],
     context: _Context,
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+) -> Iterator[dict[str, Any]]:
     now = context.now
-    for key, (kind, result) in observed.items():
-        if key in existing:
-            continue
-        status = next_status(None, observed=kind)
-        severity = result.severity.label
-        rows.append(
-            {
-                "app_id": app_id,
-                "env_id": env_id,
-                "fingerprint": key,
-                "policy": result.policy,
-                "rule": result.rule,
-                "api_version": result.resource.api_version,
-                "kind": result.resource.kind,
-                "namespace": result.resource.namespace,
-                "name": result.resource.name,
-                "path": result.location.path,
-                "severity": severity,
-                "message": result.message,
-                "status": status,
-                "waiver": result.waiver,
-                "first_seen": now,
-                "last_seen": now,
-                "fixed_at": None,
-                "sla_due": slas.due_date(now, severity, sla_days),
-                "last_scan_id": context.scan_id,
-                "waived_since": now if status == WAIVED else None,
-                "paused_seconds": 0,
-            }
-        )
-        context.audit(key, None, status, result)
-    return rows
+    for key, item in fresh.items():
+        status = next_status(None, observed="waived" if item.waiver else "fail")
+        resource = item.resource
+        yield {
+            **scope,
+            "fingerprint": key,
+            "policy": item.policy,
+            "rule": item.rule,
+            "api_version": resource.api_version,
+            "kind": resource.kind,
+            "namespace": resource.namespace,
+            "name": resource.name,
+            "path": item.path,
+            "severity": item.severity,
+            "message": item.message,
+            "status": status,
+            "waiver": item.waiver,
+            "first_seen": now,
+            "last_seen": now,
+            "fixed_at": None,
+            "sla_due": slas.due_date(now, item.severity, sla_days),
+            "last_scan_id": context.scan_id,
+            "waived_since": now if status == WAIVED else None,
+            "paused_seconds": 0,
+        }
+        context.audit(key, None, status, item.as_result())
 
 
 def _changed_findings(
-    observed: Mapping[str, tuple[str, Result]],
-    existing: Mapping[str, Finding],
+    stored: Iterable[repositories.StoredFinding],
+    fresh: dict[str, observations.Observation],
     *,
+    previous: tuple[int, datetime] | None,
     sla_days: Mapping[str, int],
     context: _Context,
-) -> list[dict[str, Any]]:
-    changes: list[dict[str, Any]] = []
+) -> Iterator[dict[str, Any]]:
+    """The rewrites of the known findings whose state changes (full rows, for one bulk statement);
+    the observations matched are taken out of ``fresh``. Unchanged findings are not written."""
     now = context.now
-    for key, finding in existing.items():
-        seen = observed.get(key)
-        if seen is None:
+    for finding in stored:
+        item = fresh.pop(finding.fingerprint, None)
+        if item is None:
             if finding.status == FIXED:
                 continue
-            changes.append(
-                {"id": finding.id, "status": FIXED, "fixed_at": now, **_pause(finding, FIXED, now)}
+            # it was reported by the scope's previous scan (every finding not fixed was), not by this one
+            seen_scan, seen_at = previous or (context.scan_id, now)
+            yield _row(
+                finding, status=FIXED, fixed_at=now, last_seen=seen_at, last_scan_id=seen_scan, now=now
             )
-            context.audit(key, finding.status, FIXED, _as_result(finding))
+            context.audit(finding.fingerprint, finding.status, FIXED, _as_result(finding))
             continue
-        kind, result = seen
-        status = next_status(finding.status, observed=kind)
-        severity = result.severity.label
+        status = next_status(finding.status, observed="waived" if item.waiver else "fail")
         pause = _pause(finding, status, now)
-        change: dict[str, Any] = {
-            "id": finding.id,
-            "status": status,
-            "last_seen": now,
-            "last_scan_id": context.scan_id,
-            "message": result.message,
-            "severity": severity,
-            "waiver": result.waiver,
-            **pause,
-            "sla_due": slas.due_date(
-                finding.first_seen,
-                severity,
-                sla_days,
-                paused_seconds=pause.get("paused_seconds", finding.paused_seconds),
-            ),
-        }
-        if status == REOPENED:
-            change["fixed_at"] = None
-        changes.append(change)
+        paused = pause.get("paused_seconds", finding.paused_seconds)
+        due = slas.due_date(finding.first_seen, item.severity, sla_days, paused_seconds=paused)  # naive
+        same = (finding.status, finding.severity, finding.message, finding.waiver, finding.sla_due)
+        if not pause and same == (status, item.severity, item.message, item.waiver, due):
+            continue
+        yield _row(
+            finding,
+            status=status,
+            fixed_at=None,  # reported again: not fixed (only a fixed finding has a fixed_at)
+            last_seen=now,
+            last_scan_id=context.scan_id,
+            now=now,
+            severity=item.severity,
+            message=item.message,
+            waiver=item.waiver,
+            sla_due=_aware(due),
+        )
         if status != finding.status:
-            context.audit(key, finding.status, status, result)
-    return changes
+            context.audit(finding.fingerprint, finding.status, status, item.as_result())
 
 
-def _pause(finding: Finding, status: str, now: datetime) -> dict[str, Any]:
+def _row(
+    finding: repositories.StoredFinding,
+    *,
+    status: str,
+    fixed_at: datetime | None,
+    last_seen: datetime,
+    last_scan_id: int,
+    now: datetime,
+    **changed: Any,
+) -> dict[str, Any]:
+    """Every column ``rewrite_findings`` sets, the unchanged ones as stored."""
+    row = {
+        "id": finding.id,
+        "status": status,
+        "severity": finding.severity,
+        "message": finding.message,
+        "waiver": finding.waiver,
+        "sla_due": _aware(finding.sla_due),
+        "fixed_at": fixed_at,
+        "last_seen": last_seen,
+        "last_scan_id": last_scan_id,
+        "waived_since": _aware(finding.waived_since),
+        "paused_seconds": finding.paused_seconds,
+    }
+    row.update(changed)
+    row.update(_pause(finding, status, now))
+    return row
+
+
+def _pause(finding: repositories.StoredFinding, status: str, now: datetime) -> dict[str, Any]:
     """The SLA pause columns to change: a pause begins on entering waived and ends on leaving it."""
     if status == WAIVED and finding.waived_since is None:
         return {"waived_since": now}
     if status != WAIVED and finding.waived_since is not None:
-        paused = finding.paused_seconds + slas.pause_seconds(finding.waived_since, now)
+        paused = finding.paused_seconds + slas.pause_seconds(_aware(finding.waived_since), now)
         return {"waived_since": None, "paused_seconds": paused}
     return {}
 
 
-def _as_result(finding: Finding) -> Result:
+@overload
+def _aware(stored: datetime) -> datetime: ...
+@overload
+def _aware(stored: None) -> None: ...
+def _aware(stored: datetime | None) -> datetime | None:
+    """A time as stored (naive UTC) as an aware one."""
+    return None if stored is None else stored.replace(tzinfo=UTC)
+
+
+def _as_result(finding: repositories.StoredFinding) -> Result:
     """Enough of a result to describe a finding that this scan no longer reports."""
     from leitplanke.core.policies import Severity
-    from leitplanke.core.results import Location, Resource
+    from leitplanke.core.results import Location, Resource, Verdict
 
     return Result(
         policy=finding.policy,
@@ -335,16 +354,53 @@ class FindingView:
     overdue: bool
 
 
-def list_findings(
-    database: Database, where: repositories.FindingFilter, *, limit: int, offset: int, now: datetime
-) -> tuple[int, list[FindingView]]:
+@dataclass(frozen=True, slots=True)
+class FindingsPage:
+    total: int  # every finding the filter matches
+    items: list[FindingView]
+    more: bool  # findings follow the last item (its id is the cursor of the next page)
+
+
+def page_findings(
+    database: Database,
+    where: repositories.FindingFilter,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: int | None = None,
+    now: datetime,
+) -> FindingsPage:
+    """One page in id order: the findings after id ``after`` (keyset), or ``offset`` rows in."""
     with database.reading() as session:
-        total, rows = repositories.query_findings(session, where, limit=limit, offset=offset)
-        return total, [_view(finding, app, team, env, now=now) for finding, app, team, env in rows]
+        total, rows = repositories.query_findings(session, where, limit=limit + 1, offset=offset, after=after)
+        more, rows = len(rows) > limit, rows[:limit]
+        seen = repositories.latest_scan_times(session, {(f.app_id, f.env_id) for f, *_ in rows})
+        items = [
+            _view(finding, app, team, env, latest=seen.get((finding.app_id, finding.env_id)), now=now)
+            for finding, app, team, env in rows
+        ]
+    return FindingsPage(total=total, items=items, more=more)
 
 
-def _view(finding: Finding, app: str, team: str, env: str, *, now: datetime) -> FindingView:
+def list_findings(
+    database: Database,
+    where: repositories.FindingFilter,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: int | None = None,
+    now: datetime,
+) -> tuple[int, list[FindingView]]:
+    page = page_findings(database, where, limit=limit, offset=offset, after=after, now=now)
+    return page.total, page.items
+
+
+def _view(
+    finding: Finding, app: str, team: str, env: str, *, latest: datetime | None, now: datetime
+) -> FindingView:
     is_open = finding.status in slas.OPEN_STATUSES
+    # a finding not fixed was reported by its scope's latest scan: its row is not rewritten for that
+    last_seen = finding.last_seen if finding.status == FIXED or latest is None else latest
     return FindingView(
         id=finding.id,
         fingerprint=finding.fingerprint,
@@ -365,7 +421,7 @@ def _view(finding: Finding, app: str, team: str, env: str, *, now: datetime) -> 
         status=finding.status,
         waiver=finding.waiver,
         first_seen=finding.first_seen,
-        last_seen=finding.last_seen,
+        last_seen=last_seen,
         fixed_at=finding.fixed_at,
         sla_due=finding.sla_due,
         overdue=is_open and finding.sla_due is not None and finding.sla_due < now,

@@ -3,8 +3,8 @@
 The clock starts at the first sighting and pauses while a waiver covers the finding: the due date is
 first seen + the severity's days + the time spent waived. A pause still running is added when it ends
 (a waived finding is never overdue meanwhile), so the due date moves once, by the waived duration.
-``due_date`` is used by the findings lifecycle; ``build_figures`` by the API and reports, with
-``now`` injected so that "overdue" is testable.
+``due_date`` is used by the findings lifecycle; ``build_figures`` (counted by the database with GROUP BY)
+by the API and reports, with ``now`` injected so that "overdue" is testable.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from leitplanke.store import repositories
+from leitplanke.store import figures, repositories
 from leitplanke.store.databases import Database
 
 OPEN_STATUSES = frozenset(repositories.OPEN_STATUSES)
@@ -43,56 +43,31 @@ class Figures:
     fixed_within_sla: float | None  # share of fixed findings fixed by their due date
 
 
-@dataclass(slots=True)
-class _Tally:
-    open: int = 0
-    overdue: int = 0
-    fixed: int = 0
-    fixed_in_time: int = 0
-    seconds_to_fix: float = 0.0
-
-    def add(
-        self,
-        *,
-        status: str,
-        first_seen: datetime,
-        fixed_at: datetime | None,
-        due: datetime | None,
-        now: datetime,
-    ) -> None:
-        if status in OPEN_STATUSES:
-            self.open += 1
-            if due is not None and due < now:
-                self.overdue += 1
-        elif status == "fixed" and fixed_at is not None:
-            self.fixed += 1
-            self.seconds_to_fix += (fixed_at - first_seen).total_seconds()
-            if due is None or fixed_at <= due:
-                self.fixed_in_time += 1
-
-    def figures(self, team: str, app: str) -> Figures:
-        return Figures(
-            team=team,
-            app=app,
-            open=self.open,
-            overdue=self.overdue,
-            fixed=self.fixed,
-            mean_days_to_remediate=round(self.seconds_to_fix / self.fixed / 86400, 3) if self.fixed else None,
-            fixed_within_sla=round(self.fixed_in_time / self.fixed, 4) if self.fixed else None,
-        )
+def combine(counts: Iterable[figures.SlaCounts]) -> list[Figures]:
+    """Per team (app "") and per app, sorted by team then app, from the per-app counts of the database:
+    a team's figures are the sums of its apps'."""
+    tallies: dict[tuple[str, str], list[float]] = {}
+    for row in counts:
+        for key in ((row.team, ""), (row.team, row.app)):
+            tally = tallies.setdefault(key, [0, 0, 0, 0, 0.0])
+            for index, value in enumerate(
+                (row.open, row.overdue, row.fixed, row.fixed_in_time, row.days_to_fix)
+            ):
+                tally[index] += value
+    return [_as_figures(key, tallies[key]) for key in sorted(tallies)]
 
 
-def compute_figures(
-    rows: Iterable[tuple[str, str, str, datetime, datetime | None, datetime | None]], *, now: datetime
-) -> list[Figures]:
-    """Per team (app "") and per app, sorted by team then app, from (team, app, status, first seen,
-    fixed at, due) rows. Pure: the clock is ``now``."""
-    tallies: dict[tuple[str, str], _Tally] = {}
-    for team, app, status, first_seen, fixed_at, due in rows:
-        for key in ((team, ""), (team, app)):
-            tally = tallies.setdefault(key, _Tally())
-            tally.add(status=status, first_seen=first_seen, fixed_at=fixed_at, due=due, now=now)
-    return [tallies[key].figures(*key) for key in sorted(tallies)]
+def _as_figures(key: tuple[str, str], tally: list[float]) -> Figures:
+    open_, overdue, fixed, in_time, days = tally
+    return Figures(
+        team=key[0],
+        app=key[1],
+        open=int(open_),
+        overdue=int(overdue),
+        fixed=int(fixed),
+        mean_days_to_remediate=round(days / fixed, 3) if fixed else None,
+        fixed_within_sla=round(in_time / fixed, 4) if fixed else None,
+    )
 
 
 def build_figures(
@@ -103,7 +78,8 @@ def build_figures(
     app: str | None = None,
     team_ids: frozenset[int] | None = None,
 ) -> list[Figures]:
+    """The figures counted with SQL aggregates (one row per app), not finding by finding."""
     where = repositories.FindingFilter(team=team, app=app, team_ids=team_ids)
     with database.reading() as session:
-        rows = repositories.finding_figures_rows(session, where)
-    return compute_figures(rows, now=now)
+        counts = figures.sla_counts(session, where, now=now)
+    return combine(counts)

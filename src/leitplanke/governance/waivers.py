@@ -9,7 +9,7 @@ and by the service's periodic expiry task (``expire_waivers``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from leitplanke.core import waivers as core_waivers
 from leitplanke.core.results import Resource
 from leitplanke.governance import auditing, errors, slas
-from leitplanke.store import repositories
+from leitplanke.store import figures, repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding, Waiver
 
@@ -491,41 +491,44 @@ class WaiverFigures:
 class _Tally:
     waived: int = 0
     failing: int = 0
-    ages: list[float] = field(default_factory=list)
+    active: int = 0
+    age_days: float = 0.0  # summed over the active waivers
+    max_age_days: float | None = None
 
     def figures(self, team: str, app: str) -> WaiverFigures:
         seen = self.waived + self.failing
         return WaiverFigures(
             team=team,
             app=app,
-            active=len(self.ages),
+            active=self.active,
             waived=self.waived,
             failing=self.failing,
             ratio=round(self.waived / seen, 4) if seen else None,
-            mean_age_days=round(sum(self.ages) / len(self.ages), 3) if self.ages else None,
-            max_age_days=round(max(self.ages), 3) if self.ages else None,
+            mean_age_days=round(self.age_days / self.active, 3) if self.active else None,
+            max_age_days=round(self.max_age_days, 3) if self.max_age_days is not None else None,
         )
 
 
-def compute_figures(
-    finding_statuses: Sequence[tuple[str, str, str]],
-    active_approvals: Sequence[tuple[str, str, datetime]],
-    *,
-    now: datetime,
+def combine_figures(
+    status_counts: Sequence[tuple[str, str, str, int]],
+    active_ages: Sequence[tuple[str, str, int, float, float]],
 ) -> list[WaiverFigures]:
-    """Per team (app "") and per app, sorted, from (team, app, finding status) and (team, app, approved
-    at) of the active waivers. Pure: the clock is ``now``."""
+    """Per team (app "") and per app, sorted, from the database's per-app counts: (team, app, finding
+    status, findings) and (team, app, active waivers, their ages summed, the largest age)."""
     tallies: dict[tuple[str, str], _Tally] = {}
-    for team, app, status in finding_statuses:
+    for team, app, status, count in status_counts:
         for key in ((team, ""), (team, app)):
             tally = tallies.setdefault(key, _Tally())
             if status == WAIVED:
-                tally.waived += 1
+                tally.waived += count
             elif status in repositories.OPEN_STATUSES:
-                tally.failing += 1
-    for team, app, approved_at in active_approvals:
+                tally.failing += count
+    for team, app, active, age_days, max_age in active_ages:
         for key in ((team, ""), (team, app)):
-            tallies.setdefault(key, _Tally()).ages.append((now - approved_at).total_seconds() / 86400)
+            tally = tallies.setdefault(key, _Tally())
+            tally.active += active
+            tally.age_days += age_days
+            tally.max_age_days = max(max_age, tally.max_age_days or max_age)
     return [tallies[key].figures(*key) for key in sorted(tallies)]
 
 
@@ -537,13 +540,10 @@ def build_figures(
     app: str | None = None,
     team_ids: frozenset[int] | None = None,
 ) -> list[WaiverFigures]:
+    """The figures counted with SQL aggregates (one row per app and status), not finding by finding."""
     finding_where = repositories.FindingFilter(team=team, app=app, team_ids=team_ids)
-    waiver_where = repositories.WaiverFilter(team=team, app=app, status=APPROVED, team_ids=team_ids)
+    waiver_where = repositories.WaiverFilter(team=team, app=app, team_ids=team_ids)
     with database.reading() as session:
-        statuses = [(t, a, s) for t, a, s, *_ in repositories.finding_figures_rows(session, finding_where)]
-        approvals = [
-            (t, a, row.decided_at or row.requested_at)
-            for row, a, _env, t in repositories.query_waivers(session, waiver_where)
-            if row.expires > now
-        ]
-    return compute_figures(statuses, approvals, now=now)
+        statuses = figures.status_counts(session, finding_where)
+        ages = figures.active_waiver_ages(session, waiver_where, now=now)
+    return combine_figures(statuses, ages)

@@ -22,7 +22,7 @@ from leitplanke.governance import (
     findings,
     slas,
 )
-from leitplanke.service import schemas
+from leitplanke.service import cursors, schemas
 from leitplanke.service.contexts import Context
 from leitplanke.service.metrics import CONTENT_TYPE
 from leitplanke.store import repositories
@@ -128,9 +128,14 @@ def _finding_routes(router: APIRouter) -> None:
         overdue: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+        cursor: Annotated[str | None, Query(max_length=100)] = None,
     ) -> dict[str, Any]:
-        """Findings of the caller's team (all teams for a platform-admin), filtered and paginated."""
+        """Findings of the caller's team (all teams for a platform-admin), filtered, in id order.
+
+        Page with ``cursor``: pass the ``next`` of the previous page (null on the last page); deep
+        pages cost no more than the first. ``offset`` is still accepted, without a cursor."""
         check_scope(context, principal, "findings.read", team=team, app=app)
+        after = cursors.after("finding", cursor, offset=offset)
         now = context.clock()
         where = repositories.FindingFilter(
             app=app,
@@ -142,9 +147,12 @@ def _finding_routes(router: APIRouter) -> None:
             overdue_at=now if overdue else None,
             team_ids=principal.visible_team_ids(),
         )
-        total, views = findings.list_findings(context.database, where, limit=limit, offset=offset, now=now)
-        items = [schemas.FindingOut.model_validate(view, from_attributes=True) for view in views]
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+        page = findings.page_findings(
+            context.database, where, limit=limit, offset=offset, after=after, now=now
+        )
+        items = [schemas.FindingOut.model_validate(view, from_attributes=True) for view in page.items]
+        following = cursors.encode("finding", page.items[-1].id) if page.more else None
+        return {"total": page.total, "limit": limit, "offset": offset, "next": following, "items": items}
 
     @router.get(
         "/slas", response_model=list[schemas.FiguresOut], response_model_by_alias=True, tags=["findings"]
@@ -287,13 +295,17 @@ def _audit_routes(router: APIRouter) -> None:
         principal: PrincipalDep,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+        cursor: Annotated[str | None, Query(max_length=100)] = None,
     ) -> dict[str, Any]:
-        """The audit chain, oldest first (platform-admin)."""
+        """The audit chain, oldest first (platform-admin); page with ``cursor`` (the ``next`` of the
+        previous page) or, without one, ``offset``."""
         authorise(context, principal, "audit.read", authorising.AUDIT)
+        after = cursors.after("audit", cursor, offset=offset)
         with context.database.reading() as session:
-            total, rows = repositories.audit_page(session, limit=limit, offset=offset)
-            items = [auditing.render_record(row) for row in rows]
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+            total, rows = repositories.audit_page(session, limit=limit + 1, offset=offset, after=after)
+            items = [auditing.render_record(row) for row in rows[:limit]]
+        following = cursors.encode("audit", items[-1]["seq"]) if len(rows) > limit else None
+        return {"total": total, "limit": limit, "offset": offset, "next": following, "items": items}
 
     @router.get("/audit/verify", tags=["audit"])
     def audit_verify(context: ContextDep, principal: PrincipalDep, full: bool = False) -> dict[str, Any]:

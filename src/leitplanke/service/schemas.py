@@ -73,13 +73,14 @@ def scan_upload_body() -> dict[str, Any]:
 
 
 class Ingested(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
     scan: int
     app: str
     env: str
     findings: int
     transitions: dict[str, int]
-    # waiver names the upload gave that no approved, unexpired waiver of the service has
-    unrecognised_waivers: list[str] = Field(default=[], serialization_alias="unrecognisedWaivers")
+    # waiver names the results claimed that no approved, unexpired service waiver covering them bears
+    unrecognised_waivers: list[str] = Field(alias="unrecognisedWaivers")
 
 
 class FindingOut(BaseModel):
@@ -107,6 +108,7 @@ class FindingPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None  # the cursor of the next page; null on the last
     items: list[FindingOut]
 
 
@@ -158,4 +160,5 @@ class AuditPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None  # the cursor of the next page; null on the last
     items: list[AuditRecordOut]

@@ -130,9 +130,7 @@ def _ingest(
         context.database,
         app=header.app,
         env=header.env,
-        # until ingest_scan takes an Iterable (the ingestion rework), it reads len() after iterating:
-        # Counted gives both without holding the results
-        results=upload.results,  # type: ignore[arg-type]
+        results=upload.results,
         summary=header.summary,
         generated_at=header.generated_at,
         actor=principal.actor,

@@ -5,14 +5,26 @@ Called by the use cases in ``governance``; rows in, rows out, bulk where a scan 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    Select,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from leitplanke.store import bulk
 from leitplanke.store.rows import (
     ApiToken,
     App,
@@ -78,15 +90,119 @@ def findings_in_scope(session: Session, *, app_id: int, env_id: int) -> Sequence
     return session.scalars(query).all()
 
 
+_FINDINGS: Table = Finding.__table__  # type: ignore[assignment]  # a declarative row's table is a Table
+
+
+class StoredFinding(NamedTuple):
+    """A known finding as the ingestion compares it (not a whole ORM object: a scope holds a hundred
+    thousand); its times are naive UTC, as stored, which spares a conversion per row."""
+
+    id: int
+    fingerprint: str
+    status: str
+    severity: str
+    message: str
+    waiver: str
+    first_seen: datetime
+    sla_due: datetime | None
+    waived_since: datetime | None
+    paused_seconds: int
+    policy: str
+    rule: str
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    path: str
+
+
+def _stored_columns() -> list[Any]:
+    naive = {"first_seen", "sla_due", "waived_since"}
+    table = Finding.__table__
+    return [
+        type_coerce(table.c[name], DateTime()).label(name) if name in naive else table.c[name]
+        for name in StoredFinding._fields
+    ]
+
+
+def iter_scope_findings(
+    session: Session, *, app_id: int, env_id: int, batch: int = 5000
+) -> Iterator[StoredFinding]:
+    """The findings of one (app, env) in id order, fetched by keyset in batches: each query is read to
+    its end before the caller writes (SQLite must not see a table change under an open statement)."""
+    columns, last = _stored_columns(), 0
+    while True:
+        query = (
+            select(*columns)
+            .where(Finding.app_id == app_id, Finding.env_id == env_id, Finding.id > last)
+            .order_by(Finding.id)
+            .limit(batch)
+        )
+        rows = session.connection().execute(query).all()  # Core rows: no ORM loading
+        yield from map(StoredFinding._make, rows)
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
 def insert_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(Finding), list(rows))
+    """New findings (mappings with the same keys) in one statement: COPY on PostgreSQL, a prepared
+    statement run by executemany on SQLite."""
+    bulk.insert_rows(session, _FINDINGS, rows)
+
+
+REWRITTEN = (
+    "status",
+    "severity",
+    "message",
+    "waiver",
+    "sla_due",
+    "fixed_at",
+    "last_seen",
+    "last_scan_id",
+    "waived_since",
+    "paused_seconds",
+)
+
+
+def rewrite_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set the columns of ``REWRITTEN`` by ``id``, every mapping carrying all of them, in one statement
+    (an UPDATE from a COPY-filled temporary table on PostgreSQL, executemany on SQLite)."""
+    bulk.update_rows(session, _FINDINGS, rows, columns=REWRITTEN)
+
+
+def analyse_findings(session: Session) -> None:
+    """Refresh the planner's statistics of the findings table (PostgreSQL; SQLite plans without)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE findings"))
 
 
 def update_findings(session: Session, changes: Sequence[Mapping[str, Any]]) -> None:
     """Bulk update by primary key: every mapping carries ``id`` and the columns to set."""
     if changes:
         session.execute(update(Finding), list(changes))
+
+
+def latest_scan(session: Session, *, app_id: int, env_id: int) -> tuple[int, datetime] | None:
+    """(id, received at) of the scope's latest scan, or None before its first."""
+    query = (
+        select(Scan.id, Scan.received_at)
+        .where(Scan.app_id == app_id, Scan.env_id == env_id)
+        .order_by(Scan.id.desc())
+        .limit(1)
+    )
+    found = session.execute(query).first()
+    return None if found is None else (found[0], found[1])
+
+
+def latest_scan_times(session: Session, scopes: Iterable[tuple[int, int]]) -> dict[tuple[int, int], datetime]:
+    """When each (app id, env id) was last scanned: when its findings that are not fixed were last seen."""
+    found: dict[tuple[int, int], datetime] = {}
+    for app_id, env_id in sorted(set(scopes)):
+        latest = latest_scan(session, app_id=app_id, env_id=env_id)
+        if latest is not None:
+            found[(app_id, env_id)] = latest[1]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +220,7 @@ class FindingFilter:
 OPEN_STATUSES = ("new", "open", "reopened")
 
 
-def _finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
+def finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
     query = (
         select(*columns)
         .select_from(Finding)
@@ -132,29 +248,16 @@ def _finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
 
 
 def query_findings(
-    session: Session, where: FindingFilter, *, limit: int, offset: int
+    session: Session, where: FindingFilter, *, limit: int, offset: int = 0, after: int | None = None
 ) -> tuple[int, list[tuple[Finding, str, str, str]]]:
-    """The total matching and one page of (finding, app, team, env), oldest first."""
-    total = session.scalar(_finding_query([func.count()], where)) or 0
-    query = (
-        _finding_query([Finding, App.name, Team.name, Environment.name], where)
-        .order_by(Finding.id)
-        .limit(limit)
-        .offset(offset)
-    )
+    """The total matching and one page of (finding, app, team, env) in id order: the findings after id
+    ``after`` (keyset: an index range, whatever the depth) or ``offset`` rows in."""
+    total = session.scalar(finding_query([func.count()], where)) or 0
+    query = finding_query([Finding, App.name, Team.name, Environment.name], where)
+    if after is not None:
+        query = query.where(Finding.id > after)
+    query = query.order_by(Finding.id).limit(limit).offset(offset)
     return total, [(f, app, team, env) for f, app, team, env in session.execute(query)]
-
-
-FigureRow = tuple[str, str, str, datetime, datetime | None, datetime | None]
-
-
-def finding_figures_rows(session: Session, where: FindingFilter) -> list[FigureRow]:
-    """(team, app, status, first_seen, fixed_at, sla_due) of every matching finding, for SLA figures."""
-    columns = [Team.name, App.name, Finding.status, Finding.first_seen, Finding.fixed_at, Finding.sla_due]
-    return [
-        (team, app, status, first, fixed, due)
-        for team, app, status, first, fixed, due in session.execute(_finding_query(columns, where))
-    ]
 
 
 def count_findings(session: Session) -> int:
@@ -239,9 +342,15 @@ def audit_leaves_of(session: Session, seq: int) -> list[tuple[int, str]]:
     return [(row[0], row[1]) for row in session.execute(query)]
 
 
-def audit_page(session: Session, *, limit: int, offset: int) -> tuple[int, Sequence[AuditRecord]]:
+def audit_page(
+    session: Session, *, limit: int, offset: int = 0, after: int | None = None
+) -> tuple[int, Sequence[AuditRecord]]:
+    """The number of records and one page in ``seq`` order: after ``after`` (keyset) or ``offset`` in."""
     total = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
-    rows = session.scalars(select(AuditRecord).order_by(AuditRecord.seq).limit(limit).offset(offset)).all()
+    query = select(AuditRecord)
+    if after is not None:
+        query = query.where(AuditRecord.seq > after)
+    rows = session.scalars(query.order_by(AuditRecord.seq).limit(limit).offset(offset)).all()
     return total, rows
 
 

@@ -130,6 +130,8 @@ class Finding(Row):
         UniqueConstraint("app_id", "env_id", "fingerprint", name="uq_findings_scope_fingerprint"),
         Index("ix_findings_status", "status", "sla_due"),
         Index("ix_findings_policy", "policy"),
+        # the ingestion reads a scope's findings in id order, by keyset (0006_ingestion)
+        Index("ix_findings_scope_id", "app_id", "env_id", "id"),
     )
 
 

@@ -7,6 +7,8 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
+from alembic import op
+
 revision = "0006_ingestion"
 down_revision = "0005_subjects"
 branch_labels = None
@@ -14,8 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("findings", schema=None) as batch_op:
+        batch_op.create_index("ix_findings_scope_id", ["app_id", "env_id", "id"], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("findings", schema=None) as batch_op:
+        batch_op.drop_index("ix_findings_scope_id")
