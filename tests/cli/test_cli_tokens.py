@@ -46,7 +46,12 @@ class Recorder(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":  # the CLI streams its upload
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                self.rfile.read(size + 2)
+            self.rfile.readline()
+        else:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self._answer(201, json.dumps({"scan": 7, "transitions": {}}).encode(), "application/json")
 
     def do_GET(self) -> None:
