@@ -19,27 +19,18 @@ import typer
 from leitplanke.core.problems import UsageError
 from leitplanke.core.results import Resource, ScanReport, Verdict
 from leitplanke.governance import uploadformats
-from leitplanke.reports import summaries
+from leitplanke.reports import jsonreports, summaries
 
 _CHUNK = 1 << 16
 
 
 def render_upload(report: ScanReport, *, app: str, env: str, now: datetime) -> Iterator[bytes]:
     """The lines of the v2 upload of ``report``: header, results that are not passes, pass counts."""
-    summary = summaries.build_summary(report)
     yield uploadformats.render_header(
         app=app,
         env=env,
         generated_at=summaries.rfc3339(now),
-        summary={
-            "resources": summary.resources,
-            "checks": summary.checks,
-            "verdicts": dict(summary.verdicts),
-            "failuresBySeverity": dict(summary.failures_by_severity),
-            "waived": summary.waived,
-            "problems": summary.problems,
-            "skippedInputs": summary.skipped_inputs,
-        },
+        summary=jsonreports.render_summary(summaries.build_summary(report)),
     )
     passes: Counter[Resource] = Counter()
     for result in report.results:

@@ -45,7 +45,7 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
         **(extra or {}),  # first, so that the keys of the format always win
         "schemaVersion": SCHEMA_VERSION,
         "generatedAt": summaries.rfc3339(now),
-        "summary": _summary(summaries.build_summary(report)),
+        "summary": render_summary(summaries.build_summary(report)),
         "results": PLACEHOLDER,
         "problems": [_problem(problem) for problem in sorted(report.problems)],
         "skipped": [_skipped(skipped) for skipped in sorted(report.skipped, key=_skipped_key)],
@@ -305,7 +305,8 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-def _summary(summary: summaries.Summary) -> dict[str, Any]:
+def render_summary(summary: summaries.Summary) -> dict[str, Any]:
+    """The ``summary`` object of the JSON report (and of the upload header)."""
     return {
         "resources": summary.resources,
         "checks": summary.checks,
