@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,3 +180,20 @@ def test_a_leaf_added_after_the_last_record_is_caught(ingested: tuple[Any, int])
     assert [(p.code, p.seq) for p in auditverifying.verify_database(database, full=True).problems] == [
         ("orphan-leaves", seq + 5)
     ]
+
+
+def test_appending_twenty_thousand_leaves_holds_their_text_not_a_buffer_per_leaf(database: Any) -> None:
+    # orjson's bytes each pinned a buffer of kilobytes: 400 MB for the 100k leaves of a large scan
+    leaves = [{"fingerprint": f"{n:064x}", "from": None, "to": "new", "path": "spec"} for n in range(20_000)]
+    with database.transaction() as session:
+        chain = auditing.Chain(session)
+        tracemalloc.start()
+        try:
+            chain.append(actor="a", action="scan.ingested", target="scan:1", at=T0, leaves=leaves)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        first = chain.pending_leaves[0]
+        chain.pending, chain.pending_leaves = [], []
+    assert first == (1, 0, '{"fingerprint":"' + "0" * 64 + '","from":null,"path":"spec","to":"new"}')
+    assert peak < 16 << 20, f"{peak >> 20} MiB traced while appending"

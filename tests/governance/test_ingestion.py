@@ -3,6 +3,7 @@ results are consumed once before anything is written, and unchanged findings are
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -195,3 +196,25 @@ def test_a_changed_message_or_severity_is_written_without_a_transition(
         "now worse",
         T0 + timedelta(days=15),
     )
+
+
+def test_the_garbage_collector_is_paused_while_results_are_read_and_on_again_after(
+    catalog_database: Any, result: Any
+) -> None:
+    seen: list[bool] = []
+
+    def results() -> Iterator[Any]:
+        seen.append(gc.isenabled())
+        yield result("no-privileged", "containers", "web")
+
+    assert gc.isenabled()
+    _ingest(catalog_database, results())
+    assert (seen, gc.isenabled()) == ([False], True)
+
+    def broken() -> Iterator[Any]:
+        yield result("no-privileged", "containers", "web")
+        raise errors.Invalid("result 1 lacks a policy", field="results[1].policy")
+
+    with pytest.raises(errors.Invalid):
+        _ingest(catalog_database, broken())
+    assert gc.isenabled()

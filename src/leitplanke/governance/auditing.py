@@ -141,10 +141,11 @@ class Chain:
         self.seq += 1
         body = dict(details or {})
         if leaves:
-            bodies = [merkle.canonical_leaf(leaf) for leaf in leaves]
+            # as text at once: orjson's bytes keep a buffer of some kilobytes each (400 MB for 100k leaves)
+            bodies = [merkle.canonical_leaf(leaf).decode() for leaf in leaves]
             body["leaves"] = len(bodies)
-            body["merkleRoot"] = merkle.root([merkle.hash_leaf_body(leaf) for leaf in bodies])
-            self.pending_leaves.extend((self.seq, idx, leaf.decode()) for idx, leaf in enumerate(bodies))
+            body["merkleRoot"] = merkle.root([merkle.hash_leaf_body(leaf.encode()) for leaf in bodies])
+            self.pending_leaves.extend((self.seq, idx, leaf) for idx, leaf in enumerate(bodies))
         canonical = canonical_json(
             seq=self.seq, at=at, actor=actor, action=action, target=target, details=body
         )

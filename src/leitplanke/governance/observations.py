@@ -38,6 +38,18 @@ class Observation:
     failing: bool  # verdict fail; False: a skip that claims a waiver
     waiver: str = ""  # the service waiver that covers it, set by ``resolve``; "" while failing
 
+    @property
+    def kind(self) -> str:
+        return self.resource.kind
+
+    @property
+    def namespace(self) -> str:
+        return self.resource.namespace
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
     def as_result(self) -> Result:
         """A Result describing the finding (for the audit of its transition)."""
         return Result(

@@ -216,6 +216,24 @@ class ResultChecker:
             return None
         return Result(policy, rule, resource, verdict, severity, message, location, waiver=waiver or "")
 
+    def passes(self, value: Mapping[str, Any], path: str) -> int | None:
+        """``check_passes``, its resource not checked again when it was seen before."""
+        count = value.get("passes")
+        key: tuple[Any, ...] | None = _resource_key(value.get("resource"))
+        try:
+            known = key in self.resources
+        except TypeError:  # unhashable: checked in full below
+            known, key = False, None
+        if known and type(count) is int and 0 <= count <= 2**31 - 1:
+            return count
+        checked = _integer(count, f"{path}.passes", self.issues)
+        resource = check_resource(value.get("resource"), f"{path}.resource", self.issues)
+        if resource is None:
+            return None
+        if key is not None and len(self.resources) < self.MAX_KNOWN:
+            self.resources[key] = resource
+        return checked
+
     def _checked(self, value: Any, path: str) -> Result | None:
         result = check_result(value, path, self.issues)
         if result is None or len(self.resources) >= self.MAX_KNOWN or len(self.locations) >= self.MAX_KNOWN:

@@ -164,7 +164,7 @@ def _results(
             break
         path = prefix + _at(index)
         if isinstance(value, Mapping) and "passes" in value and "policy" not in value:
-            count = uploadformats.check_passes(value, path, issues)
+            count = checker.passes(value, path)
             seen[0] += count or 0
             continue
         seen[0] += 1
