@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leitplanke.governance import auditverifying, errors, findings, waivers
+from leitplanke.governance import auditverifying, errors, findings, findingviews, waivers
 from leitplanke.store import repositories
 from leitplanke.store.rows import AuditRecord
 
@@ -33,7 +33,9 @@ def _ingest(
 
 
 def _state(database: Any) -> dict[tuple[str, str], tuple[str, datetime, datetime, datetime | None]]:
-    total, views = findings.list_findings(database, repositories.FindingFilter(), limit=100, offset=0, now=T0)
+    total, views = findingviews.list_findings(
+        database, repositories.FindingFilter(), limit=100, offset=0, now=T0
+    )
     assert total == len(views)
     return {(v.policy, v.resource["name"]): (v.status, v.first_seen, v.last_seen, v.fixed_at) for v in views}
 
@@ -146,7 +148,7 @@ def test_the_same_failure_in_two_environments_is_two_findings(catalog_database: 
     db = catalog_database
     _ingest(db, [result("no-privileged", "containers", "web")], now=T0, env="dev")
     _ingest(db, [result("no-privileged", "containers", "web")], now=T0, env="prod")
-    _, views = findings.list_findings(db, repositories.FindingFilter(), limit=10, offset=0, now=T0)
+    _, views = findingviews.list_findings(db, repositories.FindingFilter(), limit=10, offset=0, now=T0)
     assert sorted((v.env, v.status) for v in views) == [("dev", "new"), ("prod", "new")]
 
 

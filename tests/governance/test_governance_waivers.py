@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from leitplanke.governance import errors, findings, waivers
+from leitplanke.governance import errors, findings, findingviews, waivers
 from leitplanke.store import repositories
 from leitplanke.store.rows import AuditRecord
 
@@ -54,7 +54,9 @@ def _request(
 
 
 def _states(database: Any, *, now: datetime) -> set[tuple[str, str, str, str, datetime | None]]:
-    _, views = findings.list_findings(database, repositories.FindingFilter(), limit=100, offset=0, now=now)
+    _, views = findingviews.list_findings(
+        database, repositories.FindingFilter(), limit=100, offset=0, now=now
+    )
     return {(v.rule, v.resource["name"], v.status, v.waiver, v.sla_due) for v in views}
 
 

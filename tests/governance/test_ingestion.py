@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from leitplanke.governance import errors, findings, waivers
+from leitplanke.governance import errors, findings, findingviews, waivers
 from leitplanke.store import repositories
 from leitplanke.store.rows import Finding, Scan
 
@@ -130,7 +130,7 @@ def test_a_self_granted_waiver_does_not_pause_the_sla_of_a_known_finding(
         db, [result("no-privileged", "containers", "web", verdict="skip", waiver="w")], now=later
     )
     assert (outcome.transitions, outcome.unrecognised_waivers) == ({"new->open": 1}, ["w"])
-    _, (view,) = findings.list_findings(db, repositories.FindingFilter(), limit=10, now=later)
+    _, (view,) = findingviews.list_findings(db, repositories.FindingFilter(), limit=10, now=later)
     assert (view.status, view.waiver, view.sla_due) == ("open", "", T0 + timedelta(days=30))
 
 
@@ -167,12 +167,12 @@ def test_an_identical_upload_rewrites_no_finding_and_last_seen_follows_the_lates
     third = _ingest(db, scan, now=T0 + timedelta(days=2))
     assert third.transitions == {}
     assert set(_rows(db).values()) == {("open", "", None, 2)}  # still as the second scan wrote them
-    _, views = findings.list_findings(db, repositories.FindingFilter(), limit=100, now=T0)
+    _, views = findingviews.list_findings(db, repositories.FindingFilter(), limit=100, now=T0)
     assert {(v.status, v.first_seen, v.last_seen) for v in views} == {("open", T0, T0 + timedelta(days=2))}
 
     fourth = _ingest(db, scan[1:], now=T0 + timedelta(days=3))  # web-0 is fixed: last seen by the third
     assert fourth.transitions == {"open->fixed": 1}
-    _, views = findings.list_findings(db, repositories.FindingFilter(status="fixed"), limit=100, now=T0)
+    _, views = findingviews.list_findings(db, repositories.FindingFilter(status="fixed"), limit=100, now=T0)
     assert [(v.resource["name"], v.last_seen, v.fixed_at) for v in views] == [
         ("web-0", T0 + timedelta(days=2), T0 + timedelta(days=3))
     ]
@@ -189,7 +189,7 @@ def test_a_changed_message_or_severity_is_written_without_a_transition(
     changed.message = "now worse"
     outcome = _ingest(db, [changed], now=T0 + timedelta(days=2))
     assert outcome.transitions == {}
-    _, (view,) = findings.list_findings(db, repositories.FindingFilter(), limit=10, now=T0)
+    _, (view,) = findingviews.list_findings(db, repositories.FindingFilter(), limit=10, now=T0)
     assert (view.status, view.severity, view.message, view.sla_due) == (
         "open",
         "critical",

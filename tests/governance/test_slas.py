@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leitplanke.governance import findings, slas
+from leitplanke.governance import findings, findingviews, slas
 from leitplanke.store import repositories
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def test_findings_carry_their_due_date_and_keep_it_from_the_first_sighting(
         [result("p", "crit", "web", severity="critical"), result("p", "info", "web", severity="info")],
         now=T0 + timedelta(days=3),
     )
-    _, views = findings.list_findings(db, repositories.FindingFilter(), limit=10, offset=0, now=T0)
+    _, views = findingviews.list_findings(db, repositories.FindingFilter(), limit=10, offset=0, now=T0)
     assert {(v.rule, v.sla_due) for v in views} == {("crit", T0 + timedelta(days=15)), ("info", None)}
 
 
@@ -121,7 +121,7 @@ def test_figures_count_open_overdue_mean_time_to_remediate_and_share_fixed_in_ti
             fixed_within_sla=0.5,
         ),
     ]
-    overdue_total, overdue = findings.list_findings(
+    overdue_total, overdue = findingviews.list_findings(
         db, repositories.FindingFilter(overdue_at=now), limit=10, offset=0, now=now
     )
     assert [(v.app, v.rule, v.overdue) for v in overdue] == [("checkout", "med", True)]

@@ -19,7 +19,7 @@ from leitplanke.governance import (
     authorising,
     catalog,
     errors,
-    findings,
+    findingviews,
     slas,
 )
 from leitplanke.service import cursors, schemas
@@ -147,7 +147,7 @@ def _finding_routes(router: APIRouter) -> None:
             overdue_at=now if overdue else None,
             team_ids=principal.visible_team_ids(),
         )
-        page = findings.page_findings(
+        page = findingviews.page_findings(
             context.database, where, limit=limit, offset=offset, after=after, now=now
         )
         items = [schemas.FindingOut.model_validate(view, from_attributes=True) for view in page.items]
