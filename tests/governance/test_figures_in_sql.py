@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leitplanke.governance import slas, waivers
+from leitplanke.governance import slas, waiverfigures
 from leitplanke.store import repositories
 from leitplanke.store.rows import Scan, Waiver
 
@@ -140,7 +140,7 @@ def _expected_slas(finding_rows: list[tuple[str, str, Any]]) -> list[slas.Figure
 
 def _expected_waivers(
     finding_rows: list[tuple[str, str, Any]], waiver_rows: list[tuple[str, str, Waiver]]
-) -> list[waivers.WaiverFigures]:
+) -> list[waiverfigures.WaiverFigures]:
     counts: dict[tuple[str, str], list[Any]] = {}
     for team, app, f in finding_rows:
         for key in ((team, ""), (team, app)):
@@ -153,7 +153,7 @@ def _expected_waivers(
                 age = (NOW - (w.decided_at or w.requested_at)).total_seconds() / 86400
                 counts.setdefault(key, [0, 0, []])[2].append(age)
     return [
-        waivers.WaiverFigures(
+        waiverfigures.WaiverFigures(
             team=team,
             app=app,
             active=len(ages),
@@ -181,5 +181,5 @@ def test_sla_and_waiver_figures_from_sql_equal_a_computation_over_every_row(cata
 
     expected_waivers = _expected_waivers(finding_rows, waiver_rows)
     assert all(f.active for f in expected_waivers)
-    assert waivers.build_figures(db, now=NOW) == expected_waivers
-    assert waivers.build_figures(db, now=NOW, team="team-shop") == expected_waivers[2:]
+    assert waiverfigures.build_figures(db, now=NOW) == expected_waivers
+    assert waiverfigures.build_figures(db, now=NOW, team="team-shop") == expected_waivers[2:]

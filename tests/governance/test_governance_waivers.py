@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from leitplanke.governance import errors, findings, findingviews, waivers
+from leitplanke.governance import errors, findings, findingviews, waiverfigures, waivers
 from leitplanke.store import repositories
 from leitplanke.store.rows import AuditRecord
 
@@ -282,11 +282,11 @@ def test_figures_give_active_waivers_waiver_ratio_and_age_per_team_and_app(
     waivers.decide_waiver(db, 2, approve=True, note="", actor=APPROVER, now=T0 + timedelta(days=4))
     now = T0 + timedelta(days=10)
     expected_shop = dict(active=2, waived=2, failing=2, ratio=0.5, mean_age_days=8.0, max_age_days=10.0)
-    assert waivers.build_figures(db, now=now) == [
-        waivers.WaiverFigures(
+    assert waiverfigures.build_figures(db, now=now) == [
+        waiverfigures.WaiverFigures(
             "team-data", "", active=0, waived=0, failing=1, ratio=0.0, mean_age_days=None, max_age_days=None
         ),
-        waivers.WaiverFigures(
+        waiverfigures.WaiverFigures(
             "team-data",
             "warehouse",
             active=0,
@@ -296,7 +296,7 @@ def test_figures_give_active_waivers_waiver_ratio_and_age_per_team_and_app(
             mean_age_days=None,
             max_age_days=None,
         ),
-        waivers.WaiverFigures("team-shop", "", **expected_shop),
-        waivers.WaiverFigures("team-shop", "checkout", **expected_shop),
+        waiverfigures.WaiverFigures("team-shop", "", **expected_shop),
+        waiverfigures.WaiverFigures("team-shop", "checkout", **expected_shop),
     ]
-    assert waivers.build_figures(db, now=now, team="team-data")[0].failing == 1
+    assert waiverfigures.build_figures(db, now=now, team="team-data")[0].failing == 1

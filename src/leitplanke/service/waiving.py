@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from leitplanke.governance import access, authorising, catalog, errors, waiverfiles, waivers
+from leitplanke.governance import access, authorising, catalog, errors, waiverfigures, waiverfiles, waivers
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
@@ -141,10 +141,10 @@ def _reading_routes(router: APIRouter) -> None:
     @router.get("/waivers/figures", response_model=list[WaiverFiguresOut], response_model_by_alias=True)
     def figures(
         context: ContextDep, principal: PrincipalDep, team: str | None = None, app: str | None = None
-    ) -> list[waivers.WaiverFigures]:
+    ) -> list[waiverfigures.WaiverFigures]:
         """Active waivers, waived and failing findings, waiver ratio and waiver age, per team and app."""
         routes.check_scope(context, principal, "waivers.figures", team=team, app=app)
-        return waivers.build_figures(
+        return waiverfigures.build_figures(
             context.database, now=context.clock(), team=team, app=app, team_ids=principal.visible_team_ids()
         )
 
