@@ -19,7 +19,7 @@ import orjson
 import pytest
 import uvicorn
 
-from leitplanke.governance import findings, waivers
+from leitplanke.governance import findingviews, waivers
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
 from leitplanke.store import repositories
@@ -94,7 +94,7 @@ def _scan_and_upload(tmp_path: Path, url: str, token: str) -> subprocess.Complet
 
 
 def _host_network(database: Any) -> tuple[str, str]:
-    _, views = findings.list_findings(
+    _, views = findingviews.list_findings(
         database,
         repositories.FindingFilter(policy="disallow-host-namespaces"),
         limit=10,
