@@ -169,6 +169,13 @@ def revoke_token(database: Database, *, token_id: int, actor: str, now: datetime
         chain.flush()
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value; None for anything else."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def authenticate(database: Database, token: str) -> Principal | None:
     """The principal of an active token, or None (unknown, revoked or malformed)."""
     if not token.startswith(TOKEN_PREFIX):

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leitplanke.governance import errors
+from leitplanke.governance.access import bearer_token
 
 MEDIA_TYPE = "application/problem+json"
 STATUS = {errors.NotFound: 404, errors.Conflict: 409, errors.Invalid: 422, errors.Forbidden: 403}
@@ -80,6 +81,9 @@ class Refusal(HTTPException):
         super().__init__(status, detail)
         self.title, self.field, self.extra = title, field, extra
 
+    def response(self) -> Response:
+        return problem(self.status_code, self.title, detail=self.detail, field=self.field, extra=self.extra)
+
 
 def too_large(limit: int, *, decompressed: bool = False) -> Refusal:
     what = "the decompressed request body" if decompressed else "the request body"
@@ -98,7 +102,7 @@ def unsupported(detail: str) -> Refusal:
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if isinstance(exc, Refusal):
-        response = problem(exc.status_code, exc.title, detail=exc.detail, field=exc.field, extra=exc.extra)
+        response = exc.response()
     else:
         response = problem(exc.status_code, str(exc.detail) if exc.detail else "Error")
     for key, value in (exc.headers or {}).items():
@@ -147,9 +151,7 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = too_large(self.limit)
-        response = problem(413, refusal.title, detail=refusal.detail, field="body", extra=refusal.extra)
-        await response(scope, receive, send)
+        await too_large(self.limit).response()(scope, receive, send)
 
 
 class AnonymousBodies:
@@ -171,11 +173,8 @@ class AnonymousBodies:
         if declared.strip() in (b"", b"0") and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)
             return
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        known = (
-            scheme.lower() == "bearer" and bool(token) and await run_in_threadpool(self.authenticate, token)
-        )
-        if known:
+        token = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
+        if token is not None and await run_in_threadpool(self.authenticate, token):
             await self.app(scope, receive, send)
             return
         response = problem(401, "A valid API token is required")

@@ -44,10 +44,12 @@ ContextDep = Annotated[Context, Depends(_context)]
 def _principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> access.Principal:
-    context = _context(request)
-    principal = (
-        None if credentials is None else access.authenticate(context.database, credentials.credentials)
-    )
+    return principal_of(_context(request), None if credentials is None else credentials.credentials)
+
+
+def principal_of(context: Context, token: str | None) -> access.Principal:
+    """The principal of an active token; 401 for none, an unknown or a revoked one."""
+    principal = None if token is None else access.authenticate(context.database, token)
     if principal is None:
         raise HTTPException(401, "A valid API token is required", headers={"WWW-Authenticate": "Bearer"})
     return principal
@@ -61,15 +63,6 @@ def authorise(
 ) -> None:
     """``authorising.enforce`` for a request: a refusal is counted, logged and raised (403)."""
     decision = authorising.authorise(principal, action, resource)
-    _refuse_unless_allowed(context, principal, decision, resource)
-
-
-def _refuse_unless_allowed(
-    context: Context,
-    principal: access.Principal,
-    decision: authorising.Decision,
-    resource: authorising.Resource,
-) -> None:
     if decision.allowed:
         return
     context.metrics.denials.inc()  # every denial, also those the audit log only counts

@@ -15,7 +15,7 @@ from functools import partial
 from typing import IO, Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -47,7 +47,8 @@ def api_router() -> APIRouter:
         before the body is read; the body must then name the same app and environment.
         """
         context: Context = request.app.state.context
-        principal = await run_in_threadpool(_authenticate, context, request.headers.get("authorization"))
+        token = access.bearer_token(request.headers.get("authorization"))
+        principal = await run_in_threadpool(routes.principal_of, context, token)
         media, gzip = _format(request)
         if app is not None:
             await run_in_threadpool(_authorise, context, principal, app)
@@ -61,16 +62,6 @@ def api_router() -> APIRouter:
         return JSONResponse(answer, status_code=201)
 
     return router
-
-
-def _authenticate(context: Context, authorization: str | None) -> access.Principal:
-    scheme, _, token = (authorization or "").partition(" ")
-    principal = None
-    if scheme.lower() == "bearer" and token:
-        principal = access.authenticate(context.database, token.strip())
-    if principal is None:
-        raise HTTPException(401, "A valid API token is required", headers={"WWW-Authenticate": "Bearer"})
-    return principal
 
 
 def _authorise(context: Context, principal: access.Principal, app: str) -> None:
