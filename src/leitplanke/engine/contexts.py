@@ -1,0 +1,33 @@
+"""What an evaluation knows besides the document: the admission request around it.
+
+The admission webhook, the cluster agent, the portal and the CLI build a ``Context`` and pass
+it to ``evaluating``; native CEL rules read it as ``request``, ``oldObject`` and
+``namespaceObject``, and the compatibility front-ends map it to what Kyverno (``request.*``),
+VAP (``request``, ``oldObject``, ``namespaceObject``) and Gatekeeper (``input.review``) read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The request an object arrives in. ``operation=""`` (the default) means no request at all:
+    a file on disk, as ``scan`` sees it; the object is then all a rule has."""
+
+    operation: str = ""  # CREATE | UPDATE | DELETE | CONNECT, or "" outside admission
+    old_object: Mapping[str, Any] | None = None  # UPDATE and DELETE: the object as it was
+    user_info: Mapping[str, Any] = field(default_factory=dict)  # username, uid, groups, extra
+    namespace_object: Mapping[str, Any] | None = None  # the Namespace the object lives in
+    environment: str = ""  # the environment name the caller evaluates for (dev, prod, …)
+    dry_run: bool = False
+    sub_resource: str = ""  # "status", "scale", …, as admission names it
+    uid: str = ""  # the AdmissionReview request's uid, when there is one
+
+
+NO_REQUEST = Context()
