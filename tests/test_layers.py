@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import grimp
+
 PACKAGE = Path(__file__).parents[1] / "src" / "leitplanke"
 # top to bottom; packages on one row are siblings and may not import each other
 LAYERS = [
@@ -53,3 +55,45 @@ def test_the_layer_check_notices_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("from leitplanke.cli import main\nimport leitplanke.engine.cel\n", encoding="utf-8")
     assert _imports(module) == {"cli", "engine"}
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def test_no_modules_import_each_other_even_from_inside_a_function() -> None:
+    # grimp sees imports inside functions too: moving one there does not hide a cycle
+    assert _cycles(grimp.build_graph("leitplanke", cache_dir=None)) == []
+
+
+def test_re2_is_imported_by_its_adapter_alone() -> None:
+    graph = grimp.build_graph("leitplanke", include_external_packages=True, cache_dir=None)
+    assert graph.find_modules_that_directly_import("re2") == {"leitplanke.engine.regexes"}

@@ -85,6 +85,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def cache_directory(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where the engine keeps compiled CEL between runs: ``$LEITPLANKE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/leitplanke``, else ``~/.cache/leitplanke``; ``LEITPLANKE_CACHE_DIR=off``
+    (or empty) keeps nothing. The CLI passes it to ``compiling.build_environment(cache=...)``."""
+    env = os.environ if environ is None else environ
+    configured = env.get("LEITPLANKE_CACHE_DIR")
+    if configured is not None:
+        return None if configured in ("", "off") else Path(configured)
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "leitplanke"
+
+
 def _positive(name: str, text: str) -> int:
     try:
         value = int(text)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import marshal
 import multiprocessing
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from leitplanke.engine import caching, cel, celquantities
+from leitplanke.engine import caching, cel, celquantities, celregexes
 
 OPTIONAL_RESULT = "the result is an optional value; end the expression with .orValue(default) or .value()"
 
@@ -439,10 +439,77 @@ def test_regexes_keep_their_re2_meaning(environment: cel.Environment) -> None:
     )
 
 
-def test_an_invalid_regex_is_a_failure(environment: cel.Environment) -> None:
-    assert run(environment, "'abc'.find('[')") == cel.CelFailure(
-        "INVALID_ARGUMENT: invalid regular expression '[': unterminated character set at position 0"
+def test_a_constant_pattern_re2_rejects_fails_compilation_in_kubernetes_words(
+    environment: cel.Environment,
+) -> None:
+    issues = {
+        source: environment.compile(source)
+        for source in (
+            "'abc'.find('[')",
+            "object.name.findAll('(a)\\\\1')",
+            "object.name.findAll(\n  r'(?=x)', 2)",
+        )
+    }
+    assert issues == {
+        "'abc'.find('[')": cel.CelIssue(
+            "program instantiation failed: error parsing regexp: missing closing ]: `[`", 1, 12
+        ),
+        "object.name.findAll('(a)\\\\1')": cel.CelIssue(
+            "program instantiation failed: error parsing regexp: invalid escape sequence: `\\1`", 1, 21
+        ),
+        "object.name.findAll(\n  r'(?=x)', 2)": cel.CelIssue(
+            "program instantiation failed: error parsing regexp: invalid or unsupported Perl syntax: `(?=`",
+            2,
+            3,
+        ),
+    }
+
+
+def test_a_pattern_re2_rejects_at_run_time_is_a_failure_in_kubernetes_words(
+    environment: cel.Environment,
+) -> None:
+    check_all(
+        environment,
+        {
+            "'abc'.find(object.pattern)": cel.CelFailure(
+                "INVALID_ARGUMENT: Illegal regex: error parsing regexp: invalid escape sequence: `\\1`"
+            ),
+            "'abc'.findAll(object.pattern + '')": cel.CelFailure(
+                "INVALID_ARGUMENT: Illegal regex: error parsing regexp: invalid escape sequence: `\\1`"
+            ),
+            # matches is the runtime's own (RE2 as well), with its own words
+            "'abc'.matches(object.pattern)": cel.CelFailure(
+                "INVALID_ARGUMENT: invalid regular expression: invalid escape sequence: \\1"
+            ),
+        },
+        {"pattern": "(a)\\1"},
     )
+
+
+def test_a_pattern_that_backtracks_exponentially_elsewhere_finishes_on_re2(
+    environment: cel.Environment,
+) -> None:
+    text = "a" * 100_000 + "!"
+    check_all(
+        environment,
+        {
+            "object.text.find('(a+)+$')": "",
+            "object.text.findAll('(a+)+!')": [text],
+            "object.text.matches('(a+)+$')": False,
+            "object.text.find(object.pattern)": "",
+        },
+        {"text": text, "pattern": "(a+)+$"},
+    )
+
+
+def test_constant_patterns_are_found_only_where_the_pattern_is_a_literal_alone() -> None:
+    found = celregexes.constant_patterns(
+        "a.find('x') + b.findAll(r\"y\", 1) + c.find('z' + d) + e.find(f) + '.find(\\'w\\')'"
+    )
+    assert found == [
+        celregexes.ConstantPattern("'x'", 1, 8),
+        celregexes.ConstantPattern('r"y"', 1, 25),
+    ]
 
 
 # --- url ---------------------------------------------------------------------------------
@@ -697,7 +764,7 @@ def test_programs_compiled_once_are_read_back_by_the_next_environment(tmp_path, 
     first = cel.build_environment(variables=["object"], cache=tmp_path)
     assert isinstance(first.compile(source), cel.Program)
     first.save()
-    assert len(list(tmp_path.iterdir())) == 1
+    assert len(list(tmp_path.glob("cel-*"))) == 1
 
     def never(self: cel.Environment, text: str) -> None:
         raise AssertionError(f"compiled {text!r} again")
@@ -715,25 +782,37 @@ def test_a_damaged_or_foreign_cache_is_ignored(tmp_path):
     first = cel.build_environment(variables=["object"], cache=tmp_path)
     first.compile(source)
     first.save()
-    (store,) = tmp_path.iterdir()
+    (store,) = tmp_path.glob("cel-*")
     store.write_bytes(b"\x00 not a cache")
     again = cel.build_environment(variables=["object"], cache=tmp_path)
     assert again.compile(source).evaluate(again.activation({"object": {"kind": "Pod"}})) is True
     # an entry the runtime cannot read back is compiled again when first used
-    store.write_bytes(marshal.dumps({source: b"\x00 not a program"}))
+    assert caching.keep_entries(store, {source: b"\x00 not a program"})
     damaged = cel.build_environment(variables=["object"], cache=tmp_path)
     assert damaged.compile(source).evaluate(damaged.activation({"object": {"kind": "Pod"}})) is True
     other = cel.build_environment(variables=["object", "params"], cache=tmp_path)
     other.compile("params.x == 1")
     other.save()
-    assert len(list(tmp_path.iterdir())) == 2  # other variables, another file
+    assert len(list(tmp_path.glob("cel-*"))) == 2  # other variables, another file
 
 
-def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("LEITPLANKE_CACHE_DIR", "off")
-    assert caching.cache_directory() is None
-    monkeypatch.setenv("LEITPLANKE_CACHE_DIR", str(tmp_path))
-    assert caching.cache_directory() == tmp_path
-    monkeypatch.delenv("LEITPLANKE_CACHE_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert caching.cache_directory() == tmp_path / "xdg" / "leitplanke"
+def test_two_threads_sharing_an_environment_each_read_their_own_subject() -> None:
+    environment = cel.build_environment(variables=["object"])
+    program = environment.compile(f"{cel.SUBJECT_FUNCTION}().name + '/' + object.collected")
+    assert isinstance(program, cel.Program)
+    both_set = threading.Barrier(2)
+    seen: dict[str, list[object]] = {}
+
+    def evaluate(name: str) -> None:
+        # an activation belongs to the thread that made it (the runtime's arena is per thread)
+        activation = environment.activation({"object": {"collected": "shared"}})
+        environment.set_subject({"name": name})
+        both_set.wait()  # the other thread has set its subject too
+        seen[name] = [program.evaluate(activation) for _ in range(200)]
+
+    threads = [threading.Thread(target=evaluate, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": ["a/shared"] * 200, "b": ["b/shared"] * 200}

@@ -468,26 +468,6 @@ def test_a_filter_over_the_documents_lists_is_recognised(for_each: str, expected
     assert compiling.filtered_sources(for_each) == expected
 
 
-def test_a_pack_is_read_again_once_its_files_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pack = tmp_path / "packs" / "mine"
-    pack.mkdir(parents=True)
-    (pack / "registry.yaml").write_text(REGISTRY)
-    monkeypatch.setattr(loading, "pack_directory", lambda name: tmp_path / "packs" / name)
-    monkeypatch.setattr(loading, "available_packs", lambda: ["mine"])
-    monkeypatch.setenv("LEITPLANKE_CACHE_DIR", str(tmp_path / "cache"))
-    first = loading.load_packs(["mine"], now=NOW)
-    kept = list((tmp_path / "cache").glob("pack-mine-*.pickle"))
-    assert len(kept) == 1
-    again = loading.load_packs(["mine"], now=NOW)  # from the cache: the same policies
-    assert again.policies == first.policies
-    assert [p.params for p in again.policies] == [{"registries": ["registry.example.com/"]}]
-    (pack / "registry.yaml").write_text(REGISTRY.replace("registry.example.com/", "mirror.example.org/"))
-    changed = loading.load_packs(["mine"], now=NOW)
-    assert [p.params for p in changed.policies] == [{"registries": ["mirror.example.org/"]}]
-    assert list((tmp_path / "cache").glob("pack-mine-*.pickle")) != kept  # the stale file is gone
-    assert len(list((tmp_path / "cache").glob("pack-mine-*.pickle"))) == 1
-
-
 def test_kept_bodies_come_back_as_they_were_plain_or_not() -> None:
     plain = {"kind": "Pod", "spec": {"replicas": 2, "ratio": 0.5, "on": True, "none": None, "list": ["a", 1]}}
     odd = {"kind": "Pod", "created": datetime(2026, 1, 2, tzinfo=UTC), "tags": ("a", "b")}

@@ -18,7 +18,7 @@ import pytest
 
 from leitplanke.core.policies import Match, Policy, Rule, Severity
 from leitplanke.core.results import Location, Resource, Result, ScanReport, Verdict
-from leitplanke.engine import loading
+from leitplanke.engine import loading, parsing
 from leitplanke.reports import compliance, jsonreports
 
 ROOT = Path(__file__).parents[2]
@@ -263,7 +263,7 @@ def test_scan_with_compliance_on_the_examples_loads_the_pss_packs_and_counts_per
     assert run.returncode == 1, run.stderr  # examples/bad fails high-severity checks
     document = json.loads(run.stdout)
     jsonschema.Draft202012Validator(jsonreports.load_schema()).validate(document)
-    packs = loading.load_packs(["pss-baseline", "pss-restricted"], now=loading.parse_timestamp("2025-06-01"))
+    packs = loading.load_packs(["pss-baseline", "pss-restricted"], now=parsing.parse_timestamp("2025-06-01"))
     pss = {p.id for p in packs.policies}
     assert {r["policy"] for r in document["results"]} <= pss  # only the packs that implement it
     view = document["compliance"]

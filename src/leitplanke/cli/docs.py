@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from leitplanke.cli import gathering
-from leitplanke.cli.policies import ConfigOpt, PackOpt, PoliciesOpt
+from leitplanke.cli.gathering import ConfigOpt, PackOpt, PoliciesOpt
 from leitplanke.core.problems import UsageError
 from leitplanke.engine import loading
 from leitplanke.reports import catalogs

@@ -1,6 +1,7 @@
 """Gathering policies and waivers for a command from options, packs and the config file.
 
-Shared by ``scan``, ``policies`` and ``test``; returns values and problems, never exits.
+Shared by ``scan``, ``policies`` and ``test``, with the options they share; returns values
+and problems, never exits.
 """
 
 from __future__ import annotations
@@ -9,11 +10,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
+import typer
+
+from leitplanke import settings
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver
 from leitplanke.engine import compiling, configuring, loading
+
+# the options of commands that gather policies (``scan``, ``policies``, ``policies docs``)
+PoliciesOpt = Annotated[list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory.")]
+PackOpt = Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="Organisation config file.")]
 
 
 @dataclass(slots=True)
@@ -72,6 +82,10 @@ def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]
 
 
 def compile_gathered(gathered: Gathered) -> compiling.CompiledSet:
-    compiled, problems = compiling.compile_policies(gathered.policies, foreign=gathered.foreign)
+    compiled, problems = compiling.compile_policies(
+        gathered.policies,
+        foreign=gathered.foreign,
+        environment=compiling.build_environment(cache=settings.cache_directory()),
+    )
     gathered.problems.extend(problems)
     return compiled

@@ -8,13 +8,11 @@ from typing import Annotated
 import orjson
 import typer
 
-from leitplanke.cli import gathering
+from leitplanke.cli import docs, gathering
+from leitplanke.cli.gathering import ConfigOpt, PackOpt, PoliciesOpt
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import UsageError
-
-PoliciesOpt = Annotated[list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory.")]
-PackOpt = Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")]
-ConfigOpt = Annotated[str | None, typer.Option("--config", help="Organisation config file.")]
+from leitplanke.engine import loading
 
 
 def build() -> typer.Typer:
@@ -22,8 +20,6 @@ def build() -> typer.Typer:
     app.command("list")(list_command)
     app.command("show")(show_command)
     app.command("lint")(lint_command)
-    from leitplanke.cli import docs  # docs reuses this module's options: imported once both exist
-
     app.command("docs")(docs.docs_command)
     return app
 
@@ -49,8 +45,6 @@ def list_command(
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown format {fmt!r}; use table or json")
     if all_packs:
-        from leitplanke.engine import loading
-
         pack = loading.available_packs()
     gathered = _gather(policies, pack, config)
     rows = sorted(gathered.policies, key=lambda p: (p.pack, p.id))
@@ -90,8 +84,6 @@ def show_command(
     config: ConfigOpt = None,
 ) -> None:
     """Show one policy: metadata, rationale, remediation and rules."""
-    from leitplanke.engine import loading
-
     gathered = _gather(policies, pack or loading.available_packs(), config)
     found = [p for p in gathered.policies if p.id == policy_id]
     if not found:

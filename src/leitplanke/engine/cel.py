@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 import math
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +24,7 @@ from cel_expr_python import cel as runtime
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
 from leitplanke.core import problems
-from leitplanke.engine import caching, celfunctions, celnetworks, celquantities, celurls
+from leitplanke.engine import caching, celfunctions, celnetworks, celquantities, celregexes, celurls, regexes
 
 _LOCATION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ")
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -142,23 +142,24 @@ class Environment:
 
     __slots__ = ("_compiled", "_env", "_fresh", "_store", "_stored", "_subject")
 
-    def __init__(self, env: Any, subject: list[Any], store: Path | None = None) -> None:
+    def __init__(self, env: Any, subject: threading.local, store: Path | None = None) -> None:
         self._env = env
         self._subject = subject
         self._compiled: dict[str, Program | CelIssue] = {}
         # compiled programs kept between runs (see ``build_environment``): source -> serialized
         self._store = store
-        self._stored: dict[str, bytes] = _read_store(store) if store is not None else {}
+        self._stored: dict[str, bytes] = caching.read_entries(store) if store is not None else {}
         self._fresh: dict[str, bytes] = {}
 
     def set_subject(self, value: Any) -> None:
-        """What ``leitplanke.subject()`` returns from now on.
+        """What ``leitplanke.subject()`` returns from now on, in this thread.
 
         Set-level rules share one activation (holding a namespace's collected documents,
         converted once) across all their subjects and read each subject through this
-        function: a new activation per subject would convert those documents again.
+        function: a new activation per subject would convert those documents again. The
+        value is the calling thread's own: threads evaluating one compiled set never mix.
         """
-        self._subject[0] = value
+        self._subject.value = value
 
     def compile(self, source: str) -> Program | CelIssue:
         """The program of ``source``; the same source gives the same (immutable) program."""
@@ -175,7 +176,7 @@ class Environment:
         if self._store is None or not self._fresh:
             return
         kept = {**self._stored, **self._fresh} if len(self._stored) < _STORE_LIMIT else dict(self._fresh)
-        if caching.keep(self._store, marshal.dumps(kept)):
+        if caching.keep_entries(self._store, kept):
             self._stored, self._fresh = kept, {}
 
     def _restore(self, source: str) -> Program | None:
@@ -193,9 +194,25 @@ class Environment:
             return parse_issue(str(exc))
         except TypeError:  # the binding rejects text it cannot encode as UTF-8
             return CelIssue("the expression is not valid Unicode text", 1, 1)
+        issue = self._pattern_issue(source)
+        if issue is not None:
+            return issue
         if self._store is not None:
             self._fresh[source] = expression.serialize()
         return Program(source, expression)
+
+    def _pattern_issue(self, source: str) -> CelIssue | None:
+        """A constant `find`/`findAll` pattern that RE2 rejects, reported at compile time in
+        Kubernetes' words (it compiles such a pattern with the program)."""
+        for constant in celregexes.constant_patterns(source):
+            try:
+                pattern = self._env.compile(constant.literal).eval(self._env.Activation({})).value()
+            except (RuntimeError, TypeError):
+                continue
+            error = regexes.check(pattern) if isinstance(pattern, str) else None
+            if error is not None:
+                return CelIssue(f"program instantiation failed: {error}", constant.line, constant.column)
+        return None
 
     def activation(self, data: Mapping[str, Any]) -> Any:
         """Bind the variables once per document; every program of the document shares it."""
@@ -208,12 +225,18 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
     With ``cache`` (a folder), programs compiled in earlier runs are read back from a file
     named after everything their meaning depends on (the runtime's version, the variables,
     every function's signature): deserialising is about four times faster than compiling.
+    The file is sealed with this user's key (``caching``): a program is the runtime's own
+    serialized form, and one written by someone else could mean anything, so it is not read.
     Raises LeitplankeError if the runtime rejects the declarations: a bug, not bad input.
     """
-    subject: list[Any] = [None]
+    subject = threading.local()
     current = runtime.FunctionDecl(
         SUBJECT_FUNCTION,
-        [runtime.Overload("leitplanke_subject", runtime.Type.DYN, [], impl=lambda: subject[0])],
+        [
+            runtime.Overload(
+                "leitplanke_subject", runtime.Type.DYN, [], impl=lambda: getattr(subject, "value", None)
+            )
+        ],
     )
     library = runtime.CelExtension("kubernetes", [*_function_decls(), current])
     env = runtime.NewEnv(
@@ -234,30 +257,21 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
         env.compile("true")
     except RuntimeError as exc:
         raise problems.LeitplankeError(f"the CEL environment cannot be built: {exc}") from exc
-    store = cache / f"cel-{_signature(variables)}.marshal" if cache is not None else None
+    store = cache / f"cel-{_signature(variables)}.programs" if cache is not None else None
     return Environment(env, subject, store)
 
 
+_LIBRARIES = (celfunctions, celquantities, celnetworks, celurls, celregexes)
 _STORE_LIMIT = 20_000  # beyond this many programs the cache starts again from this run's
 
 
 def _signature(variables: Sequence[str]) -> str:
     """A digest of what a compiled program's meaning depends on."""
     parts = [metadata.version("cel-expr-python"), SUBJECT_FUNCTION, *sorted(variables)]
-    for module in (celfunctions, celquantities, celnetworks, celurls):
+    for module in _LIBRARIES:
         for d in module.declarations():
             parts.append(f"{d.function}/{d.overload}/{d.result}/{','.join(d.parameters)}/{d.is_member}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
-
-
-def _read_store(store: Path) -> dict[str, bytes]:
-    try:
-        loaded = marshal.loads(store.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    if not isinstance(loaded, dict):
-        return {}
-    return {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, bytes)}
 
 
 def parse_issue(text: str) -> CelIssue:
@@ -285,7 +299,7 @@ def _function_decls() -> list[Any]:
         "dyn": runtime.Type.DYN,
     }
     overloads: dict[str, list[Any]] = {}
-    for module in (celfunctions, celquantities, celnetworks, celurls):
+    for module in _LIBRARIES:
         for declaration in module.declarations():
             overloads.setdefault(declaration.function, []).append(
                 runtime.Overload(

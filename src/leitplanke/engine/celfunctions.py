@@ -1,15 +1,14 @@
-"""Kubernetes' CEL list, set and regex libraries, and the shape of every library declaration.
+"""Kubernetes' CEL list and set libraries, and the shape of every library declaration.
 
 Pure Python, no CEL import: `engine.cel` registers the `declarations()` of this module,
-`celquantities`, `celnetworks` and `celurls` with the runtime. An implementation rejects a
-bad argument by raising exactly TypeError (the runtime makes it an INVALID_ARGUMENT error
-value; a subclass would come out as UNKNOWN) or OverflowError (OUT_OF_RANGE).
+`celquantities`, `celnetworks`, `celurls` and `celregexes` with the runtime. An
+implementation rejects a bad argument by raising exactly TypeError (the runtime makes it an
+INVALID_ARGUMENT error value; a subclass would come out as UNKNOWN) or OverflowError
+(OUT_OF_RANGE).
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -200,97 +199,6 @@ def _sets_intersects(left: list[Any], right: list[Any]) -> bool:
     return any(any(cel_equal(item, one) for item in right) for one in left)
 
 
-# --- regex -----------------------------------------------------------------------------
-
-# RE2 names these classes; Python's `re` does not know them.
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": r"\x00-\x7f",
-    "blank": r"\t ",
-    "cntrl": r"\x00-\x1f\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": r"!-/:-@\[-`{-~",
-    "space": r"\t\n\v\f\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-_MULTILINE_FLAG = re.compile(r"\(\?[a-zA-Z]*m")
-
-
-def _translate_re2(pattern: str) -> str:
-    """Rewrite the RE2 constructs whose meaning differs in Python's `re`.
-
-    `\\z` becomes `\\Z`; outside multi-line mode `$` means the end of the text, not
-    "before a final newline"; `[[:alpha:]]`-style classes are spelled out.
-    """
-    end_of_text = r"$" if _MULTILINE_FLAG.search(pattern) else r"\Z"
-    out: list[str] = []
-    index, in_class, class_start = 0, False, 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\" and index + 1 < len(pattern):
-            escaped = pattern[index : index + 2]
-            out.append(r"\Z" if escaped == r"\z" and not in_class else escaped)
-            index += 2
-            continue
-        if in_class:
-            closing = pattern.find(":]", index + 2) if pattern.startswith("[:", index) else -1
-            if closing != -1 and pattern[index + 2 : closing] in _POSIX_CLASSES:
-                out.append(_POSIX_CLASSES[pattern[index + 2 : closing]])
-                index = closing + 2
-                continue
-            if char == "]" and index > class_start:
-                in_class = False
-        elif char == "[":
-            in_class = True
-            class_start = index + (2 if pattern.startswith("[^", index) else 1)
-        elif char == "$":
-            char = end_of_text
-        out.append(char)
-        index += 1
-    return "".join(out)
-
-
-@functools.lru_cache(maxsize=512)
-def _compile_regex(pattern: str) -> re.Pattern[str]:
-    try:
-        # ASCII: RE2's \d, \w, \s and \b are ASCII-only
-        return re.compile(_translate_re2(pattern), re.ASCII)
-    except re.error as exc:
-        raise TypeError(f"invalid regular expression {pattern!r}: {exc}") from exc
-
-
-def _find(text: str, pattern: str) -> str:
-    match = _compile_regex(pattern).search(text)
-    return match.group() if match else ""
-
-
-def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
-    """Go's FindAllString: an empty match right after the previous match does not count."""
-    regex = _compile_regex(pattern)
-    found: list[str] = []
-    position, previous_end = 0, -1
-    while position <= len(text) and (limit < 0 or len(found) < limit):
-        match = regex.search(text, position)
-        if match is None:
-            break
-        accept = True
-        if match.end() == position:
-            accept = match.start() != previous_end
-            position += 1
-        else:
-            position = match.end()
-        previous_end = match.end()
-        if accept:
-            found.append(match.group())
-    return found
-
-
 def declarations() -> list[Declaration]:
     return [
         member("isSorted", "list_is_sorted", "bool", ("list",), _is_sorted),
@@ -308,7 +216,4 @@ def declarations() -> list[Declaration]:
         function("sets.contains", "list_sets_contains_list", "bool", ("list", "list"), _contains_all),
         function("sets.equivalent", "list_sets_equivalent_list", "bool", ("list", "list"), _sets_equivalent),
         function("sets.intersects", "list_sets_intersects_list", "bool", ("list", "list"), _sets_intersects),
-        member("find", "string_find_string", "string", ("string", "string"), _find),
-        member("findAll", "string_find_all_string", "list", ("string", "string"), _find_all),
-        member("findAll", "string_find_all_string_int", "list", ("string", "string", "int"), _find_all),
     ]

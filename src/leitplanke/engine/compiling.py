@@ -11,13 +11,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from leitplanke.core import documents
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import caching, cel, celtext
+from leitplanke.engine import cel, celtext
 
 VARIABLES = (
     "object",
@@ -190,8 +191,10 @@ class CompiledSet:
         return tuple(p for p in self.policies if any(r.is_set_level for r in p.rules))
 
 
-def build_environment() -> cel.Environment:
-    return cel.build_environment(variables=VARIABLES, cache=caching.cache_directory())
+def build_environment(*, cache: Path | None = None) -> cel.Environment:
+    """The environment native policies compile in; ``cache``: a folder for compiled programs
+    kept between runs (the caller's choice, ``settings.cache_directory``), None keeps none."""
+    return cel.build_environment(variables=VARIABLES, cache=cache)
 
 
 def compile_policies(

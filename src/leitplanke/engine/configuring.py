@@ -15,7 +15,7 @@ import yaml
 
 from leitplanke.core.policies import Policy, Severity
 from leitplanke.core.problems import Problem
-from leitplanke.engine import loading, yamlnodes
+from leitplanke.engine import parsing, yamlnodes
 
 DEFAULT_FILE = "leitplanke.yaml"
 
@@ -33,7 +33,7 @@ class Config:
     policies: tuple[str, ...] = ()  # paths, already resolved against the config's folder
     waivers: tuple[str, ...] = ()
     fail_on: Severity | None = None
-    max_waiver_days: int = loading.DEFAULT_MAX_WAIVER_DAYS
+    max_waiver_days: int = parsing.DEFAULT_MAX_WAIVER_DAYS
     overrides: dict[str, Override] = field(default_factory=dict)
     file: str = ""
 
@@ -51,11 +51,11 @@ def load_config(path: Path) -> tuple[Config, list[Problem]]:
     if len(docs) != 1 or not isinstance(docs[0].data, dict):
         return Config(file=file), [Problem(file, 1, "invalid-config", "the config must be one mapping")]
     doc = docs[0]
-    f = loading.Fields(doc, file, problems)
+    f = parsing.Fields(doc, file, problems)
     base = path.parent
     fail_on = None
     if f.get("failOn") is not None:
-        fail_on = loading.read_severity(f, "failOn")
+        fail_on = parsing.read_severity(f, "failOn")
     max_days = f.get("maxWaiverDays")
     if max_days is not None and (not isinstance(max_days, int) or max_days <= 0):
         f.problem("maxWaiverDays", "invalid-field", "maxWaiverDays must be a positive integer")
@@ -68,16 +68,16 @@ def load_config(path: Path) -> tuple[Config, list[Problem]]:
         policies=tuple(str(base / p) for p in f.strings("policies")),
         waivers=tuple(str(base / p) for p in f.strings("waivers")),
         fail_on=fail_on,
-        max_waiver_days=max_days or loading.DEFAULT_MAX_WAIVER_DAYS,
+        max_waiver_days=max_days or parsing.DEFAULT_MAX_WAIVER_DAYS,
         overrides=overrides,
         file=file,
     )
     return config, problems
 
 
-def _override(f: loading.Fields, path: str) -> Override:
+def _override(f: parsing.Fields, path: str) -> Override:
     raw = f.mapping(path)
-    severity = loading.read_severity(f, f"{path}.severity") if "severity" in raw else None
+    severity = parsing.read_severity(f, f"{path}.severity") if "severity" in raw else None
     enabled = raw.get("enabled")
     if enabled is not None and not isinstance(enabled, bool):
         f.problem(f"{path}.enabled", "invalid-field", "enabled must be true or false")

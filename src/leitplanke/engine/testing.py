@@ -18,7 +18,7 @@ import yaml
 from leitplanke.core.documents import Document, Origin, SkippedInput
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import compiling, loading, scanning, yamlnodes
+from leitplanke.engine import compiling, loading, parsing, scanning, yamlnodes
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 # the domain of an inline resource (a normalised SshdConfig body is not a Kubernetes object)
@@ -139,7 +139,7 @@ def _run_one(
     domain_of: DomainOf,
 ) -> None:
     name = str(file)
-    f = loading.Fields(doc, name, report.problems)
+    f = parsing.Fields(doc, name, report.problems)
     loaded = loading.load_paths([str(file.parent / p) for p in f.strings("spec.policies")], now=now)
     loaded.extend(loading.load_packs(f.strings("spec.packs"), now=now))
     report.problems.extend(loaded.problems)
@@ -168,7 +168,7 @@ def _run_one(
 def _resources(
     file: Path,
     doc: yamlnodes.YamlDocument,
-    f: loading.Fields,
+    f: parsing.Fields,
     load_resources: ResourceLoader,
     domain_of: DomainOf,
 ) -> list[Document | Problem | SkippedInput]:

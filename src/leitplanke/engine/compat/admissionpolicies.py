@@ -16,7 +16,7 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, matching, yamlnodes
-from leitplanke.engine.compat import kyvernoevaluating, kyvernovalidating
+from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernovalidating
 from leitplanke.engine.compat.kyvernomatching import Request
 
 GROUP = "admissionregistration.k8s.io/"
@@ -68,7 +68,7 @@ def compile_validations(
     spec: Mapping[str, Any], *, base: str, problem: ProblemSink
 ) -> CompiledValidations | None:
     """Compile a VAP-shaped block; every CEL problem goes to ``problem`` with its field path."""
-    program = kyvernoevaluating.CelCompiler(problem)
+    program = celcompiling.CelCompiler(problem)
 
     def entries(key: str) -> list[tuple[str, Mapping[str, Any]]]:
         raw = spec.get(key) or []

@@ -7,7 +7,6 @@ upstream CI does. Called by ``leitplanke test``; objects are read through an inj
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import yaml
 
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
-from leitplanke.engine import testing, yamlnodes
+from leitplanke.engine import regexes, testing, yamlnodes
 from leitplanke.engine.compat import gatekeeper
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
@@ -192,9 +191,17 @@ def _count(assertion: Mapping[str, Any]) -> int | str:
 
 def _holds(assertion: Mapping[str, Any], messages: Sequence[str]) -> bool:
     pattern = assertion.get("message")
-    kept = [m for m in messages if pattern is None or re.search(str(pattern), m)]
+    kept = [m for m in messages if pattern is None or _matches(str(pattern), m)]
     want = _count(assertion)
     return len(kept) >= 1 if want == "yes" else len(kept) == want
+
+
+def _matches(pattern: str, message: str) -> bool:
+    """Does ``message`` match ``pattern`` (Go's regexp, as gator's); a pattern RE2 rejects matches nothing."""
+    try:
+        return regexes.search(pattern, message)
+    except regexes.PatternError:
+        return False
 
 
 def _render(assertion: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, yamlnodes
-from leitplanke.engine.compat import kyvernoevaluating, kyvernomatching, kyvernopodsecurity
+from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernomatching, kyvernopodsecurity
 from leitplanke.engine.compat.kyvernoevaluating import CompiledCel, Evaluation, KyvernoRule
 from leitplanke.engine.compat.kyvernomatching import Request
 
@@ -78,9 +78,16 @@ def _base_name(rule: str) -> str:
 
 
 def build_policy(
-    doc: yamlnodes.YamlDocument, *, file: str, problems: list[Problem], pod_security: Any = None
+    doc: yamlnodes.YamlDocument,
+    *,
+    file: str,
+    problems: list[Problem],
+    pod_security: kyvernopodsecurity.PodSecurity | None = None,
 ) -> compiling.CompiledPolicy | None:
-    """A foreign CompiledPolicy for one Kyverno document; authoring problems go to ``problems``."""
+    """A foreign CompiledPolicy for one Kyverno document; authoring problems go to ``problems``.
+
+    ``pod_security`` backs ``validate.podSecurity`` rules (the loader's PSS packs); without it
+    such a rule evaluates to an error."""
     data = doc.data
     meta = data.get("metadata") or {}
     name = str(meta.get("name", ""))
@@ -112,7 +119,7 @@ def build_policy(
         name=name,
         namespace=str(meta.get("namespace", "")) if data.get("kind") == "Policy" else "",
         rules=tuple(rules),
-        pod_security=(pod_security or kyvernopodsecurity.PodSecurity()) if needs_pss else None,
+        pod_security=pod_security if needs_pss else None,
         family="kyverno-cel" if any("cel" in r.validate for r in rules) else "kyverno",
         rule_names=tuple(r.name for r in rules),
     )
@@ -192,7 +199,7 @@ def _rule(raw: Mapping[str, Any], base: str, problem: Any) -> KyvernoRule | None
 def compile_cel(
     block: Mapping[str, Any], base: str, problem: Any, *, preconditions: Sequence[Any] = ()
 ) -> CompiledCel | None:
-    program = kyvernoevaluating.CelCompiler(problem)
+    program = celcompiling.CelCompiler(problem)
 
     variables = []
     for index, entry in enumerate(block.get("variables") or []):

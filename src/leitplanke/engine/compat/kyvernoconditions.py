@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from leitplanke.engine.compat import kyvernopatterns, kyvernovariables
+from leitplanke.engine.compat import kyvernopatterns, kyvernoscalars, kyvernovariables
 
 OPERATORS = (
     "Equals", "NotEquals", "Equal", "NotEqual", "In", "NotIn", "AnyIn", "AllIn", "AnyNotIn", "AllNotIn",
@@ -86,18 +86,18 @@ def equals(key: Any, value: Any) -> bool:
 
 
 def _numbers_equal(a: str, b: str) -> bool:
-    qa, qb = kyvernopatterns.parse_quantity(a), kyvernopatterns.parse_quantity(b)
+    qa, qb = kyvernoscalars.parse_quantity(a), kyvernoscalars.parse_quantity(b)
     return qa is not None and qb is not None and qa == qb
 
 
 def _strings_equal(key: str, value: str) -> bool:
-    da, db = kyvernovariables.parse_duration(key), kyvernovariables.parse_duration(value)
+    da, db = kyvernoscalars.parse_duration(key), kyvernoscalars.parse_duration(value)
     if da is not None and db is not None:
         return da == db
-    qa, qb = kyvernopatterns.parse_quantity(key), kyvernopatterns.parse_quantity(value)
+    qa, qb = kyvernoscalars.parse_quantity(key), kyvernoscalars.parse_quantity(value)
     if qa is not None and qb is not None:
         return qa == qb
-    return kyvernopatterns.wildcard_match(value, key)
+    return kyvernoscalars.wildcard_match(value, key)
 
 
 def _as_list(value: Any) -> list[Any] | None:
@@ -121,11 +121,11 @@ def _member(item: Any, value: Any) -> bool:
             ranged = _in_range(key, value)
             if ranged is not None:
                 return ranged
-            return kyvernopatterns.wildcard_match(value, key)
+            return kyvernoscalars.wildcard_match(value, key)
         return False
     for candidate in values:
         text = _text(candidate)
-        if kyvernopatterns.wildcard_match(text, key) or kyvernopatterns.wildcard_match(key, text):
+        if kyvernoscalars.wildcard_match(text, key) or kyvernoscalars.wildcard_match(key, text):
             return True
     return False
 
@@ -183,13 +183,13 @@ def _comparable(key: Any, value: Any, *, durations_only: bool) -> tuple[Any, Any
     if isinstance(key, int | float) and isinstance(value, int | float):
         return float(key), float(value)
     ka, va = _text(key), _text(value)
-    da, db = kyvernovariables.parse_duration(ka), kyvernovariables.parse_duration(va)
+    da, db = kyvernoscalars.parse_duration(ka), kyvernoscalars.parse_duration(va)
     if da is not None and db is not None:
         return da, db
-    qa, qb = kyvernopatterns.parse_quantity(ka), kyvernopatterns.parse_quantity(va)
+    qa, qb = kyvernoscalars.parse_quantity(ka), kyvernoscalars.parse_quantity(va)
     if qa is not None and qb is not None:
         return qa, qb
-    sa, sb = kyvernopatterns._semver(ka), kyvernopatterns._semver(va)
+    sa, sb = kyvernoscalars.parse_version(ka), kyvernoscalars.parse_version(va)
     if sa is not None and sb is not None and ka.count(".") >= 1:
         return sa, sb
     return None
@@ -199,7 +199,7 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        return kyvernovariables.parse_duration(value)
+        return kyvernoscalars.parse_duration(value)
     return None
 
 

@@ -12,11 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leitplanke.engine import cel, celtext
+from leitplanke.core import documents
+from leitplanke.engine import cel
 from leitplanke.engine.compat import kyvernoconditions, kyvernomatching, kyvernopatterns, kyvernovariables
 from leitplanke.engine.compat.kyvernomatching import Request
-
-CEL_VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +100,6 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def images_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    from leitplanke.core import documents
-
     spec = documents.pod_spec_of(body)
     result: dict[str, Any] = {}
     if spec is None:
@@ -388,53 +385,3 @@ def evaluate_cel(compiled: CompiledCel, body: Mapping[str, Any], request: Reques
                     text = rendered
             return RuleOutcome("fail", text or f"failed expression: {program.source}")
     return RuleOutcome("pass")
-
-
-class CelCompiler:
-    """Compiles the CEL of one Kyverno or admission policy and remembers whether any expression failed.
-
-    Each problem goes to ``problem(path, code, message)``; ``rewrite`` (if any) changes the text
-    first, and its failures are not reported (the caller tries the unrewritten text elsewhere).
-    """
-
-    def __init__(self, problem: Any, *, rewrite: Any = None) -> None:
-        self.env = cel.build_environment(variables=CEL_VARIABLES)
-        self.problem = problem
-        self.rewrite = rewrite
-        self.ok = True
-
-    def __call__(self, source: Any, path: str) -> cel.Program | None:
-        text = plain_or_value(str(source))
-        found = self.env.compile(self.rewrite(text) if self.rewrite is not None else text)
-        if isinstance(found, cel.CelIssue):
-            self.ok = False
-            if self.rewrite is None:
-                self.problem(path, "cel-compile", found.message)
-            return None
-        return found
-
-
-def plain_or_value(source: str) -> str:
-    """Drop ``.orValue(d)`` after a receiver with no optional step (``a.b.orValue([])``).
-
-    Kyverno's cel-go returns such a non-optional receiver as it is; our runtime has no
-    overload for it. Receivers that hold ``?`` or end in a call keep their ``orValue``.
-    """
-    marker = ".orValue("
-    out, position = [], 0
-    while True:
-        found = source.find(marker, position)
-        if found < 0:
-            out.append(source[position:])
-            return "".join(out)
-        start = found
-        while start > 0 and (source[start - 1].isalnum() or source[start - 1] in "_.?"):
-            start -= 1
-        receiver = source[start:found]
-        end = celtext.closing(source, found + len(marker) - 1)
-        if "?" in receiver or not receiver or source[found - 1] in ")]" or end < 0:
-            out.append(source[position : found + len(marker)])
-            position = found + len(marker)
-            continue
-        out.append(source[position:found])
-        position = end + 1

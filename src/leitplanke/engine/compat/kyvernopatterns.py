@@ -10,19 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from decimal import Decimal
 from typing import Any
 
+from leitplanke.engine.compat import kyvernoscalars
+
 _NUMBER_PART = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(.*)$")
-_QUANTITY = re.compile(
-    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)$"
-)
-_SUFFIX = {
-    "": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
-    "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
-    "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}  # fmt: skip
 _RANGE = re.compile(r"^(-?[\d.]+[A-Za-z]*)(!?-)(-?[\d.]+[A-Za-z]*)$")
 _OPERATORS = (">=", "<=", ">", "<", "!")
 
@@ -35,63 +28,6 @@ class PatternOutcome:
 
 
 _PASS = PatternOutcome("pass")
-
-
-@lru_cache(maxsize=4096)
-def _wildcard_regex(pattern: str) -> re.Pattern[str]:
-    parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def wildcard_match(pattern: str, text: str) -> bool:
-    """Kyverno's wildcard match: ``*`` any run of characters, ``?`` exactly one."""
-    if "*" not in pattern and "?" not in pattern:
-        return pattern == text
-    return _wildcard_regex(pattern).fullmatch(text) is not None
-
-
-def parse_quantity(text: str) -> Decimal | None:
-    """A Kubernetes quantity (``500m``, ``1Gi``, ``1e3``) as a Decimal, or None."""
-    found = _QUANTITY.match(text.strip())
-    if found is None:
-        return None
-    try:
-        number = Decimal(found[1])
-    except InvalidOperation:
-        return None
-    if found[2]:
-        return number * Decimal(10) ** int(found[2][1:])
-    return number * Decimal(str(_SUFFIX[found[3] or ""]))
-
-
-def semver_satisfies(version: str, constraint: str) -> bool:
-    """A small subset of semver constraints: ``>=1.2.3``, ``<2.0.0``, ``1.2.3``, joined by spaces."""
-    for term in constraint.replace(",", " ").split():
-        op = next((o for o in (">=", "<=", "!=", ">", "<", "=") if term.startswith(o)), "=")
-        target = _semver(term[len(op) :] if term.startswith(op) else term)
-        actual = _semver(version)
-        if target is None or actual is None:
-            return False
-        checks = {
-            ">=": actual >= target,
-            "<=": actual <= target,
-            "!=": actual != target,
-            ">": actual > target,
-            "<": actual < target,
-            "=": actual == target,
-        }
-        if not checks[op]:
-            return False
-    return True
-
-
-def _semver(text: str) -> tuple[int, ...] | None:
-    core = text.strip().lstrip("v").split("-", 1)[0].split("+", 1)[0]
-    try:
-        parts = tuple(int(p) for p in core.split("."))
-    except ValueError:
-        return None
-    return (*parts, 0, 0, 0)[:3]
 
 
 def number_text(value: Any) -> str | None:
@@ -178,7 +114,7 @@ def _string_compare(value: Any, pattern: str, op: str) -> bool:
         text = number_text(value) or ""
     else:
         return False
-    found = wildcard_match(pattern, text)
+    found = kyvernoscalars.wildcard_match(pattern, text)
     return not found if op == "!" else found
 
 
@@ -186,15 +122,13 @@ def _number_compare(value: Any, pattern: str, op: str) -> bool:
     text = number_text(value)
     if text is None:
         return False
-    from leitplanke.engine.compat import kyvernovariables
-
-    wanted_duration = kyvernovariables.parse_duration(pattern)
-    actual_duration = kyvernovariables.parse_duration(text)
+    wanted_duration = kyvernoscalars.parse_duration(pattern)
+    actual_duration = kyvernoscalars.parse_duration(text)
     if wanted_duration is not None and actual_duration is not None:
         return compare(actual_duration, wanted_duration, op)
-    wanted = parse_quantity(pattern)
+    wanted = kyvernoscalars.parse_quantity(pattern)
     if wanted is not None:
-        actual = parse_quantity(text)
+        actual = kyvernoscalars.parse_quantity(text)
         return actual is not None and compare(actual, wanted, op)
     return _string_compare(value, pattern, op)
 
@@ -254,7 +188,7 @@ def _expand_wildcard_keys(resource: Mapping[str, Any], pattern: Mapping[str, Any
     for key, value in pattern.items():
         anchor, name = split_anchor(key)
         if ("*" in name or "?" in name) and anchor in ("", "=(", "(", "X(", "^(", "<("):
-            hits = [k for k in resource if isinstance(k, str) and wildcard_match(name, k)]
+            hits = [k for k in resource if isinstance(k, str) and kyvernoscalars.wildcard_match(name, k)]
             if hits:
                 for hit in hits:
                     expanded[f"{anchor}{hit})" if anchor else hit] = value

@@ -2,20 +2,20 @@
 
 Kyverno's control names map onto the ``PSS:`` controls our pss-baseline and pss-restricted
 policies declare; a podSecurity rule fails when a policy of its level (and not excluded) fails.
-Called by ``compat.kyvernoevaluating``; the packs are loaded and compiled on first use.
+Called by ``compat.kyvernoevaluating``; the packs' results come from ``evaluate``, given by
+the loader (``loading.PssPacks``, which compiles the packs on first use).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from leitplanke.core import documents
 from leitplanke.core.documents import Document, Origin
-from leitplanke.core.results import Verdict
-from leitplanke.engine.compat import kyvernopatterns
+from leitplanke.core.results import Result, Verdict
+from leitplanke.engine.compat import kyvernoscalars
 
-PACKS = ("pss-baseline", "pss-restricted")
 # Kyverno's controlName → the PSS control suffixes our packs declare
 CONTROLS: Mapping[str, tuple[str, ...]] = {
     "HostProcess": ("windowsHostProcess",),
@@ -38,32 +38,20 @@ _KNOWN = {suffix for suffixes in CONTROLS.values() for suffix in suffixes}
 
 
 class PodSecurity:
-    """The compiled PSS packs, built lazily once per policy that uses podSecurity."""
+    """Kyverno's podSecurity checks, over the results ``evaluate`` gives for a document (the
+    PSS packs' results)."""
 
-    __slots__ = ("_compiled",)
+    __slots__ = ("_evaluate",)
 
-    def __init__(self) -> None:
-        self._compiled: Any = None
-
-    def _ensure(self) -> Any:
-        if self._compiled is None:
-            # imported here: loading imports the compat modules to build Kyverno policies
-            from leitplanke.engine import compiling, loading
-
-            loaded = loading.load_packs(PACKS, now=datetime(2000, 1, 1, tzinfo=UTC))
-            self._compiled, _ = compiling.compile_policies(loaded.policies)
-        return self._compiled
+    def __init__(self, *, evaluate: Callable[[Document], Sequence[Result]]) -> None:
+        self._evaluate = evaluate
 
     def check(self, body: Mapping[str, Any], level: str, exclude: Sequence[Mapping[str, Any]]) -> list[str]:
         """The messages of failing PSS controls of ``level`` for ``body``, minus excluded ones."""
-        from leitplanke.engine import evaluating
-
-        compiled = self._ensure()
         levels = ("baseline",) if level == "baseline" else ("baseline", "restricted")
         excluded = _excluded(body, exclude)
-        outcome = evaluating.evaluate_document(compiled, Document(body=body, origin=Origin(file="")))
         failures: list[str] = []
-        for result in outcome.results:
+        for result in self._evaluate(Document(body=body, origin=Origin(file=""))):
             if result.verdict is not Verdict.FAIL:
                 continue
             controls = [c.removeprefix("PSS:") for c in result.controls if c.startswith("PSS:")]
@@ -74,8 +62,6 @@ class PodSecurity:
 
 
 def _excluded(body: Mapping[str, Any], exclude: Sequence[Mapping[str, Any]]) -> set[str]:
-    from leitplanke.core import documents
-
     spec = documents.pod_spec_of(body) or {}
     images = [
         str(c.get("image", ""))
@@ -86,7 +72,7 @@ def _excluded(body: Mapping[str, Any], exclude: Sequence[Mapping[str, Any]]) -> 
     found: set[str] = set()
     for entry in exclude:
         patterns = [str(p) for p in entry.get("images") or []]
-        if patterns and not all(any(kyvernopatterns.wildcard_match(p, i) for p in patterns) for i in images):
+        if patterns and not all(any(kyvernoscalars.wildcard_match(p, i) for p in patterns) for i in images):
             continue
         found.update(CONTROLS.get(str(entry.get("controlName", "")), ()))
     return found

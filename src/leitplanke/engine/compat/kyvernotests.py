@@ -17,7 +17,7 @@ import yaml
 
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
-from leitplanke.engine import compiling, loading, testing, yamlnodes
+from leitplanke.engine import compiling, loading, parsing, testing, yamlnodes
 from leitplanke.engine.compat.kyvernomatching import Request
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
@@ -131,7 +131,7 @@ def _run_one(
     report: testing.TestReport,
 ) -> None:
     name = str(file)
-    f = loading.Fields(doc, name, report.problems)
+    f = parsing.Fields(doc, name, report.problems)
     loaded = loading.load_paths([str(file.parent / p) for p in f.strings("policies")], now=now)
     report.problems.extend(loaded.problems)
     policies = {p.policy.id: p for p in loaded.foreign}

@@ -16,7 +16,7 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Problem
 from leitplanke.engine import cel, compiling, matching, yamlnodes
-from leitplanke.engine.compat import kyvernoevaluating, kyvernomatching
+from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernomatching
 from leitplanke.engine.compat.kyvernoevaluating import CompiledCel
 from leitplanke.engine.compat.kyvernomatching import Request
 
@@ -180,7 +180,7 @@ def _with_resources(
 
 
 def _compile(spec: Mapping[str, Any], problem: Any, *, rewrite: Any) -> CompiledCel | None:
-    program = kyvernoevaluating.CelCompiler(problem, rewrite=rewrite)
+    program = celcompiling.CelCompiler(problem, rewrite=rewrite)
 
     variables = []
     for index, entry in enumerate(spec.get("variables") or []):

@@ -20,12 +20,11 @@ import yaml
 from jmespath import exceptions as jmes_errors
 from jmespath import functions
 
-from leitplanke.engine.compat import kyvernopatterns
+from leitplanke.engine import regexes
+from leitplanke.engine.compat import kyvernoscalars
 
 # a `{{ }}` reference not preceded by a backslash; inner braces allow JMESPath object literals
 _REFERENCE = re.compile(r"(?<!\\)\{\{((?:\{[^{}]*\}|[^{}])*)\}\}")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -89,21 +88,19 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
 
     @signature(_STR, _STR_NUM, _STR_NUM)
     def _func_regex_replace_all(self, pattern: str, text: Any, repl: Any) -> str:
-        # Go's $1 / ${1} references become Python's \g<1>
-        replacement = re.sub(r"\$\{?(\d+)\}?", r"\\g<\1>", _text(repl))
-        return re.sub(pattern, replacement, _text(text))
+        return regexes.replace_all(pattern, _text(text), _text(repl))
 
     @signature(_STR, _STR_NUM, _STR_NUM)
     def _func_regex_replace_all_literal(self, pattern: str, text: Any, repl: Any) -> str:
-        return re.sub(pattern, lambda _m: _text(repl), _text(text))
+        return regexes.replace_all_literal(pattern, _text(text), _text(repl))
 
     @signature(_STR, _STR_NUM)
     def _func_regex_match(self, pattern: str, text: Any) -> bool:
-        return re.search(pattern, _text(text)) is not None
+        return regexes.search(pattern, _text(text))
 
     @signature(_STR, _STR_NUM)
     def _func_pattern_match(self, pattern: str, text: Any) -> bool:
-        return kyvernopatterns.wildcard_match(pattern, _text(text))
+        return kyvernoscalars.wildcard_match(pattern, _text(text))
 
     @signature(_OBJ, _OBJ)
     def _func_label_match(self, selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
@@ -188,7 +185,7 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
 
     @signature(_STR, _STR)
     def _func_semver_compare(self, version: str, constraint: str) -> bool:
-        return kyvernopatterns.semver_satisfies(version, constraint)
+        return kyvernoscalars.semver_satisfies(version, constraint)
 
     @signature(_STR)
     def _func_path_canonicalize(self, path: str) -> str:
@@ -208,18 +205,18 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
     def _func_time_since(self, layout: str, start: str, end: str) -> str:
         begin = _parse_time(start)
         finish = _parse_time(end) if end else datetime.now(UTC)
-        return render_duration((finish - begin).total_seconds())
+        return kyvernoscalars.render_duration((finish - begin).total_seconds())
 
     @signature(_STR, _STR)
     def _func_time_add(self, start: str, duration: str) -> str:
-        seconds = parse_duration(duration)
+        seconds = kyvernoscalars.parse_duration(duration)
         if seconds is None:
             raise jmes_errors.JMESPathError(f"time_add: invalid duration {duration!r}")
         return _format_time(_parse_time(start) + timedelta(seconds=seconds))
 
     @signature(_STR, _STR)
     def _func_time_diff(self, start: str, end: str) -> str:
-        return render_duration((_parse_time(end) - _parse_time(start)).total_seconds())
+        return kyvernoscalars.render_duration((_parse_time(end) - _parse_time(start)).total_seconds())
 
     @signature(_STR, _STR)
     def _func_time_before(self, a: str, b: str) -> bool:
@@ -243,7 +240,7 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
 
     @signature(_STR, _STR)
     def _func_time_truncate(self, t: str, duration: str) -> str:
-        step = parse_duration(duration) or 1.0
+        step = kyvernoscalars.parse_duration(duration) or 1.0
         moment = _parse_time(t)
         epoch = moment.timestamp()
         return _format_time(datetime.fromtimestamp(epoch - math.fmod(epoch, step), tz=UTC))
@@ -267,10 +264,10 @@ def _number(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        quantity = kyvernopatterns.parse_quantity(value)
+        quantity = kyvernoscalars.parse_quantity(value)
         if quantity is not None:
-            return float(quantity)
-        seconds = parse_duration(value)
+            return kyvernoscalars.quantity_number(quantity)
+        seconds = kyvernoscalars.parse_duration(value)
         if seconds is not None:
             return seconds
     raise jmes_errors.JMESPathError(f"expected a number, got {value!r}")
@@ -279,42 +276,10 @@ def _number(value: Any) -> float:
 def _arith(a: Any, b: Any, op: Any) -> Any:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return op(a, b)
-    da, db = (parse_duration(v) if isinstance(v, str) else None for v in (a, b))
+    da, db = (kyvernoscalars.parse_duration(v) if isinstance(v, str) else None for v in (a, b))
     if da is not None and db is not None:
-        return render_duration(op(da, db))
+        return kyvernoscalars.render_duration(op(da, db))
     return op(_number(a), _number(b))
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds of a Go duration (``1h30m``, ``-5s``), or None."""
-    body = text.strip()
-    sign = -1.0 if body.startswith("-") else 1.0
-    body = body.lstrip("+-")
-    if body == "0":
-        return 0.0
-    if not body:
-        return None
-    total, position = 0.0, 0
-    for part in _DURATION_PART.finditer(body):
-        if part.start() != position:
-            return None
-        total += float(part[1]) * _UNITS[part[2]]
-        position = part.end()
-    return sign * total if position == len(body) and position else None
-
-
-def render_duration(seconds: float) -> str:
-    """A Go-style duration text (``1h0m0s``)."""
-    sign = "-" if seconds < 0 else ""
-    rest = abs(seconds)
-    hours, rest = divmod(rest, 3600)
-    minutes, rest = divmod(rest, 60)
-    secs = f"{rest:g}"
-    if hours:
-        return f"{sign}{int(hours)}h{int(minutes)}m{secs}s"
-    if minutes:
-        return f"{sign}{int(minutes)}m{secs}s"
-    return f"{sign}{secs}s"
 
 
 def _parse_time(text: str) -> datetime:
@@ -336,7 +301,7 @@ def search(expression: str, data: Any) -> Any:
     """Evaluate one JMESPath expression with Kyverno's functions; errors become VariableError."""
     try:
         return jmespath.search(expression, data, options=_OPTIONS)
-    except (jmes_errors.JMESPathError, ValueError, TypeError, re.error, yaml.YAMLError) as exc:
+    except (jmes_errors.JMESPathError, regexes.PatternError, ValueError, TypeError, yaml.YAMLError) as exc:
         raise VariableError(f"JMESPath query {expression!r} failed: {exc}") from exc
 
 
