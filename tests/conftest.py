@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-# compiled CEL is cached between runs (engine.caching.cache_directory): the tests, and the CLI
+# compiled CEL is cached between runs (settings.cache_directory, read by the CLI): the tests, and the CLI
 # processes they start, keep theirs in a folder of their own, not in the home directory
 os.environ.setdefault(
     "LEITPLANKE_CACHE_DIR",
