@@ -89,3 +89,15 @@ def test_durations_read_and_render_as_go_does() -> None:
         None,
     ]
     assert [kyvernoscalars.render_duration(s) for s in (3600.0, 90.0, 0.5)] == ["1h0m0s", "1m30s", "0.5s"]
+
+
+def test_kyverno_regex_functions_run_on_re2() -> None:
+    text = "a" * 100_000 + "!"
+    assert [
+        kyvernovariables.search("regex_match('(a+)+$', x)", {"x": text}),
+        kyvernovariables.search("regex_match('[[:digit:]]+', `42`)", {}),
+        kyvernovariables.search("regex_replace_all('(\\w+)@(\\w+)', 'me@host', '${2}.$1')", {}),
+        kyvernovariables.search("regex_replace_all_literal('a+', 'baac', '$1')", {}),
+    ] == [False, True, "host.me", "b$1c"]
+    with pytest.raises(kyvernovariables.VariableError, match="invalid or unsupported Perl syntax"):
+        kyvernovariables.search("regex_match('(?=x)', 'x')", {})
