@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from leitplanke import engine
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver
@@ -71,7 +72,9 @@ def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]
     return configuring.load_config(path)
 
 
-def compile_gathered(gathered: Gathered) -> compiling.CompiledSet:
-    compiled, problems = compiling.compile_policies(gathered.policies, foreign=gathered.foreign)
-    gathered.problems.extend(problems)
-    return compiled
+def compile_gathered(gathered: Gathered) -> engine.PolicySet:
+    policy_set = engine.compile(
+        gathered.policies, options=engine.CompileOptions(foreign=tuple(gathered.foreign))
+    )
+    gathered.problems.extend(policy_set.problems)
+    return policy_set

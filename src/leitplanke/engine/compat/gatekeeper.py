@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, matching, yamlnodes
+from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
 from leitplanke.engine.compat import admissionpolicies
 from leitplanke.engine.compat.kyvernomatching import group_version
 
@@ -87,11 +87,19 @@ class Template:
         return self._programs[key]
 
     def review(
-        self, engine: str, review: Mapping[str, Any], constraint: Constraint, *, inventory: Mapping[str, Any]
+        self,
+        engine: str,
+        review: Mapping[str, Any],
+        constraint: Constraint,
+        *,
+        inventory: Mapping[str, Any],
+        namespace: Mapping[str, Any] | None = None,
     ) -> Violations:
+        """``namespace``: the Namespace object from the request, for CEL's ``namespaceObject``
+        (else read from the inventory)."""
         if engine == REGO:
             return self._review_rego(review, constraint, inventory)
-        return self._review_cel(review, constraint, inventory)
+        return self._review_cel(review, constraint, inventory, namespace)
 
     def _review_rego(
         self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
@@ -107,7 +115,11 @@ class Template:
         return Violations(tuple(str(v.get("msg", "")) if isinstance(v, Mapping) else str(v) for v in found))
 
     def _review_cel(
-        self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
+        self,
+        review: Mapping[str, Any],
+        constraint: Constraint,
+        inventory: Mapping[str, Any],
+        known: Mapping[str, Any] | None,
     ) -> Violations:
         if self.cel is None:
             return Violations(error=self.cel_error or "no K8sNativeValidation engine")
@@ -119,7 +131,7 @@ class Template:
             "oldObject": old,
             "request": dict(review),
             "params": constraint.body,
-            "namespaceObject": namespace_object(namespace, inventory),
+            "namespaceObject": namespace_object(namespace, inventory) if known is None else known,
             "authorizer": None,
             "variables": {
                 "params": constraint.body.get("spec", {}).get("parameters"),
@@ -187,8 +199,9 @@ def parse_template(data: Mapping[str, Any], *, problem: admissionpolicies.Proble
     return template
 
 
-def review_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``input.review`` for an object (an offline CREATE) or the ``request`` of an AdmissionReview."""
+def review_of(body: Mapping[str, Any], context: contexts.Context = contexts.NO_REQUEST) -> dict[str, Any]:
+    """``input.review`` for an object in ``context`` (none: an offline CREATE) or the ``request``
+    of an AdmissionReview."""
     if body.get("kind") == "AdmissionReview" and isinstance(body.get("request"), Mapping):
         return dict(body["request"])
     meta = body.get("metadata") or {}
@@ -197,11 +210,13 @@ def review_of(body: Mapping[str, Any]) -> dict[str, Any]:
         "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
         "name": meta.get("name", ""),
         "namespace": meta.get("namespace", ""),
-        "operation": "CREATE",
-        "userInfo": {},
+        "operation": context.operation or "CREATE",
+        "userInfo": dict(context.user_info),
         "object": body,
-        "oldObject": None,
-        "dryRun": False,
+        "oldObject": context.old_object,
+        "dryRun": context.dry_run,
+        **({"subResource": context.sub_resource} if context.sub_resource else {}),
+        **({"uid": context.uid} if context.uid else {}),
     }
 
 
@@ -287,12 +302,20 @@ class GatekeeperConstraint:
     engine: str = CEL  # Gatekeeper prefers K8sNativeValidation where a template has it
     family: str = "gatekeeper"
 
-    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
-        review = review_of(document.body)
+    def evaluate(
+        self,
+        document: Document,
+        *,
+        environment: cel.Environment,
+        context: contexts.Context = contexts.NO_REQUEST,
+    ) -> list[compiling.ForeignOutcome]:
+        review = review_of(document.body, context)
         if not matches(self.constraint.match, review, inventory=self.inventory):
             return []
         engine = self.engine if self.engine in self.template.engines else self.template.engines[0]
-        found = self.template.review(engine, review, self.constraint, inventory=self.inventory)
+        found = self.template.review(
+            engine, review, self.constraint, inventory=self.inventory, namespace=context.namespace_object
+        )
         rule = self.constraint.kind
         if found.error:
             return [compiling.ForeignOutcome(rule, "error", found.error)]
