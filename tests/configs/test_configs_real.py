@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from leitplanke import engine
 from leitplanke.core.documents import Document
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result
-from leitplanke import engine
 from leitplanke.engine import loading
 from leitplanke.sources import files
 

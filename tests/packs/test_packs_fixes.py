@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from leitplanke import engine
 from leitplanke.cli import testcmd
 from leitplanke.core.documents import Document
 from leitplanke.core.results import Result, Verdict
-from leitplanke import engine
 from leitplanke.engine import fixing, loading
 from leitplanke.sources import files, parsing
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
+from leitplanke import engine
 from leitplanke.core.documents import Document, pod_spec_of
 from leitplanke.core.policies import Policy
 from leitplanke.core.results import Result, Verdict
-from leitplanke import engine
 from leitplanke.engine import loading
 from leitplanke.sources import files
 

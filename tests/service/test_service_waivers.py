@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from leitplanke import engine
 from leitplanke.cli import waivers as waivers_cli
 from leitplanke.core.results import ScanReport, Verdict
-from leitplanke import engine
 from leitplanke.engine import loading
 from leitplanke.governance import access, waivers
 from leitplanke.reports import jsonreports

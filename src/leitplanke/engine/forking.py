@@ -41,8 +41,8 @@ def forked_map(function: Callable[[T], R], items: Sequence[T], *, processes: int
         workers.append(worker)
     try:
         while readers:
-            for reader in wait(readers):
-                assert isinstance(reader, Connection)
+            for ready in wait(readers):
+                reader = readers[readers.index(ready)]  # type: ignore[arg-type]  # wait returns what it was given
                 try:
                     status, value = reader.recv()
                 except EOFError:

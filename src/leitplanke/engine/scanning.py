@@ -172,7 +172,7 @@ def evaluate_document(
     Until ``evaluating`` takes ``context`` (the "verdict" branch), a document without a request
     goes without the keyword; then this function reduces to that call.
     """
-    if context is contexts.NO_REQUEST:
+    if context == contexts.NO_REQUEST:
         return evaluating.evaluate_document(compiled, doc)
     evaluate: Any = evaluating.evaluate_document
     outcome: evaluating.Outcome = evaluate(compiled, doc, context=context)

@@ -185,7 +185,7 @@ class AdmissionPolicy:
         environment: cel.Environment,
         context: contexts.Context = contexts.NO_REQUEST,
     ) -> list[compiling.ForeignOutcome]:
-        if context is contexts.NO_REQUEST:
+        if context == contexts.NO_REQUEST:
             return self.evaluate_body(document.body)
         request = kyvernomatching.request_of(context)
         if not request.namespace_labels:  # the labels the policy's tests gave, unless the request has its own

@@ -42,7 +42,7 @@ class Request:
 
 def request_of(context: contexts.Context) -> Request:
     """The request Kyverno (and VAP) rules see for ``context``; without one, an offline CREATE."""
-    if context is contexts.NO_REQUEST:
+    if context == contexts.NO_REQUEST:
         return Request()
     user = context.user_info
     namespace = context.namespace_object
