@@ -17,8 +17,7 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
-from leitplanke.engine.compat import admissionpolicies
-from leitplanke.engine.compat.kyvernomatching import group_version
+from leitplanke.engine.compat import admissionpolicies, gatekeeperreviews
 
 if TYPE_CHECKING:
     from leitplanke.engine.compat import gatekeeperrego
@@ -131,7 +130,9 @@ class Template:
             "oldObject": old,
             "request": dict(review),
             "params": constraint.body,
-            "namespaceObject": namespace_object(namespace, inventory) if known is None else known,
+            "namespaceObject": gatekeeperreviews.namespace_object(namespace, inventory)
+            if known is None
+            else known,
             "authorizer": None,
             "variables": {
                 "params": constraint.body.get("spec", {}).get("parameters"),
@@ -199,49 +200,6 @@ def parse_template(data: Mapping[str, Any], *, problem: admissionpolicies.Proble
     return template
 
 
-def review_of(body: Mapping[str, Any], context: contexts.Context = contexts.NO_REQUEST) -> dict[str, Any]:
-    """``input.review`` for an object in ``context`` (none: an offline CREATE) or the ``request``
-    of an AdmissionReview."""
-    if body.get("kind") == "AdmissionReview" and isinstance(body.get("request"), Mapping):
-        return dict(body["request"])
-    meta = body.get("metadata") or {}
-    group, version = group_version(str(body.get("apiVersion", "")))
-    return {
-        "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
-        "name": meta.get("name", ""),
-        "namespace": meta.get("namespace", ""),
-        "operation": context.operation or "CREATE",
-        "userInfo": dict(context.user_info),
-        "object": body,
-        "oldObject": context.old_object,
-        "dryRun": context.dry_run,
-        **({"subResource": context.sub_resource} if context.sub_resource else {}),
-        **({"uid": context.uid} if context.uid else {}),
-    }
-
-
-def build_inventory(bodies: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """``data.inventory``: ``namespace[ns][apiVersion][kind][name]``, ``cluster[apiVersion][kind][name]``."""
-    inventory: dict[str, Any] = {"cluster": {}, "namespace": {}}
-    for body in bodies:
-        meta = body.get("metadata") or {}
-        api_version, kind, name = (
-            str(body.get("apiVersion", "")),
-            str(body.get("kind", "")),
-            str(meta.get("name", "")),
-        )
-        namespace = meta.get("namespace")
-        root = inventory["namespace"].setdefault(str(namespace), {}) if namespace else inventory["cluster"]
-        root.setdefault(api_version, {}).setdefault(kind, {})[name] = body
-    return inventory
-
-
-def namespace_object(namespace: str, inventory: Mapping[str, Any]) -> Any:
-    if not namespace:
-        return None
-    return ((inventory.get("cluster") or {}).get("v1") or {}).get("Namespace", {}).get(namespace)
-
-
 def _globs(patterns: Sequence[Any], value: str) -> bool:
     return any(fnmatch.fnmatchcase(value, str(p)) for p in patterns)
 
@@ -280,7 +238,7 @@ def matches(match: Mapping[str, Any], review: Mapping[str, Any], *, inventory: M
         return False
     selector = match.get("namespaceSelector")
     if selector and (namespace or is_namespace):
-        found = obj if is_namespace else namespace_object(namespace, inventory)
+        found = obj if is_namespace else gatekeeperreviews.namespace_object(namespace, inventory)
         labels = ((found or {}).get("metadata") or {}).get("labels")
         if found is None or not matching.selects(selector, labels or {}):
             return False
@@ -309,7 +267,7 @@ class GatekeeperConstraint:
         environment: cel.Environment,
         context: contexts.Context = contexts.NO_REQUEST,
     ) -> list[compiling.ForeignOutcome]:
-        review = review_of(document.body, context)
+        review = gatekeeperreviews.review_of(document.body, context)
         if not matches(self.constraint.match, review, inventory=self.inventory):
             return []
         engine = self.engine if self.engine in self.template.engines else self.template.engines[0]
@@ -343,7 +301,7 @@ def build_policies(
             if template is not None:
                 templates[template.kind] = template
                 _lint_unsupported(template, file=file, doc=doc, problems=problems)
-    data = build_inventory(inventory)
+    data = gatekeeperreviews.build_inventory(inventory)
     built = []
     for file, doc in docs:
         if not is_constraint(doc.data):
@@ -400,20 +358,11 @@ def with_scan_inventory(
         if not uses_inventory(policy) or not isinstance(foreign, GatekeeperConstraint):
             rebuilt.append(policy)
             continue
-        inventory = _merged_inventory(foreign.inventory, build_inventory(scanned))
+        inventory = gatekeeperreviews.merged_inventory(
+            foreign.inventory, gatekeeperreviews.build_inventory(scanned)
+        )
         rebuilt.append(replace(policy, foreign=replace(foreign, inventory=inventory)))
     return rebuilt
-
-
-def _merged_inventory(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for key in first.keys() | second.keys():
-        a, b = first.get(key), second.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            merged[key] = _merged_inventory(a, b)
-        else:
-            merged[key] = b if b is not None else a
-    return merged
 
 
 # builtins of Gatekeeper that reach outside the review; offline they cannot be evaluated
