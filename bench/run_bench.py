@@ -213,15 +213,16 @@ def count_evaluations(corpus: Path) -> int:
     """Rule evaluations of a scan with every built-in pack (in this process, not timed)."""
     from datetime import UTC, datetime
 
-    from leitplanke.engine import compiling, loading, scanning
+    from leitplanke import engine
+    from leitplanke.engine import loading
     from leitplanke.sources import files
 
     now = datetime.now(UTC)
     loaded = loading.load_packs(loading.available_packs(), now=now)
-    compiled, _ = compiling.compile_policies(loaded.policies)
+    policy_set = engine.compile(loaded.policies)
     sources = list(files.iter_sources([str(corpus)]))
-    report = scanning.scan(sources, compiled=compiled, load=files.load_source, now=now)
-    return report.evaluations
+    scanned = engine.scan(policy_set, sources, engine.Findings(), load=files.load_source, now=now)
+    return scanned.evaluations
 
 
 def platform_line() -> str:

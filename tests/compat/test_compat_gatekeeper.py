@@ -7,7 +7,7 @@ from typing import Any
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.problems import Problem
 from leitplanke.engine import compiling, yamlnodes
-from leitplanke.engine.compat import gatekeeper, gatekeeperrego
+from leitplanke.engine.compat import gatekeeper, gatekeeperrego, gatekeeperreviews
 
 V0 = """package k8srequired
 violation[{"msg": msg}] {
@@ -117,9 +117,9 @@ def test_a_labelled_service_passes_and_other_kinds_and_excluded_namespaces_are_n
 def test_the_inventory_is_laid_out_by_namespace_api_version_kind_and_name() -> None:
     policy = _build([_service("web", "other", {"team": "b"})])
     assert _verdicts(policy, _service("web", "shop", {"team": "a"})) == [("fail", "name taken in other")]
-    assert gatekeeper.build_inventory([_service("web", "other")])["namespace"]["other"]["v1"]["Service"][
-        "web"
-    ]
+    assert gatekeeperreviews.build_inventory([_service("web", "other")])["namespace"]["other"]["v1"][
+        "Service"
+    ]["web"]
 
 
 def test_an_admission_review_is_reviewed_as_its_request() -> None:
@@ -138,8 +138,8 @@ def test_an_admission_review_is_reviewed_as_its_request() -> None:
 
 
 def test_match_scope_names_label_and_namespace_selectors() -> None:
-    review = gatekeeper.review_of(_service("web-1", "shop", {"tier": "front"}))
-    namespaces = gatekeeper.build_inventory(
+    review = gatekeeperreviews.review_of(_service("web-1", "shop", {"tier": "front"}))
+    namespaces = gatekeeperreviews.build_inventory(
         [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"env": "prod"}}}]
     )
     assert gatekeeper.matches({"scope": "Namespaced", "name": "web-*"}, review, inventory={})

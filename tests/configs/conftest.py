@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from leitplanke.engine import compiling, loading, scanning
+from leitplanke import engine
+from leitplanke.engine import loading
 from leitplanke.sources import files
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -17,10 +18,11 @@ Failing = set[tuple[str, str, str, int, str]]
 def scan_failing(paths: Sequence[str], packs: Sequence[str]) -> Failing:
     """(policy, rule, file, line, verdict) of every result of ``packs`` on ``paths`` that did not pass."""
     loaded = loading.load_packs(list(packs), now=NOW)
-    compiled, problems = compiling.compile_policies(loaded.policies)
-    assert loaded.problems == [] and problems == []
+    policy_set = engine.compile(loaded.policies)
+    assert loaded.problems == [] and policy_set.problems == ()
     sources = list(files.iter_sources(list(paths)))
-    report = scanning.scan(sources, compiled=compiled, load=files.load_source, now=NOW, jobs=1)
+    report = engine.Collected()
+    engine.scan(policy_set, sources, report, load=files.load_source, now=NOW, jobs=1)
     return {
         (r.policy, r.rule, r.location.file, r.location.line, r.verdict.value)
         for r in report.results

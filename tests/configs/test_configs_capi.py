@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from leitplanke.engine import compiling, loading, scanning
+from leitplanke import engine
+from leitplanke.engine import loading
 from leitplanke.sources import files
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -49,10 +50,11 @@ def test_each_kind_s_version_result_points_at_its_own_version_field(tmp_path: Pa
     path = tmp_path / "clusters.yaml"
     path.write_text(MANIFESTS)
     loaded = loading.load_packs(["capi"], now=NOW)
-    compiled, problems = compiling.compile_policies(loaded.policies)
-    assert problems == []
+    policy_set = engine.compile(loaded.policies)
+    assert policy_set.problems == ()
     sources = list(files.iter_sources([str(path)]))
-    report = scanning.scan(sources, compiled=compiled, load=files.load_source, now=NOW, jobs=1)
+    report = engine.Collected()
+    engine.scan(policy_set, sources, report, load=files.load_source, now=NOW, jobs=1)
     found = {
         (r.rule, r.resource.display, r.location.line, r.location.path, r.verdict.value)
         for r in report.results

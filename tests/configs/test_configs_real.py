@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from leitplanke import engine
 from leitplanke.core.documents import Document
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result
-from leitplanke.engine import compiling, loading, scanning
+from leitplanke.engine import loading
 from leitplanke.sources import files
 
 SHARED = Path(__file__).parents[2].parent / "shared"
@@ -35,10 +36,11 @@ pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason=f"the shared corpus is
 @cache
 def _scan() -> tuple[list[Document], list[Problem], list[Result]]:
     loaded = loading.load_packs(["mesh", "proxy"], now=NOW)
-    compiled, problems = compiling.compile_policies(loaded.policies)
-    assert loaded.problems == [] and problems == []
+    policy_set = engine.compile(loaded.policies)
+    assert loaded.problems == [] and policy_set.problems == ()
     outputs = [o for target in TARGETS for o in files.load_path(str(REAL / target))]
-    report = scanning.scan([outputs], compiled=compiled, load=lambda items: items, now=NOW, jobs=1)
+    report = engine.Collected()
+    engine.scan(policy_set, [outputs], report, load=lambda items: items, now=NOW, jobs=1)
     documents = [o for o in outputs if isinstance(o, Document)]
     return documents, [o for o in outputs if isinstance(o, Problem)], list(report.results)
 

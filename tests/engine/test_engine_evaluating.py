@@ -12,7 +12,7 @@ import yaml
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.policies import Severity
 from leitplanke.core.results import ScanReport
-from leitplanke.engine import compiling, loading, scanning
+from leitplanke.engine import collecting, compiling, loading, scanning, sinks
 from leitplanke.reports import jsonreports
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -112,7 +112,9 @@ def _scan(policy_texts: Iterable[str], docs: list[Document], waivers: str = "") 
     assert loaded.problems == []
     compiled, problems = compiling.compile_policies(loaded.policies)
     assert problems == []
-    return scanning.scan([docs], compiled=compiled, load=lambda d: d, waivers=loaded.waivers, now=NOW, jobs=1)
+    sink = sinks.Collected()
+    scanned = scanning.scan(compiled, [docs], sink, load=lambda d: d, waivers=loaded.waivers, now=NOW, jobs=1)
+    return sink.report(scanned)
 
 
 def _rows(report: ScanReport) -> set[tuple[str, str, str, str, str]]:
@@ -281,24 +283,20 @@ def _sources() -> list[list[Document]]:
 
 
 def _scan_sources(
-    *, jobs: int, render: scanning.Renderer | None = None, spool: str = "", keep_passes: bool = True
+    *, jobs: int, render: sinks.Renderer | None = None, spool: str = "", keep_passes: bool = True
 ) -> ScanReport:
     loaded = loading.Loaded()
     for i, text in enumerate((PRIVILEGED, REGISTRY, PDB)):
         loaded.extend(loading.load_text(text, file=f"p{i}.yaml", now=NOW))
     loaded.extend(loading.load_text(WAIVER.replace("EXPIRES", "2026-12-20"), file="w.yaml", now=NOW))
     compiled, _ = compiling.compile_policies(loaded.policies)
-    return scanning.scan(
-        _sources(),
-        compiled=compiled,
-        load=lambda docs: docs,
-        waivers=loaded.waivers,
-        now=NOW,
-        jobs=jobs,
-        render=render,
-        spool=spool,
-        keep_passes=keep_passes,
+    sink: sinks.Sink = sinks.Collected() if keep_passes else sinks.Findings()
+    if render is not None:
+        sink = sinks.Spooled(render, spool=spool)
+    scanned = scanning.scan(
+        compiled, _sources(), sink, load=lambda docs: docs, waivers=loaded.waivers, now=NOW, jobs=jobs
     )
+    return sink.report(scanned)
 
 
 def test_set_level_results_follow_the_results_of_their_documents_own_rules() -> None:
@@ -472,9 +470,9 @@ def test_kept_bodies_come_back_as_they_were_plain_or_not() -> None:
     plain = {"kind": "Pod", "spec": {"replicas": 2, "ratio": 0.5, "on": True, "none": None, "list": ["a", 1]}}
     odd = {"kind": "Pod", "created": datetime(2026, 1, 2, tzinfo=UTC), "tags": ("a", "b")}
     for body in (plain, odd):
-        assert scanning._thawed(scanning._frozen(body)) == body
-    assert scanning._frozen(plain)[:1] == b"m"  # marshal: faster both ways
-    assert scanning._frozen(odd)[:1] == b"p"  # what marshal cannot hold (a datetime) goes by pickle
+        assert collecting._thawed(collecting._frozen(body)) == body
+    assert collecting._frozen(plain)[:1] == b"m"  # marshal: faster both ways
+    assert collecting._frozen(odd)[:1] == b"p"  # what marshal cannot hold (a datetime) goes by pickle
 
 
 # the PDBs of the namespace that name a Deployment, kept once per namespace as a variable;

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
+from leitplanke import engine
 from leitplanke.cli import testcmd
 from leitplanke.core.documents import Document
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import compiling, fixing, loading, scanning
+from leitplanke.engine import fixing, loading
 from leitplanke.sources import files, parsing
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -92,20 +93,21 @@ def cases() -> dict[tuple[str, str], list[Case]]:
     return found
 
 
-def _compiled(policy_files: Sequence[str]) -> compiling.CompiledSet:
+def _compiled(policy_files: Sequence[str]) -> engine.PolicySet:
     loaded = loading.load_paths(list(policy_files), now=NOW)
-    compiled, problems = compiling.compile_policies(loaded.policies)
-    assert loaded.problems + problems == []
+    compiled = engine.compile(loaded.policies)
+    assert loaded.problems + list(compiled.problems) == []
     return compiled
 
 
-def _scan_text(text: str, compiled: compiling.CompiledSet) -> list[Result]:
+def _scan_text(text: str, compiled: engine.PolicySet) -> list[Result]:
     # a normalised configuration (SshdConfig, EnvoyConfig) keeps its domain, as in `leitplanke test`
     items = [
         replace(item, domain=testcmd.domain_of(item.body)) if isinstance(item, Document) else item
         for item in parsing.parse_documents(text.encode("utf-8"), file="resource.yaml")
     ]
-    report = scanning.scan([items], compiled=compiled, load=lambda batch: batch, now=NOW, jobs=1)
+    report = engine.Collected()
+    engine.scan(compiled, [items], report, load=lambda batch: batch, now=NOW, jobs=1)
     return report.results
 
 
@@ -160,10 +162,12 @@ def _shape(path: Path) -> int | str:
 
 def _scan_tree(root: Path) -> list[Result]:
     loaded = loading.load_packs(PACKS, now=NOW)
-    compiled, problems = compiling.compile_policies(loaded.policies)
-    assert problems == []
+    compiled = engine.compile(loaded.policies)
+    assert list(compiled.problems) == []
     sources = list(files.iter_sources([str(root)]))
-    return scanning.scan(sources, compiled=compiled, load=files.load_source, now=NOW).results
+    report = engine.Collected()
+    engine.scan(compiled, sources, report, load=files.load_source, now=NOW)
+    return report.results
 
 
 def _holds_a_list(path: Path) -> bool:

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from leitplanke import engine
 from leitplanke.core.documents import Document, pod_spec_of
 from leitplanke.core.policies import Policy
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import compiling, loading, scanning
+from leitplanke.engine import loading
 from leitplanke.sources import files
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus" / "kyverno"
@@ -169,14 +170,15 @@ def _our_verdict(results: Sequence[Result], rules: frozenset[tuple[str, str]]) -
 
 def compare(suite: str) -> Iterator[Row]:
     policies = _pack_policies()
-    compiled, problems = compiling.compile_policies(policies)
-    assert problems == []
+    compiled = engine.compile(policies)
+    assert list(compiled.problems) == []
     for test in _test_files(suite):
         spec = yaml.safe_load(test.read_text(encoding="utf-8"))
         documents = _load(test, spec)
         by_name = {(doc.kind, doc.name): doc for doc in documents}
         assert len(by_name) == len(documents), f"{test}: two resources share a kind and name"
-        report = scanning.scan([documents], compiled=compiled, load=lambda batch: batch, now=NOW, jobs=1)
+        report = engine.Collected()
+        engine.scan(compiled, [documents], report, load=lambda batch: batch, now=NOW, jobs=1)
         by_resource: dict[tuple[str, str], list[Result]] = {}
         for result in report.results:
             by_resource.setdefault((result.resource.kind, result.resource.name), []).append(result)

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from leitplanke import engine
 from leitplanke.cli import waivers as waivers_cli
 from leitplanke.core.results import ScanReport, Verdict
-from leitplanke.engine import loading, scanning
+from leitplanke.engine import loading
 from leitplanke.governance import access, waivers
 from leitplanke.reports import jsonreports
 from leitplanke.service import create_app
@@ -252,7 +253,7 @@ def test_pulled_waivers_load_and_suppress_the_matching_result_in_a_scan(api: Api
     report = ScanReport(
         results=[result("no-privileged", "containers", "web"), result("no-privileged", "containers", "api")]
     )
-    scanning.apply_waivers(report, loaded.waivers, now=T0)
+    engine.apply_waivers(report, loaded.waivers, now=T0)
     assert [(r.resource.name, r.verdict, r.waiver) for r in report.results] == [
         ("web", Verdict.SKIP, "waiver-1"),
         ("api", Verdict.FAIL, ""),

@@ -105,13 +105,13 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
     assert not problems, problems  # the demo catalog is ours
     catalog.apply_catalog(database, parsed, actor="demo", now=now)
     gathered = gathering.gather(policy_paths=[], packs=[], waiver_paths=[], config_path=None, now=now)
-    compiled = gathering.compile_gathered(gathered)
+    policy_set = gathering.compile_gathered(gathered)
     sla_days = load_settings().sla_days
     reports = {}
     for folder in sorted({folder for _, _, folder in DEMO_SCANS}):
         reports[folder] = scan.run_scan(
             [str(examples / folder)],
-            compiled=compiled,
+            policy_set=policy_set,
             waivers=gathered.waivers,
             now=now,
             jobs=1,

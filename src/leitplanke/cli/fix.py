@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leitplanke import engine
 from leitplanke.cli import gathering, scan
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import compiling, scanning
 from leitplanke.sources import parsing
 
 if TYPE_CHECKING:
@@ -38,13 +38,13 @@ def fix_command(
     gathered = gathering.gather(
         policy_paths=policies or [], packs=pack or [], waiver_paths=[], config_path=config, now=now
     )
-    compiled = gathering.compile_gathered(gathered)
+    policy_set = gathering.compile_gathered(gathered)
     if gathered.has_errors:
         for problem in sorted(gathered.problems):
             typer.echo(problem.render(), err=True)
         raise typer.Exit(2)
     report = scan.run_scan(
-        paths, compiled=compiled, waivers=[], now=now, jobs=jobs, helm_values=[], helm_set=[]
+        paths, policy_set=policy_set, waivers=[], now=now, jobs=jobs, helm_values=[], helm_set=[]
     )
     from leitplanke.engine import fixing  # ruamel.yaml: only when fixing
 
@@ -57,7 +57,7 @@ def fix_command(
             )
             continue
         outcome = _fix_until_stable(
-            target.read_text(encoding="utf-8"), results, file=file, compiled=compiled, now=now
+            target.read_text(encoding="utf-8"), results, file=file, policy_set=policy_set, now=now
         )
         for problem in outcome.problems:
             typer.echo(problem.render(), err=True)
@@ -86,7 +86,7 @@ def _fix_until_stable(
     results: list[Result],
     *,
     file: str,
-    compiled: compiling.CompiledSet,
+    policy_set: engine.PolicySet,
     now: datetime,
 ) -> fixing.FileFix:
     """Fix, re-scan the fixed text, fix again: two fixes may touch one list (drop ALL, drop NET_RAW)."""
@@ -97,9 +97,11 @@ def _fix_until_stable(
         if not outcome.changed:
             break
         fixed = outcome.fixed
-        rescan = scanning.scan(
+        rescan = engine.Collected()
+        engine.scan(
+            policy_set,
             [fixed],
-            compiled=compiled,
+            rescan,
             load=lambda t: parsing.parse_documents(t.encode("utf-8"), file=file),
             now=now,
             jobs=1,

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from leitplanke import settings
+from leitplanke import engine, settings
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver
@@ -81,11 +81,10 @@ def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]
     return configuring.load_config(path)
 
 
-def compile_gathered(gathered: Gathered) -> compiling.CompiledSet:
-    compiled, problems = compiling.compile_policies(
+def compile_gathered(gathered: Gathered) -> engine.PolicySet:
+    policy_set = engine.compile(
         gathered.policies,
-        foreign=gathered.foreign,
-        environment=compiling.build_environment(cache=settings.cache_directory()),
+        options=engine.CompileOptions(foreign=tuple(gathered.foreign), cache=settings.cache_directory()),
     )
-    gathered.problems.extend(problems)
-    return compiled
+    gathered.problems.extend(policy_set.problems)
+    return policy_set

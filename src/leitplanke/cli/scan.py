@@ -20,13 +20,13 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from leitplanke import reports
+from leitplanke import engine, reports
 from leitplanke.cli import credentials, gathering
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Severity
 from leitplanke.core.problems import Level, UsageError
 from leitplanke.core.results import ScanReport, Verdict
-from leitplanke.engine import compiling, loading, scanning
+from leitplanke.engine import loading
 from leitplanke.reports import compliance, jsonreports
 from leitplanke.sources import files, hosts
 
@@ -120,20 +120,15 @@ def scan_command(
     )
     threshold = _threshold(fail_on, gathered.config.fail_on)
     _add_scan_inventory(gathered, paths or ["."], config_type=config_type)
-    compiled = gathering.compile_gathered(gathered)
+    policy_set = gathering.compile_gathered(gathered)
     if gathered.has_errors:
         for problem in sorted(gathered.problems):
             typer.echo(problem.render(), err=True)
         raise typer.Exit(EXIT_USAGE)
-    # a JSON report to keep: the workers render the results themselves (see scanning.scan)
-    render = jsonreports.LineRenderer() if fmt == "json" and framework is None and upload is None else None
-    # the table (without --show-passed) and SARIF show findings only: passes are only counted
-    shows_findings = (fmt == "table" and not show_passed) or fmt == "sarif"
-    findings_only = shows_findings and framework is None and upload is None
     with tempfile.TemporaryDirectory(prefix="leitplanke-scan-") as spool:
         report = run_scan(
             paths or ([] if host else ["."]),
-            compiled=compiled,
+            policy_set=policy_set,
             waivers=gathered.waivers,
             now=now,
             jobs=jobs,
@@ -141,12 +136,12 @@ def scan_command(
             helm_set=set_values or [],
             host=host,
             config_type=config_type,
-            render=render,
-            spool=spool,
-            keep_passes=not findings_only,
+            sink=_sink(
+                fmt, spool=spool, show_passed=show_passed, whole=framework is not None or upload is not None
+            ),
         )
         report.problems[:0] = gathered.problems  # warnings from loading come first
-        policy_map = compiling.policy_map(compiled)
+        policy_map = dict(policy_set.policies)
         view = None
         if framework is not None:
             view = compliance.build_compliance(report, framework=framework, policies=policy_map)
@@ -187,6 +182,18 @@ def _add_scan_inventory(gathered: gathering.Gathered, paths: list[str], *, confi
     gathered.foreign = gatekeeper.with_scan_inventory(gathered.foreign, bodies)
 
 
+def _sink(fmt: str, *, spool: str, show_passed: bool, whole: bool) -> engine.Sink:
+    """Where the results of a scan for ``fmt`` go; ``whole``: every result as an object (a
+    compliance view or an upload reads them all)."""
+    if whole:
+        return engine.Collected()
+    if fmt == "json":  # a JSON report to keep: the workers render the results themselves
+        return engine.Spooled(jsonreports.LineRenderer(), spool=spool)
+    if (fmt == "table" and not show_passed) or fmt == "sarif":  # findings only: passes are counted
+        return engine.Findings()
+    return engine.Collected()
+
+
 def _check_compliance(framework: str, fmt: str) -> None:
     if framework not in compliance.FRAMEWORKS:
         choices = ", ".join(compliance.FRAMEWORKS)
@@ -207,7 +214,7 @@ def _threshold(option: str | None, configured: Severity | None) -> Severity:
 def run_scan(
     paths: list[str],
     *,
-    compiled: compiling.CompiledSet,
+    policy_set: engine.PolicySet,
     waivers: Iterable[Any],
     now: datetime,
     jobs: int,
@@ -215,10 +222,9 @@ def run_scan(
     helm_set: list[str],
     host: bool = False,
     config_type: str | None = None,
-    render: scanning.Renderer | None = None,
-    spool: str = "",
-    keep_passes: bool = True,
+    sink: engine.Sink | None = None,
 ) -> ScanReport:
+    """Scan ``paths`` (and the host) into ``sink`` (default: every result) and its report."""
     sources: list[Any] = [hosts.HostSource()] if host else []
     for path in paths:
         if path != "-" and not Path(path).exists():
@@ -227,19 +233,19 @@ def run_scan(
     load = functools.partial(
         _load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set), config_type=config_type
     )
+    sink = sink or engine.Collected()
     with _progress(len(sources)) as advance:
-        return scanning.scan(
+        scanned = engine.scan(
+            policy_set,
             sources,
-            compiled=compiled,
+            sink,
             load=load,
             waivers=list(waivers),
             now=now,
             jobs=jobs,
             on_progress=advance,
-            render=render,
-            spool=spool,
-            keep_passes=keep_passes,
         )
+    return sink.report(scanned)
 
 
 def _load_source(

@@ -18,7 +18,7 @@ import yaml
 from leitplanke.core.documents import Document, Origin, SkippedInput
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import compiling, loading, parsing, scanning, yamlnodes
+from leitplanke.engine import loading, parsing, policysets, running, sinks, yamlnodes
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 # the domain of an inline resource (a normalised SshdConfig body is not a Kubernetes object)
@@ -143,14 +143,15 @@ def _run_one(
     loaded = loading.load_paths([str(file.parent / p) for p in f.strings("spec.policies")], now=now)
     loaded.extend(loading.load_packs(f.strings("spec.packs"), now=now))
     report.problems.extend(loaded.problems)
-    compiled, problems = compiling.compile_policies(loaded.policies)
-    report.problems.extend(problems)
+    policy_set = running.compile(loaded.policies, options=policysets.CompileOptions())
+    report.problems.extend(policy_set.problems)
     sources = _resources(file, doc, f, load_resources, domain_of)
-    scan = scanning.scan(
-        [sources], compiled=compiled, load=lambda items: items, waivers=loaded.waivers, now=now, jobs=1
+    sink = sinks.Collected()
+    scanned = running.scan(
+        policy_set, [sources], sink, load=lambda items: items, waivers=loaded.waivers, now=now, jobs=1
     )
-    report.problems.extend(scan.problems)
-    actual = _actual_verdicts(scan.results)
+    report.problems.extend(scanned.problems)
+    actual = _actual_verdicts(sink.results)
     raw = f.get("spec.expect")
     for index, _row in enumerate(raw if isinstance(raw, list) else []):
         base = f"spec.expect[{index}]"

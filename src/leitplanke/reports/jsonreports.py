@@ -249,7 +249,7 @@ class LineRenderer:
 
     A line is the compact JSON, keys sorted, of ``result_value``. Most of it repeats across
     results (a policy's category and controls, a document's resource, a file name): those
-    parts are rendered once and joined. Scan workers use it too (``scanning.scan(render=...)``).
+    parts are rendered once and joined. Scan workers use it too (``engine.Spooled``).
     """
 
     def __init__(self) -> None:

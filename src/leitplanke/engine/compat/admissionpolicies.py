@@ -9,14 +9,14 @@ files into one foreign ``CompiledPolicy`` per binding; ``compile_validations`` a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, matching, yamlnodes
-from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernovalidating
+from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
+from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernomatching, kyvernovalidating
 from leitplanke.engine.compat.kyvernomatching import Request
 
 GROUP = "admissionregistration.k8s.io/"
@@ -178,8 +178,19 @@ class AdmissionPolicy:
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     family: str = FAMILY
 
-    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
-        return self.evaluate_body(document.body)
+    def evaluate(
+        self,
+        document: Document,
+        *,
+        environment: cel.Environment,
+        context: contexts.Context = contexts.NO_REQUEST,
+    ) -> list[compiling.ForeignOutcome]:
+        if context == contexts.NO_REQUEST:
+            return self.evaluate_body(document.body)
+        request = kyvernomatching.request_of(context)
+        if not request.namespace_labels:  # the labels the policy's tests gave, unless the request has its own
+            request = replace(request, namespace_labels=self.namespace_labels)
+        return self.evaluate_body(document.body, request)
 
     def evaluate_body(
         self, body: Mapping[str, Any], request: Request | None = None

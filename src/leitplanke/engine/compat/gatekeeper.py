@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, matching, yamlnodes
-from leitplanke.engine.compat import admissionpolicies
-from leitplanke.engine.compat.kyvernomatching import group_version
+from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
+from leitplanke.engine.compat import admissionpolicies, gatekeeperreviews
 
 if TYPE_CHECKING:
     from leitplanke.engine.compat import gatekeeperrego
@@ -87,11 +86,19 @@ class Template:
         return self._programs[key]
 
     def review(
-        self, engine: str, review: Mapping[str, Any], constraint: Constraint, *, inventory: Mapping[str, Any]
+        self,
+        engine: str,
+        review: Mapping[str, Any],
+        constraint: Constraint,
+        *,
+        inventory: Mapping[str, Any],
+        namespace: Mapping[str, Any] | None = None,
     ) -> Violations:
+        """``namespace``: the Namespace object from the request, for CEL's ``namespaceObject``
+        (else read from the inventory)."""
         if engine == REGO:
             return self._review_rego(review, constraint, inventory)
-        return self._review_cel(review, constraint, inventory)
+        return self._review_cel(review, constraint, inventory, namespace)
 
     def _review_rego(
         self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
@@ -107,7 +114,11 @@ class Template:
         return Violations(tuple(str(v.get("msg", "")) if isinstance(v, Mapping) else str(v) for v in found))
 
     def _review_cel(
-        self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
+        self,
+        review: Mapping[str, Any],
+        constraint: Constraint,
+        inventory: Mapping[str, Any],
+        known: Mapping[str, Any] | None,
     ) -> Violations:
         if self.cel is None:
             return Violations(error=self.cel_error or "no K8sNativeValidation engine")
@@ -119,7 +130,9 @@ class Template:
             "oldObject": old,
             "request": dict(review),
             "params": constraint.body,
-            "namespaceObject": namespace_object(namespace, inventory),
+            "namespaceObject": gatekeeperreviews.namespace_object(namespace, inventory)
+            if known is None
+            else known,
             "authorizer": None,
             "variables": {
                 "params": constraint.body.get("spec", {}).get("parameters"),
@@ -187,46 +200,6 @@ def parse_template(data: Mapping[str, Any], *, problem: admissionpolicies.Proble
     return template
 
 
-def review_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``input.review`` for an object (an offline CREATE) or the ``request`` of an AdmissionReview."""
-    if body.get("kind") == "AdmissionReview" and isinstance(body.get("request"), Mapping):
-        return dict(body["request"])
-    meta = body.get("metadata") or {}
-    group, version = group_version(str(body.get("apiVersion", "")))
-    return {
-        "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
-        "name": meta.get("name", ""),
-        "namespace": meta.get("namespace", ""),
-        "operation": "CREATE",
-        "userInfo": {},
-        "object": body,
-        "oldObject": None,
-        "dryRun": False,
-    }
-
-
-def build_inventory(bodies: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """``data.inventory``: ``namespace[ns][apiVersion][kind][name]``, ``cluster[apiVersion][kind][name]``."""
-    inventory: dict[str, Any] = {"cluster": {}, "namespace": {}}
-    for body in bodies:
-        meta = body.get("metadata") or {}
-        api_version, kind, name = (
-            str(body.get("apiVersion", "")),
-            str(body.get("kind", "")),
-            str(meta.get("name", "")),
-        )
-        namespace = meta.get("namespace")
-        root = inventory["namespace"].setdefault(str(namespace), {}) if namespace else inventory["cluster"]
-        root.setdefault(api_version, {}).setdefault(kind, {})[name] = body
-    return inventory
-
-
-def namespace_object(namespace: str, inventory: Mapping[str, Any]) -> Any:
-    if not namespace:
-        return None
-    return ((inventory.get("cluster") or {}).get("v1") or {}).get("Namespace", {}).get(namespace)
-
-
 def _globs(patterns: Sequence[Any], value: str) -> bool:
     return any(fnmatch.fnmatchcase(value, str(p)) for p in patterns)
 
@@ -265,7 +238,7 @@ def matches(match: Mapping[str, Any], review: Mapping[str, Any], *, inventory: M
         return False
     selector = match.get("namespaceSelector")
     if selector and (namespace or is_namespace):
-        found = obj if is_namespace else namespace_object(namespace, inventory)
+        found = obj if is_namespace else gatekeeperreviews.namespace_object(namespace, inventory)
         labels = ((found or {}).get("metadata") or {}).get("labels")
         if found is None or not matching.selects(selector, labels or {}):
             return False
@@ -287,12 +260,20 @@ class GatekeeperConstraint:
     engine: str = CEL  # Gatekeeper prefers K8sNativeValidation where a template has it
     family: str = "gatekeeper"
 
-    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
-        review = review_of(document.body)
+    def evaluate(
+        self,
+        document: Document,
+        *,
+        environment: cel.Environment,
+        context: contexts.Context = contexts.NO_REQUEST,
+    ) -> list[compiling.ForeignOutcome]:
+        review = gatekeeperreviews.review_of(document.body, context)
         if not matches(self.constraint.match, review, inventory=self.inventory):
             return []
         engine = self.engine if self.engine in self.template.engines else self.template.engines[0]
-        found = self.template.review(engine, review, self.constraint, inventory=self.inventory)
+        found = self.template.review(
+            engine, review, self.constraint, inventory=self.inventory, namespace=context.namespace_object
+        )
         rule = self.constraint.kind
         if found.error:
             return [compiling.ForeignOutcome(rule, "error", found.error)]
@@ -320,7 +301,7 @@ def build_policies(
             if template is not None:
                 templates[template.kind] = template
                 _lint_unsupported(template, file=file, doc=doc, problems=problems)
-    data = build_inventory(inventory)
+    data = gatekeeperreviews.build_inventory(inventory)
     built = []
     for file, doc in docs:
         if not is_constraint(doc.data):
@@ -377,20 +358,11 @@ def with_scan_inventory(
         if not uses_inventory(policy) or not isinstance(foreign, GatekeeperConstraint):
             rebuilt.append(policy)
             continue
-        inventory = _merged_inventory(foreign.inventory, build_inventory(scanned))
+        inventory = gatekeeperreviews.merged_inventory(
+            foreign.inventory, gatekeeperreviews.build_inventory(scanned)
+        )
         rebuilt.append(replace(policy, foreign=replace(foreign, inventory=inventory)))
     return rebuilt
-
-
-def _merged_inventory(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for key in first.keys() | second.keys():
-        a, b = first.get(key), second.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            merged[key] = _merged_inventory(a, b)
-        else:
-            merged[key] = b if b is not None else a
-    return merged
 
 
 # builtins of Gatekeeper that reach outside the review; offline they cannot be evaluated

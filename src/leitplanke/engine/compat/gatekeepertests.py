@@ -16,7 +16,7 @@ import yaml
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
 from leitplanke.engine import regexes, testing, yamlnodes
-from leitplanke.engine.compat import gatekeeper
+from leitplanke.engine.compat import gatekeeper, gatekeeperreviews
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 SUITE_FILE = "suite.yaml"
@@ -139,7 +139,7 @@ def _run_test(
             for entry in case.get("inventory") or []
             for o in _objects(base / str(entry), load_resources, report.problems)
         ]
-        inventory = gatekeeper.build_inventory(inventory_bodies)
+        inventory = gatekeeperreviews.build_inventory(inventory_bodies)
         for engine in engines:
             if template is None or constraint is None or not objects:
                 actual = "error: the template, constraint or object could not be read"
@@ -170,7 +170,7 @@ def _violations(
     engine: str,
     inventory: Mapping[str, Any],
 ) -> gatekeeper.Violations:
-    review = gatekeeper.review_of(body)
+    review = gatekeeperreviews.review_of(body)
     if not gatekeeper.matches(constraint.match, review, inventory=inventory):
         return gatekeeper.Violations()
     return template.review(engine, review, constraint, inventory=inventory)

@@ -67,7 +67,7 @@ def build_data(body: Mapping[str, Any], request: Request) -> dict[str, Any]:
     data: dict[str, Any] = {
         "request": {
             "object": body,
-            "oldObject": None,
+            "oldObject": request.old_object,
             "operation": request.operation,
             "userInfo": request.user_info(),
             "roles": list(request.roles),
@@ -331,7 +331,7 @@ def cel_request(body: Mapping[str, Any], request: Request) -> dict[str, Any]:
         "namespace": str(meta.get("namespace", "") or ""),
         "name": str(meta.get("name", "")),
         "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
-        "dryRun": False,
+        "dryRun": request.dry_run,
     }
 
 
@@ -340,6 +340,8 @@ def namespace_object(body: Mapping[str, Any], request: Request) -> Any:
     namespace = str((body.get("metadata") or {}).get("namespace", "") or "")
     if not namespace:
         return None
+    if request.namespace_object is not None:
+        return request.namespace_object
     known = request.namespaces.get(namespace)
     if known is not None:
         return known
@@ -350,7 +352,7 @@ def namespace_object(body: Mapping[str, Any], request: Request) -> Any:
 def cel_bindings(body: Mapping[str, Any], request: Request) -> dict[str, Any]:
     return {
         "object": body,
-        "oldObject": None,
+        "oldObject": request.old_object,
         "request": cel_request(body, request),
         "params": None,
         "namespaceObject": namespace_object(body, request),

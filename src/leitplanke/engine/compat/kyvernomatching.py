@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leitplanke.engine import matching
+from leitplanke.engine import contexts, matching
 from leitplanke.engine.compat import kyvernoscalars
 
 # the plural resource names ValidatingPolicy rules use, for kinds whose plural is irregular
@@ -30,9 +30,36 @@ class Request:
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     namespaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)  # variables from a values file
+    # from an admission request (``request_of``): the object before, the namespace, the rest of userInfo
+    old_object: Mapping[str, Any] | None = None
+    namespace_object: Mapping[str, Any] | None = None
+    user_extra: Mapping[str, Any] = field(default_factory=dict)  # uid, extra
+    dry_run: bool = False
 
     def user_info(self) -> dict[str, Any]:
-        return {"username": self.username, "groups": list(self.groups)}
+        return {"username": self.username, "groups": list(self.groups), **self.user_extra}
+
+
+def request_of(context: contexts.Context) -> Request:
+    """The request Kyverno (and VAP) rules see for ``context``; without one, an offline CREATE."""
+    if context == contexts.NO_REQUEST:
+        return Request()
+    user = context.user_info
+    namespace = context.namespace_object
+    labels = {}
+    if namespace is not None:
+        meta = namespace.get("metadata") or {}
+        labels = {str(meta.get("name", "")): dict(meta.get("labels") or {})}
+    return Request(
+        operation=context.operation or "CREATE",
+        username=str(user.get("username", "")),
+        groups=tuple(str(group) for group in user.get("groups") or ()),
+        namespace_labels=labels,
+        old_object=context.old_object,
+        namespace_object=namespace,
+        user_extra={key: user[key] for key in ("uid", "extra") if key in user},
+        dry_run=context.dry_run,
+    )
 
 
 def split_kind(text: str) -> tuple[str, str, str, str]:
