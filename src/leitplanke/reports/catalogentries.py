@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -118,19 +118,18 @@ def rule_notes(rule: Rule) -> list[str]:
     return notes
 
 
-def fix_parts(rule: Rule) -> tuple[str, str, str] | None:
-    """``(merge JSON, keys removed, path)`` of the rule's fix, or None when it has none.
+def fix_sentence(rule: Rule, *, code: Callable[[str], str]) -> str:
+    """What the rule's fix does, in one sentence; ``code`` marks up the merge, the keys and the path.
 
-    An empty path is the failing ``forEach`` item, or the document for a rule without one.
+    Without a path, the fix applies to the failing ``forEach`` item, or to the document.
     """
     fix = rule.fix
     if fix is None:
-        return None
-    return (json_text(fix.merge) if fix.merge else "", ", ".join(fix.remove), fix.path)
-
-
-def fix_place(rule: Rule) -> str:
-    return "on each failing item" if rule.for_each else "on the document"
+        return "Fix: none (see the remediation)."
+    done = [f"merges {code(json_text(fix.merge))}"] if fix.merge else []
+    done += [f"removes {code(', '.join(fix.remove))}"] if fix.remove else []
+    where = "on each failing item" if rule.for_each else "on the document"
+    return f"Fix: {' and '.join(done)} {f'at {code(fix.path)}' if fix.path else where}."
 
 
 def json_text(value: Any) -> str:

@@ -116,15 +116,7 @@ def _html_rule(rule: Rule) -> list[str]:
     head = f"For each item of {_code(rule.for_each)}, compliant when:" if rule.for_each else "Compliant when:"
     out = ['<div class="rule">', f"<h5>{_code(rule.name)}</h5>", f"<p>{head}</p>", _pre(rule.validate)]
     out += [f"<p>{_h(note)}</p>" for note in catalogentries.rule_notes(rule)]
-    fix = catalogentries.fix_parts(rule)
-    if fix is None:
-        out.append("<p>Fix: none (see the remediation).</p>")
-    else:
-        merge, remove, path = fix
-        done = [f"merges {_code(merge)}"] if merge else []
-        done += [f"removes {_code(remove)}"] if remove else []
-        where = f"at {_code(path)}" if path else catalogentries.fix_place(rule)
-        out.append(f"<p>Fix: {' and '.join(done)} {where}.</p>")
+    out.append(f"<p>{catalogentries.fix_sentence(rule, code=_code)}</p>")
     out.append("</div>")
     return out
 

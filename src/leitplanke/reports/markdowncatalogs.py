@@ -96,16 +96,8 @@ def _md_rule(rule: Rule) -> Iterator[str]:
     for note in catalogentries.rule_notes(rule):
         yield ""
         yield _md_prose(note)
-    fix = catalogentries.fix_parts(rule)
     yield ""
-    if fix is None:
-        yield "Fix: none (see the remediation)."
-    else:
-        merge, remove, path = fix
-        done = [f"merges {_md_code(merge)}"] if merge else []
-        done += [f"removes {_md_code(remove)}"] if remove else []
-        where = f"at {_md_code(path)}" if path else catalogentries.fix_place(rule)
-        yield f"Fix: {' and '.join(done)} {where}."
+    yield catalogentries.fix_sentence(rule, code=_md_code)
 
 
 def _md_block(text: str, language: str) -> Iterator[str]:
