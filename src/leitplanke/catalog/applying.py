@@ -1,6 +1,6 @@
 """Applying the catalog: upsert teams, apps and environments, each change audited, in one transaction.
 
-``apply_catalog`` stores a parsed file (``leitplanke catalog apply``, ``leitplanke db demo``); the
+``apply_catalog`` stores a parsed file (``leitplanke catalog apply``, ``leitplanke db seed-demo``); the
 ``put_*`` use cases store one entity (the service's catalog routes).
 """
 

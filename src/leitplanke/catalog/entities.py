@@ -1,7 +1,8 @@
 """The catalog's entities: teams, applications and environments, read from a Backstage-like file.
 
 ``parse_catalog`` is pure (text → entities and problems); ``catalog.applying`` stores what it
-returns. Called by ``leitplanke catalog apply``, ``leitplanke db demo`` and the service's routes.
+returns. Parsed for ``leitplanke catalog apply`` and ``leitplanke db seed-demo``; the service's
+routes build the same values from request bodies.
 """
 
 from __future__ import annotations
