@@ -163,7 +163,7 @@ def catalog_yaml() -> str:
 @pytest.fixture
 def catalog_database(database: object) -> object:
     """``database`` with two teams (team-shop owns checkout, team-data owns warehouse), dev and prod."""
-    from leitplanke.governance import catalog
+    from leitplanke import catalog
 
     parsed, problems = catalog.parse_catalog(CATALOG_YAML)
     assert problems == []

@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 
 from leitplanke.alerts import HttpTransport, parse_targets
 from leitplanke.core.results import ScanReport
-from leitplanke.governance import access, alerting, delivering, findings
+from leitplanke.governance import access, alerting, findings, relaying
 from leitplanke.reports import jsonreports
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
-from leitplanke.store import databases, deliveries, repositories
+from leitplanke.store import alertoutbox, databases, repositories
 from leitplanke.store.rows import Waiver
 
 T0 = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)  # the clock fixture's start
@@ -70,7 +70,7 @@ def _wait_until(check: Callable[[], bool], *, timeout: float = 15.0) -> None:
 
 def _outbox(database: Any) -> list[tuple[str, str, str, int]]:
     with database.reading() as session:
-        return [(r.key, r.target, r.status, r.attempts) for r in deliveries.list_all(session)]
+        return [(r.key, r.target, r.status, r.attempts) for r in alertoutbox.list_all(session)]
 
 
 def _fingerprint(labels: dict[str, str]) -> str:
@@ -233,7 +233,7 @@ def test_a_refusing_receiver_is_retried_with_exponential_backoff_until_it_accept
 
 
 def test_backoff_doubles_up_to_its_cap_and_gives_up_after_the_last_attempt() -> None:
-    policy = delivering.RetryPolicy(first_seconds=5, max_seconds=30, max_attempts=6)
+    policy = relaying.RetryPolicy(first_seconds=5, max_seconds=30, max_attempts=6)
     assert [policy.delay(n) for n in range(1, 7)] == [5, 10, 20, 30, 30, None]
 
 
@@ -300,7 +300,7 @@ def test_an_ingestion_that_fails_queues_no_alert(
         assert repositories.count_findings(session) == 0
 
 
-def test_sweeps_queue_each_breach_and_waiver_alert_once_and_deliver_them(
+def test_sweeps_queue_each_breach_and_waiver_alert_once_and_send_them(
     catalog_database: Any, receiver: Receiver, result: Any
 ) -> None:
     _ingest(catalog_database, [result("probes", "liveness", "web", severity="high")])
@@ -332,8 +332,8 @@ def test_sweeps_queue_each_breach_and_waiver_alert_once_and_deliver_them(
     assert alerting.sweep(catalog_database, outbox, now=now, expiry_days=7) == 3
     assert alerting.sweep(catalog_database, outbox, now=now + timedelta(hours=1), expiry_days=7) == 0
     targets = parse_targets(json.dumps([{"name": "ops", "type": "webhook", "url": receiver.url}]))
-    done = delivering.deliver_due(
-        catalog_database, targets=targets, transport=HttpTransport(), now=now, retry=delivering.RetryPolicy()
+    done = relaying.relay_due(
+        catalog_database, targets=targets, transport=HttpTransport(), now=now, retry=relaying.RetryPolicy()
     )
     assert (len(done.sent), done.retried, done.failed) == (3, [], [])
     summaries = sorted(item.body["alert"]["summary"] for item in receiver.received)

@@ -18,7 +18,7 @@ import pytest
 from leitplanke.core.documents import POD_KINDS
 from leitplanke.core.policies import Fix, Match, Policy, Rule, Severity, SourceRef
 from leitplanke.engine import loading
-from leitplanke.reports import catalogs
+from leitplanke.reports import catalogentries, catalogs, htmlcatalogs, markdowncatalogs
 
 ROOT = Path(__file__).parents[2]
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -88,15 +88,15 @@ def build_policies() -> list[Policy]:
 
 
 def test_the_markdown_catalog_matches_its_golden_file(golden):
-    golden("catalog.md", catalogs.render_markdown(build_policies()))
+    golden("catalog.md", markdowncatalogs.render_markdown(build_policies()))
 
 
 def test_the_html_catalog_matches_its_golden_file(golden):
-    golden("catalog.html", catalogs.render_html(build_policies()))
+    golden("catalog.html", htmlcatalogs.render_html(build_policies()))
 
 
 def test_packs_come_by_name_with_own_policies_last_and_policies_by_id():
-    groups = catalogs.build_groups(build_policies())
+    groups = catalogentries.build_groups(build_policies())
     assert [(g.name, g.anchor, [e.anchor for e in g.entries]) for g in groups] == [
         ("hardening", "pack-hardening", ["policy-restrict-service-types"]),
         ("pss-baseline", "pack-pss-baseline", ["policy-disallow-privileged"]),
@@ -107,27 +107,27 @@ def test_packs_come_by_name_with_own_policies_last_and_policies_by_id():
 def test_two_policies_with_one_id_get_distinct_anchors():
     first = build_policies()[2]
     second = dataclasses.replace(first, pack="other")
-    anchors = [e.anchor for g in catalogs.build_groups([first, second]) for e in g.entries]
+    anchors = [e.anchor for g in catalogentries.build_groups([first, second]) for e in g.entries]
     assert anchors == ["policy-disallow-privileged", "policy-disallow-privileged-2"]
 
 
 def test_markup_in_policy_text_is_escaped_in_html_and_code_spans_become_code():
-    page = catalogs.render_html(build_policies())
+    page = htmlcatalogs.render_html(build_policies())
     assert "<b>cluster</b>" not in page
     assert "Services stay inside | the &lt;b&gt;cluster&lt;/b&gt;" in page
     assert "name it <code>web-&lt;team&gt;</code> and keep type <code>ClusterIP</code>." in page
 
 
 def test_markup_in_policy_text_is_escaped_in_markdown_and_code_spans_stay():
-    text = catalogs.render_markdown(build_policies())
+    text = markdowncatalogs.render_markdown(build_policies())
     assert "the \\<b\\>cluster\\</b\\>" in text
     assert "name it `web-<team>` and keep type `ClusterIP`." in text
     assert "it \\*is\\* the node" in text
 
 
 def test_a_code_span_holding_backticks_gets_a_longer_fence():
-    assert catalogs._md_code("a`b") == "``a`b``"
-    assert list(catalogs._md_block("x ``` y", "cel")) == ["````cel", "x ``` y", "````"]
+    assert markdowncatalogs._md_code("a`b") == "``a`b``"
+    assert list(markdowncatalogs._md_block("x ``` y", "cel")) == ["````cel", "x ``` y", "````"]
 
 
 class _Anchors(HTMLParser):

@@ -296,6 +296,19 @@ def test_catalog_changes_need_the_right_role_and_are_listed_after(service: Any) 
     assert (bad_env.status_code, bad_env.json()["field"]) == (422, "enforcement")
 
 
+def test_a_nul_character_in_catalog_text_is_refused_before_it_reaches_the_store(service: Any) -> None:
+    admin = service.headers("admin")
+    team = service.client.post("/api/v1/teams", json={"name": "team-ml", "title": "M\u0000L"}, headers=admin)
+    app = {"name": "cart", "owner": "team-shop", "repository": "https://git.example.com/\u0000"}
+    refused = service.client.post("/api/v1/apps", json=app, headers=admin)
+    assert [(r.status_code, r.json()["field"]) for r in (team, refused)] == [
+        (422, "title"),
+        (422, "repository"),
+    ]
+    names = [t["name"] for t in service.client.get("/api/v1/teams", headers=admin).json()]
+    assert names == ["team-data", "team-shop"]
+
+
 def test_sla_figures_are_limited_to_the_callers_team(service: Any, result: Any) -> None:
     _upload(service, "shop-dev", [result("p", "r", "web", severity="critical")])
     figures = service.client.get("/api/v1/slas", headers=service.headers("shop-viewer")).json()

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 import leitplanke
+from leitplanke import catalog
 from leitplanke.core.results import ScanReport
-from leitplanke.governance import access, catalog
+from leitplanke.governance import access
 from leitplanke.reports import jsonreports
 from leitplanke.store import databases
 

@@ -1,5 +1,5 @@
 """The alerts' exceptions (the tree is drawn in the package docstring); raised by ``targets`` and
-``sending``, caught by the dispatcher, which retries ``DeliveryError`` with backoff."""
+``sending``, caught by the outbox relay, which retries ``SendError`` with backoff."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ class TargetError(AlertError):
     code = "alert-target"
 
 
-class DeliveryError(AlertError):
-    code = "alert-delivery"
+class SendError(AlertError):
+    code = "alert-send"
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

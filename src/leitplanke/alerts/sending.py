@@ -1,5 +1,5 @@
 """Sending one alert to one target: render, POST as JSON through a ``Transport``, raise
-``DeliveryError`` unless the receiver answers 2xx. Called by ``governance.dispatching``.
+``SendError`` unless the receiver answers 2xx. Called by ``governance.relaying``.
 
 ``HttpTransport`` uses the standard library (a POST a few times a minute needs no client library);
 the ``Transport`` protocol is the seam for tests and other protocols.
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from leitplanke.alerts import escaping
-from leitplanke.alerts.errors import DeliveryError
+from leitplanke.alerts.errors import SendError
 from leitplanke.alerts.messages import Alert
 from leitplanke.alerts.rendering import render_payload
 from leitplanke.alerts.targets import Target
@@ -22,7 +22,7 @@ from leitplanke.alerts.targets import Target
 
 class Transport(Protocol):
     def post(self, url: str, body: bytes, *, headers: Mapping[str, str], timeout: float) -> int:
-        """POST ``body``; the HTTP status. Raises ``DeliveryError`` when the receiver is not reached."""
+        """POST ``body``; the HTTP status. Raises ``SendError`` when the receiver is not reached."""
         ...
 
 
@@ -36,7 +36,7 @@ class HttpTransport:
         except urllib.error.HTTPError as exc:
             return int(exc.code)
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise DeliveryError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
+            raise SendError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
 
 
 def send(alert: Alert, target: Target, *, transport: Transport, idempotency_key: str) -> None:
@@ -52,4 +52,4 @@ def send(alert: Alert, target: Target, *, transport: Transport, idempotency_key:
     }
     status = transport.post(target.url, body, headers=headers, timeout=target.timeout_seconds)
     if not 200 <= status < 300:
-        raise DeliveryError(f"{target.name}: {target.url} answered {status}", status=status)
+        raise SendError(f"{target.name}: {target.url} answered {status}", status=status)

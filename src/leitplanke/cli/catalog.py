@@ -24,7 +24,7 @@ def apply_command(
     database: DatabaseOpt = None,
 ) -> None:
     """Create or update every entity of FILE (all or nothing)."""
-    from leitplanke.governance import catalog
+    from leitplanke import catalog
 
     try:
         with open(file, encoding="utf-8") as stream:

@@ -96,8 +96,9 @@ def seed_demo_command(
 
 def seed_demo(database: databases.Database, *, examples: Path) -> str:
     """Apply the demo catalog, ingest scans of ``examples/good`` and ``examples/bad``; the admin token."""
+    from leitplanke import catalog
     from leitplanke.cli import gathering, scan
-    from leitplanke.governance import access, catalog, findings
+    from leitplanke.governance import access, findings
     from leitplanke.settings import load_settings
 
     now = servicecommands.now()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from leitplanke.alerts import Alert, Target
 from leitplanke.alerts.messages import format_time
-from leitplanke.store import deliveries, repositories
+from leitplanke.store import alertoutbox, repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding, Waiver
 
@@ -54,7 +54,7 @@ def queue(session: Session, outbox: Outbox, alerts: Sequence[Alert], *, now: dat
         for alert in alerts
         for target in outbox.targets
     ]
-    return deliveries.queue(session, rows, now=now) if rows else 0
+    return alertoutbox.queue(session, rows, now=now) if rows else 0
 
 
 # --- new critical findings -------------------------------------------------------------------------

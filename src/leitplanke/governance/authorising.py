@@ -14,9 +14,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from leitplanke.governance import catalog, errors
+from leitplanke.governance import errors
 from leitplanke.governance.access import Principal
 from leitplanke.governance.denials import Denial, DenialLog
+from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 
 
@@ -105,9 +106,11 @@ CATALOG = Resource("catalog")
 def listing(database: Database, principal: Principal, *, team: str | None, app: str | None) -> list[Resource]:
     """What a listing filtered by ``team`` and ``app`` reads: those, then the caller's own team."""
     resources = [] if team is None else [for_team(team)]
-    owner = None if app is None else catalog.owner_of(database, app)
-    if app is not None and owner is not None:
-        resources.append(for_app(app, owner))
+    if app is not None:
+        with database.reading() as session:
+            owner = repositories.app_owner(session, app)
+        if owner is not None:
+            resources.append(for_app(app, owner))
     return [*resources, own(principal)]
 
 

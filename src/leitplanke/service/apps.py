@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
-from leitplanke.governance import access, alerting, auditkeys, delivering, denials
+from leitplanke.governance import access, alerting, auditkeys, denials, relaying
 from leitplanke.service import dispatching, metrics, problems, routes, uploads, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
@@ -126,7 +126,7 @@ def _dispatcher(
         outbox=alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url),
         transport=transport,
         clock=clock,
-        retry=delivering.RetryPolicy(
+        retry=relaying.RetryPolicy(
             first_seconds=settings.alert_retry_seconds,
             max_seconds=settings.alert_retry_max_seconds,
             max_attempts=settings.alert_max_attempts,

@@ -1,4 +1,4 @@
-"""The background dispatcher: a thread that sweeps for time-raised alerts and delivers the outbox.
+"""The background dispatcher: a thread that sweeps for time-raised alerts and relays the outbox.
 
 Started by ``create_app``'s lifespan when alert targets are configured, stopped when the application
 shuts down. It holds no state of its own: pending alerts live in the database, so a new instance
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from leitplanke.alerts import Target, Transport
-from leitplanke.governance import alerting, delivering
+from leitplanke.governance import alerting, relaying
 from leitplanke.store.databases import Database
 
 log = logging.getLogger("leitplanke.alerts")
@@ -29,7 +29,7 @@ class Dispatcher:
         outbox: alerting.Outbox,
         transport: Transport,
         clock: Callable[[], datetime],
-        retry: delivering.RetryPolicy,
+        retry: relaying.RetryPolicy,
         poll_seconds: float,
         sweep_seconds: float = 60.0,
         expiry_days: int = 7,
@@ -52,11 +52,11 @@ class Dispatcher:
             self._thread.join(timeout)
             self._thread = None
 
-    def run_once(self) -> delivering.Delivered:
-        """Deliver what is due now, until nothing due is left (or the dispatcher is stopping)."""
-        total = delivering.Delivered()
+    def run_once(self) -> relaying.Relayed:
+        """Send what is due now, until nothing due is left (or the dispatcher is stopping)."""
+        total = relaying.Relayed()
         while not self._stopping.is_set():
-            done = delivering.deliver_due(
+            done = relaying.relay_due(
                 self.database,
                 targets=self.targets,
                 transport=self.transport,

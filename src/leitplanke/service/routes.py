@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from leitplanke import catalog
 from leitplanke.governance import (
     access,
     auditing,
     auditverifying,
     authorising,
-    catalog,
     errors,
     findingviews,
     slas,

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from leitplanke.governance import uploadformats
 
 Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# free text the store keeps: PostgreSQL's text cannot hold NUL, so a NUL is refused here (422), not there
+NO_NUL = r"^[^\x00]*$"
 
 _TEXT = {"type": "string"}
 _RESULT = {
@@ -115,17 +117,17 @@ class FindingPage(BaseModel):
 class TeamIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Name
-    title: str = Field(default="", max_length=200)
+    title: str = Field(default="", max_length=200, pattern=NO_NUL)
 
 
 class AppIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str = Name
     owner: str = Name
-    value_stream: str = Field(default="", alias="valueStream", max_length=100)
-    lifecycle: str = Field(default="", max_length=50)
+    value_stream: str = Field(default="", alias="valueStream", max_length=100, pattern=NO_NUL)
+    lifecycle: str = Field(default="", max_length=50, pattern=NO_NUL)
     cloud_native: bool = Field(default=True, alias="cloudNative")
-    repository: str = Field(default="", max_length=500)
+    repository: str = Field(default="", max_length=500, pattern=NO_NUL)
 
 
 class EnvironmentIn(BaseModel):

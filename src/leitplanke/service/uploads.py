@@ -19,7 +19,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from leitplanke.governance import access, alerting, authorising, catalog, errors, findings, uploadformats
+from leitplanke import catalog
+from leitplanke.governance import access, alerting, authorising, errors, findings, uploadformats
 from leitplanke.service import problems, routes, schemas, uploadparsing
 from leitplanke.service.contexts import Context
 

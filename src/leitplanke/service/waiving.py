@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from leitplanke.governance import access, authorising, catalog, errors, waiverfigures, waiverfiles, waivers
+from leitplanke import catalog
+from leitplanke.governance import access, authorising, errors, waiverfigures, waiverfiles, waivers
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep

@@ -1,4 +1,4 @@
-"""Composing YAML text into node trees, one region of an input at a time: the PyYAML adapter.
+"""Composing YAML text into node trees, one region of an input at a time, on ``yamlloaders``.
 
 ``parsing`` calls ``compose_roots`` for every input and ``locations`` calls ``compose_first``
 to find lines again later. A syntax error, a control character or a document nested too
@@ -12,20 +12,15 @@ import json
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import yaml
-from yaml.composer import Composer
-from yaml.events import Event, MappingEndEvent, MappingStartEvent, SequenceEndEvent, SequenceStartEvent
-from yaml.nodes import Node, ScalarNode, SequenceNode
-from yaml.parser import Parser
-from yaml.reader import Reader, ReaderError
-from yaml.resolver import Resolver
-from yaml.scanner import Scanner
+from yaml.events import MappingEndEvent, MappingStartEvent, SequenceEndEvent, SequenceStartEvent
+from yaml.nodes import Node
+from yaml.reader import ReaderError
 
 from leitplanke.core.problems import Problem
+from leitplanke.sources import yamlloaders
 
-FLOAT_TAG = "tag:yaml.org,2002:float"
 # libyaml's composer recurses in C: a few tens of thousands of levels overflow the stack and kill
 # the process. Documents deeper than this are refused before they reach it.
 SAFE_DEPTH = 4000
@@ -42,100 +37,6 @@ _INDICATOR_RUN = re.compile(rb"(?:[-?:][ \t]+(?:[!&][^ \t\r\n]*[ \t]+)*)+")
 _ANCHOR_BEFORE = (b" ", b"\t", b"\n", b"\r", b"[", b"{", b",")
 _ANCHOR_NOT_AFTER = (b"", b" ", b"\t", b"\n", b"\r", b"&")
 _JSON_START = re.compile(rb"[ \t\r\n]*[\[{]")
-# JSON numbers with an exponent and no dot (``1e5``) are strings in YAML 1.1, floats for Kubernetes.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
-
-
-def _with_exponent_floats(resolvers: dict[Any, Any]) -> dict[Any, Any]:
-    extended = {first: list(pairs) for first, pairs in resolvers.items()}
-    for first in "-+.0123456789":
-        extended.setdefault(first, []).append((FLOAT_TAG, _EXPONENT_FLOAT))
-    return extended
-
-
-def _by_first_letter(resolvers: dict[Any, Any]) -> dict[str, tuple[tuple[str, re.Pattern[str]], ...]]:
-    anywhere = tuple(resolvers.get(None, ()))
-    return {first: (*pairs, *anywhere) for first, pairs in resolvers.items() if first is not None}
-
-
-_IMPLICIT = _with_exponent_floats(Resolver.yaml_implicit_resolvers)
-_IMPLICIT_BY_FIRST = _by_first_letter(_IMPLICIT)
-
-
-_RESOLVED: dict[str, str] = {}  # plain scalar -> its tag
-_RESOLVED_LENGTH = 64
-_RESOLVED_LIMIT = 200_000
-
-
-def _resolved(value: str) -> str:
-    for tag, pattern in _IMPLICIT_BY_FIRST.get(value[:1], ()):
-        if pattern.match(value):
-            return tag
-    return Resolver.DEFAULT_SCALAR_TAG
-
-
-class _Resolver(Resolver):
-    """PyYAML's YAML 1.1 resolution plus JSON exponents as floats, in a leaner ``resolve``.
-
-    libyaml's composer calls ``resolve`` and the two path hooks once per node, so these are on
-    the hot path: no path resolvers, and the implicit resolvers looked up once per first letter.
-    """
-
-    yaml_implicit_resolvers = _IMPLICIT
-
-    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode:
-            if implicit[0]:
-                # keys and many values recur across documents (name, image, "80"): each
-                # short one is resolved once per process
-                tag = _RESOLVED.get(value)
-                if tag is None:
-                    tag = _resolved(value)
-                    if len(value) <= _RESOLVED_LENGTH and len(_RESOLVED) < _RESOLVED_LIMIT:
-                        _RESOLVED[value] = tag
-                return tag
-            return self.DEFAULT_SCALAR_TAG
-        return self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
-
-
-class _Loader(Protocol):
-    def check_node(self) -> bool: ...
-    def get_node(self) -> Node | None: ...
-    def check_event(self, *choices: type[Event]) -> bool: ...
-    def get_event(self) -> Event | None: ...
-    def dispose(self) -> None: ...
-
-
-class _PurePythonLoader(Reader, Scanner, Parser, Composer, _Resolver):
-    """For a PyYAML built without libyaml: the same nodes, about ten times slower."""
-
-    def __init__(self, stream: bytes | str) -> None:
-        Reader.__init__(self, stream)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        Composer.__init__(self)
-        _Resolver.__init__(self)
-
-
-if yaml.__with_libyaml__:
-    from yaml._yaml import CParser
-
-    class _LibyamlLoader(CParser, _Resolver):
-        def __init__(self, stream: bytes | str) -> None:
-            CParser.__init__(self, stream)
-            _Resolver.__init__(self)
-
-
-def _new_loader(stream: bytes | str) -> _Loader:
-    if yaml.__with_libyaml__:
-        return _LibyamlLoader(stream)
-    return _PurePythonLoader(stream)
 
 
 class SourceText:
@@ -240,7 +141,7 @@ def compose_roots(text: SourceText, *, file: str, syntax_code: str) -> Iterator[
 
 def compose_first(text: bytes | str) -> Node | None:
     """The first document of ``text`` as a node tree, or ``None`` if it does not compose."""
-    loader = _new_loader(text)
+    loader = yamlloaders.new_loader(text)
     paused = gc.isenabled()
     gc.disable()  # with many documents kept, the collector would walk them all for each new tree
     try:
@@ -259,7 +160,7 @@ def _compose_region(
     """Compose ``data[start:end]``; after a syntax error, return where to resume (or ``None``)."""
     data = text.data if start == 0 and end == len(text.data) else text.data[start:end]
     base_line, base_char = text.line_at(start), text.char_index(start)
-    loader = _new_loader(data)
+    loader = yamlloaders.new_loader(data)
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -343,7 +244,7 @@ def _first_control_character(text: SourceText, start: int) -> int:
 
 def _too_deep(text: SourceText, start: int, file: str) -> _Barrier | None:
     """The first node nested deeper than ``SAFE_DEPTH``, found with the parser's events (no recursion)."""
-    loader = _new_loader(text.data[start:] if start else text.data)
+    loader = yamlloaders.new_loader(text.data[start:] if start else text.data)
     base_line = text.line_at(start)
     depth = 0
     try:

@@ -1,8 +1,9 @@
-"""The alert outbox, by table: queueing alerts once per (key, target), claiming the due ones, and
-recording each attempt. Takes the caller's session and never commits, like ``repositories``.
+"""The alert outbox (table ``alert_outbox``): queueing alerts once per (key, target), claiming the
+due ones, and recording each attempt. Takes the caller's session and never commits, like
+``repositories``.
 
 Called by ``governance.alerting`` (queueing, in the transaction of the event) and
-``governance.dispatching`` (claiming and recording).
+``governance.relaying`` (claiming and recording).
 """
 
 from __future__ import annotations

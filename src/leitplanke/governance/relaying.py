@@ -1,5 +1,6 @@
-"""Delivering the alert outbox: claim the due rows, send each to its target, record the outcome;
-a failed attempt is retried with exponential backoff until the attempts run out.
+"""Relaying the alert outbox (the outbox pattern's relay): claim the due rows, send each to its
+target, record the outcome; a failed attempt is retried with exponential backoff until the attempts
+run out.
 
 Claiming commits a lease before anything is sent, and each outcome is committed right after its
 send, so no transaction is held open across a network call. Called by the service's dispatcher.
@@ -11,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from leitplanke.alerts import Alert, DeliveryError, Target, Transport, send
-from leitplanke.store import deliveries
+from leitplanke.alerts import Alert, SendError, Target, Transport, send
+from leitplanke.store import alertoutbox
 from leitplanke.store.databases import Database
 
 
@@ -30,13 +31,13 @@ class RetryPolicy:
 
 
 @dataclass(slots=True)
-class Delivered:
+class Relayed:
     sent: list[tuple[str, str]] = field(default_factory=list)  # (key, target)
     retried: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def deliver_due(
+def relay_due(
     database: Database,
     *,
     targets: Sequence[Target],
@@ -44,18 +45,18 @@ def deliver_due(
     now: datetime,
     retry: RetryPolicy,
     limit: int = 20,
-) -> Delivered:
+) -> Relayed:
     """Send up to ``limit`` due alerts, oldest first; what became of each."""
     by_name: Mapping[str, Target] = {target.name: target for target in targets}
     lease = sum(target.timeout_seconds for target in targets) * limit + 60
     with database.transaction() as session:
         claimed = [
             (row.id, row.key, row.target, row.attempts, row.alert)
-            for row in deliveries.claim_due(
+            for row in alertoutbox.claim_due(
                 session, now=now, lease_until=now + timedelta(seconds=lease), limit=limit
             )
         ]
-    outcome = Delivered()
+    outcome = Relayed()
     for row_id, key, target_name, attempts, payload in claimed:
         target = by_name.get(target_name)
         error = ""
@@ -69,7 +70,7 @@ def deliver_due(
                     transport=transport,
                     idempotency_key=f"{key}@{target_name}",
                 )
-            except DeliveryError as exc:
+            except SendError as exc:
                 error = str(exc)
         _record(database, row_id, error=error, attempts=attempts, now=now, retry=retry, gone=target is None)
         if not error:
@@ -93,8 +94,8 @@ def _record(
 ) -> None:
     with database.transaction() as session:
         if not error:
-            deliveries.mark_sent(session, row_id, now=now)
+            alertoutbox.mark_sent(session, row_id, now=now)
             return
         delay = None if gone else retry.delay(attempts + 1)
         retry_at = None if delay is None else now + timedelta(seconds=delay)
-        deliveries.mark_failed_attempt(session, row_id, error=error, retry_at=retry_at)
+        alertoutbox.mark_failed_attempt(session, row_id, error=error, retry_at=retry_at)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from leitplanke import catalog
 from leitplanke.core.problems import Problem
-from leitplanke.governance import catalog
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -69,3 +69,22 @@ metadata: {}
         Problem("c.yaml", 0, "catalog-kind", "unknown kind 'Gadget'", "[2].kind"),
         Problem("c.yaml", 0, "catalog-name", "metadata.name is required", "[3].metadata.name"),
     ]
+
+
+def test_the_catalog_package_offers_its_use_cases_and_values_by_name() -> None:
+    assert catalog.__all__ == [
+        "ENFORCEMENT_MODES",
+        "AppSpec",
+        "Applied",
+        "Catalog",
+        "EnvironmentSpec",
+        "TeamSpec",
+        "apply_catalog",
+        "owner_of",
+        "parse_catalog",
+        "put_app",
+        "put_environment",
+        "put_team",
+        "snapshot",
+    ]
+    assert [name for name in catalog.__all__ if not hasattr(catalog, name)] == []
