@@ -226,10 +226,10 @@ def _check(validate: Mapping[str, Any], resource: Any, data: Mapping[str, Any]) 
         found = kyvernopatterns.match_pattern(resource, pattern)
         return RuleOutcome(found.verdict, found.message, found.path)
     if "anyPattern" in validate:
-        patterns = _substituted(validate["anyPattern"], data)
-        if not isinstance(patterns, list):
+        alternatives = _substituted(validate["anyPattern"], data)
+        if not isinstance(alternatives, list):
             return RuleOutcome("error", "anyPattern must be a list")
-        results = [kyvernopatterns.match_pattern(resource, p) for p in patterns]
+        results = [kyvernopatterns.match_pattern(resource, p) for p in alternatives]
         if any(r.verdict == "pass" for r in results):
             return RuleOutcome("pass")
         failed = [r for r in results if r.verdict == "fail"]
