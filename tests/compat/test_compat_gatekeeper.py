@@ -7,7 +7,7 @@ from typing import Any
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.problems import Problem
 from leitplanke.engine import compiling, yamlnodes
-from leitplanke.engine.compat import gatekeeper, gatekeeperrego, gatekeeperreviews
+from leitplanke.engine.compat.gatekeeper import constrainttemplates, regoprograms, reviews
 
 V0 = """package k8srequired
 violation[{"msg": msg}] {
@@ -54,7 +54,7 @@ spec:
 def _build(inventory: list[dict[str, Any]] | None = None) -> compiling.CompiledPolicy:
     problems: list[Problem] = []
     docs = [("t.yaml", d) for d in yamlnodes.read_documents(TEMPLATE)]
-    built = gatekeeper.build_policies(docs, inventory=inventory or [], problems=problems)
+    built = constrainttemplates.build_policies(docs, inventory=inventory or [], problems=problems)
     assert problems == []
     assert [p.id for p in built] == ["need-team"]
     return built[0]
@@ -77,17 +77,17 @@ def _verdicts(policy: compiling.CompiledPolicy, body: dict[str, Any]) -> list[tu
 
 
 def test_v0_rules_are_upgraded_to_v1_sets_with_if() -> None:
-    upgraded = gatekeeperrego.upgrade_to_v1(V0)
+    upgraded = regoprograms.upgrade_to_v1(V0)
     assert 'violation contains {"msg": msg}  if {' in upgraded
-    assert gatekeeperrego.upgrade_to_v1("package p\nf(x) = y {\n  y := x\n}\n") == (
+    assert regoprograms.upgrade_to_v1("package p\nf(x) = y {\n  y := x\n}\n") == (
         "package p\nf(x) = y if {\n  y := x\n}\n"
     )
-    assert gatekeeperrego.upgrade_to_v1('package p\nx := {"a": 1}\n') == 'package p\nx := {"a": 1}\n'
+    assert regoprograms.upgrade_to_v1('package p\nx := {"a": 1}\n') == 'package p\nx := {"a": 1}\n'
 
 
 def test_v0_read_without_the_upgrade_would_be_an_object_so_the_upgrade_matters() -> None:
-    program = gatekeeperrego.build_program(V0)
-    assert isinstance(program, gatekeeperrego.RegoProgram)
+    program = regoprograms.build_program(V0)
+    assert isinstance(program, regoprograms.RegoProgram)
     found = program.query_set(
         "violation", {"review": {"object": {"metadata": {}}}, "parameters": {"label": "a"}}
     )
@@ -95,7 +95,7 @@ def test_v0_read_without_the_upgrade_would_be_an_object_so_the_upgrade_matters()
 
 
 def test_iterations_inside_call_arguments_are_hoisted_for_rego_cpp() -> None:
-    assert gatekeeperrego.hoist_call_iterations("  startswith(s, input.repos[_])") == (
+    assert regoprograms.hoist_call_iterations("  startswith(s, input.repos[_])") == (
         "  __lp0 := input.repos[_]; startswith(s, __lp0)"
     )
 
@@ -117,9 +117,7 @@ def test_a_labelled_service_passes_and_other_kinds_and_excluded_namespaces_are_n
 def test_the_inventory_is_laid_out_by_namespace_api_version_kind_and_name() -> None:
     policy = _build([_service("web", "other", {"team": "b"})])
     assert _verdicts(policy, _service("web", "shop", {"team": "a"})) == [("fail", "name taken in other")]
-    assert gatekeeperreviews.build_inventory([_service("web", "other")])["namespace"]["other"]["v1"][
-        "Service"
-    ]["web"]
+    assert reviews.build_inventory([_service("web", "other")])["namespace"]["other"]["v1"]["Service"]["web"]
 
 
 def test_an_admission_review_is_reviewed_as_its_request() -> None:
@@ -138,17 +136,19 @@ def test_an_admission_review_is_reviewed_as_its_request() -> None:
 
 
 def test_match_scope_names_label_and_namespace_selectors() -> None:
-    review = gatekeeperreviews.review_of(_service("web-1", "shop", {"tier": "front"}))
-    namespaces = gatekeeperreviews.build_inventory(
+    review = reviews.review_of(_service("web-1", "shop", {"tier": "front"}))
+    namespaces = reviews.build_inventory(
         [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"env": "prod"}}}]
     )
-    assert gatekeeper.matches({"scope": "Namespaced", "name": "web-*"}, review, inventory={})
-    assert not gatekeeper.matches({"scope": "Cluster"}, review, inventory={})
-    assert gatekeeper.matches({"namespaces": ["*op"]}, review, inventory={})
-    assert not gatekeeper.matches({"labelSelector": {"matchLabels": {"tier": "back"}}}, review, inventory={})
+    assert constrainttemplates.matches({"scope": "Namespaced", "name": "web-*"}, review, inventory={})
+    assert not constrainttemplates.matches({"scope": "Cluster"}, review, inventory={})
+    assert constrainttemplates.matches({"namespaces": ["*op"]}, review, inventory={})
+    assert not constrainttemplates.matches(
+        {"labelSelector": {"matchLabels": {"tier": "back"}}}, review, inventory={}
+    )
     selector = {"namespaceSelector": {"matchLabels": {"env": "prod"}}}
-    assert gatekeeper.matches(selector, review, inventory=namespaces)
-    assert not gatekeeper.matches(selector, review, inventory={})  # the namespace is unknown
+    assert constrainttemplates.matches(selector, review, inventory=namespaces)
+    assert not constrainttemplates.matches(selector, review, inventory={})  # the namespace is unknown
 
 
 def test_a_template_that_calls_an_external_data_provider_is_linted_as_unsupported() -> None:

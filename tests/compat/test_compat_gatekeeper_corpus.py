@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leitplanke.engine.compat import gatekeepertests
+from leitplanke.engine.compat.gatekeeper import gatortests
 from leitplanke.sources import files
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus" / "gatekeeper"
@@ -18,7 +18,7 @@ FLOORS = {"gatekeeper-rego": 0.99, "gatekeeper-cel": 0.99}
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared Gatekeeper corpus is absent ({CORPUS})")
 def test_compat_gatekeeper_corpus_agrees_per_engine_at_least_as_often_as_before() -> None:
-    report = gatekeepertests.run_tests([str(CORPUS)], load_resources=files.load_path)
+    report = gatortests.run_tests([str(CORPUS)], load_resources=files.load_path)
     table = report.by_family()
     print("\nengine            cases  agree      %")
     for family, (cases, agree) in table.items():

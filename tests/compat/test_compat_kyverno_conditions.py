@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leitplanke.engine.compat import kyvernoconditions, kyvernovariables
+from leitplanke.engine.compat.kyverno import conditions, substituting
 
 DATA = {
     "request": {
@@ -40,30 +40,30 @@ def test_compat_condition_operators_follow_kyverno(
     key: object, operator: str, value: object, holds: bool
 ) -> None:
     condition = {"key": key, "operator": operator, "value": value}
-    assert kyvernoconditions.evaluate({"all": [condition]}, DATA) is holds
+    assert conditions.evaluate({"all": [condition]}, DATA) is holds
 
 
 def test_compat_any_and_all_combine_and_an_empty_any_never_holds() -> None:
     true = {"key": 1, "operator": "Equals", "value": 1}
     false = {"key": 1, "operator": "Equals", "value": 2}
-    assert kyvernoconditions.evaluate({"any": [false, true], "all": [true]}, DATA) is True
-    assert kyvernoconditions.evaluate({"any": [false], "all": [true]}, DATA) is False
-    assert kyvernoconditions.evaluate({"any": []}, DATA) is False
-    assert kyvernoconditions.evaluate([true, true], DATA) is True
+    assert conditions.evaluate({"any": [false, true], "all": [true]}, DATA) is True
+    assert conditions.evaluate({"any": [false], "all": [true]}, DATA) is False
+    assert conditions.evaluate({"any": []}, DATA) is False
+    assert conditions.evaluate([true, true], DATA) is True
 
 
 def test_compat_whole_reference_keeps_its_type_and_embedded_ones_become_text() -> None:
-    assert kyvernovariables.substitute("{{ request.object.spec.containers[].name }}", DATA) == ["a", "b"]
-    assert kyvernovariables.substitute("name={{ request.object.metadata.name }}", DATA) == "name=web"
-    assert kyvernovariables.substitute({"k": "{{ request.object.metadata.labels }}"}, DATA) == {
+    assert substituting.substitute("{{ request.object.spec.containers[].name }}", DATA) == ["a", "b"]
+    assert substituting.substitute("name={{ request.object.metadata.name }}", DATA) == "name=web"
+    assert substituting.substitute({"k": "{{ request.object.metadata.labels }}"}, DATA) == {
         "k": {"team": "shop"}
     }
 
 
 def test_compat_unresolved_reference_fails_strictly_and_reads_empty_in_conditions() -> None:
-    with pytest.raises(kyvernovariables.VariableError):
-        kyvernovariables.substitute("{{ request.object.nothing }}", DATA)
-    assert kyvernovariables.substitute("{{ request.object.nothing }}", DATA, lenient=True) == ""
+    with pytest.raises(substituting.VariableError):
+        substituting.substitute("{{ request.object.nothing }}", DATA)
+    assert substituting.substitute("{{ request.object.nothing }}", DATA, lenient=True) == ""
 
 
 @pytest.mark.parametrize(
@@ -86,4 +86,4 @@ def test_compat_unresolved_reference_fails_strictly_and_reads_empty_in_condition
     ],
 )
 def test_compat_kyverno_custom_functions(expression: str, expected: object) -> None:
-    assert kyvernovariables.search(expression, {}) == expected
+    assert substituting.search(expression, {}) == expected

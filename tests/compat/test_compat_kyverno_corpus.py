@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leitplanke.engine.compat import kyvernotests
+from leitplanke.engine.compat.kyverno import clitests
 from leitplanke.sources import files
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus" / "kyverno"
@@ -22,7 +22,7 @@ def _family(test: str) -> str:
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared Kyverno corpus is absent ({CORPUS})")
 def test_compat_kyverno_corpus_agrees_per_family_at_least_as_often_as_before() -> None:
-    report = kyvernotests.run_tests([str(CORPUS)], load_resources=files.load_path, now=datetime.now(UTC))
+    report = clitests.run_tests([str(CORPUS)], load_resources=files.load_path, now=datetime.now(UTC))
     table: dict[str, list[int]] = {}
     for row in report.rows:
         counts = table.setdefault(_family(row.test), [0, 0])

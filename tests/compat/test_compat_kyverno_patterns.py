@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leitplanke.engine.compat import kyvernopatterns
+from leitplanke.engine.compat.kyverno import patterns
 
 POD = {
     "metadata": {"name": "web", "labels": {"app.kubernetes.io/name": "web"}},
@@ -42,7 +42,7 @@ POD = {
     ],
 )
 def test_compat_patterns_give_kyvernos_verdict(pattern: dict[str, object], verdict: str) -> None:
-    assert kyvernopatterns.match_pattern(POD, pattern).verdict == verdict
+    assert patterns.match_pattern(POD, pattern).verdict == verdict
 
 
 @pytest.mark.parametrize(
@@ -72,4 +72,4 @@ def test_compat_patterns_give_kyvernos_verdict(pattern: dict[str, object], verdi
 def test_compat_value_operators_compare_numbers_quantities_and_durations(
     value: object, pattern: object, holds: bool
 ) -> None:
-    assert kyvernopatterns.value_matches(value, pattern) is holds
+    assert patterns.value_matches(value, pattern) is holds

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from leitplanke.core.problems import Level
 from leitplanke.engine import loading
-from leitplanke.engine.compat.kyvernomatching import Request
+from leitplanke.engine.compat.kyverno.resourcefilters import Request
 
 POLICY = """
 apiVersion: kyverno.io/v1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import semver
 
-from leitplanke.engine.compat import kyvernoscalars, kyvernovariables
+from leitplanke.engine.compat.kyverno import scalars, substituting
 
 
 @pytest.mark.parametrize(
@@ -32,23 +32,23 @@ from leitplanke.engine.compat import kyvernoscalars, kyvernovariables
     ],
 )
 def test_semver_ranges_mean_what_blang_semver_means(version: str, constraint: str, expected: bool) -> None:
-    assert kyvernoscalars.semver_satisfies(version, constraint) is expected
+    assert scalars.semver_satisfies(version, constraint) is expected
 
 
 @pytest.mark.parametrize("constraint", ["|| >1.0.0", ">1.0.0 ||", "~1.2.3", ">=1.2", "x", ""])
 def test_a_range_blang_rejects_is_an_error(constraint: str) -> None:
     with pytest.raises(ValueError, match=r"^invalid semver range "):
-        kyvernoscalars.semver_satisfies("1.0.0", constraint)
+        scalars.semver_satisfies("1.0.0", constraint)
 
 
 def test_semver_compare_with_a_bad_range_is_a_variable_error() -> None:
-    assert kyvernovariables.search("semver_compare('1.2.3', '>1.0.0 <2.0.0 || >=3.0.0')", {}) is True
-    with pytest.raises(kyvernovariables.VariableError, match="invalid semver range"):
-        kyvernovariables.search("semver_compare('1.2.3', '~1.2')", {})
+    assert substituting.search("semver_compare('1.2.3', '>1.0.0 <2.0.0 || >=3.0.0')", {}) is True
+    with pytest.raises(substituting.VariableError, match="invalid semver range"):
+        substituting.search("semver_compare('1.2.3', '~1.2')", {})
 
 
 def test_versions_are_read_leniently_for_comparisons() -> None:
-    assert [kyvernoscalars.parse_version(t) for t in ("v1.2", " 1.2.3-rc.1 ", "1", "1.2-rc", "a.b")] == [
+    assert [scalars.parse_version(t) for t in ("v1.2", " 1.2.3-rc.1 ", "1", "1.2-rc", "a.b")] == [
         semver.Version(1, 2, 0),
         semver.Version(1, 2, 3, "rc.1"),
         semver.Version(1, 0, 0),
@@ -58,7 +58,7 @@ def test_versions_are_read_leniently_for_comparisons() -> None:
 
 
 def test_quantities_are_the_cel_librarys_in_nano_units() -> None:
-    assert [kyvernoscalars.parse_quantity(t) for t in ("500m", " 1Gi ", "1e3", "1.5", "ten", "")] == [
+    assert [scalars.parse_quantity(t) for t in ("500m", " 1Gi ", "1e3", "1.5", "ten", "")] == [
         500_000_000,
         2**30 * 10**9,
         1000 * 10**9,
@@ -66,21 +66,21 @@ def test_quantities_are_the_cel_librarys_in_nano_units() -> None:
         None,
         None,
     ]
-    assert kyvernovariables.search("add('500m', '1')", {}) == 1.5
+    assert substituting.search("add('500m', '1')", {}) == 1.5
 
 
 def test_wildcards_match_whole_texts_in_linear_time() -> None:
     assert [
-        kyvernoscalars.wildcard_match("nginx:*", "nginx:1.27"),
-        kyvernoscalars.wildcard_match("ngin?", "nginx"),
-        kyvernoscalars.wildcard_match("a.c", "abc"),  # a dot is a dot
-        kyvernoscalars.wildcard_match("*", "line\nbreak"),
-        kyvernoscalars.wildcard_match("*a*a*a*a*a*a*a*a*b", "a" * 50_000),
+        scalars.wildcard_match("nginx:*", "nginx:1.27"),
+        scalars.wildcard_match("ngin?", "nginx"),
+        scalars.wildcard_match("a.c", "abc"),  # a dot is a dot
+        scalars.wildcard_match("*", "line\nbreak"),
+        scalars.wildcard_match("*a*a*a*a*a*a*a*a*b", "a" * 50_000),
     ] == [True, True, False, True, False]
 
 
 def test_durations_read_and_render_as_go_does() -> None:
-    assert [kyvernoscalars.parse_duration(t) for t in ("1h30m", "-5s", "0", "1.5ms", "5", "")] == [
+    assert [scalars.parse_duration(t) for t in ("1h30m", "-5s", "0", "1.5ms", "5", "")] == [
         5400.0,
         -5.0,
         0.0,
@@ -88,16 +88,16 @@ def test_durations_read_and_render_as_go_does() -> None:
         None,
         None,
     ]
-    assert [kyvernoscalars.render_duration(s) for s in (3600.0, 90.0, 0.5)] == ["1h0m0s", "1m30s", "0.5s"]
+    assert [scalars.render_duration(s) for s in (3600.0, 90.0, 0.5)] == ["1h0m0s", "1m30s", "0.5s"]
 
 
 def test_kyverno_regex_functions_run_on_re2() -> None:
     text = "a" * 100_000 + "!"
     assert [
-        kyvernovariables.search("regex_match('(a+)+$', x)", {"x": text}),
-        kyvernovariables.search("regex_match('[[:digit:]]+', `42`)", {}),
-        kyvernovariables.search("regex_replace_all('(\\w+)@(\\w+)', 'me@host', '${2}.$1')", {}),
-        kyvernovariables.search("regex_replace_all_literal('a+', 'baac', '$1')", {}),
+        substituting.search("regex_match('(a+)+$', x)", {"x": text}),
+        substituting.search("regex_match('[[:digit:]]+', `42`)", {}),
+        substituting.search("regex_replace_all('(\\w+)@(\\w+)', 'me@host', '${2}.$1')", {}),
+        substituting.search("regex_replace_all_literal('a+', 'baac', '$1')", {}),
     ] == [False, True, "host.me", "b$1c"]
-    with pytest.raises(kyvernovariables.VariableError, match="invalid or unsupported Perl syntax"):
-        kyvernovariables.search("regex_match('(?=x)', 'x')", {})
+    with pytest.raises(substituting.VariableError, match="invalid or unsupported Perl syntax"):
+        substituting.search("regex_match('(?=x)', 'x')", {})

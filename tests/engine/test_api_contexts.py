@@ -12,7 +12,7 @@ from leitplanke import engine
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.problems import Problem
 from leitplanke.engine import compiling, evaluating, loading, yamlnodes
-from leitplanke.engine.compat import gatekeeper
+from leitplanke.engine.compat.gatekeeper import constrainttemplates
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 NEEDS_CONTEXT = pytest.mark.skipif(
@@ -180,7 +180,7 @@ spec:
 def test_a_gatekeeper_template_reads_the_operation_and_the_user_from_input_review() -> None:
     problems: list[Problem] = []
     docs = [("t.yaml", d) for d in yamlnodes.read_documents(TEMPLATE)]
-    [policy] = gatekeeper.build_policies(docs, problems=problems)
+    [policy] = constrainttemplates.build_policies(docs, problems=problems)
     assert problems == []
     assert _outcomes(policy, _deployment(1), UPDATE_BY_ALICE) == [
         ("K8sNoUpdateBy", "fail", "alice may not update web")

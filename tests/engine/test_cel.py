@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from leitplanke.engine import caching, cel, celquantities, celregexes
+from leitplanke.engine import caching, cel
+from leitplanke.engine.cel import quantities, regexfunctions
 
 OPTIONAL_RESULT = "the result is an optional value; end the expression with .orValue(default) or .value()"
 
@@ -394,7 +395,7 @@ def test_an_invalid_quantity_is_a_failure_with_a_clear_message(environment: cel.
 
 
 def test_parse_quantity_counts_nanos_and_rounds_up_like_kubernetes() -> None:
-    assert [celquantities.parse_quantity(text) for text in ("1n", "1.5", "1Ki", "0.1n", "-0.1n")] == [
+    assert [quantities.parse_quantity(text) for text in ("1n", "1.5", "1Ki", "0.1n", "-0.1n")] == [
         1,
         1_500_000_000,
         1_024_000_000_000,
@@ -503,12 +504,12 @@ def test_a_pattern_that_backtracks_exponentially_elsewhere_finishes_on_re2(
 
 
 def test_constant_patterns_are_found_only_where_the_pattern_is_a_literal_alone() -> None:
-    found = celregexes.constant_patterns(
+    found = regexfunctions.constant_patterns(
         "a.find('x') + b.findAll(r\"y\", 1) + c.find('z' + d) + e.find(f) + '.find(\\'w\\')'"
     )
     assert found == [
-        celregexes.ConstantPattern("'x'", 1, 8),
-        celregexes.ConstantPattern('r"y"', 1, 25),
+        regexfunctions.ConstantPattern("'x'", 1, 8),
+        regexfunctions.ConstantPattern('r"y"', 1, 25),
     ]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leitplanke.engine import cel, celtext
+from leitplanke.engine import cel
+from leitplanke.engine.cel import sourcetext
 
 
 @pytest.mark.parametrize(
@@ -19,20 +20,20 @@ from leitplanke.engine import cel, celtext
     ],
 )
 def test_literals_and_comments_are_masked_in_place(source: str, expected: str) -> None:
-    assert celtext.masked(source) == expected
+    assert sourcetext.masked(source) == expected
     assert len(expected) == len(source)
 
 
 def test_an_unclosed_literal_cannot_be_masked() -> None:
-    assert celtext.masked("x == 'open") is None
-    assert celtext.masked("'''never closed") is None
+    assert sourcetext.masked("x == 'open") is None
+    assert sourcetext.masked("'''never closed") is None
 
 
 def test_the_closing_bracket_skips_brackets_in_literals() -> None:
     source = "f(a, ')', [g(b)], '(')"
-    assert celtext.closing(source, 1) == len(source) - 1
-    assert celtext.closing(source, 10) == 15
-    assert celtext.closing("f(a, b", 1) == -1
+    assert sourcetext.closing(source, 1) == len(source) - 1
+    assert sourcetext.closing(source, 10) == 15
+    assert sourcetext.closing("f(a, b", 1) == -1
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_the_closing_bracket_skips_brackets_in_literals() -> None:
     ],
 )
 def test_binds_become_one_item_maps(source: str, expected: str) -> None:
-    assert celtext.eager_binds(source) == expected
+    assert sourcetext.eager_binds(source) == expected
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,7 @@ def test_binds_become_one_item_maps(source: str, expected: str) -> None:
     ],
 )
 def test_what_cannot_be_rewritten_for_certain_is_refused(source: str) -> None:
-    assert celtext.eager_binds(source) is None
+    assert sourcetext.eager_binds(source) is None
 
 
 @pytest.mark.parametrize(
@@ -78,7 +79,7 @@ def test_what_cannot_be_rewritten_for_certain_is_refused(source: str) -> None:
 )
 def test_eager_binds_read_what_they_bind(source: str, expected: object) -> None:
     env = cel.build_environment(variables=["object"])
-    rewritten = celtext.eager_binds(source)
+    rewritten = sourcetext.eager_binds(source)
     assert rewritten is not None
     program = env.compile(rewritten)
     assert isinstance(program, cel.Program)

@@ -55,7 +55,7 @@ spec:
     validate: "'team' in object.metadata.?labels.orValue({})"
   - name: stale-bind
     # a bind after a comprehension that stopped early: the runtime's own lazy bind reads a
-    # stale value here and the rule fails (see celtext.eager_binds)
+    # stale value here and the rule fails (see cel.sourcetext.eager_binds)
     validate: "[1, 2, 3].exists(z, z == 1) && cel.bind(y, 5, y) == 5"
   - name: number-message
     validate: object.metadata.name != 'numbered'

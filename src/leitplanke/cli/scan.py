@@ -168,9 +168,11 @@ def _add_scan_inventory(gathered: gathering.Gathered, paths: list[str], *, confi
     """
     if not gathered.foreign:
         return
-    from leitplanke.engine.compat import gatekeeper  # loaded only when another engine's policies are
+    from leitplanke.engine.compat.gatekeeper import (
+        constrainttemplates,  # loaded only when another engine's policies are
+    )
 
-    if not any(gatekeeper.uses_inventory(p) for p in gathered.foreign):
+    if not any(constrainttemplates.uses_inventory(p) for p in gathered.foreign):
         return
     readable = [p for p in paths if p != "-" and Path(p).exists()]
     bodies = [
@@ -179,7 +181,7 @@ def _add_scan_inventory(gathered: gathering.Gathered, paths: list[str], *, confi
         for item in files.load_source(source, config_type=config_type)
         if isinstance(item, Document)
     ]
-    gathered.foreign = gatekeeper.with_scan_inventory(gathered.foreign, bodies)
+    gathered.foreign = constrainttemplates.with_scan_inventory(gathered.foreign, bodies)
 
 
 def _sink(fmt: str, *, spool: str, show_passed: bool, whole: bool) -> engine.Sink:

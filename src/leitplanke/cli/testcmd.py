@@ -28,15 +28,16 @@ def test_command(
         if not Path(path).exists():  # else a mistyped path in CI reads as "0 passed, 0 failed"
             raise UsageError(f"{path}: no such file or directory")
     # the suites of other engines load their compatibility modules: not for every command
-    from leitplanke.engine.compat import gatekeepertests, kyvernotests
+    from leitplanke.engine.compat.gatekeeper import gatortests
+    from leitplanke.engine.compat.kyverno import clitests
 
     now = datetime.now(UTC)
     report = testing.run_tests(paths or ["."], load_resources=files.load_path, now=now, domain_of=domain_of)
     # Kyverno CLI suites (kyverno-test.yaml) and gator suites (suite.yaml) run as they are,
     # one row per expected result (Kyverno) or per case and engine (Gatekeeper)
     for suites in (
-        kyvernotests.run_tests(paths or ["."], load_resources=files.load_path, now=now),
-        gatekeepertests.run_tests(paths or ["."], load_resources=files.load_path),
+        clitests.run_tests(paths or ["."], load_resources=files.load_path, now=now),
+        gatortests.run_tests(paths or ["."], load_resources=files.load_path),
     ):
         report.rows.extend(suites.rows)
         report.problems.extend(suites.problems)

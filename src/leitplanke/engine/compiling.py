@@ -18,7 +18,8 @@ from leitplanke.core import documents
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import cel, celtext
+from leitplanke.engine import cel
+from leitplanke.engine.cel import sourcetext
 
 VARIABLES = (
     "object",
@@ -77,7 +78,7 @@ def filtered_sources(for_each: str) -> tuple[str, str, str] | None:
     for found in _FILTER.finditer(text):
         base = text[: found.start()]
         opening = text.index("(", found.start())
-        if celtext.closing(text, opening) == len(text) - 1 and item_sources(base) is not None:
+        if sourcetext.closing(text, opening) == len(text) - 1 and item_sources(base) is not None:
             return base, found[1], text[found.end() : -1]
     return None
 
@@ -85,7 +86,7 @@ def filtered_sources(for_each: str) -> tuple[str, str, str] | None:
 def _unwrapped(text: str) -> str:
     """``text`` without parentheses around all of it."""
     text = text.strip()
-    while text.startswith("(") and celtext.closing(text, 0) == len(text) - 1:
+    while text.startswith("(") and sourcetext.closing(text, 0) == len(text) - 1:
         text = text[1:-1].strip()
     return text
 
@@ -257,7 +258,7 @@ def document_program(
     The program is a string. Slot ``i`` adds nothing unless ``lpOn[i]`` (the policy matches
     the document), ``-`` if the policy's condition is false, and else a token per rule:
     ``p``, or ``f`` with the message as ``<length>:<text>``, and for a forEach rule a token
-    per item and ``;`` (read by ``evaluating._Joined``). Binds are eager (``celtext``), so a
+    per item and ``;`` (read by ``evaluating._Joined``). Binds are eager (``cel.sourcetext``), so a
     value the original program would not have needed may fail it: an error means "evaluate
     rule by rule", which gives every result its own verdict and message as before. Policies
     of other engines, and those whose text cannot be rewritten or compiled, are not joined.
@@ -316,10 +317,10 @@ def _document_part(policy: CompiledPolicy) -> str | None:
     condition = policy.policy.match.condition
     if condition:
         body = f"{_embedded(condition)} ? {body} : '-'"
-    masked = celtext.masked(body)
+    masked = sourcetext.masked(body)
     if masked is None:
         return None
-    rewritten = celtext.eager_binds(body, text=masked)
+    rewritten = sourcetext.eager_binds(body, text=masked)
     if rewritten is not None and policy.policy.params and _NAMES["params"].search(masked):
         rewritten = f"[{params_value(policy.policy)}].map(params, {rewritten})[0]"  # an eager bind
     return rewritten
@@ -381,10 +382,10 @@ class _Compiler:
 
     def _eager(self, written: cel.Program) -> cel.Program:
         """``written`` evaluated with eager binds where they can be had: the runtime's lazy
-        bind may read a stale value (see ``celtext.eager_binds``)."""
+        bind may read a stale value (see ``cel.sourcetext.eager_binds``)."""
         if "bind" not in written.source:
             return written
-        rewritten = celtext.eager_binds(written.source)
+        rewritten = sourcetext.eager_binds(written.source)
         eager = self.env.compile(rewritten) if rewritten is not None else None
         return cel.EagerProgram(eager, written) if isinstance(eager, cel.Program) else written
 
@@ -392,7 +393,7 @@ class _Compiler:
         """``source`` inside the policy's params binding, if it has params and reads them."""
         if not self.prefix:
             return source
-        masked = celtext.masked(source)
+        masked = sourcetext.masked(source)
         if masked is not None and not _NAMES["params"].search(masked):
             return source
         return f"{self.prefix}{source})"

@@ -55,20 +55,21 @@ class Loaded:
         if not self.deferred:
             return self
         # imported on use, for start-up speed: a scan of native policies needs no other engine
-        from leitplanke.engine.compat import admissionpolicies, gatekeeper
+        from leitplanke.engine.compat import vap
+        from leitplanke.engine.compat.gatekeeper import constrainttemplates
 
         pending, self.deferred = self.deferred, []
         kept = [(f, d) for f, d in self.other if isinstance(d.data, dict)]
         self.foreign.extend(
-            gatekeeper.build_policies(
-                [(f, d) for f, d in pending if not admissionpolicies.is_admission_policy(d.data)],
+            constrainttemplates.build_policies(
+                [(f, d) for f, d in pending if not vap.is_admission_policy(d.data)],
                 inventory=[d.data for _, d in kept],
                 problems=self.problems,
             )
         )
         self.foreign.extend(
-            admissionpolicies.build_policies(
-                [(f, d) for f, d in pending if admissionpolicies.is_admission_policy(d.data)],
+            vap.build_policies(
+                [(f, d) for f, d in pending if vap.is_admission_policy(d.data)],
                 others=kept,
                 problems=self.problems,
             )
@@ -161,27 +162,25 @@ def _load_other(doc: yamlnodes.YamlDocument, *, file: str, loaded: Loaded, pss: 
     policy may read."""
     # imported on use, for start-up speed (jmespath, regopy and their adapters): a scan of
     # native policies needs none of them
-    from leitplanke.engine.compat import (
-        admissionpolicies,
-        gatekeeper,
-        kyverno,
-        kyvernopodsecurity,
-        kyvernovalidating,
-    )
+    from leitplanke.engine.compat import vap
+    from leitplanke.engine.compat.gatekeeper import constrainttemplates
+    from leitplanke.engine.compat.kyverno import clusterpolicies, podsecurity, validatingpolicies
 
-    if kyverno.is_kyverno(doc.data):
-        pod_security = kyvernopodsecurity.PodSecurity(evaluate=pss.evaluate)
-        built = kyverno.build_policy(doc, file=file, problems=loaded.problems, pod_security=pod_security)
+    if clusterpolicies.is_kyverno(doc.data):
+        pod_security = podsecurity.PodSecurity(evaluate=pss.evaluate)
+        built = clusterpolicies.build_policy(
+            doc, file=file, problems=loaded.problems, pod_security=pod_security
+        )
         if built is not None:
             loaded.foreign.append(built)
     elif (
-        gatekeeper.is_template(doc.data)
-        or gatekeeper.is_constraint(doc.data)
-        or admissionpolicies.is_admission_policy(doc.data)
+        constrainttemplates.is_template(doc.data)
+        or constrainttemplates.is_constraint(doc.data)
+        or vap.is_admission_policy(doc.data)
     ):
         loaded.deferred.append((file, doc))
-    elif kyvernovalidating.is_validating_policy(doc.data):
-        built = kyvernovalidating.build_policy(doc, file=file, problems=loaded.problems)
+    elif validatingpolicies.is_validating_policy(doc.data):
+        built = validatingpolicies.build_policy(doc, file=file, problems=loaded.problems)
         if built is not None:
             loaded.foreign.append(built)
     else:
@@ -215,7 +214,7 @@ def load_packs(names: Iterable[str], *, now: datetime) -> Loaded:
 
 class PssPacks:
     """The pss-baseline and pss-restricted packs, compiled on first use, for Kyverno's
-    ``validate.podSecurity`` (``compat.kyvernopodsecurity`` maps its controls onto theirs)."""
+    ``validate.podSecurity`` (``compat.kyverno.podsecurity`` maps its controls onto theirs)."""
 
     __slots__ = ("_compiled",)
 

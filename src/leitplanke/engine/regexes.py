@@ -1,6 +1,6 @@
 """Regular expressions with RE2's meaning and linear time: the only module that imports ``re2``.
 
-CEL's ``find``/``findAll`` (``celfunctions``), Kyverno's regex functions and wildcards
+CEL's ``find``/``findAll`` (``cel.functions``), Kyverno's regex functions and wildcards
 (``compat.kyverno*``) and Gatekeeper suites' message filters call it. Errors come out as
 ``PatternError``, worded as Go's ``regexp`` words them (Kubernetes and Kyverno are Go).
 """

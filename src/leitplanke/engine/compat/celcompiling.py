@@ -1,15 +1,16 @@
 """Compiling the CEL of Kyverno and Kubernetes admission policies, with the variables those
 policies see, collecting each problem.
 
-Called at load time by ``compat.kyverno``, ``compat.kyvernovalidating`` and
-``compat.admissionpolicies``; ``compat.kyvernoevaluating`` evaluates what comes out.
+Called at load time by ``compat.kyverno.clusterpolicies``, ``compat.kyverno.validatingpolicies`` and
+``compat.vap``; ``compat.kyverno.validating`` evaluates what comes out.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from leitplanke.engine import cel, celtext
+from leitplanke.engine import cel
+from leitplanke.engine.cel import sourcetext
 
 CEL_VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
 
@@ -55,7 +56,7 @@ def plain_or_value(source: str) -> str:
         while start > 0 and (source[start - 1].isalnum() or source[start - 1] in "_.?"):
             start -= 1
         receiver = source[start:found]
-        end = celtext.closing(source, found + len(marker) - 1)
+        end = sourcetext.closing(source, found + len(marker) - 1)
         if "?" in receiver or not receiver or source[found - 1] in ")]" or end < 0:
             out.append(source[position : found + len(marker)])
             position = found + len(marker)

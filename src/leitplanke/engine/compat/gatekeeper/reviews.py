@@ -1,7 +1,7 @@
 """What a Gatekeeper policy reads besides its constraint: ``input.review`` and ``data.inventory``.
 
 ``input.review`` is built from an object and the request around it (``contexts.Context``);
-called by ``compat.gatekeeper`` per document and by ``compat.gatekeepertests``.
+called by ``compat.gatekeeper.constrainttemplates`` per document and by ``compat.gatekeeper.gatortests``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from leitplanke.engine import contexts
-from leitplanke.engine.compat.kyvernomatching import group_version
+from leitplanke.engine.compat.kyverno.resourcefilters import group_version
 
 
 def review_of(body: Mapping[str, Any], context: contexts.Context = contexts.NO_REQUEST) -> dict[str, Any]:

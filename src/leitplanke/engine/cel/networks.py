@@ -12,7 +12,7 @@ import ipaddress
 import re
 from typing import Any
 
-from leitplanke.engine import celfunctions
+from leitplanke.engine.cel import functions
 
 IP_MARKER = "__ip__"
 CIDR_MARKER = "__cidr__"
@@ -57,11 +57,11 @@ def build_cidr(address: Address, bits: int) -> dict[str, str]:
 
 
 def _address_of(value: Any) -> Address:
-    return parse_ip(celfunctions.unwrap(value, IP_MARKER, "an IP address, as made by ip('10.0.0.1')"))
+    return parse_ip(functions.unwrap(value, IP_MARKER, "an IP address, as made by ip('10.0.0.1')"))
 
 
 def _network_of(value: Any) -> tuple[Address, int]:
-    return parse_cidr(celfunctions.unwrap(value, CIDR_MARKER, "a CIDR, as made by cidr('10.0.0.0/8')"))
+    return parse_cidr(functions.unwrap(value, CIDR_MARKER, "a CIDR, as made by cidr('10.0.0.0/8')"))
 
 
 def _masked(address: Address, bits: int) -> int:
@@ -161,12 +161,12 @@ def _prefix_length(value: Any) -> int:
     return _network_of(value)[1]
 
 
-def declarations() -> list[celfunctions.Declaration]:
-    member = celfunctions.member
-    function = celfunctions.function
+def declarations() -> list[functions.Declaration]:
+    member = functions.member
+    function = functions.function
     return [
         function("ip", "string_to_ip", "map", ("string",), _ip),
-        function("isIP", "is_ip", "bool", ("string",), celfunctions.recognizer(parse_ip)),
+        function("isIP", "is_ip", "bool", ("string",), functions.recognizer(parse_ip)),
         function("ip.isCanonical", "ip_is_canonical", "bool", ("string",), _is_canonical),
         member("family", "ip_family", "int", ("map",), _family),
         member("isUnspecified", "ip_is_unspecified", "bool", ("map",), _is_unspecified),
@@ -178,7 +178,7 @@ def declarations() -> list[celfunctions.Declaration]:
         member("isGlobalUnicast", "ip_is_global_unicast", "bool", ("map",), _is_global_unicast),
         function("string", "ip_or_cidr_to_string", "string", ("map",), _to_string),
         function("cidr", "string_to_cidr", "map", ("string",), _cidr),
-        function("isCIDR", "is_cidr", "bool", ("string",), celfunctions.recognizer(parse_cidr)),
+        function("isCIDR", "is_cidr", "bool", ("string",), functions.recognizer(parse_cidr)),
         member("containsIP", "cidr_contains_ip_string", "bool", ("map", "string"), _contains_ip),
         member("containsIP", "cidr_contains_ip_ip", "bool", ("map", "map"), _contains_ip),
         member("containsCIDR", "cidr_contains_cidr_string", "bool", ("map", "string"), _contains_cidr),

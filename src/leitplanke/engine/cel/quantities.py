@@ -11,7 +11,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from leitplanke.engine import celfunctions
+from leitplanke.engine.cel import functions
 
 MARKER = "__quantity__"
 
@@ -77,7 +77,7 @@ def build_quantity(nanos: int) -> dict[str, str]:
 
 def nanos_of(value: Any) -> int:
     """The nano-units of a quantity map, or TypeError if `value` is some other map."""
-    return parse_quantity(celfunctions.unwrap(value, MARKER, "a quantity, as made by quantity('1Gi')"))
+    return parse_quantity(functions.unwrap(value, MARKER, "a quantity, as made by quantity('1Gi')"))
 
 
 def _quantity(text: str) -> dict[str, str]:
@@ -137,13 +137,13 @@ def _as_approximate_float(value: Any) -> float:
         return float("inf") if nanos > 0 else float("-inf")
 
 
-def declarations() -> list[celfunctions.Declaration]:
-    member = celfunctions.member
-    function = celfunctions.function
+def declarations() -> list[functions.Declaration]:
+    member = functions.member
+    function = functions.function
     return [
         function("quantity", "string_to_quantity", "map", ("string",), _quantity),
         function(
-            "isQuantity", "is_quantity_string", "bool", ("string",), celfunctions.recognizer(parse_quantity)
+            "isQuantity", "is_quantity_string", "bool", ("string",), functions.recognizer(parse_quantity)
         ),
         member("isLessThan", "quantity_is_less_than", "bool", ("map", "map"), _is_less_than),
         member("isGreaterThan", "quantity_is_greater_than", "bool", ("map", "map"), _is_greater_than),

@@ -16,7 +16,7 @@ import yaml
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
 from leitplanke.engine import regexes, testing, yamlnodes
-from leitplanke.engine.compat import gatekeeper, gatekeeperreviews
+from leitplanke.engine.compat.gatekeeper import constrainttemplates, reviews
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 SUITE_FILE = "suite.yaml"
@@ -59,7 +59,7 @@ def run_suite(file: Path, *, load_resources: ResourceLoader, report: testing.Tes
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         report.problems.append(Problem(str(file), 0, "unreadable-test", str(exc)))
         return
-    templates: dict[str, gatekeeper.Template | None] = {}
+    templates: dict[str, constrainttemplates.Template | None] = {}
     for doc in docs:
         if doc.data.get("skip") is True:
             continue
@@ -69,13 +69,15 @@ def run_suite(file: Path, *, load_resources: ResourceLoader, report: testing.Tes
 
 
 def _template(
-    path: Path, cache: dict[str, gatekeeper.Template | None], problems: list[Problem]
-) -> gatekeeper.Template | None:
+    path: Path, cache: dict[str, constrainttemplates.Template | None], problems: list[Problem]
+) -> constrainttemplates.Template | None:
     key = str(path)
     if key not in cache:
         cache[key] = None
         try:
-            docs = [d for d in _read(path) if isinstance(d.data, dict) and gatekeeper.is_template(d.data)]
+            docs = [
+                d for d in _read(path) if isinstance(d.data, dict) and constrainttemplates.is_template(d.data)
+            ]
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             problems.append(Problem(key, 0, "unreadable-template", str(exc)))
             return None
@@ -84,7 +86,7 @@ def _template(
             def problem(field_path: str, code: str, message: str, *, _doc: Any = doc) -> None:
                 problems.append(Problem(key, _doc.line_of(field_path), code, message, field=field_path))
 
-            cache[key] = gatekeeper.parse_template(doc.data, problem=problem)
+            cache[key] = constrainttemplates.parse_template(doc.data, problem=problem)
     return cache[key]
 
 
@@ -108,7 +110,7 @@ def _run_test(
     doc: yamlnodes.YamlDocument,
     index: int,
     test: Mapping[str, Any],
-    templates: dict[str, gatekeeper.Template | None],
+    templates: dict[str, constrainttemplates.Template | None],
     load_resources: ResourceLoader,
     report: testing.TestReport,
 ) -> None:
@@ -117,7 +119,7 @@ def _run_test(
     template = _template(base / str(test.get("template", "")), templates, report.problems)
     constraints = _objects(base / str(test.get("constraint", "")), load_resources, report.problems)
     constraint = (
-        gatekeeper.Constraint(
+        constrainttemplates.Constraint(
             str((constraints[0].get("metadata") or {}).get("name", "")),
             str(constraints[0].get("kind", "")),
             constraints[0],
@@ -125,7 +127,7 @@ def _run_test(
         if constraints
         else None
     )
-    engines = template.engines if template is not None else (gatekeeper.REGO,)
+    engines = template.engines if template is not None else (constrainttemplates.REGO,)
     for number, case in enumerate(test.get("cases") or []):
         if not isinstance(case, Mapping) or case.get("skip") is True:
             continue
@@ -139,7 +141,7 @@ def _run_test(
             for entry in case.get("inventory") or []
             for o in _objects(base / str(entry), load_resources, report.problems)
         ]
-        inventory = gatekeeperreviews.build_inventory(inventory_bodies)
+        inventory = reviews.build_inventory(inventory_bodies)
         for engine in engines:
             if template is None or constraint is None or not objects:
                 actual = "error: the template, constraint or object could not be read"
@@ -164,15 +166,15 @@ def _run_test(
 
 
 def _violations(
-    template: gatekeeper.Template,
-    constraint: gatekeeper.Constraint,
+    template: constrainttemplates.Template,
+    constraint: constrainttemplates.Constraint,
     body: Mapping[str, Any],
     engine: str,
     inventory: Mapping[str, Any],
-) -> gatekeeper.Violations:
-    review = gatekeeperreviews.review_of(body)
-    if not gatekeeper.matches(constraint.match, review, inventory=inventory):
-        return gatekeeper.Violations()
+) -> constrainttemplates.Violations:
+    review = reviews.review_of(body)
+    if not constrainttemplates.matches(constraint.match, review, inventory=inventory):
+        return constrainttemplates.Violations()
     return template.review(engine, review, constraint, inventory=inventory)
 
 
@@ -210,7 +212,7 @@ def _render(assertion: Mapping[str, Any]) -> str:
     return f"{text} /{assertion['message']}/" if "message" in assertion else text
 
 
-def _describe(found: gatekeeper.Violations) -> str:
+def _describe(found: constrainttemplates.Violations) -> str:
     if found.error:
         return f"error: {found.error}"
     return f"{len(found.messages)} violations" + (f": {' | '.join(found.messages)}" if found.messages else "")

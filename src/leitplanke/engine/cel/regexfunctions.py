@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from leitplanke.engine import celfunctions, celtext, regexes
+from leitplanke.engine import regexes
+from leitplanke.engine.cel import functions, sourcetext
 
 # a member call of find or findAll, found in source whose literals are masked
 _CALL = re.compile(r"\.\s*(?:find|findAll)\s*\(\s*")
@@ -41,7 +42,7 @@ def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
 
 def constant_patterns(source: str) -> list[ConstantPattern]:
     """The literal patterns of ``source``'s `find`/`findAll` calls (none if a literal is left open)."""
-    text = celtext.masked(source)
+    text = sourcetext.masked(source)
     if text is None or ".find" not in text:
         return []
     found: list[ConstantPattern] = []
@@ -66,11 +67,11 @@ def constant_patterns(source: str) -> list[ConstantPattern]:
     return found
 
 
-def declarations() -> list[celfunctions.Declaration]:
+def declarations() -> list[functions.Declaration]:
     return [
-        celfunctions.member("find", "string_find_string", "string", ("string", "string"), _find),
-        celfunctions.member("findAll", "string_find_all_string", "list", ("string", "string"), _find_all),
-        celfunctions.member(
+        functions.member("find", "string_find_string", "string", ("string", "string"), _find),
+        functions.member("findAll", "string_find_all_string", "list", ("string", "string"), _find_all),
+        functions.member(
             "findAll", "string_find_all_string_int", "list", ("string", "string", "int"), _find_all
         ),
     ]

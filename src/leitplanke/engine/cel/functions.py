@@ -1,7 +1,7 @@
 """Kubernetes' CEL list and set libraries, and the shape of every library declaration.
 
 Pure Python, no CEL import: `engine.cel` registers the `declarations()` of this module,
-`celquantities`, `celnetworks`, `celurls` and `celregexes` with the runtime. An
+`cel.quantities`, `cel.networks`, `cel.urls` and `cel.regexfunctions` with the runtime. An
 implementation rejects a bad argument by raising exactly TypeError (the runtime makes it an
 INVALID_ARGUMENT error value; a subclass would come out as UNKNOWN) or OverflowError
 (OUT_OF_RANGE).

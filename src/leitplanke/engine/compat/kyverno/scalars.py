@@ -1,8 +1,8 @@
 """Kyverno's scalar values: wildcards, quantities, Go durations and semantic versions.
 
-Shared by the pattern walk (``kyvernopatterns``), conditions (``kyvernoconditions``), the
-JMESPath functions (``kyvernovariables``) and matching: each meaning is written once, here.
-Quantities are the CEL library's (``celquantities``), as Kyverno and Kubernetes share one.
+Shared by the pattern walk (``kyverno.patterns``), conditions (``kyverno.conditions``), the
+JMESPath functions (``kyverno.substituting``) and matching: each meaning is written once, here.
+Quantities are the CEL library's (``cel.quantities``), as Kyverno and Kubernetes share one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import semver
 
-from leitplanke.engine import celquantities, regexes
+from leitplanke.engine import regexes
+from leitplanke.engine.cel import quantities
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -55,7 +56,7 @@ def _wildcard_regex(pattern: str) -> str:
 def parse_quantity(text: str) -> int | None:
     """A Kubernetes quantity (``500m``, ``1Gi``, ``1e3``) in nano-units, or None."""
     try:
-        return celquantities.parse_quantity(text.strip())
+        return quantities.parse_quantity(text.strip())
     except TypeError:
         return None
 

@@ -1,6 +1,6 @@
 """Kyverno conditions: ``any``/``all`` lists of key–operator–value checks.
 
-Used for ``preconditions`` and ``deny.conditions`` by ``compat.kyverno``. Variables are
+Used for ``preconditions`` and ``deny.conditions`` by ``compat.kyverno.clusterpolicies``. Variables are
 substituted leniently (an unresolvable reference reads as ``""``), as Kyverno does.
 """
 
@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from leitplanke.engine.compat import kyvernopatterns, kyvernoscalars, kyvernovariables
+from leitplanke.engine.compat.kyverno import patterns, scalars, substituting
 
 OPERATORS = (
     "Equals", "NotEquals", "Equal", "NotEqual", "In", "NotIn", "AnyIn", "AllIn", "AnyNotIn", "AllNotIn",
@@ -44,8 +44,8 @@ def _one(condition: Any, data: Mapping[str, Any]) -> bool:
     handler = _HANDLERS.get(operator)
     if handler is None:
         raise ConditionError(f"unknown condition operator {operator!r}")
-    key = kyvernovariables.substitute(condition.get("key"), data, lenient=True)
-    value = kyvernovariables.substitute(condition.get("value"), data, lenient=True)
+    key = substituting.substitute(condition.get("key"), data, lenient=True)
+    value = substituting.substitute(condition.get("value"), data, lenient=True)
     return handler(key, value)
 
 
@@ -86,18 +86,18 @@ def equals(key: Any, value: Any) -> bool:
 
 
 def _numbers_equal(a: str, b: str) -> bool:
-    qa, qb = kyvernoscalars.parse_quantity(a), kyvernoscalars.parse_quantity(b)
+    qa, qb = scalars.parse_quantity(a), scalars.parse_quantity(b)
     return qa is not None and qb is not None and qa == qb
 
 
 def _strings_equal(key: str, value: str) -> bool:
-    da, db = kyvernoscalars.parse_duration(key), kyvernoscalars.parse_duration(value)
+    da, db = scalars.parse_duration(key), scalars.parse_duration(value)
     if da is not None and db is not None:
         return da == db
-    qa, qb = kyvernoscalars.parse_quantity(key), kyvernoscalars.parse_quantity(value)
+    qa, qb = scalars.parse_quantity(key), scalars.parse_quantity(value)
     if qa is not None and qb is not None:
         return qa == qb
-    return kyvernoscalars.wildcard_match(value, key)
+    return scalars.wildcard_match(value, key)
 
 
 def _as_list(value: Any) -> list[Any] | None:
@@ -121,11 +121,11 @@ def _member(item: Any, value: Any) -> bool:
             ranged = _in_range(key, value)
             if ranged is not None:
                 return ranged
-            return kyvernoscalars.wildcard_match(value, key)
+            return scalars.wildcard_match(value, key)
         return False
     for candidate in values:
         text = _text(candidate)
-        if kyvernoscalars.wildcard_match(text, key) or kyvernoscalars.wildcard_match(key, text):
+        if scalars.wildcard_match(text, key) or scalars.wildcard_match(key, text):
             return True
     return False
 
@@ -169,7 +169,7 @@ def _ordered(op: str, *, durations_only: bool = False) -> Callable[[Any, Any], b
         pair = _comparable(key, value, durations_only=durations_only)
         if pair is None:
             return False
-        return kyvernopatterns.compare(pair[0], pair[1], op)
+        return patterns.compare(pair[0], pair[1], op)
 
     return check
 
@@ -183,13 +183,13 @@ def _comparable(key: Any, value: Any, *, durations_only: bool) -> tuple[Any, Any
     if isinstance(key, int | float) and isinstance(value, int | float):
         return float(key), float(value)
     ka, va = _text(key), _text(value)
-    da, db = kyvernoscalars.parse_duration(ka), kyvernoscalars.parse_duration(va)
+    da, db = scalars.parse_duration(ka), scalars.parse_duration(va)
     if da is not None and db is not None:
         return da, db
-    qa, qb = kyvernoscalars.parse_quantity(ka), kyvernoscalars.parse_quantity(va)
+    qa, qb = scalars.parse_quantity(ka), scalars.parse_quantity(va)
     if qa is not None and qb is not None:
         return qa, qb
-    sa, sb = kyvernoscalars.parse_version(ka), kyvernoscalars.parse_version(va)
+    sa, sb = scalars.parse_version(ka), scalars.parse_version(va)
     if sa is not None and sb is not None and ka.count(".") >= 1:
         return sa, sb
     return None
@@ -199,7 +199,7 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        return kyvernoscalars.parse_duration(value)
+        return scalars.parse_duration(value)
     return None
 
 

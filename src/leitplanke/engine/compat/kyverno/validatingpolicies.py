@@ -16,9 +16,10 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Problem
 from leitplanke.engine import cel, compiling, matching, yamlnodes
-from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernomatching
-from leitplanke.engine.compat.kyvernoevaluating import CompiledCel
-from leitplanke.engine.compat.kyvernomatching import Request
+from leitplanke.engine.compat import celcompiling
+from leitplanke.engine.compat.kyverno import resourcefilters, validating
+from leitplanke.engine.compat.kyverno.resourcefilters import Request
+from leitplanke.engine.compat.kyverno.validating import CompiledCel
 
 API_GROUP = "policies.kyverno.io/"
 CONTROLLERS = ("daemonsets", "deployments", "jobs", "statefulsets", "replicasets", "replicationcontrollers")
@@ -68,13 +69,13 @@ class ValidatingPolicy:
                 continue
             if any(rule_matches(r, body, request) for r in variant.exclude):
                 continue
-            found = kyvernoevaluating.evaluate_cel(variant.compiled, body, request)
+            found = validating.evaluate_cel(variant.compiled, body, request)
             outcomes.append(compiling.ForeignOutcome(variant.rule, found.verdict, found.message, found.path))
         return outcomes
 
 
 def rule_matches(rule: Mapping[str, Any], body: Mapping[str, Any], request: Request) -> bool:
-    group, version = kyvernomatching.group_version(str(body.get("apiVersion", "")))
+    group, version = resourcefilters.group_version(str(body.get("apiVersion", "")))
     groups = [str(g) for g in rule.get("apiGroups") or ["*"]]
     versions = [str(v) for v in rule.get("apiVersions") or ["*"]]
     operations = [str(o) for o in rule.get("operations") or ["*"]]
@@ -84,7 +85,7 @@ def rule_matches(rule: Mapping[str, Any], body: Mapping[str, Any], request: Requ
         ("*" in groups or group in groups)
         and ("*" in versions or version in versions)
         and ("*" in operations or request.operation in operations)
-        and any(kyvernomatching.resource_matches(str(r), kind) for r in rule.get("resources") or [])
+        and any(resourcefilters.resource_matches(str(r), kind) for r in rule.get("resources") or [])
         and (not names or str((body.get("metadata") or {}).get("name", "")) in names)
     )
 

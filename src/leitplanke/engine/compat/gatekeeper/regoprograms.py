@@ -2,7 +2,7 @@
 
 rego-cpp reads only Rego v1 and reads v0 text *silently* with v1 meaning
 (``violation[{"msg": m}] { … }`` becomes an object rule), so every module is upgraded
-to v1 first by ``upgrade_to_v1``. Called by ``compat.gatekeeper``; failures are values.
+to v1 first by ``upgrade_to_v1``. Called by ``compat.gatekeeper.constrainttemplates``; failures are values.
 """
 
 from __future__ import annotations

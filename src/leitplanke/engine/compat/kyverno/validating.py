@@ -1,7 +1,7 @@
 """Evaluating one Kyverno validate rule against one resource: context, preconditions, then
 pattern, anyPattern, deny, foreach, podSecurity or cel.
 
-Called by ``compat.kyverno`` once per matching rule; every outcome is a value (pass, fail,
+Called by ``compat.kyverno.clusterpolicies`` once per matching rule; every outcome is a value (pass, fail,
 skip or error with a message), never an exception.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from leitplanke.core import documents
 from leitplanke.engine import cel
-from leitplanke.engine.compat import kyvernoconditions, kyvernomatching, kyvernopatterns, kyvernovariables
-from leitplanke.engine.compat.kyvernomatching import Request
+from leitplanke.engine.compat.kyverno import conditions, patterns, resourcefilters, substituting
+from leitplanke.engine.compat.kyverno.resourcefilters import Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,22 +148,22 @@ def load_context(
         spec = entry.get("variable")
         if not isinstance(spec, Mapping):
             kinds = sorted(k for k in entry if k != "name")
-            raise kyvernovariables.VariableError(
+            raise substituting.VariableError(
                 f"context entry {name!r} of type {kinds} is not supported offline"
             )
         value: Any = None
         try:
             if "value" in spec:
-                value = kyvernovariables.substitute(spec["value"], data)
+                value = substituting.substitute(spec["value"], data)
             if spec.get("jmesPath"):
-                path = kyvernovariables.substitute(str(spec["jmesPath"]), data)
-                value = kyvernovariables.search(str(path), value if "value" in spec else data)
-        except kyvernovariables.VariableError:
+                path = substituting.substitute(str(spec["jmesPath"]), data)
+                value = substituting.search(str(path), value if "value" in spec else data)
+        except substituting.VariableError:
             if "default" not in spec:
                 raise
             value = None
         if value is None and "default" in spec:
-            value = kyvernovariables.substitute(spec["default"], data)
+            value = substituting.substitute(spec["default"], data)
         set_path(data, name, value)
 
 
@@ -175,12 +175,12 @@ def evaluate_rule(rule: KyvernoRule, body: Mapping[str, Any], evaluation: Evalua
         set_path(data, str(key), value)
     try:
         load_context(rule.context, data, evaluation.policy_values)
-        if rule.preconditions is not None and not kyvernoconditions.evaluate(rule.preconditions, data):
+        if rule.preconditions is not None and not conditions.evaluate(rule.preconditions, data):
             return RuleOutcome("skip", "preconditions not met")
         return _validate(rule, rule.validate, body, data, evaluation)
-    except kyvernovariables.VariableError as exc:
+    except substituting.VariableError as exc:
         return RuleOutcome("error", str(exc))
-    except kyvernoconditions.ConditionError as exc:
+    except conditions.ConditionError as exc:
         return RuleOutcome("error", str(exc))
 
 
@@ -189,8 +189,8 @@ def _message(validate: Mapping[str, Any], data: Mapping[str, Any], detail: str) 
     if not isinstance(text, str):
         return detail
     try:
-        rendered = kyvernovariables.substitute(text, data, lenient=True)
-    except kyvernovariables.VariableError:
+        rendered = substituting.substitute(text, data, lenient=True)
+    except substituting.VariableError:
         rendered = text
     return f"{rendered} {detail}".strip() if detail else str(rendered)
 
@@ -223,13 +223,13 @@ def _check(validate: Mapping[str, Any], resource: Any, data: Mapping[str, Any]) 
     """pattern, anyPattern or deny against ``resource``."""
     if "pattern" in validate:
         pattern = _substituted(validate["pattern"], data)
-        found = kyvernopatterns.match_pattern(resource, pattern)
+        found = patterns.match_pattern(resource, pattern)
         return RuleOutcome(found.verdict, found.message, found.path)
     if "anyPattern" in validate:
         alternatives = _substituted(validate["anyPattern"], data)
         if not isinstance(alternatives, list):
             return RuleOutcome("error", "anyPattern must be a list")
-        results = [kyvernopatterns.match_pattern(resource, p) for p in alternatives]
+        results = [patterns.match_pattern(resource, p) for p in alternatives]
         if any(r.verdict == "pass" for r in results):
             return RuleOutcome("pass")
         failed = [r for r in results if r.verdict == "fail"]
@@ -238,7 +238,7 @@ def _check(validate: Mapping[str, Any], resource: Any, data: Mapping[str, Any]) 
         return RuleOutcome("skip", "; ".join(r.message for r in results))
     if "deny" in validate:
         deny = validate["deny"] or {}
-        if kyvernoconditions.evaluate(deny.get("conditions"), data):
+        if conditions.evaluate(deny.get("conditions"), data):
             return RuleOutcome("fail", "denied")
         return RuleOutcome("pass")
     return RuleOutcome(
@@ -247,7 +247,7 @@ def _check(validate: Mapping[str, Any], resource: Any, data: Mapping[str, Any]) 
 
 
 def _substituted(value: Any, data: Mapping[str, Any]) -> Any:
-    return kyvernovariables.substitute(value, data) if kyvernovariables.has_references(value) else value
+    return substituting.substitute(value, data) if substituting.has_references(value) else value
 
 
 def _foreach_list(expression: str, data: Mapping[str, Any]) -> Any:
@@ -255,8 +255,8 @@ def _foreach_list(expression: str, data: Mapping[str, Any]) -> Any:
     if text.startswith("{{") and text.endswith("}}") and text.count("{{") == 1:
         text = text[2:-2].strip()
     elif "{{" in text:
-        text = str(kyvernovariables.substitute(text, data))
-    return kyvernovariables.search(text, data)
+        text = str(substituting.substitute(text, data))
+    return substituting.search(text, data)
 
 
 def _foreach(entries: Any, resource: Any, data: dict[str, Any], *, nesting: int) -> RuleOutcome:
@@ -266,7 +266,7 @@ def _foreach(entries: Any, resource: Any, data: dict[str, Any], *, nesting: int)
     for entry in entries:
         try:
             elements = _foreach_list(str(entry.get("list", "")), data)
-        except kyvernovariables.VariableError:
+        except substituting.VariableError:
             continue
         if elements is None:
             continue
@@ -299,7 +299,7 @@ def _element(
     scoped = isinstance(element, Mapping) if scope is None else bool(scope)
     target = element if scoped else resource
     load_context(entry.get("context") or (), scoped_data, {})
-    if entry.get("preconditions") is not None and not kyvernoconditions.evaluate(
+    if entry.get("preconditions") is not None and not conditions.evaluate(
         entry["preconditions"], scoped_data
     ):
         return RuleOutcome("skip")
@@ -323,7 +323,7 @@ def _pod_security(
 
 
 def cel_request(body: Mapping[str, Any], request: Request) -> dict[str, Any]:
-    group, version = kyvernomatching.group_version(str(body.get("apiVersion", "")))
+    group, version = resourcefilters.group_version(str(body.get("apiVersion", "")))
     meta = body.get("metadata") or {}
     return {
         "operation": request.operation,

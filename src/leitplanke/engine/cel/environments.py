@@ -24,7 +24,8 @@ from cel_expr_python import cel as runtime
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
 from leitplanke.core import problems
-from leitplanke.engine import caching, celfunctions, celnetworks, celquantities, celregexes, celurls, regexes
+from leitplanke.engine import caching, regexes
+from leitplanke.engine.cel import functions, networks, quantities, regexfunctions, urls
 
 _LOCATION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ")
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -115,11 +116,11 @@ class Program:
         result = self.evaluate(activation)
         if result.__class__ is bool or result.__class__ is CelFailure:
             return result
-        return CelFailure(f"expected bool, got {celfunctions.type_name(result)}")
+        return CelFailure(f"expected bool, got {functions.type_name(result)}")
 
 
 class EagerProgram(Program):
-    """A program whose binds are eager (``celtext.eager_binds``), with the program as written
+    """A program whose binds are eager (``cel.sourcetext.eager_binds``), with the program as written
     to evaluate instead when the eager one fails: an eager bind evaluates a value the written
     one may never have needed, and only the written program says what that error means."""
 
@@ -204,7 +205,7 @@ class Environment:
     def _pattern_issue(self, source: str) -> CelIssue | None:
         """A constant `find`/`findAll` pattern that RE2 rejects, reported at compile time in
         Kubernetes' words (it compiles such a pattern with the program)."""
-        for constant in celregexes.constant_patterns(source):
+        for constant in regexfunctions.constant_patterns(source):
             try:
                 pattern = self._env.compile(constant.literal).eval(self._env.Activation({})).value()
             except (RuntimeError, TypeError):
@@ -261,7 +262,7 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
     return Environment(env, subject, store)
 
 
-_LIBRARIES = (celfunctions, celquantities, celnetworks, celurls, celregexes)
+_LIBRARIES = (functions, quantities, networks, urls, regexfunctions)
 _STORE_LIMIT = 20_000  # beyond this many programs the cache starts again from this run's
 
 

@@ -2,7 +2,7 @@
 
 Kyverno's control names map onto the ``PSS:`` controls our pss-baseline and pss-restricted
 policies declare; a podSecurity rule fails when a policy of its level (and not excluded) fails.
-Called by ``compat.kyvernoevaluating``; the packs' results come from ``evaluate``, given by
+Called by ``compat.kyverno.validating``; the packs' results come from ``evaluate``, given by
 the loader (``loading.PssPacks``, which compiles the packs on first use).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from leitplanke.core import documents
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine.compat import kyvernoscalars
+from leitplanke.engine.compat.kyverno import scalars
 
 # Kyverno's controlName → the PSS control suffixes our packs declare
 CONTROLS: Mapping[str, tuple[str, ...]] = {
@@ -72,7 +72,7 @@ def _excluded(body: Mapping[str, Any], exclude: Sequence[Mapping[str, Any]]) -> 
     found: set[str] = set()
     for entry in exclude:
         patterns = [str(p) for p in entry.get("images") or []]
-        if patterns and not all(any(kyvernoscalars.wildcard_match(p, i) for p in patterns) for i in images):
+        if patterns and not all(any(scalars.wildcard_match(p, i) for p in patterns) for i in images):
             continue
         found.update(CONTROLS.get(str(entry.get("controlName", "")), ()))
     return found

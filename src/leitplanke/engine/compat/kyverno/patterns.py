@@ -1,8 +1,8 @@
 """Kyverno validate patterns: anchors, wildcards and value operators, checked against a resource.
 
 ``match_pattern`` returns a ``PatternOutcome`` (pass, fail with a path, or skip when a
-conditional or global anchor does not hold). Called by ``compat.kyverno`` for
-``pattern``/``anyPattern``; the scalar helpers also serve ``kyvernoconditions``.
+conditional or global anchor does not hold). Called by ``compat.kyverno.clusterpolicies`` for
+``pattern``/``anyPattern``; the scalar helpers also serve ``kyverno.conditions``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from leitplanke.engine.compat import kyvernoscalars
+from leitplanke.engine.compat.kyverno import scalars
 
 _NUMBER_PART = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(.*)$")
 _RANGE = re.compile(r"^(-?[\d.]+[A-Za-z]*)(!?-)(-?[\d.]+[A-Za-z]*)$")
@@ -114,7 +114,7 @@ def _string_compare(value: Any, pattern: str, op: str) -> bool:
         text = number_text(value) or ""
     else:
         return False
-    found = kyvernoscalars.wildcard_match(pattern, text)
+    found = scalars.wildcard_match(pattern, text)
     return not found if op == "!" else found
 
 
@@ -122,13 +122,13 @@ def _number_compare(value: Any, pattern: str, op: str) -> bool:
     text = number_text(value)
     if text is None:
         return False
-    wanted_duration = kyvernoscalars.parse_duration(pattern)
-    actual_duration = kyvernoscalars.parse_duration(text)
+    wanted_duration = scalars.parse_duration(pattern)
+    actual_duration = scalars.parse_duration(text)
     if wanted_duration is not None and actual_duration is not None:
         return compare(actual_duration, wanted_duration, op)
-    wanted = kyvernoscalars.parse_quantity(pattern)
+    wanted = scalars.parse_quantity(pattern)
     if wanted is not None:
-        actual = kyvernoscalars.parse_quantity(text)
+        actual = scalars.parse_quantity(text)
         return actual is not None and compare(actual, wanted, op)
     return _string_compare(value, pattern, op)
 
@@ -188,7 +188,7 @@ def _expand_wildcard_keys(resource: Mapping[str, Any], pattern: Mapping[str, Any
     for key, value in pattern.items():
         anchor, name = split_anchor(key)
         if ("*" in name or "?" in name) and anchor in ("", "=(", "(", "X(", "^(", "<("):
-            hits = [k for k in resource if isinstance(k, str) and kyvernoscalars.wildcard_match(name, k)]
+            hits = [k for k in resource if isinstance(k, str) and scalars.wildcard_match(name, k)]
             if hits:
                 for hit in hits:
                     expanded[f"{anchor}{hit})" if anchor else hit] = value

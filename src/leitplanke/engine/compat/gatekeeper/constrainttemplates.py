@@ -3,7 +3,7 @@ Rego (``input.review``, ``input.parameters``, ``data.inventory``) and for the CE
 ``K8sNativeValidation`` (``variables.params``, ``variables.anyObject``).
 
 Built by ``engine.loading`` (one foreign policy per constraint) and by
-``compat.gatekeepertests``; each review yields violation messages or a failure, as values.
+``compat.gatekeeper.gatortests``; each review yields violation messages or a failure, as values.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
-from leitplanke.engine.compat import admissionpolicies, gatekeeperreviews
+from leitplanke.engine.compat import vap
+from leitplanke.engine.compat.gatekeeper import reviews
 
 if TYPE_CHECKING:
-    from leitplanke.engine.compat import gatekeeperrego
+    from leitplanke.engine.compat.gatekeeper import regoprograms
 
 TEMPLATE_GROUP = "templates.gatekeeper.sh/"
 CONSTRAINT_GROUP = "constraints.gatekeeper.sh/"
@@ -62,27 +63,23 @@ class Template:
     kind: str
     rego: str = ""
     libs: tuple[str, ...] = ()
-    cel: admissionpolicies.CompiledValidations | None = None
+    cel: vap.CompiledValidations | None = None
     cel_error: str = ""
-    _programs: dict[str, gatekeeperrego.RegoProgram | gatekeeperrego.RegoFailure] = field(
-        default_factory=dict
-    )
+    _programs: dict[str, regoprograms.RegoProgram | regoprograms.RegoFailure] = field(default_factory=dict)
 
     @property
     def engines(self) -> tuple[str, ...]:
         found = ((REGO, bool(self.rego)), (CEL, self.cel is not None or bool(self.cel_error)))
         return tuple(name for name, present in found if present)
 
-    def program(
-        self, inventory: Mapping[str, Any]
-    ) -> gatekeeperrego.RegoProgram | gatekeeperrego.RegoFailure:
+    def program(self, inventory: Mapping[str, Any]) -> regoprograms.RegoProgram | regoprograms.RegoFailure:
         # the Rego runtime loads on first use: a scan without Rego templates never pays for it
-        from leitplanke.engine.compat import gatekeeperrego
+        from leitplanke.engine.compat.gatekeeper import regoprograms
 
         key = repr(sorted(inventory.items())) if inventory else ""
         if key not in self._programs:
             data = {"inventory": inventory} if inventory else None
-            self._programs[key] = gatekeeperrego.build_program(self.rego, libs=self.libs, data=data)
+            self._programs[key] = regoprograms.build_program(self.rego, libs=self.libs, data=data)
         return self._programs[key]
 
     def review(
@@ -103,13 +100,13 @@ class Template:
     def _review_rego(
         self, review: Mapping[str, Any], constraint: Constraint, inventory: Mapping[str, Any]
     ) -> Violations:
-        from leitplanke.engine.compat import gatekeeperrego
+        from leitplanke.engine.compat.gatekeeper import regoprograms
 
         program = self.program(inventory)
-        if isinstance(program, gatekeeperrego.RegoFailure):
+        if isinstance(program, regoprograms.RegoFailure):
             return Violations(error=program.message)
         found = program.query_set("violation", {"review": review, "parameters": constraint.parameters})
-        if isinstance(found, gatekeeperrego.RegoFailure):
+        if isinstance(found, regoprograms.RegoFailure):
             return Violations(error=found.message)
         return Violations(tuple(str(v.get("msg", "")) if isinstance(v, Mapping) else str(v) for v in found))
 
@@ -130,16 +127,14 @@ class Template:
             "oldObject": old,
             "request": dict(review),
             "params": constraint.body,
-            "namespaceObject": gatekeeperreviews.namespace_object(namespace, inventory)
-            if known is None
-            else known,
+            "namespaceObject": reviews.namespace_object(namespace, inventory) if known is None else known,
             "authorizer": None,
             "variables": {
                 "params": constraint.body.get("spec", {}).get("parameters"),
                 "anyObject": obj or old,
             },
         }
-        checked = admissionpolicies.run_validations(self.cel, data)
+        checked = vap.run_validations(self.cel, data)
         # an expression that cannot be evaluated denies, as Gatekeeper's failurePolicy Fail does
         return Violations((*checked.failures, *checked.errors))
 
@@ -163,7 +158,7 @@ class Constraint:
         return str((self.body.get("spec") or {}).get("enforcementAction") or "deny").lower()
 
 
-def parse_template(data: Mapping[str, Any], *, problem: admissionpolicies.ProblemSink) -> Template | None:
+def parse_template(data: Mapping[str, Any], *, problem: vap.ProblemSink) -> Template | None:
     spec = data.get("spec") or {}
     kind = str(((spec.get("crd") or {}).get("spec") or {}).get("names", {}).get("kind", ""))
     name = str((data.get("metadata") or {}).get("name", ""))
@@ -192,7 +187,7 @@ def parse_template(data: Mapping[str, Any], *, problem: admissionpolicies.Proble
                 _errors.append(f"{path}: {message}")
                 problem(path, code_, message)
 
-            template.cel = admissionpolicies.compile_validations(source, base=f"{base}.", problem=collect)
+            template.cel = vap.compile_validations(source, base=f"{base}.", problem=collect)
             template.cel_error = "; ".join(errors)
     if not template.engines:
         problem(f"spec.targets[{index}]", "gatekeeper-unsupported", "the template has no Rego or CEL engine")
@@ -238,7 +233,7 @@ def matches(match: Mapping[str, Any], review: Mapping[str, Any], *, inventory: M
         return False
     selector = match.get("namespaceSelector")
     if selector and (namespace or is_namespace):
-        found = obj if is_namespace else gatekeeperreviews.namespace_object(namespace, inventory)
+        found = obj if is_namespace else reviews.namespace_object(namespace, inventory)
         labels = ((found or {}).get("metadata") or {}).get("labels")
         if found is None or not matching.selects(selector, labels or {}):
             return False
@@ -267,7 +262,7 @@ class GatekeeperConstraint:
         environment: cel.Environment,
         context: contexts.Context = contexts.NO_REQUEST,
     ) -> list[compiling.ForeignOutcome]:
-        review = gatekeeperreviews.review_of(document.body, context)
+        review = reviews.review_of(document.body, context)
         if not matches(self.constraint.match, review, inventory=self.inventory):
             return []
         engine = self.engine if self.engine in self.template.engines else self.template.engines[0]
@@ -301,7 +296,7 @@ def build_policies(
             if template is not None:
                 templates[template.kind] = template
                 _lint_unsupported(template, file=file, doc=doc, problems=problems)
-    data = gatekeeperreviews.build_inventory(inventory)
+    data = reviews.build_inventory(inventory)
     built = []
     for file, doc in docs:
         if not is_constraint(doc.data):
@@ -358,9 +353,7 @@ def with_scan_inventory(
         if not uses_inventory(policy) or not isinstance(foreign, GatekeeperConstraint):
             rebuilt.append(policy)
             continue
-        inventory = gatekeeperreviews.merged_inventory(
-            foreign.inventory, gatekeeperreviews.build_inventory(scanned)
-        )
+        inventory = reviews.merged_inventory(foreign.inventory, reviews.build_inventory(scanned))
         rebuilt.append(replace(policy, foreign=replace(foreign, inventory=inventory)))
     return rebuilt
 

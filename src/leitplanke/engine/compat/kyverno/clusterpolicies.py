@@ -17,9 +17,10 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, contexts, yamlnodes
-from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernomatching, kyvernopodsecurity
-from leitplanke.engine.compat.kyvernoevaluating import CompiledCel, Evaluation, KyvernoRule
-from leitplanke.engine.compat.kyvernomatching import Request
+from leitplanke.engine.compat import celcompiling
+from leitplanke.engine.compat.kyverno import podsecurity, resourcefilters, validating
+from leitplanke.engine.compat.kyverno.resourcefilters import Request
+from leitplanke.engine.compat.kyverno.validating import CompiledCel, Evaluation, KyvernoRule
 
 API_VERSIONS = ("kyverno.io/v1", "kyverno.io/v2beta1")
 KINDS = ("ClusterPolicy", "Policy")
@@ -40,7 +41,7 @@ class KyvernoPolicy:
     name: str
     namespace: str  # a namespaced Policy applies only to its own namespace
     rules: tuple[KyvernoRule, ...]
-    pod_security: kyvernopodsecurity.PodSecurity | None = None
+    pod_security: podsecurity.PodSecurity | None = None
     family: str = "kyverno"
     rule_names: tuple[str, ...] = field(default_factory=tuple)
 
@@ -51,7 +52,7 @@ class KyvernoPolicy:
         environment: cel.Environment,
         context: contexts.Context = contexts.NO_REQUEST,
     ) -> list[compiling.ForeignOutcome]:
-        return self.evaluate_request(document.body, kyvernomatching.request_of(context))
+        return self.evaluate_request(document.body, resourcefilters.request_of(context))
 
     def evaluate_request(
         self,
@@ -65,16 +66,16 @@ class KyvernoPolicy:
             return []
         outcomes: list[compiling.ForeignOutcome] = []
         for rule in self.rules:
-            if not kyvernomatching.block_matches(rule.match, body, request):
+            if not resourcefilters.block_matches(rule.match, body, request):
                 continue
-            if rule.exclude and kyvernomatching.block_matches(rule.exclude, body, request):
+            if rule.exclude and resourcefilters.block_matches(rule.exclude, body, request):
                 continue
             evaluation = Evaluation(
                 request=request,
                 pod_security=self.pod_security.check if self.pod_security is not None else None,
                 policy_values=(values or {}).get(_base_name(rule.name), {}),
             )
-            found = kyvernoevaluating.evaluate_rule(rule, body, evaluation)
+            found = validating.evaluate_rule(rule, body, evaluation)
             outcomes.append(compiling.ForeignOutcome(rule.name, found.verdict, found.message, found.path))
         return outcomes
 
@@ -88,7 +89,7 @@ def build_policy(
     *,
     file: str,
     problems: list[Problem],
-    pod_security: kyvernopodsecurity.PodSecurity | None = None,
+    pod_security: podsecurity.PodSecurity | None = None,
 ) -> compiling.CompiledPolicy | None:
     """A foreign CompiledPolicy for one Kyverno document; authoring problems go to ``problems``.
 
@@ -152,11 +153,11 @@ def _severity(text: Any) -> Severity:
 def _index_kinds(rules: Sequence[KyvernoRule]) -> tuple[str, ...]:
     kinds: list[str] = []
     for rule in rules:
-        listed = kyvernomatching.block_kinds(rule.match)
+        listed = resourcefilters.block_kinds(rule.match)
         if not listed:
             return ()
         for text in listed:
-            kind = kyvernomatching.split_kind(text)[2]
+            kind = resourcefilters.split_kind(text)[2]
             if "*" in kind or "?" in kind:
                 return ()
             kinds.append(kind)
@@ -250,7 +251,7 @@ def _filters(block: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
 
 
 def _kind_names(description: Mapping[str, Any]) -> list[str]:
-    return [kyvernomatching.split_kind(str(k))[2] for k in description.get("kinds") or []]
+    return [resourcefilters.split_kind(str(k))[2] for k in description.get("kinds") or []]
 
 
 def controllers_for(raw_rules: Sequence[Any], annotations: Mapping[str, Any]) -> tuple[str, ...]:
@@ -289,7 +290,7 @@ def autogen_rules(
     plain = tuple(c for c in controllers if c != "CronJob")
     generated: list[KyvernoRule] = []
     for rule in rules:
-        if "Pod" not in [kyvernomatching.split_kind(k)[2] for k in kyvernomatching.block_kinds(rule.match)]:
+        if "Pod" not in [resourcefilters.split_kind(k)[2] for k in resourcefilters.block_kinds(rule.match)]:
             continue
         controller_rule = _for_controllers(rule, plain or ("Deployment",), prefix="autogen-")
         if plain:

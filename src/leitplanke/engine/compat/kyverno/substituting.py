@@ -1,6 +1,6 @@
 """Kyverno variables: ``{{ }}`` JMESPath substitution with Kyverno's custom functions.
 
-Called by the Kyverno rule evaluator (``compat.kyverno``) for patterns, conditions,
+Called by the Kyverno rule evaluator (``compat.kyverno.clusterpolicies``) for patterns, conditions,
 context entries and foreach lists. Substitution failures raise ``VariableError``; the
 caller turns them into ``error`` outcomes (or, in conditions, into empty strings).
 """
@@ -21,7 +21,7 @@ from jmespath import exceptions as jmes_errors
 from jmespath import functions
 
 from leitplanke.engine import regexes
-from leitplanke.engine.compat import kyvernoscalars
+from leitplanke.engine.compat.kyverno import scalars
 
 # a `{{ }}` reference not preceded by a backslash; inner braces allow JMESPath object literals
 _REFERENCE = re.compile(r"(?<!\\)\{\{((?:\{[^{}]*\}|[^{}])*)\}\}")
@@ -100,7 +100,7 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
 
     @signature(_STR, _STR_NUM)
     def _func_pattern_match(self, pattern: str, text: Any) -> bool:
-        return kyvernoscalars.wildcard_match(pattern, _text(text))
+        return scalars.wildcard_match(pattern, _text(text))
 
     @signature(_OBJ, _OBJ)
     def _func_label_match(self, selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
@@ -185,7 +185,7 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
 
     @signature(_STR, _STR)
     def _func_semver_compare(self, version: str, constraint: str) -> bool:
-        return kyvernoscalars.semver_satisfies(version, constraint)
+        return scalars.semver_satisfies(version, constraint)
 
     @signature(_STR)
     def _func_path_canonicalize(self, path: str) -> str:
@@ -205,18 +205,18 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
     def _func_time_since(self, layout: str, start: str, end: str) -> str:
         begin = _parse_time(start)
         finish = _parse_time(end) if end else datetime.now(UTC)
-        return kyvernoscalars.render_duration((finish - begin).total_seconds())
+        return scalars.render_duration((finish - begin).total_seconds())
 
     @signature(_STR, _STR)
     def _func_time_add(self, start: str, duration: str) -> str:
-        seconds = kyvernoscalars.parse_duration(duration)
+        seconds = scalars.parse_duration(duration)
         if seconds is None:
             raise jmes_errors.JMESPathError(f"time_add: invalid duration {duration!r}")
         return _format_time(_parse_time(start) + timedelta(seconds=seconds))
 
     @signature(_STR, _STR)
     def _func_time_diff(self, start: str, end: str) -> str:
-        return kyvernoscalars.render_duration((_parse_time(end) - _parse_time(start)).total_seconds())
+        return scalars.render_duration((_parse_time(end) - _parse_time(start)).total_seconds())
 
     @signature(_STR, _STR)
     def _func_time_before(self, a: str, b: str) -> bool:
@@ -240,7 +240,7 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath i
 
     @signature(_STR, _STR)
     def _func_time_truncate(self, t: str, duration: str) -> str:
-        step = kyvernoscalars.parse_duration(duration) or 1.0
+        step = scalars.parse_duration(duration) or 1.0
         moment = _parse_time(t)
         epoch = moment.timestamp()
         return _format_time(datetime.fromtimestamp(epoch - math.fmod(epoch, step), tz=UTC))
@@ -264,10 +264,10 @@ def _number(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        quantity = kyvernoscalars.parse_quantity(value)
+        quantity = scalars.parse_quantity(value)
         if quantity is not None:
-            return kyvernoscalars.quantity_number(quantity)
-        seconds = kyvernoscalars.parse_duration(value)
+            return scalars.quantity_number(quantity)
+        seconds = scalars.parse_duration(value)
         if seconds is not None:
             return seconds
     raise jmes_errors.JMESPathError(f"expected a number, got {value!r}")
@@ -276,9 +276,9 @@ def _number(value: Any) -> float:
 def _arith(a: Any, b: Any, op: Any) -> Any:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return op(a, b)
-    da, db = (kyvernoscalars.parse_duration(v) if isinstance(v, str) else None for v in (a, b))
+    da, db = (scalars.parse_duration(v) if isinstance(v, str) else None for v in (a, b))
     if da is not None and db is not None:
-        return kyvernoscalars.render_duration(op(da, db))
+        return scalars.render_duration(op(da, db))
     return op(_number(a), _number(b))
 
 

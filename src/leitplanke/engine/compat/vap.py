@@ -3,7 +3,7 @@ validation blocks it shares with Gatekeeper's ``K8sNativeValidation`` engine.
 
 ``build_policies`` pairs policies, bindings and params objects loaded from the same policy
 files into one foreign ``CompiledPolicy`` per binding; ``compile_validations`` and
-``run_validations`` are also used by ``compat.gatekeeper``. Called by ``engine.loading``.
+``run_validations`` are also used by ``compat.gatekeeper.constrainttemplates``. Called by ``engine.loading``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
 from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
-from leitplanke.engine.compat import celcompiling, kyvernoevaluating, kyvernomatching, kyvernovalidating
-from leitplanke.engine.compat.kyvernomatching import Request
+from leitplanke.engine.compat import celcompiling
+from leitplanke.engine.compat.kyverno import resourcefilters, validating, validatingpolicies
+from leitplanke.engine.compat.kyverno.resourcefilters import Request
 
 GROUP = "admissionregistration.k8s.io/"
 POLICY_KIND = "ValidatingAdmissionPolicy"
@@ -187,7 +188,7 @@ class AdmissionPolicy:
     ) -> list[compiling.ForeignOutcome]:
         if context == contexts.NO_REQUEST:
             return self.evaluate_body(document.body)
-        request = kyvernomatching.request_of(context)
+        request = resourcefilters.request_of(context)
         if not request.namespace_labels:  # the labels the policy's tests gave, unless the request has its own
             request = replace(request, namespace_labels=self.namespace_labels)
         return self.evaluate_body(document.body, request)
@@ -207,7 +208,7 @@ class AdmissionPolicy:
             if action == "Allow":
                 return []
             return [self._outcome(("no params object found for the binding",), (), ())]
-        data = kyvernoevaluating.cel_bindings(body, request)
+        data = validating.cel_bindings(body, request)
         failures: list[str] = []
         errors: list[str] = []
         annotations: list[str] = []
@@ -262,10 +263,10 @@ def _matches(constraints: Mapping[str, Any], body: Mapping[str, Any], request: R
     if not constraints:
         return True
     rules = [r for r in constraints.get("resourceRules") or [] if isinstance(r, Mapping)]
-    if rules and not any(kyvernovalidating.rule_matches(r, body, request) for r in rules):
+    if rules and not any(validatingpolicies.rule_matches(r, body, request) for r in rules):
         return False
     excluded = [r for r in constraints.get("excludeResourceRules") or [] if isinstance(r, Mapping)]
-    if any(kyvernovalidating.rule_matches(r, body, request) for r in excluded):
+    if any(validatingpolicies.rule_matches(r, body, request) for r in excluded):
         return False
     meta = body.get("metadata") or {}
     objects = constraints.get("objectSelector")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_from_bytes, unquote_plus, unquote_to_bytes
 
-from leitplanke.engine import celfunctions
+from leitplanke.engine.cel import functions
 
 MARKER = "__url__"
 
@@ -120,7 +120,7 @@ def _split_host_port(host: str) -> tuple[str, str]:
 
 
 def _parsed(value: Any) -> ParsedUrl:
-    return parse_url(celfunctions.unwrap(value, MARKER, "a URL, as made by url('https://example.com')"))
+    return parse_url(functions.unwrap(value, MARKER, "a URL, as made by url('https://example.com')"))
 
 
 def _url(text: str) -> dict[str, str]:
@@ -167,12 +167,12 @@ def _get_query(value: Any) -> dict[str, list[str]]:
     return query
 
 
-def declarations() -> list[celfunctions.Declaration]:
-    member = celfunctions.member
-    function = celfunctions.function
+def declarations() -> list[functions.Declaration]:
+    member = functions.member
+    function = functions.function
     return [
         function("url", "string_to_url", "map", ("string",), _url),
-        function("isURL", "is_url_string", "bool", ("string",), celfunctions.recognizer(_split_request_uri)),
+        function("isURL", "is_url_string", "bool", ("string",), functions.recognizer(_split_request_uri)),
         member("getScheme", "url_get_scheme", "string", ("map",), _get_scheme),
         member("getHost", "url_get_host", "string", ("map",), _get_host),
         member("getHostname", "url_get_hostname", "string", ("map",), _get_hostname),

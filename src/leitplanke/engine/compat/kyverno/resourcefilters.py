@@ -1,7 +1,7 @@
 """Kyverno ``match``/``exclude``: resource filters, user info and the admission request they see.
 
 Pure functions over a resource body and a ``Request`` (operation, user, namespace labels);
-called by ``compat.kyverno`` and ``compat.kyvernovalidating`` before a rule is evaluated.
+called by ``kyverno.clusterpolicies`` and ``kyverno.validatingpolicies`` before a rule is evaluated.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leitplanke.engine import contexts, matching
-from leitplanke.engine.compat import kyvernoscalars
+from leitplanke.engine.compat.kyverno import scalars
 
 # the plural resource names ValidatingPolicy rules use, for kinds whose plural is irregular
 _IRREGULAR_PLURALS = {"endpoints": "Endpoints", "ingresses": "Ingress", "networkpolicies": "NetworkPolicy"}
@@ -88,9 +88,9 @@ def kind_matches(pattern: str, body: Mapping[str, Any]) -> bool:
         return False  # subresource requests never occur offline
     actual_group, actual_version = group_version(str(body.get("apiVersion", "")))
     return (
-        kyvernoscalars.wildcard_match(kind, str(body.get("kind", "")))
-        and (group == "*" or kyvernoscalars.wildcard_match(group, actual_group))
-        and (version == "*" or kyvernoscalars.wildcard_match(version, actual_version))
+        scalars.wildcard_match(kind, str(body.get("kind", "")))
+        and (group == "*" or scalars.wildcard_match(group, actual_group))
+        and (version == "*" or scalars.wildcard_match(version, actual_version))
     )
 
 
@@ -119,14 +119,14 @@ def _namespace_of(body: Mapping[str, Any]) -> str:
 def _selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
     wanted = selector.get("matchLabels") or {}
     for key, value in wanted.items():
-        hits = [k for k in labels if kyvernoscalars.wildcard_match(str(key), str(k))]
-        if not hits or not any(kyvernoscalars.wildcard_match(str(value), str(labels[k])) for k in hits):
+        hits = [k for k in labels if scalars.wildcard_match(str(key), str(k))]
+        if not hits or not any(scalars.wildcard_match(str(value), str(labels[k])) for k in hits):
             return False
     return matching.selects({"matchExpressions": selector.get("matchExpressions") or []}, labels)
 
 
 def _names(patterns: Sequence[Any], value: str) -> bool:
-    return any(kyvernoscalars.wildcard_match(str(p), value) for p in patterns)
+    return any(scalars.wildcard_match(str(p), value) for p in patterns)
 
 
 def resources_match(description: Mapping[str, Any], body: Mapping[str, Any], request: Request) -> bool:
@@ -135,7 +135,7 @@ def resources_match(description: Mapping[str, Any], body: Mapping[str, Any], req
     if kinds and not any(kind_matches(str(k), body) for k in kinds):
         return False
     name = str(meta.get("name", ""))
-    if description.get("name") and not kyvernoscalars.wildcard_match(str(description["name"]), name):
+    if description.get("name") and not scalars.wildcard_match(str(description["name"]), name):
         return False
     if description.get("names") and not _names(description["names"], name):
         return False
@@ -148,8 +148,8 @@ def resources_match(description: Mapping[str, Any], body: Mapping[str, Any], req
     if annotations:
         actual = meta.get("annotations") or {}
         for key, value in annotations.items():
-            hits = [k for k in actual if kyvernoscalars.wildcard_match(str(key), str(k))]
-            if not any(kyvernoscalars.wildcard_match(str(value), str(actual[k])) for k in hits):
+            hits = [k for k in actual if scalars.wildcard_match(str(key), str(k))]
+            if not any(scalars.wildcard_match(str(value), str(actual[k])) for k in hits):
                 return False
     selector = description.get("selector")
     if selector is not None and not _selects(selector, meta.get("labels") or {}):
@@ -178,7 +178,7 @@ def _subject_matches(subject: Mapping[str, Any], request: Request) -> bool:
         return name in request.groups
     if kind == "ServiceAccount":
         return request.username == f"system:serviceaccount:{subject.get('namespace', '')}:{name}"
-    return kyvernoscalars.wildcard_match(name, request.username)
+    return scalars.wildcard_match(name, request.username)
 
 
 def filter_matches(filter_: Mapping[str, Any], body: Mapping[str, Any], request: Request) -> bool:

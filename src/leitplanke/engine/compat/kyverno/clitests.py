@@ -18,7 +18,7 @@ import yaml
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
 from leitplanke.engine import compiling, loading, parsing, testing, yamlnodes
-from leitplanke.engine.compat.kyvernomatching import Request
+from leitplanke.engine.compat.kyverno.resourcefilters import Request
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 TEST_FILE = "kyverno-test.yaml"

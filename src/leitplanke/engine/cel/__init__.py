@@ -1,0 +1,29 @@
+"""CEL as Kubernetes has it: the runtime's adapter (``environments``, the only module that
+imports ``cel_expr_python``) and the Kubernetes libraries it registers (``functions`` for lists
+and sets, ``quantities``, ``networks``, ``urls``, ``regexfunctions``), plus ``sourcetext``,
+which reads CEL source as text. Callers use the names below: ``cel.Program``, ``cel.CelFailure``.
+"""
+
+from leitplanke.engine.cel.environments import (
+    SUBJECT_FUNCTION,
+    CelFailure,
+    CelIssue,
+    EagerProgram,
+    Environment,
+    Program,
+    build_environment,
+    literal,
+    parse_issue,
+)
+
+__all__ = [
+    "SUBJECT_FUNCTION",
+    "CelFailure",
+    "CelIssue",
+    "EagerProgram",
+    "Environment",
+    "Program",
+    "build_environment",
+    "literal",
+    "parse_issue",
+]
