@@ -1,9 +1,10 @@
 """``POST /api/v1/scans``: a scan upload, checked in the order that keeps the service safe and responsive.
 
 The token first (401 before a byte of the body is read), then the caller's right to upload for the
-app when the query names it, then the body spooled (to disk past 1 MiB) within the size limit, then,
-in a worker thread, the body parsed as a stream (``service.uploadparsing``) and ingested
-(``governance.findings.ingest_scan``): the event loop stays free for other callers and health probes.
+app when the query names it, then, in a worker thread, the body parsed as a stream within the size
+limit (``service.uploadparsing``) and ingested (``governance.findings.ingest_scan``): an NDJSON body
+while it arrives (``service.receiving``), the old JSON report once spooled (to disk past 1 MiB). The
+event loop stays free for other callers and health probes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from leitplanke.governance import access, alerting, authorising, catalog, errors, findings, uploadformats
-from leitplanke.service import problems, routes, schemas, uploadparsing
+from leitplanke.service import problems, receiving, routes, schemas, uploadparsing
 from leitplanke.service.contexts import Context
 
 _SPOOL_IN_MEMORY = 1 << 20
@@ -53,11 +54,16 @@ def api_router() -> APIRouter:
         if app is not None:
             await run_in_threadpool(_authorise, context, principal, app)
         limit = context.settings.max_body_bytes
+        _refuse_declared_size(request, limit=limit)
+        if media == _NDJSON:  # parsed while it arrives: one pass, one chunk held at a time
+            wire = receiving.WireBody(request.stream(), limit=limit)
+            job = partial(_ingest, context, principal, wire, media=media, gzip=gzip, app=app, env=env)
+            answer = await anyio.to_thread.run_sync(partial(_drained_on_error, job, wire))
+            return JSONResponse(answer, status_code=201)
+        # the old JSON report is read in several passes (its small fields first): spooled
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             await _receive(request, spool, limit=limit)
-            job = partial(
-                _ingest, context, principal, spool, media=media, gzip=gzip, app=app, env=env, limit=limit
-            )
+            job = partial(_ingest, context, principal, spool, media=media, gzip=gzip, app=app, env=env)
             answer = await anyio.to_thread.run_sync(job)
         return JSONResponse(answer, status_code=201)
 
@@ -82,11 +88,29 @@ def _format(request: Request) -> tuple[str, bool]:
     return media, encoding == "gzip"
 
 
-async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
-    """The body into ``spool``; over ``limit`` bytes on the wire 413 (before reading by Content-Length)."""
+def _refuse_declared_size(request: Request, *, limit: int) -> None:
+    """413 before a byte is read when the Content-Length is over ``limit``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise problems.too_large(limit)
+
+
+def _drained_on_error(job: Callable[[], dict[str, Any]], wire: receiving.WireBody) -> dict[str, Any]:
+    """``job`` in the worker thread; when it fails before the body's end, the rest is read first (and
+    a body over the limit gets 413 whatever made the parse fail, as when it was read whole first)."""
+    try:
+        return job()
+    except problems.Refusal as exc:
+        if exc.status_code != 413:
+            wire.drain()
+        raise
+    except Exception:
+        wire.drain()
+        raise
+
+
+async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
+    """The body into ``spool``; over ``limit`` bytes on the wire 413."""
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
@@ -98,16 +122,15 @@ async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
 def _ingest(
     context: Context,
     principal: access.Principal,
-    spool: IO[bytes],
+    body: IO[bytes] | receiving.WireBody,
     *,
     media: str,
     gzip: bool,
     app: str | None,
     env: str | None,
-    limit: int,
 ) -> dict[str, Any]:
-    """In a worker thread: parse the spooled body as it is ingested; the service's answer."""
-    opener = _opener(spool, gzip=gzip, limit=limit)
+    """In a worker thread: parse the body (spooled, or arriving) as it is ingested; the service's answer."""
+    opener = _opener(body, gzip=gzip, limit=context.settings.max_body_bytes)
     read = uploadparsing.read_ndjson if media == _NDJSON else uploadparsing.read_report
     upload = read(opener)
     header = upload.header
@@ -135,11 +158,13 @@ def _ingest(
     return outcome.as_dict()
 
 
-def _opener(spool: IO[bytes], *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
-    """Opens the spooled body from its start, decoded, as often as a parser needs to read it."""
+def _opener(body: IO[bytes] | receiving.WireBody, *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
+    """Opens the body from its start, decoded: a spooled one as often as a parser needs to read it, the
+    one arriving on the wire once."""
 
     def open_stream() -> IO[bytes]:
-        spool.seek(0)
-        return io.BufferedReader(uploadparsing.DecodedReader(spool, gzip=gzip, limit=limit), 1 << 16)
+        if body.seekable():
+            body.seek(0)
+        return io.BufferedReader(uploadparsing.DecodedReader(body, gzip=gzip, limit=limit), 1 << 16)
 
     return open_stream
