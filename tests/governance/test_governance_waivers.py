@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from leitplanke.governance import errors, findings, findingviews, waiverfigures, waivers
-from leitplanke.store import repositories
+from leitplanke.store import auditrecords, repositories
 from leitplanke.store.rows import AuditRecord
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ def _audit(database: Any, since: int = 0) -> list[tuple[str, str, str]]:
 
 def _head(database: Any) -> int:
     with database.reading() as session:
-        head = repositories.audit_head(session)
+        head = auditrecords.audit_head(session)
     return 0 if head is None else head[0]
 
 
