@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, overload
 
 from leitplanke.core.results import Result
-from leitplanke.governance import alerting, auditing, errors, observations, slas, waivers
+from leitplanke.governance import alerting, auditing, errors, observations, slas, waiverexpiring
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Scan
@@ -104,7 +104,7 @@ def ingest_scan(
     observed = observations.collect(results)
     with database.transaction() as session:
         chain = auditing.Chain(session)
-        waivers.expire_due(session, chain, now=now)
+        waiverexpiring.expire_due(session, chain, now=now)
         app_row = repositories.app_by_name(session, app)
         if app_row is None:
             raise errors.NotFound(f"no application {app!r} in the catalog", field="app")
@@ -112,7 +112,9 @@ def ingest_scan(
         if env_row is None:
             raise errors.NotFound(f"no environment {env!r} in the catalog", field="env")
         scope = {"app_id": app_row.id, "env_id": env_row.id}
-        unrecognised = observations.resolve(observed, waivers.active_in_scope(session, **scope, now=now))
+        unrecognised = observations.resolve(
+            observed, waiverexpiring.active_in_scope(session, **scope, now=now)
+        )
         previous = repositories.latest_scan(session, **scope)
         scan_id = repositories.add_scan(
             session,
