@@ -146,8 +146,10 @@ def ingest_scan(
             sla_days=sla_days,
             context=context,
         )
+        rewrite = repositories.rewriting_findings(session)
         for batch in _batches(changes):
-            repositories.rewrite_findings(session, batch)
+            rewrite.add(batch)
+        rewrite.apply()
         for batch in _batches(_new_findings(fresh, scope=scope, sla_days=sla_days, context=context)):
             repositories.insert_findings(session, batch)
             if outbox is not None:  # in this transaction: an alert exists exactly when its finding does
@@ -314,7 +316,7 @@ def _row(
     now: datetime,
     **changed: Any,
 ) -> dict[str, Any]:
-    """Every column ``rewrite_findings`` sets, the unchanged ones as stored."""
+    """Every column ``repositories.REWRITTEN`` names, the unchanged ones as stored."""
     row = {
         "id": finding.id,
         "status": status,

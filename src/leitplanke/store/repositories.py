@@ -165,10 +165,10 @@ REWRITTEN = (
 )
 
 
-def rewrite_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Set the columns of ``REWRITTEN`` by ``id``, every mapping carrying all of them, in one statement
-    (an UPDATE from a COPY-filled temporary table on PostgreSQL, executemany on SQLite)."""
-    bulk.update_rows(session, _FINDINGS, rows, columns=REWRITTEN)
+def rewriting_findings(session: Session) -> bulk.Rewrite:
+    """Rewrites of findings by ``id``, given in batches of mappings that carry every column of
+    ``REWRITTEN``; ``apply()`` once they are all given (on PostgreSQL one UPDATE for them all)."""
+    return bulk.Rewrite(session, _FINDINGS, columns=REWRITTEN)
 
 
 def analyse_findings(session: Session) -> None:
