@@ -56,6 +56,7 @@ class Ingested:
     transitions: dict[str, int] = field(default_factory=dict)  # "open->fixed": count
     findings: int = 0  # failing or waived results seen in this scan, by fingerprint
     unrecognised_waivers: list[str] = field(default_factory=list)  # claimed, not a covering service waiver
+    new_findings: int = 0  # findings this scan added (not in the answer: see ``refresh_statistics``)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -154,8 +155,7 @@ def ingest_scan(
             repositories.insert_findings(session, batch)
             if outbox is not None:  # in this transaction: an alert exists exactly when its finding does
                 alerting.queue_new_criticals(session, outbox, batch, app=app, env=env, now=now)
-        if len(fresh) >= _ANALYSE_AFTER:
-            repositories.analyse_findings(session)
+        outcome.new_findings = len(fresh)
         chain.append(
             actor=actor,
             action="scan.ingested",
@@ -166,6 +166,15 @@ def ingest_scan(
         )
         chain.flush()
     return outcome
+
+
+def refresh_statistics(database: Database, outcome: Ingested) -> None:
+    """After an ingestion that added many findings, in a transaction of its own: the database's planner
+    statistics of the findings refreshed (PostgreSQL), at once rather than when autovacuum comes, for
+    the list queries pick their plans from them. The service runs it once the upload is answered."""
+    if outcome.new_findings >= _ANALYSE_AFTER:
+        with database.reading() as session:  # ANALYZE takes no writer lock: it waits for no ingestion
+            repositories.analyse_findings(session)
 
 
 def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

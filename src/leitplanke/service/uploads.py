@@ -10,6 +10,7 @@ event loop stays free for other callers and health probes.
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 from collections.abc import Callable
 from functools import partial
@@ -18,14 +19,17 @@ from typing import IO, Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from leitplanke.governance import access, alerting, authorising, catalog, errors, findings, uploadformats
 from leitplanke.service import problems, receiving, routes, schemas, uploadparsing
 from leitplanke.service.contexts import Context
 
+_log = logging.getLogger(__name__)
 _SPOOL_IN_MEMORY = 1 << 20
 _JSON, _NDJSON = "application/json", uploadformats.MEDIA_TYPE
+_Answer = tuple[dict[str, Any], BackgroundTask]  # the upload's answer, the upkeep once it is sent
 AppName = Annotated[str | None, Query(min_length=1, max_length=100, pattern=uploadformats.APP.pattern)]
 
 
@@ -58,14 +62,14 @@ def api_router() -> APIRouter:
         if media == _NDJSON:  # parsed while it arrives: one pass, one chunk held at a time
             wire = receiving.WireBody(request.stream(), limit=limit)
             job = partial(_ingest, context, principal, wire, media=media, gzip=gzip, app=app, env=env)
-            answer = await anyio.to_thread.run_sync(partial(_drained_on_error, job, wire))
-            return JSONResponse(answer, status_code=201)
+            answer, upkeep = await anyio.to_thread.run_sync(partial(_drained_on_error, job, wire))
+            return JSONResponse(answer, status_code=201, background=upkeep)
         # the old JSON report is read in several passes (its small fields first): spooled
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             await _receive(request, spool, limit=limit)
             job = partial(_ingest, context, principal, spool, media=media, gzip=gzip, app=app, env=env)
-            answer = await anyio.to_thread.run_sync(job)
-        return JSONResponse(answer, status_code=201)
+            answer, upkeep = await anyio.to_thread.run_sync(job)
+        return JSONResponse(answer, status_code=201, background=upkeep)
 
     return router
 
@@ -95,7 +99,7 @@ def _refuse_declared_size(request: Request, *, limit: int) -> None:
         raise problems.too_large(limit)
 
 
-def _drained_on_error(job: Callable[[], dict[str, Any]], wire: receiving.WireBody) -> dict[str, Any]:
+def _drained_on_error(job: Callable[[], _Answer], wire: receiving.WireBody) -> _Answer:
     """``job`` in the worker thread; when it fails before the body's end, the rest is read first (and
     a body over the limit gets 413 whatever made the parse fail, as when it was read whole first)."""
     try:
@@ -128,8 +132,9 @@ def _ingest(
     gzip: bool,
     app: str | None,
     env: str | None,
-) -> dict[str, Any]:
-    """In a worker thread: parse the body (spooled, or arriving) as it is ingested; the service's answer."""
+) -> _Answer:
+    """In a worker thread: parse the body (spooled, or arriving) as it is ingested; the service's answer
+    and the upkeep to run once it is sent (``findings.refresh_statistics``)."""
     opener = _opener(body, gzip=gzip, limit=context.settings.max_body_bytes)
     read = uploadparsing.read_ndjson if media == _NDJSON else uploadparsing.read_report
     upload = read(opener)
@@ -155,7 +160,15 @@ def _ingest(
     context.metrics.scans.inc()
     for transition, count in outcome.transitions.items():
         context.metrics.transitions.labels(transition).inc(count)
-    return outcome.as_dict()
+    return outcome.as_dict(), BackgroundTask(_upkeep, context, outcome)
+
+
+def _upkeep(context: Context, outcome: findings.Ingested) -> None:
+    """Once the upload is answered (a worker thread): what may come after its transaction."""
+    try:
+        findings.refresh_statistics(context.database, outcome)
+    except Exception:  # the edge: the upload stands; the statistics come with autovacuum instead
+        _log.exception("the findings' statistics were not refreshed after scan %s", outcome.scan_id)
 
 
 def _opener(body: IO[bytes] | receiving.WireBody, *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
