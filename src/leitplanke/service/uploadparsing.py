@@ -1,4 +1,5 @@
-"""Reading a spooled scan upload as a stream: NDJSON ``leitplanke.dev/upload/v2`` or the old JSON report.
+"""Reading a scan upload as a stream: NDJSON ``leitplanke.dev/upload/v2`` as it arrives
+(``receiving.WireBody``), or the old JSON report once spooled (it is read in several passes).
 
 Called by ``service.uploads`` in a worker thread. The body is decompressed while it is read (gzip,
 counted against the size limit), decoded one line or one result at a time (``ijson`` for the JSON
