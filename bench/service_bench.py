@@ -200,6 +200,12 @@ def audit_rows(url: str) -> int:
         engine.dispose()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used (the work of an upload, whatever the machine's load)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -219,18 +225,22 @@ def bench_database(kind: str, report: ScanReport, work: Path, uploads: int, figu
         with serving(url, work) as (port, pid):
             base = f"http://127.0.0.1:{port}"
             print(f"\n{kind}: server pid {pid}, RSS at start {peak_rss_mb(pid):.0f} MB", flush=True)
-            print("upload\tseconds\taudit rows +\tGET /findings p50 ms\tp99 ms\tmax ms\tn\t/healthz max ms")
+            print(
+                "upload\tseconds\taudit rows +\tGET /findings p50 ms\tp99 ms\tmax ms\tn\t/healthz max ms"
+                "\tserver CPU s\tclient CPU s\ttransitions"
+            )
             for number in range(1, uploads + 1):
                 before = audit_rows(url)
                 findings = Poller(port, "/api/v1/findings?limit=100", token)
                 health = Poller(port, "/healthz", None)
                 findings.thread.start()
                 health.thread.start()
-                start = time.perf_counter()
+                start, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(pid), time.thread_time()
                 answer = uploading.upload_report(
                     report, url=base, app="bench-app", env="prod", token=token, now=datetime.now(UTC)
                 )
                 seconds = time.perf_counter() - start
+                server_cpu, client_cpu = cpu_seconds(pid) - server_cpu, time.thread_time() - client_cpu
                 findings.stop.set()
                 health.stop.set()
                 findings.thread.join()
@@ -240,7 +250,7 @@ def bench_database(kind: str, report: ScanReport, work: Path, uploads: int, figu
                     f"{number}\t{seconds:.2f}\t{audit_rows(url) - before}\t{percentile(lat, 0.5):.0f}"
                     f"\t{percentile(lat, 0.99):.0f}\t{max(lat, default=float('nan')):.0f}\t{len(lat)}"
                     f"\t{max((s * 1000 for s in health.latencies), default=float('nan')):.0f}"
-                    f"\t{answer.get('transitions')}",
+                    f"\t{server_cpu:.2f}\t{client_cpu:.2f}\t{answer.get('transitions')}",
                     flush=True,
                 )
             print(f"server peak RSS (VmHWM): {peak_rss_mb(pid):.0f} MB")

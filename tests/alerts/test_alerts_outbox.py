@@ -22,7 +22,7 @@ from leitplanke.governance import access, alerting, findings, relaying
 from leitplanke.reports import jsonreports
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
-from leitplanke.store import alertoutbox, databases, repositories
+from leitplanke.store import alertoutbox, auditrecords, databases, repositories
 from leitplanke.store.rows import Waiver
 
 T0 = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)  # the clock fixture's start
@@ -287,7 +287,7 @@ def test_an_ingestion_that_fails_queues_no_alert(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(repositories, "insert_audit_records", boom)  # the last write, after the queueing
+    monkeypatch.setattr(auditrecords, "insert_audit_records", boom)  # the last write, after the queueing
     outbox = alerting.Outbox(targets=("ops",), public_url="http://lp")
     with pytest.raises(RuntimeError):
         _ingest(

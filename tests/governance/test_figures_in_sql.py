@@ -9,7 +9,7 @@ from typing import Any
 
 from leitplanke.governance import slas, waiverfigures
 from leitplanke.store import repositories
-from leitplanke.store.rows import Scan, Waiver
+from leitplanke.store.rows import Finding, Scan, Waiver
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SCOPES = (("checkout", "team-shop"), ("warehouse", "team-data"))
@@ -183,3 +183,26 @@ def test_sla_and_waiver_figures_from_sql_equal_a_computation_over_every_row(cata
     assert all(f.active for f in expected_waivers)
     assert waiverfigures.build_figures(db, now=NOW) == expected_waivers
     assert waiverfigures.build_figures(db, now=NOW, team="team-shop") == expected_waivers[2:]
+
+
+def test_a_findings_page_and_its_total_equal_the_joined_query_under_every_filter(
+    catalog_database: Any,
+) -> None:
+    _generate(catalog_database, findings=400, waivers_per_scope=0)
+    with catalog_database.reading() as session:
+        team_ids = frozenset(repositories.team_names_by_id(session))
+        filters = [
+            repositories.FindingFilter(),
+            repositories.FindingFilter(app="checkout"),
+            repositories.FindingFilter(team="team-data", env="prod"),
+            repositories.FindingFilter(team_ids=frozenset(sorted(team_ids)[:1]), status="open"),
+            repositories.FindingFilter(env="dev", policy="p", severity="high", overdue_at=NOW),
+            repositories.FindingFilter(app="checkout", team="team-data"),
+        ]
+        for where in filters:
+            joined = session.execute(repositories.finding_query([Finding.id], where).order_by(Finding.id))
+            expected = [row[0] for row in joined]
+            total, page = repositories.query_findings(
+                session, where, limit=7, after=expected[2] if expected else 0
+            )
+            assert (total, [f.id for f, *_ in page]) == (len(expected), expected[3:10]), where

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leitplanke.governance import auditverifying, errors, findings, findingviews, waivers
-from leitplanke.store import repositories
+from leitplanke.store import auditrecords, repositories
 from leitplanke.store.rows import AuditRecord
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -133,7 +133,7 @@ def test_every_status_change_is_a_leaf_of_its_scans_audit_record_in_one_valid_ch
                 r.action,
                 [
                     (leaf["from"], leaf["to"], leaf["resource"])
-                    for leaf in (json.loads(body) for _, body in repositories.audit_leaves_of(session, r.seq))
+                    for leaf in (json.loads(body) for _, body in auditrecords.audit_leaves_of(session, r.seq))
                 ],
             )
             for r in scans

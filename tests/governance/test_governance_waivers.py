@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from leitplanke.governance import errors, findings, findingviews, waiverfigures, waivers
-from leitplanke.store import repositories
+from leitplanke.governance import errors, findings, findingviews, waiverexpiring, waiverfigures, waivers
+from leitplanke.store import auditrecords, repositories
 from leitplanke.store.rows import AuditRecord
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ def _audit(database: Any, since: int = 0) -> list[tuple[str, str, str]]:
 
 def _head(database: Any) -> int:
     with database.reading() as session:
-        head = repositories.audit_head(session)
+        head = auditrecords.audit_head(session)
     return 0 if head is None else head[0]
 
 
@@ -117,8 +117,8 @@ def test_an_approved_waiver_waives_its_findings_and_its_expiry_reopens_them_with
 
     # before its time nothing expires; at its time it does, and the finding is reopened with its due
     # date moved by the 11 days it spent waived
-    assert waivers.expire_waivers(db, now=T0 + timedelta(days=10)) == []
-    assert waivers.expire_waivers(db, now=T0 + timedelta(days=12)) == [1]
+    assert waiverexpiring.expire_waivers(db, now=T0 + timedelta(days=10)) == []
+    assert waiverexpiring.expire_waivers(db, now=T0 + timedelta(days=12)) == [1]
     assert waivers.get_waiver(db, 1).status == "expired"
     assert _states(db, now=T0) == {
         ("containers", "web", "reopened", "", due + timedelta(days=11)),
@@ -163,7 +163,7 @@ def test_a_finding_first_seen_under_an_approved_waiver_is_waived_and_its_clock_s
     waivers.decide_waiver(db, 1, approve=True, note="", actor=APPROVER, now=T0)
     failing = [result("no-privileged", "containers", "web")]
     assert _ingest(db, failing, now=T0 + timedelta(days=1)).transitions == {"none->waived": 1}
-    waivers.expire_waivers(db, now=T0 + timedelta(days=20))
+    waiverexpiring.expire_waivers(db, now=T0 + timedelta(days=20))
     # first seen on day 1, waived from day 1 to day 20: due on day 1 + 30 + 19
     assert _states(db, now=T0) == {("containers", "web", "reopened", "", T0 + timedelta(days=50))}
 
@@ -254,7 +254,7 @@ def test_a_renewal_is_a_new_request_linked_to_the_old_waiver_that_takes_over_its
         [{"kind": "Deployment", "namespace": "shop", "name": "web"}],
     )
     waivers.decide_waiver(db, 2, approve=True, note="", actor=APPROVER, now=T0 + timedelta(days=9))
-    assert waivers.expire_waivers(db, now=T0 + timedelta(days=10)) == [1]
+    assert waiverexpiring.expire_waivers(db, now=T0 + timedelta(days=10)) == [1]
     assert _states(db, now=T0) == {("containers", "web", "waived", "waiver-2", T0 + timedelta(days=30))}
     with pytest.raises(errors.Conflict, match="waiver 2 is approved, not requested"):
         waivers.decide_waiver(db, 2, approve=False, note="", actor=APPROVER, now=T0)

@@ -218,3 +218,15 @@ def test_the_garbage_collector_is_paused_while_results_are_read_and_on_again_aft
     with pytest.raises(errors.Invalid):
         _ingest(catalog_database, broken())
     assert gc.isenabled()
+
+
+def test_statistics_are_refreshed_after_an_ingestion_that_added_ten_thousand_findings_not_fewer(
+    catalog_database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analysed: list[str] = []
+    monkeypatch.setattr(repositories, "analyse_findings", lambda session: analysed.append("findings"))
+    for added in (9_999, 10_000):
+        outcome = findings.Ingested(scan_id=1, app="checkout", env="prod", new_findings=added)
+        findings.refresh_statistics(catalog_database, outcome)
+        analysed.append(f"after {added}")
+    assert analysed == ["after 9999", "findings", "after 10000"]

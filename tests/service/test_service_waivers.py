@@ -18,7 +18,7 @@ from leitplanke import engine
 from leitplanke.cli import waivers as waivers_cli
 from leitplanke.core.results import ScanReport, Verdict
 from leitplanke.engine import loading
-from leitplanke.governance import access, waivers
+from leitplanke.governance import access, waiverexpiring
 from leitplanke.reports import jsonreports
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
@@ -143,7 +143,7 @@ def test_the_periodic_task_expires_waivers_without_an_upload(api: Api, result: A
     api.call("POST", "/waivers", "dev", json=REQUEST)
     api.call("POST", "/waivers/1/approve", "lead", json={})
     api.clock.now = T0 + timedelta(days=10)
-    assert waivers.expire_waivers(api.database, now=api.clock()) == [1]  # what the task runs
+    assert waiverexpiring.expire_waivers(api.database, now=api.clock()) == [1]  # what the task runs
     assert api.statuses() == [("web", "reopened", "", "2026-03-13T12:00:00Z")]
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from leitplanke.core.problems import LeitplankeError
 from leitplanke.governance import checkpoints, errors, merkle
 from leitplanke.governance.auditkeys import AuditKeys
-from leitplanke.store import databases, repositories
+from leitplanke.store import auditrecords, databases
 from leitplanke.store.databases import Database
 
 GENESIS = "0" * 64
@@ -121,7 +121,7 @@ class Chain:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        head = repositories.audit_head(session)
+        head = auditrecords.audit_head(session)
         self.seq, self.head = head if head is not None else (0, GENESIS)
         self.pending: list[dict[str, Any]] = []
         self.pending_leaves: list[tuple[int, int, str]] = []  # (seq, idx, canonical JSON)
@@ -170,8 +170,8 @@ class Chain:
         """Write the pending records; once the transaction commits, the new head is checkpointed."""
         if not self.pending:
             return
-        repositories.insert_audit_records(self.session, self.pending)
-        repositories.insert_audit_leaves(self.session, self.pending_leaves)
+        auditrecords.insert_audit_records(self.session, self.pending)
+        auditrecords.insert_audit_leaves(self.session, self.pending_leaves)
         last = self.pending[-1]
         if _HEAD not in self.session.info:
             # after_commit only: a transaction rolled back leaves no checkpoint behind
@@ -232,11 +232,11 @@ class ProvenLeaf:
 
 def prove(session: Session, seq: int, idx: int) -> ProvenLeaf:
     """Leaf ``idx`` of record ``seq`` with its audit path and the root the record carries."""
-    item = repositories.audit_record_at(session, seq)
+    item = auditrecords.audit_record_at(session, seq)
     if item is None:
         raise errors.NotFound(f"no audit record {seq}", field="seq")
     root = item.details.get("merkleRoot")
-    stored = repositories.audit_leaves_of(session, seq)
+    stored = auditrecords.audit_leaves_of(session, seq)
     if not isinstance(root, str) or not 0 <= idx < len(stored):
         raise errors.NotFound(f"audit record {seq} has no leaf {idx}", field="idx")
     hashes = [merkle.hash_leaf_body(body.encode()) for _, body in stored]
@@ -274,7 +274,7 @@ def export(database: Database, out: TextIO) -> int:
     """Write every record as one line of JSON (sorted keys), in ``seq`` order; returns the count."""
     count = 0
     with database.reading() as session:
-        for item in repositories.iter_audit_records(session):
+        for item in auditrecords.iter_audit_records(session):
             out.write(orjson.dumps(render_record(item), option=orjson.OPT_SORT_KEYS).decode() + "\n")
             count += 1
     return count

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from leitplanke.governance import auditing, checkpoints, merkle
 from leitplanke.governance.auditkeys import AuditKeys
-from leitplanke.store import repositories
+from leitplanke.store import auditrecords
 from leitplanke.store.databases import Database
 
 PROBLEM_CODES = {
@@ -101,16 +101,16 @@ def verify_session(session: Session, keys: AuditKeys, *, full: bool) -> tuple[Ve
     problems: list[AuditProblem] = []
     start = _start(session, keys, full=full, problems=problems)
     walk = _Walk(keys, last=start.seq, prev=start.hash, keyed=start.keyed)
-    walk.run(repositories.iter_audit_records(session, after=start.seq), _Leaves(session, after=start.seq))
+    walk.run(auditrecords.iter_audit_records(session, after=start.seq), _Leaves(session, after=start.seq))
     problems.extend(walk.problems)
-    head = repositories.audit_head(session)
+    head = auditrecords.audit_head(session)
     head_seq, head_hash = head if head is not None else (0, auditing.GENESIS)
     if loaded.problem:
         problems.append(AuditProblem("checkpoint-invalid", None, loaded.problem))
     if loaded.checkpoint is not None:
         problems.extend(_against(session, loaded.checkpoint, head_seq=head_seq))
     outcome = Verification(
-        records=repositories.count_audit_records(session),
+        records=auditrecords.count_audit_records(session),
         checked=walk.checked,
         head=head_hash,
         head_seq=head_seq,
@@ -134,7 +134,7 @@ def _start(session: Session, keys: AuditKeys, *, full: bool, problems: list[Audi
     if anchor is None:
         return _Start()
     seq, hash_ = anchor
-    item = repositories.audit_record_at(session, seq)
+    item = auditrecords.audit_record_at(session, seq)
     if item is None or item.hash != hash_:
         found = "is missing" if item is None else f"has hash {item.hash}"
         detail = f"the record at seq {seq}, verified with hash {hash_}, {found}"
@@ -149,7 +149,7 @@ def _against(session: Session, point: checkpoints.Checkpoint, *, head_seq: int) 
     if head_seq < point.seq:
         detail = f"records after seq {head_seq} up to the checkpoint's seq {point.seq} are missing"
         return [AuditProblem("truncated", head_seq + 1, detail)]
-    item = repositories.audit_record_at(session, point.seq)
+    item = auditrecords.audit_record_at(session, point.seq)
     if item is None or item.hash != point.hash:
         found = "is missing" if item is None else f"has hash {item.hash}"
         detail = f"the checkpoint says seq {point.seq} has hash {point.hash}; the record {found}"
@@ -161,7 +161,7 @@ class _Leaves:
     """The leaves after a seq, read in (seq, idx) order alongside the records."""
 
     def __init__(self, session: Session, *, after: int) -> None:
-        self.rows: Iterator[tuple[int, int, str]] = iter(repositories.iter_audit_leaves(session, after=after))
+        self.rows: Iterator[tuple[int, int, str]] = iter(auditrecords.iter_audit_leaves(session, after=after))
         self.next: tuple[int, int, str] | None = next(self.rows, None)
 
     def take(self, seq: int) -> tuple[int | None, list[tuple[int, str]]]:

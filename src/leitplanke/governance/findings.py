@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, overload
 
 from leitplanke.core.results import Result
-from leitplanke.governance import alerting, auditing, errors, observations, slas, waivers
+from leitplanke.governance import alerting, auditing, errors, observations, slas, waiverexpiring
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Scan
@@ -56,6 +56,7 @@ class Ingested:
     transitions: dict[str, int] = field(default_factory=dict)  # "open->fixed": count
     findings: int = 0  # failing or waived results seen in this scan, by fingerprint
     unrecognised_waivers: list[str] = field(default_factory=list)  # claimed, not a covering service waiver
+    new_findings: int = 0  # findings this scan added (not in the answer: see ``refresh_statistics``)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,7 +105,7 @@ def ingest_scan(
     observed = observations.collect(results)
     with database.transaction() as session:
         chain = auditing.Chain(session)
-        waivers.expire_due(session, chain, now=now)
+        waiverexpiring.expire_due(session, chain, now=now)
         app_row = repositories.app_by_name(session, app)
         if app_row is None:
             raise errors.NotFound(f"no application {app!r} in the catalog", field="app")
@@ -112,7 +113,9 @@ def ingest_scan(
         if env_row is None:
             raise errors.NotFound(f"no environment {env!r} in the catalog", field="env")
         scope = {"app_id": app_row.id, "env_id": env_row.id}
-        unrecognised = observations.resolve(observed, waivers.active_in_scope(session, **scope, now=now))
+        unrecognised = observations.resolve(
+            observed, waiverexpiring.active_in_scope(session, **scope, now=now)
+        )
         previous = repositories.latest_scan(session, **scope)
         scan_id = repositories.add_scan(
             session,
@@ -144,14 +147,15 @@ def ingest_scan(
             sla_days=sla_days,
             context=context,
         )
+        rewrite = repositories.rewriting_findings(session)
         for batch in _batches(changes):
-            repositories.rewrite_findings(session, batch)
+            rewrite.add(batch)
+        rewrite.apply()
         for batch in _batches(_new_findings(fresh, scope=scope, sla_days=sla_days, context=context)):
             repositories.insert_findings(session, batch)
             if outbox is not None:  # in this transaction: an alert exists exactly when its finding does
                 alerting.queue_new_criticals(session, outbox, batch, app=app, env=env, now=now)
-        if len(fresh) >= _ANALYSE_AFTER:
-            repositories.analyse_findings(session)
+        outcome.new_findings = len(fresh)
         chain.append(
             actor=actor,
             action="scan.ingested",
@@ -162,6 +166,15 @@ def ingest_scan(
         )
         chain.flush()
     return outcome
+
+
+def refresh_statistics(database: Database, outcome: Ingested) -> None:
+    """After an ingestion that added many findings, in a transaction of its own: the database's planner
+    statistics of the findings refreshed (PostgreSQL), at once rather than when autovacuum comes, for
+    the list queries pick their plans from them. The service runs it once the upload is answered."""
+    if outcome.new_findings >= _ANALYSE_AFTER:
+        with database.reading() as session:  # ANALYZE takes no writer lock: it waits for no ingestion
+            repositories.analyse_findings(session)
 
 
 def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -312,7 +325,7 @@ def _row(
     now: datetime,
     **changed: Any,
 ) -> dict[str, Any]:
-    """Every column ``rewrite_findings`` sets, the unchanged ones as stored."""
+    """Every column ``repositories.REWRITTEN`` names, the unchanged ones as stored."""
     row = {
         "id": finding.id,
         "status": status,

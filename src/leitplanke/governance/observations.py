@@ -1,6 +1,6 @@
 """What one uploaded scan says about its findings, collected before the ingestion's transaction opens.
 
-``collect`` consumes the results once (any iterable: a generator parsing a spooled body) and keeps per
+``collect`` consumes the results once (any iterable: a generator parsing a body as it arrives) and keeps per
 fingerprint only what a finding row needs; ``resolve`` then decides, against the service's approved,
 unexpired waivers, which observations are waived. A waiver name claimed by the client (a ``skip`` with
 ``waiver``) waives nothing by itself. Called by ``findings.ingest_scan``.

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from leitplanke.governance.waivers import WAIVED
+from leitplanke.governance import waivedfindings
 from leitplanke.store import figures, repositories
 from leitplanke.store.databases import Database
 
@@ -59,7 +59,7 @@ def combine_figures(
     for team, app, status, count in status_counts:
         for key in ((team, ""), (team, app)):
             tally = tallies.setdefault(key, _Tally())
-            if status == WAIVED:
+            if status == waivedfindings.WAIVED:
                 tally.waived += count
             elif status in repositories.OPEN_STATUSES:
                 tally.failing += count

@@ -1,9 +1,8 @@
 """Waivers as a workflow: requested → approved or rejected → expired, with a renewal as a new request.
 
-An approved, unexpired waiver turns the findings it covers to ``waived`` (their SLA clock pauses, see
-``slas``); its expiry turns them back to ``reopened``. Every step is appended to the audit chain.
-Called by the service's waiver routes, by the findings ingestion (``expire_due``, ``active_in_scope``)
-and by the service's periodic expiry task (``expire_waivers``).
+An approved, unexpired waiver turns the findings it covers to ``waived`` (``waivedfindings``; their
+SLA clock pauses, see ``slas``); its expiry (``waiverexpiring``) turns them back to ``reopened``.
+Every step is appended to the audit chain. Called by the service's waiver routes.
 """
 
 from __future__ import annotations
@@ -16,15 +15,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leitplanke.core import waivers as core_waivers
-from leitplanke.core.results import Resource
-from leitplanke.governance import auditing, errors, slas
+from leitplanke.governance import auditing, errors, waivedfindings
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
-from leitplanke.store.rows import Finding, Waiver
+from leitplanke.store.rows import Waiver
 
 REQUESTED, APPROVED, REJECTED, EXPIRED = "requested", "approved", "rejected", "expired"
 STATUSES = (REQUESTED, APPROVED, REJECTED, EXPIRED)
-WAIVED, REOPENED = "waived", "reopened"
 SYSTEM = "system"  # the actor of automatic expiry
 _GLOB = frozenset("*?[]")
 
@@ -339,134 +336,14 @@ def _decide(
         actor=actor, action=f"waiver.{row.status}", target=f"waiver:{row.id}", at=now, details=details
     )
     if approve:
-        _cover(session, chain, row, scope=scope, actor=actor, now=now)
+        waivedfindings.cover(
+            session,
+            chain,
+            to_core(row),
+            app_id=row.app_id,
+            env_id=row.env_id,
+            scope=scope,
+            actor=actor,
+            now=now,
+        )
     chain.flush()
-
-
-def _cover(
-    session: Session, chain: auditing.Chain, row: Waiver, *, scope: tuple[str, str], actor: str, now: datetime
-) -> None:
-    """Findings this waiver covers that are failing (or waived by another waiver) become waived by it."""
-    waiver, name = to_core(row), waiver_name(row.id)
-    changes: list[dict[str, Any]] = []
-    for finding in repositories.findings_in_scope(session, app_id=row.app_id, env_id=row.env_id):
-        if finding.status not in (*repositories.OPEN_STATUSES, WAIVED) or not _covers(waiver, finding):
-            continue
-        changes.append(
-            {"id": finding.id, "status": WAIVED, "waiver": name, "waived_since": finding.waived_since or now}
-        )
-        if finding.status != WAIVED:
-            _audit_finding(chain, finding, scope=scope, after=WAIVED, waiver=name, actor=actor, now=now)
-    repositories.update_findings(session, changes)
-    session.expire_all()
-
-
-def _covers(waiver: core_waivers.Waiver, finding: Finding) -> bool:
-    resource = Resource(finding.api_version, finding.kind, finding.namespace, finding.name)
-    return waiver.covers(policy=finding.policy, rule=finding.rule, resource=resource)
-
-
-def _audit_finding(
-    chain: auditing.Chain,
-    finding: Finding,
-    *,
-    scope: tuple[str, str],
-    after: str,
-    waiver: str,
-    actor: str,
-    now: datetime,
-) -> None:
-    chain.append(
-        actor=actor,
-        action="finding.status",
-        target=f"finding:{scope[0]}/{scope[1]}/{finding.fingerprint}",
-        at=now,
-        details={
-            "from": finding.status,
-            "to": after,
-            "waiver": waiver,
-            "policy": finding.policy,
-            "rule": finding.rule,
-            "resource": f"{finding.kind}/{finding.namespace}/{finding.name}"
-            if finding.namespace
-            else f"{finding.kind}/{finding.name}",
-            "path": finding.path,
-        },
-    )
-
-
-# --- expiry ---------------------------------------------------------------------------------------
-
-
-def expire_waivers(database: Database, *, now: datetime) -> list[int]:
-    """Expire every waiver whose time has come, in one transaction; the ids expired."""
-    with database.transaction() as session:
-        chain = auditing.Chain(session)
-        expired = expire_due(session, chain, now=now)
-        chain.flush()
-    return expired
-
-
-def expire_due(session: Session, chain: auditing.Chain, *, now: datetime) -> list[int]:
-    """Inside the caller's transaction (the ingestion's, or ``expire_waivers``'): requested waivers
-    past their expiry lapse, approved ones expire and the findings they waived are reopened."""
-    expired: list[int] = []
-    for row in repositories.waivers_due(session, statuses=(REQUESTED, APPROVED), now=now):
-        was = row.status
-        row.status, row.expired_at = EXPIRED, now
-        session.flush()
-        chain.append(
-            actor=SYSTEM,
-            action="waiver.expired",
-            target=f"waiver:{row.id}",
-            at=now,
-            details={"was": was, "expires": auditing.format_time(row.expires)},
-        )
-        if was == APPROVED:
-            _uncover(session, chain, row, now=now)
-        expired.append(row.id)
-    return expired
-
-
-def _uncover(session: Session, chain: auditing.Chain, row: Waiver, *, now: datetime) -> None:
-    """Findings waived by an expired waiver: kept waived by another active waiver, else reopened,
-    their due date moved by the time they spent waived."""
-    name = waiver_name(row.id)
-    others = [
-        to_core(w)
-        for w in repositories.waivers_in_scope(session, app_id=row.app_id, env_id=row.env_id, status=APPROVED)
-        if w.expires > now
-    ]
-    found = repositories.waiver_by_id(session, row.id)
-    assert found is not None
-    scope = (found[1], found[2])
-    changes: list[dict[str, Any]] = []
-    for finding in repositories.findings_in_scope(session, app_id=row.app_id, env_id=row.env_id):
-        if finding.status != WAIVED or finding.waiver != name:
-            continue
-        other = next((w for w in others if _covers(w, finding)), None)
-        if other is not None:
-            changes.append({"id": finding.id, "waiver": other.name})
-            continue
-        paused = slas.pause_seconds(finding.waived_since, now) if finding.waived_since else 0
-        changes.append(
-            {
-                "id": finding.id,
-                "status": REOPENED,
-                "waiver": "",
-                "waived_since": None,
-                "paused_seconds": finding.paused_seconds + paused,
-                "sla_due": None if finding.sla_due is None else finding.sla_due + timedelta(seconds=paused),
-            }
-        )
-        _audit_finding(chain, finding, scope=scope, after=REOPENED, waiver=name, actor=SYSTEM, now=now)
-    repositories.update_findings(session, changes)
-    session.expire_all()  # a bulk update by key leaves loaded findings stale for the ingestion that follows
-
-
-def active_in_scope(
-    session: Session, *, app_id: int, env_id: int, now: datetime
-) -> list[core_waivers.Waiver]:
-    """The approved, unexpired waivers of one (app, env), for the ingestion to honour."""
-    rows = repositories.waivers_in_scope(session, app_id=app_id, env_id=env_id, status=APPROVED)
-    return [to_core(row) for row in rows if row.expires > now]

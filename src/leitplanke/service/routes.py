@@ -25,7 +25,7 @@ from leitplanke.governance import (
 from leitplanke.service import cursors, schemas
 from leitplanke.service.contexts import Context
 from leitplanke.service.metrics import CONTENT_TYPE
-from leitplanke.store import repositories
+from leitplanke.store import auditrecords, repositories
 
 _bearer = HTTPBearer(auto_error=False)
 # the largest INTEGER column value on both databases: larger offsets and ids are refused with 422,
@@ -295,7 +295,7 @@ def _audit_routes(router: APIRouter) -> None:
         authorise(context, principal, "audit.read", authorising.AUDIT)
         after = cursors.after("audit", cursor, offset=offset)
         with context.database.reading() as session:
-            total, rows = repositories.audit_page(session, limit=limit + 1, offset=offset, after=after)
+            total, rows = auditrecords.audit_page(session, limit=limit + 1, offset=offset, after=after)
             items = [auditing.render_record(row) for row in rows[:limit]]
         following = cursors.encode("audit", items[-1]["seq"]) if len(rows) > limit else None
         return {"total": total, "limit": limit, "offset": offset, "next": following, "items": items}

@@ -1,4 +1,5 @@
-"""Reading a spooled scan upload as a stream: NDJSON ``leitplanke.dev/upload/v2`` or the old JSON report.
+"""Reading a scan upload as a stream: NDJSON ``leitplanke.dev/upload/v2`` as it arrives
+(``receiving.WireBody``), or the old JSON report once spooled (it is read in several passes).
 
 Called by ``service.uploads`` in a worker thread. The body is decompressed while it is read (gzip,
 counted against the size limit), decoded one line or one result at a time (``ijson`` for the JSON
@@ -15,7 +16,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import ijson
 import orjson
@@ -39,10 +40,16 @@ class UploadInvalid(errors.Invalid):
         self.issues = issues
 
 
+class Readable(Protocol):
+    """A body to decode: a spooled file, or ``receiving.WireBody`` on the connection."""
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+
 class DecodedReader(io.RawIOBase):
     """The bytes of ``raw``, gunzipped when ``gzip``; more than ``limit`` of them raise 413."""
 
-    def __init__(self, raw: IO[bytes], *, gzip: bool, limit: int) -> None:
+    def __init__(self, raw: Readable, *, gzip: bool, limit: int) -> None:
         super().__init__()
         self.raw, self.limit, self.seen = raw, limit, 0
         self.inflater = zlib.decompressobj(wbits=31) if gzip else None
@@ -62,10 +69,10 @@ class DecodedReader(io.RawIOBase):
 
     def _next(self, size: int) -> bytes:
         if self.inflater is None:
-            return self.raw.read(size)
+            return self.raw.read(size) or b""
         while True:
             if not self.pending:
-                self.pending = self.raw.read(_CHUNK)
+                self.pending = self.raw.read(_CHUNK) or b""
                 if not self.pending:
                     if not self.inflater.eof and self.seen:
                         raise problems.malformed("the gzip stream ends early")

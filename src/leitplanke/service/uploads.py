@@ -1,14 +1,16 @@
 """``POST /api/v1/scans``: a scan upload, checked in the order that keeps the service safe and responsive.
 
 The token first (401 before a byte of the body is read), then the caller's right to upload for the
-app when the query names it, then the body spooled (to disk past 1 MiB) within the size limit, then,
-in a worker thread, the body parsed as a stream (``service.uploadparsing``) and ingested
-(``governance.findings.ingest_scan``): the event loop stays free for other callers and health probes.
+app when the query names it, then, in a worker thread, the body parsed as a stream within the size
+limit (``service.uploadparsing``) and ingested (``governance.findings.ingest_scan``): an NDJSON body
+while it arrives (``service.receiving``), the old JSON report once spooled (to disk past 1 MiB). The
+event loop stays free for other callers and health probes.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 from collections.abc import Callable
 from functools import partial
@@ -17,15 +19,18 @@ from typing import IO, Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from leitplanke import catalog
 from leitplanke.governance import access, alerting, authorising, errors, findings, uploadformats
-from leitplanke.service import problems, routes, schemas, uploadparsing
+from leitplanke.service import problems, receiving, routes, schemas, uploadparsing
 from leitplanke.service.contexts import Context
 
+_log = logging.getLogger(__name__)
 _SPOOL_IN_MEMORY = 1 << 20
 _JSON, _NDJSON = "application/json", uploadformats.MEDIA_TYPE
+_Answer = tuple[dict[str, Any], BackgroundTask]  # the upload's answer, the upkeep once it is sent
 AppName = Annotated[str | None, Query(min_length=1, max_length=100, pattern=uploadformats.APP.pattern)]
 
 
@@ -54,13 +59,18 @@ def api_router() -> APIRouter:
         if app is not None:
             await run_in_threadpool(_authorise, context, principal, app)
         limit = context.settings.max_body_bytes
+        _refuse_declared_size(request, limit=limit)
+        if media == _NDJSON:  # parsed while it arrives: one pass, one chunk held at a time
+            wire = receiving.WireBody(request.stream(), limit=limit)
+            job = partial(_ingest, context, principal, wire, media=media, gzip=gzip, app=app, env=env)
+            answer, upkeep = await anyio.to_thread.run_sync(partial(_drained_on_error, job, wire))
+            return JSONResponse(answer, status_code=201, background=upkeep)
+        # the old JSON report is read in several passes (its small fields first): spooled
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             await _receive(request, spool, limit=limit)
-            job = partial(
-                _ingest, context, principal, spool, media=media, gzip=gzip, app=app, env=env, limit=limit
-            )
-            answer = await anyio.to_thread.run_sync(job)
-        return JSONResponse(answer, status_code=201)
+            job = partial(_ingest, context, principal, spool, media=media, gzip=gzip, app=app, env=env)
+            answer, upkeep = await anyio.to_thread.run_sync(job)
+        return JSONResponse(answer, status_code=201, background=upkeep)
 
     return router
 
@@ -83,11 +93,29 @@ def _format(request: Request) -> tuple[str, bool]:
     return media, encoding == "gzip"
 
 
-async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
-    """The body into ``spool``; over ``limit`` bytes on the wire 413 (before reading by Content-Length)."""
+def _refuse_declared_size(request: Request, *, limit: int) -> None:
+    """413 before a byte is read when the Content-Length is over ``limit``."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise problems.too_large(limit)
+
+
+def _drained_on_error(job: Callable[[], _Answer], wire: receiving.WireBody) -> _Answer:
+    """``job`` in the worker thread; when it fails before the body's end, the rest is read first (and
+    a body over the limit gets 413 whatever made the parse fail, as when it was read whole first)."""
+    try:
+        return job()
+    except problems.Refusal as exc:
+        if exc.status_code != 413:
+            wire.drain()
+        raise
+    except Exception:
+        wire.drain()
+        raise
+
+
+async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
+    """The body into ``spool``; over ``limit`` bytes on the wire 413."""
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
@@ -99,16 +127,16 @@ async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
 def _ingest(
     context: Context,
     principal: access.Principal,
-    spool: IO[bytes],
+    body: IO[bytes] | receiving.WireBody,
     *,
     media: str,
     gzip: bool,
     app: str | None,
     env: str | None,
-    limit: int,
-) -> dict[str, Any]:
-    """In a worker thread: parse the spooled body as it is ingested; the service's answer."""
-    opener = _opener(spool, gzip=gzip, limit=limit)
+) -> _Answer:
+    """In a worker thread: parse the body (spooled, or arriving) as it is ingested; the service's answer
+    and the upkeep to run once it is sent (``findings.refresh_statistics``)."""
+    opener = _opener(body, gzip=gzip, limit=context.settings.max_body_bytes)
     read = uploadparsing.read_ndjson if media == _NDJSON else uploadparsing.read_report
     upload = read(opener)
     header = upload.header
@@ -133,14 +161,24 @@ def _ingest(
     context.metrics.scans.inc()
     for transition, count in outcome.transitions.items():
         context.metrics.transitions.labels(transition).inc(count)
-    return outcome.as_dict()
+    return outcome.as_dict(), BackgroundTask(_upkeep, context, outcome)
 
 
-def _opener(spool: IO[bytes], *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
-    """Opens the spooled body from its start, decoded, as often as a parser needs to read it."""
+def _upkeep(context: Context, outcome: findings.Ingested) -> None:
+    """Once the upload is answered (a worker thread): what may come after its transaction."""
+    try:
+        findings.refresh_statistics(context.database, outcome)
+    except Exception:  # the edge: the upload stands; the statistics come with autovacuum instead
+        _log.exception("the findings' statistics were not refreshed after scan %s", outcome.scan_id)
+
+
+def _opener(body: IO[bytes] | receiving.WireBody, *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
+    """Opens the body from its start, decoded: a spooled one as often as a parser needs to read it, the
+    one arriving on the wire once."""
 
     def open_stream() -> IO[bytes]:
-        spool.seek(0)
-        return io.BufferedReader(uploadparsing.DecodedReader(spool, gzip=gzip, limit=limit), 1 << 16)
+        if body.seekable():
+            body.seek(0)
+        return io.BufferedReader(uploadparsing.DecodedReader(body, gzip=gzip, limit=limit), 1 << 16)
 
     return open_stream

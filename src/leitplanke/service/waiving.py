@@ -2,7 +2,7 @@
 
 Routes parse, ask ``authorising`` whether the caller may (``routes.authorise``), call
 ``governance.waivers`` with the caller's actor and subject (four eyes compare subjects) and shape the
-answer; ``expire_periodically`` runs ``waivers.expire_waivers`` every few seconds while the app lives.
+answer; ``expire_periodically`` runs ``waiverexpiring.expire_waivers`` every few seconds while the app lives.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leitplanke import catalog
-from leitplanke.governance import access, authorising, errors, waiverfigures, waiverfiles, waivers
+from leitplanke.governance import (
+    access,
+    authorising,
+    errors,
+    waiverexpiring,
+    waiverfigures,
+    waiverfiles,
+    waivers,
+)
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
@@ -261,6 +269,6 @@ async def expire_periodically(context: Context, *, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await asyncio.to_thread(waivers.expire_waivers, context.database, now=context.clock())
+            await asyncio.to_thread(waiverexpiring.expire_waivers, context.database, now=context.clock())
         except Exception:  # the edge: a round that fails (database away) must not end the task
             _log.exception("waiver expiry failed; retrying in %s s", every)

@@ -1,9 +1,9 @@
 """Bulk writes of many rows in the caller's transaction, below SQLAlchemy's per-row parameter handling.
 
 On PostgreSQL through psycopg's COPY: new rows go straight into their table, rewrites through a
-temporary table and one ``UPDATE … FROM``. On SQLite one prepared statement run by executemany. Values
-are converted here once per distinct time (a batch shares a handful of them), not once per row and
-column. Used by ``repositories`` for the findings of a scan.
+temporary table and one ``UPDATE … FROM`` for all their batches. On SQLite one prepared statement run
+by executemany. Values are converted here once per distinct time (a batch shares a handful of them),
+not once per row and column. Used by ``repositories`` for the findings of a scan.
 """
 
 from __future__ import annotations
@@ -34,32 +34,50 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     session.connection().exec_driver_sql(sql, [values.of(row) for row in rows])
 
 
-def update_rows(
-    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str]
-) -> None:
-    """Set ``columns`` of ``table`` from ``rows`` by ``id``, in one statement."""
-    if not rows:
-        return
-    names = [*columns, "id"]
-    values = _Values(session, table, names)
-    target = _quote(table.name)
-    if values.dialect != "postgresql":
-        assignments = ", ".join(f"{_quote(n)} = ?" for n in columns)
-        sql = f"UPDATE {target} SET {assignments} WHERE id = ?"
-        session.connection().exec_driver_sql(sql, [values.of(row) for row in rows])
-        return
-    with _cursor(session) as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ON COMMIT DROP AS "
-            f"SELECT {_names(names)} FROM {target} WITH NO DATA"
-        )
-        cursor.execute(f"TRUNCATE {_STAGE}")
-        with cursor.copy(_copy_sql(_STAGE, names)) as copy:
-            for row in rows:
-                copy.write_row(values.of(row))
-        cursor.execute(f"ANALYZE {_STAGE}")  # else the planner guesses its size and scans the target
-        assignments = ", ".join(f"{_quote(n)} = s.{_quote(n)}" for n in columns)
-        cursor.execute(f"UPDATE {target} AS t SET {assignments} FROM {_STAGE} AS s WHERE t.id = s.id")
+class Rewrite:
+    """Sets ``columns`` of ``table`` by ``id`` from rows given in batches (each with all of them).
+
+    On SQLite each batch is one prepared UPDATE run by executemany. On PostgreSQL the batches are
+    COPYed into a temporary table and ``apply`` runs one ``UPDATE … FROM`` for all of them: one plan,
+    one pass over the target, where a statement per batch would pay both again and again.
+    """
+
+    def __init__(self, session: Session, table: Table, *, columns: Sequence[str]) -> None:
+        self.session, self.table, self.columns = session, table, list(columns)
+        self.values = _Values(session, table, [*columns, "id"])
+        self.staged = 0
+
+    def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        names, target = [*self.columns, "id"], _quote(self.table.name)
+        if self.values.dialect != "postgresql":
+            assignments = ", ".join(f"{_quote(n)} = ?" for n in self.columns)
+            sql = f"UPDATE {target} SET {assignments} WHERE id = ?"
+            self.session.connection().exec_driver_sql(sql, [self.values.of(row) for row in rows])
+            return
+        with _cursor(self.session) as cursor:
+            if not self.staged:
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ON COMMIT DROP AS "
+                    f"SELECT {_names(names)} FROM {target} WITH NO DATA"
+                )
+                cursor.execute(f"TRUNCATE {_STAGE}")
+            with cursor.copy(_copy_sql(_STAGE, names)) as copy:
+                for row in rows:
+                    copy.write_row(self.values.of(row))
+        self.staged += len(rows)
+
+    def apply(self) -> None:
+        """The staged rows written (PostgreSQL; SQLite wrote each batch as it came)."""
+        if not self.staged:
+            return
+        target = _quote(self.table.name)
+        assignments = ", ".join(f"{_quote(n)} = s.{_quote(n)}" for n in self.columns)
+        with _cursor(self.session) as cursor:
+            cursor.execute(f"ANALYZE {_STAGE}")  # else the planner guesses its size and scans the target
+            cursor.execute(f"UPDATE {target} AS t SET {assignments} FROM {_STAGE} AS s WHERE t.id = s.id")
+        self.staged = 0
 
 
 class _Values:

@@ -1,6 +1,7 @@
 """Queries and writes by table, each taking the caller's session; none of them commits.
 
-Called by the use cases in ``governance``; rows in, rows out, bulk where a scan needs it.
+Called by the use cases in ``governance``; rows in, rows out, bulk where a scan needs it. The audit
+chain's rows are in ``auditrecords``.
 """
 
 from __future__ import annotations
@@ -10,18 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    DateTime,
-    Select,
-    Table,
-    delete,
-    func,
-    insert,
-    select,
-    text,
-    type_coerce,
-    update,
-)
+from sqlalchemy import DateTime, Select, Table, delete, func, select, text, type_coerce, update
 from sqlalchemy.orm import Session
 
 from leitplanke.store import bulk
@@ -165,10 +155,10 @@ REWRITTEN = (
 )
 
 
-def rewrite_findings(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Set the columns of ``REWRITTEN`` by ``id``, every mapping carrying all of them, in one statement
-    (an UPDATE from a COPY-filled temporary table on PostgreSQL, executemany on SQLite)."""
-    bulk.update_rows(session, _FINDINGS, rows, columns=REWRITTEN)
+def rewriting_findings(session: Session) -> bulk.Rewrite:
+    """Rewrites of findings by ``id``, given in batches of mappings that carry every column of
+    ``REWRITTEN``; ``apply()`` once they are all given (on PostgreSQL one UPDATE for them all)."""
+    return bulk.Rewrite(session, _FINDINGS, columns=REWRITTEN)
 
 
 def analyse_findings(session: Session) -> None:
@@ -247,111 +237,52 @@ def finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
     return query
 
 
+def _matching_findings(where: FindingFilter) -> list[Any]:
+    """``finding_query``'s conditions on the findings table alone, apps, teams and environments as subqueries
+    (the foreign keys make them equivalent to its joins): counted and paged without a join per finding."""
+    conditions: list[Any] = []
+    of_apps: list[Any] = []
+    if where.app is not None:
+        of_apps.append(App.name == where.app)
+    if where.team is not None:
+        of_apps.append(App.team_id.in_(select(Team.id).where(Team.name == where.team)))
+    if where.team_ids is not None:
+        of_apps.append(App.team_id.in_(sorted(where.team_ids)))
+    if of_apps:
+        conditions.append(Finding.app_id.in_(select(App.id).where(*of_apps)))
+    if where.env is not None:
+        conditions.append(Finding.env_id.in_(select(Environment.id).where(Environment.name == where.env)))
+    for column, value in ((Finding.policy, where.policy), (Finding.severity, where.severity)):
+        if value is not None:
+            conditions.append(column == value)
+    if where.status is not None:
+        conditions.append(Finding.status == where.status)
+    if where.overdue_at is not None:
+        conditions.extend((Finding.status.in_(OPEN_STATUSES), Finding.sla_due < where.overdue_at))
+    return conditions
+
+
 def query_findings(
     session: Session, where: FindingFilter, *, limit: int, offset: int = 0, after: int | None = None
 ) -> tuple[int, list[tuple[Finding, str, str, str]]]:
     """The total matching and one page of (finding, app, team, env) in id order: the findings after id
     ``after`` (keyset: an index range, whatever the depth) or ``offset`` rows in."""
-    total = session.scalar(finding_query([func.count()], where)) or 0
-    query = finding_query([Finding, App.name, Team.name, Environment.name], where)
+    matching = _matching_findings(where)
+    total = session.scalar(select(func.count()).select_from(Finding).where(*matching)) or 0
+    # the page's ids first: sorting ids read from an index, not whole rows (a scope holds 100k and more)
+    ids = select(Finding.id).where(*matching)
     if after is not None:
-        query = query.where(Finding.id > after)
-    query = query.order_by(Finding.id).limit(limit).offset(offset)
+        ids = ids.where(Finding.id > after)
+    page = session.scalars(ids.order_by(Finding.id).limit(limit).offset(offset)).all()
+    if not page:
+        return total, []
+    query = finding_query([Finding, App.name, Team.name, Environment.name], FindingFilter())
+    query = query.where(Finding.id.in_(page)).order_by(Finding.id)
     return total, [(f, app, team, env) for f, app, team, env in session.execute(query)]
 
 
 def count_findings(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Finding)) or 0
-
-
-# --- audit chain ---------------------------------------------------------------------------------
-
-
-def audit_head(session: Session) -> tuple[int, str] | None:
-    """The last record's (seq, hash), or None for an empty chain."""
-    row = session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1))
-    found = row.first()
-    return None if found is None else (found[0], found[1])
-
-
-def insert_audit_records(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(AuditRecord), list(rows))
-
-
-def insert_audit_leaves(session: Session, rows: Sequence[tuple[int, int, str]]) -> None:
-    """Bulk insert of ``(seq, idx, body)``: COPY on PostgreSQL, one prepared executemany on SQLite.
-
-    An ingestion brings one leaf per finding transition (100k for a large scan), too many for
-    row-by-row inserts through the ORM.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        cursor = connection.connection.cursor()
-        with cursor.copy("COPY audit_leaves (seq, idx, body) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    connection.exec_driver_sql("INSERT INTO audit_leaves (seq, idx, body) VALUES (?, ?, ?)", list(rows))
-
-
-def iter_audit_records(session: Session, *, after: int = 0, batch: int = 5000) -> Iterable[AuditRecord]:
-    """Every record with ``seq > after`` in ``seq`` order, read in batches so that memory stays bounded."""
-    last = after
-    while True:
-        query = select(AuditRecord).where(AuditRecord.seq > last).order_by(AuditRecord.seq).limit(batch)
-        records = session.scalars(query).all()
-        if not records:
-            return
-        yield from records
-        last = records[-1].seq
-        session.expunge_all()
-
-
-def audit_record_at(session: Session, seq: int) -> AuditRecord | None:
-    return session.get(AuditRecord, seq)
-
-
-def count_audit_records(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(AuditRecord)) or 0
-
-
-def iter_audit_leaves(
-    session: Session, *, after: int = 0, batch: int = 5000
-) -> Iterable[tuple[int, int, str]]:
-    """``(seq, idx, body)`` of every leaf of the records after ``after``, by (seq, idx), in batches."""
-    where = AuditLeaf.seq > after
-    while True:
-        query = select(AuditLeaf.seq, AuditLeaf.idx, AuditLeaf.body).where(where)
-        rows = [
-            (row[0], row[1], row[2])
-            for row in session.execute(query.order_by(AuditLeaf.seq, AuditLeaf.idx).limit(batch))
-        ]
-        if not rows:
-            return
-        yield from rows
-        seq, idx = rows[-1][0], rows[-1][1]
-        where = (AuditLeaf.seq > seq) | ((AuditLeaf.seq == seq) & (AuditLeaf.idx > idx))
-
-
-def audit_leaves_of(session: Session, seq: int) -> list[tuple[int, str]]:
-    """``(idx, body)`` of every leaf of the record ``seq``, by ``idx``."""
-    query = select(AuditLeaf.idx, AuditLeaf.body).where(AuditLeaf.seq == seq).order_by(AuditLeaf.idx)
-    return [(row[0], row[1]) for row in session.execute(query)]
-
-
-def audit_page(
-    session: Session, *, limit: int, offset: int = 0, after: int | None = None
-) -> tuple[int, Sequence[AuditRecord]]:
-    """The number of records and one page in ``seq`` order: after ``after`` (keyset) or ``offset`` in."""
-    total = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
-    query = select(AuditRecord)
-    if after is not None:
-        query = query.where(AuditRecord.seq > after)
-    rows = session.scalars(query.order_by(AuditRecord.seq).limit(limit).offset(offset)).all()
-    return total, rows
 
 
 # --- waivers -------------------------------------------------------------------------------------
