@@ -15,7 +15,7 @@ from typing import Any
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, matching, yamlnodes
+from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
 from leitplanke.engine.compat import kyvernoevaluating, kyvernovalidating
 from leitplanke.engine.compat.kyvernomatching import Request
 
@@ -178,7 +178,13 @@ class AdmissionPolicy:
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     family: str = FAMILY
 
-    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
+    def evaluate(
+        self,
+        document: Document,
+        *,
+        environment: cel.Environment,
+        context: contexts.Context = contexts.NO_REQUEST,
+    ) -> list[compiling.ForeignOutcome]:
         return self.evaluate_body(document.body)
 
     def evaluate_body(

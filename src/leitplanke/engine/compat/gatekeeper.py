@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, matching, yamlnodes
+from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
 from leitplanke.engine.compat import admissionpolicies
 from leitplanke.engine.compat.kyvernomatching import group_version
 
@@ -287,7 +287,13 @@ class GatekeeperConstraint:
     engine: str = CEL  # Gatekeeper prefers K8sNativeValidation where a template has it
     family: str = "gatekeeper"
 
-    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
+    def evaluate(
+        self,
+        document: Document,
+        *,
+        environment: cel.Environment,
+        context: contexts.Context = contexts.NO_REQUEST,
+    ) -> list[compiling.ForeignOutcome]:
         review = review_of(document.body)
         if not matches(self.constraint.match, review, inventory=self.inventory):
             return []

@@ -16,7 +16,7 @@ from typing import Any
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, yamlnodes
+from leitplanke.engine import cel, compiling, contexts, yamlnodes
 from leitplanke.engine.compat import kyvernoevaluating, kyvernomatching, kyvernopodsecurity
 from leitplanke.engine.compat.kyvernoevaluating import CompiledCel, Evaluation, KyvernoRule
 from leitplanke.engine.compat.kyvernomatching import Request
@@ -44,7 +44,13 @@ class KyvernoPolicy:
     family: str = "kyverno"
     rule_names: tuple[str, ...] = field(default_factory=tuple)
 
-    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
+    def evaluate(
+        self,
+        document: Document,
+        *,
+        environment: cel.Environment,
+        context: contexts.Context = contexts.NO_REQUEST,
+    ) -> list[compiling.ForeignOutcome]:
         return self.evaluate_request(document.body, Request())
 
     def evaluate_request(
