@@ -39,6 +39,7 @@ class CompiledRule:
     # the fast path of a forEach outside the document program: n >= 0 if all n items pass,
     # else joining.NOT_ALL (see ``joining``)
     each_passes: cel.Program | None
+    items_count: cel.Program | None  # the number of a forEach's items, -1 if not a list
     set_validate: cel.Program | None  # set-level: validate for the subject of leitplanke.subject()
     set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
     set_filter: cel.Program | None = None  # set-level: collectFilter for lpCandidates[leitplanke.subject()]
@@ -296,7 +297,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         return None
     validate = c.program(rule.validate)
     message = c.program(rule.message) if rule.message else None
-    for_each = each_passes = set_validate = set_message = set_filter = items_kept = None
+    for_each = each_passes = items_count = set_validate = set_message = set_filter = items_kept = None
     set_variables = None
     items_from = None
     if rule.for_each:
@@ -304,6 +305,9 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         each_passes = c.derived(
             f"[{joining.embedded(rule.for_each)}].map(lpItems, type(lpItems) == list && lpItems.all(item, "
             f"{joining.embedded(rule.validate)} == true) ? size(lpItems) : {joining.NOT_ALL})[0]"
+        )
+        items_count = c.derived(
+            f"[{joining.embedded(rule.for_each)}].map(lpItems, type(lpItems) == list ? size(lpItems) : -1)[0]"
         )
         items_from = itemsources.item_sources(rule.for_each)
         filtered = itemsources.filtered_sources(rule.for_each) if items_from is None else None
@@ -342,6 +346,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         message=message,
         for_each=for_each,
         each_passes=each_passes,
+        items_count=items_count,
         set_validate=set_validate,
         set_message=set_message,
         set_filter=set_filter,

@@ -77,17 +77,17 @@ def evaluate_document(
     answer = program.evaluate(activation) if joined and program is not None else None
     if answer.__class__ is not list:
         answer = None  # an error anywhere in the program: each rule on its own says where
-    passes = outcomes.Passes(subject)
+    frame = judging.Frame(compiled, data, activation, outcomes.Passes(subject), outcome)
     at = 0
     for policy in policies:
         if policy.foreign is not None:
             _evaluate_foreign(compiled, policy, subject, context, outcome)
         elif reference:
-            judging.judge_policy(compiled, policy, data, activation, passes, outcome)
+            judging.judge_policy(frame, policy)
         elif answer is not None and policy.id in slots:
-            at = _read_answer(compiled, policy, answer, at, data, activation, passes, outcome)
+            at = _read_answer(frame, policy, answer, at)
         else:
-            _quick_policy(compiled, policy, data, activation, passes, outcome)
+            _quick_policy(frame, policy)
     if answer is not None and at != len(answer):
         raise problems.LeitplankeError(f"the document program answered {len(answer)} ints, read {at}")
     return outcome
@@ -140,21 +140,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _read_answer(
-    compiled: CompiledSet,
-    policy: CompiledPolicy,
-    answer: list[int],
-    at: int,
-    data: Mapping[str, Any],
-    activation: Any,
-    passes: outcomes.Passes,
-    outcome: outcomes.Outcome,
-) -> int:
+def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[int], at: int) -> int:
     """The results of one joined policy from its ints in the answer; returns where the next starts."""
+    passes, outcome = frame.passes, frame.outcome
     if policy.condition is not None:
         first = answer[at]
         if first == joining.UNSURE:
-            judging.judge_policy(compiled, policy, data, activation, passes, outcome)
+            judging.judge_policy(frame, policy)
             return at + 1
         outcome.evaluations += 1
         if first == joining.SKIPPED:
@@ -167,23 +159,17 @@ def _read_answer(
             outcome.evaluations += items or 1
             append(passes.result(policy, rule, "" if items and rule.for_each else passes.path(rule)))
         else:
-            judging.judge_rule(compiled, policy, rule, data, activation, passes, outcome)
+            judging.judge_rule(frame, policy, rule)
     return at
 
 
-def _quick_policy(
-    compiled: CompiledSet,
-    policy: CompiledPolicy,
-    data: Mapping[str, Any],
-    activation: Any,
-    passes: outcomes.Passes,
-    outcome: outcomes.Outcome,
-) -> None:
+def _quick_policy(frame: judging.Frame, policy: CompiledPolicy) -> None:
     """A policy outside the document program: one call per rule says whether it passes."""
+    passes, outcome, activation = frame.passes, frame.outcome, frame.activation
     if policy.condition is not None:
         applies = policy.condition.evaluate(activation)
         if applies is not True and applies is not False:
-            judging.judge_policy(compiled, policy, data, activation, passes, outcome)
+            judging.judge_policy(frame, policy)
             return
         outcome.evaluations += 1
         if applies is False:
@@ -201,7 +187,7 @@ def _quick_policy(
                 outcome.evaluations += items or 1
                 append(passes.result(policy, rule, passes.path(rule) if items == 0 else ""))
                 continue
-        judging.judge_rule(compiled, policy, rule, data, activation, passes, outcome)
+        judging.judge_rule(frame, policy, rule)
 
 
 def _evaluate_foreign(

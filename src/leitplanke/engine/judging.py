@@ -9,6 +9,7 @@ stable code (``outcomes``), never an exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from leitplanke.core import documents
@@ -18,42 +19,91 @@ from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSe
 Verdict = bool | tuple[str, str]  # holds or not, or (code, message) of why it cannot say
 
 
-def judge_policy(
-    compiled: CompiledSet,
-    policy: CompiledPolicy,
-    data: Mapping[str, Any],
-    activation: Any,
-    passes: outcomes.Passes,
-    outcome: outcomes.Outcome,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A forEach's items: its value (a list, else what came instead), an activation per
+    item, and each item's path when read off the document (else None: ``locate``)."""
+
+    value: Any
+    activations: list[Any]
+    paths: list[str] | None
+
+
+class Frame:
+    """What the rules of one document share while it is evaluated: its bindings and
+    activation, its passes and results so far, and the forEach items listed so far (a
+    program's value in one activation never changes: rules over the same items list them
+    once, and each item gets one activation)."""
+
+    __slots__ = ("_listed", "activation", "compiled", "data", "outcome", "passes")
+
+    def __init__(
+        self,
+        compiled: CompiledSet,
+        data: Mapping[str, Any],
+        activation: Any,
+        passes: outcomes.Passes,
+        outcome: outcomes.Outcome,
+    ) -> None:
+        self.compiled = compiled
+        self.data = data  # the document's bindings, which an item's activation extends
+        self.activation = activation
+        self.passes = passes
+        self.outcome = outcome
+        self._listed: dict[str, Listed] = {}
+
+    def items(self, rule: CompiledRule) -> Listed:
+        """The items of a forEach rule, each bound on its own as ``item``.
+
+        Where the forEach only joins (or filters) lists of the document and CEL agrees on
+        how many items it has, the items are those elements of the document itself, as
+        ``object`` binds the document: converting CEL's list back costs more than the rest
+        of the document's evaluation, and can only lose what a value is.
+        """
+        assert rule.for_each is not None
+        found = self._listed.get(rule.for_each.source)
+        if found is None:
+            found = self._listed[rule.for_each.source] = self._list(rule, rule.for_each)
+        return found
+
+    def _list(self, rule: CompiledRule, program: cel.Program) -> Listed:
+        subject = self.passes.subject
+        read = document_items(rule, subject, self.activation)
+        count = rule.items_count.evaluate(self.activation) if rule.items_count is not None else None
+        if read is not None and count.__class__ is int and count == len(read[1]):
+            value: Any = read[1]
+        else:
+            value = program.evaluate(self.activation)
+        if value.__class__ is not list:
+            return Listed(value, [], None)
+        activation = self.compiled.environment.activation
+        activations = [activation({**self.data, "item": item}) for item in value]
+        paths = read[0] if read is not None and len(read[0]) == len(value) else None
+        return Listed(value, activations, paths)
+
+
+def judge_policy(frame: Frame, policy: CompiledPolicy) -> None:
     """The match condition of a native policy, then each of its per-document rules."""
+    outcome = frame.outcome
     if policy.condition is not None:
         outcome.evaluations += 1
-        applies = decided(policy.condition.evaluate(activation))
+        applies = decided(policy.condition.evaluate(frame.activation))
         if applies is False:
             return
         if applies is not True:
             code, message = applies
-            subject = passes.subject
+            subject = frame.passes.subject
             outcome.results.append(
                 outcomes.error_result(policy, outcomes.MATCH_RULE, subject, message, "", code=code)
             )
             return
     for rule in policy.document_rules:
-        judge_rule(compiled, policy, rule, data, activation, passes, outcome)
+        judge_rule(frame, policy, rule)
 
 
-def judge_rule(
-    compiled: CompiledSet,
-    policy: CompiledPolicy,
-    rule: CompiledRule,
-    data: Mapping[str, Any],
-    activation: Any,
-    passes: outcomes.Passes,
-    outcome: outcomes.Outcome,
-) -> None:
-    """One rule's results: one for a plain rule, one per failing item of a forEach (or one
-    pass). ``data``: the document's bindings, which an item's activation extends."""
+def judge_rule(frame: Frame, policy: CompiledPolicy, rule: CompiledRule) -> None:
+    """One rule's results: one for a plain rule, one per failing item of a forEach (or one pass)."""
+    passes, outcome, activation = frame.passes, frame.outcome, frame.activation
     subject = passes.subject
     append = outcome.results.append
     if rule.for_each is None:
@@ -68,7 +118,8 @@ def judge_rule(
         else:
             append(outcomes.error_result(policy, rule.rule.name, subject, verdict[1], path, code=verdict[0]))
         return
-    items = rule.for_each.evaluate(activation)
+    listed = frame.items(rule)
+    items, activations, paths = listed.value, listed.activations, listed.paths
     if items.__class__ is not list:
         outcome.evaluations += 1
         if isinstance(items, cel.CelFailure):
@@ -81,16 +132,11 @@ def judge_rule(
         append(outcomes.error_result(policy, rule.rule.name, subject, message, "", code=code))
         return
     outcome.evaluations += max(1, len(items))
-    environment = compiled.environment
-    activations = [environment.activation({**data, "item": item}) for item in items]
     verdicts = [decided(rule.validate.evaluate(each)) for each in activations]
     failing = [index for index, verdict in enumerate(verdicts) if verdict is not True]
     if not failing:
         append(passes.result(policy, rule, "" if items else passes.path(rule)))
         return
-    paths = item_paths(rule, subject, activation)
-    if paths is not None and len(paths) != len(items):
-        paths = None  # the items are not the lists the forEach reads as: search for them
     for index in failing:
         item_path = paths[index] if paths is not None else subjects.locate(subject.doc.body, items[index])
         path = subjects.resolve_path(rule.rule.path or "item", subject, item_path=item_path)
@@ -124,12 +170,15 @@ def _message(rule: CompiledRule, activation: Any, *, empty: str | None, title: s
     return (empty if empty is not None and not text else text), ""
 
 
-def item_paths(rule: CompiledRule, subject: subjects.Subject, activation: Any) -> list[str] | None:
-    """The path of every forEach item, read off the document when the forEach only joins
-    lists, or filters such lists (``items_kept`` says which items the filter keeps)."""
+def document_items(
+    rule: CompiledRule, subject: subjects.Subject, activation: Any
+) -> tuple[list[str], list[Any]] | None:
+    """The path and value of every forEach item, read off the document when the forEach only
+    joins lists, or filters such lists (``items_kept`` says which items the filter keeps)."""
     if rule.items_from is None:
         return None
     paths: list[str] = []
+    items: list[Any] = []
     for root, keys in rule.items_from:
         if root == "object":
             node: Any = subject.doc.body
@@ -143,6 +192,7 @@ def item_paths(rule: CompiledRule, subject: subjects.Subject, activation: Any) -
             base = documents.join_path(base, key)
         if isinstance(node, list):
             paths.extend(f"{base}[{index}]" for index in range(len(node)))
+            items.extend(node)
     if rule.items_kept is not None:
         kept = rule.items_kept.evaluate(activation)
         if (
@@ -151,5 +201,6 @@ def item_paths(rule: CompiledRule, subject: subjects.Subject, activation: Any) -
             or any(k.__class__ is not bool for k in kept)
         ):
             return None
-        return [path for path, keep in zip(paths, kept, strict=True) if keep]
-    return paths
+        chosen = [index for index, keep in enumerate(kept) if keep]
+        return [paths[index] for index in chosen], [items[index] for index in chosen]
+    return paths, items
