@@ -302,13 +302,9 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
     items_from = None
     if rule.for_each:
         for_each = c.program(rule.for_each)
-        each_passes = c.derived(
-            f"[{joining.embedded(rule.for_each)}].map(lpItems, type(lpItems) == list && lpItems.all(item, "
-            f"{joining.embedded(rule.validate)} == true) ? size(lpItems) : {joining.NOT_ALL})[0]"
-        )
-        items_count = c.derived(
-            f"[{joining.embedded(rule.for_each)}].map(lpItems, type(lpItems) == list ? size(lpItems) : -1)[0]"
-        )
+        each_passes = c.derived(joining.each_passes(rule.for_each, rule.validate))
+        # podSpec selected from the converted object, as the document program reads it
+        items_count = c.derived(joining.with_pod_selections(joining.items_count(rule.for_each)))
         items_from = itemsources.item_sources(rule.for_each)
         filtered = itemsources.filtered_sources(rule.for_each) if items_from is None else None
         if filtered is not None:

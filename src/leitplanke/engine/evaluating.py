@@ -134,8 +134,8 @@ def _plain_map(value: Mapping[str, Any] | None) -> Any:
 def _plain(value: Any) -> Any:
     """``value`` as dicts and lists (what CEL converts): a caller may hand read-only mappings."""
     if isinstance(value, Mapping):
-        return value if value.__class__ is dict else {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
 

@@ -74,14 +74,11 @@ def _slot(part: Part) -> str | None:
         return None
     ints = []
     for validate, for_each in part.rules:
-        holds = f"{embedded(validate)} == true"  # a non-bool verdict is not a pass: ask the reference
         if for_each:
-            ints.append(
-                f"[{embedded(for_each)}].map(lpItems, type(lpItems) == list"
-                f" && lpItems.all(item, {holds}) ? size(lpItems) : {NOT_ALL})[0]"
-            )
+            ints.append(each_passes(for_each, validate))
         else:
-            ints.append(f"({holds} ? 1 : {NOT_ALL})")
+            # a non-bool verdict is not a pass: the reference says what it is
+            ints.append(f"({embedded(validate)} == true ? 1 : {NOT_ALL})")
     body = f"[{', '.join(ints)}]"
     condition = part.policy.match.condition
     if condition:
@@ -96,6 +93,19 @@ def _slot(part: Part) -> str | None:
     if rewritten is not None and part.policy.params and PARAMS.search(masked):
         rewritten = f"[{params_value(part.policy)}].map(params, {rewritten})[0]"  # an eager bind
     return rewritten
+
+
+def each_passes(for_each: str, validate: str) -> str:
+    """CEL for the number of a forEach's items if every one passes, else ``NOT_ALL``."""
+    return (
+        f"[{embedded(for_each)}].map(lpItems, type(lpItems) == list"
+        f" && lpItems.all(item, {embedded(validate)} == true) ? size(lpItems) : {NOT_ALL})[0]"
+    )
+
+
+def items_count(for_each: str) -> str:
+    """CEL for the number of a forEach's items, -1 if it is not a list."""
+    return f"[{embedded(for_each)}].map(lpItems, type(lpItems) == list ? size(lpItems) : -1)[0]"
 
 
 def embedded(source: str) -> str:
