@@ -40,6 +40,7 @@ class CompiledRule:
     # else joining.NOT_ALL (see ``joining``)
     each_passes: cel.Program | None
     items_count: cel.Program | None  # the number of a forEach's items, -1 if not a list
+    findings: cel.Program | None  # the fast path of a rule that does not pass (``joining.findings``)
     set_validate: cel.Program | None  # set-level: validate for the subject of leitplanke.subject()
     set_message: cel.Program | None = None  # set-level: the message, for failing subjects only
     set_filter: cel.Program | None = None  # set-level: collectFilter for lpCandidates[leitplanke.subject()]
@@ -297,6 +298,10 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         return None
     validate = c.program(rule.validate)
     message = c.program(rule.message) if rule.message else None
+    findings = None
+    if not rule.collect:
+        found = joining.findings(rule.validate, rule.message or None, rule.for_each or None)
+        findings = c.derived(joining.with_pod_selections(found))
     for_each = each_passes = items_count = set_validate = set_message = set_filter = items_kept = None
     set_variables = None
     items_from = None
@@ -343,6 +348,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         for_each=for_each,
         each_passes=each_passes,
         items_count=items_count,
+        findings=findings,
         set_validate=set_validate,
         set_message=set_message,
         set_filter=set_filter,

@@ -17,7 +17,7 @@ from leitplanke.core import problems
 from leitplanke.core.documents import Document
 from leitplanke.core.results import Result, Verdict
 from leitplanke.engine import contexts, joining, judging, matching, outcomes, subjects
-from leitplanke.engine.compiling import CompiledPolicy, CompiledSet
+from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
 
 # what ``scanning`` (set-level rules) and the compat front-ends use from here, where they are
 Outcome = outcomes.Outcome
@@ -158,7 +158,7 @@ def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[int]
         if items >= 0:
             outcome.evaluations += items or 1
             append(passes.result(policy, rule, "" if items and rule.for_each else passes.path(rule)))
-        else:
+        elif not _findings(frame, policy, rule):
             judging.judge_rule(frame, policy, rule)
     return at
 
@@ -187,7 +187,44 @@ def _quick_policy(frame: judging.Frame, policy: CompiledPolicy) -> None:
                 outcome.evaluations += items or 1
                 append(passes.result(policy, rule, passes.path(rule) if items == 0 else ""))
                 continue
-        judging.judge_rule(frame, policy, rule)
+        if not _findings(frame, policy, rule):
+            judging.judge_rule(frame, policy, rule)
+
+
+def _findings(frame: judging.Frame, policy: CompiledPolicy, rule: CompiledRule) -> bool:
+    """The results of a rule that does not simply pass, from one call (``joining.findings``)
+    when every item it found passes or fails and each failing item's place is known; False
+    leaves the rule to the reference."""
+    if rule.findings is None:
+        return False
+    found = rule.findings.evaluate(frame.activation)
+    if found.__class__ is not list:
+        return False
+    entries = found if rule.for_each is not None else [found]
+    if any(entry.__class__ is not list or entry[0] == joining.UNDECIDED for entry in entries):
+        return False
+    subject = frame.passes.subject
+    paths: list[str] = [frame.passes.path(rule)]
+    if rule.for_each is not None:
+        read = judging.document_items(rule, subject, frame.activation)
+        if read is None or len(read[0]) != len(entries):
+            return False  # where the failing items are takes the reference's search
+        paths = read[0]
+    failing = [(index, entry) for index, entry in enumerate(entries) if entry[0] == joining.FAILED]
+    if not failing:
+        return False
+    frame.outcome.evaluations += max(1, len(entries))
+    title = policy.policy.title
+    append = frame.outcome.results.append
+    for index, entry in failing:
+        message = title if rule.message is None else str(entry[1])
+        if rule.for_each is None:
+            append(outcomes.failing_result(policy, rule, subject, message, paths[0]))
+            continue
+        item_path = paths[index]
+        path = subjects.resolve_path(rule.rule.path or "item", subject, item_path=item_path)
+        append(outcomes.failing_result(policy, rule, subject, message or title, path, item_path=item_path))
+    return True
 
 
 def _evaluate_foreign(

@@ -23,6 +23,7 @@ from leitplanke.engine import cel, celtext
 NOT_ALL = -1
 SKIPPED = -2  # the policy's condition is false: no rule applies
 UNSURE = -3  # the condition is not a bool: the reference says what that means
+PASSED, FAILED, UNDECIDED = 0, 1, 2  # an item's verdict in ``findings``
 PARAMS = re.compile(r"\bparams\b")
 
 
@@ -101,6 +102,21 @@ def each_passes(for_each: str, validate: str) -> str:
         f"[{embedded(for_each)}].map(lpItems, type(lpItems) == list"
         f" && lpItems.all(item, {embedded(validate)} == true) ? size(lpItems) : {NOT_ALL})[0]"
     )
+
+
+def findings(validate: str, message: str | None, for_each: str | None) -> str:
+    """CEL for what a rule that does not simply pass found: per item (one for a plain rule)
+    ``[PASSED]``, ``[FAILED, message]`` (null without a message program) or ``[UNDECIDED]``
+    (an error, a non-bool verdict, a forEach that is no list: the reference says which)."""
+    said = embedded(message) if message else "null"
+    entry = (
+        f"[{embedded(validate)}].map(lpHolds, lpHolds == true ? [{PASSED}]"
+        f" : lpHolds == false ? [{FAILED}, {said}] : [{UNDECIDED}])[0]"
+    )
+    if not for_each:
+        return entry
+    each = f"lpItems.map(item, {entry})"
+    return f"[{embedded(for_each)}].map(lpItems, type(lpItems) == list ? {each} : [[{UNDECIDED}]])[0]"
 
 
 def items_count(for_each: str) -> str:
