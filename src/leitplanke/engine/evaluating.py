@@ -1,11 +1,11 @@
 """Evaluating compiled policies against one document: the door every caller goes through
 (``scanning``, the public API, admission, the agent, the portal).
 
-One CEL activation per document. The fast path reads which rules simply pass from the
-document program (``joining``), or from one call per rule, and hands every other rule to
-the rule-by-rule reference (``judging``), which says what each result is: with
-``reference=True`` the reference evaluates everything, and the differential test proves
-that both give the same results. Every outcome is a value, never an exception.
+One CEL activation per document. The fast path learns which rules pass from the document
+program (``joining``), or from one call per rule; a rule that does not pass gets its
+failing items and messages from one more call (``joining.findings``); anything else (an
+error, a non-bool) goes to the rule-by-rule reference (``judging``). ``reference=True``
+evaluates everything rule by rule: the differential test proves both give the same results.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""The document program, the fast path: every joinable per-document rule of a policy set in
-one CEL program, so that a document costs one call into the runtime, not one per rule.
+"""The fast path's programs: every joinable per-document rule of a policy set in one CEL
+program (a document costs one call into the runtime, not one per rule), and per rule the
+program of what a rule that does not pass found (``findings``).
 
-``compiling`` builds it with ``document_program``; ``evaluating`` reads its answer with
-``Answer``. The answer only says which rules pass: everything else (a failing rule, an error,
-a message) comes from the rule-by-rule reference in ``judging``, and the differential test
-proves the two paths give the same results.
+``compiling`` builds them; ``evaluating`` reads their answers, which are lists of ints and
+messages, never text to parse. What the answers cannot say (an error, a non-bool verdict)
+comes from the rule-by-rule reference in ``judging``, and the differential test proves the
+two paths give the same results.
 """
 
 from __future__ import annotations
