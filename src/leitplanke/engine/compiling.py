@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -303,8 +303,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         found = joining.findings(rule.validate, rule.message or None, rule.for_each or None)
         findings = c.derived(joining.with_pod_selections(found))
     for_each = each_passes = items_count = set_validate = set_message = set_filter = items_kept = None
-    set_variables = None
-    items_from = None
+    set_variables = items_from = None
     if rule.for_each:
         for_each = c.program(rule.for_each)
         each_passes = c.derived(joining.each_passes(rule.for_each, rule.validate))
@@ -394,7 +393,3 @@ def _per_subject(body: str, key: str) -> str:
 
 def policy_map(compiled: CompiledSet) -> dict[str, Policy]:
     return {p.id: p.policy for p in compiled.policies}
-
-
-def all_policies(compiled: Iterable[CompiledPolicy]) -> list[Policy]:
-    return [p.policy for p in compiled]
