@@ -2,7 +2,8 @@
 
 Generates corpora with ../shared/bench/gen_corpus.py (1k, 3k, 10k, 30k resources,
 seed 1), scans each with every built-in pack in a child process, samples the
-resident memory of the whole process tree, and prints one table.
+resident memory of the whole process tree, and prints one table; then the latency of
+evaluating one typical Deployment (``--single-only``: that part alone).
 """
 
 from __future__ import annotations
@@ -131,8 +132,13 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--checkov-max", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per size up to 10k (median)")
+    parser.add_argument("--single-only", action="store_true", help="only the single-document figures")
+    parser.add_argument("--single-calls", type=int, default=5000, help="timed calls of the single document")
     args = parser.parse_args()
     shared, work = Path(args.shared).resolve(), Path(args.work).resolve()
+    if args.single_only:
+        single_document(shared, calls=args.single_calls)
+        return
     if not (shared / "bench" / "gen_corpus.py").exists():
         raise SystemExit(f"{shared}/bench/gen_corpus.py not found: run beside ../shared")
     work.mkdir(parents=True, exist_ok=True)
@@ -207,6 +213,44 @@ def main() -> None:
         else:
             row += ["-", "-"]
         print("\t".join(str(c) for c in row), flush=True)
+    single_document(shared, calls=args.single_calls)
+
+
+SINGLE_SOURCE = "bench/real/GoogleCloudPlatform__microservices-demo/release/kubernetes-manifests.yaml"
+
+
+def single_document(shared: Path, *, calls: int) -> None:
+    """Latency of one evaluation of a typical Deployment (the first of the Online Boutique
+    release manifests) against every built-in pack, in this process: p50, p99, calls/s."""
+    from datetime import UTC, datetime
+
+    from leitplanke.engine import compiling, evaluating, loading
+    from leitplanke.sources import files
+
+    source = shared / SINGLE_SOURCE
+    if not source.is_file():
+        raise SystemExit(f"{source} not found: run beside ../shared")
+    loaded = loading.load_packs(loading.available_packs(), now=datetime.now(UTC))
+    compiled, _ = compiling.compile_policies(loaded.policies)
+    document = next(d for d in files.load_path(str(source)) if getattr(d, "kind", "") == "Deployment")
+    results = len(evaluating.evaluate_document(compiled, document).results)
+    for _ in range(min(calls, 500)):  # warm: programs read back, candidates indexed
+        evaluating.evaluate_document(compiled, document)
+    timings = []
+    clock = time.perf_counter_ns
+    started = clock()
+    for _ in range(calls):
+        before = clock()
+        evaluating.evaluate_document(compiled, document)
+        timings.append(clock() - before)
+    elapsed = (clock() - started) / 1e9
+    timings.sort()
+    p50, p99 = timings[len(timings) // 2] / 1e6, timings[int(len(timings) * 0.99)] / 1e6
+    print(
+        f"single document: {document.kind}/{document.name} ({results} results), {calls} calls: "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, {calls / elapsed:.0f} calls/s",
+        flush=True,
+    )
 
 
 def count_evaluations(corpus: Path) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,14 +12,9 @@ import pytest
 from leitplanke import engine
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.results import Verdict
-from leitplanke.engine import collecting, evaluating, forking, loading, policysets, running, scanning, sinks
+from leitplanke.engine import collecting, forking, loading, policysets, running, scanning, sinks
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-# native CEL rules and foreign policies see the request once evaluating takes it (the "verdict" branch)
-NEEDS_CONTEXT = pytest.mark.skipif(
-    "context" not in inspect.signature(evaluating.evaluate_document).parameters,
-    reason="evaluating.evaluate_document(context=...) comes with the verdict branch",
-)
 
 PRIVILEGED = """
 apiVersion: leitplanke.dev/v1
@@ -194,7 +188,6 @@ engine.scan(policy_set, list(files.iter_sources([folder])), sink, load=files.loa
 """
 
 
-@NEEDS_CONTEXT
 def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     folder = tmp_path / "manifests"
     folder.mkdir()

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from leitplanke import engine
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.problems import Problem
-from leitplanke.engine import compiling, evaluating, loading, yamlnodes
+from leitplanke.engine import compiling, loading, yamlnodes
 from leitplanke.engine.compat.gatekeeper import constrainttemplates
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-NEEDS_CONTEXT = pytest.mark.skipif(
-    "context" not in inspect.signature(evaluating.evaluate_document).parameters,
-    reason="evaluating.evaluate_document(context=...) comes with the verdict branch",
-)
 
 
 def _deployment(replicas: int) -> dict[str, Any]:
@@ -54,7 +47,7 @@ def _outcomes(
     policy: compiling.CompiledPolicy, body: dict[str, Any], context: engine.Context
 ) -> list[tuple[str, str, str]]:
     assert policy.foreign is not None
-    found = policy.foreign.evaluate(  # type: ignore[call-arg]  # the verdict branch adds context to the protocol
+    found = policy.foreign.evaluate(
         Document(body, Origin("d.yaml")), environment=compiling.build_environment(), context=context
     )
     return [(o.rule, o.verdict, o.message) for o in found]
@@ -78,7 +71,6 @@ spec:
 """
 
 
-@NEEDS_CONTEXT
 def test_native_cel_rules_read_the_request_the_old_object_and_the_namespace() -> None:
     policy_set = engine.compile(loading.load_text(NATIVE, file="p.yaml", now=NOW).policies)
     assert policy_set.problems == ()
@@ -190,7 +182,6 @@ def test_a_gatekeeper_template_reads_the_operation_and_the_user_from_input_revie
     assert _outcomes(policy, _deployment(1), CREATE_BY_ALICE) == [("K8sNoUpdateBy", "pass", "")]
 
 
-@NEEDS_CONTEXT
 def test_foreign_policies_see_the_request_through_engine_evaluate() -> None:
     policy_set = engine.compile([], options=engine.CompileOptions(foreign=(_foreign(KYVERNO),)))
     results = engine.evaluate(policy_set, _deployment(1), context=UPDATE_BY_ALICE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ import pytest
 from leitplanke import engine
 from leitplanke.core.documents import Document
 from leitplanke.core.results import Result
-from leitplanke.engine import evaluating, loading
+from leitplanke.engine import loading
 from leitplanke.sources import files
 
 BENCH = Path("/work/shared/bench")
@@ -36,14 +35,7 @@ REQUEST = engine.Context(
 )
 CONTEXTS = [
     pytest.param(engine.Context(), id="no-request"),
-    pytest.param(
-        REQUEST,
-        id="update-request",
-        marks=pytest.mark.skipif(
-            "context" not in inspect.signature(evaluating.evaluate_document).parameters,
-            reason="evaluating.evaluate_document(context=...) comes with the verdict branch",
-        ),
-    ),
+    pytest.param(REQUEST, id="update-request"),
 ]
 
 

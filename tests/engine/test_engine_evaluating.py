@@ -12,7 +12,7 @@ import yaml
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.policies import Severity
 from leitplanke.core.results import ScanReport
-from leitplanke.engine import collecting, compiling, loading, scanning, sinks
+from leitplanke.engine import collecting, compiling, itemsources, loading, scanning, sinks
 from leitplanke.reports import jsonreports
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -463,7 +463,7 @@ def test_a_filtered_for_each_points_at_the_failing_items_of_the_pod() -> None:
     ],
 )
 def test_a_filter_over_the_documents_lists_is_recognised(for_each: str, expected: object) -> None:
-    assert compiling.filtered_sources(for_each) == expected
+    assert itemsources.filtered_sources(for_each) == expected
 
 
 def test_kept_bodies_come_back_as_they_were_plain_or_not() -> None:

@@ -3,10 +3,13 @@ same results as evaluating rule by rule."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
+import pytest
 import yaml
 
+from leitplanke.core import problems
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.results import Result
 from leitplanke.engine import cel, compiling, evaluating, loading
@@ -128,11 +131,11 @@ def _documents() -> list[Document]:
     ]
 
 
-def _results(compiled: compiling.CompiledSet) -> tuple[list[Result], int]:
+def _results(compiled: compiling.CompiledSet, *, reference: bool = False) -> tuple[list[Result], int]:
     results: list[Result] = []
     evaluations = 0
     for doc in _documents():
-        outcome = evaluating.evaluate_document(compiled, doc)
+        outcome = evaluating.evaluate_document(compiled, doc, reference=reference)
         results.extend(outcome.results)
         evaluations += outcome.evaluations
     return sorted(results, key=Result.sort_key), evaluations
@@ -151,8 +154,7 @@ def test_every_policy_joins_the_document_program() -> None:
 def test_the_document_program_gives_the_results_of_rule_by_rule_evaluation() -> None:
     compiled = _compiled()
     joined, joined_evaluations = _results(compiled)
-    compiled.document_program = None
-    one_by_one, evaluations = _results(compiled)
+    one_by_one, evaluations = _results(compiled, reference=True)
     assert joined == one_by_one
     assert joined_evaluations == evaluations == 34
     assert _rows(joined) == [
@@ -314,16 +316,19 @@ def test_the_pod_spec_is_selected_from_the_object_as_evaluation_rule_by_rule_fin
     # a CronJob's pod spec is the third shape; metadata that is not a mapping leaves it to podMeta
     assert [evaluating.build_subject(doc).pod_shape for doc in docs] == [3, 0, 2]
 
-    def results() -> list[tuple[str, str, str, str, str]]:
-        found = [r for doc in docs for r in evaluating.evaluate_document(compiled, doc).results]
+    def results(*, reference: bool = False) -> list[tuple[str, str, str, str, str]]:
+        found = [
+            r
+            for doc in docs
+            for r in evaluating.evaluate_document(compiled, doc, reference=reference).results
+        ]
         return [
             (r.resource.name, r.rule, r.verdict.value, r.message, r.location.path)
             for r in sorted(found, key=Result.sort_key)
         ]
 
     joined = results()
-    compiled.document_program = None
-    assert joined == results()
+    assert joined == results(reference=True)
     assert [row for row in joined if row[1] in {"app", "registry", "replicas"}] == [
         (
             "nightly",
@@ -364,12 +369,19 @@ def test_a_rule_evaluated_on_its_own_reads_its_binds_as_written() -> None:
     assert rule.validate.evaluate(again.environment.activation({"object": {}, "params": {}})) is True
 
 
-def test_a_document_program_text_that_does_not_read_as_its_tokens_falls_back_to_rule_by_rule() -> None:
+def test_a_document_program_whose_answer_does_not_fit_its_policies_is_a_defect_not_a_verdict() -> None:
     compiled = _compiled()
-    compiled.document_program = None
-    expected = _results(compiled)
-    for wrong in ("'pp'", "'" + "p" * 200 + "'", "'f12:short'"):  # too short, too long, a bad length
+    for wrong in ("[1]", "[" + ", ".join(["1"] * 200) + "]"):  # too short, too long
         program = compiled.environment.compile(wrong)
         assert isinstance(program, cel.Program)
-        compiled.document_program = program
-        assert _results(compiled) == expected
+        broken = dataclasses.replace(compiled, document_program=program)
+        with pytest.raises((problems.LeitplankeError, IndexError)):
+            _results(broken)
+
+
+def test_a_document_program_that_fails_leaves_each_rule_to_say_what_it_is() -> None:
+    compiled = _compiled()
+    failing = compiled.environment.compile("[1, 2].map(x, x / 0)")
+    assert isinstance(failing, cel.Program)
+    broken = dataclasses.replace(compiled, document_program=failing)
+    assert _results(broken) == _results(compiled, reference=True)

@@ -69,6 +69,9 @@ class Result:
     waiver: str = ""
     category: str = ""
     controls: tuple[str, ...] = ()
+    # stable, for results that are not plain verdicts: why an error is one (cel-eval, cel-type,
+    # foreach-not-list, foreign-eval), or message-failed on a failure; "" otherwise
+    code: str = ""
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # flat fields pickle several times faster than nested dataclasses and enums; scans
@@ -91,6 +94,7 @@ class Result:
                 self.waiver,
                 self.category,
                 self.controls,
+                self.code,
             ),
         )
 
@@ -130,6 +134,7 @@ def _rebuild_result(
     waiver: str,
     category: str,
     controls: tuple[str, ...],
+    code: str = "",
 ) -> Result:
     return Result(
         policy,
@@ -143,6 +148,7 @@ def _rebuild_result(
         waiver,
         category,
         controls,
+        code,
     )
 
 

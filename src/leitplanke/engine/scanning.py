@@ -167,16 +167,8 @@ def process_source(job: Job[S], source: S) -> Batch:
 def evaluate_document(
     compiled: CompiledSet, doc: Document, *, context: contexts.Context
 ) -> evaluating.Outcome:
-    """``evaluating.evaluate_document`` with the request around ``doc``.
-
-    Until ``evaluating`` takes ``context`` (the "verdict" branch), a document without a request
-    goes without the keyword; then this function reduces to that call.
-    """
-    if context == contexts.NO_REQUEST:
-        return evaluating.evaluate_document(compiled, doc)
-    evaluate: Any = evaluating.evaluate_document
-    outcome: evaluating.Outcome = evaluate(compiled, doc, context=context)
-    return outcome
+    """``evaluating.evaluate_document`` with the request around ``doc``."""
+    return evaluating.evaluate_document(compiled, doc, context=context)
 
 
 def apply_waivers(report: ScanReport, waivers: Sequence[Waiver], *, now: datetime) -> None:

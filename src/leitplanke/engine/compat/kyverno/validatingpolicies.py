@@ -15,7 +15,7 @@ from typing import Any
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Problem
-from leitplanke.engine import cel, compiling, matching, yamlnodes
+from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
 from leitplanke.engine.compat import celcompiling
 from leitplanke.engine.compat.kyverno import resourcefilters, validating
 from leitplanke.engine.compat.kyverno.resourcefilters import Request
@@ -48,7 +48,13 @@ class ValidatingPolicy:
     object_selector: Mapping[str, Any] | None
     family: str = "validating-policy"
 
-    def evaluate(self, document: Document, *, environment: cel.Environment) -> list[compiling.ForeignOutcome]:
+    def evaluate(
+        self,
+        document: Document,
+        *,
+        environment: cel.Environment,
+        context: contexts.Context = contexts.NO_REQUEST,
+    ) -> list[compiling.ForeignOutcome]:
         return self.evaluate_request(document.body, Request())
 
     def evaluate_request(
