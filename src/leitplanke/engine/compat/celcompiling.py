@@ -7,6 +7,7 @@ Called at load time by ``compat.kyverno.clusterpolicies``, ``compat.kyverno.vali
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from leitplanke.engine import cel
@@ -37,6 +38,36 @@ class CelCompiler:
                 self.problem(path, "cel-compile", found.message)
             return None
         return found
+
+    def variables(self, entries: Sequence[Any], base: str) -> tuple[tuple[str, cel.Program], ...]:
+        """``variables`` entries (name, expression) under ``base`` (``spec.variables``)."""
+        compiled = []
+        for index, entry in enumerate(entries):
+            program = self(entry.get("expression", ""), f"{base}[{index}].expression")
+            if program is not None:
+                compiled.append((str(entry.get("name", "")), program))
+        return tuple(compiled)
+
+    def validations(
+        self, entries: Sequence[Any], base: str
+    ) -> tuple[tuple[cel.Program, str, cel.Program | None], ...]:
+        """Validation entries (expression, message, messageExpression) under ``base``."""
+        compiled = []
+        for index, entry in enumerate(entries):
+            program = self(entry.get("expression", ""), f"{base}[{index}].expression")
+            message = None
+            if entry.get("messageExpression"):
+                message = self(entry["messageExpression"], f"{base}[{index}].messageExpression")
+            if program is not None:
+                compiled.append((program, str(entry.get("message", "")), message))
+        return tuple(compiled)
+
+    def conditions(self, entries: Sequence[Any], base: str) -> tuple[cel.Program, ...]:
+        """Condition entries (expression) under ``base`` (``spec.matchConditions``)."""
+        compiled = (
+            self(entry.get("expression", ""), f"{base}[{i}].expression") for i, entry in enumerate(entries)
+        )
+        return tuple(program for program in compiled if program is not None)
 
 
 def plain_or_value(source: str) -> str:

@@ -207,34 +207,16 @@ def compile_cel(
     block: Mapping[str, Any], base: str, problem: Any, *, preconditions: Sequence[Any] = ()
 ) -> CompiledCel | None:
     program = celcompiling.CelCompiler(problem)
-
-    variables = []
-    for index, entry in enumerate(block.get("variables") or []):
-        compiled = program(entry.get("expression", ""), f"{base}.variables[{index}].expression")
-        if compiled is not None:
-            variables.append((str(entry.get("name", "")), compiled))
-    expressions = []
-    for index, entry in enumerate(block.get("expressions") or []):
-        compiled = program(entry.get("expression", ""), f"{base}.expressions[{index}].expression")
-        message_program = None
-        if entry.get("messageExpression"):
-            message_program = program(
-                entry["messageExpression"], f"{base}.expressions[{index}].messageExpression"
-            )
-        if compiled is not None:
-            expressions.append((compiled, str(entry.get("message", "")), message_program))
-    conditions = []
-    for index, entry in enumerate(preconditions):
-        compiled = program(entry.get("expression", ""), f"{base}.celPreconditions[{index}].expression")
-        if compiled is not None:
-            conditions.append(compiled)
+    variables = program.variables(block.get("variables") or [], f"{base}.variables")
+    expressions = program.validations(block.get("expressions") or [], f"{base}.expressions")
+    conditions = program.conditions(preconditions, f"{base}.celPreconditions")
     if not program.ok:
         return None
     return CompiledCel(
         environment=program.env,
-        variables=tuple(variables),
-        expressions=tuple(expressions),
-        preconditions=tuple(conditions),
+        variables=variables,
+        expressions=expressions,
+        preconditions=conditions,
     )
 
 

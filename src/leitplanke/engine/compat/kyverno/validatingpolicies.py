@@ -188,25 +188,9 @@ def _with_resources(
 
 def _compile(spec: Mapping[str, Any], problem: Any, *, rewrite: Any) -> CompiledCel | None:
     program = celcompiling.CelCompiler(problem, rewrite=rewrite)
-
-    variables = []
-    for index, entry in enumerate(spec.get("variables") or []):
-        compiled = program(entry.get("expression", ""), f"spec.variables[{index}].expression")
-        if compiled is not None:
-            variables.append((str(entry.get("name", "")), compiled))
-    expressions = []
-    for index, entry in enumerate(spec.get("validations") or []):
-        compiled = program(entry.get("expression", ""), f"spec.validations[{index}].expression")
-        message = None
-        if entry.get("messageExpression"):
-            message = program(entry["messageExpression"], f"spec.validations[{index}].messageExpression")
-        if compiled is not None:
-            expressions.append((compiled, str(entry.get("message", "")), message))
-    conditions = []
-    for index, entry in enumerate(spec.get("matchConditions") or []):
-        compiled = program(entry.get("expression", ""), f"spec.matchConditions[{index}].expression")
-        if compiled is not None:
-            conditions.append(compiled)
+    variables = program.variables(spec.get("variables") or [], "spec.variables")
+    expressions = program.validations(spec.get("validations") or [], "spec.validations")
+    conditions = program.conditions(spec.get("matchConditions") or [], "spec.matchConditions")
     if not program.ok:
         return None
-    return CompiledCel(program.env, tuple(variables), tuple(expressions), tuple(conditions))
+    return CompiledCel(program.env, variables, expressions, conditions)
