@@ -120,9 +120,9 @@ class CompiledSet:
     by_kind: Mapping[str, tuple[CompiledPolicy, ...]]
     params: Mapping[str, Mapping[str, Any]]
     collect_kinds: frozenset[str] = frozenset()
-    # one program for every per-document rule of the policies in ``document_slots`` (see
-    # ``joining.document_program``), which maps a policy's id to its place in the program
-    document_program: cel.Program | None = None
+    # one program, in chunks, for every per-document rule of the policies in ``document_slots``
+    # (see ``joining.document_programs``), which maps a policy's id to its place in the program
+    document_chunks: tuple[joining.Chunk, ...] = ()
     document_slots: Mapping[str, int] = field(default_factory=dict)
     # derived: the candidates of every indexed kind, in the order of ``policies``
     _candidates: Mapping[str, tuple[CompiledPolicy, ...]] = field(init=False, repr=False, compare=False)
@@ -189,11 +189,15 @@ def compile_policies(
             index.setdefault(kind, []).append(item)
     collect = frozenset(kind for p in compiled for r in p.rules for kind in r.rule.collect)
     parts = [
-        joining.Part(p.id, p.policy, tuple((r.rule.validate, r.rule.for_each) for r in p.document_rules))
+        joining.Part(
+            p.id,
+            p.policy,
+            tuple((r.rule.validate, r.rule.for_each, r.rule.message) for r in p.document_rules),
+        )
         for p in compiled
         if p.foreign is None
     ]
-    program, slots = joining.document_program(env, parts)
+    chunks, slots = joining.document_programs(env, parts)
     env.save()
     return (
         CompiledSet(
@@ -202,7 +206,7 @@ def compile_policies(
             by_kind={kind: tuple(items) for kind, items in index.items()},
             params={p.id: dict(p.policy.params) for p in compiled},
             collect_kinds=collect,
-            document_program=program,
+            document_chunks=chunks,
             document_slots=slots,
         ),
         problems,
