@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import cel, contexts, itemsources, joining
+from leitplanke.engine import cel, contexts, itemsources, joining, subjects
 from leitplanke.engine.cel import sourcetext
 
 VARIABLES = (
@@ -50,6 +50,11 @@ class CompiledRule:
     items_from: tuple[itemsources.ItemSource, ...] | None = None  # where forEach items live, when known
     # for a forEach that filters such lists: a bool per listed item, kept or not
     items_kept: cel.Program | None = None
+    # derived: the document path of the rule's ``path`` by ``Subject.pod_prefix`` (no item)
+    paths: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paths", subjects.rule_paths(self.rule.path))
 
     @property
     def is_set_level(self) -> bool:
@@ -90,9 +95,11 @@ class CompiledPolicy:
     # of a document besides its kind (policies asking the same share one answer per document)
     document_rules: tuple[CompiledRule, ...] = field(init=False)
     match_key: tuple[Any, ...] = field(init=False)
+    id: str = field(init=False)
 
     def __post_init__(self) -> None:
         match = self.policy.match
+        object.__setattr__(self, "id", self.policy.id)
         object.__setattr__(self, "document_rules", tuple(r for r in self.rules if not r.is_set_level))
         object.__setattr__(
             self,
@@ -105,10 +112,6 @@ class CompiledPolicy:
                 json.dumps(match.label_selector, sort_keys=True, default=str),
             ),
         )
-
-    @property
-    def id(self) -> str:
-        return self.policy.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,15 +191,8 @@ def compile_policies(
         for kind in item.policy.match.kinds or (ANY_KIND,):
             index.setdefault(kind, []).append(item)
     collect = frozenset(kind for p in compiled for r in p.rules for kind in r.rule.collect)
-    parts = [
-        joining.Part(
-            p.id,
-            p.policy,
-            tuple((r.rule.validate, r.rule.for_each, r.rule.message) for r in p.document_rules),
-        )
-        for p in compiled
-        if p.foreign is None
-    ]
+    native = [p for p in compiled if p.foreign is None]
+    parts = [joining.part(p.policy, [r.rule for r in p.document_rules]) for p in native]
     chunks, slots = joining.document_programs(env, parts)
     env.save()
     return (

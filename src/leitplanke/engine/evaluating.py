@@ -167,16 +167,15 @@ def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[Any]
             return
     if len(answer) != len(rules):
         raise problems.LeitplankeError(f"the document program answered {answer!r} for {policy.id}")
-    append = outcome.results.append
+    append, passed, path = outcome.results.append, passes.result, passes.path
+    evaluations = 0
     for rule, items in zip(rules, answer, strict=True):
-        if items.__class__ is int:
-            if items >= 0:
-                outcome.evaluations += items or 1
-                append(passes.result(policy, rule, "" if items and rule.for_each else passes.path(rule)))
-                continue
-        elif _found(frame, policy, rule, items):
-            continue
-        judging.judge_rule(frame, policy, rule)
+        if items.__class__ is int and items >= 0:
+            evaluations += items or 1
+            append(passed(policy, rule, "" if items and rule.for_each is not None else path(rule)))
+        elif items.__class__ is int or not _found(frame, policy, rule, items):
+            judging.judge_rule(frame, policy, rule)
+    outcome.evaluations += evaluations
 
 
 _UNSURE, _SKIPPED = [joining.UNSURE], [joining.SKIPPED]

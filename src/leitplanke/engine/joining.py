@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from leitplanke.core import documents
-from leitplanke.core.policies import Policy
+from leitplanke.core.policies import Policy, Rule
 from leitplanke.engine import cel
 from leitplanke.engine.cel import sourcetext
 
@@ -49,7 +49,12 @@ class Chunk:
     end: int
 
 
-CHUNK_TEXT = 60_000  # characters of slots per chunk: the wrapping stays well under the limit
+CHUNK_TEXT = 90_000  # characters of slots per chunk at most: the wrapping stays under the limit
+
+
+def part(policy: Policy, rules: Sequence[Rule]) -> Part:
+    """The part of ``policy`` whose per-document rules are ``rules``."""
+    return Part(policy.id, policy, tuple((r.validate, r.for_each, r.message) for r in rules))
 
 
 def document_programs(
@@ -67,10 +72,12 @@ def document_programs(
     are not joined.
     """
     texts = [(part, text) for part in parts if (text := _slot(part)) is not None]
+    total = sum(len(text) for _, text in texts)
+    share = total / -(-total // CHUNK_TEXT) if total else 0  # as few chunks as fit, of like size
     groups: list[list[tuple[Part, str]]] = []
-    size = CHUNK_TEXT
+    size = share
     for part, text in texts:
-        if size + len(text) > CHUNK_TEXT:
+        if size >= share or size + len(text) > CHUNK_TEXT:
             groups.append([])
             size = 0
         groups[-1].append((part, text))
@@ -124,10 +131,9 @@ def answer(validate: str, message: str | None, for_each: str | None) -> str:
     (1 for a plain rule), ``NOT_ALL`` if its verdict or its forEach is of the wrong type, and
     else its entries as ``findings`` has them (a plain rule: one)."""
     if not for_each:
-        return (
-            f"[{embedded(validate)}].map(lpHolds, lpHolds == true ? dyn(1)"
-            f" : lpHolds == false ? [{_failed(message)}] : dyn({NOT_ALL}))[0]"
-        )
+        # the verdict again, not bound: binding costs every rule, asking again only failing ones
+        verdict = embedded(validate)
+        return f"({verdict} == true ? dyn(1) : {verdict} == false ? [{_failed(message)}] : dyn({NOT_ALL}))"
     return (
         f"[{embedded(for_each)}].map(lpItems, type(lpItems) != list ? dyn({NOT_ALL})"
         f" : lpItems.all(item, {embedded(validate)} == true) ? dyn(size(lpItems))"

@@ -39,32 +39,32 @@ class Passes:
     A pass points at its document's line, so passes at the same path share one Location.
     """
 
-    __slots__ = ("locations", "paths", "subject")
+    __slots__ = ("locations", "origin", "prefix", "resource", "subject")
 
     def __init__(self, subject: subjects.Subject) -> None:
         self.subject = subject
+        self.resource = subject.resource
+        self.origin = subject.doc.origin
         self.locations: dict[str, Location] = {}
-        self.paths: dict[str, str] = {}  # a rule's path -> the document's
+        # the key of ``CompiledRule.paths``; None where no pod spec is found at a pod-bearing kind's place
+        self.prefix = subject.pod_prefix if subject.pod_prefix or subject.pod_spec is None else None
 
     def path(self, rule: CompiledRule) -> str:
         """The document path of the rule's ``path`` (with no forEach item)."""
-        found = self.paths.get(rule.rule.path)
-        if found is None:
-            found = self.paths[rule.rule.path] = subjects.resolve_path(
-                rule.rule.path, self.subject, item_path=""
-            )
-        return found
+        if self.prefix is not None:
+            return rule.paths[self.prefix]
+        return subjects.resolve_path(rule.rule.path, self.subject, item_path="")
 
     def result(self, policy: CompiledPolicy, rule: CompiledRule, path: str) -> Result:
         location = self.locations.get(path)
         if location is None:
-            origin = self.subject.doc.origin
+            origin = self.origin
             location = self.locations[path] = Location(origin.file, origin.line, path, origin.index)
         p = policy.policy
         return Result(
             p.id,
             rule.rule.name,
-            self.subject.resource,
+            self.resource,
             PASS,
             p.severity,
             "",

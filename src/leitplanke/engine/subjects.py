@@ -57,8 +57,22 @@ def build_subject(doc: Document) -> Subject:
     )
 
 
+# every ``Subject.pod_prefix``: "" (no pod spec) and where each pod-bearing kind has one
+POD_PREFIXES = ("", *dict.fromkeys(documents.pod_spec_prefix(kind) for kind in documents.POD_KINDS))
+
+
+def rule_paths(path: str) -> dict[str, str]:
+    """The document path of a rule's ``path`` with no forEach item, by ``Subject.pod_prefix``
+    (``outcomes.Passes`` reads it: resolved once when compiled, not for every document)."""
+    return {prefix: _resolved(path, prefix, has_pod=bool(prefix), item_path="") for prefix in POD_PREFIXES}
+
+
 def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
     """Turn a rule's ``path`` (``item.x``, ``podSpec.x``, ``podMeta.x``, ``x``) into a document path."""
+    return _resolved(path, subject.pod_prefix, has_pod=subject.pod_spec is not None, item_path=item_path)
+
+
+def _resolved(path: str, prefix: str, *, has_pod: bool, item_path: str) -> str:
     if not path:
         return item_path
     head, _, rest = path.partition(".")
@@ -67,9 +81,9 @@ def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
             return ""  # no item (a forEach over nothing): the document, not a path under no item
         base = item_path
     elif head == "podSpec":
-        base = subject.pod_prefix
-    elif head == "podMeta" and subject.pod_spec is not None:
-        base = subject.pod_prefix.removesuffix("spec") + "metadata"
+        base = prefix
+    elif head == "podMeta" and has_pod:
+        base = prefix.removesuffix("spec") + "metadata"
     else:
         return path
     if not rest:
