@@ -308,8 +308,9 @@ def compared(shared: Path, work: Path, rev: str, *, pack_args: list[str], repeat
     single: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     for _ in range(repeat):
         for name in trees:
+            single_only = ["--single-only", "--shared", str(shared), "--single-calls", str(calls)]
             out = subprocess.run(
-                [sys.executable, __file__, "--single-only", *("--shared", str(shared), "--single-calls", str(calls))],
+                [sys.executable, __file__, *single_only],
                 env=envs[name],
                 check=True,
                 capture_output=True,
