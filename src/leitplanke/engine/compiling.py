@@ -94,24 +94,17 @@ class CompiledPolicy:
     # derived, for the evaluator's hot path: the per-document rules, and what ``match`` asks
     # of a document besides its kind (policies asking the same share one answer per document)
     document_rules: tuple[CompiledRule, ...] = field(init=False)
-    match_key: tuple[Any, ...] = field(init=False)
+    match_key: str = field(init=False)
     id: str = field(init=False)
 
     def __post_init__(self) -> None:
         match = self.policy.match
         object.__setattr__(self, "id", self.policy.id)
         object.__setattr__(self, "document_rules", tuple(r for r in self.rules if not r.is_set_level))
-        object.__setattr__(
-            self,
-            "match_key",
-            (
-                match.domains,
-                match.api_groups,
-                match.namespaces,
-                match.exclude_namespaces,
-                json.dumps(match.label_selector, sort_keys=True, default=str),
-            ),
-        )
+        # text: a string keeps its hash, where a tuple hashes its items again at every lookup
+        key = [match.domains, match.api_groups, match.namespaces, match.exclude_namespaces]
+        key.append(match.label_selector)
+        object.__setattr__(self, "match_key", json.dumps(key, sort_keys=True, default=str))
 
 
 @dataclass(frozen=True, slots=True)

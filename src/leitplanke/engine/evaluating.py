@@ -37,7 +37,7 @@ def matching_policies(compiled: CompiledSet, doc: Document) -> list[CompiledPoli
     many policies match alike (the default domain, the same excluded namespaces), so each
     distinct ``match`` is checked once per document."""
     selected: list[CompiledPolicy] = []
-    answers: dict[tuple[Any, ...], bool] = {}
+    answers: dict[str, bool] = {}
     for policy in compiled.candidates(doc.kind):
         answer = answers.get(policy.match_key)
         if answer is None:

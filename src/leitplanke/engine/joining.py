@@ -131,9 +131,8 @@ def answer(validate: str, message: str | None, for_each: str | None) -> str:
     (1 for a plain rule), ``NOT_ALL`` if its verdict or its forEach is of the wrong type, and
     else its entries as ``findings`` has them (a plain rule: one)."""
     if not for_each:
-        # the verdict again, not bound: binding costs every rule, asking again only failing ones
-        verdict = embedded(validate)
-        return f"({verdict} == true ? dyn(1) : {verdict} == false ? [{_failed(message)}] : dyn({NOT_ALL}))"
+        # a verdict that is no bool fails the program, which then leaves each rule to say why
+        return f"({embedded(validate)} ? dyn(1) : [{_failed(message)}])"
     return (
         f"[{embedded(for_each)}].map(lpItems, type(lpItems) != list ? dyn({NOT_ALL})"
         f" : lpItems.all(item, {embedded(validate)} == true) ? dyn(size(lpItems))"
@@ -164,8 +163,7 @@ def _failed(message: str | None) -> str:
     """CEL for a failing item's entry: a message that is no string is for the reference."""
     if not message:
         return f"[{FAILED}, null]"
-    said = f"type(lpSaid) == string ? [{FAILED}, lpSaid] : [{UNDECIDED}]"
-    return f"[{embedded(message)}].map(lpSaid, {said})[0]"
+    return f"[{embedded(message)}].map(lpM, type(lpM) == string ? [{FAILED}, lpM] : [{UNDECIDED}])[0]"
 
 
 def items_count(for_each: str) -> str:

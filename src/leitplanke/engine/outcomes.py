@@ -95,19 +95,10 @@ def make_result(
     code: str = "",
 ) -> Result:
     p = policy.policy
-    return Result(
-        policy=p.id,
-        rule=rule.rule.name,
-        resource=subject.resource,
-        verdict=verdict,
-        severity=p.severity,
-        message=message,
-        location=location(subject, path, precise=verdict is not PASS),
-        fix=fix,
-        category=p.category,
-        controls=p.controls,
-        code=code,
-    )
+    where = location(subject, path, precise=verdict is not PASS)
+    name, resource, severity = rule.rule.name, subject.resource, p.severity
+    category, controls = p.category, p.controls
+    return Result(p.id, name, resource, verdict, severity, message, where, fix, "", category, controls, code)
 
 
 def failing_result(

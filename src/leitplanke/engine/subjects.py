@@ -33,6 +33,13 @@ class Subject:
         return {"object": self.doc.body, "podSpec": self.pod_spec, "podMeta": self.pod_meta}
 
 
+# per pod-bearing kind: the path of its pod's metadata, and its ``Subject.pod_shape``
+_POD_METAS: dict[str, tuple[str | int, ...]] = {
+    kind: (*path[:-1], "metadata") for kind, path in documents.POD_KINDS.items()
+}
+_POD_SHAPES = {kind: documents.POD_PATHS.index(path) + 1 for kind, path in documents.POD_KINDS.items()}
+
+
 def build_subject(doc: Document) -> Subject:
     body = doc.body
     kind = doc.kind
@@ -42,13 +49,13 @@ def build_subject(doc: Document) -> Subject:
     shape = 0
     if pod_spec is not None:
         prefix = documents.pod_spec_prefix(kind)
-        meta_path = [*documents.parse_path(prefix)[:-1], "metadata"]
+        meta_path = _POD_METAS.get(kind) or (*documents.parse_path(prefix)[:-1], "metadata")
         node: Any = body
         for part in meta_path:
             node = node.get(part) if isinstance(node, Mapping) else None
         pod_meta = node if isinstance(node, Mapping) else {}
         if node is None or isinstance(node, Mapping):  # CEL's `.?metadata.orValue({})` agrees
-            shape = documents.POD_PATHS.index(documents.POD_KINDS[kind]) + 1
+            shape = _POD_SHAPES[kind]
     resource = Resource(
         api_version=doc.api_version, kind=kind, namespace=doc.namespace, name=doc.name, domain=doc.domain
     )
