@@ -102,7 +102,7 @@ class CompiledPolicy:
         object.__setattr__(self, "id", self.policy.id)
         object.__setattr__(self, "document_rules", tuple(r for r in self.rules if not r.is_set_level))
         # text: a string keeps its hash, where a tuple hashes its items again at every lookup
-        key = [match.domains, match.api_groups, match.namespaces, match.exclude_namespaces]
+        key: list[Any] = [match.domains, match.api_groups, match.namespaces, match.exclude_namespaces]
         key.append(match.label_selector)
         object.__setattr__(self, "match_key", json.dumps(key, sort_keys=True, default=str))
 
