@@ -159,9 +159,6 @@ def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[Any]
     passes, outcome = frame.passes, frame.outcome
     rules = policy.document_rules
     if policy.condition is not None:
-        if answer == _UNSURE:
-            judging.judge_policy(frame, policy)
-            return
         outcome.evaluations += 1
         if answer == _SKIPPED:
             return
@@ -170,15 +167,22 @@ def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[Any]
     append, passed, path = outcome.results.append, passes.result, passes.path
     evaluations = 0
     for rule, items in zip(rules, answer, strict=True):
-        if items.__class__ is int and items >= 0:
-            evaluations += items or 1
-            append(passed(policy, rule, "" if items and rule.for_each is not None else path(rule)))
-        elif items.__class__ is int or not _found(frame, policy, rule, items):
-            judging.judge_rule(frame, policy, rule)
+        if items.__class__ is int:
+            if items == 1 and rule.for_each is None:
+                evaluations += 1
+                append(passed(policy, rule, path(rule)))
+                continue
+        elif rule.for_each is not None and items.count(joining.PASSED) == len(items):
+            evaluations += len(items) or 1
+            append(passed(policy, rule, "" if items else path(rule)))
+            continue
+        elif _found(frame, policy, rule, items):
+            continue
+        judging.judge_rule(frame, policy, rule)
     outcome.evaluations += evaluations
 
 
-_UNSURE, _SKIPPED = [joining.UNSURE], [joining.SKIPPED]
+_SKIPPED = [joining.SKIPPED]
 
 
 def _quick_policy(frame: judging.Frame, policy: CompiledPolicy) -> None:
@@ -224,7 +228,13 @@ def _found(frame: judging.Frame, policy: CompiledPolicy, rule: CompiledRule, ent
     """The results of a rule from its per-item ``entries`` (``joining.findings``) when every
     item passes or fails and each failing item's place is known; False leaves the rule to
     the reference."""
-    if any(entry.__class__ is not list or entry[0] == joining.UNDECIDED for entry in entries):
+    failing = []
+    for index, entry in enumerate(entries):
+        if entry.__class__ is list and entry[0] == joining.FAILED:
+            failing.append((index, entry))
+        elif entry.__class__ is not int or entry != joining.PASSED:
+            return False  # undecided: the reference says why
+    if not failing:
         return False
     subject = frame.passes.subject
     paths: list[str] = [frame.passes.path(rule)]
@@ -233,9 +243,6 @@ def _found(frame: judging.Frame, policy: CompiledPolicy, rule: CompiledRule, ent
         if read is None or len(read[0]) != len(entries):
             return False  # where the failing items are takes the reference's search
         paths = read[0]
-    failing = [(index, entry) for index, entry in enumerate(entries) if entry[0] == joining.FAILED]
-    if not failing:
-        return False
     frame.outcome.evaluations += max(1, len(entries))
     title = policy.policy.title
     append = frame.outcome.results.append

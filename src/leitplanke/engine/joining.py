@@ -20,13 +20,12 @@ from leitplanke.core.policies import Policy, Rule
 from leitplanke.engine import cel
 from leitplanke.engine.cel import sourcetext
 
-# the answer per rule: n >= 0 "passes, over n items (1 for a plain rule)", NOT_ALL "ask the
-# reference", or a list of per-item entries (``findings``); per policy with a condition
-# SKIPPED or UNSURE instead of its rules' answers when it does not apply or cannot say
+# the answer per rule: 1 "a plain rule passes", NOT_ALL "ask the reference" (a forEach that
+# is no list), or a list of per-item entries (``findings``; a forEach's items all pass when
+# every entry is PASSED); per policy with a condition [SKIPPED] when it does not apply
 NOT_ALL = -1
 SKIPPED = -2  # the policy's condition is false: no rule applies
-UNSURE = -3  # the condition is not a bool: the reference says what that means
-PASSED, FAILED, UNDECIDED = 0, 1, 2  # an item's verdict in ``findings``
+PASSED, FAILED, UNDECIDED = 0, 1, 2  # an item's entry in ``findings``: 0, [1, message], [2]
 PARAMS = re.compile(r"\bparams\b")
 
 
@@ -64,12 +63,12 @@ def document_programs(
     join it, and each joined policy's slot.
 
     A chunk answers a list per slot: ``[]`` unless ``lpOn[i]`` (the policy matches the
-    document), else ``[SKIPPED]`` or ``[UNSURE]`` if its condition is false or not a bool, and
-    else per rule an int (see ``NOT_ALL``) or, if it does not pass, what it found
-    (``findings``): a failing rule costs no call of its own. Binds are eager
-    (``cel.sourcetext``), so a value the original program would not have needed may fail it:
-    an error means "evaluate rule by rule". Parts whose text cannot be rewritten or compiled
-    are not joined.
+    document), else ``[SKIPPED]`` if its condition is false, and else an answer per rule
+    (``answer``): a failing rule's messages come with it, at no call of their own. A verdict
+    or condition that is no bool, or an error, fails the chunk: each of its rules then says
+    what it is on its own. Binds are eager (``cel.sourcetext``), so a value the original
+    program would not have needed may fail it too. Parts whose text cannot be rewritten or
+    compiled are not joined.
     """
     texts = [(part, text) for part in parts if (text := _slot(part)) is not None]
     total = sum(len(text) for _, text in texts)
@@ -104,11 +103,8 @@ def _slot(part: Part) -> str | None:
         return None
     body = f"[{', '.join(answer(validate, message, for_each) for validate, for_each, message in part.rules)}]"
     condition = part.policy.match.condition
-    if condition:
-        body = (
-            f"[{embedded(condition)}].map(lpApplies, lpApplies == true ? {body}"
-            f" : lpApplies == false ? [{SKIPPED}] : [{UNSURE}])[0]"
-        )
+    if condition:  # a condition that is no bool fails the program: see ``answer``
+        body = f"({embedded(condition)} ? {body} : [{SKIPPED}])"
     masked = sourcetext.masked(body)
     if masked is None:
         return None
@@ -127,22 +123,19 @@ def each_passes(for_each: str, validate: str) -> str:
 
 
 def answer(validate: str, message: str | None, for_each: str | None) -> str:
-    """CEL for a rule's answer in the document program: the number of items if it passes
-    (1 for a plain rule), ``NOT_ALL`` if its verdict or its forEach is of the wrong type, and
-    else its entries as ``findings`` has them (a plain rule: one)."""
+    """CEL for a rule's answer in the document program: 1 if a plain rule passes, else its
+    entry in a list; a forEach's entries (see ``findings``), ``NOT_ALL`` if it is no list."""
+    # a verdict that is no bool fails the program, which then leaves each rule to say why
     if not for_each:
-        # a verdict that is no bool fails the program, which then leaves each rule to say why
         return f"({embedded(validate)} ? dyn(1) : [{_failed(message)}])"
-    return (
-        f"[{embedded(for_each)}].map(lpItems, type(lpItems) != list ? dyn({NOT_ALL})"
-        f" : lpItems.all(item, {embedded(validate)} == true) ? dyn(size(lpItems))"
-        f" : lpItems.map(item, {_entry(validate, message)}))[0]"
-    )
+    entry = f"{embedded(validate)} ? dyn({PASSED}) : {_failed(message)}"
+    each = f"type(lpItems) != list ? dyn({NOT_ALL}) : lpItems.map(item, {entry})"
+    return f"[{embedded(for_each)}].map(lpItems, {each})[0]"
 
 
 def findings(validate: str, message: str | None, for_each: str | None) -> str:
     """CEL for what a rule that does not simply pass found: per item (one for a plain rule)
-    ``[PASSED]``, ``[FAILED, message]`` (null without a message program) or ``[UNDECIDED]``
+    ``PASSED``, ``[FAILED, message]`` (null without a message program) or ``[UNDECIDED]``
     (an error, a non-bool verdict or message, a forEach that is no list: the reference says
     which). Its values are ints, strings and lists: nothing the runtime cannot hand over whole."""
     entry = _entry(validate, message)
@@ -154,7 +147,7 @@ def findings(validate: str, message: str | None, for_each: str | None) -> str:
 
 def _entry(validate: str, message: str | None) -> str:
     return (
-        f"[{embedded(validate)}].map(lpHolds, lpHolds == true ? [{PASSED}]"
+        f"[{embedded(validate)}].map(lpHolds, lpHolds == true ? dyn({PASSED})"
         f" : lpHolds == false ? {_failed(message)} : [{UNDECIDED}])[0]"
     )
 
