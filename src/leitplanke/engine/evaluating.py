@@ -160,7 +160,7 @@ def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[Any]
     rules = policy.document_rules
     if policy.condition is not None:
         outcome.evaluations += 1
-        if answer == _SKIPPED:
+        if answer and answer[0] == joining.SKIPPED:  # no rule answers SKIPPED
             return
     if len(answer) != len(rules):
         raise problems.LeitplankeError(f"the document program answered {answer!r} for {policy.id}")
@@ -180,9 +180,6 @@ def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[Any]
             continue
         judging.judge_rule(frame, policy, rule)
     outcome.evaluations += evaluations
-
-
-_SKIPPED = [joining.SKIPPED]
 
 
 def _quick_policy(frame: judging.Frame, policy: CompiledPolicy) -> None:
