@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from leitplanke.core import documents
 from leitplanke.core.policies import Policy, Rule
-from leitplanke.engine import cel
+from leitplanke.engine import cel, itemsources
 from leitplanke.engine.cel import sourcetext
 
 # the answer per rule: 1 "a plain rule passes", NOT_ALL "ask the reference" (a forEach that
@@ -104,7 +104,7 @@ def _slot(part: Part) -> str | None:
     body = f"[{', '.join(answer(validate, message, for_each) for validate, for_each, message in part.rules)}]"
     condition = part.policy.match.condition
     if condition:  # a condition that is no bool fails the program: see ``answer``
-        body = f"({embedded(condition)} ? {body} : [{SKIPPED}])"
+        body = f"({embedded(condition)} ? {body} : [dyn({SKIPPED})])"
     masked = sourcetext.masked(body)
     if masked is None:
         return None
@@ -129,8 +129,16 @@ def answer(validate: str, message: str | None, for_each: str | None) -> str:
     if not for_each:
         return f"({embedded(validate)} ? dyn(1) : [{_failed(message)}])"
     entry = f"{embedded(validate)} ? dyn({PASSED}) : {_failed(message)}"
+    items = embedded(for_each)
+    joined = itemsources.item_sources(for_each)
+    if joined is not None and len(joined) > 1:
+        # lists of the document joined by `+`: a list or an error (a map has no `+`, map()
+        # refuses a string), never something map() would read unlike the reference
+        return f"{items}.map(item, {entry})"
+    if joined is not None:  # one list of the document: read twice costs less than a bind
+        return f"(type({items}) == list ? {items}.map(item, {entry}) : dyn({NOT_ALL}))"
     each = f"type(lpItems) != list ? dyn({NOT_ALL}) : lpItems.map(item, {entry})"
-    return f"[{embedded(for_each)}].map(lpItems, {each})[0]"
+    return f"[{items}].map(lpItems, {each})[0]"
 
 
 def findings(validate: str, message: str | None, for_each: str | None) -> str:
