@@ -37,7 +37,7 @@ test: lint
 bench: install
 	@# bytecode for the package: PYTHONDONTWRITEBYTECODE would make every run compile it again
 	$(PY) -m compileall -q src > /dev/null
-	$(PY) bench/run_bench.py --shared $(SHARED) --work $(BENCH_DIR)
+	$(PY) bench/run_bench.py --shared $(SHARED) --work $(BENCH_DIR) $(BENCH_ARGS)
 
 bench-service: install
 	@# the 10k-resource scan uploaded to a real `leitplanke serve` on SQLite and PostgreSQL

@@ -3,7 +3,9 @@
 Generates corpora with ../shared/bench/gen_corpus.py (1k, 3k, 10k, 30k resources,
 seed 1), scans each with every built-in pack in a child process, samples the
 resident memory of the whole process tree, and prints one table; then the latency of
-evaluating one typical Deployment (``--single-only``: that part alone).
+evaluating one typical Deployment through ``engine.evaluate`` (``--single-only``: that part
+alone). ``--baseline REV`` also checks REV out (a detached git worktree in the work folder)
+and measures the 10k scan and the single document of both trees in turn, side by side.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -77,26 +80,38 @@ Figures = dict[str, float]
 
 
 def measured_pair(first: list[str], second: list[str], repeat: int) -> tuple[Figures, Figures]:
-    """Wall times: the median of ``repeat`` runs of each command, the two taken in turn, so
-    that a machine speeding up or slowing down (this one swings by ±30% within minutes) moves
-    both alike and their ratio less; nothing else runs meanwhile. Memory: one more run of
-    each, sampled (the sampler takes some CPU)."""
-    walls: tuple[list[float], list[float]] = ([], [])
+    """``measured_in_turn`` of two commands."""
+    a, b = measured_in_turn([(first, None), (second, None)], repeat)
+    return a, b
+
+
+Command = tuple[list[str], dict[str, str] | None]  # argv, and the environment if not this one
+
+
+def measured_in_turn(commands: list[Command], repeat: int) -> list[Figures]:
+    """Wall times: the median of ``repeat`` runs of each command, the commands taken in turn,
+    so that a machine speeding up or slowing down (this one swings by ±30% within minutes)
+    moves all alike and their ratios less; nothing else runs meanwhile. Memory: one more run
+    of each, sampled (the sampler takes some CPU)."""
+    walls: list[list[float]] = [[] for _ in commands]
     for _ in range(repeat):
-        for cmd, times in zip((first, second), walls, strict=True):
-            times.append(measure(cmd, sample=False)["wall"])
-    medians = [sorted(times)[len(times) // 2] for times in walls]
-    return (
-        {**measure(first, sample=True), "wall": medians[0]},
-        {**measure(second, sample=True), "wall": medians[1]},
-    )
+        for (cmd, env), times in zip(commands, walls, strict=True):
+            times.append(measure(cmd, sample=False, env=env)["wall"])
+    return [
+        {**measure(cmd, sample=True, env=env), "wall": sorted(times)[len(times) // 2]}
+        for (cmd, env), times in zip(commands, walls, strict=True)
+    ]
 
 
 def measure(
-    cmd: list[str], *, stdout: int | None = subprocess.DEVNULL, sample: bool = True
+    cmd: list[str],
+    *,
+    stdout: int | None = subprocess.DEVNULL,
+    sample: bool = True,
+    env: dict[str, str] | None = None,
 ) -> dict[str, float]:
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
     peak = {"total": 0, "largest": 0}
     done = threading.Event()
 
@@ -134,6 +149,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per size up to 10k (median)")
     parser.add_argument("--single-only", action="store_true", help="only the single-document figures")
     parser.add_argument("--single-calls", type=int, default=5000, help="timed calls of the single document")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also measure REV (10k scan, single document), before/after"
+    )
     args = parser.parse_args()
     shared, work = Path(args.shared).resolve(), Path(args.work).resolve()
     if args.single_only:
@@ -214,6 +232,10 @@ def main() -> None:
             row += ["-", "-"]
         print("\t".join(str(c) for c in row), flush=True)
     single_document(shared, calls=args.single_calls)
+    if args.baseline:
+        compared(
+            shared, work, args.baseline, pack_args=pack_args, repeat=args.repeat, calls=args.single_calls
+        )
 
 
 SINGLE_SOURCE = "bench/real/GoogleCloudPlatform__microservices-demo/release/kubernetes-manifests.yaml"
@@ -221,9 +243,14 @@ SINGLE_SOURCE = "bench/real/GoogleCloudPlatform__microservices-demo/release/kube
 
 def single_document(shared: Path, *, calls: int) -> None:
     """Latency of one evaluation of a typical Deployment (the first of the Online Boutique
-    release manifests) against every built-in pack, in this process: p50, p99, calls/s."""
+    release manifests) against every built-in pack through ``engine.evaluate``, in this
+    process: p50, p99, calls/s. A tree from before the public API (``--baseline``) is measured
+    through what it had: ``evaluating.evaluate_document`` on ``compiling.compile_policies``."""
+    from collections.abc import Callable
     from datetime import UTC, datetime
+    from typing import Any
 
+    from leitplanke import engine
     from leitplanke.engine import compiling, evaluating, loading
     from leitplanke.sources import files
 
@@ -231,17 +258,24 @@ def single_document(shared: Path, *, calls: int) -> None:
     if not source.is_file():
         raise SystemExit(f"{source} not found: run beside ../shared")
     loaded = loading.load_packs(loading.available_packs(), now=datetime.now(UTC))
-    compiled, _ = compiling.compile_policies(loaded.policies)
     document = next(d for d in files.load_path(str(source)) if getattr(d, "kind", "") == "Deployment")
-    results = len(evaluating.evaluate_document(compiled, document).results)
+    evaluate: Callable[[], Any]
+    if hasattr(engine, "evaluate"):
+        policy_set = engine.compile(loaded.policies)
+        evaluate = lambda: engine.evaluate(policy_set, document)  # noqa: E731
+        results = len(evaluate())
+    else:
+        compiled, _ = compiling.compile_policies(loaded.policies)
+        evaluate = lambda: evaluating.evaluate_document(compiled, document)  # noqa: E731
+        results = len(evaluate().results)
     for _ in range(min(calls, 500)):  # warm: programs read back, candidates indexed
-        evaluating.evaluate_document(compiled, document)
+        evaluate()
     timings = []
     clock = time.perf_counter_ns
     started = clock()
     for _ in range(calls):
         before = clock()
-        evaluating.evaluate_document(compiled, document)
+        evaluate()
         timings.append(clock() - before)
     elapsed = (clock() - started) / 1e9
     timings.sort()
@@ -251,6 +285,74 @@ def single_document(shared: Path, *, calls: int) -> None:
         f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, {calls / elapsed:.0f} calls/s",
         flush=True,
     )
+
+
+SINGLE_LINE = re.compile(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms, (\d+) calls/s")
+
+
+def compared(shared: Path, work: Path, rev: str, *, pack_args: list[str], repeat: int, calls: int) -> None:
+    """The 10k scan and the single document of ``rev`` (before) and of this tree (after),
+    measured in turn in the same run, printed side by side."""
+    here = Path(__file__).resolve().parents[1]
+    before = baseline_tree(here, work, rev)
+    trees = {"before": before / "src", "after": here / "src"}
+    envs = {name: {**os.environ, "PYTHONPATH": str(src)} for name, src in trees.items()}
+    corpus = generate(shared, work, 10000)
+    parse = [sys.executable, "-c", PARSE_ONLY, str(corpus)]
+    scans: list[Command] = [(parse, None)]
+    for name in trees:
+        output = ["--format", "json", "--output", str(work / f"scan10000-{name}.json")]
+        scan = [sys.executable, "-m", "leitplanke.cli", "scan", str(corpus), *pack_args, *output]
+        scans.append((scan, envs[name]))
+    parsed, *scanned = measured_in_turn(scans, repeat)
+    single: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
+    for _ in range(repeat):
+        for name in trees:
+            single_only = ["--single-only", "--shared", str(shared), "--single-calls", str(calls)]
+            out = subprocess.run(
+                [sys.executable, __file__, *single_only],
+                env=envs[name],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            found = SINGLE_LINE.search(out)
+            if found is None:
+                raise SystemExit(f"no single-document figures from the {name} tree: {out}")
+            single[name].append((float(found[1]), float(found[2]), float(found[3])))
+    rows = [
+        ("10k scan s", *(f["wall"] for f in scanned)),
+        ("10k scan / parse", *(f["wall"] / parsed["wall"] for f in scanned)),
+        ("10k peak MB (tree PSS)", *(f["peak_total_mb"] for f in scanned)),
+        *(
+            (label, *(sorted(t[column] for t in single[name])[repeat // 2] for name in trees))
+            for column, label in enumerate(("single p50 ms", "single p99 ms", "single calls/s"))
+        ),
+    ]
+    print(f"\nbefore: {rev} ({before}), after: {here}; medians of {repeat} runs in turn")
+    print(f"bare PyYAML C-loader parse of the 10k corpus: {parsed['wall']:.2f} s")
+    print("\t".join(("figure", "before", "after", "after/before")))
+    for label, old, new in rows:
+        print(f"{label}\t{old:.3f}\t{new:.3f}\t{new / old:.2f}", flush=True)
+
+
+def baseline_tree(repo: Path, work: Path, rev: str) -> Path:
+    """``rev`` checked out as a detached git worktree under ``work`` (kept for the next run),
+    its bytecode compiled as ``make bench`` compiles this tree's."""
+    commit = git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}")
+    tree = work / f"baseline-{commit[:12]}"
+    if not (tree / ".git").exists():
+        git(repo, "worktree", "add", "--detach", str(tree), commit)
+    elif git(tree, "rev-parse", "HEAD") != commit:
+        raise SystemExit(f"{tree} is not at {commit}: remove it (git worktree remove)")
+    compiling = [sys.executable, "-m", "compileall", "-q", str(tree / "src")]
+    subprocess.run(compiling, check=True, stdout=subprocess.DEVNULL)
+    return tree
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def count_evaluations(corpus: Path) -> int:

@@ -12,7 +12,7 @@ import yaml
 from leitplanke.core import problems
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.results import Result
-from leitplanke.engine import cel, compiling, evaluating, loading
+from leitplanke.engine import cel, compiling, evaluating, joining, loading
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -147,8 +147,19 @@ def _rows(results: list[Result]) -> list[tuple[str, str, str, str, str, str]]:
 
 def test_every_policy_joins_the_document_program() -> None:
     compiled = _compiled()
-    assert compiled.document_program is not None
+    assert [(chunk.start, chunk.end) for chunk in compiled.document_chunks] == [(0, 3)]
     assert dict(compiled.document_slots) == {"containers": 0, "labelled": 1, "fragile": 2}
+
+
+def test_a_document_program_too_long_to_parse_is_cut_into_chunks_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    whole = _compiled()
+    monkeypatch.setattr(joining, "CHUNK_TEXT", 1)  # a chunk per policy
+    chunked = _compiled()
+    assert [(chunk.start, chunk.end) for chunk in chunked.document_chunks] == [(0, 1), (1, 2), (2, 3)]
+    assert dict(chunked.document_slots) == {"containers": 0, "labelled": 1, "fragile": 2}
+    assert _results(chunked) == _results(whole) == _results(whole, reference=True)
 
 
 def test_the_document_program_gives_the_results_of_rule_by_rule_evaluation() -> None:
@@ -371,11 +382,16 @@ def test_a_rule_evaluated_on_its_own_reads_its_binds_as_written() -> None:
 
 def test_a_document_program_whose_answer_does_not_fit_its_policies_is_a_defect_not_a_verdict() -> None:
     compiled = _compiled()
-    for wrong in ("[1]", "[" + ", ".join(["1"] * 200) + "]"):  # too short, too long
+    for wrong in (
+        "[[1]]",  # too few slots
+        "[" + ", ".join(["[1]"] * 200) + "]",  # too many
+        "[[1], [1], [1]]",  # too few answers in a slot
+        "[" + ", ".join(["[" + ", ".join(["1"] * 9) + "]"] * 3) + "]",  # too many
+    ):
         program = compiled.environment.compile(wrong)
         assert isinstance(program, cel.Program)
-        broken = dataclasses.replace(compiled, document_program=program)
-        with pytest.raises((problems.LeitplankeError, IndexError)):
+        broken = dataclasses.replace(compiled, document_chunks=(joining.Chunk(program, 0, 3),))
+        with pytest.raises(problems.LeitplankeError):
             _results(broken)
 
 
@@ -383,5 +399,5 @@ def test_a_document_program_that_fails_leaves_each_rule_to_say_what_it_is() -> N
     compiled = _compiled()
     failing = compiled.environment.compile("[1, 2].map(x, x / 0)")
     assert isinstance(failing, cel.Program)
-    broken = dataclasses.replace(compiled, document_program=failing)
+    broken = dataclasses.replace(compiled, document_chunks=(joining.Chunk(failing, 0, 3),))
     assert _results(broken) == _results(compiled, reference=True)

@@ -199,3 +199,62 @@ def test_native_rules_read_the_admission_request_around_the_document(reference: 
         ("request-aware", "prod-namespace-only-by-ops", "fail", "", "bob is not in ops", ""),
         ("request-aware", "request-shape", "pass", "", "", ""),
     ]
+
+
+LISTS = """
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: lists}
+spec:
+  title: Lists of the document, or what stands in their place
+  severity: low
+  match: {kinds: [Pod]}
+  rules:
+  - name: one-list-that-is-a-map
+    forEach: object.metadata.labels
+    validate: "true"
+  - name: joined-lists
+    forEach: object.spec.containers + object.spec.?initContainers.orValue([])
+    validate: item.name != 'b'
+    message: "'container ' + item.name"
+    path: item.name
+  - name: one-list
+    forEach: object.spec.containers
+    validate: item.name != 'a'
+"""
+
+LABELLED_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  containers: [{name: a}, {name: b}]
+  initContainers: [{name: c}]
+"""
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_a_for_each_over_a_map_is_an_error_and_joined_lists_are_items(reference: bool) -> None:
+    compiled = _compiled(LISTS)
+    assert dict(compiled.document_slots) == {"lists": 0}
+    outcome = evaluating.evaluate_document(compiled, _document(LABELLED_POD), reference=reference)
+    assert _rows(outcome.results) == [
+        (
+            "lists",
+            "one-list-that-is-a-map",
+            "error",
+            "foreach-not-list",
+            "forEach must produce a list, got dict",
+            "",
+        ),
+        ("lists", "joined-lists", "fail", "", "container b", "spec.containers[1].name"),
+        (
+            "lists",
+            "one-list",
+            "fail",
+            "",
+            "Lists of the document, or what stands in their place",
+            "spec.containers[0]",
+        ),
+    ]
+    assert outcome.evaluations == 1 + 3 + 2

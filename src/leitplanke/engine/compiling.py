@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import cel, contexts, itemsources, joining
+from leitplanke.engine import cel, contexts, itemsources, joining, subjects
 from leitplanke.engine.cel import sourcetext
 
 VARIABLES = (
@@ -50,6 +50,11 @@ class CompiledRule:
     items_from: tuple[itemsources.ItemSource, ...] | None = None  # where forEach items live, when known
     # for a forEach that filters such lists: a bool per listed item, kept or not
     items_kept: cel.Program | None = None
+    # derived: the document path of the rule's ``path`` by ``Subject.pod_prefix`` (no item)
+    paths: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paths", subjects.rule_paths(self.rule.path))
 
     @property
     def is_set_level(self) -> bool:
@@ -89,26 +94,17 @@ class CompiledPolicy:
     # derived, for the evaluator's hot path: the per-document rules, and what ``match`` asks
     # of a document besides its kind (policies asking the same share one answer per document)
     document_rules: tuple[CompiledRule, ...] = field(init=False)
-    match_key: tuple[Any, ...] = field(init=False)
+    match_key: str = field(init=False)
+    id: str = field(init=False)
 
     def __post_init__(self) -> None:
         match = self.policy.match
+        object.__setattr__(self, "id", self.policy.id)
         object.__setattr__(self, "document_rules", tuple(r for r in self.rules if not r.is_set_level))
-        object.__setattr__(
-            self,
-            "match_key",
-            (
-                match.domains,
-                match.api_groups,
-                match.namespaces,
-                match.exclude_namespaces,
-                json.dumps(match.label_selector, sort_keys=True, default=str),
-            ),
-        )
-
-    @property
-    def id(self) -> str:
-        return self.policy.id
+        # text: a string keeps its hash, where a tuple hashes its items again at every lookup
+        key: list[Any] = [match.domains, match.api_groups, match.namespaces, match.exclude_namespaces]
+        key.append(match.label_selector)
+        object.__setattr__(self, "match_key", json.dumps(key, sort_keys=True, default=str))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +116,9 @@ class CompiledSet:
     by_kind: Mapping[str, tuple[CompiledPolicy, ...]]
     params: Mapping[str, Mapping[str, Any]]
     collect_kinds: frozenset[str] = frozenset()
-    # one program for every per-document rule of the policies in ``document_slots`` (see
-    # ``joining.document_program``), which maps a policy's id to its place in the program
-    document_program: cel.Program | None = None
+    # one program, in chunks, for every per-document rule of the policies in ``document_slots``
+    # (see ``joining.document_programs``), which maps a policy's id to its place in the program
+    document_chunks: tuple[joining.Chunk, ...] = ()
     document_slots: Mapping[str, int] = field(default_factory=dict)
     # derived: the candidates of every indexed kind, in the order of ``policies``
     _candidates: Mapping[str, tuple[CompiledPolicy, ...]] = field(init=False, repr=False, compare=False)
@@ -188,12 +184,9 @@ def compile_policies(
         for kind in item.policy.match.kinds or (ANY_KIND,):
             index.setdefault(kind, []).append(item)
     collect = frozenset(kind for p in compiled for r in p.rules for kind in r.rule.collect)
-    parts = [
-        joining.Part(p.id, p.policy, tuple((r.rule.validate, r.rule.for_each) for r in p.document_rules))
-        for p in compiled
-        if p.foreign is None
-    ]
-    program, slots = joining.document_program(env, parts)
+    native = [p for p in compiled if p.foreign is None]
+    parts = [joining.part(p.policy, [r.rule for r in p.document_rules]) for p in native]
+    chunks, slots = joining.document_programs(env, parts)
     env.save()
     return (
         CompiledSet(
@@ -202,7 +195,7 @@ def compile_policies(
             by_kind={kind: tuple(items) for kind, items in index.items()},
             params={p.id: dict(p.policy.params) for p in compiled},
             collect_kinds=collect,
-            document_program=program,
+            document_chunks=chunks,
             document_slots=slots,
         ),
         problems,

@@ -1,10 +1,10 @@
 """Evaluating compiled policies against one document: the door every caller goes through
 (``scanning``, the public API, admission, the agent, the portal).
 
-One CEL activation per document. The fast path learns which rules pass from the document
-program (``joining``), or from one call per rule; a rule that does not pass gets its
-failing items and messages from one more call (``joining.findings``); anything else (an
-error, a non-bool) goes to the rule-by-rule reference (``judging``). ``reference=True``
+One CEL activation per document. The fast path learns which rules pass, and the failing
+items and messages of those that do not, from the document program (``joining``), or from
+one or two calls per rule outside it (``joining.findings``); anything else (an error, a
+non-bool) goes to the rule-by-rule reference (``judging``). ``reference=True``
 evaluates everything rule by rule: the differential test proves both give the same results.
 """
 
@@ -37,7 +37,7 @@ def matching_policies(compiled: CompiledSet, doc: Document) -> list[CompiledPoli
     many policies match alike (the default domain, the same excluded namespaces), so each
     distinct ``match`` is checked once per document."""
     selected: list[CompiledPolicy] = []
-    answers: dict[tuple[Any, ...], bool] = {}
+    answers: dict[str, bool] = {}
     for policy in compiled.candidates(doc.kind):
         answer = answers.get(policy.match_key)
         if answer is None:
@@ -64,33 +64,47 @@ def evaluate_document(
         return outcome
     subject = outcome.subject = subjects.build_subject(doc)
     data = bindings(compiled, subject, context)
-    program, slots = compiled.document_program, compiled.document_slots
-    joined = False
-    if program is not None and not reference:
+    slots = compiled.document_slots
+    answers: list[Any] | None = None
+    if compiled.document_chunks and not reference:
         on = [False] * len(slots)
         for policy in policies:
             slot = slots.get(policy.id)
             if slot is not None:
-                on[slot] = joined = True
+                on[slot] = True
         data["lpOn"] = on
-    activation = compiled.environment.activation(data)
-    answer = program.evaluate(activation) if joined and program is not None else None
-    if answer.__class__ is not list:
-        answer = None  # an error anywhere in the program: each rule on its own says where
+        activation = compiled.environment.activation(data)
+        answers = _answers(compiled, activation, on)
+    else:
+        activation = compiled.environment.activation(data)
     frame = judging.Frame(compiled, data, activation, outcomes.Passes(subject), outcome)
-    at = 0
     for policy in policies:
         if policy.foreign is not None:
             _evaluate_foreign(compiled, policy, subject, context, outcome)
         elif reference:
             judging.judge_policy(frame, policy)
-        elif answer is not None and policy.id in slots:
-            at = _read_answer(frame, policy, answer, at)
+        elif answers is not None and (slot := slots.get(policy.id)) is not None and answers[slot] is not None:
+            _read_answer(frame, policy, answers[slot])
         else:
             _quick_policy(frame, policy)
-    if answer is not None and at != len(answer):
-        raise problems.LeitplankeError(f"the document program answered {len(answer)} ints, read {at}")
     return outcome
+
+
+def _answers(compiled: CompiledSet, activation: Any, on: list[bool]) -> list[Any]:
+    """Per slot its answer from the document program, None where its chunk was not asked or
+    failed (each rule on its own then says where)."""
+    answers: list[Any] = [None] * len(on)
+    for chunk in compiled.document_chunks:
+        if True in on[chunk.start : chunk.end]:
+            found = chunk.program.evaluate_whole(activation)
+            if found.__class__ is not list:
+                continue
+            if len(found) != chunk.end - chunk.start:
+                raise problems.LeitplankeError(
+                    f"the document program answered {len(found)} slots for {chunk.end - chunk.start}"
+                )
+            answers[chunk.start : chunk.end] = found
+    return answers
 
 
 def bindings(compiled: CompiledSet, subject: subjects.Subject, context: contexts.Context) -> dict[str, Any]:
@@ -140,27 +154,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[int], at: int) -> int:
-    """The results of one joined policy from its ints in the answer; returns where the next starts."""
+def _read_answer(frame: judging.Frame, policy: CompiledPolicy, answer: list[Any]) -> None:
+    """The results of one joined policy from its slot's answer."""
     passes, outcome = frame.passes, frame.outcome
+    rules = policy.document_rules
     if policy.condition is not None:
-        first = answer[at]
-        if first == joining.UNSURE:
-            judging.judge_policy(frame, policy)
-            return at + 1
         outcome.evaluations += 1
-        if first == joining.SKIPPED:
-            return at + 1
-    append = outcome.results.append
-    for rule in policy.document_rules:
-        items = answer[at]
-        at += 1
-        if items >= 0:
-            outcome.evaluations += items or 1
-            append(passes.result(policy, rule, "" if items and rule.for_each else passes.path(rule)))
-        elif not _findings(frame, policy, rule):
-            judging.judge_rule(frame, policy, rule)
-    return at
+        if answer and answer[0] == joining.SKIPPED:  # no rule answers SKIPPED
+            return
+    if len(answer) != len(rules):
+        raise problems.LeitplankeError(f"the document program answered {answer!r} for {policy.id}")
+    append, passed, path = outcome.results.append, passes.result, passes.path
+    evaluations = 0
+    for rule, items in zip(rules, answer, strict=True):
+        if items.__class__ is int:
+            if items == 1 and rule.for_each is None:
+                evaluations += 1
+                append(passed(policy, rule, path(rule)))
+                continue
+        elif rule.for_each is not None and items.count(joining.PASSED) == len(items):
+            evaluations += len(items) or 1
+            append(passed(policy, rule, "" if items else path(rule)))
+            continue
+        elif _found(frame, policy, rule, items):
+            continue
+        judging.judge_rule(frame, policy, rule)
+    outcome.evaluations += evaluations
 
 
 def _quick_policy(frame: judging.Frame, policy: CompiledPolicy) -> None:
@@ -192,16 +211,27 @@ def _quick_policy(frame: judging.Frame, policy: CompiledPolicy) -> None:
 
 
 def _findings(frame: judging.Frame, policy: CompiledPolicy, rule: CompiledRule) -> bool:
-    """The results of a rule that does not simply pass, from one call (``joining.findings``)
-    when every item it found passes or fails and each failing item's place is known; False
-    leaves the rule to the reference."""
+    """The results of a rule outside the document program that does not simply pass, from one
+    more call (``joining.findings``); False leaves the rule to the reference."""
     if rule.findings is None:
         return False
-    found = rule.findings.evaluate(frame.activation)
+    found = rule.findings.evaluate_whole(frame.activation)
     if found.__class__ is not list:
         return False
-    entries = found if rule.for_each is not None else [found]
-    if any(entry.__class__ is not list or entry[0] == joining.UNDECIDED for entry in entries):
+    return _found(frame, policy, rule, found if rule.for_each is not None else [found])
+
+
+def _found(frame: judging.Frame, policy: CompiledPolicy, rule: CompiledRule, entries: list[Any]) -> bool:
+    """The results of a rule from its per-item ``entries`` (``joining.findings``) when every
+    item passes or fails and each failing item's place is known; False leaves the rule to
+    the reference."""
+    failing = []
+    for index, entry in enumerate(entries):
+        if entry.__class__ is list and entry[0] == joining.FAILED:
+            failing.append((index, entry))
+        elif entry.__class__ is not int or entry != joining.PASSED:
+            return False  # undecided: the reference says why
+    if not failing:
         return False
     subject = frame.passes.subject
     paths: list[str] = [frame.passes.path(rule)]
@@ -210,9 +240,6 @@ def _findings(frame: judging.Frame, policy: CompiledPolicy, rule: CompiledRule) 
         if read is None or len(read[0]) != len(entries):
             return False  # where the failing items are takes the reference's search
         paths = read[0]
-    failing = [(index, entry) for index, entry in enumerate(entries) if entry[0] == joining.FAILED]
-    if not failing:
-        return False
     frame.outcome.evaluations += max(1, len(entries))
     title = policy.policy.title
     append = frame.outcome.results.append

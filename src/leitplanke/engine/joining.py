@@ -1,11 +1,11 @@
 """The fast path's programs: every joinable per-document rule of a policy set in one CEL
-program (a document costs one call into the runtime, not one per rule), and per rule the
-program of what a rule that does not pass found (``findings``).
+program that says which rules pass and what the others found (a document costs one call into
+the runtime, not one per rule), and per rule the programs of the same for a rule outside it.
 
 ``compiling`` builds them; ``evaluating`` reads their answers, which are lists of ints and
-messages, never text to parse. What the answers cannot say (an error, a non-bool verdict)
-comes from the rule-by-rule reference in ``judging``, and the differential test proves the
-two paths give the same results.
+of per-item ``[verdict, message]`` lists, never text to parse. What the answers cannot say
+(an error, a non-bool verdict) comes from the rule-by-rule reference in ``judging``, and the
+differential test proves the two paths give the same results.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from leitplanke.core import documents
-from leitplanke.core.policies import Policy
-from leitplanke.engine import cel
+from leitplanke.core.policies import Policy, Rule
+from leitplanke.engine import cel, itemsources
 from leitplanke.engine.cel import sourcetext
 
-# the answer's integers: per rule n >= 0 "passes, over n items (1 for a plain rule)" or
-# NOT_ALL "ask the reference"; per policy with a condition first SKIPPED or UNSURE
+# the answer per rule: 1 "a plain rule passes", NOT_ALL "ask the reference" (a forEach that
+# is no list), or a list of per-item entries (``findings``; a forEach's items all pass when
+# every entry is PASSED); per policy with a condition [SKIPPED] when it does not apply
 NOT_ALL = -1
 SKIPPED = -2  # the policy's condition is false: no rule applies
-UNSURE = -3  # the condition is not a bool: the reference says what that means
-PASSED, FAILED, UNDECIDED = 0, 1, 2  # an item's verdict in ``findings``
+PASSED, FAILED, UNDECIDED = 0, 1, 2  # an item's entry in ``findings``: 0, [1, message], [2]
 PARAMS = re.compile(r"\bparams\b")
 
 
@@ -35,60 +35,76 @@ class Part:
 
     id: str
     policy: Policy
-    rules: tuple[tuple[str, str | None], ...]  # (validate, forEach) per per-document rule
+    rules: tuple[tuple[str, str | None, str | None], ...]  # (validate, forEach, message) per rule
 
 
-def document_program(
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A part of the document program: the slots from ``start`` up to ``end``. The runtime
+    parses at most 100,000 characters nested at most 32 deep, so a large set takes more."""
+
+    program: cel.Program
+    start: int
+    end: int
+
+
+CHUNK_TEXT = 90_000  # characters of slots per chunk at most: the wrapping stays under the limit
+
+
+def part(policy: Policy, rules: Sequence[Rule]) -> Part:
+    """The part of ``policy`` whose per-document rules are ``rules``."""
+    return Part(policy.id, policy, tuple((r.validate, r.for_each, r.message) for r in rules))
+
+
+def document_programs(
     env: cel.Environment, parts: Sequence[Part]
-) -> tuple[cel.Program | None, dict[str, int]]:
-    """One program for the per-document rules of every part that can join it, and each
-    joined policy's slot.
+) -> tuple[tuple[Chunk, ...], dict[str, int]]:
+    """The document program, in chunks, for the per-document rules of every part that can
+    join it, and each joined policy's slot.
 
-    The program is a flat list of ints: slot ``i`` adds nothing unless ``lpOn[i]`` (the policy
-    matches the document), else (``SKIPPED``) or (``UNSURE``) if its condition is false or not
-    a bool, and else an int per rule (see ``NOT_ALL``). Binds are eager (``cel.sourcetext``), so a
-    value the original program would not have needed may fail it: an error means "evaluate
-    rule by rule". Parts whose text cannot be rewritten or compiled are not joined.
+    A chunk answers a list per slot: ``[]`` unless ``lpOn[i]`` (the policy matches the
+    document), else ``[SKIPPED]`` if its condition is false, and else an answer per rule
+    (``answer``): a failing rule's messages come with it, at no call of their own. A verdict
+    or condition that is no bool, or an error, fails the chunk: each of its rules then says
+    what it is on its own. Binds are eager (``cel.sourcetext``), so a value the original
+    program would not have needed may fail it too. Parts whose text cannot be rewritten or
+    compiled are not joined.
     """
     texts = [(part, text) for part in parts if (text := _slot(part)) is not None]
-    while texts:
-        joined = _balanced([f"(lpOn[{slot}] ? {text} : [])" for slot, (_, text) in enumerate(texts)])
-        program = env.compile(with_pod_selections(joined))
+    total = sum(len(text) for _, text in texts)
+    share = total / -(-total // CHUNK_TEXT) if total else 0  # as few chunks as fit, of like size
+    groups: list[list[tuple[Part, str]]] = []
+    size = share
+    for part, text in texts:
+        if size >= share or size + len(text) > CHUNK_TEXT:
+            groups.append([])
+            size = 0
+        groups[-1].append((part, text))
+        size += len(text)
+    chunks: list[Chunk] = []
+    slots: dict[str, int] = {}
+    pending = groups[::-1]
+    while pending:
+        group = pending.pop()
+        start = len(slots)
+        listed = ", ".join(f"lpOn[{start + i}] ? {text} : []" for i, (_, text) in enumerate(group))
+        program = env.compile(with_pod_selections(f"[{listed}]"))
         if isinstance(program, cel.Program):
-            return program, {part.id: slot for slot, (part, _) in enumerate(texts)}
-        # a part the checker refuses (a verdict typed as a string, say) or nested too deep
-        fine = [(part, text) for part, text in texts if isinstance(env.compile(text), cel.Program)]
-        if len(fine) == len(texts):
-            break
-        texts = fine
-    return None, {}
-
-
-def _balanced(terms: list[str]) -> str:
-    """``terms`` concatenated as a balanced tree: the parser's nesting stays logarithmic."""
-    while len(terms) > 1:
-        terms = [f"({' + '.join(terms[i : i + 2])})" for i in range(0, len(terms), 2)]
-    return terms[0]
+            chunks.append(Chunk(program, start, start + len(group)))
+            slots.update((part.id, start + i) for i, (part, _) in enumerate(group))
+        elif len(group) > 1:  # a part the checker refuses (a verdict typed as a string, say)
+            pending += [group[len(group) // 2 :], group[: len(group) // 2]]
+    return tuple(chunks), slots
 
 
 def _slot(part: Part) -> str | None:
     """The text of one policy's slot, or None if it cannot join."""
     if not part.rules:
         return None
-    ints = []
-    for validate, for_each in part.rules:
-        if for_each:
-            ints.append(each_passes(for_each, validate))
-        else:
-            # a non-bool verdict is not a pass: the reference says what it is
-            ints.append(f"({embedded(validate)} == true ? 1 : {NOT_ALL})")
-    body = f"[{', '.join(ints)}]"
+    body = f"[{', '.join(answer(validate, message, for_each) for validate, for_each, message in part.rules)}]"
     condition = part.policy.match.condition
-    if condition:
-        body = (
-            f"[{embedded(condition)}].map(lpApplies, lpApplies == true ? {body}"
-            f" : lpApplies == false ? [{SKIPPED}] : [{UNSURE}])[0]"
-        )
+    if condition:  # a condition that is no bool fails the program: see ``answer``
+        body = f"({embedded(condition)} ? {body} : [dyn({SKIPPED})])"
     masked = sourcetext.masked(body)
     if masked is None:
         return None
@@ -106,19 +122,49 @@ def each_passes(for_each: str, validate: str) -> str:
     )
 
 
+def answer(validate: str, message: str | None, for_each: str | None) -> str:
+    """CEL for a rule's answer in the document program: 1 if a plain rule passes, else its
+    entry in a list; a forEach's entries (see ``findings``), ``NOT_ALL`` if it is no list."""
+    # a verdict that is no bool fails the program, which then leaves each rule to say why
+    if not for_each:
+        return f"({embedded(validate)} ? dyn(1) : [{_failed(message)}])"
+    entry = f"{embedded(validate)} ? dyn({PASSED}) : {_failed(message)}"
+    items = embedded(for_each)
+    joined = itemsources.item_sources(for_each)
+    if joined is not None and len(joined) > 1:
+        # lists of the document joined by `+`: a list or an error (a map has no `+`, map()
+        # refuses a string), never something map() would read unlike the reference
+        return f"{items}.map(item, {entry})"
+    if joined is not None:  # one list of the document: read twice costs less than a bind
+        return f"(type({items}) == list ? {items}.map(item, {entry}) : dyn({NOT_ALL}))"
+    each = f"type(lpItems) != list ? dyn({NOT_ALL}) : lpItems.map(item, {entry})"
+    return f"[{items}].map(lpItems, {each})[0]"
+
+
 def findings(validate: str, message: str | None, for_each: str | None) -> str:
     """CEL for what a rule that does not simply pass found: per item (one for a plain rule)
-    ``[PASSED]``, ``[FAILED, message]`` (null without a message program) or ``[UNDECIDED]``
-    (an error, a non-bool verdict, a forEach that is no list: the reference says which)."""
-    said = embedded(message) if message else "null"
-    entry = (
-        f"[{embedded(validate)}].map(lpHolds, lpHolds == true ? [{PASSED}]"
-        f" : lpHolds == false ? [{FAILED}, {said}] : [{UNDECIDED}])[0]"
-    )
+    ``PASSED``, ``[FAILED, message]`` (null without a message program) or ``[UNDECIDED]``
+    (an error, a non-bool verdict or message, a forEach that is no list: the reference says
+    which). Its values are ints, strings and lists: nothing the runtime cannot hand over whole."""
+    entry = _entry(validate, message)
     if not for_each:
         return entry
     each = f"lpItems.map(item, {entry})"
     return f"[{embedded(for_each)}].map(lpItems, type(lpItems) == list ? {each} : [[{UNDECIDED}]])[0]"
+
+
+def _entry(validate: str, message: str | None) -> str:
+    return (
+        f"[{embedded(validate)}].map(lpHolds, lpHolds == true ? dyn({PASSED})"
+        f" : lpHolds == false ? {_failed(message)} : [{UNDECIDED}])[0]"
+    )
+
+
+def _failed(message: str | None) -> str:
+    """CEL for a failing item's entry: a message that is no string is for the reference."""
+    if not message:
+        return f"[{FAILED}, null]"
+    return f"[{embedded(message)}].map(lpM, type(lpM) == string ? [{FAILED}, lpM] : [{UNDECIDED}])[0]"
 
 
 def items_count(for_each: str) -> str:

@@ -195,7 +195,7 @@ def document_items(
             paths.extend(f"{base}[{index}]" for index in range(len(node)))
             items.extend(node)
     if rule.items_kept is not None:
-        kept = rule.items_kept.evaluate(activation)
+        kept = rule.items_kept.evaluate_whole(activation)  # a list of bools: handed over whole
         if (
             not isinstance(kept, list)
             or len(kept) != len(paths)

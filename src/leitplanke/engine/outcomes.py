@@ -39,32 +39,32 @@ class Passes:
     A pass points at its document's line, so passes at the same path share one Location.
     """
 
-    __slots__ = ("locations", "paths", "subject")
+    __slots__ = ("locations", "origin", "prefix", "resource", "subject")
 
     def __init__(self, subject: subjects.Subject) -> None:
         self.subject = subject
+        self.resource = subject.resource
+        self.origin = subject.doc.origin
         self.locations: dict[str, Location] = {}
-        self.paths: dict[str, str] = {}  # a rule's path -> the document's
+        # the key of ``CompiledRule.paths``; None where no pod spec is found at a pod-bearing kind's place
+        self.prefix = subject.pod_prefix if subject.pod_prefix or subject.pod_spec is None else None
 
     def path(self, rule: CompiledRule) -> str:
         """The document path of the rule's ``path`` (with no forEach item)."""
-        found = self.paths.get(rule.rule.path)
-        if found is None:
-            found = self.paths[rule.rule.path] = subjects.resolve_path(
-                rule.rule.path, self.subject, item_path=""
-            )
-        return found
+        if self.prefix is not None:
+            return rule.paths[self.prefix]
+        return subjects.resolve_path(rule.rule.path, self.subject, item_path="")
 
     def result(self, policy: CompiledPolicy, rule: CompiledRule, path: str) -> Result:
         location = self.locations.get(path)
         if location is None:
-            origin = self.subject.doc.origin
+            origin = self.origin
             location = self.locations[path] = Location(origin.file, origin.line, path, origin.index)
         p = policy.policy
         return Result(
             p.id,
             rule.rule.name,
-            self.subject.resource,
+            self.resource,
             PASS,
             p.severity,
             "",
@@ -95,19 +95,10 @@ def make_result(
     code: str = "",
 ) -> Result:
     p = policy.policy
-    return Result(
-        policy=p.id,
-        rule=rule.rule.name,
-        resource=subject.resource,
-        verdict=verdict,
-        severity=p.severity,
-        message=message,
-        location=location(subject, path, precise=verdict is not PASS),
-        fix=fix,
-        category=p.category,
-        controls=p.controls,
-        code=code,
-    )
+    where = location(subject, path, precise=verdict is not PASS)
+    name, resource, severity = rule.rule.name, subject.resource, p.severity
+    category, controls = p.category, p.controls
+    return Result(p.id, name, resource, verdict, severity, message, where, fix, "", category, controls, code)
 
 
 def failing_result(

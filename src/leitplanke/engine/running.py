@@ -15,7 +15,7 @@ from leitplanke.core.documents import Document, Origin
 from leitplanke.core.policies import Policy
 from leitplanke.core.results import Result
 from leitplanke.core.waivers import Waiver
-from leitplanke.engine import contexts, policysets, scanning, sinks
+from leitplanke.engine import contexts, evaluating, policysets, scanning, sinks
 
 S = TypeVar("S")
 
@@ -41,7 +41,7 @@ def evaluate(
     """
     if not isinstance(document, Document):
         document = Document(body=document, origin=Origin(file=""))
-    return scanning.evaluate_document(policy_set.compiled, document, context=context).results
+    return evaluating.evaluate_document(policy_set.compiled, document, context=context).results
 
 
 def scan(

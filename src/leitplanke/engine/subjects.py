@@ -33,6 +33,13 @@ class Subject:
         return {"object": self.doc.body, "podSpec": self.pod_spec, "podMeta": self.pod_meta}
 
 
+# per pod-bearing kind: the path of its pod's metadata, and its ``Subject.pod_shape``
+_POD_METAS: dict[str, tuple[str | int, ...]] = {
+    kind: (*path[:-1], "metadata") for kind, path in documents.POD_KINDS.items()
+}
+_POD_SHAPES = {kind: documents.POD_PATHS.index(path) + 1 for kind, path in documents.POD_KINDS.items()}
+
+
 def build_subject(doc: Document) -> Subject:
     body = doc.body
     kind = doc.kind
@@ -42,13 +49,13 @@ def build_subject(doc: Document) -> Subject:
     shape = 0
     if pod_spec is not None:
         prefix = documents.pod_spec_prefix(kind)
-        meta_path = [*documents.parse_path(prefix)[:-1], "metadata"]
+        meta_path = _POD_METAS.get(kind) or (*documents.parse_path(prefix)[:-1], "metadata")
         node: Any = body
         for part in meta_path:
             node = node.get(part) if isinstance(node, Mapping) else None
         pod_meta = node if isinstance(node, Mapping) else {}
         if node is None or isinstance(node, Mapping):  # CEL's `.?metadata.orValue({})` agrees
-            shape = documents.POD_PATHS.index(documents.POD_KINDS[kind]) + 1
+            shape = _POD_SHAPES[kind]
     resource = Resource(
         api_version=doc.api_version, kind=kind, namespace=doc.namespace, name=doc.name, domain=doc.domain
     )
@@ -57,8 +64,22 @@ def build_subject(doc: Document) -> Subject:
     )
 
 
+# every ``Subject.pod_prefix``: "" (no pod spec) and where each pod-bearing kind has one
+POD_PREFIXES = ("", *dict.fromkeys(documents.pod_spec_prefix(kind) for kind in documents.POD_KINDS))
+
+
+def rule_paths(path: str) -> dict[str, str]:
+    """The document path of a rule's ``path`` with no forEach item, by ``Subject.pod_prefix``
+    (``outcomes.Passes`` reads it: resolved once when compiled, not for every document)."""
+    return {prefix: _resolved(path, prefix, has_pod=bool(prefix), item_path="") for prefix in POD_PREFIXES}
+
+
 def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
     """Turn a rule's ``path`` (``item.x``, ``podSpec.x``, ``podMeta.x``, ``x``) into a document path."""
+    return _resolved(path, subject.pod_prefix, has_pod=subject.pod_spec is not None, item_path=item_path)
+
+
+def _resolved(path: str, prefix: str, *, has_pod: bool, item_path: str) -> str:
     if not path:
         return item_path
     head, _, rest = path.partition(".")
@@ -67,9 +88,9 @@ def resolve_path(path: str, subject: Subject, *, item_path: str) -> str:
             return ""  # no item (a forEach over nothing): the document, not a path under no item
         base = item_path
     elif head == "podSpec":
-        base = subject.pod_prefix
-    elif head == "podMeta" and subject.pod_spec is not None:
-        base = subject.pod_prefix.removesuffix("spec") + "metadata"
+        base = prefix
+    elif head == "podMeta" and has_pod:
+        base = prefix.removesuffix("spec") + "metadata"
     else:
         return path
     if not rest:

@@ -104,6 +104,18 @@ class Program:
         except _Unconvertible as exc:
             return CelFailure(str(exc))
 
+    def evaluate_whole(self, activation: Any) -> Any | CelFailure:
+        """``evaluate`` for the engine's own programs, whose values hold only null, bools, ints,
+        strings and lists of them: the runtime hands such a value over whole, where
+        ``evaluate`` converts it part by part (handing over an optional would crash it)."""
+        try:
+            value = (self._expression or self._read_back()).eval(activation)
+        except (RuntimeError, TypeError) as exc:
+            return CelFailure(_clean(str(exc)))
+        if value.type() == _ERROR:
+            return CelFailure(_clean(value.value()))
+        return value.plain_value()
+
     def _read_back(self) -> Any:
         try:
             self._expression = self._env.deserialize(self._serialized)
@@ -135,6 +147,12 @@ class EagerProgram(Program):
         result = super().evaluate(activation)
         if result.__class__ is CelFailure:
             return self._written.evaluate(activation)
+        return result
+
+    def evaluate_whole(self, activation: Any) -> Any | CelFailure:
+        result = super().evaluate_whole(activation)
+        if result.__class__ is CelFailure:
+            return self._written.evaluate_whole(activation)
         return result
 
 
