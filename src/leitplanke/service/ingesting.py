@@ -182,22 +182,22 @@ class Ingester:
         self._conn, self._process = ours, process
 
     def stop(self) -> None:
-        if self._conn is None:
+        process = self._process
+        if process is None:
             return
-        conn, process = self._conn, self._process
         if self._lock.acquire(timeout=30):  # an upload still running ends first
             try:
-                conn.send(None)
-            except OSError:
-                pass
+                if self._conn is not None:
+                    with contextlib.suppress(OSError):
+                        self._conn.send(None)
+                    self._conn.close()
             finally:
-                self._conn = None
+                self._conn, self._process = None, None
                 self._lock.release()
         process.join(timeout=10)
         if process.is_alive():
             process.kill()
             process.join()
-        conn.close()
 
     def upload(self, job: Job, wire: receiving.WireBody) -> Answer | None:
         """In a worker thread: the body streamed to the ingestion process, its answer; None when the
@@ -212,10 +212,12 @@ class Ingester:
                 answer: Answer = conn.recv()
             except (OSError, EOFError) as exc:  # the process is gone: later uploads are ingested here
                 self._conn = None
+                conn.close()
                 _log.error("the ingestion process stopped answering (%s); ingesting in the server now", exc)
                 return Failed(f"the ingestion process stopped answering: {exc}")
             if isinstance(answer, Failed) and answer.reason.startswith(_DIED):
                 self._conn = None
+                conn.close()
             return answer
 
     @staticmethod
