@@ -1,10 +1,10 @@
 """``POST /api/v1/scans``: a scan upload, checked in the order that keeps the service safe and responsive.
 
 The token first (401 before a byte of the body is read), then the caller's right to upload for the
-app when the query names it, then, in a worker thread, the body parsed as a stream within the size
-limit (``service.uploadparsing``) and ingested (``governance.findings.ingest_scan``): an NDJSON body
-while it arrives (``service.receiving``), the old JSON report once spooled (to disk past 1 MiB). The
-event loop stays free for other callers and health probes.
+app when the query names it, then the body parsed as a stream within the size limit and ingested
+(``service.ingesting``): streamed as it arrives to the ingestion process when the application runs
+one, else in a worker thread of this process (an NDJSON body while it arrives, ``service.receiving``;
+the old JSON report once spooled, to disk past 1 MiB). The event loop stays free for other callers.
 """
 
 from __future__ import annotations
