@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import signal
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,3 +153,28 @@ def test_when_the_ingestion_process_is_gone_one_upload_gets_500_and_the_next_is_
     done = _post(service, body)
     assert (done.status_code, done.json()["transitions"]) == (201, {"none->new": 1})
     assert _findings(service) == [("no-privileged", "containers", "web", "new")]
+
+
+def test_uploads_sent_at_once_take_turns_in_the_ingestion_process_and_both_are_ingested(
+    service: Any, result: Any
+) -> None:
+    bodies = {
+        "prod": _v2([result("no-privileged", "containers", "web")], env="prod"),
+        "dev": _v2([result("probes", "liveness", "api")], env="dev"),
+    }
+    answers: dict[str, Any] = {}
+
+    def upload(env: str) -> None:
+        chunks = [bodies[env][i : i + 64] for i in range(0, len(bodies[env]), 64)]
+        answers[env] = _answer(_post(service, iter(chunks)))
+
+    threads = [threading.Thread(target=upload, args=(env,)) for env in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert {env: (status, body["env"], body["transitions"]) for env, (status, body) in answers.items()} == {
+        "prod": (201, "prod", {"none->new": 1}),
+        "dev": (201, "dev", {"none->new": 1}),
+    }
+    assert sorted(body["scan"] for _, body in answers.values()) == [1, 2]
