@@ -213,9 +213,17 @@ def audit_rows(url: str) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used (the work of an upload, whatever the machine's load)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time the server's process tree has used (the work of an upload, whatever the
+    machine's load): the server's own, and its descendants' with the children they have reaped (an
+    upload's child is reaped by the ingestion process)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        total += sum(int(value) for value in fields[11 : 13 if member == pid else 15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
