@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import http.client
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -24,10 +25,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -158,28 +160,38 @@ def get(port: int, path: str, *, token: str | None, timeout: float = 30) -> tupl
         return 0, time.perf_counter() - start
 
 
-@dataclass
 class Poller:
-    """GET a path in a loop on a thread of its own until stopped; the latencies in seconds."""
+    """GET a path in a loop in a process of its own until stopped; the latencies in seconds.
 
-    port: int
-    path: str
-    token: str | None
-    latencies: list[float] = field(default_factory=list)
-    failures: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
+    A process, not a thread: a thread would share the GIL with the upload this process renders and
+    sends meanwhile, and measure that wait as the server's latency."""
 
-    def __post_init__(self) -> None:
-        self.thread = threading.Thread(target=self._loop, daemon=True)
+    def __init__(self, port: int, path: str, token: str | None) -> None:
+        context = multiprocessing.get_context("fork")
+        self.stop = context.Event()
+        self._reader, writer = context.Pipe(duplex=False)
+        self.process = context.Process(target=self._loop, args=(port, path, token, writer), daemon=True)
+        self.latencies: list[float] = []
+        self.failures = 0
 
-    def _loop(self) -> None:
+    def start(self) -> None:
+        self.process.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.latencies, self.failures = self._reader.recv()
+        self.process.join()
+
+    def _loop(self, port: int, path: str, token: str | None, writer: Any) -> None:
+        latencies, failures = [], 0
         while not self.stop.is_set():
-            status, seconds = get(self.port, self.path, token=self.token, timeout=20)
+            status, seconds = get(port, path, token=token, timeout=20)
             if status == 200:
-                self.latencies.append(seconds)
+                latencies.append(seconds)
             else:
-                self.failures += 1
+                failures += 1
             time.sleep(0.05)
+        writer.send((latencies, failures))
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -201,9 +213,17 @@ def audit_rows(url: str) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used (the work of an upload, whatever the machine's load)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time the server's process tree has used (the work of an upload, whatever the
+    machine's load): the server's own, and its descendants' with the children they have reaped (an
+    upload's child is reaped by the ingestion process)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        total += sum(int(value) for value in fields[11 : 13 if member == pid else 15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -211,6 +231,52 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the server, its ingestion process and the child of an upload)."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        for task in Path(f"/proc/{tree[index]}/task").glob("*/children"):
+            with suppress(OSError):
+                tree.extend(int(child) for child in task.read_text().split())
+        index += 1
+    return tree
+
+
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """(sum of RSS, sum of PSS) in MB over the process tree of ``pid``: RSS counts the pages that forked
+    processes share once per process, PSS divides them among the sharers."""
+    rss = pss = 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:  # it ended meanwhile
+            pass
+    return rss / 1024, pss / 1024
+
+
+@dataclass
+class TreeSampler:
+    """The peak memory of a process tree, sampled every 20 ms on a thread of its own until stopped."""
+
+    pid: int
+    peak_rss: float = 0.0
+    peak_pss: float = 0.0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            rss, pss = tree_memory_mb(self.pid)
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            time.sleep(0.02)
 
 
 def bench_database(kind: str, report: ScanReport, work: Path, uploads: int, figures_findings: int) -> None:
@@ -229,22 +295,22 @@ def bench_database(kind: str, report: ScanReport, work: Path, uploads: int, figu
                 "upload\tseconds\taudit rows +\tGET /findings p50 ms\tp99 ms\tmax ms\tn\t/healthz max ms"
                 "\tserver CPU s\tclient CPU s\ttransitions"
             )
+            sampler = TreeSampler(pid)
+            sampler.thread.start()
             for number in range(1, uploads + 1):
                 before = audit_rows(url)
                 findings = Poller(port, "/api/v1/findings?limit=100", token)
                 health = Poller(port, "/healthz", None)
-                findings.thread.start()
-                health.thread.start()
+                findings.start()
+                health.start()
                 start, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(pid), time.thread_time()
                 answer = uploading.upload_report(
                     report, url=base, app="bench-app", env="prod", token=token, now=datetime.now(UTC)
                 )
                 seconds = time.perf_counter() - start
                 server_cpu, client_cpu = cpu_seconds(pid) - server_cpu, time.thread_time() - client_cpu
-                findings.stop.set()
-                health.stop.set()
-                findings.thread.join()
-                health.thread.join()
+                findings.finish()
+                health.finish()
                 lat = [s * 1000 for s in findings.latencies]
                 print(
                     f"{number}\t{seconds:.2f}\t{audit_rows(url) - before}\t{percentile(lat, 0.5):.0f}"
@@ -253,7 +319,13 @@ def bench_database(kind: str, report: ScanReport, work: Path, uploads: int, figu
                     f"\t{server_cpu:.2f}\t{client_cpu:.2f}\t{answer.get('transitions')}",
                     flush=True,
                 )
+            sampler.stop.set()
+            sampler.thread.join()
             print(f"server peak RSS (VmHWM): {peak_rss_mb(pid):.0f} MB")
+            print(
+                f"server process tree peak (sampled every 20 ms): RSS sum {sampler.peak_rss:.0f} MB, "
+                f"PSS sum {sampler.peak_pss:.0f} MB"
+            )
             figures(port, token, label="after the uploads")
             in_scope = grow_findings(url, total=figures_findings)
             figures(port, token, label=f"{in_scope} findings in scope")

@@ -52,6 +52,16 @@ def service(catalog_database: Any) -> Iterator[Service]:
 
 
 @pytest.fixture
+def threaded_service(service: Service) -> Iterator[Service]:
+    """``service``'s database and tokens served by a second application that ingests uploads in a worker
+    thread of its own process (no ingestion process)."""
+    settings = Settings(database_url=service.database.url, max_body_bytes=16 * 1024 * 1024)
+    app = create_app(settings, database=service.database, clock=lambda: NOW, ingestion_process=False)
+    with TestClient(app) as client:
+        yield Service(client=client, database=service.database, tokens=service.tokens)
+
+
+@pytest.fixture
 def small_service(catalog_database: Any) -> Iterator[Service]:
     """A service that reads bodies of at most 2 KiB."""
     yield from _service(catalog_database, max_body_bytes=2048)

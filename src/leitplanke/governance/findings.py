@@ -299,18 +299,22 @@ def _changed_findings(
         same = (finding.status, finding.severity, finding.message, finding.waiver, finding.sla_due)
         if not pause and same == (status, item.severity, item.message, item.waiver, due):
             continue
-        yield _row(
-            finding,
-            status=status,
-            fixed_at=None,  # reported again: not fixed (only a fixed finding has a fixed_at)
-            last_seen=now,
-            last_scan_id=context.scan_id,
-            now=now,
-            severity=item.severity,
-            message=item.message,
-            waiver=item.waiver,
-            sla_due=_aware(due),
-        )
+        # the row built here, not by ``_row``: this is the path of every finding a scan reports again
+        row = {
+            "id": finding.id,
+            "status": status,
+            "severity": item.severity,
+            "message": item.message,
+            "waiver": item.waiver,
+            "sla_due": _aware(due),
+            "fixed_at": None,  # reported again: not fixed (only a fixed finding has a fixed_at)
+            "last_seen": now,
+            "last_scan_id": context.scan_id,
+            "waived_since": _aware(finding.waived_since),
+            "paused_seconds": finding.paused_seconds,
+        }
+        row.update(pause)
+        yield row
         if status != finding.status:
             context.audit(finding.fingerprint, finding.status, status, item)
 

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
-from leitplanke.service import dispatching, metrics, problems, routes, uploads, waiving
+from leitplanke.service import dispatching, ingesting, metrics, problems, routes, uploads, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -42,7 +42,10 @@ def create_app(
     clock: Callable[[], datetime] = _utc_now,
     alert_transport: Transport | None = None,
     denial_flush_seconds: float = DENIAL_FLUSH_SECONDS,
+    ingestion_process: bool = True,
 ) -> FastAPI:
+    """The application; with ``ingestion_process`` scan uploads are parsed and ingested in a forked
+    process of their own (``service.ingesting``), else in a worker thread of the server's process."""
     db = (
         database
         if database is not None
@@ -56,6 +59,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             databases.upgrade(db)
+        # forked first, while this process has no other thread
+        ingester = ingesting.Ingester(database=db, settings=settings) if ingestion_process else None
+        if ingester is not None and ingesting.can_fork(db):
+            ingester.start()
+        app.state.ingester = ingester
         dispatcher = _dispatcher(settings, db, clock=clock, transport=alert_transport or HttpTransport())
         if dispatcher is not None:
             dispatcher.start()
@@ -72,6 +80,8 @@ def create_app(
             _log.exception("denial counts could not be written at shutdown")
         if dispatcher is not None:
             dispatcher.stop()
+        if ingester is not None:
+            ingester.stop()
         if database is None:  # ours to close; a database passed in belongs to the caller
             db.dispose()
 

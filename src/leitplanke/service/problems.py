@@ -65,6 +65,11 @@ async def _validation(request: Request, exc: Exception) -> Response:
 
 async def _governance(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.GovernanceError)
+    return governance_problem(exc)
+
+
+def governance_problem(exc: errors.GovernanceError) -> Response:
+    """The problem a governance refusal answers (also built by ``service.ingesting``'s processes)."""
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
     titles = {403: "Forbidden", 404: "Not found", 409: "Conflict", 422: "Invalid request"}
     issues = getattr(exc, "issues", None)  # an upload's issues, up to 20
@@ -112,6 +117,10 @@ async def _http(request: Request, exc: Exception) -> Response:
 
 async def _internal(request: Request, exc: Exception) -> Response:
     """Anything unforeseen, answered without internals (Starlette raises it on for the server to log)."""
+    return internal()
+
+
+def internal() -> Response:
     return problem(500, "Internal server error", detail="the service could not complete the request")
 
 

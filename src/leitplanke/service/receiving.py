@@ -42,6 +42,12 @@ class WireBody(io.RawIOBase):
         self.pending = self.pending[size:]
         return size
 
+    def read_chunk(self) -> bytes:
+        """The next chunk as it arrived (possibly empty); b"" once ``ended``."""
+        if self.ended:
+            return b""
+        return anyio.from_thread.run(self._next)
+
     def drain(self) -> None:
         """Read the rest of the body and forget it (413 once it passes the limit)."""
         self.pending = memoryview(b"")

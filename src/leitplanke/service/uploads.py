@@ -1,36 +1,34 @@
 """``POST /api/v1/scans``: a scan upload, checked in the order that keeps the service safe and responsive.
 
 The token first (401 before a byte of the body is read), then the caller's right to upload for the
-app when the query names it, then, in a worker thread, the body parsed as a stream within the size
-limit (``service.uploadparsing``) and ingested (``governance.findings.ingest_scan``): an NDJSON body
-while it arrives (``service.receiving``), the old JSON report once spooled (to disk past 1 MiB). The
-event loop stays free for other callers and health probes.
+app when the query names it, then the body parsed as a stream within the size limit and ingested
+(``service.ingesting``): streamed as it arrives to the ingestion process when the application runs
+one, else in a worker thread of this process (an NDJSON body while it arrives, ``service.receiving``;
+the old JSON report once spooled, to disk past 1 MiB). The event loop stays free for other callers.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import tempfile
 from collections.abc import Callable
 from functools import partial
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from leitplanke import catalog
-from leitplanke.governance import access, alerting, authorising, errors, findings, uploadformats
-from leitplanke.service import problems, receiving, routes, schemas, uploadparsing
+from leitplanke.governance import access, authorising, errors, findings, uploadformats
+from leitplanke.service import ingesting, problems, receiving, routes, schemas
 from leitplanke.service.contexts import Context
 
 _log = logging.getLogger(__name__)
 _SPOOL_IN_MEMORY = 1 << 20
 _JSON, _NDJSON = "application/json", uploadformats.MEDIA_TYPE
-_Answer = tuple[dict[str, Any], BackgroundTask]  # the upload's answer, the upkeep once it is sent
 AppName = Annotated[str | None, Query(min_length=1, max_length=100, pattern=uploadformats.APP.pattern)]
 
 
@@ -44,7 +42,7 @@ def api_router() -> APIRouter:
         tags=["findings"],
         openapi_extra={"requestBody": schemas.scan_upload_body()},
     )
-    async def upload_scan(request: Request, app: AppName = None, env: AppName = None) -> JSONResponse:
+    async def upload_scan(request: Request, app: AppName = None, env: AppName = None) -> Response:
         """Ingest a scan of one app in one environment (developer role of the app's team).
 
         The body is ``application/x-ndjson`` (``leitplanke.dev/upload/v2``, what ``leitplanke scan
@@ -60,17 +58,24 @@ def api_router() -> APIRouter:
             await run_in_threadpool(_authorise, context, principal, app)
         limit = context.settings.max_body_bytes
         _refuse_declared_size(request, limit=limit)
+        job = ingesting.Job(
+            principal=principal, media=media, gzip=gzip, app=app, env=env, now=context.clock()
+        )
+        ingester: ingesting.Ingester | None = getattr(request.app.state, "ingester", None)
+        if ingester is not None and ingester.running:  # parsed and ingested off this process's GIL
+            wire = receiving.WireBody(request.stream(), limit=limit)
+            answer = await anyio.to_thread.run_sync(partial(ingester.upload, job, wire))
+            if answer is not None:
+                return await run_in_threadpool(_respond, context, job, answer)
         if media == _NDJSON:  # parsed while it arrives: one pass, one chunk held at a time
             wire = receiving.WireBody(request.stream(), limit=limit)
-            job = partial(_ingest, context, principal, wire, media=media, gzip=gzip, app=app, env=env)
-            answer, upkeep = await anyio.to_thread.run_sync(partial(_drained_on_error, job, wire))
-            return JSONResponse(answer, status_code=201, background=upkeep)
+            run = partial(_drained_on_error, partial(_ingest, context, job, wire), wire)
+            return _done(context, await anyio.to_thread.run_sync(run))
         # the old JSON report is read in several passes (its small fields first): spooled
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             await _receive(request, spool, limit=limit)
-            job = partial(_ingest, context, principal, spool, media=media, gzip=gzip, app=app, env=env)
-            answer, upkeep = await anyio.to_thread.run_sync(job)
-        return JSONResponse(answer, status_code=201, background=upkeep)
+            outcome = await anyio.to_thread.run_sync(partial(_ingest, context, job, spool))
+        return _done(context, outcome)
 
     return router
 
@@ -100,7 +105,7 @@ def _refuse_declared_size(request: Request, *, limit: int) -> None:
         raise problems.too_large(limit)
 
 
-def _drained_on_error(job: Callable[[], _Answer], wire: receiving.WireBody) -> _Answer:
+def _drained_on_error(job: Callable[[], findings.Ingested], wire: receiving.WireBody) -> findings.Ingested:
     """``job`` in the worker thread; when it fails before the body's end, the rest is read first (and
     a body over the limit gets 413 whatever made the parse fail, as when it was read whole first)."""
     try:
@@ -124,44 +129,34 @@ async def _receive(request: Request, spool: IO[bytes], *, limit: int) -> None:
         spool.write(chunk)
 
 
-def _ingest(
-    context: Context,
-    principal: access.Principal,
-    body: IO[bytes] | receiving.WireBody,
-    *,
-    media: str,
-    gzip: bool,
-    app: str | None,
-    env: str | None,
-) -> _Answer:
-    """In a worker thread: parse the body (spooled, or arriving) as it is ingested; the service's answer
-    and the upkeep to run once it is sent (``findings.refresh_statistics``)."""
-    opener = _opener(body, gzip=gzip, limit=context.settings.max_body_bytes)
-    read = uploadparsing.read_ndjson if media == _NDJSON else uploadparsing.read_report
-    upload = read(opener)
-    header = upload.header
-    for name, asked, found in (("app", app, header.app), ("env", env, header.env)):
-        if asked is not None and asked != found:
-            raise errors.Invalid(f"the query names {name} {asked!r}, the body {found!r}", field=name)
-    if app is None:
-        _authorise(context, principal, header.app)
-    settings = context.settings
-    outcome = findings.ingest_scan(
-        context.database,
-        app=header.app,
-        env=header.env,
-        results=upload.results,
-        summary=header.summary,
-        generated_at=header.generated_at,
-        actor=principal.actor,
-        now=context.clock(),
-        sla_days=settings.sla_days,
-        outbox=alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url),
-    )
+def _ingest(context: Context, job: ingesting.Job, body: IO[bytes] | receiving.WireBody) -> findings.Ingested:
+    """In a worker thread of this process: parse the body (spooled, or arriving) as it is ingested."""
+    authorise = partial(_authorise, context, job.principal)
+    return ingesting.ingest(context.database, context.settings, job, body, authorise=authorise)
+
+
+def _respond(context: Context, job: ingesting.Job, answer: ingesting.Answer) -> Response:
+    """The ingestion process's answer as this process answers it (a worker thread: a refusal is
+    audited)."""
+    if isinstance(answer, ingesting.Done):
+        return _done(context, answer.outcome)
+    if isinstance(answer, ingesting.Problem):
+        return answer.response()
+    if isinstance(answer, ingesting.Refused):
+        _authorise(context, job.principal, answer.app)  # 403, counted and audited here
+        raise errors.Conflict(f"the catalog changed during the upload for {answer.app!r}: send it again")
+    reason = answer.reason if isinstance(answer, ingesting.Failed) else "the body was not sent whole"
+    _log.error("an upload failed in the ingestion process: %s", reason)
+    return problems.internal()
+
+
+def _done(context: Context, outcome: findings.Ingested) -> JSONResponse:
     context.metrics.scans.inc()
     for transition, count in outcome.transitions.items():
         context.metrics.transitions.labels(transition).inc(count)
-    return outcome.as_dict(), BackgroundTask(_upkeep, context, outcome)
+    return JSONResponse(
+        outcome.as_dict(), status_code=201, background=BackgroundTask(_upkeep, context, outcome)
+    )
 
 
 def _upkeep(context: Context, outcome: findings.Ingested) -> None:
@@ -170,15 +165,3 @@ def _upkeep(context: Context, outcome: findings.Ingested) -> None:
         findings.refresh_statistics(context.database, outcome)
     except Exception:  # the edge: the upload stands; the statistics come with autovacuum instead
         _log.exception("the findings' statistics were not refreshed after scan %s", outcome.scan_id)
-
-
-def _opener(body: IO[bytes] | receiving.WireBody, *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
-    """Opens the body from its start, decoded: a spooled one as often as a parser needs to read it, the
-    one arriving on the wire once."""
-
-    def open_stream() -> IO[bytes]:
-        if body.seekable():
-            body.seek(0)
-        return io.BufferedReader(uploadparsing.DecodedReader(body, gzip=gzip, limit=limit), 1 << 16)
-
-    return open_stream

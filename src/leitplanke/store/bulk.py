@@ -8,6 +8,7 @@ not once per row and column. Used by ``repositories`` for the findings of a scan
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -89,12 +90,16 @@ class _Values:
         self.columns = list(columns)
         self.time_indices = [i for i, name in enumerate(columns) if _is_time(table, name)]
         self.times: dict[datetime, Any] = {}
+        self.pick = operator.itemgetter(*self.columns)  # a row's values in column order, in C
 
     def of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = [row[name] for name in self.columns]
+        values = [row[name] for name in self.columns] if len(self.columns) == 1 else list(self.pick(row))
+        times = self.times
         for index in self.time_indices:
-            if values[index] is not None:
-                values[index] = self.time(values[index])
+            value = values[index]
+            if value is not None:
+                stored = times.get(value)
+                values[index] = self.time(value) if stored is None else stored
         return tuple(values)
 
     def time(self, value: datetime) -> Any:
