@@ -1,7 +1,8 @@
 """CEL as Kubernetes has it: the runtime's adapter (``environments``, the only module that
 imports ``cel_expr_python``) and the Kubernetes libraries it registers (``functions`` for lists
-and sets, ``quantities``, ``networks``, ``urls``, ``regexfunctions``), plus ``sourcetext``,
-which reads CEL source as text. Callers use the names below: ``cel.Program``, ``cel.CelFailure``.
+and sets, ``quantities``, ``networks``, ``urls``, ``regexfunctions``), plus ``sourcetext``
+(CEL source as text) and ``literals`` (plain values as CEL literals).
+Callers use the names below: ``cel.Program``, ``cel.CelFailure``.
 """
 
 from leitplanke.engine.cel.environments import (
@@ -12,9 +13,9 @@ from leitplanke.engine.cel.environments import (
     Environment,
     Program,
     build_environment,
-    literal,
     parse_issue,
 )
+from leitplanke.engine.cel.literals import literal
 
 __all__ = [
     "SUBJECT_FUNCTION",

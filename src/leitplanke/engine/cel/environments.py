@@ -9,8 +9,6 @@ exceptions.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -94,10 +92,7 @@ class Program:
         kind = result.__class__
         if kind is bool or kind is int or kind is float:  # the hot path: most results are bools
             return result
-        # forEach verdicts come as one string. An error's value is its message, a string too,
-        # but never one of the letters p and f alone (it starts with a status, "NOT_FOUND:
-        # ..."): the runtime is asked for the type of other strings only
-        if kind is str and (not result.strip("pf") or value.type() != _ERROR):
+        if kind is str and value.type() != _ERROR:  # an error's value is its message, a string too
             return result
         try:
             return _plain(value, result)
@@ -330,40 +325,6 @@ def _function_decls() -> list[Any]:
                 )
             )
     return [runtime.FunctionDecl(name, group) for name, group in overloads.items()]
-
-
-def literal(value: Any) -> str | None:
-    """`value` written as a CEL literal, or None when CEL has no literal for it.
-
-    Policies' params are constants: written into the expression they cost a few
-    microseconds per evaluation, where a variable is converted afresh for every activation.
-    """
-    kind = value.__class__
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return str(value) if -(2**63) <= value < 2**63 else None
-    if kind is float:
-        return repr(value) if math.isfinite(value) else None
-    if kind is str:
-        # JSON's escapes of quotes, backslashes and control characters are CEL escapes too
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        items = [literal(item) for item in value]
-        return None if None in items else f"[{', '.join(items)}]"  # type: ignore[arg-type]
-    if isinstance(value, Mapping):
-        entries = []
-        for key, item in value.items():
-            if key.__class__ is not str and key.__class__ is not int and key.__class__ is not bool:
-                return None
-            key_text, item_text = literal(key), literal(item)
-            if key_text is None or item_text is None:
-                return None
-            entries.append(f"{key_text}: {item_text}")
-        return "{" + ", ".join(entries) + "}"
-    return None
 
 
 class _Unconvertible(Exception):
