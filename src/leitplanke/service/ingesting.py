@@ -60,7 +60,7 @@ def ingest(
     database: databases.Database,
     settings: Settings,
     job: Job,
-    body: IO[bytes] | receiving.WireBody | PipeBody,
+    body: IO[bytes] | receiving.ChunkedBody,
     *,
     authorise: Callable[[str], None],
 ) -> findings.Ingested:
@@ -89,9 +89,7 @@ def ingest(
     )
 
 
-def _opener(
-    body: IO[bytes] | receiving.WireBody | PipeBody, *, gzip: bool, limit: int
-) -> Callable[[], IO[bytes]]:
+def _opener(body: IO[bytes] | receiving.ChunkedBody, *, gzip: bool, limit: int) -> Callable[[], IO[bytes]]:
     """Opens the body from its start, decoded: a spooled one as often as a parser needs to read it, one
     arriving once."""
 
@@ -241,43 +239,22 @@ class Ingester:
 _DIED = "the ingestion process ended"
 
 
-class PipeBody(io.RawIOBase):
+class PipeBody(receiving.ChunkedBody):
     """The body as the request process frames it on the pipe (in the ingestion process)."""
 
     def __init__(self, conn: Connection) -> None:
         super().__init__()
         self.conn = conn
-        self.ended = False
-        self.pending = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self.pending:
-            if self.ended:
-                return 0
-            self.pending = memoryview(self._next())[1:]
-        view = memoryview(buffer).cast("B")
-        size = min(len(view), len(self.pending))
-        view[:size] = self.pending[:size]
-        self.pending = self.pending[size:]
-        return size
-
-    def drain(self) -> None:
-        self.pending = memoryview(b"")
-        while not self.ended:
-            self._next()
-
-    def _next(self) -> bytes:
+    def _chunk(self) -> bytes:
         frame = self.conn.recv_bytes()
         kind = frame[:1]
         if kind == _DATA:
-            return frame
+            return frame[1:]
         self.ended = True
         if kind == _ABORT:
             raise _Aborting
-        return b"e"
+        return b""
 
 
 class _Aborting(Exception):

@@ -18,14 +18,12 @@ import anyio.from_thread
 from leitplanke.service import problems
 
 
-class WireBody(io.RawIOBase):
-    """The bytes of ``chunks`` (the request's body stream), for a thread that anyio started."""
+class ChunkedBody(io.RawIOBase):
+    """A body read a chunk at a time from wherever ``_chunk`` takes it, holding one chunk."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], *, limit: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.chunks, self.limit = chunks, limit
-        self.seen = 0
-        self.ended = False
+        self.ended = False  # set by ``_chunk`` when the body is over
         self.pending = memoryview(b"")
 
     def readable(self) -> bool:
@@ -35,24 +33,39 @@ class WireBody(io.RawIOBase):
         while not self.pending:
             if self.ended:
                 return 0
-            self.pending = memoryview(anyio.from_thread.run(self._next))
+            self.pending = memoryview(self._chunk())
         view = memoryview(buffer).cast("B")
         size = min(len(view), len(self.pending))
         view[:size] = self.pending[:size]
         self.pending = self.pending[size:]
         return size
 
-    def read_chunk(self) -> bytes:
-        """The next chunk as it arrived (possibly empty); b"" once ``ended``."""
-        if self.ended:
-            return b""
-        return anyio.from_thread.run(self._next)
-
     def drain(self) -> None:
-        """Read the rest of the body and forget it (413 once it passes the limit)."""
+        """Read the rest of the body and forget it."""
         self.pending = memoryview(b"")
         while not self.ended:
-            anyio.from_thread.run(self._next)
+            self._chunk()
+
+    def _chunk(self) -> bytes:
+        """The next chunk (possibly empty); sets ``ended`` at the end."""
+        raise NotImplementedError
+
+
+class WireBody(ChunkedBody):
+    """The bytes of ``chunks`` (the request's body stream), for a thread that anyio started;
+    past ``limit`` bytes (``drain`` too) it raises 413."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], *, limit: int) -> None:
+        super().__init__()
+        self.chunks, self.limit = chunks, limit
+        self.seen = 0
+
+    def _chunk(self) -> bytes:
+        return anyio.from_thread.run(self._next)
+
+    def read_chunk(self) -> bytes:
+        """The next chunk as it arrived (possibly empty); b"" once ``ended``."""
+        return b"" if self.ended else self._chunk()
 
     async def _next(self) -> bytes:
         """The next chunk, b"" at the end; in the event loop."""
