@@ -10,9 +10,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from leitplanke.alerts import targets as alert_targets
 from leitplanke.core.problems import UsageError
+
+if TYPE_CHECKING:
+    from leitplanke.alerts import targets as alert_targets
 
 DEFAULT_SLA_DAYS: Mapping[str, int] = {"critical": 15, "high": 30, "medium": 90, "low": 180}
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -108,6 +111,10 @@ def _positive(name: str, text: str) -> int:
 
 
 def _alert_targets(env: Mapping[str, str]) -> tuple[alert_targets.Target, ...]:
+    # imported here: the CLI reads the cache folder from this module on every scan, and the alert
+    # senders (urllib, email) cost ~30 ms of start-up it does not need
+    from leitplanke.alerts import targets as alert_targets
+
     if env.get("LEITPLANKE_ALERT_TARGETS"):
         return alert_targets.parse_targets(env["LEITPLANKE_ALERT_TARGETS"])
     path = env.get("LEITPLANKE_ALERT_TARGETS_FILE")
