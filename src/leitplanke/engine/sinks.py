@@ -116,7 +116,9 @@ class Spooled:
         self._streams: dict[int, BinaryIO] = {}  # this sink's spool file, per process
 
     def prepare(self, results: list[Result]) -> Any:
-        return _spooled(results, self.render, self._stream()), tally(results)
+        # a worker whose sources gave no results opens no spool file
+        segments = _spooled(results, self.render, self._stream()) if results else []
+        return segments, tally(results)
 
     def accept(self, piece: Any) -> None:
         segments, counted = piece
