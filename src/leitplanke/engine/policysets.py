@@ -54,10 +54,6 @@ def compile_set(policies: Sequence[Policy], *, options: CompileOptions) -> Polic
     compiled, problems = compiling.compile_policies(
         policies, environment=environment, foreign=options.foreign
     )
-    for kind in compiled.by_kind:
-        # the kind index answers every kind the policies name before the set is shared; an
-        # unnamed kind gets the policies for any kind (see compiling.CompiledSet.candidates)
-        compiled.candidates(kind)
     return PolicySet(
         compiled=compiled,
         problems=tuple(problems),
