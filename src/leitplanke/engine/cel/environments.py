@@ -66,7 +66,7 @@ class Program:
         self.source = source
         self._expression = expression
         # a program kept from an earlier run is read back on its first use: most are never
-        # used in a scan whose document program succeeds (``compiling.document_program``)
+        # used in a scan whose document program succeeds (``joining.document_programs``)
         self._env = env
         self._serialized = serialized
 
