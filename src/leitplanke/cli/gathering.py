@@ -51,7 +51,7 @@ def gather(
     chosen_packs = list(packs) or list(config.packs)
     chosen_paths = list(policy_paths) or list(config.policies)
     if not chosen_packs and not chosen_paths:
-        chosen_packs = loading.available_packs()  # no choice made: every built-in pack
+        chosen_packs = loading.default_packs()  # no choice made
     gathered = Gathered(config=config, problems=problems)
     loaded = loading.load_packs(chosen_packs, now=now)
     loaded.extend(loading.load_paths(chosen_paths, now=now, max_waiver_days=config.max_waiver_days))

@@ -195,6 +195,14 @@ def available_packs() -> list[str]:
     )
 
 
+def default_packs() -> list[str]:
+    """The packs a scan runs when neither options nor the config file choose any.
+
+    The one place where that choice is made (today: every built-in pack).
+    """
+    return available_packs()
+
+
 def pack_directory(name: str) -> Path:
     return Path(str(resources.files("leitplanke") / "packs" / name))
 
