@@ -40,9 +40,10 @@ def _scripts() -> Any:
     return ScriptDirectory.from_config(config)
 
 
-def test_the_migrations_are_one_line_from_0001_to_the_ingestion_indexes() -> None:
+def test_the_migrations_are_one_line_from_0001_to_the_finding_writes() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0007_finding_writes",
         "0006_ingestion",
         "0005_subjects",
         "0004_audit",
@@ -84,3 +85,40 @@ def test_a_failed_transaction_leaves_nothing_behind(database: Any) -> None:
 def test_postgresql_urls_without_a_driver_use_psycopg() -> None:
     assert databases.normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert databases.normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_finding_whose_scope_is_not_its_last_scans_is_refused(database: Any) -> None:
+    import sqlalchemy.exc
+
+    from leitplanke.store.rows import App, Environment, Finding, Scan
+
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    with database.transaction() as session:
+        team = Team(name="t", title="", created_at=now)
+        repositories.add(session, team)
+        app_a, app_b = (
+            App(name="a", team_id=team.id, created_at=now),
+            App(name="b", team_id=team.id, created_at=now),
+        )
+        env = Environment(name="prod", created_at=now)
+        for row in (app_a, app_b, env):
+            repositories.add(session, row)
+        scan = Scan(
+            app_id=app_a.id, env_id=env.id, received_at=now, actor="ci", results=1, failing=1, summary={}
+        )
+        repositories.add(session, scan)
+        ids = (app_a.id, app_b.id, env.id, scan.id)
+
+    def finding(app_id: int) -> Finding:
+        return Finding(
+            app_id=app_id, env_id=ids[2], fingerprint="f", policy="p", rule="r", api_version="v1", kind="Pod",
+            namespace="ns", name="n", path="", severity="high", message="m", status="new",
+            first_seen=now, last_seen=now, last_scan_id=ids[3],
+        )  # fmt: skip
+
+    with database.transaction() as session:  # in the scope of the scan that saw it: accepted
+        repositories.add(session, finding(ids[0]))
+    with pytest.raises(sqlalchemy.exc.IntegrityError), database.transaction() as session:
+        repositories.add(session, finding(ids[1]))  # app b's finding, seen by a scan of app a
+    with database.reading() as session:
+        assert session.execute(text("SELECT app_id FROM findings")).scalars().all() == [ids[0]]

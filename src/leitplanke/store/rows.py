@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -96,14 +97,19 @@ class Scan(Row):
     failing: Mapped[int] = mapped_column(Integer)
     summary: Mapped[dict[str, Any]]
 
-    __table_args__ = (Index("ix_scans_scope", "app_id", "env_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_scans_scope", "app_id", "env_id", "received_at"),
+        # the target of the findings' scope-checking key (0007_finding_writes)
+        UniqueConstraint("id", "app_id", "env_id", name="uq_scans_id_scope"),
+    )
 
 
 class Finding(Row):
     __tablename__ = "findings"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
-    env_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    # the scope is checked through the last scan's (see ``__table_args__``), not by keys of its own
+    app_id: Mapped[int] = mapped_column(Integer)
+    env_id: Mapped[int] = mapped_column(Integer)
     fingerprint: Mapped[str] = mapped_column(String(64))
     policy: Mapped[str] = mapped_column(String(200))
     rule: Mapped[str] = mapped_column(String(200))
@@ -120,7 +126,7 @@ class Finding(Row):
     last_seen: Mapped[datetime]
     fixed_at: Mapped[datetime | None]
     sla_due: Mapped[datetime | None]
-    last_scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    last_scan_id: Mapped[int] = mapped_column(Integer)
     # the SLA clock pauses while a waiver covers the finding: when the current pause began, and the
     # seconds of the pauses that have ended (added to the due date)
     waived_since: Mapped[datetime | None]
@@ -128,10 +134,18 @@ class Finding(Row):
 
     __table_args__ = (
         UniqueConstraint("app_id", "env_id", "fingerprint", name="uq_findings_scope_fingerprint"),
-        Index("ix_findings_status", "status", "sla_due"),
+        # a finding's scope is its last scan's: one key checked per written row (0007_finding_writes)
+        ForeignKeyConstraint(
+            ["last_scan_id", "app_id", "env_id"],
+            ["scans.id", "scans.app_id", "scans.env_id"],
+            name="fk_findings_last_scan_scope",
+        ),
+        # no status here: an ingestion that moves findings from new to open then updates them in place
+        Index("ix_findings_sla_due", "sla_due"),
         Index("ix_findings_policy", "policy"),
         # the ingestion reads a scope's findings in id order, by keyset (0006_ingestion)
         Index("ix_findings_scope_id", "app_id", "env_id", "id"),
+        {"postgresql_with": {"fillfactor": 60}},
     )
 
 
