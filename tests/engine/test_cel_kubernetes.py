@@ -372,3 +372,21 @@ def test_optional_values_follow_the_cel_examples(environment: cel.Environment) -
             "{'a': {'b': 1}}.?a.?b.orValue(0)": 1,
         },
     )
+
+
+def test_rewritten_calls_leave_string_literals_alone_and_nest(environment: cel.Environment) -> None:
+    check_all(
+        environment,
+        {
+            "'x.validate(1) net.IP' == 'x.validate(1) net.IP'": True,
+            "{'a': 'ok'}.transformMap(k, v, format.dns1123Label().validate(v).hasValue())": {"a": False},
+            "[{'a': 1}.transformMap(k, v, v + 1)].transformMap(i, m, m.a)": {0: 2},
+            "type(ip('::1')) == net.IP && type(cidr('::1/128')) != net.IP": True,
+        },
+    )
+
+
+def test_a_compile_problem_after_a_rewritten_transform_keeps_its_column(environment: cel.Environment) -> None:
+    source = "{'a': 1}.transformMap(k, v, v + 1) == {}\n  && type(ip('::1')) == net.IP && nope"
+    column = source.split("\n")[1].index("nope") + 1
+    assert environment.compile(source) == cel.CelIssue("undeclared reference to 'nope'", 2, column)

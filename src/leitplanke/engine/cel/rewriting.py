@@ -85,7 +85,7 @@ def _optional_results(text: str) -> list[_Edit]:
     edits = []
     for pattern, key in ((_VALIDATE, formats.ERRORS_KEY), (_NAMED, formats.FORMAT_KEY)):
         for found in pattern.finditer(text):
-            closing = _closing(text, found.end() - 1)
+            closing = sourcetext.closing_masked(text, found.end() - 1)
             if closing > 0:
                 edits.append(_Edit(closing + 1, closing + 1, _AFTER_CALL, f".?{key}"))
     return edits
@@ -96,8 +96,8 @@ def _transforms(text: str) -> list[_Edit]:
     edits = []
     for found in _TRANSFORM.finditer(text):
         opening = found.end() - 1
-        closing = _closing(text, opening)
-        arguments = _arguments(text, opening, closing) if closing > 0 else []
+        closing = sourcetext.closing_masked(text, opening)
+        arguments = sourcetext.argument_spans(text, opening + 1, closing) if closing > 0 else []
         if len(arguments) not in (3, 4):
             continue  # the compiler reports the wrong number of arguments
         edits.append(_Edit(found.start(1), found.end(1), _REPLACING, "transformList"))
@@ -148,20 +148,8 @@ def _type_call_after(text: str, name_end: int) -> tuple[int, int, int] | None:
     call = re.compile(r"type\s*\(").match(text, equality.end())
     if call is None:
         return None
-    closing = _closing(text, call.end() - 1)
+    closing = sourcetext.closing_masked(text, call.end() - 1)
     return None if closing < 0 else (call.start(), call.end() - 1, closing)
-
-
-def _closing(text: str, opening: int) -> int:
-    depth = 0
-    for index in range(opening, len(text)):
-        if text[index] in "([{":
-            depth += 1
-        elif text[index] in ")]}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1
 
 
 def _opening(text: str, closing: int) -> int:
@@ -174,21 +162,3 @@ def _opening(text: str, closing: int) -> int:
             if depth == 0:
                 return index
     return -1
-
-
-def _arguments(text: str, opening: int, closing: int) -> list[tuple[int, int]]:
-    """The spans of the comma-separated arguments between the brackets."""
-    spans = []
-    depth = 0
-    first = opening + 1
-    for index in range(opening + 1, closing):
-        char = text[index]
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            spans.append((first, index))
-            first = index + 1
-    spans.append((first, closing))
-    return spans
