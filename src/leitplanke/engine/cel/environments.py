@@ -293,7 +293,7 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
 
 
 _LIBRARIES = (functions, quantities, networks, urls, regexfunctions, formats, semvers, jsonpatches)
-# Kubernetes' versions: strings 2 (since 1.29), lists 3 (since 1.35; the runtime's newest,
+# the versions Kubernetes 1.37 has: strings 2 (since 1.30), lists 3 (since 1.35; the runtime's newest,
 # which has no numbered 3), two-variable comprehensions (since 1.33)
 _STRINGS_VERSION = 2
 _CONFIG = """
