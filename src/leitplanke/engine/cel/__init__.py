@@ -1,7 +1,8 @@
 """CEL as Kubernetes has it: the runtime's adapter (``environments``, the only module that
 imports ``cel_expr_python``) and the Kubernetes libraries it registers (``functions`` for lists
-and sets, ``quantities``, ``networks``, ``urls``, ``regexfunctions``), plus ``sourcetext``
-(CEL source as text) and ``literals`` (plain values as CEL literals).
+and sets, ``quantities``, ``networks``, ``urls``, ``regexfunctions``, ``formats``, ``semvers``,
+``jsonpatches``), plus ``rewriting`` (source the runtime cannot compile as written),
+``sourcetext`` (CEL source as text) and ``literals`` (plain values as CEL literals).
 Callers use the names below: ``cel.Program``, ``cel.CelFailure``.
 """
 

@@ -23,7 +23,17 @@ from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_option
 
 from leitplanke.core import problems
 from leitplanke.engine import caching, regexes
-from leitplanke.engine.cel import functions, networks, quantities, regexfunctions, urls
+from leitplanke.engine.cel import (
+    formats,
+    functions,
+    jsonpatches,
+    networks,
+    quantities,
+    regexfunctions,
+    rewriting,
+    semvers,
+    urls,
+)
 
 _LOCATION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ")
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -202,10 +212,15 @@ class Environment:
         return Program(source, None, env=self._env, serialized=data)
 
     def _compile(self, source: str) -> Program | CelIssue:
+        rewritten = rewriting.rewrite(source)
         try:
-            expression = self._env.compile(source)
+            expression = self._env.compile(source if rewritten is None else rewritten.source)
         except RuntimeError as exc:
-            return parse_issue(str(exc))
+            found = parse_issue(str(exc))
+            if rewritten is None:
+                return found
+            # the problem's place in the source as written
+            return CelIssue(found.message, *rewritten.place(source, found.line, found.column))
         except TypeError:  # the binding rejects text it cannot encode as UTF-8
             return CelIssue("the expression is not valid Unicode text", 1, 1)
         issue = self._pattern_issue(source)
@@ -254,11 +269,13 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
     )
     library = runtime.CelExtension("kubernetes", [*_function_decls(), current])
     env = runtime.NewEnv(
+        # libraries the binding has no class for, enabled by name
+        config=runtime.NewEnvConfigFromYaml(_CONFIG),
         variables={name: runtime.Type.DYN for name in variables},
         # the Kubernetes library goes last: only then may it add overloads to a function an
         # extension already declares (indexOf on lists next to indexOf on strings)
         extensions=[
-            ext_strings.ExtStrings(),
+            ext_strings.ExtStrings(_STRINGS_VERSION),
             ext_optional.ExtOptional(),
             ext_math.ExtMath(),
             ext_encoders.ExtEncoders(),
@@ -275,13 +292,23 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
     return Environment(env, subject, store)
 
 
-_LIBRARIES = (functions, quantities, networks, urls, regexfunctions)
+_LIBRARIES = (functions, quantities, networks, urls, regexfunctions, formats, semvers, jsonpatches)
+# the versions Kubernetes 1.37 has: strings 2 (since 1.30), lists 3 (since 1.35; the runtime's newest,
+# which has no numbered 3), two-variable comprehensions (since 1.33)
+_STRINGS_VERSION = 2
+_CONFIG = """
+extensions:
+  - name: "lists"
+  - name: "two-var-comprehensions"
+"""
+_REWRITES = "rewriting/1"  # what ``cel.rewriting`` does is part of what a program means
 _STORE_LIMIT = 20_000  # beyond this many programs the cache starts again from this run's
 
 
 def _signature(variables: Sequence[str]) -> str:
     """A digest of what a compiled program's meaning depends on."""
-    parts = [metadata.version("cel-expr-python"), SUBJECT_FUNCTION, *sorted(variables)]
+    parts = [metadata.version("cel-expr-python"), SUBJECT_FUNCTION, _REWRITES, _CONFIG, str(_STRINGS_VERSION)]
+    parts += sorted(variables)
     for module in _LIBRARIES:
         for d in module.declarations():
             parts.append(f"{d.function}/{d.overload}/{d.result}/{','.join(d.parameters)}/{d.is_member}")

@@ -199,6 +199,30 @@ def _sets_intersects(left: list[Any], right: list[Any]) -> bool:
     return any(any(cel_equal(item, one) for item in right) for one in left)
 
 
+# --- two-variable comprehensions --------------------------------------------------------
+# The runtime expands transformMap and transformMapEntry but cannot run the map insertion
+# they expand to; ``cel.rewriting`` writes them as transformList followed by these.
+
+MAP_OF_PAIRS = "leitplankeMapOfPairs"
+MAP_OF_ENTRIES = "leitplankeMapOfEntries"
+
+
+def _map_of_pairs(pairs: list[list[Any]]) -> dict[Any, Any]:
+    return {key: value for key, value in pairs}
+
+
+def _map_of_entries(entries: list[dict[Any, Any]]) -> dict[Any, Any]:
+    merged: dict[Any, Any] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise TypeError(f"transformMapEntry needs a map per element, got {type_name(entry)}")
+        for key, value in entry.items():
+            if key in merged:
+                raise TypeError(f"insert failed: key {key} already exists")
+            merged[key] = value
+    return merged
+
+
 def declarations() -> list[Declaration]:
     return [
         member("isSorted", "list_is_sorted", "bool", ("list",), _is_sorted),
@@ -216,4 +240,6 @@ def declarations() -> list[Declaration]:
         function("sets.contains", "list_sets_contains_list", "bool", ("list", "list"), _contains_all),
         function("sets.equivalent", "list_sets_equivalent_list", "bool", ("list", "list"), _sets_equivalent),
         function("sets.intersects", "list_sets_intersects_list", "bool", ("list", "list"), _sets_intersects),
+        member(MAP_OF_PAIRS, "leitplanke_map_of_pairs", "map", ("list",), _map_of_pairs),
+        member(MAP_OF_ENTRIES, "leitplanke_map_of_entries", "map", ("list",), _map_of_entries),
     ]

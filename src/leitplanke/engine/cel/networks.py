@@ -16,6 +16,7 @@ from leitplanke.engine.cel import functions
 
 IP_MARKER = "__ip__"
 CIDR_MARKER = "__cidr__"
+TYPE_NAME_FUNCTION = "leitplanke.typeNameOf"
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _PREFIX_BITS = re.compile(r"0|[1-9][0-9]{0,2}")
@@ -161,6 +162,21 @@ def _prefix_length(value: Any) -> int:
     return _network_of(value)[1]
 
 
+def type_name_of(wrapped: list[Any]) -> str:
+    """`net.IP` or `net.CIDR` for an address or a network, "" for anything else.
+
+    The runtime has no custom types, so ``cel.rewriting`` turns `type(x) == net.IP` into
+    `leitplanke.typeNameOf([x]) == 'net.IP'` (the list lets one overload take any value).
+    """
+    value = wrapped[0] if len(wrapped) == 1 else None
+    if isinstance(value, dict) and len(value) == 1:
+        if IP_MARKER in value:
+            return "net.IP"
+        if CIDR_MARKER in value:
+            return "net.CIDR"
+    return ""
+
+
 def declarations() -> list[functions.Declaration]:
     member = functions.member
     function = functions.function
@@ -186,4 +202,5 @@ def declarations() -> list[functions.Declaration]:
         member("ip", "cidr_ip", "map", ("map",), _cidr_ip),
         member("masked", "cidr_masked", "map", ("map",), _cidr_masked),
         member("prefixLength", "cidr_prefix_length", "int", ("map",), _prefix_length),
+        function(TYPE_NAME_FUNCTION, "leitplanke_type_name_of", "string", ("list",), type_name_of),
     ]

@@ -84,17 +84,14 @@ def _quantity(text: str) -> dict[str, str]:
     return build_quantity(parse_quantity(text))
 
 
-def _compare(left: Any, right: Any) -> int:
+def compare(left: Any, right: Any) -> int:
+    """-1, 0 or 1 as quantity `left` is less than, equal to or greater than `right`.
+
+    `isLessThan`, `isGreaterThan` and `compareTo` are declared once for quantities and
+    semvers (both travel as maps): ``cel.semvers`` declares them and calls this for quantities.
+    """
     a, b = nanos_of(left), nanos_of(right)
     return (a > b) - (a < b)
-
-
-def _is_less_than(left: Any, right: Any) -> bool:
-    return _compare(left, right) < 0
-
-
-def _is_greater_than(left: Any, right: Any) -> bool:
-    return _compare(left, right) > 0
 
 
 def _add(left: Any, right: Any) -> dict[str, str]:
@@ -145,9 +142,6 @@ def declarations() -> list[functions.Declaration]:
         function(
             "isQuantity", "is_quantity_string", "bool", ("string",), functions.recognizer(parse_quantity)
         ),
-        member("isLessThan", "quantity_is_less_than", "bool", ("map", "map"), _is_less_than),
-        member("isGreaterThan", "quantity_is_greater_than", "bool", ("map", "map"), _is_greater_than),
-        member("compareTo", "quantity_compare_to", "int", ("map", "map"), _compare),
         member("add", "quantity_add", "map", ("map", "map"), _add),
         member("add", "quantity_add_int", "map", ("map", "int"), _add_int),
         member("sub", "quantity_sub", "map", ("map", "map"), _sub),

@@ -71,10 +71,11 @@ def masked(source: str) -> str | None:
 def closing(source: str, opening: int) -> int:
     """Index of the bracket that closes the one at ``opening``, literals skipped; -1 if none."""
     text = masked(source)
-    return -1 if text is None else _closing(text, opening)
+    return -1 if text is None else closing_masked(text, opening)
 
 
-def _closing(text: str, opening: int) -> int:
+def closing_masked(text: str, opening: int) -> int:
+    """``closing`` for text already ``masked``."""
     depth = 0
     for index in range(opening, len(text)):
         char = text[index]
@@ -116,8 +117,8 @@ def _rewritten(source: str, text: str) -> str | None:
         if found.start() < at:
             continue  # inside a bind already rewritten
         opening = found.end() - 1
-        end = _closing(text, opening)
-        arguments = _split(text, opening + 1, end) if end > 0 else []
+        end = closing_masked(text, opening)
+        arguments = argument_spans(text, opening + 1, end) if end > 0 else []
         if len(arguments) != 3:
             return None
         (name_start, name_end), value, body = arguments
@@ -134,7 +135,7 @@ def _rewritten(source: str, text: str) -> str | None:
     return "".join(out)
 
 
-def _split(text: str, start: int, end: int) -> list[tuple[int, int]]:
+def argument_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The spans of the comma-separated arguments between ``start`` and ``end``."""
     spans = []
     depth = 0

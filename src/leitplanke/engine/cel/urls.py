@@ -42,7 +42,7 @@ def _invalid(text: str, reason: str) -> TypeError:
 
 
 def parse_url(text: str) -> ParsedUrl:
-    _split_request_uri(text)
+    parse_request_uri(text)
     return _split(text, request=False)
 
 
@@ -128,7 +128,7 @@ def _url(text: str) -> dict[str, str]:
     return {MARKER: text}
 
 
-def _split_request_uri(text: str) -> ParsedUrl:
+def parse_request_uri(text: str) -> ParsedUrl:
     """Go's ParseRequestURI alone decides isURL, as in Kubernetes."""
     return _split(text, request=True)
 
@@ -172,7 +172,7 @@ def declarations() -> list[functions.Declaration]:
     function = functions.function
     return [
         function("url", "string_to_url", "map", ("string",), _url),
-        function("isURL", "is_url_string", "bool", ("string",), functions.recognizer(_split_request_uri)),
+        function("isURL", "is_url_string", "bool", ("string",), functions.recognizer(parse_request_uri)),
         member("getScheme", "url_get_scheme", "string", ("map",), _get_scheme),
         member("getHost", "url_get_host", "string", ("map",), _get_host),
         member("getHostname", "url_get_hostname", "string", ("map",), _get_hostname),
