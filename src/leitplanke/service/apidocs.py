@@ -66,18 +66,9 @@ class Asset:
 
 
 @dataclass(frozen=True, slots=True)
-class Package:
-    """An npm package whose files are served: its name, version and licence, as the manifest records."""
-
-    folder: str
-    name: str
-    version: str
-    license: str
-
-
-@dataclass(frozen=True, slots=True)
 class Assets:
-    packages: tuple[Package, ...]
+    """The served files by key; the manifest also records each npm package's version and licence."""
+
     files: dict[str, Asset]
 
     def url(self, key: str) -> str:
@@ -85,15 +76,14 @@ class Assets:
 
 
 def load_assets(static: Path = STATIC) -> Assets:
-    """The packages and files ``static/assets.json`` lists (the files are read when served)."""
+    """The files ``static/assets.json`` lists with their digests (the files are read when served)."""
     manifest: dict[str, Any] = json.loads((static / "assets.json").read_text(encoding="utf-8"))
-    packages, files = [], {}
+    files = {}
     for folder, entry in manifest.items():
-        packages.append(Package(folder, entry["package"], entry["version"], entry["license"]))
         for name, sha256 in entry["files"].items():
             key = f"{folder}/{name}"
             files[key] = Asset(key=key, path=static / folder / name, sha256=sha256)
-    return Assets(packages=tuple(packages), files=files)
+    return Assets(files=files)
 
 
 def docs_router(*, title: str, openapi_url: str, assets: Assets) -> APIRouter:
