@@ -5,12 +5,14 @@ set -euo pipefail
 
 need_apt=()
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
+# the browser test of the offline API documentation drives Debian's Chromium (no browser download)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 
 if [ ${#need_apt[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-  echo "setup: missing ${need_apt[*]}; run as root or install them (kustomize sources need kubectl)" >&2
+  echo "setup: missing ${need_apt[*]}; run as root or install them (kustomize sources need kubectl, the /docs browser test chromium)" >&2
   exit 0
 fi
 apt-get update -qq || true

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
-from leitplanke.service import dispatching, ingesting, metrics, problems, routes, uploads, waiving
+from leitplanke.service import apidocs, dispatching, ingesting, metrics, problems, routes, uploads, waiving
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -29,6 +29,7 @@ _log = logging.getLogger(__name__)
 # how often the counts of closed denial windows are written (governance.denials)
 DENIAL_FLUSH_SECONDS = 15.0
 SWITCH_INTERVAL = 0.0005  # seconds
+API_PREFIX = "/api/v1"
 
 
 def _utc_now() -> datetime:
@@ -90,23 +91,30 @@ def create_app(
         version=__version__,
         description="Governance service: catalog, findings with owners and SLAs, audit chain.",
         lifespan=lifespan,
+        # served by service.apidocs from the package, not from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = context
     problems.install(app)
+    problems.declare(app, api_prefix=API_PREFIX)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         """The address ``leitplanke serve`` prints leads to the API's documentation."""
         return RedirectResponse("/docs")
 
+    app.include_router(
+        apidocs.docs_router(title=app.title, openapi_url=app.openapi_url or "", assets=apidocs.load_assets())
+    )
     app.include_router(routes.health_router())
-    app.include_router(uploads.api_router(), prefix="/api/v1")
-    app.include_router(routes.api_router(), prefix="/api/v1")
-    app.include_router(waiving.api_router(), prefix="/api/v1")
+    app.include_router(uploads.api_router(), prefix=API_PREFIX)
+    app.include_router(routes.api_router(), prefix=API_PREFIX)
+    app.include_router(waiving.api_router(), prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,
-        prefix="/api/v1/",
+        prefix=API_PREFIX + "/",
         authenticate=lambda token: access.authenticate(db, token) is not None,
     )
     app.add_middleware(problems.NulInAddress)

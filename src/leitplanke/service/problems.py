@@ -3,7 +3,8 @@ that refuses bodies of anonymous callers.
 
 Every refusal leaves the service through here: validation errors name the field at fault,
 governance errors map to their status, oversized bodies are cut off before they are read whole,
-anonymous bodies are never read, and any other error is a 500 without internals.
+anonymous bodies are never read, and any other error is a 500 without internals. ``declare`` writes
+that shape (the ``Problem`` schema) into the OpenAPI document, on every operation that may answer it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,20 @@ from leitplanke.governance.access import bearer_token
 
 MEDIA_TYPE = "application/problem+json"
 STATUS = {errors.NotFound: 404, errors.Conflict: 409, errors.Invalid: 422, errors.Forbidden: 403}
+SCHEMA_REF = "#/components/schemas/Problem"
+# the descriptions of the declared responses: what each status means in this API
+MEANINGS = {
+    400: "Malformed request body: not JSON, or not the JSON the operation reads (`field`: body).",
+    401: "No valid API token: send `Authorization: Bearer <token>`.",
+    403: "The caller's role does not allow this on this resource.",
+    404: "Something the request names does not exist (`field` says which).",
+    409: "The request conflicts with the current state: it exists already, or is in no state to allow this.",
+    413: "The request body is larger than the service accepts (`limit`: its size in bytes).",
+    415: "The request body's media type or content encoding is not one the operation reads.",
+    422: "Invalid request: `field` names the field at fault, `errors` lists up to 20 issues.",
+    500: "The service could not complete the request (answered without internals).",
+    503: "The service is not ready: the database does not answer.",
+}
 
 
 def problem(
@@ -221,3 +236,106 @@ def _nul_field(path: str, query: bytes) -> str | None:
         if "\x00" in name or "\x00" in value:
             return name.replace("\x00", "") or "query"
     return None
+
+
+def problem_schemas() -> dict[str, Any]:
+    """The JSON Schemas of a problem and of one issue of its ``errors``: exactly the members ``problem``
+    writes (RFC 9457 allows extension members; this API declares each of its own)."""
+    issue = {
+        "type": "object",
+        "description": "One issue of the request: the field at fault and what is wrong with it.",
+        "required": ["field", "message"],
+        "properties": {
+            "field": {"type": "string", "description": "`scan.results[3].verdict`; empty for the whole body"},
+            "message": {"type": "string"},
+            "type": {
+                "type": "string",
+                "description": "the validation error's kind (`missing`, `json_invalid`)",
+            },
+        },
+        "additionalProperties": False,
+    }
+    problem = {
+        "type": "object",
+        "title": "Problem",
+        "description": (
+            "An error answer (RFC 9457, `application/problem+json`). Also the answer to an unknown path "
+            "(404) or method (405)."
+        ),
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string", "description": "`about:blank`: the status and title say it all"},
+            "title": {"type": "string", "description": "short, the same for every occurrence of the problem"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string", "description": "what went wrong with this request"},
+            "field": {"type": "string", "description": "the field, parameter or part at fault (`body`)"},
+            "errors": {
+                "type": "array",
+                "maxItems": 20,
+                "items": {"$ref": "#/components/schemas/ProblemIssue"},
+            },
+            "limit": {"type": "integer", "description": "413: the largest body accepted, in bytes"},
+        },
+        "additionalProperties": False,
+    }
+    return {"Problem": problem, "ProblemIssue": issue}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's own refusals for FastAPI's ``responses=`` (those beyond ``declare``'s common ones)."""
+    return {status: _response(status) for status in statuses}
+
+
+def _response(status: int) -> dict[str, Any]:
+    declared: dict[str, Any] = {
+        "description": MEANINGS[status],
+        "content": {MEDIA_TYPE: {"schema": {"$ref": SCHEMA_REF}}},
+    }
+    if status == 401:
+        declared["headers"] = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
+    return declared
+
+
+def common_statuses(path: str, operation: dict[str, Any], *, api_prefix: str) -> list[int]:
+    """The problems any operation may answer: an invalid address or parameter (422) and an internal error
+    (500); under ``api_prefix`` no token (401) or no right (403); with a body malformed JSON (400) or
+    one too large (413)."""
+    statuses = [422, 500]
+    if path.startswith(api_prefix):
+        statuses += [401, 403]
+    if "requestBody" in operation:
+        statuses += [400, 413]
+    return sorted(statuses)
+
+
+def declare_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str, Any]:
+    """``document`` with the ``Problem`` schema and, on every operation, the problem responses it may
+    answer: FastAPI's own 422 (``HTTPValidationError``, a shape this API never answers) is replaced."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(problem_schemas())
+    for path, item in document.get("paths", {}).items():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            answers = operation["responses"]
+            for status in common_statuses(path, operation, api_prefix=api_prefix):
+                if status == 422 or str(status) not in answers:
+                    answers[str(status)] = _response(status)
+            operation["responses"] = dict(sorted(answers.items()))
+    for name in ("HTTPValidationError", "ValidationError"):  # the first refers to the second
+        if f'"#/components/schemas/{name}"'.encode() not in orjson.dumps(document):
+            schemas.pop(name, None)
+    return document
+
+
+def declare(app: FastAPI, *, api_prefix: str) -> None:
+    """Have ``app``'s OpenAPI document declare the problems its operations answer (built on first use)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_problems(generate(), api_prefix=api_prefix)
+        return app.openapi_schema
+
+    # FastAPI's documented way to extend the document it generates
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -22,7 +22,7 @@ from leitplanke.governance import (
     findingviews,
     slas,
 )
-from leitplanke.service import cursors, schemas
+from leitplanke.service import cursors, problems, schemas
 from leitplanke.service.contexts import Context
 from leitplanke.service.metrics import CONTENT_TYPE
 from leitplanke.store import auditrecords, repositories
@@ -80,14 +80,12 @@ def health_router() -> APIRouter:
         (no worker thread to wait for)."""
         return {"status": "ok"}
 
-    @router.get("/readyz", tags=["health"])
+    @router.get("/readyz", tags=["health"], responses=problems.responses(503))
     def readyz(context: ContextDep) -> Response:
         """The database answers."""
         if context.database.ping():
             return Response('{"status":"ready"}', media_type="application/json")
-        from leitplanke.service.problems import problem
-
-        return problem(503, "Not ready", detail="the database does not answer")
+        return problems.problem(503, "Not ready", detail="the database does not answer")
 
     @router.get("/metrics", tags=["health"])
     def prometheus(context: ContextDep) -> Response:
@@ -203,7 +201,7 @@ def _catalog_routes(router: APIRouter) -> None:
         )
         return {"name": body.name, "outcome": outcome}
 
-    @router.post("/teams", status_code=201, tags=["catalog"])
+    @router.post("/teams", status_code=201, tags=["catalog"], responses=problems.responses(409))
     def create_team(body: schemas.TeamIn, context: ContextDep, principal: PrincipalDep) -> dict[str, str]:
         """Create a team (platform-admin)."""
         return put_team(body, context, principal, new=True)
@@ -235,7 +233,7 @@ def _catalog_routes(router: APIRouter) -> None:
         )
         return {"name": body.name, "outcome": outcome}
 
-    @router.post("/apps", status_code=201, tags=["catalog"])
+    @router.post("/apps", status_code=201, tags=["catalog"], responses=problems.responses(409))
     def create_app_entry(body: schemas.AppIn, context: ContextDep, principal: PrincipalDep) -> dict[str, str]:
         """Register an application (admin of its owning team)."""
         return put_app(body, context, principal, new=True)
@@ -260,7 +258,7 @@ def _catalog_routes(router: APIRouter) -> None:
         )
         return {"name": body.name, "outcome": outcome}
 
-    @router.post("/environments", status_code=201, tags=["catalog"])
+    @router.post("/environments", status_code=201, tags=["catalog"], responses=problems.responses(409))
     def create_environment(
         body: schemas.EnvironmentIn, context: ContextDep, principal: PrincipalDep
     ) -> dict[str, str]:
@@ -308,7 +306,7 @@ def _audit_routes(router: APIRouter) -> None:
         authorise(context, principal, "audit.verify", authorising.AUDIT)
         return auditverifying.verify_database(context.database, full=full).as_dict()
 
-    @router.get("/audit/{seq}/leaves/{idx}", tags=["audit"])
+    @router.get("/audit/{seq}/leaves/{idx}", tags=["audit"], responses=problems.responses(404))
     def audit_leaf(
         context: ContextDep,
         principal: PrincipalDep,

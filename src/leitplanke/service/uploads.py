@@ -41,6 +41,7 @@ def api_router() -> APIRouter:
         response_model=schemas.Ingested,
         tags=["findings"],
         openapi_extra={"requestBody": schemas.scan_upload_body()},
+        responses=problems.responses(404, 409, 415),
     )
     async def upload_scan(request: Request, app: AppName = None, env: AppName = None) -> Response:
         """Ingest a scan of one app in one environment (developer role of the app's team).

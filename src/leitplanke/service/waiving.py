@@ -25,7 +25,7 @@ from leitplanke.governance import (
     waiverfiles,
     waivers,
 )
-from leitplanke.service import routes
+from leitplanke.service import problems, routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
 from leitplanke.store import repositories
@@ -157,7 +157,11 @@ def _reading_routes(router: APIRouter) -> None:
             context.database, now=context.clock(), team=team, app=app, team_ids=principal.visible_team_ids()
         )
 
-    @router.get("/waivers/export", response_class=Response, responses={200: {"content": {YAML: {}}}})
+    @router.get(
+        "/waivers/export",
+        response_class=Response,
+        responses={200: {"content": {YAML: {}}}, **problems.responses(404)},
+    )
     def export(
         context: ContextDep,
         principal: PrincipalDep,
@@ -175,7 +179,12 @@ def _reading_routes(router: APIRouter) -> None:
         render = waiverfiles.render_kyverno if format == "kyverno" else waiverfiles.render_native
         return Response(render(active), media_type=YAML)
 
-    @router.get("/waivers/{waiver_id}", response_model=WaiverOut, response_model_by_alias=True)
+    @router.get(
+        "/waivers/{waiver_id}",
+        response_model=WaiverOut,
+        response_model_by_alias=True,
+        responses=problems.responses(404),
+    )
     def get_waiver(waiver_id: WaiverId, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         view = waivers.get_waiver(context.database, waiver_id)
         routes.authorise(context, principal, "waiver.read", authorising.for_waiver(view.id, view.team))
@@ -183,7 +192,13 @@ def _reading_routes(router: APIRouter) -> None:
 
 
 def _workflow_routes(router: APIRouter) -> None:
-    @router.post("/waivers", status_code=201, response_model=WaiverOut, response_model_by_alias=True)
+    @router.post(
+        "/waivers",
+        status_code=201,
+        response_model=WaiverOut,
+        response_model_by_alias=True,
+        responses=problems.responses(404),
+    )
     def request_waiver(body: WaiverIn, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         """Request a waiver (developer of the owning team); it covers nothing until approved."""
         owner = _owner(context, body.app)
@@ -208,7 +223,11 @@ def _workflow_routes(router: APIRouter) -> None:
         return _out(view)
 
     @router.post(
-        "/waivers/{waiver_id}/renew", status_code=201, response_model=WaiverOut, response_model_by_alias=True
+        "/waivers/{waiver_id}/renew",
+        status_code=201,
+        response_model=WaiverOut,
+        response_model_by_alias=True,
+        responses=problems.responses(404, 409),
     )
     def renew(waiver_id: WaiverId, body: RenewIn, context: ContextDep, principal: PrincipalDep) -> WaiverOut:
         """Request a new waiver with the scope of an approved or expired one, linked to it."""
@@ -248,7 +267,12 @@ def _workflow_routes(router: APIRouter) -> None:
             raise
         return _out(decided)
 
-    @router.post("/waivers/{waiver_id}/approve", response_model=WaiverOut, response_model_by_alias=True)
+    @router.post(
+        "/waivers/{waiver_id}/approve",
+        response_model=WaiverOut,
+        response_model_by_alias=True,
+        responses=problems.responses(404, 409),
+    )
     def approve(
         waiver_id: WaiverId, body: DecisionIn, context: ContextDep, principal: PrincipalDep
     ) -> WaiverOut:
@@ -256,7 +280,12 @@ def _workflow_routes(router: APIRouter) -> None:
         requester): the findings it covers become waived."""
         return decide(waiver_id, body, context, principal, approve=True)
 
-    @router.post("/waivers/{waiver_id}/reject", response_model=WaiverOut, response_model_by_alias=True)
+    @router.post(
+        "/waivers/{waiver_id}/reject",
+        response_model=WaiverOut,
+        response_model_by_alias=True,
+        responses=problems.responses(404, 409),
+    )
     def reject(
         waiver_id: WaiverId, body: DecisionIn, context: ContextDep, principal: PrincipalDep
     ) -> WaiverOut:
