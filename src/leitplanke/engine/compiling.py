@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from leitplanke.core.documents import Document
-from leitplanke.core.policies import Policy, Rule
+from leitplanke.core.policies import BrokenPolicy, Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import cel, contexts, itemsources, joining, subjects
+from leitplanke.engine import brokenpolicies, cel, contexts, itemsources, joining, subjects
 from leitplanke.engine.cel import sourcetext
 
 VARIABLES = (
@@ -120,6 +120,9 @@ class CompiledSet:
     # (see ``joining.document_programs``), which maps a policy's id to its place in the program
     document_chunks: tuple[joining.Chunk, ...] = ()
     document_slots: Mapping[str, int] = field(default_factory=dict)
+    # the policies that could not be built (``brokenpolicies``): with an entry in ``policies``
+    # where it is known what they apply to
+    broken: tuple[BrokenPolicy, ...] = ()
     # derived: the candidates of every indexed kind, in the order of ``policies``
     _candidates: Mapping[str, tuple[CompiledPolicy, ...]] = field(init=False, repr=False, compare=False)
 
@@ -155,30 +158,42 @@ def compile_policies(
     environment: cel.Environment | None = None,
     foreign: Sequence[CompiledPolicy] = (),
 ) -> tuple[CompiledSet, list[Problem]]:
-    """Compile native policies; ``foreign`` ones (already built by ``compat``) join the index as they are."""
+    """Compile native policies; ``foreign`` ones (already built by ``compat``) join the index as they are.
+
+    A native policy that does not compile joins as an error-only entry (``brokenpolicies``).
+    """
     env = environment or build_environment()
     problems: list[Problem] = []
     compiled: list[CompiledPolicy] = list(foreign)
+    broken = [p.foreign.broken for p in foreign if isinstance(p.foreign, brokenpolicies.BrokenRules)]
     seen: dict[str, Policy] = {}
     for policy in policies:
         if not policy.enabled:
             continue
         if policy.id in seen:
             first = seen[policy.id].source
-            problems.append(
-                Problem(
-                    policy.source.file,
-                    policy.source.line,
-                    "duplicate-policy",
-                    f"policy {policy.id!r} is already defined at {first.file}:{first.line}",
-                    field="metadata.name",
+            duplicate = Problem(
+                policy.source.file,
+                policy.source.line,
+                "duplicate-policy",
+                f"policy {policy.id!r} is already defined at {first.file}:{first.line}",
+                field="metadata.name",
+            )
+            problems.append(duplicate)
+            file, line = policy.source.file, policy.source.line
+            broken.append(
+                brokenpolicies.unmatched(
+                    name=policy.id, kind="Policy", file=file, line=line, problems=[duplicate]
                 )
             )
             continue
         seen[policy.id] = policy
+        mark = len(problems)
         result = _compile_policy(env, policy, problems)
-        if result is not None:
-            compiled.append(result)
+        if result is None:  # an error result where it applies, the other policies unharmed
+            found, result = brokenpolicies.native_entry(policy, problems[mark:])
+            broken.append(found)
+        compiled.append(result)
     index: dict[str, list[CompiledPolicy]] = {}
     for item in compiled:
         for kind in item.policy.match.kinds or (ANY_KIND,):
@@ -197,6 +212,7 @@ def compile_policies(
             collect_kinds=collect,
             document_chunks=chunks,
             document_slots=slots,
+            broken=tuple(broken),
         ),
         problems,
     )
@@ -389,4 +405,7 @@ def _per_subject(body: str, key: str) -> str:
 
 
 def policy_map(compiled: CompiledSet) -> dict[str, Policy]:
-    return {p.id: p.policy for p in compiled.policies}
+    """The policies that run, by id: error-only entries of broken policies left out."""
+    return {
+        p.id: p.policy for p in compiled.policies if not isinstance(p.foreign, brokenpolicies.BrokenRules)
+    }
