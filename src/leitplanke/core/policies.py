@@ -70,7 +70,10 @@ class Fix:
 class Rule:
     name: str
     validate: str
+    # plain text with {{ expr }}, or CEL (see ``engine.messages``); ``message_expression``:
+    # written as messageExpression, always CEL
     message: str = ""
+    message_expression: bool = False
     for_each: str = ""
     path: str = ""  # field path of the offending field: "item.x", "podSpec.x" or document-relative
     fix: Fix | None = None

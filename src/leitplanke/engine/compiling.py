@@ -7,6 +7,7 @@ evaluator runs. Called by the CLI and ``testing``; feeds ``evaluating``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import BrokenPolicy, Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import brokenpolicies, cel, contexts, itemsources, joining, subjects
+from leitplanke.engine import brokenpolicies, cel, contexts, itemsources, joining, messages, subjects
 from leitplanke.engine.cel import sourcetext
 
 VARIABLES = (
@@ -246,6 +247,22 @@ class _Compiler:
             return False
         return True
 
+    def message(self, rule: Rule, *, field: str) -> Rule:
+        """``rule`` with its message as CEL (``messages.resolve``); without one if it is wrong."""
+        key = "messageExpression" if rule.message_expression else "message"
+        found = messages.resolve(rule.message, expression=rule.message_expression, compiles=self._issue)
+        if found.error:
+            self.failed = True
+            line = rule.lines.get(key, rule.source.line)
+            self.problems.append(
+                Problem(self.policy.source.file, line, "invalid-message", found.error, field=field)
+            )
+        return dataclasses.replace(rule, message=found.source)
+
+    def _issue(self, source: str) -> str:
+        result = self.env.compile(source)
+        return result.message if isinstance(result, cel.CelIssue) else ""
+
     def program(self, source: str) -> cel.Program | None:
         result = self.env.compile(self._wrapped(source))
         if isinstance(result, cel.CelIssue):
@@ -296,6 +313,12 @@ def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem
 
 def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
     base = f"spec.rules[{rule.index}]"
+    if rule.message:  # from here on the message is the CEL that produces it
+        rule = c.message(
+            rule, field=f"{base}.{'messageExpression' if rule.message_expression else 'message'}"
+        )
+        if not rule.message:
+            return None
     ok = True
     for key, source in (
         ("validate", rule.validate),
