@@ -156,7 +156,7 @@ def test_a_100_mb_file_is_refused_unread_and_the_scan_stays_small(
     assert run.max_rss < baseline.max_rss + size // 4, "the whole file was read into memory"
 
 
-# ---- policies: a broken policy stops the scan before it starts, with every problem listed
+# ---- policies: a broken policy is reported with every problem listed; the others run
 
 
 def test_cel_syntax_errors_and_unknown_variables_exit_2_each_with_file_line_and_field(
@@ -196,9 +196,18 @@ def test_cel_syntax_errors_and_unknown_variables_exit_2_each_with_file_line_and_
         """,
     )
 
-    run = run_cli("scan", "in", "-p", "policies", "-j", "1")
+    run = run_cli("scan", "in", "-p", "policies", "-j", "1", "-f", "json")
 
-    assert (run.code, run.stdout) == (2, "")
+    assert run.code == 2, run
+    assert [(b["name"], b["file"]) for b in run.json()["brokenPolicies"]] == [
+        ("require-labels", "policies/labels.yaml"),
+        ("known-teams", "policies/teams.yaml"),
+    ]
+    assert run.verdicts() == {
+        ("known-teams", "known", "Pod/shop/web", "error"),
+        ("known-teams", "team", "Pod/shop/web", "error"),
+        ("require-labels", "labels", "Pod/shop/web", "error"),
+    }
     syntax = (
         "Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', "
         "'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"

@@ -108,3 +108,52 @@ def test_a_path_that_does_not_exist_is_a_usage_error_not_zero_tests_passed(run_c
         "",
         ["leitplanke: polices: no such file or directory"],
     )
+
+
+def test_an_expected_resource_that_is_not_there_names_the_nearest_one(run_cli, write):
+    write("policies/team.yaml", POLICY)
+    write("policies/tests/team.yaml", TEST.replace("resource: Pod/shop/orphan", "resource: Pod/shop/orphn"))
+
+    run = run_cli("test", "policies")
+
+    assert run.code == 1, run
+    assert run.stdout_lines == [
+        "FAIL policies/tests/team.yaml:11 require-team-label/team Pod/shop/orphn: expected pass, got none "
+        "(no resource Pod/shop/orphn in the test's resources; did you mean Pod/shop/orphan?)",
+        "1 passed, 1 failed",
+    ]
+
+
+def test_an_error_row_shows_the_evaluation_error(run_cli, write):
+    write(
+        "policies/team.yaml",
+        POLICY.replace(
+            "has(object.metadata.labels) && 'team' in object.metadata.labels",
+            "object.metadata.labels.team != ''",
+        ),
+    )
+    write("policies/tests/team.yaml", TEST)
+
+    run = run_cli("test", "policies", "--format", "json")
+
+    assert run.code == 1, run
+    orphan = json.loads(run.stdout)["rows"][1]
+    assert (orphan["actual"], orphan["note"]) == ("error", 'NOT_FOUND: Key not found in map : "labels"')
+
+
+def test_a_policy_that_does_not_compile_exits_2_as_lint_does(run_cli, write):
+    write("policies/team.yaml", POLICY.replace("'team' in object", "'team' in objct"))
+    write("policies/tests/team.yaml", TEST)
+
+    run = run_cli("test", "policies")
+    lint = run_cli("policies", "lint", "-p", "policies/team.yaml")
+
+    assert (run.code, lint.code) == (2, 2), (run, lint)
+    problem = "[spec.rules[0].validate]: undeclared reference to 'objct.metadata.labels'"
+    note = f"the policy could not run: policies/tests/../team.yaml:9:56 {problem.replace(']: ', ']: cel-compile: ')}"
+    assert run.stdout_lines == [
+        f"policies/tests/../team.yaml:9:56: error cel-compile {problem}",
+        f"FAIL policies/tests/team.yaml:10 require-team-label/team Pod/shop/owned: expected pass, got error ({note})",
+        f"FAIL policies/tests/team.yaml:11 require-team-label/team Pod/shop/orphan: expected pass, got error ({note})",
+        "0 passed, 2 failed",
+    ]

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from leitplanke import engine, settings
-from leitplanke.core.policies import Policy
+from leitplanke.core.policies import BrokenPolicy, Policy
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver
 from leitplanke.engine import compiling, configuring, loading
@@ -33,10 +33,20 @@ class Gathered:
     foreign: list[compiling.CompiledPolicy] = field(default_factory=list)  # Kyverno policies, built
     waivers: list[Waiver] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # policies that could not be read or converted: their problems are in ``problems`` too,
+    # and they need not stop a scan (``fatal`` leaves them out)
+    broken: list[BrokenPolicy] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
         return any(p.level is Level.ERROR for p in self.problems)
+
+    @property
+    def fatal(self) -> list[Problem]:
+        """Errors that stop any run: a missing path, an unknown pack, a bad config or waiver;
+        not those of a policy that could not be read or compiled (it is reported, the rest run)."""
+        owned = {problem for broken in self.broken for problem in broken.problems}
+        return [p for p in self.problems if p.level is Level.ERROR and p not in owned]
 
 
 def gather(
@@ -63,6 +73,7 @@ def gather(
     gathered.policies = policies
     gathered.foreign = loaded.foreign
     gathered.waivers = loaded.waivers
+    gathered.broken = loaded.broken
     gathered.problems.extend(loaded.problems + override_problems)
     return gathered
 
@@ -84,7 +95,10 @@ def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]
 def compile_gathered(gathered: Gathered) -> engine.PolicySet:
     policy_set = engine.compile(
         gathered.policies,
-        options=engine.CompileOptions(foreign=tuple(gathered.foreign), cache=settings.cache_directory()),
+        options=engine.CompileOptions(
+            foreign=tuple(gathered.foreign), broken=tuple(gathered.broken), cache=settings.cache_directory()
+        ),
     )
     gathered.problems.extend(policy_set.problems)
+    gathered.broken = list(policy_set.broken)
     return policy_set

@@ -1,7 +1,8 @@
 """``leitplanke scan``: documents from paths through the policies into a report.
 
 Maps the outcome to exit codes: 0 clean, 1 failing results at or above
-``--fail-on`` (or inputs that could not be evaluated), 2 usage or policy error.
+``--fail-on`` (or inputs that could not be evaluated), 2 usage or policy error: before
+the scan (no report), or a policy that could not run (the others ran, the report is written).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def scan_command(
     threshold = _threshold(fail_on, gathered.config.fail_on)
     _add_scan_inventory(gathered, paths or ["."], config_type=config_type)
     policy_set = gathering.compile_gathered(gathered)
-    if gathered.has_errors:
+    if gathered.fatal:  # a broken policy is not: it is reported, the others run
         for problem in sorted(gathered.problems):
             typer.echo(problem.render(), err=True)
         raise typer.Exit(EXIT_USAGE)
@@ -141,6 +142,7 @@ def scan_command(
             ),
         )
         report.problems[:0] = gathered.problems  # warnings from loading come first
+        report.broken = list(policy_set.broken)
         policy_map = dict(policy_set.policies)
         view = None
         if framework is not None:
@@ -354,6 +356,8 @@ def _overwritten(output: str) -> Iterator[TextIO]:
 
 
 def exit_code(report: ScanReport, threshold: Severity) -> int:
+    if report.broken:  # a policy error, though the report was written
+        return EXIT_USAGE
     if report.failing_count(threshold):
         return EXIT_FAILED
     if any(p.level is Level.ERROR for p in report.problems):

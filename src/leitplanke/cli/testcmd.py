@@ -1,4 +1,8 @@
-"""``leitplanke test``: run policy unit tests and end with ``N passed, N failed``."""
+"""``leitplanke test``: run policy unit tests and end with ``N passed, N failed``.
+
+Exit codes: 0 every row holds, 1 some row does not, 2 a policy or test file with an error
+(one that does not compile, say), as ``policies lint`` exits for it.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ def test_command(
                 "actual": r.actual,
                 "ok": r.ok,
                 "family": r.family,
+                **({"note": r.note} if r.note else {}),
             }
             for r in report.rows
         ]
@@ -65,13 +70,16 @@ def test_command(
         for row in report.rows:
             if verbose or not row.ok:
                 mark = "ok  " if row.ok else "FAIL"
+                note = f" ({row.note})" if row.note else ""
                 typer.echo(
                     f"{mark} {row.test}:{row.line} {row.policy}/{row.rule or '*'} {row.resource}: "
-                    f"expected {row.expected}, got {row.actual}"
+                    f"expected {row.expected}, got {row.actual}{note}"
                 )
     passed, failed = report.passed, report.failed
     typer.echo(f"{passed} passed, {failed} failed", err=fmt == "json")
-    if failed or any(p.level.value == "error" for p in report.problems):
+    if any(p.level.value == "error" for p in report.problems):
+        raise typer.Exit(2)  # a policy (or test) that cannot be read or compiled: as ``policies lint``
+    if failed:
         raise typer.Exit(1)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leitplanke.core.problems import Problem
+
 
 class Severity(enum.IntEnum):
     """Ordered so that ``>=`` compares seriousness."""
@@ -68,7 +70,10 @@ class Fix:
 class Rule:
     name: str
     validate: str
+    # plain text with {{ expr }}, or CEL (see ``engine.messages``); ``message_expression``:
+    # written as messageExpression, always CEL
     message: str = ""
+    message_expression: bool = False
     for_each: str = ""
     path: str = ""  # field path of the offending field: "item.x", "podSpec.x" or document-relative
     fix: Fix | None = None
@@ -117,3 +122,33 @@ class Policy:
     @property
     def is_set_level(self) -> bool:
         return any(rule.collect for rule in self.rules)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenPolicy:
+    """A policy that could not be read, converted or compiled, and so does not run.
+
+    ``name`` is its id ("" when the document names none, or the file is not YAML at all);
+    ``kind`` what it was written as (``Policy``, ``ClusterPolicy``, a constraint's kind, …);
+    ``policy`` what is known of it when it was read: the documents it matches then get an
+    ``error`` result for it, never a silent pass. Its problems say why, with file and line.
+    """
+
+    name: str
+    kind: str
+    file: str
+    line: int
+    problems: tuple[Problem, ...]
+    policy: Policy | None = None
+
+    @property
+    def reason(self) -> str:
+        """The first problem, with where it is, and how many more there are."""
+        first = self.problems[0]
+        where = f"{first.file}:{first.line}" if first.line else first.file
+        if first.column:
+            where += f":{first.column}"
+        field = f" [{first.field}]" if first.field else ""
+        more = len(self.problems) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        return f"{where}{field}: {first.code}: {first.message}{tail}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leitplanke.core.documents import SkippedInput
-from leitplanke.core.policies import Severity
+from leitplanke.core.policies import BrokenPolicy, Severity
 from leitplanke.core.problems import Problem
 
 
@@ -194,6 +194,8 @@ class ScanReport:
     results: list[Result] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped: list[SkippedInput] = field(default_factory=list)
+    # policies that could not run (their problems are among ``problems`` too)
+    broken: list[BrokenPolicy] = field(default_factory=list)
     documents: int = 0
     evaluations: int = 0
     policies: int = 0

@@ -7,6 +7,7 @@ evaluator runs. Called by the CLI and ``testing``; feeds ``evaluating``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -15,9 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from leitplanke.core.documents import Document
-from leitplanke.core.policies import Policy, Rule
+from leitplanke.core.policies import BrokenPolicy, Policy, Rule
 from leitplanke.core.problems import Problem
-from leitplanke.engine import cel, contexts, itemsources, joining, subjects
+from leitplanke.engine import brokenpolicies, cel, contexts, itemsources, joining, messages, subjects
 from leitplanke.engine.cel import sourcetext
 
 VARIABLES = (
@@ -120,6 +121,9 @@ class CompiledSet:
     # (see ``joining.document_programs``), which maps a policy's id to its place in the program
     document_chunks: tuple[joining.Chunk, ...] = ()
     document_slots: Mapping[str, int] = field(default_factory=dict)
+    # the policies that could not be built (``brokenpolicies``): with an entry in ``policies``
+    # where it is known what they apply to
+    broken: tuple[BrokenPolicy, ...] = ()
     # derived: the candidates of every indexed kind, in the order of ``policies``
     _candidates: Mapping[str, tuple[CompiledPolicy, ...]] = field(init=False, repr=False, compare=False)
 
@@ -155,30 +159,42 @@ def compile_policies(
     environment: cel.Environment | None = None,
     foreign: Sequence[CompiledPolicy] = (),
 ) -> tuple[CompiledSet, list[Problem]]:
-    """Compile native policies; ``foreign`` ones (already built by ``compat``) join the index as they are."""
+    """Compile native policies; ``foreign`` ones (already built by ``compat``) join the index as they are.
+
+    A native policy that does not compile joins as an error-only entry (``brokenpolicies``).
+    """
     env = environment or build_environment()
     problems: list[Problem] = []
     compiled: list[CompiledPolicy] = list(foreign)
+    broken = [p.foreign.broken for p in foreign if isinstance(p.foreign, brokenpolicies.BrokenRules)]
     seen: dict[str, Policy] = {}
     for policy in policies:
         if not policy.enabled:
             continue
         if policy.id in seen:
             first = seen[policy.id].source
-            problems.append(
-                Problem(
-                    policy.source.file,
-                    policy.source.line,
-                    "duplicate-policy",
-                    f"policy {policy.id!r} is already defined at {first.file}:{first.line}",
-                    field="metadata.name",
+            duplicate = Problem(
+                policy.source.file,
+                policy.source.line,
+                "duplicate-policy",
+                f"policy {policy.id!r} is already defined at {first.file}:{first.line}",
+                field="metadata.name",
+            )
+            problems.append(duplicate)
+            file, line = policy.source.file, policy.source.line
+            broken.append(
+                brokenpolicies.unmatched(
+                    name=policy.id, kind="Policy", file=file, line=line, problems=[duplicate]
                 )
             )
             continue
         seen[policy.id] = policy
+        mark = len(problems)
         result = _compile_policy(env, policy, problems)
-        if result is not None:
-            compiled.append(result)
+        if result is None:  # an error result where it applies, the other policies unharmed
+            found, result = brokenpolicies.native_entry(policy, problems[mark:])
+            broken.append(found)
+        compiled.append(result)
     index: dict[str, list[CompiledPolicy]] = {}
     for item in compiled:
         for kind in item.policy.match.kinds or (ANY_KIND,):
@@ -197,6 +213,7 @@ def compile_policies(
             collect_kinds=collect,
             document_chunks=chunks,
             document_slots=slots,
+            broken=tuple(broken),
         ),
         problems,
     )
@@ -229,6 +246,22 @@ class _Compiler:
             )
             return False
         return True
+
+    def message(self, rule: Rule, *, field: str) -> Rule:
+        """``rule`` with its message as CEL (``messages.resolve``); without one if it is wrong."""
+        key = "messageExpression" if rule.message_expression else "message"
+        found = messages.resolve(rule.message, expression=rule.message_expression, compiles=self._issue)
+        if found.error:
+            self.failed = True
+            line = rule.lines.get(key, rule.source.line)
+            self.problems.append(
+                Problem(self.policy.source.file, line, "invalid-message", found.error, field=field)
+            )
+        return dataclasses.replace(rule, message=found.source)
+
+    def _issue(self, source: str) -> str:
+        result = self.env.compile(source)
+        return result.message if isinstance(result, cel.CelIssue) else ""
 
     def program(self, source: str) -> cel.Program | None:
         result = self.env.compile(self._wrapped(source))
@@ -280,6 +313,12 @@ def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem
 
 def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
     base = f"spec.rules[{rule.index}]"
+    if rule.message:  # from here on the message is the CEL that produces it
+        rule = c.message(
+            rule, field=f"{base}.{'messageExpression' if rule.message_expression else 'message'}"
+        )
+        if not rule.message:
+            return None
     ok = True
     for key, source in (
         ("validate", rule.validate),
@@ -389,4 +428,7 @@ def _per_subject(body: str, key: str) -> str:
 
 
 def policy_map(compiled: CompiledSet) -> dict[str, Policy]:
-    return {p.id: p.policy for p in compiled.policies}
+    """The policies that run, by id: error-only entries of broken policies left out."""
+    return {
+        p.id: p.policy for p in compiled.policies if not isinstance(p.foreign, brokenpolicies.BrokenRules)
+    }

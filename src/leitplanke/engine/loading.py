@@ -16,11 +16,11 @@ from pathlib import Path
 import yaml
 
 from leitplanke.core.documents import Document
-from leitplanke.core.policies import Policy
+from leitplanke.core.policies import BrokenPolicy, Policy
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result
 from leitplanke.core.waivers import Waiver
-from leitplanke.engine import compiling, evaluating, parsing, yamlnodes
+from leitplanke.engine import brokenpolicies, compiling, evaluating, parsing, yamlnodes
 from leitplanke.engine.compiling import CompiledPolicy
 
 API_VERSION = "leitplanke.dev/v1"
@@ -41,11 +41,15 @@ class Loaded:
     # Gatekeeper templates/constraints and VAPs/bindings: built once every file is read, as
     # they pair across files (and take params objects and inventory from ``other``)
     deferred: list[tuple[str, yamlnodes.YamlDocument]] = field(default_factory=list)
+    # policies (and policy files) that could not be read or converted: each with its problems,
+    # which are in ``problems`` too; the other policies run
+    broken: list[BrokenPolicy] = field(default_factory=list)
 
     def extend(self, other: Loaded) -> None:
         self.policies.extend(other.policies)
         self.waivers.extend(other.waivers)
         self.problems.extend(other.problems)
+        self.broken.extend(other.broken)
         self.other.extend(other.other)
         self.foreign.extend(other.foreign)
         self.deferred.extend(other.deferred)
@@ -65,6 +69,7 @@ class Loaded:
                 [(f, d) for f, d in pending if not vap.is_admission_policy(d.data)],
                 inventory=[d.data for _, d in kept],
                 problems=self.problems,
+                broken=self.broken,
             )
         )
         self.foreign.extend(
@@ -72,6 +77,7 @@ class Loaded:
                 [(f, d) for f, d in pending if vap.is_admission_policy(d.data)],
                 others=kept,
                 problems=self.problems,
+                broken=self.broken,
             )
         )
         return self
@@ -132,19 +138,30 @@ def load_text(
     except yaml.YAMLError as exc:
         line, column = yamlnodes.error_position(exc)
         reason = getattr(exc, "problem", None) or str(exc)
-        loaded.problems.append(Problem(file, line, "yaml-syntax", str(reason), column=column))
+        problem = Problem(file, line, "yaml-syntax", str(reason), column=column)
+        loaded.problems.append(problem)
+        # what the file held is unknown: it is reported as a policy file that could not run
+        loaded.broken.append(
+            brokenpolicies.unmatched(name="", kind="", file=file, line=line, problems=[problem])
+        )
         return loaded
     for doc in docs:
         if not isinstance(doc.data, dict):
-            loaded.problems.append(
-                Problem(file, doc.line_of(""), "not-a-mapping", "a policy document must be a mapping")
+            problem = Problem(file, doc.line_of(""), "not-a-mapping", "a policy document must be a mapping")
+            loaded.problems.append(problem)
+            loaded.broken.append(
+                brokenpolicies.unmatched(name="", kind="", file=file, line=problem.line, problems=[problem])
             )
             continue
         kind = doc.data.get("kind")
         api_version = str(doc.data.get("apiVersion", ""))
         if api_version == API_VERSION and kind == "Policy":
+            mark = len(loaded.problems)
             policy = parsing.parse_policy(doc, file=file, problems=loaded.problems, pack=pack)
-            if policy is not None:
+            errors = brokenpolicies.errors_of(loaded.problems[mark:])
+            if errors:
+                loaded.broken.append(_unreadable(doc, file=file, problems=errors))
+            elif policy is not None:
                 loaded.policies.append(policy)
         elif api_version == API_VERSION and kind == "Waiver":
             waiver = parsing.parse_waiver(
@@ -157,6 +174,38 @@ def load_text(
     return loaded
 
 
+def _unreadable(doc: yamlnodes.YamlDocument, *, file: str, problems: Sequence[Problem]) -> BrokenPolicy:
+    """A policy document whose problems keep it from being built: reported under its name."""
+    name = (doc.data.get("metadata") or {}).get("name", "") if isinstance(doc.data, dict) else ""
+    kind = str(doc.data.get("kind", "")) if isinstance(doc.data, dict) else ""
+    return brokenpolicies.unmatched(
+        name=str(name), kind=kind, file=file, line=doc.line_of(""), problems=problems
+    )
+
+
+def _built(
+    doc: yamlnodes.YamlDocument,
+    built: CompiledPolicy | None,
+    *,
+    file: str,
+    loaded: Loaded,
+    mark: int,
+) -> None:
+    """A policy of another engine into ``loaded``: as it was built, or as an error-only entry
+    when building it met errors (``mark``: where its problems begin)."""
+    errors = brokenpolicies.errors_of(loaded.problems[mark:])
+    if not errors:
+        if built is not None:
+            loaded.foreign.append(built)
+        return
+    if built is None:
+        loaded.broken.append(_unreadable(doc, file=file, problems=errors))
+        return
+    broken, entry = brokenpolicies.foreign_entry(built, kind=str(doc.data.get("kind", "")), problems=errors)
+    loaded.broken.append(broken)
+    loaded.foreign.append(entry)
+
+
 def _load_other(doc: yamlnodes.YamlDocument, *, file: str, loaded: Loaded, pss: PssPacks) -> None:
     """A document of another engine (Kyverno, Gatekeeper, admission policies) or an object a
     policy may read."""
@@ -166,13 +215,13 @@ def _load_other(doc: yamlnodes.YamlDocument, *, file: str, loaded: Loaded, pss: 
     from leitplanke.engine.compat.gatekeeper import constrainttemplates
     from leitplanke.engine.compat.kyverno import clusterpolicies, podsecurity, validatingpolicies
 
+    mark = len(loaded.problems)
     if clusterpolicies.is_kyverno(doc.data):
         pod_security = podsecurity.PodSecurity(evaluate=pss.evaluate)
         built = clusterpolicies.build_policy(
             doc, file=file, problems=loaded.problems, pod_security=pod_security
         )
-        if built is not None:
-            loaded.foreign.append(built)
+        _built(doc, built, file=file, loaded=loaded, mark=mark)
     elif (
         constrainttemplates.is_template(doc.data)
         or constrainttemplates.is_constraint(doc.data)
@@ -181,8 +230,7 @@ def _load_other(doc: yamlnodes.YamlDocument, *, file: str, loaded: Loaded, pss: 
         loaded.deferred.append((file, doc))
     elif validatingpolicies.is_validating_policy(doc.data):
         built = validatingpolicies.build_policy(doc, file=file, problems=loaded.problems)
-        if built is not None:
-            loaded.foreign.append(built)
+        _built(doc, built, file=file, loaded=loaded, mark=mark)
     else:
         loaded.other.append((file, doc))
 

@@ -155,10 +155,16 @@ def _rules(f: Fields) -> Iterator[Rule]:
         action = f.text(f"{base}.action", default="fail")
         if action not in ("fail", "warn"):
             f.problem(f"{base}.action", "invalid-field", "action must be fail or warn")
+        message, expression = f.text(f"{base}.message"), f.text(f"{base}.messageExpression")
+        if message and expression:
+            f.problem(
+                f"{base}.messageExpression", "invalid-field", "give message or messageExpression, not both"
+            )
         yield Rule(
             name=name,
             validate=f.text(f"{base}.validate", required=True),
-            message=f.text(f"{base}.message"),
+            message=expression or message,
+            message_expression=bool(expression),
             for_each=f.text(f"{base}.forEach"),
             path=f.text(f"{base}.path"),
             fix=_fix(f, f"{base}.fix"),
@@ -177,6 +183,7 @@ def _rules(f: Fields) -> Iterator[Rule]:
                 for key in (
                     "validate",
                     "message",
+                    "messageExpression",
                     "forEach",
                     "collectFilter",
                     *(f"collectVariables.{name}" for name in f.mapping(f"{base}.collectVariables")),

@@ -7,6 +7,7 @@ files are read through an injected loader, so this module does no parsing of its
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,9 @@ class Row:
     line: int
     family: str = "leitplanke"  # leitplanke | kyverno | kyverno-cel | validating-policy | gatekeeper-*
     agrees: bool | None = None  # set by runners that score strictly or compare more than a verdict
+    # what the author needs besides the verdict: the evaluation error of an ``error`` row, or
+    # the nearest resource name when the expected resource is not among the test's resources
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -152,6 +156,8 @@ def _run_one(
     )
     report.problems.extend(scanned.problems)
     actual = _actual_verdicts(sink.results)
+    errors = dict(_error_messages(sink.results))
+    names = sorted({document_key(d) for d in sources if isinstance(d, Document)})
     raw = f.get("spec.expect")
     for index, _row in enumerate(raw if isinstance(raw, list) else []):
         base = f"spec.expect[{index}]"
@@ -161,8 +167,20 @@ def _run_one(
             f.text(f"{base}.verdict", required=True),
         )
         found = actual.get((policy, rule, resource)) if rule else _any_rule(actual, policy, resource)
+        note = ""
+        if found == Verdict.ERROR:
+            note = next(
+                (
+                    m
+                    for (p, r, res), m in errors.items()
+                    if (p, res) == (policy, resource) and r == (rule or r)
+                ),
+                "",
+            )
+        elif resource not in names:
+            note = _nearest(resource, names)
         report.rows.append(
-            Row(name, policy, rule, resource, expected, found or NOT_EVALUATED, doc.line_of(base))
+            Row(name, policy, rule, resource, expected, found or NOT_EVALUATED, doc.line_of(base), note=note)
         )
 
 
@@ -190,6 +208,31 @@ def _resources(
 def resource_key(result: Result) -> str:
     r = result.resource
     return f"{r.kind}/{r.namespace}/{r.name}" if r.namespace else f"{r.kind}/{r.name}"
+
+
+def document_key(document: Document) -> str:
+    """A test resource as expectations name it: ``Kind/namespace/name`` or ``Kind/name``."""
+    return (
+        f"{document.kind}/{document.namespace}/{document.name}"
+        if document.namespace
+        else f"{document.kind}/{document.name}"
+    )
+
+
+def _nearest(resource: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(resource, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"no resource {resource} in the test's resources{hint}"
+
+
+def _error_messages(results: Iterable[Result]) -> Iterable[tuple[tuple[str, str, str], str]]:
+    """The message of each erring (policy, rule, resource), the first one where several err."""
+    seen: set[tuple[str, str, str]] = set()
+    for result in results:
+        key = (result.policy, result.rule, resource_key(result))
+        if result.verdict is Verdict.ERROR and key not in seen:
+            seen.add(key)
+            yield key, result.message
 
 
 def _actual_verdicts(results: Iterable[Result]) -> dict[tuple[str, str, str], str]:

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 
 from leitplanke.core.documents import SkippedInput
-from leitplanke.core.policies import Policy, Severity
+from leitplanke.core.policies import BrokenPolicy, Policy, Severity
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Rendered, Resource, Result, ScanReport
 from leitplanke.reports import summaries
@@ -50,6 +50,8 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
         "problems": [_problem(problem) for problem in sorted(report.problems)],
         "skipped": [_skipped(skipped) for skipped in sorted(report.skipped, key=_skipped_key)],
     }
+    if report.broken:  # only then: the reports of scans where every policy ran stay as they were
+        document["brokenPolicies"] = [broken_value(broken) for broken in report.broken]
     head, tail = _around_placeholder(document)
     out.write(head)
     _write_results(report, out)
@@ -381,6 +383,17 @@ def _problem(problem: Problem) -> dict[str, Any]:
         "level": problem.level.value,
         "message": problem.message,
         "field": problem.field,
+    }
+
+
+def broken_value(broken: BrokenPolicy) -> dict[str, Any]:
+    """A policy that could not run, as the schema's ``brokenPolicy`` describes it."""
+    return {
+        "name": broken.name,
+        "kind": broken.kind,
+        "file": broken.file,
+        "line": broken.line,
+        "problems": [_problem(problem) for problem in broken.problems],
     }
 
 

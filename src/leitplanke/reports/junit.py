@@ -12,12 +12,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from leitplanke.core.policies import Policy
+from leitplanke.core.policies import BrokenPolicy, Policy
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.reports import summaries
 
 PROBLEMS_SUITE = "leitplanke:problems"  # ':' keeps it apart from every policy id
+POLICY_BROKEN = "policy-broken"  # the error type of the testcase of a policy that could not run
 
 
 class Outcome(enum.IntEnum):
@@ -38,10 +39,17 @@ def render(report: ScanReport, *, policies: Mapping[str, Policy], now: datetime)
     by_policy: dict[str, list[Result]] = {}
     for result in summaries.ordered(report):
         by_policy.setdefault(result.policy, []).append(result)
-    for policy_id in sorted(by_policy):
-        root.append(_policy_suite(policy_id, by_policy[policy_id], policies.get(policy_id), timestamp))
-    if report.problems:
-        root.append(_problem_suite(sorted(report.problems), timestamp))
+    # a named policy that could not run: an erring testcase in its own suite, not among problems
+    broken = {b.name: b for b in report.broken if b.name}
+    owned = {problem for b in broken.values() for problem in b.problems}
+    for policy_id in sorted(by_policy.keys() | broken.keys()):
+        suite = _policy_suite(policy_id, by_policy.get(policy_id, ()), policies.get(policy_id), timestamp)
+        if policy_id in broken:
+            suite.insert(1 if policy_id in policies else 0, _broken_case(broken[policy_id]))
+        root.append(suite)
+    problems = sorted(p for p in report.problems if p not in owned)
+    if problems:
+        root.append(_problem_suite(problems, timestamp))
     _set_totals(root, list(root))
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -131,6 +139,22 @@ def _line(result: Result) -> str:
     where = f"{location.file}:{location.line}" if location.line else location.file
     path = f" {location.path}" if location.path else ""
     return f"{where}{path}: {result.verdict.value} [{result.severity.label}] {_message(result)}"
+
+
+def _broken_case(broken: BrokenPolicy) -> ET.Element:
+    case = ET.Element(
+        "testcase",
+        {
+            "classname": broken.name,
+            "name": f"{broken.name} could not run",
+            "file": broken.file,
+            "line": str(broken.line),
+            "time": "0",
+        },
+    )
+    text = "\n".join(problem.render() for problem in broken.problems)
+    ET.SubElement(case, "error", {"message": broken.reason, "type": POLICY_BROKEN}).text = text
+    return case
 
 
 def _problem_suite(problems: Sequence[Problem], timestamp: str) -> ET.Element:

@@ -1,7 +1,8 @@
 """``wgpolicyk8s.io/v1alpha2`` reports: a PolicyReport per namespace and one ClusterPolicyReport.
 
 Called by ``reports.render_report`` for the ``policyreport`` format; the YAML stream can be
-applied to a cluster that has the CRDs. A waived result is reported as ``skip``, as Kyverno does.
+applied to a cluster that has the CRDs. A waived result is reported as ``skip``, as Kyverno does;
+a policy that could not run is an ``error`` entry of the ClusterPolicyReport.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from leitplanke.core.policies import Policy
+from leitplanke.core.policies import BrokenPolicy, Policy
 from leitplanke.core.results import Resource, Result, ScanReport, Verdict
 from leitplanke.reports import summaries
 
@@ -81,7 +82,10 @@ def write(report: ScanReport, out: TextIO, *, policies: Mapping[str, Policy], no
         document = _report(kind, results[:0], timestamp, namespace=namespace)
         for result in results:
             document["summary"][status(result)] += 1
-        if not results:
+        # the cluster report says which policies could not run: an error entry each, no resource
+        broken = [_broken_entry(b, timestamp) for b in report.broken] if not namespace else []
+        document["summary"][Verdict.ERROR.value] += len(broken)
+        if not results and not broken:
             out.write(_dump(document, explicit_start=True))
             continue
         # the results come last: the document without them, then them, a chunk at a time
@@ -90,6 +94,8 @@ def write(report: ScanReport, out: TextIO, *, policies: Mapping[str, Policy], no
         for start in range(0, len(results), _CHUNK):
             chunk = [_entry(r, timestamp, namespace=namespace) for r in results[start : start + _CHUNK]]
             out.write(_dump(chunk))
+        if broken:
+            out.write(_dump(broken))
 
 
 _CHUNK = 2000
@@ -147,6 +153,24 @@ def _entry(result: Result, timestamp: Mapping[str, int], *, namespace: str) -> d
     entry["timestamp"] = dict(timestamp)
     entry["properties"] = _properties(result)
     return entry
+
+
+def _broken_entry(broken: BrokenPolicy, timestamp: Mapping[str, int]) -> dict[str, Any]:
+    properties = {
+        "kind": broken.kind,
+        "file": broken.file,
+        "line": str(broken.line) if broken.line else "",
+        "codes": ",".join(dict.fromkeys(problem.code for problem in broken.problems)),
+    }
+    return {
+        "policy": broken.name or broken.file,
+        "result": Verdict.ERROR.value,
+        "message": f"the policy could not run: {broken.reason}",
+        "source": SOURCE,
+        "scored": True,
+        "timestamp": dict(timestamp),
+        "properties": {name: value for name, value in properties.items() if value},
+    }
 
 
 def _reference(resource: Resource, namespace: str) -> dict[str, str]:

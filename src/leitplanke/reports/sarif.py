@@ -1,7 +1,8 @@
 """SARIF 2.1.0, shaped for GitHub code scanning: one rule per (policy, rule), one result per finding.
 
 Called by ``reports.render_report`` for the ``sarif`` format. Fail, warn and error results are
-written, and waived ones with a suppression; problems become tool execution notifications. The
+written, and waived ones with a suppression; problems become tool execution notifications, those
+of policies that could not run tool configuration notifications. The
 mappings are in ``LEVELS`` and ``_level``: an ``error`` verdict is a result of kind ``open``.
 """
 
@@ -19,7 +20,7 @@ from urllib.parse import quote
 import orjson
 import yaml
 
-from leitplanke.core.policies import Policy, Rule, Severity
+from leitplanke.core.policies import BrokenPolicy, Policy, Rule, Severity
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.results import Location, Result, ScanReport, Verdict
 from leitplanke.reports import jsonreports, summaries
@@ -275,12 +276,30 @@ def _dump(value: Any, *, flow: bool) -> str:
 
 def _invocation(report: ScanReport, now: datetime) -> dict[str, Any]:
     problems = sorted(report.problems)
-    return {
-        # a scan goes on past broken inputs, but then it has not seen everything
+    # a policy that could not run is a problem of the tool's configuration, not of its execution
+    owned = {problem for broken in report.broken for problem in broken.problems}
+    invocation: dict[str, Any] = {
+        # a scan goes on past broken inputs and policies, but then it has not checked everything
         "executionSuccessful": not any(problem.level is Level.ERROR for problem in problems),
         "endTimeUtc": summaries.rfc3339(now),
-        "toolExecutionNotifications": [_notification(problem) for problem in problems],
+        "toolExecutionNotifications": [
+            _notification(problem) for problem in problems if problem not in owned
+        ],
     }
+    if report.broken:
+        invocation["toolConfigurationNotifications"] = [
+            _broken_notification(broken, problem) for broken in report.broken for problem in broken.problems
+        ]
+    return invocation
+
+
+def _broken_notification(broken: BrokenPolicy, problem: Problem) -> dict[str, Any]:
+    """One problem of a policy that could not run, naming the policy."""
+    notification = _notification(problem)
+    name = f"policy {broken.name}" if broken.name else f"the policies of {broken.file}"
+    notification["message"]["text"] = f"{name} could not run: {notification['message']['text']}"
+    notification["properties"] = {"policy": broken.name, "policyKind": broken.kind}
+    return notification
 
 
 def _notification(problem: Problem) -> dict[str, Any]:

@@ -63,6 +63,10 @@ def render(
         console.print(Text("Problems", style="bold underline"))
         console.print(Padding(_problem_grid(report), INDENT))
         console.print()
+    if report.broken:  # their problems are listed above: here, what did not run
+        console.print(Text("Policies that could not run", style="bold underline"))
+        console.print(Padding(_broken_grid(report), INDENT))
+        console.print()
     if report.skipped:
         console.print(_skipped_line(report), soft_wrap=True)
     # never wrapped: scripts and people grep for it
@@ -87,6 +91,8 @@ def render_summary_line(report: ScanReport) -> str:
     tail = _count(summary.problems, "problem")
     if summary.waived:
         tail += f", {summary.waived} waived"
+    if report.broken:
+        tail += f", {len(report.broken)} {'policy' if len(report.broken) == 1 else 'policies'} could not run"
     return f"{_count(summary.resources, 'resource')}, {_count(summary.checks, 'check')}: {checks}; {tail}"
 
 
@@ -218,6 +224,19 @@ def _problem_grid(report: ScanReport) -> Table:
         message = f"{problem.message} [{problem.field}]" if problem.field else problem.message
         level = Text(problem.level.value, style=LEVEL_STYLES[problem.level])
         grid.add_row(Text(where), level, Text(problem.code), Text(message))
+    return grid
+
+
+def _broken_grid(report: ScanReport) -> Table:
+    """One line per broken policy: its name (or ``?``), what it was written as, where, and why."""
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(3):
+        grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for broken in report.broken:
+        where = f"{broken.file}:{broken.line}" if broken.line else broken.file
+        codes = ", ".join(dict.fromkeys(problem.code for problem in broken.problems))
+        grid.add_row(Text(broken.name or "?"), Text(broken.kind or "?"), Text(where), Text(codes))
     return grid
 
 

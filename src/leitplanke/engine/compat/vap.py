@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leitplanke.core.documents import Document
-from leitplanke.core.policies import Match, Policy, Severity, SourceRef
+from leitplanke.core.policies import BrokenPolicy, Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
+from leitplanke.engine import brokenpolicies, cel, compiling, contexts, matching, yamlnodes
 from leitplanke.engine.compat import celcompiling
 from leitplanke.engine.compat.kyverno import resourcefilters, validating, validatingpolicies
 from leitplanke.engine.compat.kyverno.resourcefilters import Request
@@ -290,8 +290,13 @@ def build_policies(
     *,
     others: Sequence[tuple[str, yamlnodes.YamlDocument]],
     problems: list[Problem],
+    broken: list[BrokenPolicy] | None = None,
 ) -> list[compiling.CompiledPolicy]:
-    """One foreign policy per binding; a policy without bindings and without params stands alone."""
+    """One foreign policy per binding; a policy without bindings and without params stands alone.
+
+    A policy whose CEL does not compile is an error-only entry per binding (Kubernetes applies
+    its ``failurePolicy`` then), added to ``broken`` too."""
+    broken = [] if broken is None else broken  # the caller's list, when it keeps one
     policies = [(f, d) for f, d in docs if d.data.get("kind") == POLICY_KIND]
     bindings = [(f, d) for f, d in docs if d.data.get("kind") == BINDING_KIND]
     bodies = [d.data for _, d in others if isinstance(d.data, dict)]
@@ -308,13 +313,22 @@ def build_policies(
         def problem(path: str, code: str, message: str, *, _file: str = file, _doc: Any = doc) -> None:
             problems.append(Problem(_file, _doc.line_of(path), code, message, field=path))
 
+        mark = len(problems)
         compiled = compile_validations(spec, base="spec.", problem=problem)
-        if compiled is None:
-            continue
+        errors = brokenpolicies.errors_of(problems[mark:])
+        if compiled is None:  # what it matches still holds: an entry that validates nothing
+            compiled = CompiledValidations(celcompiling.CelCompiler(problem).env, (), ())
         param_kind = spec.get("paramKind") or None
         mine = [(f, b) for f, b in bindings if (b.data.get("spec") or {}).get("policyName") == name]
         if not mine:
             if param_kind:
+                if errors:
+                    line = doc.line_of("")
+                    broken.append(
+                        brokenpolicies.unmatched(
+                            name=name, kind=POLICY_KIND, file=file, line=line, problems=errors
+                        )
+                    )
                 problems.append(
                     Problem(
                         file,
@@ -346,7 +360,11 @@ def build_policies(
                 category="ValidatingAdmissionPolicy",
                 source=SourceRef(file, doc.line_of("")),
             )
-            built.append(compiling.CompiledPolicy(policy=policy, condition=None, rules=(), foreign=foreign))
+            entry = compiling.CompiledPolicy(policy=policy, condition=None, rules=(), foreign=foreign)
+            if errors:
+                found, entry = brokenpolicies.foreign_entry(entry, kind=POLICY_KIND, problems=errors)
+                broken.append(found)
+            built.append(entry)
     return built
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from leitplanke.core.documents import Document
-from leitplanke.core.policies import Match, Policy, Severity, SourceRef
+from leitplanke.core.policies import BrokenPolicy, Match, Policy, Severity, SourceRef
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, contexts, matching, yamlnodes
+from leitplanke.engine import brokenpolicies, cel, compiling, contexts, matching, yamlnodes
 from leitplanke.engine.compat import vap
 from leitplanke.engine.compat.gatekeeper import reviews
 
@@ -283,19 +283,37 @@ def build_policies(
     *,
     inventory: Iterable[Mapping[str, Any]] = (),
     problems: list[Problem],
+    broken: list[BrokenPolicy] | None = None,
 ) -> list[compiling.CompiledPolicy]:
-    """Pair templates with their constraints (by kind): one foreign policy per constraint."""
+    """Pair templates with their constraints (by kind): one foreign policy per constraint.
+
+    A template with errors breaks its constraints (and is reported alone if it has none); a
+    broken constraint is an error-only entry that applies where the constraint matches."""
+    broken = [] if broken is None else broken  # the caller's list, when it keeps one
     templates: dict[str, Template] = {}
+    failed: dict[str, tuple[Problem, ...]] = {}  # constraint kind -> its template's errors
     for file, doc in docs:
         if is_template(doc.data):
 
             def problem(path: str, code: str, message: str, *, _file: str = file, _doc: Any = doc) -> None:
                 problems.append(Problem(_file, _doc.line_of(path), code, message, field=path))
 
+            mark = len(problems)
             template = parse_template(doc.data, problem=problem)
             if template is not None:
                 templates[template.kind] = template
                 _lint_unsupported(template, file=file, doc=doc, problems=problems)
+            if errors := brokenpolicies.errors_of(problems[mark:]):
+                kind = template.kind if template is not None else _constraint_kind(doc.data)
+                failed[kind] = errors
+                if not kind or not any(is_constraint(d.data) and d.data.get("kind") == kind for _, d in docs):
+                    name = str((doc.data.get("metadata") or {}).get("name", ""))
+                    line = doc.line_of("")
+                    broken.append(
+                        brokenpolicies.unmatched(
+                            name=name, kind="ConstraintTemplate", file=file, line=line, problems=errors
+                        )
+                    )
     data = reviews.build_inventory(inventory)
     built = []
     for file, doc in docs:
@@ -305,17 +323,20 @@ def build_policies(
             str((doc.data.get("metadata") or {}).get("name", "")), str(doc.data.get("kind", "")), doc.data
         )
         template = templates.get(constraint.kind)
-        if template is None:
-            problems.append(
+        errors = failed.get(constraint.kind, ())
+        if template is None and not errors:
+            errors = (
                 Problem(
                     file,
                     doc.line_of("kind"),
                     "gatekeeper-no-template",
                     f"no ConstraintTemplate for kind {constraint.kind}",
                     field="kind",
-                )
+                ),
             )
-            continue
+            problems.extend(errors)
+        if template is None:  # a stand-in that cannot review: the constraint's match still holds
+            template = Template(name="", kind=constraint.kind, cel_error="the template could not be built")
         verdict_severity = ACTIONS.get(constraint.action, ACTIONS["deny"])[1]
         annotations = (doc.data.get("metadata") or {}).get("annotations") or {}
         policy = Policy(
@@ -328,9 +349,22 @@ def build_policies(
             description=str(annotations.get("description", "")),
             source=SourceRef(file, doc.line_of("")),
         )
-        foreign = GatekeeperConstraint(template, constraint, data)
-        built.append(compiling.CompiledPolicy(policy=policy, condition=None, rules=(), foreign=foreign))
+        entry = compiling.CompiledPolicy(
+            policy=policy, condition=None, rules=(), foreign=GatekeeperConstraint(template, constraint, data)
+        )
+        if errors:
+            found, entry = brokenpolicies.foreign_entry(entry, kind=constraint.kind, problems=errors)
+            broken.append(found)
+        built.append(entry)
     return built
+
+
+def _constraint_kind(data: Mapping[str, Any]) -> str:
+    """The constraint kind a template names, read leniently (the template may be malformed)."""
+    node: Any = data
+    for key in ("spec", "crd", "spec", "names", "kind"):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return str(node or "")
 
 
 def uses_inventory(policy: compiling.CompiledPolicy) -> bool:
