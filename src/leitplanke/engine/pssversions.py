@@ -58,7 +58,3 @@ def version_for(namespace_object: Mapping[str, Any] | None, default: str) -> int
         return pinned
     parsed = parse_version(default or LATEST)
     return LATEST_MINOR if parsed is None else parsed
-
-
-def render_version(minor: int) -> str:
-    return f"v1.{minor}"

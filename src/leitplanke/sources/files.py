@@ -26,7 +26,8 @@ _KUBERNETES_KEY = re.compile(rb"^(?:apiVersion|kind):", re.MULTILINE)
 _PREAMBLE = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\n|---[^\n]*\n|%[^\n]*\n)*")
 _MAPPING_KEY = re.compile(rb"[A-Za-z_][\w.\-/]*:")
 # a file that may hold a Namespace (YAML or JSON): only those are parsed by ``namespace_objects``
-_NAMESPACE_KIND = re.compile(rb"""["']?kind["']?\s*:\s*["']?Namespace\b""")
+_DOCUMENT_START = re.compile(rb"^---[^\n]*\n", re.MULTILINE)
+_NAMESPACE_KIND = re.compile(rb"""kind["']?[ \t]*:[ \t]*["']?Namespace\b""")  # a literal prefix: fast
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,10 @@ def namespace_objects(
             continue
         if _NAMESPACE_KIND.search(data) is None:
             continue
-        found.extend(parsing.parse_documents(data, file=source.path, limits=limits))
+        # only the documents that name the kind: a big install file holds one Namespace among hundreds
+        for part in _DOCUMENT_START.split(data):
+            if _NAMESPACE_KIND.search(part) is not None:
+                found.extend(parsing.parse_documents(part, file=source.path, limits=limits))
     return documents.namespace_objects(found)
 
 
