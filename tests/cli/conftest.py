@@ -243,6 +243,7 @@ def baseline_rules() -> set[tuple[str, str]]:
         ("restrict-apparmor-profiles", "apparmor-annotations"),
         ("restrict-apparmor-profiles", "apparmor-container-profiles"),
         ("restrict-apparmor-profiles", "apparmor-pod-profile"),
+        ("restrict-seccomp-profiles", "seccomp-annotations"),
         ("restrict-seccomp-profiles", "seccomp-container-profiles"),
         ("restrict-seccomp-profiles", "seccomp-pod-profile"),
         ("restrict-selinux-options", "selinux-container-types"),

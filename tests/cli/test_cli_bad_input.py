@@ -133,7 +133,7 @@ def test_the_table_lists_every_broken_file_under_problems_and_counts_them(run_cl
         "    in/not-a-mapping.yaml:1  error  not-a-mapping  a document must be a mapping, found a list",
         "    in/not-a-mapping.yaml:4  error  not-a-mapping  a document must be a mapping, found a scalar",
         "",
-        "1 resource, 22 checks: 22 passed, 0 failed, 0 warnings, 0 errors, 0 skipped; 7 problems",
+        "1 resource, 23 checks: 23 passed, 0 failed, 0 warnings, 0 errors, 0 skipped; 7 problems",
     ]
     assert run.stderr == ""
 

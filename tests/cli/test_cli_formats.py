@@ -43,12 +43,12 @@ def test_the_table_lists_each_failure_under_its_file_and_resource_and_ends_with_
         "examples/bad/tuned-pod.yaml",
         "  Pod/default/tuned-cache",
         "       14  fail    medium    the pod sets sysctl net.core.somaxconn=4096, which is not in the safe",
-        "                             set",
+        "                             set of v1.37",
         "                             restrict-sysctls/safe-sysctls-only at",
         "                             spec.securityContext.sysctls[1].name",
         "",
         "1 input skipped (not-kubernetes: 1)",
-        "3 resources, 66 checks: 60 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems",
+        "3 resources, 69 checks: 63 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems",
     ]
     assert run.stderr == ""
 
@@ -59,7 +59,7 @@ def test_the_table_of_all_examples_ends_with_the_skipped_inputs_and_the_summary_
     assert run.code == 1, run
     assert run.stdout_lines[-2:] == [
         "1 input skipped (not-kubernetes: 1)",
-        "27 resources, 88 checks: 82 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems",
+        "27 resources, 92 checks: 86 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems",
     ]
 
 
@@ -72,12 +72,12 @@ def test_json_has_the_exact_summary_and_every_failure_with_file_line_and_path(
     report = run.json()
     assert report["schemaVersion"] == "leitplanke.dev/scan/v1"
     assert report["summary"] == {
-        "checks": 66,
+        "checks": 69,
         "failuresBySeverity": {"critical": 2, "high": 3, "medium": 1, "low": 0, "info": 0},
         "problems": 0,
         "resources": 3,
         "skippedInputs": 1,
-        "verdicts": {"pass": 60, "fail": 6, "warn": 0, "error": 0, "skip": 0},
+        "verdicts": {"pass": 63, "fail": 6, "warn": 0, "error": 0, "skip": 0},
         "waived": 0,
     }
     assert run.findings("fail") == bad_findings
@@ -145,7 +145,7 @@ def test_junit_has_a_suite_per_policy_and_a_failure_per_failing_check(run_cli, e
     root = ET.fromstring(run.stdout)
     assert (root.tag, root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
         "testsuites",
-        "66",
+        "69",
         "6",
         "0",
         "0",
@@ -191,14 +191,14 @@ def test_policyreport_has_one_report_per_namespace_and_one_for_the_cluster(run_c
             "PolicyReport",
             "leitplanke-scan",
             "default",
-            {"pass": 21, "fail": 1, "warn": 0, "error": 0, "skip": 0},
+            {"pass": 22, "fail": 1, "warn": 0, "error": 0, "skip": 0},
         ),
         (
             "wgpolicyk8s.io/v1alpha2",
             "PolicyReport",
             "leitplanke-scan",
             "monitoring",
-            {"pass": 39, "fail": 5, "warn": 0, "error": 0, "skip": 0},
+            {"pass": 41, "fail": 5, "warn": 0, "error": 0, "skip": 0},
         ),
         (
             "wgpolicyk8s.io/v1alpha2",
@@ -237,7 +237,7 @@ def test_output_writes_the_report_to_the_file_and_nothing_to_stdout(
     else:  # to a file, never coloured
         assert "\x1b[" not in written
         assert written.splitlines()[-1] == (
-            "3 resources, 66 checks: 60 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems"
+            "3 resources, 69 checks: 63 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems"
         )
 
 

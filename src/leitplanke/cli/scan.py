@@ -27,7 +27,7 @@ from leitplanke.core.documents import Document
 from leitplanke.core.policies import Severity
 from leitplanke.core.problems import Level, UsageError
 from leitplanke.core.results import ScanReport, Verdict
-from leitplanke.engine import loading
+from leitplanke.engine import loading, pssversions
 from leitplanke.reports import compliance, jsonreports
 from leitplanke.sources import files, hosts
 
@@ -95,6 +95,13 @@ def scan_command(
     ] = None,
     token: credentials.TokenOpt = None,
     token_file: credentials.TokenFileOpt = None,
+    pss_version: Annotated[
+        str,
+        typer.Option(
+            "--pss-version",
+            help="Pod Security Standards version (latest or v1.N) where no Namespace pins one.",
+        ),
+    ] = "latest",
 ) -> None:
     """Scan Kubernetes manifests, Helm charts and Kustomize directories against policies."""
     if fmt not in reports.FORMATS:
@@ -137,6 +144,7 @@ def scan_command(
             helm_set=set_values or [],
             host=host,
             config_type=config_type,
+            pss_version=pss_version,
             sink=_sink(
                 fmt, spool=spool, show_passed=show_passed, whole=framework is not None or upload is not None
             ),
@@ -227,12 +235,15 @@ def run_scan(
     host: bool = False,
     config_type: str | None = None,
     sink: engine.Sink | None = None,
+    pss_version: str = "latest",
 ) -> ScanReport:
     """Scan ``paths`` (and the host) into ``sink`` (default: every result) and its report."""
     sources: list[Any] = [hosts.HostSource()] if host else []
     for path in paths:
         if path != "-" and not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
+    if pssversions.parse_version(pss_version) is None:
+        raise UsageError(f"--pss-version {pss_version!r}: use latest or v1.N, such as v1.30")
     sources.extend(files.iter_sources(paths))  # all at once: a file another one includes loads once
     load = functools.partial(
         _load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set), config_type=config_type
@@ -248,6 +259,8 @@ def run_scan(
             now=now,
             jobs=jobs,
             on_progress=advance,
+            context=engine.Context(pss_version=pss_version),
+            namespaces=files.namespace_objects(sources),  # Namespaces pin the PSS version of their pods
         )
     return sink.report(scanned)
 

@@ -126,6 +126,22 @@ class Document:
         return f"{self.kind}/{ns}{self.name}"
 
 
+def namespace_objects(items: Iterable[object]) -> dict[str, Mapping[str, Any]]:
+    """The Namespace objects among ``items`` (Kubernetes documents, ``v1`` ``Namespace``) by
+    name; the first of two with one name wins. Other items are ignored."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for item in items:
+        if (
+            isinstance(item, Document)
+            and item.domain == "kubernetes"
+            and item.kind == "Namespace"
+            and item.api_version == "v1"
+            and item.name
+        ):
+            found.setdefault(item.name, item.body)
+    return found
+
+
 def pod_spec_path(kind: str) -> tuple[str, ...] | None:
     return POD_KINDS.get(kind)
 

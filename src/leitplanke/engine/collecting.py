@@ -16,7 +16,7 @@ from typing import Any
 
 from leitplanke.core.documents import Document
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import cel, compiling, evaluating, forking, matching
+from leitplanke.engine import cel, compiling, evaluating, forking, matching, pssversions
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
 
 
@@ -321,6 +321,7 @@ def _set_bindings(compiled: CompiledSet) -> dict[str, Any]:
         "item": None,
         "params": {},
         "allParams": compiled.params,
+        "pssVersion": pssversions.LATEST_MINOR,
         "documents": [],  # a set-level program binds its own (lpCollected)
         "subjects": [],
     }

@@ -24,6 +24,7 @@ from leitplanke.engine.cel import sourcetext
 VARIABLES = (
     # what rules read
     *("object", "oldObject", "request", "namespaceObject", "podSpec", "podMeta", "item", "params"),
+    "pssVersion",  # the minor of the Pod Security Standards the document is judged by (``pssversions``)
     # set-level rules
     *("documents", "subjects", "subjectNamespace", "variables"),
     # the engine's own (``lp``): derived programs, set-level activations

@@ -28,6 +28,9 @@ class Context:
     dry_run: bool = False
     sub_resource: str = ""  # "status", "scale", …, as admission names it
     uid: str = ""  # the AdmissionReview request's uid, when there is one
+    # the Pod Security Standards version for a Namespace that pins none: "" (latest), "latest"
+    # or "v1.N" (``pssversions``); ``scan --pss-version`` and Kyverno's podSecurity.version set it
+    pss_version: str = ""
 
 
 NO_REQUEST = Context()

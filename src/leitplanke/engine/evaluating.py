@@ -16,7 +16,7 @@ from typing import Any
 from leitplanke.core import problems
 from leitplanke.core.documents import Document
 from leitplanke.core.results import Result, Verdict
-from leitplanke.engine import contexts, joining, judging, matching, outcomes, subjects
+from leitplanke.engine import contexts, joining, judging, matching, outcomes, pssversions, subjects
 from leitplanke.engine.compiling import CompiledPolicy, CompiledRule, CompiledSet
 
 # what ``scanning`` (set-level rules) and the compat front-ends use from here, where they are
@@ -114,6 +114,7 @@ def bindings(compiled: CompiledSet, subject: subjects.Subject, context: contexts
         oldObject=_plain_map(context.old_object),
         request=request_of(subject, context),
         namespaceObject=_plain_map(context.namespace_object),
+        pssVersion=pssversions.version_for(context.namespace_object, context.pss_version),
         item=None,
         params={},
         allParams=compiled.params,

@@ -20,7 +20,7 @@ from leitplanke.core.policies import BrokenPolicy, Policy
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result
 from leitplanke.core.waivers import Waiver
-from leitplanke.engine import brokenpolicies, compiling, evaluating, parsing, yamlnodes
+from leitplanke.engine import brokenpolicies, compiling, contexts, evaluating, parsing, pssversions, yamlnodes
 from leitplanke.engine.compiling import CompiledPolicy
 
 API_VERSION = "leitplanke.dev/v1"
@@ -279,11 +279,16 @@ class PssPacks:
     def __init__(self) -> None:
         self._compiled: compiling.CompiledSet | None = None
 
-    def evaluate(self, document: Document) -> list[Result]:
+    def evaluate(self, document: Document, version: str = pssversions.LATEST) -> list[Result]:
+        """The packs' results for ``document`` judged by ``version`` of the standard (``latest``
+        or ``v1.N``; a value that does not parse means ``latest``, as Pod Security admission reads it)."""
         if self._compiled is None:
             loaded = load_packs(self.NAMES, now=datetime(2000, 1, 1, tzinfo=UTC))
             self._compiled, _ = compiling.compile_policies(loaded.policies)
-        return evaluating.evaluate_document(self._compiled, document).results
+        if pssversions.parse_version(version) is None:
+            version = pssversions.LATEST
+        context = contexts.Context(pss_version=version)
+        return evaluating.evaluate_document(self._compiled, document, context=context).results
 
 
 def _load_pack(name: str, *, now: datetime) -> Loaded:

@@ -55,12 +55,14 @@ def scan(
     jobs: int = 0,
     on_progress: Callable[[int], None] | None = None,
     context: contexts.Context = contexts.NO_REQUEST,
+    namespaces: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> sinks.Scanned:
     """Every document ``load`` finds in ``sources``, evaluated into ``sink`` (results in report
     order), with ``waivers`` applied as of ``now``; ``jobs`` forked workers (0: one per core).
 
     A document's results are those ``evaluate`` gives it with the same ``context``, waived,
-    followed by those of set-level rules.
+    followed by those of set-level rules. ``namespaces`` (the scanned set's Namespace objects
+    by name) gives a document in one of them that Namespace as ``namespace_object``.
     """
     return scanning.scan(
         policy_set.compiled,
@@ -72,4 +74,5 @@ def scan(
         jobs=jobs,
         on_progress=on_progress,
         context=context,
+        namespaces=namespaces,
     )

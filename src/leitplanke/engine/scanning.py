@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -51,6 +51,14 @@ class Job(Generic[S]):
     keeping: collecting.Keeping
     waivers: tuple[Waiver, ...] = ()  # the active ones
     context: contexts.Context = contexts.NO_REQUEST
+    # per namespace of the scanned set: ``context`` with that Namespace as its namespace_object
+    in_namespace: Mapping[str, contexts.Context] = field(default_factory=dict)
+
+    def context_for(self, doc: Document) -> contexts.Context:
+        """The context of ``doc``: the scan's, with the document's Namespace if the scan has it."""
+        if not self.in_namespace:
+            return self.context
+        return self.in_namespace.get(doc.namespace, self.context)
 
 
 def scan(
@@ -64,8 +72,13 @@ def scan(
     jobs: int = 0,
     on_progress: Callable[[int], None] | None = None,
     context: contexts.Context = contexts.NO_REQUEST,
+    namespaces: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> sinks.Scanned:
-    """Evaluate every document of every source into ``sink``; ``jobs=0``: a worker per core."""
+    """Evaluate every document of every source into ``sink``; ``jobs=0``: a worker per core.
+
+    ``namespaces``: the Namespace objects of the scanned set by name; a document in one of them
+    is evaluated with it as ``namespaceObject`` (unless ``context`` names one already).
+    """
     collecting_garbage = gc.isenabled()
     gc.disable()  # hundreds of thousands of acyclic results: the collector would rescan them over and over
     try:
@@ -79,6 +92,7 @@ def scan(
             jobs=jobs or os.cpu_count() or 1,
             on_progress=on_progress,
             context=context,
+            namespaces=namespaces or {},
         )
     finally:
         if collecting_garbage:
@@ -96,8 +110,14 @@ def _scan(
     jobs: int,
     on_progress: Callable[[int], None] | None,
     context: contexts.Context,
+    namespaces: Mapping[str, Mapping[str, Any]],
 ) -> sinks.Scanned:
     active = tuple(w for w in waivers if not w.is_expired(now))
+    in_namespace = (
+        {}
+        if context.namespace_object is not None
+        else {name: replace(context, namespace_object=body) for name, body in namespaces.items()}
+    )
     job = Job(
         compiled=compiled,
         load=load,
@@ -105,6 +125,7 @@ def _scan(
         keeping=collecting.keeping(compiled),
         waivers=active,
         context=context,
+        in_namespace=in_namespace,
     )
     scanned = sinks.Scanned(policies=len(compiled.policies))
     kept: list[collecting.Kept] = []
@@ -145,7 +166,7 @@ def process_source(job: Job[S], source: S) -> Batch:
         for item in job.load(source):
             if isinstance(item, Document):
                 batch.documents += 1
-                outcome = evaluate_document(job.compiled, item, context=job.context)
+                outcome = evaluate_document(job.compiled, item, context=job.context_for(item))
                 results.extend(outcome.results)
                 batch.evaluations += outcome.evaluations
                 kept = job.keeping.keeps(item, outcome.subject)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from leitplanke.core import documents
 from leitplanke.core.documents import Document, Origin, SkippedInput
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result, Verdict
@@ -152,7 +153,15 @@ def _run_one(
     sources = _resources(file, doc, f, load_resources, domain_of)
     sink = sinks.Collected()
     scanned = running.scan(
-        policy_set, [sources], sink, load=lambda items: items, waivers=loaded.waivers, now=now, jobs=1
+        policy_set,
+        [sources],
+        sink,
+        load=lambda items: items,
+        waivers=loaded.waivers,
+        now=now,
+        jobs=1,
+        # a Namespace among the resources is the namespaceObject of the resources in it, as in a scan
+        namespaces=documents.namespace_objects(sources),
     )
     report.problems.extend(scanned.problems)
     actual = _actual_verdicts(sink.results)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
+from leitplanke.core import documents
 from leitplanke.core.problems import Problem
 from leitplanke.sources import configs, helm, kustomize, parsing
 
@@ -24,6 +25,9 @@ _KUBERNETES_KEY = re.compile(rb"^(?:apiVersion|kind):", re.MULTILINE)
 # blank lines, comments, document markers and directives before the first line of content
 _PREAMBLE = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\n|---[^\n]*\n|%[^\n]*\n)*")
 _MAPPING_KEY = re.compile(rb"[A-Za-z_][\w.\-/]*:")
+# a file that may hold a Namespace (YAML or JSON): only those are parsed by ``namespace_objects``
+_DOCUMENT_START = re.compile(rb"^---[^\n]*\n", re.MULTILINE)
+_NAMESPACE_KIND = re.compile(rb"""kind["']?[ \t]*:[ \t]*["']?Namespace\b""")  # a literal prefix: fast
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,36 @@ def load_source(
         yield from load_stdin(stdin if stdin is not None else sys.stdin.buffer, limits=limits)
     else:
         yield from load_documents(source.path, limits=limits, config_type=config_type)
+
+
+def namespace_objects(
+    sources: Sequence[object], *, limits: parsing.Limits = parsing.DEFAULT_LIMITS
+) -> dict[str, Mapping[str, Any]]:
+    """The Namespace objects in the plain files among ``sources``, by name: a first pass, so
+    that documents in a Namespace of the scanned set see it (``engine.scan(namespaces=...)``).
+
+    Only files whose text names the kind are parsed; rendered sources (Helm, Kustomize) and
+    stdin are left out, as they cannot be read twice cheaply, and so is anything that is not
+    a ``Source`` (the host). A file that cannot be read is skipped here: the scan reports it.
+    """
+    found: list[parsing.Output] = []
+    for source in sources:
+        if not isinstance(source, Source) or source.kind != "file":
+            continue
+        try:
+            if os.stat(source.path).st_size > limits.max_bytes:
+                continue
+            with open(source.path, "rb") as stream:
+                data = stream.read(limits.max_bytes + 1)
+        except OSError:
+            continue
+        if _NAMESPACE_KIND.search(data) is None:
+            continue
+        # only the documents that name the kind: a big install file holds one Namespace among hundreds
+        for part in _DOCUMENT_START.split(data):
+            if _NAMESPACE_KIND.search(part) is not None:
+                found.extend(parsing.parse_documents(part, file=source.path, limits=limits))
+    return documents.namespace_objects(found)
 
 
 def load_path(

@@ -1,9 +1,10 @@
 """Kyverno ``validate.podSecurity`` backed by our own Pod Security Standards packs.
 
 Kyverno's control names map onto the ``PSS:`` controls our pss-baseline and pss-restricted
-policies declare; a podSecurity rule fails when a policy of its level (and not excluded) fails.
-Called by ``compat.kyverno.validating``; the packs' results come from ``evaluate``, given by
-the loader (``loading.PssPacks``, which compiles the packs on first use).
+policies declare; a podSecurity rule fails when a policy of its level (and not excluded) fails,
+judged by the rule's ``version`` of the standard. Called by ``compat.kyverno.validating``; the
+packs' results come from ``evaluate``, given by the loader (``loading.PssPacks``, which compiles
+the packs on first use).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CONTROLS: Mapping[str, tuple[str, ...]] = {
     "Capabilities": ("capabilities",),
     "HostPath Volumes": ("hostPathVolumes",),
     "Host Ports": ("hostPorts",),
+    "Host Probes / Lifecycle Hooks": ("hostProbesAndHostLifecycle",),
     "AppArmor": ("appArmorProfile",),
     "SELinux": ("seLinuxOptions",),
     "/proc Mount Type": ("procMount",),
@@ -43,15 +45,22 @@ class PodSecurity:
 
     __slots__ = ("_evaluate",)
 
-    def __init__(self, *, evaluate: Callable[[Document], Sequence[Result]]) -> None:
-        self._evaluate = evaluate
+    def __init__(self, *, evaluate: Callable[[Document, str], Sequence[Result]]) -> None:
+        self._evaluate = evaluate  # (document, version of the standard) → the packs' results
 
-    def check(self, body: Mapping[str, Any], level: str, exclude: Sequence[Mapping[str, Any]]) -> list[str]:
-        """The messages of failing PSS controls of ``level`` for ``body``, minus excluded ones."""
+    def check(
+        self,
+        body: Mapping[str, Any],
+        level: str,
+        exclude: Sequence[Mapping[str, Any]],
+        version: str = "latest",
+    ) -> list[str]:
+        """The messages of failing PSS controls of ``level`` at ``version`` (``latest`` or
+        ``v1.N``) for ``body``, minus excluded ones."""
         levels = ("baseline",) if level == "baseline" else ("baseline", "restricted")
         excluded = _excluded(body, exclude)
         failures: list[str] = []
-        for result in self._evaluate(Document(body=body, origin=Origin(file=""))):
+        for result in self._evaluate(Document(body=body, origin=Origin(file="")), version):
             if result.verdict is not Verdict.FAIL:
                 continue
             controls = [c.removeprefix("PSS:") for c in result.controls if c.startswith("PSS:")]

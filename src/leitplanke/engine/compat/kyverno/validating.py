@@ -48,8 +48,9 @@ class KyvernoRule:
     autogen: str = ""  # "", "controllers" or "cronjob": which pod spec podSecurity reads
 
 
-# checks the podSecurity backend runs: (resource body, level, excluded control names) → failures
-PodSecurityCheck = Callable[[Mapping[str, Any], str, Sequence[Mapping[str, Any]]], list[str]]
+# checks the podSecurity backend runs: (resource body, level, excluded control names, version of
+# the standard: "latest" or "v1.N") → failures
+PodSecurityCheck = Callable[[Mapping[str, Any], str, Sequence[Mapping[str, Any]], str], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +317,8 @@ def _pod_security(
     level = str(spec.get("level", "baseline"))
     if level == "privileged":
         return RuleOutcome("pass")
-    failures = ev.pod_security(body, level, spec.get("exclude") or [])
+    version = str(spec.get("version") or "latest")
+    failures = ev.pod_security(body, level, spec.get("exclude") or [], version)
     if failures:
         return RuleOutcome("fail", "; ".join(failures))
     return RuleOutcome("pass")
