@@ -21,9 +21,17 @@ run: install
 	@echo "leitplanke: the governance service on SQLite (./data), seeded with a demo catalog and scans of examples/"
 	$(BIN)/leitplanke serve --demo
 
+# examples/bad fails on purpose: exit 1 is what this target shows, not an error of make;
+# 2 and above (a usage or policy error, an internal error) fail the target with their code
 scan: install
-	@echo "leitplanke: scanning the bundled examples with every built-in pack"
-	-$(BIN)/leitplanke scan examples
+	@echo "leitplanke: scanning the bundled examples with the default packs"
+	@$(BIN)/leitplanke scan examples; code=$$?; \
+	case $$code in \
+	  0) echo "make scan: exit 0, nothing failing at or above --fail-on";; \
+	  1) echo "make scan: exit 1, failing results at or above --fail-on (examples/bad is bad on purpose)";; \
+	  2) echo "make scan: exit 2, a usage or policy error (see above)"; exit 2;; \
+	  *) echo "make scan: exit $$code (see README, exit codes)"; exit $$code;; \
+	esac
 
 lint: install
 	$(BIN)/ruff check src tests

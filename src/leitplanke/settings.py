@@ -100,6 +100,22 @@ def cache_directory(environ: Mapping[str, str] | None = None) -> Path | None:
     return Path(base) / "leitplanke"
 
 
+@dataclass(frozen=True, slots=True)
+class Display:
+    """What the environment says about the terminal: ``COLUMNS`` and ``NO_COLOR`` (no-color.org)."""
+
+    columns: int | None = None  # None: unset, empty or not a number above zero
+    no_color: bool = False
+
+
+def load_display(environ: Mapping[str, str] | None = None) -> Display:
+    """``COLUMNS`` as a width when it is a whole number above zero; ``NO_COLOR`` set and not empty."""
+    env = os.environ if environ is None else environ
+    text = env.get("COLUMNS", "").strip()
+    columns = int(text) if text.isdigit() and int(text) > 0 else None
+    return Display(columns=columns, no_color=bool(env.get("NO_COLOR")))
+
+
 def _positive(name: str, text: str) -> int:
     try:
         value = int(text)

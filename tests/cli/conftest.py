@@ -97,11 +97,18 @@ def findings_of_fixture() -> Callable[..., set[Finding]]:
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., CliRun]:
-    """``run_cli(*args, cwd=tmp_path, stdin=b"")``: the command's exit code, output and peak memory."""
+    """``run_cli(*args, cwd=tmp_path, stdin=b"", env={})``: the command's exit code, output and peak
+    memory; ``env`` adds to (or, with None values, removes from) the environment of the run."""
     serial = itertools.count()
     environment = {name: value for name, value in os.environ.items() if name not in TERMINAL_VARIABLES}
 
-    def run(*args: str, cwd: Path | None = None, stdin: bytes = b"", timeout: float = 120) -> CliRun:
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        stdin: bytes = b"",
+        timeout: float = 120,
+        env: dict[str, str | None] | None = None,
+    ) -> CliRun:
         io = tmp_path.parent / f"{tmp_path.name}-io-{next(serial)}"  # beside tmp_path: never scanned
         io.mkdir()
         (io / "stdin").write_bytes(stdin)
@@ -113,7 +120,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CliRun]:
             process = subprocess.Popen(
                 [sys.executable, "-m", "leitplanke.cli", *args],
                 cwd=cwd or tmp_path,
-                env=environment,
+                env=_with(environment, env or {}),
                 stdin=given,
                 stdout=out,
                 stderr=err,
@@ -128,6 +135,11 @@ def run_cli(tmp_path: Path) -> Callable[..., CliRun]:
         )
 
     return run
+
+
+def _with(environment: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    changed = {**environment, **changes}
+    return {name: value for name, value in changed.items() if value is not None}
 
 
 def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, resource.struct_rusage]:

@@ -12,6 +12,7 @@ import re
 import pytest
 
 BASELINE = ("--pack", "pss-baseline", "-j", "1")
+RAN = "leitplanke: 12 policies: 12 from packs pss-baseline"  # the note of what ran, on stderr
 GOOD_POD = """
     apiVersion: v1
     kind: Pod
@@ -106,7 +107,7 @@ def test_a_broken_file_is_a_problem_with_its_line_and_the_other_files_are_still_
     run = run_cli("scan", "in", "-f", "json", *BASELINE)
 
     assert run.code == 1, run  # nothing failed: an input could not be read
-    assert run.stderr_lines == problems
+    assert run.stderr_lines == [RAN, *problems]
     assert [(p["file"], p["line"], p["column"], p["code"]) for p in run.json()["problems"]] == [
         (f"in/{name}", line, column, code) for line, column, code in where
     ]
@@ -135,7 +136,7 @@ def test_the_table_lists_every_broken_file_under_problems_and_counts_them(run_cl
         "",
         "1 resource, 23 checks: 23 passed, 0 failed, 0 warnings, 0 errors, 0 skipped; 7 problems",
     ]
-    assert run.stderr == ""
+    assert run.stderr_lines == [RAN]
 
 
 def test_a_100_mb_file_is_refused_unread_and_the_scan_stays_small(
@@ -150,7 +151,8 @@ def test_a_100_mb_file_is_refused_unread_and_the_scan_stays_small(
 
     assert run.code == 1, run
     assert run.stderr_lines == [
-        f"in/huge.yaml: error too-large: {size} bytes is more than the limit of 67108864"
+        RAN,
+        f"in/huge.yaml: error too-large: {size} bytes is more than the limit of 67108864",
     ]
     assert run.verdicts() == passes_of_the_good_pod
     assert run.max_rss < baseline.max_rss + size // 4, "the whole file was read into memory"

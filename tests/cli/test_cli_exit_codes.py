@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 BASELINE = ("--pack", "pss-baseline", "-j", "1")
+RAN = "leitplanke: 12 policies: 12 from packs pss-baseline"  # the note of what ran, on stderr
 
 
 def test_a_clean_scan_exits_0_and_says_that_nothing_failed(run_cli, examples):
@@ -12,7 +13,7 @@ def test_a_clean_scan_exits_0_and_says_that_nothing_failed(run_cli, examples):
 
     assert run.code == 0, run
     assert run.stdout_lines[0] == "No failed, warning or error checks."
-    assert run.stderr == ""
+    assert run.stderr_lines == [RAN]
 
 
 def test_failing_results_at_the_default_threshold_exit_1(run_cli, examples):

@@ -30,12 +30,12 @@ def test_a_storage_class_in_the_scanned_documents_satisfies_the_inventory_lookup
     manifests.mkdir()
     shutil.copy(SAMPLE / "samples" / "storageclass" / "example_allowed_pvc.yaml", manifests / "pvc.yaml")
 
-    without = run_cli("scan", "manifests", "-p", "policies", "-f", "json", "-j", "1")
+    without = run_cli("scan", "manifests", "--pack", "none", "-p", "policies", "-f", "json", "-j", "1")
     shutil.copy(
         SAMPLE / "samples" / "storageclass" / "example_inventory_allowed_storageclass.yaml",
         manifests / "storageclass.yaml",
     )
-    with_class = run_cli("scan", "manifests", "-p", "policies", "-f", "json", "-j", "1")
+    with_class = run_cli("scan", "manifests", "--pack", "none", "-p", "policies", "-f", "json", "-j", "1")
 
     assert without.verdicts() == {("storageclass", "K8sStorageClass", "PersistentVolumeClaim/ok", "fail")}
     assert with_class.verdicts() == {("storageclass", "K8sStorageClass", "PersistentVolumeClaim/ok", "pass")}

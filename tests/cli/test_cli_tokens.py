@@ -27,8 +27,8 @@ spec:
     image: nginx:1.27
 """
 MISSING = (
-    "leitplanke: --upload needs an API token: --token-file PATH, the environment variable "
-    "LEITPLANKE_TOKEN or --token\n"
+    "leitplanke: --upload needs an API token (--token-file PATH, the environment variable "
+    "LEITPLANKE_TOKEN or --token)\n"
 )
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 BASELINE = ("--pack", "pss-baseline", "-j", "1")
+RAN = "leitplanke: 12 policies: 12 from packs pss-baseline"  # the note of what ran, on stderr
 HOST_NETWORK = (
     "disallow-host-namespaces",
     "no-host-network",
@@ -64,7 +65,7 @@ def test_a_valid_waiver_turns_exactly_its_failure_into_a_skip_that_names_it(
         "the pod sets hostNetwork to true (waived by node-agent-host-network: reads host network statistics)",
     )
     assert run.json()["summary"]["waived"] == 1
-    assert run.stderr == ""
+    assert run.stderr_lines == [RAN]
 
 
 def test_waiving_the_only_failure_at_the_threshold_makes_the_scan_pass(run_cli, write, examples):
@@ -96,8 +97,9 @@ def test_an_expired_waiver_is_warned_about_and_suppresses_nothing(run_cli, write
     assert run.code == 1, run
     assert run.findings("fail") == bad_findings
     assert run.stderr_lines == [
+        RAN,
         "waivers/old.yaml:1: warning waiver-expired: waiver 'old-node-agent' expired on "
-        "2020-01-31T12:00:00+00:00 and suppresses nothing"
+        "2020-01-31T12:00:00+00:00 and suppresses nothing",
     ]
 
 

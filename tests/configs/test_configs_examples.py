@@ -4,6 +4,7 @@ commands against their real output, and ``leitplanke scan --type`` end to end.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,7 +22,12 @@ Failing = Callable[..., set[tuple[str, str, str, int, str]]]
 
 def _leitplanke(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "leitplanke.cli", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    # the table follows COLUMNS; the test process can carry one in its C environment (readline sets
+    # it) that os.environ does not show: passing os.environ leaves it out, for the default width
+    environment = dict(os.environ)
+    return subprocess.run(
+        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_the_config_examples_fail_exactly_what_their_comments_say(failing: Failing) -> None:

@@ -21,6 +21,7 @@ TokenOpt = Annotated[
     str | None,
     typer.Option(
         "--token",
+        metavar="TOKEN",
         envvar=ENVVAR,
         show_envvar=True,
         help=f"An API token. Prefer {ENVVAR} or --token-file: a token on the command line lands in "
@@ -31,6 +32,7 @@ TokenFileOpt = Annotated[
     Path | None,
     typer.Option(
         "--token-file",
+        metavar="FILE",
         help=f"Read the API token from this file (its first line); wins over {ENVVAR} and --token.",
     ),
 ]

@@ -25,11 +25,9 @@ FIXABLE_SUFFIXES = (".yaml", ".yml")
 
 def fix_command(
     paths: Annotated[list[str], typer.Argument(help="Files or directories to fix.")],
-    policies: Annotated[
-        list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory.")
-    ] = None,
-    pack: Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")] = None,
-    config: Annotated[str | None, typer.Option("--config", help="Organisation config file.")] = None,
+    policies: gathering.PoliciesOpt = None,
+    pack: gathering.PackOpt = None,
+    config: gathering.ConfigOpt = None,
     diff: Annotated[bool, typer.Option("--diff", help="Show a unified diff; write nothing.")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: one per core).")] = 0,
 ) -> None:

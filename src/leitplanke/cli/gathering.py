@@ -20,10 +20,27 @@ from leitplanke.core.problems import Level, Problem
 from leitplanke.core.waivers import Waiver
 from leitplanke.engine import compiling, configuring, loading
 
-# the options of commands that gather policies (``scan``, ``policies``, ``policies docs``)
-PoliciesOpt = Annotated[list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory.")]
-PackOpt = Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")]
-ConfigOpt = Annotated[str | None, typer.Option("--config", help="Organisation config file.")]
+# ``--pack none``: no built-in pack, only the policies of ``--policies`` (or the config file)
+NO_PACKS = "none"
+
+# the options of commands that gather policies (``scan``, ``fix``, ``policies``, ``policies docs``)
+PoliciesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--policies",
+        "-p",
+        metavar="PATH",
+        help="Policy file or directory (repeatable). Adds to the built-in packs; --pack none runs "
+        "only these. A policy named like a built-in one replaces it, with a notice.",
+    ),
+]
+PackOpt = Annotated[
+    list[str] | None, typer.Option("--pack", metavar="PACK", help="Built-in pack to run (repeatable).")
+]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", metavar="FILE", help="Organisation config file (default: ./leitplanke.yaml)."),
+]
 
 
 @dataclass(slots=True)
@@ -36,6 +53,9 @@ class Gathered:
     # policies that could not be read or converted: their problems are in ``problems`` too,
     # and they need not stop a scan (``fatal`` leaves them out)
     broken: list[BrokenPolicy] = field(default_factory=list)
+    packs: list[str] = field(default_factory=list)  # the built-in packs that ran
+    policy_paths: list[str] = field(default_factory=list)  # and the user's policy sources
+    notices: list[str] = field(default_factory=list)  # a user's policy replacing a built-in one
 
     @property
     def has_errors(self) -> bool:
@@ -56,15 +76,20 @@ def gather(
     waiver_paths: Sequence[str],
     config_path: str | None,
     now: datetime,
+    with_default_packs: bool = True,
 ) -> Gathered:
+    """The policies of ``packs`` (else the config's, else the default packs) and of
+    ``policy_paths`` (else the config's), added together; a user's policy replaces a built-in one
+    of the same name. ``with_default_packs=False`` (``policies lint``): paths alone run alone."""
     config, problems = _config(config_path)
-    chosen_packs = list(packs) or list(config.packs)
     chosen_paths = list(policy_paths) or list(config.policies)
-    if not chosen_packs and not chosen_paths:
-        chosen_packs = loading.default_packs()  # no choice made
-    gathered = Gathered(config=config, problems=problems)
-    loaded = loading.load_packs(chosen_packs, now=now)
-    loaded.extend(loading.load_paths(chosen_paths, now=now, max_waiver_days=config.max_waiver_days))
+    chosen_packs = choose_packs(packs or config.packs, paths=chosen_paths, with_default=with_default_packs)
+    gathered = Gathered(config=config, problems=problems, packs=chosen_packs, policy_paths=chosen_paths)
+    built_in = loading.load_packs(chosen_packs, now=now)
+    own = loading.load_paths(chosen_paths, now=now, max_waiver_days=config.max_waiver_days)
+    gathered.notices = _drop_replaced(built_in, own)
+    loaded = built_in
+    loaded.extend(own)
     waivers = loading.load_paths(
         [*waiver_paths, *config.waivers], now=now, max_waiver_days=config.max_waiver_days
     )
@@ -76,6 +101,50 @@ def gather(
     gathered.broken = loaded.broken
     gathered.problems.extend(loaded.problems + override_problems)
     return gathered
+
+
+def choose_packs(chosen: Sequence[str], *, paths: Sequence[str], with_default: bool = True) -> list[str]:
+    """The packs to run: those chosen (``none`` chooses none), else the default packs; without
+    ``with_default``, policy paths alone mean no pack."""
+    if chosen:
+        return [name for name in dict.fromkeys(chosen) if name != NO_PACKS]
+    if paths and not with_default:
+        return []
+    return loading.default_packs()
+
+
+def _drop_replaced(built_in: loading.Loaded, own: loading.Loaded) -> list[str]:
+    """Remove from ``built_in`` the policies ``own`` defines again; a notice for each."""
+    mine = {p.id: p.source for p in own.policies} | {f.policy.id: f.policy.source for f in own.foreign}
+    notices = [
+        f"policy {p.id!r} of {mine[p.id].file}:{mine[p.id].line} replaces the built-in one of pack {p.pack}"
+        for p in built_in.policies
+        if p.id in mine
+    ]
+    built_in.policies = [p for p in built_in.policies if p.id not in mine]
+    built_in.foreign = [f for f in built_in.foreign if f.policy.id not in mine]
+    return notices
+
+
+def describe_sources(gathered: Gathered) -> str:
+    """``84 policies: 82 from packs pss-baseline, hardening; 2 from my-policies``: what a scan ran."""
+    running = [p for p in gathered.policies if p.enabled] + [f.policy for f in gathered.foreign]
+    parts = []
+    if gathered.packs:
+        in_packs = sum(1 for p in running if p.pack)
+        parts.append(f"{in_packs} from packs {', '.join(gathered.packs)}")
+    for path in gathered.policy_paths:
+        under = sum(1 for p in running if not p.pack and _is_under(p.source.file, path))
+        parts.append(f"{under} from {path}")
+    if not gathered.packs:
+        parts.append("no built-in pack")
+    count = len(running)
+    return f"{count} {'policy' if count == 1 else 'policies'}: {'; '.join(parts)}"
+
+
+def _is_under(file: str, path: str) -> bool:
+    given, found = Path(path), Path(file)
+    return found == given or given in found.parents
 
 
 def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
 import typer
 
-from leitplanke.cli import docs, gathering
+from leitplanke import settings
+from leitplanke.cli import docs, gathering, terminals
 from leitplanke.cli.gathering import ConfigOpt, PackOpt, PoliciesOpt
 from leitplanke.core.policies import Policy
 from leitplanke.core.problems import UsageError
 from leitplanke.engine import loading
+from leitplanke.reports import policylists
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(no_args_is_help=True, help="List, show and lint policies.")
+    app = typer.Typer(
+        no_args_is_help=True,
+        help="List, show, lint and document policies (docs: a browsable catalog, markdown or html).",
+    )
     app.command("list")(list_command)
     app.command("show")(show_command)
     app.command("lint")(lint_command)
@@ -24,13 +30,16 @@ def build() -> typer.Typer:
     return app
 
 
-def _gather(policies: list[str] | None, pack: list[str] | None, config: str | None) -> gathering.Gathered:
+def _gather(
+    policies: list[str] | None, pack: list[str] | None, config: str | None, *, with_default_packs: bool = True
+) -> gathering.Gathered:
     return gathering.gather(
         policy_paths=policies or [],
         packs=pack or [],
         waiver_paths=[],
         config_path=config,
         now=datetime.now(UTC),
+        with_default_packs=with_default_packs,
     )
 
 
@@ -39,9 +48,13 @@ def list_command(
     pack: PackOpt = None,
     config: ConfigOpt = None,
     all_packs: Annotated[bool, typer.Option("--all", help="Every built-in pack.")] = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")] = "table",
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour (also with the NO_COLOR environment variable).")
+    ] = False,
 ) -> None:
-    """List policies with pack, severity, category and controls."""
+    """List the policies a scan runs (the default packs unless chosen), with pack, severity, category
+    and controls."""
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown format {fmt!r}; use table or json")
     if all_packs:
@@ -52,15 +65,8 @@ def list_command(
         data = [_summary(p) for p in rows]
         typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
     else:
-        from rich.console import Console  # rich only for a table
-        from rich.table import Table
-
-        table = Table("policy", "pack", "severity", "category", "controls", "rules")
-        for p in rows:
-            table.add_row(
-                p.id, p.pack or "-", p.severity.label, p.category, ", ".join(p.controls), str(len(p.rules))
-            )
-        Console(width=200).print(table)
+        terminal = terminals.build_terminal(sys.stdout, no_color=no_color, display=settings.load_display())
+        sys.stdout.write(policylists.render(rows, width=terminal.width, color=terminal.color))
     _report_problems(gathered)
 
 
@@ -110,8 +116,9 @@ def show_command(
 
 
 def lint_command(policies: PoliciesOpt = None, pack: PackOpt = None, config: ConfigOpt = None) -> None:
-    """Load and compile policies; report every problem with file, line and field."""
-    gathered = _gather(policies, pack, config)
+    """Load and compile policies; report every problem with file, line and field. With --policies
+    alone, only those (no built-in pack)."""
+    gathered = _gather(policies, pack, config, with_default_packs=False)  # what was given, alone
     gathering.compile_gathered(gathered)
     for problem in sorted(gathered.problems):
         typer.echo(problem.render())

@@ -2,7 +2,8 @@
 
 Maps the outcome to exit codes: 0 clean, 1 failing results at or above
 ``--fail-on`` (or inputs that could not be evaluated), 2 usage or policy error: before
-the scan (no report), or a policy that could not run (the others ran, the report is written).
+the scan (no report), or a policy that could not run (the others ran, the report is written);
+all of them: ``cli/main``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Any, TextIO
 
 import typer
 
-from leitplanke import engine, reports
-from leitplanke.cli import credentials, gathering
+from leitplanke import engine, reports, settings
+from leitplanke.cli import credentials, gathering, options, progressbars, terminals
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Severity
 from leitplanke.core.problems import Level, UsageError
@@ -35,87 +37,48 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def scan_command(
-    paths: Annotated[
-        list[str] | None, typer.Argument(help="Files or directories to scan; - reads stdin.")
-    ] = None,
-    policies: Annotated[
-        list[str] | None, typer.Option("--policies", "-p", help="Policy file or directory (repeatable).")
-    ] = None,
-    pack: Annotated[list[str] | None, typer.Option("--pack", help="Built-in pack (repeatable).")] = None,
-    waivers: Annotated[list[str] | None, typer.Option("--waivers", help="Waiver file or directory.")] = None,
-    config: Annotated[str | None, typer.Option("--config", help="Organisation config file.")] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, sarif, junit or policyreport.")
-    ] = "table",
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write the report to this file.")
-    ] = None,
-    fail_on: Annotated[
-        str | None, typer.Option("--fail-on", help="Lowest severity that fails the scan (default: high).")
-    ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: one per core).")] = 0,
-    values: Annotated[
-        list[str] | None, typer.Option("--values", help="Helm values file (repeatable).")
-    ] = None,
-    set_values: Annotated[
-        list[str] | None, typer.Option("--set", help="Helm value key=value (repeatable).")
-    ] = None,
-    show_passed: Annotated[
-        bool, typer.Option("--show-passed", help="List passing checks in the table.")
-    ] = False,
-    host: Annotated[
-        bool,
-        typer.Option("--host", help="Also audit this machine: sshd, kernel parameters, file permissions."),
-    ] = False,
-    config_type: Annotated[
-        str | None,
-        typer.Option(
-            "--type",
-            help="Read every file as this type instead of recognising it: envoy, nginx, kafka, "
-            "rabbitmq, mosquitto, sshd, sysctl or kubernetes.",
-        ),
-    ] = None,
-    framework: Annotated[
-        str | None,
-        typer.Option(
-            "--compliance",
-            help="Per-control compliance with pss-restricted, pss-baseline, cis, nsa or cks (table, json); "
-            "without --pack or --policies, loads the packs that implement it.",
-        ),
-    ] = None,
-    upload: Annotated[
-        str | None,
-        typer.Option("--upload", help="Also send the results to the governance service at this URL."),
-    ] = None,
-    app_name: Annotated[
-        str | None, typer.Option("--app", help="With --upload: the application scanned.")
-    ] = None,
-    env_name: Annotated[
-        str | None, typer.Option("--env", help="With --upload: the environment scanned.")
-    ] = None,
+    paths: options.Paths = None,
+    policies: gathering.PoliciesOpt = None,
+    pack: gathering.PackOpt = None,
+    waivers: options.Waivers = None,
+    config: gathering.ConfigOpt = None,
+    fmt: options.Format = "table",
+    output: options.Output = None,
+    fail_on: options.FailOn = None,
+    jobs: options.Jobs = 0,
+    values: options.Values = None,
+    set_values: options.SetValues = None,
+    show_passed: options.ShowPassed = False,
+    severity: options.Severity = None,
+    quiet: options.Quiet = False,
+    no_color: options.NoColor = False,
+    host: options.Host = False,
+    config_type: options.ConfigType = None,
+    framework: options.Compliance = None,
+    upload: options.Upload = None,
+    app_name: options.App = None,
+    env_name: options.Env = None,
     token: credentials.TokenOpt = None,
     token_file: credentials.TokenFileOpt = None,
-    pss_version: Annotated[
-        str,
-        typer.Option(
-            "--pss-version",
-            help="Pod Security Standards version (latest or v1.N) where no Namespace pins one.",
-        ),
-    ] = "latest",
+    pss_version: options.PssVersion = "latest",
 ) -> None:
-    """Scan Kubernetes manifests, Helm charts and Kustomize directories against policies."""
+    """Scan Kubernetes manifests, Helm charts and Kustomize directories, and configs of Envoy, NGINX,
+    Kafka, RabbitMQ, Mosquitto, sshd and sysctl (--host: this machine), against policies."""
     if fmt not in reports.FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(reports.FORMATS)}")
     if config_type is not None and config_type not in files.config_types():
         raise UsageError(f"--type {config_type!r}: use one of {', '.join(files.config_types())}")
-    if upload is not None:  # before the scan: a missing token is reported before any work is done
-        token = credentials.require_token(token, token_file, command="--upload")
-        if not app_name or not env_name:
-            raise UsageError("--upload needs --app and --env")
+    fail_from, shown_from = _severity("--fail-on", fail_on), _severity("--severity", severity)
+    if shown_from is not None and fmt != "table":
+        raise UsageError(f"--severity filters the table; a {fmt} report carries every result")
+    _check_paths(paths or [], output=output)  # before any work: a typo costs no scan
+    if upload is not None or app_name is not None or env_name is not None:
+        # before the scan: whatever an upload lacks is reported before any work is done
+        token = _check_upload(upload, app=app_name, env=env_name, token=token, token_file=token_file)
     now = datetime.now(UTC)
     if framework is not None:
         _check_compliance(framework, fmt)
-        if not pack and not policies:
+        if not pack:
             pack = compliance.packs_implementing(
                 framework, loading.load_packs(loading.available_packs(), now=now).policies
             )
@@ -126,13 +89,17 @@ def scan_command(
         config_path=config,
         now=now,
     )
-    threshold = _threshold(fail_on, gathered.config.fail_on)
+    threshold = _threshold(fail_from, gathered.config.fail_on)
     _add_scan_inventory(gathered, paths or ["."], config_type=config_type)
     policy_set = gathering.compile_gathered(gathered)
     if gathered.fatal:  # a broken policy is not: it is reported, the others run
         for problem in sorted(gathered.problems):
             typer.echo(problem.render(), err=True)
         raise typer.Exit(EXIT_USAGE)
+    for notice in gathered.notices:
+        typer.echo(f"leitplanke: {notice}", err=True)
+    if not quiet:
+        typer.echo(f"leitplanke: {gathering.describe_sources(gathered)}", err=True)
     with tempfile.TemporaryDirectory(prefix="leitplanke-scan-") as spool:
         report = run_scan(
             paths or ([] if host else ["."]),
@@ -148,6 +115,7 @@ def scan_command(
             sink=_sink(
                 fmt, spool=spool, show_passed=show_passed, whole=framework is not None or upload is not None
             ),
+            show_progress=not quiet,
         )
         report.problems[:0] = gathered.problems  # warnings from loading come first
         report.broken = list(policy_set.broken)
@@ -163,12 +131,52 @@ def scan_command(
             now=now,
             show_passed=show_passed,
             compliance_view=view,
+            view=View(min_severity=shown_from, quiet=quiet, no_color=no_color),
         )
     if upload is not None:
         from leitplanke.cli import uploading
 
         uploading.upload_report(report, url=upload, app=app_name, env=env_name, token=token, now=now)
     raise typer.Exit(exit_code(report, threshold))
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """How a report is shown: the display options of ``scan``, none of which changes the exit code."""
+
+    min_severity: Severity | None = None
+    quiet: bool = False
+    no_color: bool = False
+
+
+def _check_upload(
+    url: str | None, *, app: str | None, env: str | None, token: str | None, token_file: Path | None
+) -> str:
+    """The token of an upload whose options are all there; else every missing one in one message."""
+    if url is None:
+        raise UsageError("--app and --env name what --upload sends; without --upload they do nothing")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--upload {url!r}: expected the service's URL, http:// or https://")
+    found = credentials.read_token(token, token_file)
+    missing = [name for name, value in (("--app", app), ("--env", env)) if not value]
+    if found is None:
+        missing.append(f"an API token ({credentials.GIVE_A_TOKEN})")
+    if missing:
+        raise UsageError(f"--upload needs {_and(missing)}")
+    assert found is not None
+    return found
+
+
+def _check_paths(paths: list[str], *, output: str | None) -> None:
+    for path in paths:
+        if path != "-" and not Path(path).exists():
+            raise UsageError(f"{path}: no such file or directory")
+    if output is not None and not Path(output).parent.is_dir():
+        raise UsageError(f"{output}: cannot write the report: No such file or directory")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _add_scan_inventory(gathered: gathering.Gathered, paths: list[str], *, config_type: str | None) -> None:
@@ -214,13 +222,19 @@ def _check_compliance(framework: str, fmt: str) -> None:
         raise UsageError(f"--compliance shows in the table and json formats, not in {fmt}")
 
 
-def _threshold(option: str | None, configured: Severity | None) -> Severity:
-    if option is None:
-        return configured if configured is not None else Severity.HIGH
+def _threshold(option: Severity | None, configured: Severity | None) -> Severity:
+    if option is not None:
+        return option
+    return configured if configured is not None else Severity.HIGH
+
+
+def _severity(option: str, text: str | None) -> Severity | None:
+    if text is None:
+        return None
     try:
-        return Severity.parse(option)
+        return Severity.parse(text)
     except KeyError:
-        raise UsageError(f"--fail-on {option!r}: use critical, high, medium, low or info") from None
+        raise UsageError(f"{option} {text!r}: use critical, high, medium, low or info") from None
 
 
 def run_scan(
@@ -236,8 +250,10 @@ def run_scan(
     config_type: str | None = None,
     sink: engine.Sink | None = None,
     pss_version: str = "latest",
+    show_progress: bool = True,
 ) -> ScanReport:
-    """Scan ``paths`` (and the host) into ``sink`` (default: every result) and its report."""
+    """Scan ``paths`` (and the host) into ``sink`` (default: every result) and its report; a
+    progress bar on stderr when it is a terminal and the scan lasts (``show_progress``)."""
     sources: list[Any] = [hosts.HostSource()] if host else []
     for path in paths:
         if path != "-" and not Path(path).exists():
@@ -249,7 +265,7 @@ def run_scan(
         _load_source, helm_values=tuple(helm_values), helm_set=tuple(helm_set), config_type=config_type
     )
     sink = sink or engine.Collected()
-    with _progress(len(sources)) as advance:
+    with progressbars.ProgressBar(len(sources), enabled=show_progress and sys.stderr.isatty()) as advance:
         scanned = engine.scan(
             policy_set,
             sources,
@@ -274,29 +290,6 @@ def _load_source(
     return files.load_source(source, helm_values=helm_values, helm_set=helm_set, config_type=config_type)
 
 
-class _progress:
-    """A progress bar on stderr, only when stderr is a terminal and the scan is long."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Callable[[int], None] | None:
-        if self.total < 20 or not sys.stderr.isatty():
-            return None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self.bar = Progress(console=Console(stderr=True), transient=True)
-        self.bar.start()
-        task = self.bar.add_task("scanning", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def write_report(
     report: ScanReport,
     *,
@@ -306,11 +299,20 @@ def write_report(
     now: datetime,
     show_passed: bool = False,
     compliance_view: compliance.Compliance | None = None,
+    view: View = View(),
 ) -> None:
-    to_terminal = output is None and sys.stdout.isatty()
+    terminal = terminals.build_terminal(
+        sys.stdout if output is None else None, no_color=view.no_color, display=settings.load_display()
+    )
     options: dict[str, Any] = {}
     if fmt == "table":
-        options = {"color": to_terminal, "show_passed": show_passed}
+        options = {
+            "color": terminal.color,
+            "width": terminal.width,
+            "show_passed": show_passed,
+            "min_severity": view.min_severity,
+            "summary_only": view.quiet,
+        }
 
     def write(stream: TextIO) -> None:
         if compliance_view is not None and fmt == "json":
@@ -318,21 +320,22 @@ def write_report(
             return
         reports.write_report(fmt, report, stream, policies=policies, now=now, **options)
         if compliance_view is not None:
-            stream.write("\n" + compliance.render_table(compliance_view, color=to_terminal))
+            table = compliance.render_table(compliance_view, color=terminal.color, width=terminal.width)
+            stream.write("\n" + table)
 
     collecting = gc.isenabled()
     gc.disable()  # rendering builds one short-lived dict per result; the collector only costs time
     try:
-        _write_to(output, write)
+        _write_to(output, write, quiet=view.quiet)
     finally:
         if collecting:
             gc.enable()
-    if fmt != "table":
+    if fmt != "table" or view.quiet:  # the table lists them, unless it is only its summary
         for problem in report.problems:
             typer.echo(problem.render(), err=True)
 
 
-def _write_to(output: str | None, write: Callable[[TextIO], None]) -> None:
+def _write_to(output: str | None, write: Callable[[TextIO], None], *, quiet: bool = False) -> None:
     if output is None:
         write(sys.stdout)
     else:
@@ -341,7 +344,8 @@ def _write_to(output: str | None, write: Callable[[TextIO], None]) -> None:
                 write(stream)
         except OSError as exc:  # a missing folder, no permission, a full disk: not an internal error
             raise UsageError(f"{output}: cannot write the report: {exc.strerror or exc}") from exc
-        typer.echo(f"report written to {output}", err=True)
+        if not quiet:
+            typer.echo(f"report written to {output}", err=True)
 
 
 @contextlib.contextmanager

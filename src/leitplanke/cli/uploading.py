@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from leitplanke.core.problems import UsageError
+from leitplanke.core.problems import ServiceRefused, ServiceUnreachable, UsageError
 from leitplanke.core.results import Resource, ScanReport, Verdict
 from leitplanke.governance import uploadformats
 from leitplanke.reports import jsonreports, summaries
@@ -86,9 +86,10 @@ def upload_report(
             answer: dict[str, Any] = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")
-        raise UsageError(f"upload to {url} refused ({exc.code}): {detail}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise UsageError(f"upload to {url} failed: {exc}") from exc
+        raise ServiceRefused(f"upload to {url} refused ({exc.code}): {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:  # no answer: connection refused, DNS, TLS, timeout
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise ServiceUnreachable(f"could not reach {url}: {reason}") from exc
     transitions = ", ".join(f"{k} {v}" for k, v in answer.get("transitions", {}).items()) or "no changes"
     typer.echo(f"uploaded as scan {answer.get('scan')} of {app} in {env}: {transitions}", err=True)
     return answer

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from leitplanke.cli import credentials
-from leitplanke.core.problems import UsageError
+from leitplanke.core.problems import ServiceRefused, ServiceUnreachable, UsageError
 
 Fetch = Callable[[str, Mapping[str, str]], str]
 
@@ -83,9 +83,10 @@ def _http_get(url: str, headers: Mapping[str, str]) -> str:
             text: str = response.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")
-        raise UsageError(f"{url} refused ({exc.code}): {detail}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise UsageError(f"{url} failed: {exc}") from exc
+        raise ServiceRefused(f"{url} refused ({exc.code}): {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:  # no answer: connection refused, DNS, TLS, timeout
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise ServiceUnreachable(f"could not reach {url}: {reason}") from exc
     return text
 
 

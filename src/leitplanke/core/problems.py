@@ -7,7 +7,10 @@ Operational failures raise from one tree::
     LeitplankeError
      ├── UsageError        bad command-line or configuration input (exit 2)
      ├── PolicyError       policies could not be loaded at all (exit 2)
-     └── SourceError       an input could not be read (the scan goes on)
+     ├── SourceError       an input could not be read (the scan goes on)
+     └── ServiceError      the governance service, asked by the CLI
+          ├── ServiceUnreachable  no answer: refused connection, unknown host, timeout (exit 4)
+          └── ServiceRefused      an answer that refuses: 401, 403, 413, 5xx (exit 5)
 """
 
 from __future__ import annotations
@@ -65,3 +68,15 @@ class PolicyError(LeitplankeError):
 
 class SourceError(LeitplankeError):
     code = "source"
+
+
+class ServiceError(LeitplankeError):
+    code = "service"
+
+
+class ServiceUnreachable(ServiceError):
+    code = "service-unreachable"
+
+
+class ServiceRefused(ServiceError):
+    code = "service-refused"

@@ -11,7 +11,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import TextIO
 
-from leitplanke.core.policies import Policy
+from leitplanke.core.policies import Policy, Severity
 from leitplanke.core.problems import UsageError
 from leitplanke.core.results import ScanReport
 
@@ -45,12 +45,22 @@ def render_report(
     color: bool = False,
     width: int = 100,
     show_passed: bool = False,
+    min_severity: Severity | None = None,
+    summary_only: bool = False,
 ) -> str:
-    """``report`` in format ``fmt``; ``color``, ``width`` and ``show_passed`` affect only the table."""
+    """``report`` in format ``fmt``; ``color``, ``width``, ``show_passed``, ``min_severity`` and
+    ``summary_only`` affect only the table (``tables.render``)."""
     module = _module(fmt)
     if fmt == "table":
         text: str = module.render(
-            report, policies=policies, now=now, color=color, width=width, show_passed=show_passed
+            report,
+            policies=policies,
+            now=now,
+            color=color,
+            width=width,
+            show_passed=show_passed,
+            min_severity=min_severity,
+            summary_only=summary_only,
         )
         return text
     rendered: str = module.render(report, policies=policies, now=now)
@@ -67,6 +77,8 @@ def write_report(
     color: bool = False,
     width: int = 100,
     show_passed: bool = False,
+    min_severity: Severity | None = None,
+    summary_only: bool = False,
 ) -> None:
     """Like ``render_report``, written to ``out``; JSON is streamed so large scans stay small in memory."""
     if fmt == "json":
@@ -76,6 +88,14 @@ def write_report(
         _module(fmt).write(report, out, policies=policies, now=now)
         return
     text = render_report(
-        fmt, report, policies=policies, now=now, color=color, width=width, show_passed=show_passed
+        fmt,
+        report,
+        policies=policies,
+        now=now,
+        color=color,
+        width=width,
+        show_passed=show_passed,
+        min_severity=min_severity,
+        summary_only=summary_only,
     )
     out.write(text if text.endswith("\n") else text + "\n")

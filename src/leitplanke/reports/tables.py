@@ -39,6 +39,10 @@ VERDICT_STYLES: Mapping[Verdict, str] = {
 LEVEL_STYLES: Mapping[Level, str] = {Level.ERROR: "magenta", Level.WARNING: "yellow"}
 WAIVED_STYLE = "dim"
 INDENT = (0, 0, 0, 4)  # top, right, bottom, left
+# below this width the columns of a row leave too little room for the finding: a list instead
+NARROW_WIDTH = 60
+NARROW_INDENT = (0, 0, 0, 6)
+MIN_WIDTH = 20  # narrower than this, lines are as wide as this and the terminal wraps them
 
 
 def render(
@@ -49,19 +53,46 @@ def render(
     color: bool = False,
     width: int = 100,
     show_passed: bool = False,
+    min_severity: Severity | None = None,
+    summary_only: bool = False,
 ) -> str:
-    """The report as terminal text; passed and skipped checks only with ``show_passed``.
+    """The report as terminal text ``width`` columns wide; passed and skipped checks only with
+    ``show_passed``, results below ``min_severity`` left out (the summary still counts them).
 
-    Waived results are shown, dimmed: the engine's message says by which waiver and why.
+    Waived results are shown, dimmed: the engine's message says by which waiver and why. Below
+    ``NARROW_WIDTH`` columns each finding is a short list instead of a row. ``summary_only``: the
+    summary line alone.
     """
     del now  # the table shows no time: the same scan renders the same text
     buffer = io.StringIO()
-    console = build_console(buffer, color=color, width=width)
-    shown = [r for r in summaries.ordered(report) if show_passed or summaries.is_finding(r)]
-    _print_results(console, shown, policies)
+    console = build_console(buffer, color=color, width=max(width, MIN_WIDTH))
+    if not summary_only:
+        _print_body(console, report, policies, show_passed=show_passed, min_severity=min_severity)
+    # never wrapped: scripts and people grep for it
+    console.print(Text(render_summary_line(report), style="bold"), soft_wrap=True)
+    # rich pads every line to the full width; trailing blanks only make diffs noisy
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+
+
+def _print_body(
+    console: Console,
+    report: ScanReport,
+    policies: Mapping[str, Policy],
+    *,
+    show_passed: bool,
+    min_severity: Severity | None,
+) -> None:
+    listed = [r for r in summaries.ordered(report) if show_passed or summaries.is_finding(r)]
+    shown = [r for r in listed if min_severity is None or r.severity >= min_severity]
+    narrow = console.width < NARROW_WIDTH
+    _print_results(console, shown, policies, narrow=narrow)
     if report.problems:
         console.print(Text("Problems", style="bold underline"))
-        console.print(Padding(_problem_grid(report), INDENT))
+        if narrow:
+            for problem in sorted(report.problems):
+                console.print(Padding(Text(problem.render(), style=LEVEL_STYLES[problem.level]), INDENT))
+        else:
+            console.print(Padding(_problem_grid(report), INDENT))
         console.print()
     if report.broken:  # their problems are listed above: here, what did not run
         console.print(Text("Policies that could not run", style="bold underline"))
@@ -69,10 +100,9 @@ def render(
         console.print()
     if report.skipped:
         console.print(_skipped_line(report), soft_wrap=True)
-    # never wrapped: scripts and people grep for it
-    console.print(Text(render_summary_line(report), style="bold"), soft_wrap=True)
-    # rich pads every line to the full width; trailing blanks only make diffs noisy
-    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+    if len(shown) < len(listed) and min_severity is not None:
+        hidden = _count(len(listed) - len(shown), "result")
+        console.print(Text(f"{hidden} below {min_severity.label} not shown (--severity)", style="dim"))
 
 
 def render_summary_line(report: ScanReport) -> str:
@@ -114,7 +144,9 @@ def build_console(buffer: io.StringIO, *, color: bool, width: int) -> Console:
     )
 
 
-def _print_results(console: Console, shown: Sequence[Result], policies: Mapping[str, Policy]) -> None:
+def _print_results(
+    console: Console, shown: Sequence[Result], policies: Mapping[str, Policy], *, narrow: bool
+) -> None:
     if not shown:
         console.print(Text("No failed, warning or error checks."))
         console.print()
@@ -123,12 +155,28 @@ def _print_results(console: Console, shown: Sequence[Result], policies: Mapping[
         for (_, resource), rows in itertools.groupby(in_file, key=lambda r: (r.location.index, r.resource)):
             console.print(Text(f"  {resource.display}", style="bold"))
             listed = list(rows)
+            if narrow:
+                _print_narrow(console, listed, policies)
+                continue
             lines = None if console.is_terminal else _plain_grid(listed, policies, console.width)
             if lines is None:
                 console.print(Padding(_result_grid(listed, policies), INDENT))
             else:
                 console.file.write(lines)
         console.print()
+
+
+def _print_narrow(console: Console, rows: Sequence[Result], policies: Mapping[str, Policy]) -> None:
+    """Each finding as a heading (verdict, severity, line) over its message and origin, wrapped."""
+    for result in rows:
+        line, verdict, severity = _plain_cells(result)
+        heading = Text(verdict, style=WAIVED_STYLE if result.waiver else VERDICT_STYLES[result.verdict])
+        heading.append(" ")
+        heading.append(severity, style=SEVERITY_STYLES[result.severity])
+        if line:
+            heading.append(f" at line {line}")
+        console.print(Padding(heading, INDENT))
+        console.print(Padding(_finding(result, policies), NARROW_INDENT))
 
 
 # the grid's columns: line, verdict, severity (fixed widths), then the finding; two spaces between
