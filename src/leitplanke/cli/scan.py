@@ -72,6 +72,8 @@ def scan_command(
     if shown_from is not None and fmt != "table":
         raise UsageError(f"--severity filters the table; a {fmt} report carries every result")
     _check_paths(paths or [], output=output)  # before any work: a typo costs no scan
+    if pssversions.parse_version(pss_version) is None:
+        raise UsageError(f"--pss-version {pss_version!r}: use latest or v1.N, such as v1.30")
     if upload is not None or app_name is not None or env_name is not None:
         # before the scan: whatever an upload lacks is reported before any work is done
         token = _check_upload(upload, app=app_name, env=env_name, token=token, token_file=token_file)
