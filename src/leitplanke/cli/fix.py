@@ -125,7 +125,9 @@ class _Tally:
         )
         return [head] + [
             f"  {result.location.file}:{result.location.line}: {fixing.explain(result)}"
-            for result in self.left_out.values()
+            for result in sorted(
+                self.left_out.values(), key=lambda r: (r.location.file, r.location.line, fixing.explain(r))
+            )
         ]
 
 
