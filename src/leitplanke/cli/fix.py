@@ -1,8 +1,8 @@
 """``leitplanke fix``: apply the mechanical fixes of failing rules to the files in place.
 
 ``--diff`` prints a unified diff instead of writing (exit 1 when it shows a change). Fixes
-that change what a workload does are applied only with ``--unsafe-fixes``; fixes that need
-a human decision do not exist, their remediation text says what to do.
+that change what a workload does are applied only with ``--unsafe-fixes``; a rule whose
+repair needs a human decision has no fix, its policy's remediation says what to do.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ def _terminated(line: str) -> str:
 
 def diff_headers(file: str) -> tuple[str, str]:
     """The ``---`` and ``+++`` names of ``file`` as the command line gave it: ``a/`` and ``b/``
-    before a relative path, an absolute path as it is (as git and diff print it)."""
+    before a relative path (as git writes them), an absolute path as it is (as ``diff -u`` does;
+    ``a/`` glued to it would name no file)."""
     if PurePath(file).is_absolute():
         return file, file
     return f"a/{file}", f"b/{file}"
