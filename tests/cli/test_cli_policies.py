@@ -53,10 +53,12 @@ def test_show_prints_the_policy_with_its_source_and_rules(run_cli, repo):
     assert lines[7].startswith("  remediation: Delete securityContext.privileged from every container")
     assert lines[8:] == [
         "  rules:",
-        "  - no-privileged-containers (fixable)",
+        "  - no-privileged-containers (fixable, unsafe)",
         "      forEach:  podSpec.containers + podSpec.?initContainers.orValue([]) "
         "+ podSpec.?ephemeralContainers.orValue([])",
         "      validate: !item.?securityContext.?privileged.orValue(false)",
+        "      fix:      sets securityContext.privileged to false: the container loses the host's devices "
+        "and every capability beyond the runtime's default set",
     ]
 
 

@@ -149,6 +149,8 @@ def test_a_pod_rule_covers_a_deployment_and_points_at_the_offending_container() 
         "path": "spec.template.spec.containers[1]",
         "merge": {"securityContext": {"privileged": False}},
         "remove": [],
+        "safe": False,  # not said to be safe: a fix is trusted only when its author says so
+        "description": "",
     }
 
 

@@ -1,8 +1,9 @@
 """Every fix of the built-in packs repairs what its rule reports, and `fix` leaves real files sound.
 
 Per rule with a ``fix``: each resource its policy's own tests expect to fail is rendered to YAML,
-fixed with ``engine.fixing`` and scanned again. Then ``leitplanke fix`` runs on a copy of
-../shared/bench/real: every file still parses to as many documents, and a second pass changes nothing.
+fixed with ``engine.fixing`` and scanned again. Then ``leitplanke fix --unsafe-fixes`` runs on a
+copy of ../shared/bench/real: every file still parses to as many documents, and a second pass
+changes nothing. Every fix says in its policy file whether it is safe and what it does.
 """
 
 from __future__ import annotations
@@ -141,6 +142,36 @@ def test_the_fix_makes_every_failing_resource_of_the_policys_tests_pass_the_rule
         assert after == [], f"{case.resource} still fails {policy}/{rule} after the fix:\n{outcome.diff()}"
 
 
+# the fixes that keep what the workload does in every case their rule fails: each writes down
+# the value Kubernetes uses when the field is unset (a Job's backoffLimit defaults to 6)
+SAFE_FIXES = [
+    ("require-cronjob-job-limits", "backoff-limit"),
+    ("require-job-limits", "backoff-limit"),
+]
+
+
+def _written_fixes() -> dict[tuple[str, str], dict[str, Any]]:
+    """Each rule's ``fix`` mapping as its policy file writes it (whether ``safe`` is said at all)."""
+    written: dict[tuple[str, str], dict[str, Any]] = {}
+    for pack in PACKS:
+        for path in sorted(loading.pack_directory(pack).glob("*.y*ml")):
+            for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+                if isinstance(document, dict) and document.get("kind") == "Policy":
+                    for rule in document["spec"].get("rules") or []:
+                        if "fix" in rule:
+                            written[(document["metadata"]["name"], rule["name"])] = rule["fix"]
+    return written
+
+
+def test_every_built_in_fix_says_whether_it_is_safe_and_what_it_does() -> None:
+    written = _written_fixes()
+
+    assert sorted(written) == FIXABLE_RULES
+    assert [rule for rule, fix in written.items() if not isinstance(fix.get("safe"), bool)] == []
+    assert [rule for rule, fix in written.items() if len(str(fix.get("description", ""))) < 20] == []
+    assert sorted(rule for rule, fix in written.items() if fix["safe"]) == SAFE_FIXES
+
+
 def _copy_yaml(source: Path, target: Path) -> list[Path]:
     copied = []
     for path in sorted(source.rglob("*")):
@@ -198,7 +229,7 @@ def _would_change(results: Sequence[Result]) -> list[str]:
 def _fix(root: Path) -> subprocess.CompletedProcess[str]:
     packs = [option for pack in PACKS for option in ("--pack", pack)]
     return subprocess.run(
-        [sys.executable, "-m", "leitplanke.cli", "fix", str(root), *packs],
+        [sys.executable, "-m", "leitplanke.cli", "fix", str(root), "--unsafe-fixes", *packs],
         capture_output=True,
         text=True,
         check=False,

@@ -42,7 +42,10 @@ def build_policies() -> list[Policy]:
                 "no-privileged-containers",
                 "!item.?securityContext.?privileged.orValue(false)",
                 for_each="podSpec.containers + podSpec.?initContainers.orValue([])",
-                fix=Fix(merge={"securityContext": {"privileged": False}}),
+                fix=Fix(
+                    merge={"securityContext": {"privileged": False}},
+                    description="sets `privileged` to false: the container loses <all> host devices & more",
+                ),
             ),
         ),
     )
@@ -80,7 +83,7 @@ def build_policies() -> list[Policy]:
             Rule(
                 "no-legacy-label",
                 "!has(object.metadata.labels.legacy)",
-                fix=Fix(remove=("legacy",), path="metadata.labels"),
+                fix=Fix(remove=("legacy",), path="metadata.labels", safe=True),
             ),
         ),
     )

@@ -108,10 +108,13 @@ def show_command(
         "  rules:",
     ]
     for rule in p.rules:
-        lines.append(f"  - {rule.name}{' (fixable)' if rule.fix else ''}")
+        safety = "" if rule.fix is None else " (fixable, safe)" if rule.fix.safe else " (fixable, unsafe)"
+        lines.append(f"  - {rule.name}{safety}")
         if rule.for_each:
             lines.append(f"      forEach:  {rule.for_each}")
         lines.append(f"      validate: {rule.validate}")
+        if rule.fix is not None and rule.fix.description:
+            lines.append(f"      fix:      {rule.fix.description}")
     typer.echo("\n".join(lines))
 
 

@@ -59,11 +59,17 @@ class Fix:
 
     ``merge`` is a JSON merge patch applied at ``path`` (relative to the item
     of a ``forEach`` rule, or to the document); ``remove`` lists keys to delete.
+    ``safe`` says that applying it keeps what the workload does in every case the rule
+    fails (it writes down a value Kubernetes assumes anyway); an unsafe fix is applied only
+    when asked (``fix --unsafe-fixes``). Unset means unsafe: a fix is trusted only when its
+    author says so. ``description`` says what the change does, for the reviewer of the diff.
     """
 
     merge: Mapping[str, Any] = field(default_factory=dict)
     remove: tuple[str, ...] = ()
     path: str = ""
+    safe: bool = False
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)

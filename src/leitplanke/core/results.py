@@ -65,7 +65,8 @@ class Result:
     severity: Severity
     message: str
     location: Location
-    fix: Mapping[str, Any] | None = None  # {"path": ..., "merge": ..., "remove": [...]}
+    # {"path": ..., "merge": ..., "remove": [...], "safe": bool, "description": str}
+    fix: Mapping[str, Any] | None = None
     waiver: str = ""
     category: str = ""
     controls: tuple[str, ...] = ()

@@ -2,7 +2,8 @@
 
 Only the documents that change are re-serialised (ruamel.yaml round-trip, so their
 comments, key order and quoting survive); every other byte of the file stays as it
-was. A result is never written unless it parses back. Called by ``leitplanke fix``.
+was. A result is never written unless it parses back. Unsafe fixes (they change what
+the workload does) are left out unless asked for. Called by ``leitplanke fix``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import copy
 import difflib
 import io
 import itertools
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import yaml
@@ -52,14 +55,34 @@ class FileFix:
         return self.fixed != self.original
 
     def diff(self) -> str:
-        return "".join(
+        """A unified diff that ``git apply`` and ``patch`` accept, after a ``#`` line per change
+        saying what it does (both tools skip text before a file's headers)."""
+        before, after = diff_headers(self.file)
+        lines = list(
             difflib.unified_diff(
                 self.original.splitlines(keepends=True),
                 self.fixed.splitlines(keepends=True),
-                fromfile=f"a/{self.file}",
-                tofile=f"b/{self.file}",
+                fromfile=before,
+                tofile=after,
             )
         )
+        if not lines:
+            return ""
+        notes = [f"# {note}\n" for note in dict.fromkeys(map(explain, self.applied))]
+        return "".join(notes + [_terminated(line) for line in lines])
+
+
+def _terminated(line: str) -> str:
+    return line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n"
+
+
+def diff_headers(file: str) -> tuple[str, str]:
+    """The ``---`` and ``+++`` names of ``file`` as the command line gave it: ``a/`` and ``b/``
+    before a relative path (as git writes them), an absolute path as it is (as ``diff -u`` does;
+    ``a/`` glued to it would name no file)."""
+    if PurePath(file).is_absolute():
+        return file, file
+    return f"a/{file}", f"b/{file}"
 
 
 def fixable(results: Iterable[Result]) -> dict[str, list[Result]]:
@@ -69,6 +92,50 @@ def fixable(results: Iterable[Result]) -> dict[str, list[Result]]:
         if result.verdict in (Verdict.FAIL, Verdict.WARN) and result.fix is not None:
             by_file.setdefault(result.location.file, []).append(result)
     return by_file
+
+
+def is_safe(result: Result) -> bool:
+    """Whether the result's fix keeps what the workload does (its policy says so)."""
+    return result.fix is not None and result.fix.get("safe") is True
+
+
+def choose(results: Iterable[Result], *, unsafe: bool) -> tuple[list[Result], list[Result]]:
+    """``(to apply, left out)``: every fix when ``unsafe``, else only the safe ones."""
+    chosen: list[Result] = []
+    left: list[Result] = []
+    for result in results:
+        (chosen if unsafe or is_safe(result) else left).append(result)
+    return chosen, left
+
+
+def explain(result: Result) -> str:
+    """One line on what a result's fix does, to which resource, and whether it is safe."""
+    safety = "safe" if is_safe(result) else "unsafe"
+    what = describe(result.fix or {})
+    return f"{result.policy}/{result.rule} ({safety}) on {result.resource.display}: {what}"
+
+
+def describe(fix: Mapping[str, Any]) -> str:
+    """The fix's own description, or what its patch does when its policy gives none."""
+    given = str(fix.get("description") or "")
+    if given:
+        return given
+    steps = [f"removes {key}" for key in fix.get("remove") or ()]
+    steps += _merge_steps(fix.get("merge") or {}, prefix="")
+    return "; ".join(steps) or "changes nothing"
+
+
+def _merge_steps(patch: Mapping[str, Any], *, prefix: str) -> list[str]:
+    steps: list[str] = []
+    for key, value in patch.items():
+        name = f"{prefix}{key}"
+        if value is None:
+            steps.append(f"removes {name}")
+        elif isinstance(value, Mapping) and value:
+            steps += _merge_steps(value, prefix=f"{name}.")
+        else:
+            steps.append(f"sets {name} to {json.dumps(value, default=str)}")
+    return steps
 
 
 def split_chunks(text: str) -> list[Chunk]:

@@ -121,7 +121,13 @@ def fix_of(rule: CompiledRule, subject: subjects.Subject, item_path: str) -> dic
     if fix is None:
         return None
     target = subjects.resolve_path(fix.path, subject, item_path=item_path) if fix.path else item_path
-    return {"path": target, "merge": dict(fix.merge), "remove": list(fix.remove)}
+    return {
+        "path": target,
+        "merge": dict(fix.merge),
+        "remove": list(fix.remove),
+        "safe": fix.safe,
+        "description": fix.description,
+    }
 
 
 def error_result(

@@ -212,6 +212,9 @@ def _collect_variables(f: Fields, path: str) -> dict[str, str]:
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+FIX_KEYS = ("merge", "remove", "path", "safe", "description")
+
+
 def _fix(f: Fields, path: str) -> Fix | None:
     raw = f.get(path)
     if raw is None:
@@ -219,8 +222,26 @@ def _fix(f: Fields, path: str) -> Fix | None:
     if not isinstance(raw, dict) or not ({"merge", "remove"} & raw.keys()):
         f.problem(path, "invalid-fix", "fix must be a mapping with merge and/or remove")
         return None
+    for key in sorted(set(map(str, raw)) - set(FIX_KEYS)):
+        f.problem(
+            f"{path}.{key}", "invalid-fix", f"{path}: unknown key {key!r}; a fix has {', '.join(FIX_KEYS)}"
+        )
+    safe = raw.get("safe", False)
+    if not isinstance(safe, bool):
+        message = (
+            f"{path}.safe must be true or false (true: applying the fix keeps what the workload does; "
+            "false: it changes behaviour and is applied only with fix --unsafe-fixes)"
+        )
+        f.problem(f"{path}.safe", "invalid-fix", message)
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        f.problem(f"{path}.description", "invalid-fix", f"{path}.description must be a sentence (a string)")
     return Fix(
-        merge=f.mapping(f"{path}.merge"), remove=f.strings(f"{path}.remove"), path=f.text(f"{path}.path")
+        merge=f.mapping(f"{path}.merge"),
+        remove=f.strings(f"{path}.remove"),
+        path=f.text(f"{path}.path"),
+        safe=safe is True,
+        description=" ".join(description.split()) if isinstance(description, str) else "",
     )
 
 

@@ -118,8 +118,9 @@ def rule_notes(rule: Rule) -> list[str]:
     return notes
 
 
-def fix_sentence(rule: Rule, *, code: Callable[[str], str]) -> str:
-    """What the rule's fix does, in one sentence; ``code`` marks up the merge, the keys and the path.
+def fix_sentence(rule: Rule, *, code: Callable[[str], str], prose: Callable[[str], str]) -> str:
+    """What the rule's fix does and whether it is safe; ``code`` marks up the merge, the keys and
+    the path, ``prose`` the policy's own description of the fix.
 
     Without a path, the fix applies to the failing ``forEach`` item, or to the document.
     """
@@ -129,7 +130,13 @@ def fix_sentence(rule: Rule, *, code: Callable[[str], str]) -> str:
     done = [f"merges {code(json_text(fix.merge))}"] if fix.merge else []
     done += [f"removes {code(', '.join(fix.remove))}"] if fix.remove else []
     where = "on each failing item" if rule.for_each else "on the document"
-    return f"Fix: {' and '.join(done)} {f'at {code(fix.path)}' if fix.path else where}."
+    safety = (
+        f"Safe, applied by {code('leitplanke fix')}"
+        if fix.safe
+        else f"Unsafe, applied only by {code('leitplanke fix --unsafe-fixes')}"
+    )
+    what = f": {prose(fix.description)}" if fix.description else ""
+    return f"Fix: {' and '.join(done)} {f'at {code(fix.path)}' if fix.path else where}. {safety}{what}."
 
 
 def json_text(value: Any) -> str:

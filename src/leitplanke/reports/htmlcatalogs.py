@@ -116,7 +116,7 @@ def _html_rule(rule: Rule) -> list[str]:
     head = f"For each item of {_code(rule.for_each)}, compliant when:" if rule.for_each else "Compliant when:"
     out = ['<div class="rule">', f"<h5>{_code(rule.name)}</h5>", f"<p>{head}</p>", _pre(rule.validate)]
     out += [f"<p>{_h(note)}</p>" for note in catalogentries.rule_notes(rule)]
-    out.append(f"<p>{catalogentries.fix_sentence(rule, code=_code)}</p>")
+    out.append(f"<p>{catalogentries.fix_sentence(rule, code=_code, prose=_html_prose)}</p>")
     out.append("</div>")
     return out
 

@@ -97,7 +97,7 @@ def _md_rule(rule: Rule) -> Iterator[str]:
         yield ""
         yield _md_prose(note)
     yield ""
-    yield catalogentries.fix_sentence(rule, code=_md_code)
+    yield catalogentries.fix_sentence(rule, code=_md_code, prose=_md_prose)
 
 
 def _md_block(text: str, language: str) -> Iterator[str]:
