@@ -22,7 +22,7 @@ run: install
 	$(BIN)/leitplanke serve --demo
 
 scan: install
-	@echo "leitplanke: scanning the bundled examples with every built-in pack"
+	@echo "leitplanke: scanning the bundled examples with the default packs"
 	-$(BIN)/leitplanke scan examples
 
 lint: install
