@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from leitplanke import engine
 from leitplanke.cli import gathering
@@ -171,21 +172,14 @@ def test_require_namespace_set_in_the_config_file_makes_a_missing_namespace_a_wa
 
 # Online Boutique as published: twelve Deployments (and their Services, one ServiceAccount each)
 # without a namespace, no Prometheus Operator objects, no NetworkPolicies
-BOUTIQUE_WORKLOADS = (
-    "adservice",
-    "cartservice",
-    "checkoutservice",
-    "currencyservice",
-    "emailservice",
-    "frontend",
-    "loadgenerator",
-    "paymentservice",
-    "productcatalogservice",
-    "recommendationservice",
-    "redis-cart",
-    "shippingservice",
-)
-ALL = frozenset(BOUTIQUE_WORKLOADS)
+def boutique_deployments() -> frozenset[str]:
+    if not BOUTIQUE.is_file():
+        return frozenset()
+    documents = yaml.safe_load_all(BOUTIQUE.read_text(encoding="utf-8"))
+    return frozenset(d["metadata"]["name"] for d in documents if d and d["kind"] == "Deployment")
+
+
+ALL = boutique_deployments()
 # (policy, rule, verdict) -> the Deployments it reports, each read off the manifest
 BOUTIQUE_NOT_PASSING = {
     # every pod runs as UID 1000: below 10000, which the check asks for
@@ -233,6 +227,7 @@ def test_online_boutique_scanned_with_the_defaults_exits_0_and_fails_exactly_wha
     code, report = scan_boutique(tmp_path)
 
     assert code == 0
+    assert len(ALL) == 12
     assert deployments_by_check(report, "Deployment") == BOUTIQUE_NOT_PASSING
     not_passing_kinds = {
         (r["resource"]["kind"], r["policy"], r["rule"], r["verdict"])
