@@ -170,8 +170,8 @@ def test_require_namespace_set_in_the_config_file_makes_a_missing_namespace_a_wa
     assert namespace_verdicts(configured, unset) == {("not-in-default", "pass"), ("namespace-set", "warn")}
 
 
-# Online Boutique as published: twelve Deployments (and their Services, one ServiceAccount each)
-# without a namespace, no Prometheus Operator objects, no NetworkPolicies
+# Online Boutique as published: twelve Deployments with their Services and ServiceAccounts,
+# all without a namespace; no Prometheus Operator objects, no NetworkPolicies
 def boutique_deployments() -> frozenset[str]:
     if not BOUTIQUE.is_file():
         return frozenset()
