@@ -31,7 +31,7 @@ def test_the_table_lists_each_failure_under_its_file_and_resource_and_ends_with_
         "       25  fail    high      container agent adds capabilities outside the baseline set: SYS_ADMIN",
         "                             restrict-added-capabilities/baseline-capabilities-only at",
         "                             spec.template.spec.containers[0].securityContext.capabilities.add",
-        "       32  fail    critical  volume host-root mounts the host path /",
+        "       32  fail    high      volume host-root mounts the host path /",
         "                             disallow-host-path/no-host-path-volumes at",
         "                             spec.template.spec.volumes[0].hostPath",
         "",
@@ -74,7 +74,7 @@ def test_json_has_the_exact_summary_and_every_failure_with_file_line_and_path(
     assert report["schemaVersion"] == "leitplanke.dev/scan/v1"
     assert report["summary"] == {
         "checks": 69,
-        "failuresBySeverity": {"critical": 2, "high": 3, "medium": 1, "low": 0, "info": 0},
+        "failuresBySeverity": {"critical": 1, "high": 4, "medium": 1, "low": 0, "info": 0},
         "problems": 0,
         "resources": 3,
         "skippedInputs": 1,

@@ -243,12 +243,32 @@ def available_packs() -> list[str]:
     )
 
 
-def default_packs() -> list[str]:
-    """The packs a scan runs when neither options nor the config file choose any.
+# Which built-in packs run when nothing chooses: the one place that choice is made, and it
+# is a choice: every pack is named in exactly one of the two (a test holds it).
+# - security and reliability of what is deployed: the Pod Security Standards, hardening,
+#   reliability; and the packs of other configuration (proxies, mesh, message buses, Linux
+#   hosts, Cluster API), which match only their own config types, so a manifest set that
+#   has none of them gets no result from them, and one that has them is checked unasked
+DEFAULT_PACKS = (
+    "pss-baseline",
+    "pss-restricted",
+    "hardening",
+    "reliability",
+    "capi",
+    "linux",
+    "mesh",
+    "messaging",
+    "proxy",
+)
+# - opt-in (--pack, or `packs:` in leitplanke.yaml): what assumes an organisation's own
+#   choices, such as observability's Prometheus Operator monitors and alert rules
+OPT_IN_PACKS = ("observability",)
 
-    The one place where that choice is made (today: every built-in pack).
-    """
-    return available_packs()
+
+def default_packs() -> list[str]:
+    """The packs a scan runs when neither options nor the config file choose any
+    (``DEFAULT_PACKS``, in the order of ``available_packs``)."""
+    return [name for name in available_packs() if name in DEFAULT_PACKS]
 
 
 def pack_directory(name: str) -> Path:
