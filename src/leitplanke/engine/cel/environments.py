@@ -23,7 +23,7 @@ from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_option
 
 from leitplanke.core import problems
 from leitplanke.engine import caching, regexes
-from leitplanke.engine.cel import functions, networks, quantities, regexfunctions, urls
+from leitplanke.engine.cel import functions, networks, quantities, regexfunctions, serviceaccounts, urls
 
 _LOCATION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ")
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -275,7 +275,7 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
     return Environment(env, subject, store)
 
 
-_LIBRARIES = (functions, quantities, networks, urls, regexfunctions)
+_LIBRARIES = (functions, quantities, networks, urls, regexfunctions, serviceaccounts)
 _STORE_LIMIT = 20_000  # beyond this many programs the cache starts again from this run's
 
 
