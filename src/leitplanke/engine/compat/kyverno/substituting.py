@@ -21,7 +21,7 @@ from jmespath import exceptions as jmes_errors
 from jmespath import functions, visitor
 
 from leitplanke.engine import regexes
-from leitplanke.engine.compat.kyverno import scalars
+from leitplanke.engine.compat.kyverno import jmespathextensions, scalars
 
 # a `{{ }}` reference not preceded by a backslash; inner braces allow JMESPath object literals
 _REFERENCE = re.compile(r"(?<!\\)\{\{((?:\{[^{}]*\}|[^{}])*)\}\}")
@@ -47,7 +47,7 @@ class VariableError(Exception):
     """A ``{{ }}`` reference that cannot be resolved: a JMESPath error or a missing value."""
 
 
-class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath is untyped
+class KyvernoFunctions(jmespathextensions.ExtensionFunctions):
     """The custom JMESPath functions of Kyverno that offline policies use."""
 
     @signature(_STR, _STR)
