@@ -193,8 +193,8 @@ def _find(documents: Sequence[Document], kind: str, resource: str) -> list[Docum
 
 
 def _request(doc: Document, policy: str, values: _Values, user: Mapping[str, Any]) -> Request:
-    """The request Kyverno's CLI builds: ``request.operation`` from the values; an UPDATE sees
-    the resource as its own old object, a DELETE sees it only as the old object."""
+    """The request Kyverno's CLI builds: ``request.operation`` from the values; on UPDATE and
+    DELETE the resource is its own old object too (Kyverno's CLI also empties the object on DELETE)."""
     merged = dict(values.global_values)
     merged.update(values.resources.get(policy, {}).get(doc.name, {}))
     info = user.get("userInfo") or {}
