@@ -232,7 +232,9 @@ values:
         "yes": True,
         "off": False,
         "true": True,
-        # null fields are absent fields, as the API server stores them: tilde and empty are gone
+        # an explicit null is null, not absent (as Kyverno and unstructured objects read it)
+        "tilde": None,
+        "empty": None,
         "ports": "8080:80",
         "date": "2024-01-02",
         "quoted": "123",

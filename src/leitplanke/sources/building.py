@@ -99,25 +99,20 @@ def _fast(node: Node) -> Any:
 def _fast_mapping(node: Node) -> dict[str, Any]:
     out: dict[str, Any] = {}
     pairs = node.value
-    dropped = 0
     for key_node, value_node in pairs:
         if key_node.tag is not STR_TAG:
             raise _Unusual
         kind = value_node.__class__
         if kind is ScalarNode:
-            if value_node.tag is STR_TAG:
-                value = value_node.value
-            else:
-                value = resolve_scalar(value_node)
-                if value is None:  # a null field is an absent field, as the API server stores it
-                    dropped += 1
-                    continue
+            # an explicit null stays null (``rules:``): Kyverno and the API server's
+            # unstructured objects keep it, and ``object.rules == null`` must hold
+            value = value_node.value if value_node.tag is STR_TAG else resolve_scalar(value_node)
         elif kind is MappingNode:
             value = _fast_mapping(value_node)
         else:
             value = _fast_sequence(value_node)
         out[key_node.value] = value
-    if len(out) + dropped != len(pairs):
+    if len(out) != len(pairs):
         raise _Unusual  # a duplicate key
     return out
 
@@ -163,11 +158,7 @@ class _CarefulWalk:
             key = key_node.value  # as written: Kubernetes objects have string keys only
             if key in out:
                 self.duplicates.append(Duplicate(join_path(path, key), key_node))
-            value = self.value(value_node, join_path(path, key))
-            if value is None:
-                out.pop(key, None)  # a null field is an absent field, as the API server stores it
-                continue
-            out[key] = value
+            out[key] = self.value(value_node, join_path(path, key))
         if merged:
             merged.update(out)  # keys written in the mapping win over merged ones
             return merged

@@ -32,6 +32,7 @@ from leitplanke.engine.cel import (
     regexfunctions,
     rewriting,
     semvers,
+    serviceaccounts,
     urls,
 )
 
@@ -292,7 +293,17 @@ def build_environment(*, variables: Sequence[str], cache: Path | None = None) ->
     return Environment(env, subject, store)
 
 
-_LIBRARIES = (functions, quantities, networks, urls, regexfunctions, formats, semvers, jsonpatches)
+_LIBRARIES = (
+    functions,
+    quantities,
+    networks,
+    urls,
+    regexfunctions,
+    formats,
+    semvers,
+    jsonpatches,
+    serviceaccounts,
+)
 # the versions Kubernetes 1.37 has: strings 2 (since 1.30), lists 3 (since 1.35; the runtime's newest,
 # which has no numbered 3), two-variable comprehensions (since 1.33)
 _STRINGS_VERSION = 2

@@ -17,10 +17,13 @@ import regopy
 from regopy import NodeKind
 from regopy import rego_shared as shared
 
+from leitplanke.engine.compat.gatekeeper import regoformatting
+
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = frozenset(")]}")
 # a `{` at the top level right after one of these opens a value (`x := {…}`), not a rule body
 _VALUE_BEFORE = frozenset("=,([:")
+_V1_WORDS = frozenset(("if", "contains"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ def upgrade_to_v1(source: str) -> str:
             i = n if end < 0 else end
             continue
         if ch in '"`':
-            i = _string_end(source, i)
+            i = regoformatting.string_end(source, i)
             last, last_word, statement_start = '"', "", False
             last_pos, newline = i - 1, False
             continue
@@ -89,7 +92,8 @@ def upgrade_to_v1(source: str) -> str:
             # a body line that starts with `(` is a new expression; rego-cpp would read a call
             edits.append((last_pos + 1, 0, ";"))
         if ch in _OPENERS:
-            if not stack and ch == "{" and last and last not in _VALUE_BEFORE and last_word != "if":
+            # `{` after `if` opens a body already; after `contains` (future.keywords) it is the member
+            if not stack and ch == "{" and last and last not in _VALUE_BEFORE and last_word not in _V1_WORDS:
                 edits.append((i, 0, "if "))
             stack.append(_OPENERS[ch])
         elif ch in _CLOSERS:
@@ -154,7 +158,7 @@ def _negated_ref_argument(line: str) -> tuple[int, int, int] | None:
     while i < len(line) and depth:
         ch = line[i]
         if ch in '"`':
-            i = _string_end(line, i)
+            i = regoformatting.string_end(line, i)
             continue
         if ch in "([{":
             depth += 1
@@ -184,7 +188,7 @@ def _iterating_argument(line: str) -> tuple[int, int, int] | None:
         while i < found.start():
             ch = code[i]
             if ch in '"`':
-                i = _string_end(code, i)
+                i = regoformatting.string_end(code, i)
                 continue
             if ch in "([{":
                 stack.append((ch, i))
@@ -204,19 +208,6 @@ def _iterating_argument(line: str) -> tuple[int, int, int] | None:
     return None
 
 
-def _string_end(source: str, start: int) -> int:
-    quote = source[start]
-    i = start + 1
-    while i < len(source):
-        if quote == '"' and source[i] == "\\":
-            i += 2
-            continue
-        if source[i] == quote:
-            return i + 1
-        i += 1
-    return len(source)
-
-
 class RegoProgram:
     """One template's modules, upgraded and loaded once; queried per review.
 
@@ -233,7 +224,8 @@ class RegoProgram:
     def query_set(self, rule: str, input_value: Mapping[str, Any]) -> list[Any] | RegoFailure:
         """The members of the set rule ``rule`` of the main package for ``input_value``."""
         try:
-            self._interpreter.set_input_term(json.dumps(input_value))
+            # raw UTF-8, not `\u` escapes: rego-cpp keeps a string's escapes as they are written
+            self._interpreter.set_input_term(json.dumps(input_value, ensure_ascii=False))
             # the raw C API: regopy's Output parses rego-cpp's JSON text, which is not always JSON
             output = shared.rego_query(self._interpreter._impl, f"x := data.{self.package}.{rule}")
         except regopy.RegoError as exc:
@@ -308,7 +300,8 @@ def build_program(
     interpreter = regopy.Interpreter()
     try:
         for index, source in enumerate((main, *libs)):
-            interpreter.add_module(f"module{index}.rego", upgrade_to_v1(source))
+            text = regoformatting.wrap_sprintf_arguments(upgrade_to_v1(source))
+            interpreter.add_module(f"module{index}.rego", text)
         if data:
             interpreter.add_data_json(json.dumps(data))
         check = interpreter.query("x := 1")  # compiles every module

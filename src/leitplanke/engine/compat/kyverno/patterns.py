@@ -179,6 +179,10 @@ def _element(resource: Any, pattern: Any, path: str) -> None:
         if not isinstance(resource, list):
             raise _Fail(f"pattern and resource have different structures at {path}", path)
         _array(resource, pattern, path)
+    elif isinstance(resource, list):
+        # a scalar pattern over an array holds for every element (an empty array passes)
+        if not all(value_matches(element, pattern) for element in resource):
+            raise _Fail(f"validation error at {path}: expected {pattern!r}, found {resource!r}", path)
     elif not value_matches(resource, pattern):
         raise _Fail(f"validation error at {path}: expected {pattern!r}, found {resource!r}", path)
 

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import jmespath
 import yaml
 from jmespath import exceptions as jmes_errors
-from jmespath import functions
+from jmespath import functions, visitor
 
 from leitplanke.engine import regexes
-from leitplanke.engine.compat.kyverno import scalars
+from leitplanke.engine.compat.kyverno import jmespathextensions, scalars
 
 # a `{{ }}` reference not preceded by a backslash; inner braces allow JMESPath object literals
 _REFERENCE = re.compile(r"(?<!\\)\{\{((?:\{[^{}]*\}|[^{}])*)\}\}")
@@ -47,7 +47,7 @@ class VariableError(Exception):
     """A ``{{ }}`` reference that cannot be resolved: a JMESPath error or a missing value."""
 
 
-class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # jmespath is untyped
+class KyvernoFunctions(jmespathextensions.ExtensionFunctions):
     """The custom JMESPath functions of Kyverno that offline policies use."""
 
     @signature(_STR, _STR)
@@ -297,10 +297,31 @@ def _format_time(moment: datetime) -> str:
 _OPTIONS = jmespath.Options(custom_functions=KyvernoFunctions())
 
 
+class KyvernoInterpreter(visitor.TreeInterpreter):  # type: ignore[misc]  # jmespath is untyped
+    """JMESPath as Kyverno's runtime (jmespath-community/go-jmespath) reads it: a subexpression
+    whose left side is null is null, so ``a[].b.keys(@)`` skips an element without ``b``
+    instead of calling ``keys(null)`` (python-jmespath evaluates the right side anyway)."""
+
+    def visit_subexpression(self, node: dict[str, Any], value: Any) -> Any:
+        return self._chain(node, value)
+
+    def visit_index_expression(self, node: dict[str, Any], value: Any) -> Any:
+        return self._chain(node, value)
+
+    def _chain(self, node: dict[str, Any], value: Any) -> Any:
+        first, *rest = node["children"]  # python-jmespath flattens `a.b.c` into one node
+        result = self.visit(first, value)
+        for child in rest:
+            if result is None:
+                return None
+            result = self.visit(child, result)
+        return result
+
+
 def search(expression: str, data: Any) -> Any:
     """Evaluate one JMESPath expression with Kyverno's functions; errors become VariableError."""
     try:
-        return jmespath.search(expression, data, options=_OPTIONS)
+        return KyvernoInterpreter(_OPTIONS).visit(jmespath.compile(expression).parsed, data)
     except (jmes_errors.JMESPathError, regexes.PatternError, ValueError, TypeError, yaml.YAMLError) as exc:
         raise VariableError(f"JMESPath query {expression!r} failed: {exc}") from exc
 
