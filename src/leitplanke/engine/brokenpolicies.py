@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import BrokenPolicy, Policy
 from leitplanke.core.problems import Level, Problem
-from leitplanke.engine import cel, compiling, contexts
+from leitplanke.engine import cel, compiledpolicies, contexts
 
 POLICY_BROKEN = "policy-broken"  # the code of the error result of a policy that could not run
 ALL_RULES = "*"  # the rule name of such a result when the policy's rules are not known
@@ -27,17 +27,17 @@ class BrokenRules:
 
     broken: BrokenPolicy
     rules: tuple[str, ...]
-    delegate: compiling.ForeignRules | None = None
+    delegate: compiledpolicies.ForeignRules | None = None
 
     def evaluate(
         self, document: Document, *, environment: cel.Environment, context: contexts.Context
-    ) -> list[compiling.ForeignOutcome]:
+    ) -> list[compiledpolicies.ForeignOutcome]:
         names = self.rules
         if self.delegate is not None:
             found = self.delegate.evaluate(document, environment=environment, context=context)
             names = tuple(dict.fromkeys(outcome.rule for outcome in found))
         message = f"the policy could not run: {self.broken.reason}"
-        return [compiling.ForeignOutcome(rule, "error", message, code=POLICY_BROKEN) for rule in names]
+        return [compiledpolicies.ForeignOutcome(rule, "error", message, code=POLICY_BROKEN) for rule in names]
 
 
 def errors_of(problems: Sequence[Problem]) -> tuple[Problem, ...]:
@@ -46,7 +46,7 @@ def errors_of(problems: Sequence[Problem]) -> tuple[Problem, ...]:
 
 def native_entry(
     policy: Policy, problems: Sequence[Problem]
-) -> tuple[BrokenPolicy, compiling.CompiledPolicy]:
+) -> tuple[BrokenPolicy, compiledpolicies.CompiledPolicy]:
     """A native policy that did not compile: matched by its kinds, namespaces and selector (its
     condition may be what is broken, so it is left out: an error where it might apply)."""
     broken = BrokenPolicy(
@@ -54,14 +54,14 @@ def native_entry(
     )
     rules = tuple(rule.name for rule in policy.rules if not rule.collect) or (ALL_RULES,)
     matched = replace(policy, match=replace(policy.match, condition=""), rules=())
-    return broken, compiling.CompiledPolicy(
+    return broken, compiledpolicies.CompiledPolicy(
         policy=matched, condition=None, rules=(), foreign=BrokenRules(broken, rules)
     )
 
 
 def foreign_entry(
-    built: compiling.CompiledPolicy, *, kind: str, problems: Sequence[Problem]
-) -> tuple[BrokenPolicy, compiling.CompiledPolicy]:
+    built: compiledpolicies.CompiledPolicy, *, kind: str, problems: Sequence[Problem]
+) -> tuple[BrokenPolicy, compiledpolicies.CompiledPolicy]:
     """A policy of another engine that was built in part: it applies where what was built
     applies, and every rule that speaks there gives an error instead."""
     policy = built.policy

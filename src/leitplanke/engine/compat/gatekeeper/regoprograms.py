@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import regopy
-from regopy import NodeKind
-from regopy import rego_shared as shared
+from regopy import NodeKind, rego_shared as shared
 
 from leitplanke.engine.compat.gatekeeper import regoformatting
 

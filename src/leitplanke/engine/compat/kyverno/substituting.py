@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 
 import jmespath
 import yaml
-from jmespath import exceptions as jmes_errors
-from jmespath import functions, visitor
+from jmespath import exceptions as jmes_errors, functions, visitor
 
 from leitplanke.engine import regexes
 from leitplanke.engine.compat.kyverno import jmespathextensions, scalars
