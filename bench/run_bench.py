@@ -4,8 +4,9 @@ Generates corpora with ../shared/bench/gen_corpus.py (1k, 3k, 10k, 30k resources
 seed 1), scans each with every built-in pack in a child process, samples the
 resident memory of the whole process tree, and prints one table; then the latency of
 evaluating one typical Deployment through ``engine.evaluate`` (``--single-only``: that part
-alone). ``--baseline REV`` also checks REV out (a detached git worktree in the work folder)
-and measures the 10k scan and the single document of both trees in turn, side by side.
+alone), after the 10k corpus parsed only by every YAML parser on record (``parse_only``).
+``--baseline REV`` also checks REV out (a detached git worktree in the work folder) and
+measures the 10k scan and the single document of both trees in turn, side by side.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import parse_only  # beside this script
 
 SIZES = (1000, 3000, 10000, 30000)
 PARSE_ONLY = """
@@ -148,6 +151,9 @@ def main() -> None:
     parser.add_argument("--checkov-max", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per size up to 10k (median)")
     parser.add_argument("--single-only", action="store_true", help="only the single-document figures")
+    parser.add_argument(
+        "--candidate-python", default=sys.executable, help="interpreter with candidate YAML parsers"
+    )
     parser.add_argument("--single-calls", type=int, default=5000, help="timed calls of the single document")
     parser.add_argument(
         "--baseline", metavar="REV", help="also measure REV (10k scan, single document), before/after"
@@ -231,6 +237,7 @@ def main() -> None:
         else:
             row += ["-", "-"]
         print("\t".join(str(c) for c in row), flush=True)
+    parse_only.print_parsers(generate(shared, work, 10000), candidate_python=args.candidate_python)
     single_document(shared, calls=args.single_calls)
     if args.baseline:
         compared(
