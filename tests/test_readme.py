@@ -255,3 +255,12 @@ def test_each_shell_block_of_the_readme_runs_as_written(block, tmp_path, cache_d
         if missing:
             wrong.append(f"{command.text!r}: lines not in its output: {missing}")
     assert wrong == [], f"README line {block.line}:\n" + "\n".join(wrong)
+
+
+def test_the_example_catalog_is_the_one_the_demo_seeds():
+    from leitplanke.cli import db
+
+    text = (REPO / "examples" / "catalog.yaml").read_text(encoding="utf-8")
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("# ")) + "\n"
+
+    assert body == db.DEMO_CATALOG
