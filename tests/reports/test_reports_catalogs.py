@@ -226,4 +226,16 @@ def test_policies_docs_refuses_an_unknown_format(tmp_path):
         cwd=tmp_path,
     )
     assert (run.returncode, run.stdout) == (2, "")
-    assert "unknown format 'pdf'; use markdown or html" in run.stderr
+    assert "unknown format 'pdf'; use markdown (md) or html" in run.stderr
+
+
+def test_policies_docs_takes_md_as_the_short_name_of_markdown(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "leitplanke.cli", "policies", "docs", "--pack", "pss-baseline", "-f", "md"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    policies = loading.load_packs(["pss-baseline"], now=NOW).policies
+    assert (run.returncode, run.stdout) == (0, catalogs.render("markdown", policies))

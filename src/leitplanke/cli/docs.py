@@ -19,6 +19,8 @@ from leitplanke.engine import loading
 from leitplanke.reports import catalogs
 
 CATALOG_NAME = "policies"
+# the short names users type, as the file suffixes say them
+FORMAT_ALIASES = {"md": "markdown"}
 
 
 def docs_command(
@@ -26,15 +28,18 @@ def docs_command(
     pack: PackOpt = None,
     config: ConfigOpt = None,
     all_packs: Annotated[bool, typer.Option("--all", help="Every built-in pack.")] = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown or html.")] = "markdown",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="markdown (or md) or html.")
+    ] = "markdown",
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", help="File, or directory to write policies.md or policies.html into."),
     ] = None,
 ) -> None:
     """Write a browsable catalog: every policy with its controls, rationale, remediation and rules."""
+    fmt = FORMAT_ALIASES.get(fmt, fmt)
     if fmt not in catalogs.FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; use markdown or html")
+        raise UsageError(f"unknown format {fmt!r}; use markdown (md) or html")
     gathered = gathering.gather(
         policy_paths=policies or [],
         packs=loading.available_packs() if all_packs else pack or [],
