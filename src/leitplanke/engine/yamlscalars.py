@@ -23,7 +23,7 @@ def file_position(scalar: ScalarText, value: str, line: int, column: int) -> tup
     """1-based (line, column) in the file of the character at 1-based ``line``/``column`` of
     ``value``; None when ``value`` is not what ``scalar`` reads as (a message rewritten
     before compiling, a form this reading does not follow)."""
-    rebuilt, offsets = value_offsets(scalar)
+    rebuilt, offsets = value_offsets(scalar, value)
     block = scalar.style in ("|", ">")
     if (rebuilt.rstrip("\n") != value.rstrip("\n")) if block else rebuilt != value:
         return None
@@ -41,12 +41,27 @@ def file_position(scalar: ScalarText, value: str, line: int, column: int) -> tup
     return scalar.line + breaks + 1, raw - scalar.text.rfind("\n", 0, raw)
 
 
-def value_offsets(scalar: ScalarText) -> tuple[str, list[int]]:
+def value_offsets(scalar: ScalarText, expected: str | None = None) -> tuple[str, list[int]]:
     """The value ``scalar`` reads as, and the offset in ``scalar.text`` of each of its characters
-    (a space or line break made by folding sits at the break it replaces)."""
-    if scalar.style in ("|", ">"):
-        return _block(scalar.text, folded=scalar.style == ">")
-    return _flow(scalar.text, scalar.style)
+    (a space or line break made by folding sits at the break it replaces).
+
+    A block's indentation is that of its first line with content; with an explicit indentation
+    indicator (``|2``) it depends on the parent's, which the scalar does not know: then each
+    indentation from the indicator's up to the first line's is tried against ``expected``.
+    """
+    if scalar.style not in ("|", ">"):
+        return _flow(scalar.text, scalar.style)
+    folded = scalar.style == ">"
+    found = _block(scalar.text, folded=folded, indent=None)
+    header = scalar.text.split("\n", 1)[0]
+    digits = [int(char) for char in header if char.isdigit()]
+    if expected is None or not digits or found[0].rstrip("\n") == expected.rstrip("\n"):
+        return found
+    for indent in range(digits[0], _first_indent(scalar.text)):
+        tried = _block(scalar.text, folded=folded, indent=indent)
+        if tried[0].rstrip("\n") == expected.rstrip("\n"):
+            return tried
+    return found
 
 
 class _Out:
@@ -86,8 +101,10 @@ def _flow(text: str, style: str) -> tuple[str, list[int]]:
     out = _Out()
     empty = 0
     escaped = False  # the previous line's break was escaped
+    previous_break = 0  # where the line before ends: a folded space or break sits there
     for number, (start, end) in enumerate(spans):
         last = number == len(spans) - 1
+        line_end = end
         if number:
             while start < end and text[start] in _BLANKS:
                 start += 1
@@ -102,11 +119,12 @@ def _flow(text: str, style: str) -> tuple[str, list[int]]:
                 empty += 1
                 continue
             if empty:
-                out.add("\n" * empty, start)
+                out.add("\n" * empty, previous_break)
             elif not escaped:
-                out.add(" ", start - 1)
+                out.add(" ", previous_break)
             empty = 0
         escaped = ends_escaped
+        previous_break = line_end
         _content(text, start, end, style, out)
     return out.result()
 
@@ -148,17 +166,22 @@ def _content(text: str, start: int, end: int, style: str, out: _Out) -> None:
             at += 2
 
 
-def _block(text: str, *, folded: bool) -> tuple[str, list[int]]:
+def _first_indent(text: str) -> int:
+    for line in text.split("\n")[1:]:
+        if line.strip(" "):
+            return len(line) - len(line.lstrip(" "))
+    return 0
+
+
+def _block(text: str, *, folded: bool, indent: int | None) -> tuple[str, list[int]]:
     """A literal (``|``) or folded (``>``) block: lines less their indentation (that of the
     first line with content); folded, two lines that start with no blank join with a space."""
     header = text.find("\n")
     if header < 0:
         return "", []
     spans = _lines(text, header + 1, len(text))
-    content = [(s, e) for s, e in spans if text[s:e].strip(" ")]
-    if not content:
-        return "", []
-    indent = len(text[content[0][0] : content[0][1]]) - len(text[content[0][0] : content[0][1]].lstrip(" "))
+    if indent is None:
+        indent = _first_indent(text)
     out = _Out()
     at = 0
     breaks: list[int] = []
