@@ -69,6 +69,18 @@ spec:
         - list: element.ports
           pattern:
             name: "?*"
+  - name: no-latest-image
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    validate:
+      message: "no latest image"
+      foreach:
+      - list: request.object.spec.containers[].image
+        deny:
+          conditions:
+            any:
+            - key: "{{ element }}"
+              operator: Equals
+              value: "*:latest"
   - name: host-network
     match: {any: [{resources: {kinds: [Pod]}}]}
     validate:
@@ -129,6 +141,8 @@ def test_every_kyverno_failure_points_at_the_line_of_its_field_in_a_multi_contai
         ("limits-or-requests", "fail", "spec.containers[1].resources", 14),
         ("no-latest", "fail", "spec.containers[1]", 14),
         ("ports-named", "fail", "spec.containers[1].ports[1].name", 19),
+        # a list the resource does not hold (a projection): the element cannot be placed
+        ("no-latest-image", "fail", "", 1),
         ("host-network", "fail", "", 1),
     ]
 

@@ -326,7 +326,8 @@ def _element(
     if scope is True and not isinstance(element, Mapping):
         return RuleOutcome("error", "elementScope requires map elements")
     scoped = isinstance(element, Mapping) if scope is None else bool(scope)
-    target, where = (element, place) if scoped else (resource, base)
+    # a deny refuses the element, in scope or not: its failure points there
+    target, where = (element, place) if scoped else (resource, place if "deny" in entry else base)
     load_context(entry.get("context") or (), scoped_data, {})
     if entry.get("preconditions") is not None and not conditions.evaluate(
         entry["preconditions"], scoped_data
