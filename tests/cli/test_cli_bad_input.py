@@ -214,15 +214,15 @@ def test_cel_syntax_errors_and_unknown_variables_exit_2_each_with_file_line_and_
         "Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', "
         "'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"
     )
-    # the column is left to the test below: today it counts inside the expression
     ran, *problems = run.stderr_lines
     assert ran == "leitplanke: 2 policies: 2 from policies; no built-in pack"
-    found = [re.fullmatch(r"(.+):(\d+):\d+: error (\S+) \[(.+?)\]: (.*)", line) for line in problems]
+    found = [re.fullmatch(r"(.+):(\d+:\d+): error (\S+) \[(.+?)\]: (.*)", line) for line in problems]
     assert [m.groups() if m else line for m, line in zip(found, problems, strict=True)] == [
-        ("policies/labels.yaml", "10", "cel-compile", "spec.rules[0].validate", syntax),
+        # the end of the line: the expression stops after `&&`
+        ("policies/labels.yaml", "10:45", "cel-compile", "spec.rules[0].validate", syntax),
         (
             "policies/teams.yaml",
-            "13",
+            "13:46",
             "cel-compile",
             "spec.rules[1].validate",
             "undeclared reference to 'teams'",
@@ -230,11 +230,6 @@ def test_cel_syntax_errors_and_unknown_variables_exit_2_each_with_file_line_and_
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: compiling._Compiler.check reports the CEL column inside the expression, "
-    "not in the file line (and the first line of a folded scalar for every line of it)",
-)
 def test_a_cel_error_points_at_the_column_of_the_file_where_the_mistake_is(run_cli, write, good_pod):
     write(
         "policies/teams.yaml",
@@ -254,9 +249,11 @@ def test_a_cel_error_points_at_the_column_of_the_file_where_the_mistake_is(run_c
         """,
     )
 
-    run = run_cli("scan", "in", "-p", "policies", "-j", "1")
+    run = run_cli("scan", "in", "--pack", "none", "-p", "policies", "-j", "1", "-f", "json")
 
-    assert [line.split(": ")[0] for line in run.stderr_lines] == [
+    ran, *problems = run.stderr_lines
+    assert ran == "leitplanke: 1 policy: 1 from policies; no built-in pack"
+    assert [line.split(": ")[0] for line in problems] == [
         "policies/teams.yaml:8:46",  # `teams`, after `    validate: object.metadata.labels.team in `
         "policies/teams.yaml:12:10",  # `teamz`, on the second line of the folded scalar
     ]

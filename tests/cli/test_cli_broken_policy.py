@@ -64,10 +64,10 @@ KYVERNO_SYNTAX = (
     "'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"
 )
 PROBLEM_LINES = [
-    f"policies/broken.yaml:9:17: error cel-compile [spec.rules[0].validate]: {SYNTAX}",
+    f"policies/broken.yaml:9:32: error cel-compile [spec.rules[0].validate]: {SYNTAX}",
 ]
 BROKEN_NOTE = (
-    f"the policy could not run: policies/broken.yaml:9:17 [spec.rules[0].validate]: cel-compile: {SYNTAX}"
+    f"the policy could not run: policies/broken.yaml:9:32 [spec.rules[0].validate]: cel-compile: {SYNTAX}"
 )
 
 
@@ -92,7 +92,7 @@ def test_the_table_lists_the_results_the_problems_and_the_policies_that_could_no
     assert lines[:6] == [
         "in/pod.yaml",
         "  Pod/shop/web",
-        "        1  error   medium    the policy could not run: policies/broken.yaml:9:17",
+        "        1  error   medium    the policy could not run: policies/broken.yaml:9:32",
         "                             [spec.rules[0].validate]: cel-compile: Syntax error: no viable",
         "                             alternative at input '.('",
         "                             known-teams/team",
@@ -122,7 +122,7 @@ def test_the_json_report_names_each_broken_policy_with_its_problems(run_cli, sca
     assert report["brokenPolicies"][0]["problems"] == [
         {
             "code": "cel-compile",
-            "column": 17,
+            "column": 32,
             "field": "spec.rules[0].validate",
             "file": "policies/broken.yaml",
             "level": "error",
@@ -168,7 +168,7 @@ def test_sarif_reports_broken_policies_as_tool_configuration_notifications(run_c
             {
                 "physicalLocation": {
                     "artifactLocation": {"uri": "policies/broken.yaml", "uriBaseId": "%SRCROOT%"},
-                    "region": {"startColumn": 17, "startLine": 9},
+                    "region": {"startColumn": 32, "startLine": 9},
                 }
             }
         ],

@@ -150,9 +150,9 @@ def test_a_policy_that_does_not_compile_exits_2_as_lint_does(run_cli, write):
 
     assert (run.code, lint.code) == (2, 2), (run, lint)
     problem = "[spec.rules[0].validate]: undeclared reference to 'objct.metadata.labels'"
-    note = f"the policy could not run: policies/tests/../team.yaml:9:56 {problem.replace(']: ', ']: cel-compile: ')}"
+    note = f"the policy could not run: policies/tests/../team.yaml:9:70 {problem.replace(']: ', ']: cel-compile: ')}"
     assert run.stdout_lines == [
-        f"policies/tests/../team.yaml:9:56: error cel-compile {problem}",
+        f"policies/tests/../team.yaml:9:70: error cel-compile {problem}",
         f"FAIL policies/tests/team.yaml:10 require-team-label/team Pod/shop/owned: expected pass, got error ({note})",
         f"FAIL policies/tests/team.yaml:11 require-team-label/team Pod/shop/orphan: expected pass, got error ({note})",
         "0 passed, 2 failed",

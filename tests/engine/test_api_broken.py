@@ -110,7 +110,7 @@ def test_a_native_policy_that_does_not_compile_gives_an_error_per_rule_where_its
     ]
     assert policy_set.problems == policy_set.broken[0].problems
     reason = (
-        "the policy could not run: p1.yaml:7:17 [spec.match.condition]: cel-compile: "
+        "the policy could not run: p1.yaml:7:53 [spec.match.condition]: cel-compile: "
         "Syntax error: no viable alternative at input '.(' (and 1 more problem)"
     )
     assert _rows(engine.evaluate(policy_set, POD)) == [

@@ -73,6 +73,18 @@ class Fix:
 
 
 @dataclass(frozen=True, slots=True)
+class ScalarText:
+    """A scalar of a policy file as written: ``text`` from its first character (a quote, ``|``
+    or ``>``) to its end, which starts at 0-based ``line`` and ``column``; ``style`` as YAML
+    names it (``""`` plain, ``'``, ``"``, ``|``, ``>``)."""
+
+    text: str
+    line: int
+    column: int
+    style: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     validate: str
@@ -106,6 +118,8 @@ class Rule:
     # line where each CEL field's text begins (validate, message, forEach, collectFilter), for
     # compile errors
     lines: Mapping[str, int] = field(default_factory=dict)
+    # each of those fields as written, so that a compile error names the file's column
+    texts: Mapping[str, ScalarText] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +137,7 @@ class Policy:
     pack: str = ""
     enabled: bool = True
     condition_line: int = 0
+    condition_text: ScalarText | None = None
     source: SourceRef = field(default_factory=lambda: SourceRef(""))
 
     @property

@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from leitplanke.core.policies import Policy, Rule
+from leitplanke.core.policies import Policy, Rule, ScalarText
 from leitplanke.core.problems import Problem
-from leitplanke.engine import brokenpolicies, cel, itemsources, joining, messages
+from leitplanke.engine import brokenpolicies, cel, itemsources, joining, messages, yamlscalars
 from leitplanke.engine.cel import sourcetext
 
 # the compiled values, named here too (``compiling.CompiledPolicy``): the callers' one door
@@ -123,19 +123,19 @@ class _Compiler:
             # params are constants: a literal in the program, not a variable converted per document
             self.prefix = f"cel.bind(params, {joining.params_value(policy)}, "
 
-    def check(self, source: str, *, field: str, line: int) -> bool:
+    def check(self, source: str, *, field: str, line: int, text: ScalarText | None = None) -> bool:
+        """Compile ``source`` alone; a problem names the file's line and column (through
+        ``text``, the field as written; without it, the column inside the expression)."""
         result = self.env.compile(source)
         if isinstance(result, cel.CelIssue):
             self.failed = True
+            place = None
+            if text is not None:
+                place = yamlscalars.file_position(text, source, result.line, result.column)
+            found_line, column = place or (line + result.line - 1, result.column)
+            file = self.policy.source.file
             self.problems.append(
-                Problem(
-                    self.policy.source.file,
-                    line + result.line - 1,
-                    "cel-compile",
-                    result.message,
-                    field=field,
-                    column=result.column,
-                )
+                Problem(file, found_line, "cel-compile", result.message, field=field, column=column)
             )
             return False
         return True
@@ -195,7 +195,10 @@ def _compile_policy(env: cel.Environment, policy: Policy, problems: list[Problem
     compiler = _Compiler(env, policy, problems)
     condition = None
     if policy.match.condition and compiler.check(
-        policy.match.condition, field="spec.match.condition", line=policy.condition_line
+        policy.match.condition,
+        field="spec.match.condition",
+        line=policy.condition_line,
+        text=policy.condition_text,
     ):
         condition = compiler.program(policy.match.condition)
     rules = [_compile_rule(compiler, rule) for rule in policy.rules]
@@ -221,7 +224,7 @@ def _compile_rule(c: _Compiler, rule: Rule) -> CompiledRule | None:
         *((f"collectVariables.{name}", text) for name, text in rule.collect_variables.items()),
     ):
         line = rule.lines.get(key, rule.source.line)
-        if source and not c.check(source, field=f"{base}.{key}", line=line):
+        if source and not c.check(source, field=f"{base}.{key}", line=line, text=rule.texts.get(key)):
             ok = False
     if not ok:
         return None

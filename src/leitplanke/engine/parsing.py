@@ -102,6 +102,7 @@ def parse_policy(
         params=params,
         pack=pack,
         condition_line=doc.content_line("spec.match.condition"),
+        condition_text=doc.scalar_text("spec.match.condition"),
         source=SourceRef(file, doc.line_of("")),
     )
 
@@ -160,6 +161,8 @@ def _rules(f: Fields) -> Iterator[Rule]:
             f.problem(
                 f"{base}.messageExpression", "invalid-field", "give message or messageExpression, not both"
             )
+        variables = (f"collectVariables.{name}" for name in f.mapping(f"{base}.collectVariables"))
+        keys = ("validate", "message", "messageExpression", "forEach", "collectFilter", *variables)
         yield Rule(
             name=name,
             validate=f.text(f"{base}.validate", required=True),
@@ -178,17 +181,8 @@ def _rules(f: Fields) -> Iterator[Rule]:
             verdict_on_fail=action,
             source=SourceRef(f.file, f.doc.line_of(base)),
             index=index,
-            lines={
-                key: f.doc.content_line(f"{base}.{key}")
-                for key in (
-                    "validate",
-                    "message",
-                    "messageExpression",
-                    "forEach",
-                    "collectFilter",
-                    *(f"collectVariables.{name}" for name in f.mapping(f"{base}.collectVariables")),
-                )
-            },
+            lines={key: f.doc.content_line(f"{base}.{key}") for key in keys},
+            texts={key: text for key in keys if (text := f.doc.scalar_text(f"{base}.{key}")) is not None},
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from leitplanke.core import documents
+from leitplanke.core.policies import ScalarText
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -24,6 +25,7 @@ class YamlDocument:
     data: Any
     node: yaml.Node
     index: int
+    text: str = ""  # the file's text, for ``scalar_text``
 
     def line_of(self, path: str) -> int:
         """1-based line of ``path`` (dotted, with ``[i]``), or of its nearest ancestor."""
@@ -46,6 +48,18 @@ class YamlDocument:
             return self.line_of(path)
         line = int(node.start_mark.line) + 1
         return line + 1 if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">") else line
+
+    def scalar_text(self, path: str) -> ScalarText | None:
+        """The scalar at ``path`` as written, or None if ``path`` is not a scalar of the text."""
+        node: yaml.Node | None = self.node
+        for part in documents.parse_path(path):
+            found = _child(node, part) if node is not None else None
+            node = found[0] if found else None
+        if not isinstance(node, yaml.ScalarNode) or not self.text:
+            return None
+        start, end = node.start_mark, node.end_mark
+        text = self.text[start.index : end.index]
+        return ScalarText(text, start.line, start.column, node.style or "")
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, int] | None:
@@ -70,7 +84,7 @@ def read_documents(text: str) -> Iterator[YamlDocument]:
                 continue
             data = loader.construct_document(node)
             if data is not None:
-                yield YamlDocument(data=data, node=node, index=index)
+                yield YamlDocument(data=data, node=node, index=index, text=text)
             index += 1
     finally:
         loader.dispose()

@@ -14,7 +14,7 @@ from typing import Any
 
 from leitplanke.core import documents
 from leitplanke.engine import cel
-from leitplanke.engine.compat.kyverno import conditions, patterns, resourcefilters, substituting
+from leitplanke.engine.compat.kyverno import conditions, patterns, pointers, resourcefilters, substituting
 from leitplanke.engine.compat.kyverno.resourcefilters import Request
 
 
@@ -22,7 +22,7 @@ from leitplanke.engine.compat.kyverno.resourcefilters import Request
 class RuleOutcome:
     verdict: str  # pass | fail | skip | error
     message: str = ""
-    path: str = ""
+    path: str = ""  # of a failure: the document path of the failing field (``pointers``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,14 @@ class Evaluation:
     request: Request = field(default_factory=Request)
     pod_security: PodSecurityCheck | None = None
     policy_values: Mapping[str, Any] = field(default_factory=dict)
+
+
+# the document path of what a check looks at, asked for only when the check fails
+Base = Callable[[], str | None]
+
+
+def _document() -> str:
+    return ""
 
 
 def build_data(body: Mapping[str, Any], request: Request) -> dict[str, Any]:
@@ -204,7 +212,7 @@ def _validate(
     ev: Evaluation,
 ) -> RuleOutcome:
     if validate.get("foreach") is not None:
-        outcome = _foreach(validate["foreach"], body, data, nesting=0)
+        outcome = _foreach(validate["foreach"], body, data, nesting=0, base=_document, body=body)
         if outcome.verdict == "fail":
             return RuleOutcome("fail", _message(validate, data, outcome.message), outcome.path)
         return outcome
@@ -214,18 +222,25 @@ def _validate(
         if rule.cel is None:
             return RuleOutcome("error", "the cel block could not be compiled")
         return evaluate_cel(rule.cel, body, ev.request)
-    outcome = _check(validate, body, data)
+    outcome = _check(validate, body, data, base=_document)
     if outcome.verdict == "fail":
         return RuleOutcome("fail", _message(validate, data, outcome.message), outcome.path)
     return outcome
 
 
-def _check(validate: Mapping[str, Any], resource: Any, data: Mapping[str, Any]) -> RuleOutcome:
-    """pattern, anyPattern or deny against ``resource``."""
+def _check(validate: Mapping[str, Any], resource: Any, data: Mapping[str, Any], *, base: Base) -> RuleOutcome:
+    """pattern, anyPattern or deny against ``resource``, whose document path ``base`` gives
+    (asked only on a failure; None when it is not part of the document: the failure then
+    points at the document)."""
+
+    def located(pointer: str) -> str:
+        where = base()
+        return "" if where is None else pointers.document_path(pointer, resource, base=where)
+
     if "pattern" in validate:
         pattern = _substituted(validate["pattern"], data)
         found = patterns.match_pattern(resource, pattern)
-        return RuleOutcome(found.verdict, found.message, found.path)
+        return RuleOutcome(found.verdict, found.message, located(found.path))
     if "anyPattern" in validate:
         alternatives = _substituted(validate["anyPattern"], data)
         if not isinstance(alternatives, list):
@@ -235,12 +250,12 @@ def _check(validate: Mapping[str, Any], resource: Any, data: Mapping[str, Any]) 
             return RuleOutcome("pass")
         failed = [r for r in results if r.verdict == "fail"]
         if failed:
-            return RuleOutcome("fail", "; ".join(r.message for r in failed), failed[0].path)
+            return RuleOutcome("fail", "; ".join(r.message for r in failed), located(failed[0].path))
         return RuleOutcome("skip", "; ".join(r.message for r in results))
     if "deny" in validate:
         deny = validate["deny"] or {}
         if conditions.evaluate(deny.get("conditions"), data):
-            return RuleOutcome("fail", "denied")
+            return RuleOutcome("fail", "denied", base() or "")
         return RuleOutcome("pass")
     return RuleOutcome(
         "error", "the rule has no supported validation (pattern, anyPattern, deny, foreach, cel)"
@@ -260,7 +275,11 @@ def _foreach_list(expression: str, data: Mapping[str, Any]) -> Any:
     return substituting.search(text, data)
 
 
-def _foreach(entries: Any, resource: Any, data: dict[str, Any], *, nesting: int) -> RuleOutcome:
+def _foreach(
+    entries: Any, resource: Any, data: dict[str, Any], *, nesting: int, base: Base, body: Any
+) -> RuleOutcome:
+    """Each entry's list, element by element; ``resource`` (at ``base`` in ``body``) is what an
+    element out of scope is checked against."""
     if not isinstance(entries, list):
         return RuleOutcome("error", "foreach must be a list")
     applied = 0
@@ -274,7 +293,8 @@ def _foreach(entries: Any, resource: Any, data: dict[str, Any], *, nesting: int)
         if not isinstance(elements, list):
             return RuleOutcome("error", f"foreach list {entry.get('list')!r} is not a list")
         for index, element in enumerate(elements):
-            outcome = _element(entry, element, index, resource, data, nesting)
+            place = pointers.ElementPlace(element, index, elements, body)
+            outcome = _element(entry, element, index, resource, data, nesting=nesting, base=base, place=place)
             if outcome.verdict in ("fail", "error"):
                 return outcome
             if outcome.verdict == "pass":
@@ -283,7 +303,15 @@ def _foreach(entries: Any, resource: Any, data: dict[str, Any], *, nesting: int)
 
 
 def _element(
-    entry: Mapping[str, Any], element: Any, index: int, resource: Any, data: dict[str, Any], nesting: int
+    entry: Mapping[str, Any],
+    element: Any,
+    index: int,
+    resource: Any,
+    data: dict[str, Any],
+    *,
+    nesting: int,
+    base: Base,
+    place: pointers.ElementPlace,
 ) -> RuleOutcome:
     scoped_data = dict(data)
     scoped_data.update(
@@ -298,15 +326,17 @@ def _element(
     if scope is True and not isinstance(element, Mapping):
         return RuleOutcome("error", "elementScope requires map elements")
     scoped = isinstance(element, Mapping) if scope is None else bool(scope)
-    target = element if scoped else resource
+    # a deny refuses the element, in scope or not: its failure points there
+    target, where = (element, place) if scoped else (resource, place if "deny" in entry else base)
     load_context(entry.get("context") or (), scoped_data, {})
     if entry.get("preconditions") is not None and not conditions.evaluate(
         entry["preconditions"], scoped_data
     ):
         return RuleOutcome("skip")
     if entry.get("foreach") is not None:
-        return _foreach(entry["foreach"], target, scoped_data, nesting=nesting + 1)
-    return _check(entry, copy.deepcopy(target) if scoped else target, scoped_data)
+        deeper = nesting + 1
+        return _foreach(entry["foreach"], target, scoped_data, nesting=deeper, base=where, body=place.body)
+    return _check(entry, copy.deepcopy(target) if scoped else target, scoped_data, base=where)
 
 
 def _pod_security(
