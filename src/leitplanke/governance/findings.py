@@ -57,6 +57,7 @@ class Ingested:
     findings: int = 0  # failing or waived results seen in this scan, by fingerprint
     unrecognised_waivers: list[str] = field(default_factory=list)  # claimed, not a covering service waiver
     new_findings: int = 0  # findings this scan added (not in the answer: see ``refresh_statistics``)
+    rewritten_findings: int = 0  # findings whose state it changed (nor this)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +151,7 @@ def ingest_scan(
         rewrite = repositories.rewriting_findings(session)
         for batch in _batches(changes):
             rewrite.add(batch)
+            outcome.rewritten_findings += len(batch)
         rewrite.apply()
         for batch in _batches(_new_findings(fresh, scope=scope, sla_days=sla_days, context=context)):
             repositories.insert_findings(session, batch)
@@ -169,12 +171,13 @@ def ingest_scan(
 
 
 def refresh_statistics(database: Database, outcome: Ingested) -> None:
-    """After an ingestion that added many findings, in a transaction of its own: the database's planner
-    statistics of the findings refreshed (PostgreSQL), at once rather than when autovacuum comes, for
-    the list queries pick their plans from them. The service runs it once the upload is answered."""
-    if outcome.new_findings >= _ANALYSE_AFTER:
-        with database.reading() as session:  # ANALYZE takes no writer lock: it waits for no ingestion
-            repositories.analyse_findings(session)
+    """After an ingestion that added or rewrote many findings, outside a transaction: the findings table
+    vacuumed and its planner statistics refreshed (PostgreSQL), at once rather than when autovacuum
+    comes, for the list queries pick their plans from them and count from an index alone. The service
+    runs it once the upload is answered."""
+    if outcome.new_findings + outcome.rewritten_findings >= _ANALYSE_AFTER:
+        with database.maintaining() as connection:  # VACUUM takes no writer lock: it waits for no ingestion
+            repositories.vacuum_findings(connection)
 
 
 def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -79,6 +79,12 @@ class Database:
         with self._readers() as session, session.begin():
             yield session
 
+    @contextmanager
+    def maintaining(self) -> Iterator[Connection]:
+        """A connection outside any transaction, for upkeep that may not run in one (``VACUUM``)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            yield connection
+
     def ping(self) -> bool:
         try:
             with self.engine.connect() as connection:
