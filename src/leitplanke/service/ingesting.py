@@ -42,6 +42,7 @@ _SPOOL_IN_MEMORY = 1 << 20
 # the frames of a body on the pipe: a chunk, its end, or the request's end before it (413, gone)
 _DATA, _END, _ABORT = b"d", b"e", b"a"
 _PR_SET_PDEATHSIG = 1  # prctl(2)
+_NICENESS = 10  # of the ingestion process and its children (nice(2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +283,10 @@ def _die_with_parent(parent: int) -> None:
 def _serve(conn: Connection, url: str, audit: object, settings: Settings, server: int) -> None:
     """The ingestion process: a child per upload, until told to stop or the server is gone."""
     _die_with_parent(server)
+    # batch work: on a busy machine the kernel gives the CPU to the server's requests first, so
+    # health probes and list queries stay quick while an upload is parsed and ingested
+    with contextlib.suppress(OSError):
+        os.nice(_NICENESS)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops it (Ctrl-C reaches the whole group)
     signal.set_wakeup_fd(-1)
