@@ -5,18 +5,28 @@ example that names its file is that file under ``examples/``.
 Markers in the README, an HTML comment right before a block:
 ``<!-- readme-test: skip (why) -->``, ``<!-- readme-test: exit N: command prefix -->`` (the
 longest matching prefix wins; 0 otherwise) and ``<!-- readme-test: unchecked (why): prefix -->``
-(run, neither exit code nor output asserted).
+(run, neither exit code nor output asserted). Blocks marked ``<!-- readme-test: service -->`` run
+against one real ``leitplanke serve --demo`` of the module (SQLite in tmp, a free loopback port):
+its address stands for ``http://127.0.0.1:8080``, the token it printed for ``lp_…`` (also in ``T``
+and ``LEITPLANKE_TOKEN``, as the block exporting it leaves them), a second subject's approver token
+is in ``APPROVER``, and a waiver's ``"expires"`` is 30 days from today; a ``curl`` of ``/api/``
+must print JSON.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +41,11 @@ EXIT = re.compile(r"exit (\d+): (.+)")
 UNCHECKED = re.compile(r"unchecked \((.+?)\): (.+)")
 SKIP = re.compile(r"skip(?: \((.*)\))?")
 EXPIRES = re.compile(r"^(\s*expires: )\d{4}-\d{2}-\d{2}", re.MULTILINE)
+SERVICE = "service"
+README_ADDRESS = "http://127.0.0.1:8080"
+README_TOKEN = re.compile(r"(export LEITPLANKE_TOKEN=)lp_…")
+JSON_EXPIRES = re.compile(r'("expires": ")\d{4}-\d{2}-\d{2}')
+TOKEN_LINE = "platform-admin token (shown once): "
 
 
 @dataclass
@@ -159,9 +174,8 @@ def test_every_skipped_block_says_why_and_only_a_handful_are_skipped():
 def test_every_marker_is_understood():
     for block in BLOCKS:
         for marker in block.markers:
-            assert SKIP.fullmatch(marker) or EXIT.fullmatch(marker) or UNCHECKED.fullmatch(marker), (
-                f"README line {block.line}: unknown marker {marker!r}"
-            )
+            understood = SKIP.fullmatch(marker) or EXIT.fullmatch(marker) or UNCHECKED.fullmatch(marker)
+            assert understood or marker == SERVICE, f"README line {block.line}: unknown marker {marker!r}"
 
 
 @pytest.mark.parametrize("block", CONFIG_BLOCKS, ids=lambda b: f"line{b.line}")
@@ -179,6 +193,11 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("cel-cache")
 
 
+def in_30_days() -> str:
+    """An expiry date waivers accept (at most 90 days ahead), whatever today is."""
+    return f"{(datetime.now(UTC) + timedelta(days=30)):%Y-%m-%d}"
+
+
 def fresh_checkout(target: Path) -> Path:
     """The tracked files of the checkout as they are now (uncommitted changes included), with
     ``.venv`` pointing at this venv and each waiver's expiry set 30 days from today."""
@@ -194,7 +213,7 @@ def fresh_checkout(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     (target / ".venv").symlink_to(sys.prefix)
-    expires = f"{(datetime.now(UTC) + timedelta(days=30)):%Y-%m-%d}"
+    expires = in_30_days()
     for waiver in (target / "examples" / "waivers").glob("*.yaml"):
         waiver.write_text(EXPIRES.sub(rf"\g<1>{expires}", waiver.read_text(encoding="utf-8")))
     return target
@@ -210,17 +229,9 @@ def build_script(commands: list[Command], results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize(
-    "block", [b for b in SHELL_BLOCKS if skip_reason(b) is None], ids=lambda b: f"line{b.line}"
-)
-def test_each_shell_block_of_the_readme_runs_as_written(block, tmp_path, cache_dir):
-    checkout = fresh_checkout(tmp_path / "checkout")
-    results = tmp_path / "results"
-    results.mkdir()
-    (tmp_path / "tmp").mkdir()
-    commands = split_commands(block)
+def block_environment(tmp_path: Path, checkout: Path, cache_dir: Path) -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
-    env = {
+    return {
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path / "tmp"),
@@ -229,10 +240,106 @@ def test_each_shell_block_of_the_readme_runs_as_written(block, tmp_path, cache_d
         "LEITPLANKE_CACHE_DIR": str(cache_dir),
         "LANG": "C.UTF-8",
     }
+
+
+@dataclass(frozen=True)
+class DemoService:
+    address: str  # http://127.0.0.1:PORT
+    admin_token: str  # the platform-admin token serve --demo printed
+    approver_token: str  # another subject's, approver of node-agent's team
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_token_and_health(process: subprocess.Popen[bytes], root: Path, port: int) -> str:
+    """The token ``serve --demo`` printed (into root/serve.out), once the service answers /healthz."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        printed = [
+            line for line in (root / "serve.out").read_text().splitlines() if line.startswith(TOKEN_LINE)
+        ]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            if printed and connection.getresponse().status == 200:
+                return printed[0].removeprefix(TOKEN_LINE)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    error = (root / "serve.err").read_text()[-2000:]
+    raise AssertionError(
+        f"serve --demo printed no token or /healthz did not answer (exit {process.poll()}):\n{error}"
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_service(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[DemoService]:
+    """One ``leitplanke serve --demo`` for the module, in a fresh checkout over SQLite in tmp, and an
+    approver token of team-platform (node-agent's owner) for a second subject, on the same database."""
+    root = tmp_path_factory.mktemp("service")
+    checkout = fresh_checkout(root / "checkout")
+    (root / "tmp").mkdir()
+    env = block_environment(root, checkout, cache_dir)
+    port = _free_port()
+    with (root / "serve.out").open("wb") as stdout, (root / "serve.err").open("wb") as stderr:
+        process = subprocess.Popen(
+            ["leitplanke", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=checkout,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    try:
+        admin_token = _wait_for_token_and_health(process, root, port)
+        approver = subprocess.run(
+            [
+                *("leitplanke", "tokens", "create", "--subject", "user:approver@example.com"),
+                *("--role", "approver", "--team", "team-platform", "--name", "readme"),
+            ],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        yield DemoService(f"http://127.0.0.1:{port}", admin_token, approver.stdout.strip())
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def against_service(block: Block, service: DemoService) -> Block:
+    """The block as a reader runs it against this service: its address, its token and an expiry
+    the service accepts."""
+    text = block.text.replace(README_ADDRESS, service.address)
+    text = README_TOKEN.sub(lambda found: found.group(1) + service.admin_token, text)
+    text = JSON_EXPIRES.sub(rf"\g<1>{in_30_days()}", text)
+    return replace(block, text=text)
+
+
+def run_block(block: Block, tmp_path: Path, cache_dir: Path, extra: dict[str, str]) -> list[str]:
+    """Run the block's commands in a fresh checkout; what differs from the README's markers and
+    shown output (empty when it runs as written)."""
+    checkout = fresh_checkout(tmp_path / "checkout")
+    results = tmp_path / "results"
+    results.mkdir()
+    (tmp_path / "tmp").mkdir()
+    commands = split_commands(block)
     run = subprocess.run(
         ["bash", "-c", build_script(commands, results)],
         cwd=checkout,
-        env=env,
+        env={**block_environment(tmp_path, checkout, cache_dir), **extra},
         capture_output=True,
         text=True,
         check=False,
@@ -254,6 +361,39 @@ def test_each_shell_block_of_the_readme_runs_as_written(block, tmp_path, cache_d
         missing = [line for line in command.expected.splitlines() if line.strip() not in shown]
         if missing:
             wrong.append(f"{command.text!r}: lines not in its output: {missing}")
+        if SERVICE in block.markers and command.text.startswith("curl ") and "/api/" in command.text:
+            try:
+                json.loads(out)
+            except ValueError:
+                wrong.append(f"{command.text!r}: not JSON: {out[:500]!r}")
+    return wrong
+
+
+@pytest.mark.parametrize(
+    "block",
+    [b for b in SHELL_BLOCKS if skip_reason(b) is None and SERVICE not in b.markers],
+    ids=lambda b: f"line{b.line}",
+)
+def test_each_shell_block_of_the_readme_runs_as_written(block, tmp_path, cache_dir):
+    wrong = run_block(block, tmp_path, cache_dir, {})
+
+    assert wrong == [], f"README line {block.line}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    "block", [b for b in SHELL_BLOCKS if SERVICE in b.markers], ids=lambda b: f"line{b.line}"
+)
+def test_each_service_block_of_the_readme_runs_against_the_demo_service(
+    block, tmp_path, cache_dir, demo_service
+):
+    extra = {
+        "T": demo_service.admin_token,
+        "LEITPLANKE_TOKEN": demo_service.admin_token,
+        "APPROVER": demo_service.approver_token,
+    }
+
+    wrong = run_block(against_service(block, demo_service), tmp_path, cache_dir, extra)
+
     assert wrong == [], f"README line {block.line}:\n" + "\n".join(wrong)
 
 
