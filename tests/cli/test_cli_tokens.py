@@ -142,6 +142,21 @@ def test_an_empty_token_file_is_reported(tmp_path: Path, server: Any) -> None:
     assert seen == []
 
 
+def test_a_token_that_is_not_printable_ascii_is_reported_before_the_scan_runs(
+    tmp_path: Path, server: Any
+) -> None:
+    url, seen = server
+    (tmp_path / "pod.yaml").write_text(POD)
+    run = _run(tmp_path, *_upload(url), token_env="lp_…")
+    assert (run.returncode, run.stdout, run.stderr) == (
+        2,
+        "",
+        "leitplanke: the API token has characters no token has: was it copied whole?\n",
+    )
+    assert not (tmp_path / "report.json").exists()  # the scan did not run
+    assert seen == []
+
+
 @pytest.mark.parametrize("command", ["pull", "export"])
 def test_waivers_commands_read_the_token_file_or_the_environment(
     tmp_path: Path, server: Any, command: str

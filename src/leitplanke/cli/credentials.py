@@ -40,8 +40,15 @@ TokenFileOpt = Annotated[
 
 def read_token(token: str | None, token_file: Path | None) -> str | None:
     """The token of ``--token-file`` if given, else of ``--token`` or the environment; None if neither."""
-    if token_file is None:
-        return token or None
+    found = _token_in_file(token_file) if token_file is not None else token or None
+    if found is not None and not (found.isascii() and found.isprintable() and " " not in found):
+        # an HTTP header carries printable ASCII: a placeholder pasted from the README (lp_…) or a
+        # stray character is the caller's mistake, said before any work, not an internal error
+        raise UsageError("the API token has characters no token has: was it copied whole?")
+    return found
+
+
+def _token_in_file(token_file: Path) -> str:
     try:
         lines = token_file.read_text(encoding="utf-8").strip().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
