@@ -20,6 +20,7 @@ DEFAULT_LABEL = "leitplanke.dev/environment"
 # the API server truncates each warning beyond 256 characters and drops warnings beyond 4096 in all
 # (Kubernetes docs, "Response" of dynamic admission control); the denial message is kept as short
 WARNING_CHARS, WARNINGS_TOTAL, MESSAGE_CHARS = 256, 4096, 4096
+LINE_CHARS = 1024  # one problem of a denial: a huge message never hides the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,8 @@ def render_message(lines: Sequence[str]) -> str:
     """``leitplanke denied: N failing: a; b`` within 4096 characters, ``… and N more`` at the end."""
     head = f"leitplanke: {len(lines)} {'problem' if len(lines) == 1 else 'problems'}: "
     text = head
-    for index, line in enumerate(lines):
+    for index, whole in enumerate(lines):
+        line = _shortened(whole, LINE_CHARS)
         part = line if index == 0 else f"; {line}"
         rest = len(lines) - index
         tail = f"; … and {rest} more"
