@@ -178,7 +178,7 @@ def test_a_rotated_certificate_is_served_to_new_connections_without_a_restart(tm
     served = start_webhook(tmp_path, "--pack", "none", "--policies", str(POLICIES), "--config", str(CONFIG))
     try:
         assert served.peer_common_name() == "webhook-1"
-        served.authority.issue(tmp_path, common_name="webhook-2")  # type: ignore[attr-defined]
+        served.authority.issue(tmp_path, common_name="webhook-2")
         deadline = time.monotonic() + 10
         while served.peer_common_name() != "webhook-2":
             assert time.monotonic() < deadline, "the new certificate was not served within 10 s"

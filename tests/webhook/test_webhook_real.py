@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def _scan_lines(folder: Path, count: int) -> dict[int, list[str]]:
     rules (set-level rules need the other documents: admission sees one), errors as errors."""
     collecting = {
         (p.id, r.name)
-        for p in loading.load_packs(loading.default_packs(), now=_now()).policies
+        for p in loading.load_packs(loading.default_packs(), now=datetime.now(UTC)).policies
         for r in p.rules
         if r.collect
     }
@@ -91,12 +92,6 @@ def _scan_lines(folder: Path, count: int) -> dict[int, list[str]]:
             line = f"{result['policy']}/{result['rule']}: {result['message']}{at}"
         lines[index].append(line if len(line) <= 256 else line[:255] + "…")
     return lines
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def test_every_sampled_real_object_gets_the_failures_scan_gives_it(

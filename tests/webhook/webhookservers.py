@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ class Webhook:
     folder: Path
     process: subprocess.Popen[bytes]
     log: Path
-    stamps: list[str] = field(default_factory=list)
+    authority: Authority
 
     def client_context(self, **versions: ssl.TLSVersion) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca))
@@ -142,8 +142,7 @@ def start_webhook(folder: Path, *args: str) -> Webhook:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder)
-    webhook = Webhook(port, authority.pem, folder, process, log)
-    webhook.authority = authority  # type: ignore[attr-defined]
+    webhook = Webhook(port, authority.pem, folder, process, log, authority)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
