@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import ssl
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -188,3 +191,24 @@ def test_a_rotated_certificate_is_served_to_new_connections_without_a_restart(tm
         assert served.process.poll() is None
     finally:
         stop(served)
+
+
+def test_the_webhook_does_not_start_with_an_admission_config_error(tmp_path: Path) -> None:
+    from webhookservers import SRC, make_authority
+
+    make_authority(tmp_path).issue(tmp_path, common_name="webhook-1")
+    (tmp_path / "bad.yaml").write_text("admission:\n  environments: {prod: block}\n")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "leitplanke.cli", "webhook", "--pack", "none", "--policies", str(POLICIES),
+            "--cert-file", str(tmp_path / "tls.crt"), "--key-file", str(tmp_path / "tls.key"),
+            "--config", str(tmp_path / "bad.yaml"), "--host", "127.0.0.1", "--port", "0",
+        ],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"{tmp_path / 'bad.yaml'}: error invalid-admission [admission.environments.prod]: "
+        "'block' is not one of audit, warn, enforce\n"
+        "leitplanke: the webhook does not start with policy or config errors\n"
+    )
