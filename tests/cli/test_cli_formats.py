@@ -58,9 +58,10 @@ def test_the_table_of_all_examples_ends_with_the_skipped_inputs_and_the_summary_
     run = run_cli("scan", "examples", *BASELINE)
 
     assert run.code == 1, run
-    # skipped: examples/bad/app-config.yaml and examples/leitplanke.yaml are not Kubernetes objects
+    # skipped: examples/bad/app-config.yaml, examples/leitplanke.yaml and
+    # examples/webhook/leitplanke.yaml are not Kubernetes objects
     assert run.stdout_lines[-2:] == [
-        "2 inputs skipped (not-kubernetes: 2)",
+        "3 inputs skipped (not-kubernetes: 3)",
         "49 resources, 161 checks: 155 passed, 6 failed, 0 warnings, 0 errors, 0 skipped; 0 problems",
     ]
 

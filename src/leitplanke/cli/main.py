@@ -27,7 +27,19 @@ _VALUE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PAT
 
 
 def build_app() -> typer.Typer:
-    from leitplanke.cli import audit, catalog, db, fix, policies, scan, serve, testcmd, tokens, waivers
+    from leitplanke.cli import (
+        audit,
+        catalog,
+        db,
+        fix,
+        policies,
+        scan,
+        serve,
+        testcmd,
+        tokens,
+        waivers,
+        webhook,
+    )
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -49,6 +61,7 @@ def build_app() -> typer.Typer:
     app.command("fix")(fix.fix_command)
     app.add_typer(policies.build(), name="policies")
     app.command("serve")(serve.serve_command)
+    app.command("webhook")(webhook.webhook_command)
     app.add_typer(db.build(), name="db")
     app.add_typer(audit.build(), name="audit")
     app.add_typer(catalog.build(), name="catalog")

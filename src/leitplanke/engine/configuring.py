@@ -36,6 +36,8 @@ class Config:
     max_waiver_days: int = parsing.DEFAULT_MAX_WAIVER_DAYS
     overrides: dict[str, Override] = field(default_factory=dict)
     file: str = ""
+    # the ``admission:`` section as written: the webhook (``service/admissionmodes``) reads it
+    admission: dict[str, Any] = field(default_factory=dict)
 
 
 def load_config(path: Path) -> tuple[Config, list[Problem]]:
@@ -71,6 +73,7 @@ def load_config(path: Path) -> tuple[Config, list[Problem]]:
         max_waiver_days=max_days or parsing.DEFAULT_MAX_WAIVER_DAYS,
         overrides=overrides,
         file=file,
+        admission=f.mapping("admission"),
     )
     return config, problems
 

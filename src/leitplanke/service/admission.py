@@ -1,0 +1,220 @@
+"""The validating admission webhook as a small raw ASGI app: ``POST /validate`` answers an
+AdmissionReview; ``/healthz``, ``/readyz`` and ``/metrics`` beside it.
+
+Built by ``create_webhook_app`` with a compiled ``PolicySet`` (``leitplanke webhook`` runs it on
+Uvicorn over TLS); per request: parse (``sources.admission``), evaluate (``engine``), decide
+(``admissionmodes``). Bad input is a 400 or a well-formed denial, never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import Receive, Scope, Send
+
+from leitplanke import engine
+from leitplanke.core.problems import Problem
+from leitplanke.core.results import Result, ScanReport, Verdict
+from leitplanke.core.waivers import Waiver
+from leitplanke.service import admissionmodes
+from leitplanke.sources import admission
+
+# the API server sends at most 3 MiB of object (etcd's request limit) plus the review around it
+MAX_BODY = 3 * 1024 * 1024 + 512 * 1024
+JSON = b"application/json"
+METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass
+class WebhookMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "leitplanke_admission_requests",
+            "HTTP requests to the webhook",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "leitplanke_admission_decisions",
+            "Admission decisions",
+            ["mode", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "leitplanke_admission_seconds",
+            "Time to answer an admission review",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.policy_errors = Counter(
+            "leitplanke_admission_policy_errors", "Results with verdict error", registry=self.registry
+        )
+        self.invalid = Counter(
+            "leitplanke_admission_invalid_reviews",
+            "Reviews that could not be read",
+            ["code"],
+            registry=self.registry,
+        )
+
+
+@dataclass(frozen=True)
+class Webhook:
+    policy_set: engine.PolicySet
+    config: admissionmodes.AdmissionConfig
+    metrics: WebhookMetrics
+    waivers: Sequence[Waiver] = ()
+    max_body: int = MAX_BODY
+    pss_version: str = "latest"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/validate":
+            if method != "POST":
+                status, body, kind = 405, _problem("method-not-allowed", "", "use POST"), JSON
+            else:
+                status, body, kind = await self._validate(scope, receive)
+        elif path in ("/healthz", "/readyz") and method == "GET":
+            status, body, kind = 200, orjson.dumps({"status": "ok"}), JSON
+        elif path == "/metrics" and method == "GET":
+            status, body, kind = 200, generate_latest(self.metrics.registry), METRICS_TYPE
+        else:
+            status, body, kind = 404, _problem("not-found", "", f"no route {method} {path}"), JSON
+        self.metrics.requests.labels(path if status != 404 else "other", str(status)).inc()
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", kind)]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _validate(self, scope: Scope, receive: Receive) -> tuple[int, bytes, bytes]:
+        started = time.perf_counter()
+        body = await _read_body(scope, receive, limit=self.max_body)
+        if body is None:
+            self.metrics.invalid.labels("too-large").inc()
+            return 413, _problem("too-large", "", f"the body exceeds {self.max_body} bytes"), JSON
+        review = admission.parse_review(body)
+        if isinstance(review, admission.ReviewError):
+            self.metrics.invalid.labels(review.code).inc()
+            if not review.uid:
+                return 400, _problem(review.code, review.field, review.message), JSON
+            message = f"leitplanke: invalid AdmissionReview: {review.field}: {review.message} [{review.code}]"
+            return 200, _answer(review.uid, admissionmodes.Decision(False, "deny", message), code=400), JSON
+        environment = self.config.environment_of(review)
+        mode = self.config.mode_of(environment)
+        decision = self._decide(review, environment=environment, mode=mode)
+        self.metrics.decisions.labels(mode, decision.outcome).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return 200, _answer(review.uid, decision), JSON
+
+    def _decide(self, review: admission.Review, *, environment: str, mode: str) -> admissionmodes.Decision:
+        if self.config.exempts(review):
+            return admissionmodes.Decision(True, "exempt")
+        if review.sub_resource:
+            # policies are written for whole objects; sub-resources (status, scale, …) pass
+            return admissionmodes.Decision(True, "skip")
+        failure = self.config.failure_of(environment)
+        try:
+            results = self.evaluate(review, environment=environment)
+        except Exception as exc:  # the edge: one bad object never stops the webhook
+            self.metrics.policy_errors.inc()
+            text = f"leitplanke could not evaluate the object: {type(exc).__name__}: {exc}"
+            if failure == "closed":
+                return admissionmodes.Decision(False, "deny", admissionmodes.render_message([text]))
+            return admissionmodes.Decision(True, "warn", "", admissionmodes.render_warnings([text]))
+        errors = sum(1 for r in results if r.verdict is Verdict.ERROR)
+        if errors:
+            self.metrics.policy_errors.inc(errors)
+        return admissionmodes.decide(results, mode=mode, failure=failure)
+
+    def evaluate(self, review: admission.Review, *, environment: str = "") -> list[Result]:
+        """The engine's results for the review's object, with the file waivers applied."""
+        context = engine.Context(
+            operation=review.operation,
+            old_object=review.old_object,
+            user_info=review.user_info,
+            environment=environment,
+            dry_run=review.dry_run,
+            sub_resource=review.sub_resource,
+            uid=review.uid,
+            pss_version=self.pss_version,
+        )
+        results = engine.evaluate(self.policy_set, review.document, context=context)
+        if self.waivers:
+            report = ScanReport(results=results)
+            engine.apply_waivers(report, self.waivers, now=datetime.now(UTC))
+            results = report.results
+        return results
+
+
+def create_webhook_app(
+    *,
+    policy_set: engine.PolicySet,
+    admission_section: Mapping[str, Any],
+    config_file: str,
+    waivers: Sequence[Waiver] = (),
+    pss_version: str = "latest",
+) -> tuple[Webhook, list[Problem]]:
+    """The webhook for the config's ``admission:`` section, and what is wrong with that section
+    (the caller refuses to start on any)."""
+    config, problems = admissionmodes.parse_admission_config(admission_section, file=config_file)
+    webhook = Webhook(
+        policy_set=policy_set,
+        config=config,
+        metrics=WebhookMetrics(),
+        waivers=waivers,
+        pss_version=pss_version,
+    )
+    return webhook, problems
+
+
+async def _read_body(scope: Scope, receive: Receive, *, limit: int) -> bytes | None:
+    """The request body, or None as soon as it (or its declared length) passes ``limit``."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _answer(uid: str, decision: admissionmodes.Decision, *, code: int = 403) -> bytes:
+    response: dict[str, Any] = {"uid": uid, "allowed": decision.allowed}
+    if not decision.allowed:
+        response["status"] = {"code": code, "message": decision.message}
+    if decision.warnings:
+        response["warnings"] = list(decision.warnings)
+    return orjson.dumps({"apiVersion": admission.API_VERSION, "kind": admission.KIND, "response": response})
+
+
+def _problem(code: str, field_path: str, message: str) -> bytes:
+    return orjson.dumps({"code": code, "field": field_path, "message": message})
