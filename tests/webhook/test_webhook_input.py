@@ -126,8 +126,12 @@ def test_health_readiness_and_unknown_routes(webhook: Webhook) -> None:
         b'{"code":"method-not-allowed","field":"","message":"use POST"}',
     )
     assert webhook.request("GET", "/mutate") == (
+        405,
+        b'{"code":"method-not-allowed","field":"","message":"use POST"}',
+    )
+    assert webhook.request("GET", "/mutated") == (
         404,
-        b'{"code":"not-found","field":"","message":"no route GET /mutate"}',
+        b'{"code":"not-found","field":"","message":"no route GET /mutated"}',
     )
 
 

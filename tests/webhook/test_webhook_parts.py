@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from leitplanke.core.problems import Problem
-from leitplanke.engine import configuring
-from leitplanke.service import admissionmodes
+from leitplanke.core.results import Location, Resource, Result, Severity, Verdict
+from leitplanke.engine import configuring, fixing
+from leitplanke.service import admissionmodes, mutating
 from leitplanke.sources import admission
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "webhook" / "leitplanke.yaml"
@@ -67,6 +68,40 @@ def test_the_example_config_reads_without_problems() -> None:
     )
     assert (parsed.failure_of("prod"), parsed.failure_of("staging")) == ("closed", "open")
     assert parsed.exempt_namespaces == ("kube-system", "leitplanke")
+    assert [(e, parsed.mutates(e), parsed.allows_unsafe_fixes(e)) for e in ("prod", "staging", "dev")] == [
+        ("prod", False, False),
+        ("staging", True, False),
+        ("dev", True, True),
+    ]
+
+
+def test_mutation_is_enabled_by_a_list_of_environments_or_per_environment() -> None:
+    raw = {
+        "environments": {"prod": "enforce", "staging": {"mode": "warn", "mutate": True}},
+        "mutate": ["lab"],
+        "unsafeFixes": ["lab"],
+    }
+    parsed, problems = admissionmodes.parse_admission_config(raw, file="l.yaml")
+    assert problems == []
+    assert (parsed.mutating, parsed.unsafe_fixes) == (frozenset({"staging", "lab"}), frozenset({"lab"}))
+    assert parsed.mode_of("staging") == "warn"
+    assert raw["environments"]["staging"] == {"mode": "warn", "mutate": True}  # the input is kept
+
+
+def test_bad_mutation_settings_are_problems_naming_their_field() -> None:
+    raw = {
+        "environments": {"staging": {"mode": "warn", "mutate": "yes", "fixes": True}},
+        "mutate": "staging",
+        "unsafeFixes": [1],
+    }
+    parsed, problems = admissionmodes.parse_admission_config(raw, file="l.yaml")
+    assert sorted((p.field, p.message) for p in problems) == [
+        ("admission.environments.staging.fixes", "unknown key 'fixes': use mode, mutate, unsafeFixes"),
+        ("admission.environments.staging.mutate", "mutate must be true or false, not 'yes'"),
+        ("admission.mutate", "mutate must be a list of strings"),
+        ("admission.unsafeFixes", "unsafeFixes must be a list of strings"),
+    ]
+    assert (parsed.mutating, parsed.unsafe_fixes) == (frozenset(), frozenset())
 
 
 def test_bad_admission_config_entries_are_problems_naming_their_field() -> None:
@@ -131,3 +166,33 @@ def test_a_denial_lists_every_problem_until_4096_characters_then_counts_the_rest
     assert message.startswith("leitplanke: 40 problems: policy-0/rule: ")
     kept = message.count("/rule: ")
     assert message.endswith(f"; … and {40 - kept} more")
+
+
+def test_the_json_patch_of_a_fix_adds_removes_and_replaces_item_by_item() -> None:
+    before = {"spec": {"hostNetwork": True, "containers": [{"name": "a"}, {"name": "b"}], "a/b~": 1}}
+    after = {"spec": {"containers": [{"name": "a"}, {"name": "b", "x": 1}], "a/b~": 2, "n": 6}}
+    assert mutating.diff(before, after) == [
+        {"op": "remove", "path": "/spec/hostNetwork"},
+        {"op": "add", "path": "/spec/containers/1/x", "value": 1},
+        {"op": "replace", "path": "/spec/a~1b~0", "value": 2},
+        {"op": "add", "path": "/spec/n", "value": 6},
+    ]
+    assert mutating.diff({"l": [1]}, {"l": [1, 2]}) == [{"op": "replace", "path": "/l", "value": [1, 2]}]
+    assert mutating.diff(before, before) == []
+
+
+def test_fix_object_applies_merge_and_remove_to_a_copy_of_a_plain_object() -> None:
+    body = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"hostNetwork": True}}
+    fix = {"path": "spec", "remove": ["hostNetwork"], "merge": {"securityContext": {"runAsNonRoot": True}}}
+    result = Result(
+        "p", "r", Resource("v1", "Pod", "", "p"), Verdict.FAIL, Severity.HIGH, "", Location("f", 1), fix
+    )
+    fixed, applied = fixing.fix_object(body, [result, result])
+    assert fixed == {
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"securityContext": {"runAsNonRoot": True}},
+    }
+    assert type(fixed["spec"]["securityContext"]) is dict
+    assert applied == [result]  # the second time the fix changes nothing
+    assert body["spec"] == {"hostNetwork": True}

@@ -108,9 +108,11 @@ class Webhook:
         finally:
             connection.close()
 
-    def review(self, review: dict[str, Any] | bytes) -> tuple[int, dict[str, Any]]:
+    def review(
+        self, review: dict[str, Any] | bytes, *, path: str = "/validate"
+    ) -> tuple[int, dict[str, Any]]:
         body = review if isinstance(review, bytes) else json.dumps(review).encode()
-        status, answer = self.request("POST", "/validate", body)
+        status, answer = self.request("POST", path, body)
         return status, json.loads(answer)
 
     def peer_common_name(self) -> str:

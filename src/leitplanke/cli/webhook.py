@@ -1,4 +1,4 @@
-"""``leitplanke webhook``: the validating admission webhook over HTTPS on Uvicorn.
+"""``leitplanke webhook``: the validating and mutating admission webhook over HTTPS on Uvicorn.
 
 Gathers and compiles the policies as ``scan`` does (``cli/gathering``), builds the service's
 webhook app with them and serves it with TLS 1.2+ from files that are reloaded when they change.
@@ -35,7 +35,7 @@ def webhook_command(
     waivers: options.Waivers = None,
     pss_version: options.PssVersion = "latest",
 ) -> None:
-    """Answer admission.k8s.io/v1 AdmissionReviews on POST /validate (and /healthz, /readyz,
+    """Answer admission.k8s.io/v1 AdmissionReviews on POST /validate and /mutate (and /healthz, /readyz,
     /metrics) over HTTPS, with the modes of the config's admission section."""
     import uvicorn
     from uvicorn.importer import import_from_string
@@ -66,7 +66,7 @@ def webhook_command(
             typer.echo(problem.render(), err=True)
         raise UsageError("the webhook does not start with policy or config errors")
     typer.echo(f"leitplanke webhook: {gathering.describe_sources(gathered)}", err=True)
-    typer.echo(f"leitplanke webhook at https://{host}:{port}/validate", err=True)
+    typer.echo(f"leitplanke webhook at https://{host}:{port}/validate and /mutate", err=True)
     served = uvicorn.Config(
         app,
         host=host,

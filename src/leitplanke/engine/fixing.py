@@ -3,7 +3,8 @@
 Only the documents that change are re-serialised (ruamel.yaml round-trip, so their
 comments, key order and quoting survive); every other byte of the file stays as it
 was. A result is never written unless it parses back. Unsafe fixes (they change what
-the workload does) are left out unless asked for. Called by ``leitplanke fix``.
+the workload does) are left out unless asked for. Called by ``leitplanke fix``; the admission
+webhook's mutation applies the same fixes to a plain (JSON) object with ``fix_object``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelError
 
 from leitplanke.core.documents import parse_path
@@ -235,14 +236,27 @@ def _identity_matches(data: CommentedMap, result: Result) -> bool:
     return data.get("kind") == result.resource.kind and str(meta.get("name", "")) == result.resource.name
 
 
-def _apply(data: CommentedMap, fix: Mapping[str, Any]) -> bool:
+def fix_object(body: Mapping[str, Any], results: Sequence[Result]) -> tuple[dict[str, Any], list[Result]]:
+    """A deep copy of a plain (JSON) object with the fixes of ``results`` applied to it, and the
+    results whose fix changed something. The results are those of this one object; ``body`` is
+    never changed."""
+    fixed: dict[str, Any] = copy.deepcopy(dict(body))
+    applied = [result for result in results if _apply(fixed, result.fix or {}, mapping=dict)]
+    return fixed, applied
+
+
+def _apply(
+    data: dict[str, Any], fix: Mapping[str, Any], *, mapping: type[dict[str, Any]] = CommentedMap
+) -> bool:
+    """Apply one fix in place; ``mapping`` is the type of the mappings in ``data`` (and of the
+    ones the fix creates): ruamel's round-trip mappings for text, ``dict`` for JSON objects."""
     target = _resolve(data, str(fix.get("path", "")))
-    if not isinstance(target, CommentedMap):
+    if not isinstance(target, mapping):
         return False
     before = _snapshot(target)
     for key in fix.get("remove") or ():
         target.pop(key, None)
-    merge_patch(target, fix.get("merge") or {})
+    merge_patch(target, fix.get("merge") or {}, mapping=mapping)
     return bool(_snapshot(target) != before)
 
 
@@ -257,26 +271,30 @@ def _snapshot(node: Any) -> Any:
 def _resolve(data: Any, path: str) -> Any:
     node = data
     for part in parse_path(path) if path else []:
-        if (isinstance(part, int) and isinstance(node, CommentedSeq) and part < len(node)) or (
-            isinstance(part, str) and isinstance(node, CommentedMap) and part in node
-        ):
+        # ruamel's CommentedSeq and CommentedMap are a list and a dict
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
-        else:
+            continue
+        if not (isinstance(node, dict) and isinstance(part, str) and part in node):
             return None
+        node = node[part]
     return node
 
 
-def merge_patch(target: CommentedMap, patch: Mapping[str, Any]) -> None:
-    """RFC 7386 merge patch, in place, creating missing mappings as ruamel mappings."""
+def merge_patch(
+    target: dict[str, Any], patch: Mapping[str, Any], *, mapping: type[dict[str, Any]] = CommentedMap
+) -> None:
+    """RFC 7386 merge patch, in place, creating missing mappings of type ``mapping`` (ruamel's
+    round-trip mapping by default)."""
     for key, value in patch.items():
         if value is None:
             target.pop(key, None)
         elif isinstance(value, Mapping):
             child = target.get(key)
-            if not isinstance(child, CommentedMap):
-                child = CommentedMap()
+            if not isinstance(child, mapping):
+                child = mapping()
                 target[key] = child
-            merge_patch(child, value)
+            merge_patch(child, value, mapping=mapping)
         else:
             # a copy: the same list placed twice would come out as a YAML anchor and alias
             target[key] = copy.deepcopy(value)

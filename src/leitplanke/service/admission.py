@@ -1,16 +1,17 @@
-"""The validating admission webhook as a small raw ASGI app: ``POST /validate`` answers an
-AdmissionReview; ``/healthz``, ``/readyz`` and ``/metrics`` beside it.
+"""The admission webhook as a small raw ASGI app: ``POST /validate`` and ``POST /mutate`` answer
+an AdmissionReview; ``/healthz``, ``/readyz`` and ``/metrics`` beside it.
 
 Built by ``create_webhook_app`` with a compiled ``PolicySet`` (``leitplanke webhook`` runs it on
 Uvicorn over TLS); per request: parse (``sources.admission``), evaluate (``engine``), decide
-(``admissionmodes``). Bad input is a 400 or a well-formed denial, never a 500.
+(``admissionmodes``), or fix (``mutating``). Bad input is a 400 or a well-formed denial, never a 500.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from leitplanke import engine
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.core.waivers import Waiver
-from leitplanke.service import admissionmodes
+from leitplanke.service import admissionmodes, mutating
 from leitplanke.sources import admission
 
 # the API server sends at most 3 MiB of object (etcd's request limit) plus the review around it
@@ -81,11 +82,11 @@ class Webhook:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        if path == "/validate":
+        if path in ("/validate", "/mutate"):
             if method != "POST":
                 status, body, kind = 405, _problem("method-not-allowed", "", "use POST"), JSON
             else:
-                status, body, kind = await self._validate(scope, receive)
+                status, body, kind = await self._review(scope, receive, mutate=path == "/mutate")
         elif path in ("/healthz", "/readyz") and method == "GET":
             status, body, kind = 200, orjson.dumps({"status": "ok"}), JSON
         elif path == "/metrics" and method == "GET":
@@ -96,7 +97,7 @@ class Webhook:
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", kind)]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _validate(self, scope: Scope, receive: Receive) -> tuple[int, bytes, bytes]:
+    async def _review(self, scope: Scope, receive: Receive, *, mutate: bool) -> tuple[int, bytes, bytes]:
         started = time.perf_counter()
         body = await _read_body(scope, receive, limit=self.max_body)
         if body is None:
@@ -110,11 +111,46 @@ class Webhook:
             message = f"leitplanke: invalid AdmissionReview: {review.field}: {review.message} [{review.code}]"
             return 200, _answer(review.uid, admissionmodes.Decision(False, "deny", message), code=400), JSON
         environment = self.config.environment_of(review)
-        mode = self.config.mode_of(environment)
-        decision = self._decide(review, environment=environment, mode=mode)
+        if mutate:
+            decision, patch = self._mutate(review, environment=environment)
+            mode = "mutate"
+        else:
+            mode, patch = self.config.mode_of(environment), []
+            decision = self._decide(review, environment=environment, mode=mode)
         self.metrics.decisions.labels(mode, decision.outcome).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
-        return 200, _answer(review.uid, decision), JSON
+        return 200, _answer(review.uid, decision, patch=patch), JSON
+
+    def _mutate(
+        self, review: admission.Review, *, environment: str
+    ) -> tuple[admissionmodes.Decision, list[dict[str, Any]]]:
+        """Allowed, with the patch of the fixes where the environment mutates; a DELETE, CONNECT,
+        sub-resource or exempt request is allowed as it is."""
+        if (
+            not self.config.mutates(environment)
+            or review.operation not in ("CREATE", "UPDATE")
+            or review.sub_resource
+            or self.config.exempts(review)
+        ):
+            return admissionmodes.Decision(True, "skip"), []
+
+        def evaluate(body: Mapping[str, Any]) -> list[Result]:
+            fixed = replace(review, document=replace(review.document, body=body))
+            return self.evaluate(fixed, environment=environment)
+
+        try:
+            mutation = mutating.mutate(
+                review.document.body,
+                evaluate=evaluate,
+                unsafe=self.config.allows_unsafe_fixes(environment),
+            )
+        except Exception as exc:  # the edge: as in validation, one bad object never stops the webhook
+            self.metrics.policy_errors.inc()
+            text = f"leitplanke could not fix the object: {type(exc).__name__}: {exc}"
+            if self.config.failure_of(environment) == "closed":
+                return admissionmodes.Decision(False, "deny", admissionmodes.render_message([text])), []
+            return admissionmodes.Decision(True, "warn", "", admissionmodes.render_warnings([text])), []
+        return admissionmodes.Decision(True, "patch" if mutation.patch else "allow"), mutation.patch
 
     def _decide(self, review: admission.Review, *, environment: str, mode: str) -> admissionmodes.Decision:
         if self.config.exempts(review):
@@ -207,8 +243,13 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def _answer(uid: str, decision: admissionmodes.Decision, *, code: int = 403) -> bytes:
+def _answer(
+    uid: str, decision: admissionmodes.Decision, *, code: int = 403, patch: Sequence[Mapping[str, Any]] = ()
+) -> bytes:
     response: dict[str, Any] = {"uid": uid, "allowed": decision.allowed}
+    if patch:
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(orjson.dumps(list(patch))).decode("ascii")
     if not decision.allowed:
         response["status"] = {"code": code, "message": decision.message}
     if decision.warnings:

@@ -6,7 +6,7 @@ Pure: ``service/admission`` (the HTTP app) calls it per request; no I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ class AdmissionConfig:
     exempt_groups: tuple[str, ...] = ()
     failure_policies: Mapping[str, str] = field(default_factory=dict)  # environment -> open | closed
     default_failure: str = "open"
+    mutating: frozenset[str] = frozenset()  # environments whose objects /mutate fixes
+    unsafe_fixes: frozenset[str] = frozenset()  # ... with the fixes that change what a workload does
 
     def environment_of(self, review: Review) -> str:
         """The namespace's environment by the config's mapping; a Namespace object itself by its
@@ -54,6 +56,12 @@ class AdmissionConfig:
     def failure_of(self, environment: str) -> str:
         return self.failure_policies.get(environment, self.default_failure)
 
+    def mutates(self, environment: str) -> bool:
+        return environment in self.mutating
+
+    def allows_unsafe_fixes(self, environment: str) -> bool:
+        return environment in self.unsafe_fixes
+
     def exempts(self, review: Review) -> bool:
         user = review.user_info
         groups = user.get("groups")
@@ -73,8 +81,11 @@ class Decision:
 
 
 def parse_admission_config(raw: Mapping[str, Any], *, file: str) -> tuple[AdmissionConfig, list[Problem]]:
-    """The ``admission:`` section, with a problem (code, field) per bad entry."""
+    """The ``admission:`` section, with a problem (code, field) per bad entry. An environment is a
+    mode (``prod: enforce``) or a mapping ``{mode, mutate, unsafeFixes}``; ``mutate`` and
+    ``unsafeFixes`` also take a list of environments."""
     problems: list[Problem] = []
+    raw = dict(raw)  # the long form of environments is rewritten to the short one below
 
     def bad(path: str, message: str) -> None:
         problems.append(Problem(file, 0, "invalid-admission", message, field=f"admission.{path}"))
@@ -101,6 +112,7 @@ def parse_admission_config(raw: Mapping[str, Any], *, file: str) -> tuple[Admiss
             return default
         return tuple(value)
 
+    settings = _environment_settings(raw, bad)
     environments = choice_map("environments", MODES)
     failures = choice_map("failurePolicy", FAILURE_POLICIES)
     default_mode = str(raw.get("default", "audit"))
@@ -125,8 +137,40 @@ def parse_admission_config(raw: Mapping[str, Any], *, file: str) -> tuple[Admiss
         exempt_groups=strings(exempt, "groups", "exempt.groups", ()),
         failure_policies={k: v for k, v in failures.items() if k != "default"},
         default_failure=failures.get("default", "open"),
+        mutating=frozenset(strings(raw, "mutate", "mutate", ()) + settings.get("mutate", ())),
+        unsafe_fixes=frozenset(
+            strings(raw, "unsafeFixes", "unsafeFixes", ()) + settings.get("unsafeFixes", ())
+        ),
     )
     return config, problems
+
+
+ENVIRONMENT_KEYS = ("mode", "mutate", "unsafeFixes")
+
+
+def _environment_settings(raw: dict[str, Any], bad: Callable[[str, str], None]) -> dict[str, tuple[str, ...]]:
+    """Turn the long form of an environment, ``prod: {mode: enforce, mutate: true}``, into its
+    mode (written back into ``raw``, a copy) and the environments per flag: ``{"mutate": ("prod",)}``."""
+    flagged: dict[str, tuple[str, ...]] = {}
+    environments = raw.get("environments")
+    if not isinstance(environments, dict):
+        return flagged
+    short: dict[str, Any] = {}
+    for name, value in environments.items():
+        if not isinstance(value, dict):
+            short[name] = value
+            continue
+        for key in sorted(set(value) - set(ENVIRONMENT_KEYS)):
+            bad(f"environments.{name}.{key}", f"unknown key {key!r}: use {', '.join(ENVIRONMENT_KEYS)}")
+        short[name] = value.get("mode", "audit")
+        for flag in ENVIRONMENT_KEYS[1:]:
+            chosen = value.get(flag, False)
+            if not isinstance(chosen, bool):
+                bad(f"environments.{name}.{flag}", f"{flag} must be true or false, not {chosen!r}")
+            elif chosen:
+                flagged[flag] = (*flagged.get(flag, ()), str(name))
+    raw["environments"] = short
+    return flagged
 
 
 def decide(results: Sequence[Result], *, mode: str, failure: str) -> Decision:
