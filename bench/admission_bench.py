@@ -18,6 +18,8 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import pstats
+import signal
 import socket
 import ssl
 import subprocess
@@ -171,23 +173,16 @@ def make_certificates(folder: Path) -> Path:
     return folder / "ca.crt"
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(folder: Path, port: int, profile: Path | None) -> subprocess.Popen[bytes]:
+    """The real ``leitplanke webhook``; under cProfile (written at its exit) with ``profile``."""
+    profiler = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
     command = [
-        *LEITPLANKE,
-        "webhook",
-        "--cert-file",
-        str(folder / "tls.crt"),
-        "--key-file",
-        str(folder / "tls.key"),
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--config",
-        str(folder / "leitplanke.yaml"),
-    ]
-    log = (folder / "webhook.log").open("wb")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+        *profiler, "-m", "leitplanke.cli", "webhook", "--port", str(port), "--host", "127.0.0.1",
+        "--cert-file", str(folder / "tls.crt"), "--key-file", str(folder / "tls.key"),
+        "--config", str(folder / "leitplanke.yaml"),
+    ]  # fmt: skip
+    with (folder / "webhook.log").open("wb") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
 
 
 def wait_ready(process: subprocess.Popen[bytes], port: int, context: ssl.SSLContext, log: Path) -> None:
@@ -291,17 +286,17 @@ async def run_phase(
     timeout: float,
 ) -> Phase:
     """``count`` requests at ``rate`` per second, each scheduled at ``start + i / rate``."""
-    loop = asyncio.get_running_loop()
+    clock = time.perf_counter  # not loop.time(): uvloop's is in whole milliseconds, cached per turn
     phase = Phase(rate, count)
     connections = [Connection(port, context) for _ in range(pool)]
     await asyncio.gather(*(c.open() for c in connections))  # handshakes are not part of the phase
     queue: asyncio.Queue[tuple[float, int] | None] = asyncio.Queue()
     cpu0 = time.process_time()
-    start = loop.time() + 0.05
+    start = clock() + 0.05
 
     async def schedule() -> None:
         for index in range(count):
-            delay = start + index / rate - loop.time()
+            delay = start + index / rate - clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             queue.put_nowait((start + index / rate, index))
@@ -325,10 +320,10 @@ async def run_phase(
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 phase.errors[type(exc).__name__] += 1
                 connection.close()
-            phase.latencies.append(loop.time() - scheduled)
+            phase.latencies.append(clock() - scheduled)
 
     await asyncio.gather(schedule(), *(work(c) for c in connections))
-    phase.wall = loop.time() - start
+    phase.wall = clock() - start
     phase.generator_cpu = time.process_time() - cpu0
     for connection in connections:
         connection.close()
@@ -344,7 +339,7 @@ def percentile(ordered: list[float], fraction: float) -> float:
 
 HEADER = (
     f"{'rate/s':>7} {'sent':>6} {'errors':>7} {'achieved/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-    f"{'max ms':>7} {'srv CPU s':>9} {'srv CPU':>7} {'srv RSS MiB':>11} {'gen CPU':>7}"
+    f"{'max ms':>7} {'srv CPU s':>9} {'srv CPU':>7} {'srv RSS MiB':>11} {'gen CPU':>7} {'load':>5}"
 )
 
 
@@ -357,7 +352,8 @@ def render_row(phase: Phase, before: ProcStat, after: ProcStat) -> str:
         f"{phase.rate:>7.0f} {phase.count:>6} {errors:>7} {phase.count / phase.wall:>10.1f} "
         f"{percentile(ordered, 0.50) * 1e3:>7.2f} {percentile(ordered, 0.95) * 1e3:>7.2f} "
         f"{percentile(ordered, 0.99) * 1e3:>7.2f} {ordered[-1] * 1e3:>7.1f} {server_cpu:>9.2f} "
-        f"{server_cpu / phase.wall:>7.0%} {after.rss_kib / 1024:>11.1f} {generator:>7.0%}"
+        f"{server_cpu / phase.wall:>7.0%} {after.rss_kib / 1024:>11.1f} {generator:>7.0%} "
+        f"{os.getloadavg()[0]:>5.2f}"
     )
 
 
@@ -413,6 +409,7 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=0, help="instead: N requests, RSS at start and end")
     parser.add_argument("--soak-rate", type=float, default=500.0)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--profile", type=Path, help="run the server under cProfile, write and print it")
     args = parser.parse_args()
     real = args.shared / "bench" / "real"
     if not real.is_dir():
@@ -432,7 +429,7 @@ def main() -> None:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 args.port = probe.getsockname()[1]
-        process = start_server(folder, args.port)
+        process = start_server(folder, args.port, args.profile)
         try:
             wait_ready(process, args.port, context, folder / "webhook.log")
             print(f"webhook pid {process.pid}: {(folder / 'webhook.log').read_text().splitlines()[0]}")
@@ -443,11 +440,16 @@ def main() -> None:
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
                 runner.run(bench(args, payloads, process.pid, context))
         finally:
-            process.terminate()
+            # SIGINT under cProfile: Uvicorn re-raises the signal after its shutdown, and only an
+            # interrupt (not a SIGTERM) lets cProfile write its file
+            process.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if args.profile and args.profile.exists():
+            print(f"server profile (cProfile, {args.profile}), by own time:")
+            pstats.Stats(str(args.profile), stream=sys.stdout).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
