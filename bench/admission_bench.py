@@ -360,6 +360,13 @@ def render_row(phase: Phase, before: ProcStat, after: ProcStat) -> str:
 # --- the run -------------------------------------------------------------------------------------
 
 
+async def sample_rss(pid: int, *, every: float, into: list[int]) -> None:
+    """The server's RSS appended to ``into`` every ``every`` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        into.append(ProcStat.of(pid).rss_kib)
+
+
 async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, context: ssl.SSLContext) -> None:
     common = {"port": args.port, "context": context, "pool": args.connections, "timeout": args.timeout}
     warm = await run_phase(payloads, rate=200, count=max(len(payloads) * 3, 600), **common)  # type: ignore[arg-type]
@@ -368,8 +375,12 @@ async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, conte
         raise SystemExit("the warm-up had errors: see the webhook log")
     if args.soak:
         before = ProcStat.of(pid)
+        rss: list[int] = []
+        samples = asyncio.create_task(sample_rss(pid, every=args.soak / args.soak_rate / 10, into=rss))
         phase = await run_phase(payloads, rate=args.soak_rate, count=args.soak, **common)  # type: ignore[arg-type]
         after = ProcStat.of(pid)
+        samples.cancel()
+        print(f"soak: server RSS MiB every tenth: {' '.join(f'{kib / 1024:.0f}' for kib in rss)}")
         growth = (after.rss_kib - before.rss_kib) / before.rss_kib
         print(HEADER)
         print(render_row(phase, before, after))
