@@ -369,7 +369,7 @@ async def sample_rss(pid: int, *, every: float, into: list[int]) -> None:
 
 async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, context: ssl.SSLContext) -> None:
     common = {"port": args.port, "context": context, "pool": args.connections, "timeout": args.timeout}
-    warm = await run_phase(payloads, rate=200, count=max(len(payloads) * 3, 600), **common)  # type: ignore[arg-type]
+    warm = await run_phase(payloads, rate=200, count=max(len(payloads) * 3, 600), **common)
     print(f"warm-up: {warm.count} requests, errors {dict(warm.errors) or 0}, outcomes {dict(warm.outcomes)}")
     if warm.errors:
         raise SystemExit("the warm-up had errors: see the webhook log")
@@ -377,7 +377,7 @@ async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, conte
         before = ProcStat.of(pid)
         rss: list[int] = []
         samples = asyncio.create_task(sample_rss(pid, every=args.soak / args.soak_rate / 10, into=rss))
-        phase = await run_phase(payloads, rate=args.soak_rate, count=args.soak, **common)  # type: ignore[arg-type]
+        phase = await run_phase(payloads, rate=args.soak_rate, count=args.soak, **common)
         after = ProcStat.of(pid)
         samples.cancel()
         print(f"soak: server RSS MiB every tenth: {' '.join(f'{kib / 1024:.0f}' for kib in rss)}")
@@ -393,7 +393,7 @@ async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, conte
     print(HEADER)
     for rate in args.rates:
         before = ProcStat.of(pid)
-        phase = await run_phase(payloads, rate=rate, count=int(rate * args.seconds), **common)  # type: ignore[arg-type]
+        phase = await run_phase(payloads, rate=rate, count=int(rate * args.seconds), **common)
         print(render_row(phase, before, ProcStat.of(pid)), flush=True)
         if phase.errors:
             print(f"        errors: {dict(phase.errors)}")
