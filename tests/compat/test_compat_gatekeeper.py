@@ -7,7 +7,7 @@ from typing import Any
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.problems import Problem
 from leitplanke.engine import compiling, yamlnodes
-from leitplanke.engine.compat.gatekeeper import constrainttemplates, regoprograms, reviews
+from leitplanke.engine.compat.gatekeeper import constraintmatching, constrainttemplates, regoprograms, reviews
 
 V0 = """package k8srequired
 violation[{"msg": msg}] {
@@ -140,15 +140,15 @@ def test_match_scope_names_label_and_namespace_selectors() -> None:
     namespaces = reviews.build_inventory(
         [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"env": "prod"}}}]
     )
-    assert constrainttemplates.matches({"scope": "Namespaced", "name": "web-*"}, review, inventory={})
-    assert not constrainttemplates.matches({"scope": "Cluster"}, review, inventory={})
-    assert constrainttemplates.matches({"namespaces": ["*op"]}, review, inventory={})
-    assert not constrainttemplates.matches(
+    assert constraintmatching.matches({"scope": "Namespaced", "name": "web-*"}, review, inventory={})
+    assert not constraintmatching.matches({"scope": "Cluster"}, review, inventory={})
+    assert constraintmatching.matches({"namespaces": ["*op"]}, review, inventory={})
+    assert not constraintmatching.matches(
         {"labelSelector": {"matchLabels": {"tier": "back"}}}, review, inventory={}
     )
     selector = {"namespaceSelector": {"matchLabels": {"env": "prod"}}}
-    assert constrainttemplates.matches(selector, review, inventory=namespaces)
-    assert not constrainttemplates.matches(selector, review, inventory={})  # the namespace is unknown
+    assert constraintmatching.matches(selector, review, inventory=namespaces)
+    assert not constraintmatching.matches(selector, review, inventory={})  # the namespace is unknown
 
 
 def test_a_template_that_calls_an_external_data_provider_is_linted_as_unsupported() -> None:

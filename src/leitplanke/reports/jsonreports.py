@@ -7,7 +7,6 @@ Called by ``reports.render_report`` for the ``json`` format. The format is descr
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,7 +21,7 @@ from leitplanke.core.documents import SkippedInput
 from leitplanke.core.policies import BrokenPolicy, Policy, Severity
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Rendered, Resource, Result, ScanReport
-from leitplanke.reports import summaries
+from leitplanke.reports import jsonstreaming, summaries
 
 SCHEMA_VERSION = "leitplanke.dev/scan/v1"
 SCHEMA_FILE = "scan-v1.schema.json"
@@ -46,45 +45,15 @@ def write(report: ScanReport, out: TextIO, *, now: datetime, extra: Mapping[str,
         "schemaVersion": SCHEMA_VERSION,
         "generatedAt": summaries.rfc3339(now),
         "summary": render_summary(summaries.build_summary(report)),
-        "results": PLACEHOLDER,
+        "results": jsonstreaming.PLACEHOLDER,
         "problems": [_problem(problem) for problem in sorted(report.problems)],
         "skipped": [_skipped(skipped) for skipped in sorted(report.skipped, key=_skipped_key)],
     }
     if report.broken:  # only then: the reports of scans where every policy ran stay as they were
         document["brokenPolicies"] = [broken_value(broken) for broken in report.broken]
-    head, tail = _around_placeholder(document)
+    head, tail = jsonstreaming.around_placeholder(document)
     out.write(head)
     _write_results(report, out)
-    out.write(tail + "\n")
-
-
-_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-PLACEHOLDER = "\x00results\x00"  # where write_with_array puts the array
-_PLACEHOLDER_JSON = '"\\u0000results\\u0000"'
-
-
-def _around_placeholder(document: Mapping[str, Any]) -> tuple[str, str]:
-    """``document`` as indented JSON with sorted keys, before and after its ``PLACEHOLDER``."""
-    head, tail = orjson.dumps(document, option=_OPTIONS).decode().split(_PLACEHOLDER_JSON, 1)
-    return head, tail
-
-
-def write_with_array(document: Mapping[str, Any], items: Iterable[Any], out: TextIO, *, depth: int) -> None:
-    """``document`` as indented JSON with sorted keys and a newline, with ``items`` as the array
-    where it holds ``PLACEHOLDER`` (``depth`` levels down), rendered a chunk at a time: the
-    output is the same as rendering it whole, but the items never all exist at once."""
-    head, tail = _around_placeholder(document)
-    out.write(head)
-    indent = "  " * depth
-    chunks = (list(itertools.islice(iterator, _CHUNK)) for iterator in itertools.repeat(iter(items)))
-    first = True
-    for chunk in chunks:
-        if not chunk:
-            break
-        text = orjson.dumps(chunk, option=_OPTIONS).decode()[2:-2]  # without "[\n" and "\n]"
-        out.write(("[\n" if first else ",\n") + indent + text.replace("\n", "\n" + indent))
-        first = False
-    out.write("[]" if first else f"\n{indent}]")
     out.write(tail + "\n")
 
 

@@ -23,7 +23,7 @@ import yaml
 from leitplanke.core.policies import BrokenPolicy, Policy, Rule, Severity
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.results import Location, Result, ScanReport, Verdict
-from leitplanke.reports import jsonreports, summaries
+from leitplanke.reports import jsonreports, jsonstreaming, summaries
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 TOOL_NAME = "leitplanke"
@@ -70,10 +70,10 @@ def write(report: ScanReport, out: TextIO, *, policies: Mapping[str, Policy], no
         "tool": {"driver": {"name": TOOL_NAME, "rules": rules}},
         "columnKind": "unicodeCodePoints",
         "invocations": [_invocation(report, now)],
-        "results": jsonreports.PLACEHOLDER,
+        "results": jsonstreaming.PLACEHOLDER,
     }
     log = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
-    jsonreports.write_with_array(log, results, out, depth=3)
+    jsonstreaming.write_with_array(log, results, out, depth=3)
 
 
 def rule_id(policy: str, rule: str) -> str:

@@ -16,7 +16,7 @@ import yaml
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
 from leitplanke.engine import regexes, testing, yamlnodes
-from leitplanke.engine.compat.gatekeeper import constrainttemplates, reviews
+from leitplanke.engine.compat.gatekeeper import constraintmatching, constrainttemplates, reviews
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 SUITE_FILE = "suite.yaml"
@@ -173,7 +173,7 @@ def _violations(
     inventory: Mapping[str, Any],
 ) -> constrainttemplates.Violations:
     review = reviews.review_of(body)
-    if not constrainttemplates.matches(constraint.match, review, inventory=inventory):
+    if not constraintmatching.matches(constraint.match, review, inventory=inventory):
         return constrainttemplates.Violations()
     return template.review(engine, review, constraint, inventory=inventory)
 

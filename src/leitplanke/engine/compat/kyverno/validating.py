@@ -12,9 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leitplanke.core import documents
 from leitplanke.engine import cel
-from leitplanke.engine.compat.kyverno import conditions, patterns, pointers, resourcefilters, substituting
+from leitplanke.engine.compat.kyverno import (
+    conditions,
+    images,
+    patterns,
+    pointers,
+    resourcefilters,
+    substituting,
+)
 from leitplanke.engine.compat.kyverno.resourcefilters import Request
 
 
@@ -85,7 +91,7 @@ def build_data(body: Mapping[str, Any], request: Request) -> dict[str, Any]:
             "name": meta.get("name", ""),
             "kind": {"kind": body.get("kind", "")},
         },
-        "images": images_of(body),
+        "images": images.images_of(body),
     }
     username = request.username
     if username.startswith("system:serviceaccount:"):
@@ -106,44 +112,6 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
             node[part] = child
         node = child
     node[parts[-1]] = value
-
-
-def images_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    spec = documents.pod_spec_of(body)
-    result: dict[str, Any] = {}
-    if spec is None:
-        return result
-    for group in ("containers", "initContainers", "ephemeralContainers"):
-        found = {
-            str(c.get("name", "")): parse_image(str(c.get("image", "")))
-            for c in spec.get(group) or []
-            if isinstance(c, Mapping)
-        }
-        if found:
-            result[group] = found
-    return result
-
-
-def parse_image(reference: str) -> dict[str, str]:
-    rest, _, digest = reference.partition("@")
-    registry, path = "docker.io", rest
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, remainder
-    tag = ""
-    if ":" in path.rsplit("/", 1)[-1]:
-        path, _, tag = path.rpartition(":")
-    if not tag and not digest:
-        tag = "latest"
-    name = path.rsplit("/", 1)[-1]
-    return {
-        "registry": registry,
-        "path": path,
-        "name": name,
-        "tag": tag,
-        "digest": digest,
-        "reference": reference,
-    }
 
 
 def load_context(
