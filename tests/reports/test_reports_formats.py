@@ -6,7 +6,16 @@ import pytest
 
 import leitplanke.reports
 from leitplanke.core.problems import UsageError
-from leitplanke.reports import FORMATS, jsonreports, junit, policyreports, render_report, sarif, tables
+from leitplanke.reports import (
+    FORMATS,
+    TableView,
+    jsonreports,
+    junit,
+    policyreports,
+    render_report,
+    sarif,
+    tables,
+)
 
 MODULES = {
     "json": jsonreports,
@@ -30,7 +39,7 @@ def test_render_report_dispatches_to_the_module_of_the_format(fmt, report, polic
 
 def test_the_table_takes_color_width_and_show_passed(report, policies, now):
     chosen = render_report(
-        "table", report, policies=policies, now=now, color=True, width=80, show_passed=True
+        "table", report, policies=policies, now=now, table=TableView(color=True, width=80, show_passed=True)
     )
     assert chosen == tables.render(report, policies=policies, now=now, color=True, width=80, show_passed=True)
     assert render_report("table", report, policies=policies, now=now) == tables.render(

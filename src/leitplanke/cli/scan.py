@@ -306,24 +306,22 @@ def write_report(
     terminal = terminals.build_terminal(
         sys.stdout if output is None else None, no_color=view.no_color, display=settings.load_display()
     )
-    options: dict[str, Any] = {}
-    if fmt == "table":
-        options = {
-            "color": terminal.color,
-            "width": terminal.width,
-            "show_passed": show_passed,
-            "min_severity": view.min_severity,
-            "summary_only": view.quiet,
-        }
+    table = reports.TableView(
+        color=terminal.color,
+        width=terminal.width,
+        show_passed=show_passed,
+        min_severity=view.min_severity,
+        summary_only=view.quiet,
+    )
 
     def write(stream: TextIO) -> None:
         if compliance_view is not None and fmt == "json":
             compliance.write_json(report, compliance_view, stream, now=now)
             return
-        reports.write_report(fmt, report, stream, policies=policies, now=now, **options)
+        reports.write_report(fmt, report, stream, policies=policies, now=now, table=table)
         if compliance_view is not None:
-            table = compliance.render_table(compliance_view, color=terminal.color, width=terminal.width)
-            stream.write("\n" + table)
+            controls = compliance.render_table(compliance_view, color=terminal.color, width=terminal.width)
+            stream.write("\n" + controls)
 
     collecting = gc.isenabled()
     gc.disable()  # rendering builds one short-lived dict per result; the collector only costs time

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
 from typing import TextIO
@@ -15,7 +16,7 @@ from leitplanke.core.policies import Policy, Severity
 from leitplanke.core.problems import UsageError
 from leitplanke.core.results import ScanReport
 
-__all__ = ["FORMATS", "render_report", "write_report"]
+__all__ = ["FORMATS", "TableView", "render_report", "write_report"]
 
 FORMATS = ("table", "json", "sarif", "junit", "policyreport")
 _MODULES = {
@@ -36,31 +37,37 @@ def _module(fmt: str) -> ModuleType:
     return importlib.import_module(f"leitplanke.reports.{name}")
 
 
+@dataclass(frozen=True, slots=True)
+class TableView:
+    """How the table shows a report (the other formats carry every result, unstyled)."""
+
+    color: bool = False
+    width: int = 100
+    show_passed: bool = False
+    min_severity: Severity | None = None  # results below it are left out; the summary counts them
+    summary_only: bool = False
+
+
 def render_report(
     fmt: str,
     report: ScanReport,
     *,
     policies: Mapping[str, Policy],
     now: datetime,
-    color: bool = False,
-    width: int = 100,
-    show_passed: bool = False,
-    min_severity: Severity | None = None,
-    summary_only: bool = False,
+    table: TableView = TableView(),
 ) -> str:
-    """``report`` in format ``fmt``; ``color``, ``width``, ``show_passed``, ``min_severity`` and
-    ``summary_only`` affect only the table (``tables.render``)."""
+    """``report`` in format ``fmt``; ``table`` affects only the table (``tables.render``)."""
     module = _module(fmt)
     if fmt == "table":
         text: str = module.render(
             report,
             policies=policies,
             now=now,
-            color=color,
-            width=width,
-            show_passed=show_passed,
-            min_severity=min_severity,
-            summary_only=summary_only,
+            color=table.color,
+            width=table.width,
+            show_passed=table.show_passed,
+            min_severity=table.min_severity,
+            summary_only=table.summary_only,
         )
         return text
     rendered: str = module.render(report, policies=policies, now=now)
@@ -74,11 +81,7 @@ def write_report(
     *,
     policies: Mapping[str, Policy],
     now: datetime,
-    color: bool = False,
-    width: int = 100,
-    show_passed: bool = False,
-    min_severity: Severity | None = None,
-    summary_only: bool = False,
+    table: TableView = TableView(),
 ) -> None:
     """Like ``render_report``, written to ``out``; JSON is streamed so large scans stay small in memory."""
     if fmt == "json":
@@ -87,15 +90,5 @@ def write_report(
     if fmt in ("sarif", "policyreport"):
         _module(fmt).write(report, out, policies=policies, now=now)
         return
-    text = render_report(
-        fmt,
-        report,
-        policies=policies,
-        now=now,
-        color=color,
-        width=width,
-        show_passed=show_passed,
-        min_severity=min_severity,
-        summary_only=summary_only,
-    )
+    text = render_report(fmt, report, policies=policies, now=now, table=table)
     out.write(text if text.endswith("\n") else text + "\n")
