@@ -12,21 +12,18 @@ and fails under CI=true.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import serviceprocesses
 from fastapi.testclient import TestClient
 
 import leitplanke
@@ -160,51 +157,20 @@ def _browser_or_skip() -> Any:
     return sync_api
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path, audit_keys: object) -> Iterator[str]:
     """``leitplanke serve`` on a free loopback port over SQLite in tmp_path: its base URL."""
-    port = _free_port()
+    port = serviceprocesses.free_port()
     env = {
         **os.environ,
         "LEITPLANKE_DATABASE_URL": f"sqlite:///{tmp_path / 'docs.db'}",
         "LEITPLANKE_DATA_DIR": str(tmp_path),
         "PYTHONPATH": os.pathsep.join([SOURCE, os.environ.get("PYTHONPATH", "")]),
     }
-    process = subprocess.Popen(
-        [LEITPLANKE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_health(port)
+    with serviceprocesses.serving(
+        [LEITPLANKE, "serve", "--host", "127.0.0.1", "--port", str(port)], port=port, cwd=tmp_path, env=env
+    ):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_for_health(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("leitplanke serve did not start")
 
 
 def test_docs_and_redoc_render_in_chromium_with_every_other_host_unreachable(served: str) -> None:

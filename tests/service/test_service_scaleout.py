@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serviceprocesses
 from sqlalchemy import text
 
 import leitplanke
@@ -74,21 +74,6 @@ class Seeded:
     tokens: dict[str, str]
     records: int  # audit records before the servers write
     held_scan: int
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _healthy(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
 
 
 def _environment(url: str, data_dir: Path) -> dict[str, str]:
@@ -180,7 +165,7 @@ def servers(seeded: Seeded, tmp_path: Path) -> Iterator[list[Server]]:
         for number in range(SERVERS):
             data_dir = tmp_path / f"server-{number}"
             data_dir.mkdir()
-            port = _free_port()
+            port = serviceprocesses.free_port()
             process = subprocess.Popen(
                 [LEITPLANKE, "serve", "--port", str(port)],
                 cwd=data_dir,
@@ -190,7 +175,7 @@ def servers(seeded: Seeded, tmp_path: Path) -> Iterator[list[Server]]:
             )
             started.append(Server(process, port))
         deadline = time.monotonic() + 60
-        while not all(_healthy(server.port) for server in started):
+        while not all(serviceprocesses.healthy(server.port) for server in started):
             assert all(server.process.poll() is None for server in started), "a server exited"
             assert time.monotonic() < deadline, "the servers did not answer /healthz within 60 s"
             time.sleep(0.1)

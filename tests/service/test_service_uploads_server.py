@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serviceprocesses
 
 import leitplanke
 from leitplanke import catalog
@@ -54,12 +55,6 @@ class Server:
         return response.status, json.loads(response.read())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(
     tmp_path: Path, catalog_yaml: str, audit_keys: object, request: pytest.FixtureRequest
@@ -76,7 +71,7 @@ def server(
         database, subject="service:ci", name="ci", role="developer", team="team-shop", actor="t", now=NOW
     )
     database.dispose()
-    port = _free_port()
+    port = serviceprocesses.free_port()
     limit = getattr(request, "param", 64 * MIB)
     env = {
         **os.environ,
@@ -85,35 +80,10 @@ def server(
         "LEITPLANKE_MAX_BODY_BYTES": str(limit),
         "PYTHONPATH": os.pathsep.join([SOURCE, os.environ.get("PYTHONPATH", "")]),
     }
-    process = subprocess.Popen(
-        [LEITPLANKE, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_health(port)
+    with serviceprocesses.serving(
+        [LEITPLANKE, "serve", "--port", str(port)], port=port, cwd=tmp_path, env=env
+    ) as process:
         yield Server(process, port, token.token)
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_for_health(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("leitplanke serve did not start")
 
 
 def _raw_post(port: int, path: str, headers: dict[str, str], chunks: Iterable[bytes]) -> tuple[int, bytes]:
