@@ -1,0 +1,215 @@
+"""Normalising a desired and a live object so that only what the author could have changed is compared.
+
+``drift.compare`` calls ``normalise_pair`` for each desired object that is live. Removed: the status, the
+metadata and annotations the server writes, defaulted fields holding their default and assigned values Git
+leaves out (``driftdefaults``); rewritten: quantities and durations to one spelling; sorted: ``env`` by name
+and ``ports`` by port; dropped: empty maps, empty lists and nulls, which mean the same as absent.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from leitplanke.delivery import driftdefaults
+
+# maps whose values are all quantities; in a LimitRange also its default/max/min maps
+_QUANTITY_MAPS = frozenset({"limits", "requests", "hard", "capacity", "allocatable"})
+_LIMIT_RANGE_MAPS = frozenset({"default", "defaultRequest", "max", "min", "maxLimitRequestRatio"})
+_QUANTITY_KEYS = frozenset({"sizeLimit"})
+_QUANTITY = re.compile(
+    r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?"
+)
+_SUFFIXES = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
+# Go's time.Duration spelling (metav1.Duration): "1h30m", "90m", "5400s", "1.5h" are one duration
+_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?(?:ns|us|µs|ms|s|m|h))+")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "ms": Decimal("1e-3"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+}
+# a string field is a duration when its name ends so (interval, retryInterval, timeout, renewBefore, …)
+_DURATION_NAMES = ("interval", "timeout", "duration", "period", "renewbefore", "ttl", "delay", "backoff")
+
+
+def normalise_pair(
+    desired: Mapping[str, Any], live: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copies of ``desired`` and ``live`` as they are compared (the originals are left as they are)."""
+    kind = str(desired.get("kind", live.get("kind", "")))
+    wanted, running = _plain(desired), _plain(live)
+    for path in driftdefaults.assigned_of(kind):
+        if not _present(wanted, path):
+            _remove(running, path, lambda parent, key: True)
+    return normalise(wanted, kind=kind), normalise(running, kind=kind)
+
+
+def normalise(body: dict[str, Any], *, kind: str) -> dict[str, Any]:
+    """``body`` normalised in place (see the module's docstring) and returned."""
+    body.pop("status", None)
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        _normalise_metadata(metadata, kind=kind)
+    for default in driftdefaults.defaults_of(kind):
+        _remove(body, default.path, functools.partial(_holds_default, default=default))
+    _rewrite(body, kind=kind, key="")
+    _without_empties(body)
+    return body
+
+
+def _holds_default(parent: Mapping[str, Any], key: str, *, default: driftdefaults.Default) -> bool:
+    return bool(parent[key] == default.expected(parent))
+
+
+def _normalise_metadata(metadata: dict[str, Any], *, kind: str) -> None:
+    for key in driftdefaults.SERVER_METADATA:
+        metadata.pop(key, None)
+    metadata.pop("namespace", None)  # the object's identity, matched before comparing
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict):
+        for key in driftdefaults.SERVER_ANNOTATIONS:
+            annotations.pop(key, None)
+    labels = metadata.get("labels")
+    if kind == "Namespace" and isinstance(labels, dict) and _labelled_by_name(labels, metadata):
+        del labels["kubernetes.io/metadata.name"]  # the server labels every Namespace with its own name
+
+
+def _labelled_by_name(labels: Mapping[str, Any], metadata: Mapping[str, Any]) -> bool:
+    return bool(labels.get("kubernetes.io/metadata.name") == metadata.get("name"))
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy made of dicts and lists only."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return copy.copy(value)
+
+
+def _present(node: Any, path: tuple[str, ...]) -> bool:
+    if not path:
+        return node is not None
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return isinstance(node, list) and any(_present(item, rest) for item in node)
+    return isinstance(node, dict) and head in node and _present(node[head], rest)
+
+
+def _remove(node: Any, path: tuple[str, ...], test: Any) -> None:
+    """Remove the field at ``path`` (``*``: in every list item) wherever ``test(parent, key)`` holds."""
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(node, list):
+            for item in node:
+                _remove(item, rest, test)
+        return
+    if not isinstance(node, dict) or head not in node:
+        return
+    if rest:
+        _remove(node[head], rest, test)
+    elif test(node, head):
+        del node[head]
+
+
+def _rewrite(node: Any, *, kind: str, key: str) -> None:
+    """Quantities and durations to one spelling, ``env`` and ``ports`` to one order, below ``node``."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if _holds_quantities(name, kind) and isinstance(value, dict):
+                node[name] = {k: canonical_quantity(v) for k, v in value.items()}
+            elif name in _QUANTITY_KEYS:
+                node[name] = canonical_quantity(value)
+            elif isinstance(value, str) and name.lower().endswith(_DURATION_NAMES):
+                node[name] = canonical_duration(value)
+            else:
+                _rewrite(value, kind=kind, key=name)
+    elif isinstance(node, list):
+        for item in node:
+            _rewrite(item, kind=kind, key=key)
+        if key == "env" and all(isinstance(item, dict) for item in node):
+            node.sort(key=lambda item: str(item.get("name", "")))
+        elif key == "ports" and all(isinstance(item, dict) for item in node):
+            node.sort(key=_port_order)
+
+
+def _holds_quantities(name: str, kind: str) -> bool:
+    return name in _QUANTITY_MAPS or (kind == "LimitRange" and name in _LIMIT_RANGE_MAPS)
+
+
+def _port_order(port: Mapping[str, Any]) -> tuple[str, str, str]:
+    number = port.get("containerPort", port.get("port", ""))
+    return (f"{number!s:>12}", str(port.get("protocol", "TCP")), str(port.get("name", "")))
+
+
+def canonical_quantity(value: Any) -> Any:
+    """A Kubernetes quantity as one spelling (``1000m``, ``1`` and ``1.0`` → ``1``; ``1Gi``, ``1024Mi`` →
+    ``1073741824``); anything that is not a quantity is returned as it is."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value
+    match = _QUANTITY.fullmatch(str(value).strip())
+    if match is None:
+        return value
+    number, suffix = match.group(1), match.group(2) or ""
+    try:
+        exponent = suffix[:1] in ("e", "E")
+        amount = Decimal(number + suffix) if exponent else Decimal(number) * _SUFFIXES[suffix]
+    except (InvalidOperation, KeyError):
+        return value
+    return _decimal_text(amount)
+
+
+def canonical_duration(value: str) -> str:
+    """A Go duration in seconds (``1h30m``, ``90m`` → ``5400s``); any other string is returned as it is."""
+    if _DURATION.fullmatch(value) is None:
+        return value
+    seconds = sum(
+        (Decimal(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION_PART.findall(value)),
+        Decimal(0),
+    )
+    return f"{_decimal_text(seconds)}s"
+
+
+def _decimal_text(amount: Decimal) -> str:
+    text = format(amount.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _without_empties(value: Any) -> Any:
+    """``value`` without nulls, empty maps and empty lists at any depth (the top level stays)."""
+    if isinstance(value, dict):
+        for key in list(value):
+            item = _without_empties(value[key])
+            if item is None or item == {} or item == []:
+                del value[key]
+            else:
+                value[key] = item
+    elif isinstance(value, list):
+        value[:] = [_without_empties(item) for item in value]
+    return value
