@@ -21,6 +21,8 @@ from leitplanke.delivery import driftdefaults
 _QUANTITY_MAPS = frozenset({"limits", "requests", "hard", "capacity", "allocatable"})
 _LIMIT_RANGE_MAPS = frozenset({"default", "defaultRequest", "max", "min", "maxLimitRequestRatio"})
 _QUANTITY_KEYS = frozenset({"sizeLimit"})
+_AS_WRITTEN = frozenset({"metadata"})  # labels and annotations: neither quantities nor durations
+_DATA = frozenset({"data", "stringData", "binaryData"})
 _QUANTITY = re.compile(
     r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?"
 )
@@ -142,6 +144,8 @@ def _rewrite(node: Any, *, kind: str, key: str) -> None:
     """Quantities and durations to one spelling, ``env`` and ``ports`` to one order, below ``node``."""
     if isinstance(node, dict):
         for name, value in node.items():
+            if name in _AS_WRITTEN or (name in _DATA and kind in ("ConfigMap", "Secret")):
+                continue  # what applications and controllers read is compared as written
             if _holds_quantities(name, kind) and isinstance(value, dict):
                 node[name] = {k: canonical_quantity(v) for k, v in value.items()}
             elif name in _QUANTITY_KEYS:
@@ -169,8 +173,8 @@ def _port_order(port: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def canonical_quantity(value: Any) -> Any:
-    """A Kubernetes quantity as one spelling (``1000m``, ``1`` and ``1.0`` → ``1``; ``1Gi``, ``1024Mi`` →
-    ``1073741824``); anything that is not a quantity is returned as it is."""
+    """A Kubernetes quantity as one spelling (``1000m``, ``1`` and ``1.0`` → ``1``; ``1Gi``, ``1024Mi`` and
+    ``1073741824`` → ``1Gi``; ``0.5`` → ``500m``); anything that is not a quantity is returned as it is."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return value
     match = _QUANTITY.fullmatch(str(value).strip())
@@ -182,7 +186,18 @@ def canonical_quantity(value: Any) -> Any:
         amount = Decimal(number + suffix) if exponent else Decimal(number) * _SUFFIXES[suffix]
     except (InvalidOperation, KeyError):
         return value
-    return _decimal_text(amount)
+    return _quantity_text(amount)
+
+
+def _quantity_text(amount: Decimal) -> str:
+    """The shortest exact spelling: the largest binary suffix that divides, else decimal, else milli."""
+    if amount == amount.to_integral_value() and amount != 0:
+        for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki", "E", "P", "T", "G", "M", "k"):
+            if amount % _SUFFIXES[suffix] == 0:
+                return f"{_decimal_text(amount / _SUFFIXES[suffix])}{suffix}"
+        return _decimal_text(amount)
+    milli = amount * 1000
+    return f"{_decimal_text(milli)}m" if milli == milli.to_integral_value() else _decimal_text(amount)
 
 
 def canonical_duration(value: str) -> str:
