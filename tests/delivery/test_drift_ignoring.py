@@ -43,9 +43,7 @@ def _managed(manager: str, fields: dict[str, Any]) -> Any:
 
 REPLICAS_OWNED = {"f:spec": {"f:replicas": {}}}
 WEB_IMAGE_OWNED = {
-    "f:spec": {
-        "f:template": {"f:spec": {"f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}}}}}
-    }
+    "f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}}}}}}
 }
 
 
@@ -68,7 +66,9 @@ def test_a_json_pointer_of_another_name_group_or_field_still_reports_drift() -> 
 
 
 def test_json_pointers_escape_slashes_and_tildes() -> None:
-    rules = _rules("ignoreDifferences:\n- {group: '*', kind: '*', jsonPointers: [/metadata/annotations/example.com~1rev]}\n")
+    rules = _rules(
+        "ignoreDifferences:\n- {group: '*', kind: '*', jsonPointers: [/metadata/annotations/example.com~1rev]}\n"
+    )
 
     def annotated(value: str) -> Any:
         return lambda body: body["metadata"].setdefault("annotations", {}).update({"example.com/rev": value})
@@ -88,7 +88,9 @@ def test_a_jq_path_expression_hides_the_image_of_one_container() -> None:
     )
     assert changed_lines(mutated(DEPLOYMENT), mutated(DEPLOYMENT, _image("nginx:1.28")), rules=rules) == []
     # the near miss: another container's image
-    assert changed_lines(mutated(DEPLOYMENT), mutated(DEPLOYMENT, _image("fluent/fluent-bit:3.2", 1)), rules=rules) == [
+    assert changed_lines(
+        mutated(DEPLOYMENT), mutated(DEPLOYMENT, _image("fluent/fluent-bit:3.2", 1)), rules=rules
+    ) == [
         "-      - image: fluent/fluent-bit:3.1",
         "+      - image: fluent/fluent-bit:3.2",
     ]
@@ -103,13 +105,19 @@ def test_a_field_manager_hides_the_fields_it_owns() -> None:
 def test_a_field_manager_does_not_hide_fields_another_manager_owns() -> None:
     rules = _rules("- {group: apps, kind: Deployment, managedFieldsManagers: [kube-controller-manager]}")
     live = mutated(DEPLOYMENT, _replicas(7), _managed("kubectl-edit", REPLICAS_OWNED))
-    assert changed_lines(mutated(DEPLOYMENT, _replicas(2)), live, rules=rules) == ["-  replicas: 2", "+  replicas: 7"]
+    assert changed_lines(mutated(DEPLOYMENT, _replicas(2)), live, rules=rules) == [
+        "-  replicas: 2",
+        "+  replicas: 7",
+    ]
 
 
 def test_a_field_manager_owning_a_keyed_list_item_field_hides_only_that_field() -> None:
     rules = _rules("- {group: apps, kind: Deployment, managedFieldsManagers: [image-updater]}")
     owned = _managed("image-updater", WEB_IMAGE_OWNED)
-    assert changed_lines(mutated(DEPLOYMENT), mutated(DEPLOYMENT, _image("nginx:1.28"), owned), rules=rules) == []
+    assert (
+        changed_lines(mutated(DEPLOYMENT), mutated(DEPLOYMENT, _image("nginx:1.28"), owned), rules=rules)
+        == []
+    )
 
     def env_changed(body: dict[str, Any]) -> None:
         container(body)["env"][0]["value"] = "9"

@@ -271,10 +271,18 @@ CASES = [
         (
             _in_container(
                 "resources",
-                {"limits": {"cpu": "1000m", "memory": "1024Mi"}, "requests": {"cpu": 0.5, "memory": "536870912"}},
+                {
+                    "limits": {"cpu": "1000m", "memory": "1024Mi"},
+                    "requests": {"cpu": 0.5, "memory": "536870912"},
+                },
             ),
         ),
-        (_in_container("resources", {"limits": {"cpu": "1", "memory": "1G"}, "requests": {"cpu": "500m", "memory": "512Mi"}}),),
+        (
+            _in_container(
+                "resources",
+                {"limits": {"cpu": "1", "memory": "1G"}, "requests": {"cpu": "500m", "memory": "512Mi"}},
+            ),
+        ),
         ("-            memory: 1Gi", "+            memory: 1G"),
     ),
     Case(
@@ -325,7 +333,9 @@ CASES = [
         (
             _set("spec.podManagementPolicy", "OrderedReady"),
             _set("spec.updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-            _set("spec.persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            _set(
+                "spec.persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
+            ),
         ),
         (_set("spec.podManagementPolicy", "Parallel"),),
         ("+  podManagementPolicy: Parallel",),
@@ -342,7 +352,9 @@ def test_what_the_server_adds_or_rewrites_is_no_drift_and_its_near_miss_is(case:
 
 def test_quantities_have_one_spelling() -> None:
     spell = driftnormalising.canonical_quantity
-    assert [spell(v) for v in ("1000m", "1", 1, 1.0, "0.5", "500m", "1Gi", "1024Mi", "1e3", "1k", "", "x")] == [
+    assert [
+        spell(v) for v in ("1000m", "1", 1, 1.0, "0.5", "500m", "1Gi", "1024Mi", "1e3", "1k", "", "x")
+    ] == [
         "1",
         "1",
         "1",

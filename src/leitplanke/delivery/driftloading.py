@@ -27,11 +27,11 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
 
 
-def check_path(path: str) -> str:
+def check_path(path: str, *, option: str = "--path") -> str:
     """``path`` inside the repository as a relative POSIX path, or UsageError (absolute, or leaving it)."""
     pure = PurePosixPath(path.strip() or ".")
     if pure.is_absolute() or ".." in pure.parts:
-        raise UsageError(f"--path {path!r}: expected a path inside the repository, such as apps/shop/prod")
+        raise UsageError(f"{option} {path!r}: expected a path inside the repository, such as apps/shop/prod")
     return str(pure)
 
 
@@ -47,14 +47,16 @@ def load_desired(
     is gone on return); their origin files are named relative to the repository (``apps/shop/prod/web.yaml``).
 
     The whole tree is exported, not only ``path``: an overlay's bases and a chart's dependencies may lie
-    outside it."""
+    outside it. Relative ``helm_values`` files are read from the repository at ``revision`` too."""
     inside = check_path(path)
     with tempfile.TemporaryDirectory(prefix="leitplanke-drift-") as scratch:
         tree = gitrevisions.export_revision(repo=repo, revision=revision, into=Path(scratch) / "tree")
         root = tree / inside
         if not root.exists():
             raise UsageError(f"--path {path!r}: not in {repo} at {revision}")
-        loaded = _load([str(root)], helm_values=helm_values, helm_set=helm_set)
+        # values files named relatively are files of the repository, as Argo CD's valueFiles are
+        values = [value if os.path.isabs(value) else str(tree / check_path(value, option="--values")) for value in helm_values]
+        loaded = _load([str(root)], helm_values=values, helm_set=helm_set)
         prefix = str(tree) + os.sep
         loaded.documents = [_relative(document, prefix) for document in loaded.documents]
         loaded.problems = [dataclasses.replace(p, file=p.file.removeprefix(prefix)) for p in loaded.problems]
