@@ -4,165 +4,15 @@ chart rendered as ``scan`` renders them, at a branch, a tag or a commit, against
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from driftcases import LIVE, git, write
 
 from leitplanke.core.problems import UsageError
 from leitplanke.delivery import drift, driftloading, gitrevisions
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders Kustomize")
-
-WEB_V1 = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: "nginx:1.27", resources: {limits: {memory: 1Gi}}}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: shop}
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
-"""
-WEB_V2 = WEB_V1.replace("nginx:1.27", "nginx:1.28")
-# what `kubectl get deployment,service -n shop -o yaml` prints for WEB_V1: a List, with what the server adds
-LIVE = """\
-apiVersion: v1
-kind: List
-metadata: {resourceVersion: ""}
-items:
-- apiVersion: apps/v1
-  kind: Deployment
-  metadata:
-    name: web
-    namespace: shop
-    uid: 6f1e2d3c-0000-4000-8000-000000000001
-    resourceVersion: "81234"
-    generation: 1
-    creationTimestamp: "2026-01-05T09:00:00Z"
-    annotations: {deployment.kubernetes.io/revision: "1"}
-  spec:
-    replicas: 1
-    revisionHistoryLimit: 10
-    progressDeadlineSeconds: 600
-    strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 25%, maxUnavailable: 25%}}
-    selector: {matchLabels: {app: web}}
-    template:
-      metadata: {creationTimestamp: null, labels: {app: web}}
-      spec:
-        containers:
-        - name: web
-          image: nginx:1.27
-          imagePullPolicy: IfNotPresent
-          resources: {limits: {memory: 1024Mi}}
-          terminationMessagePath: /dev/termination-log
-          terminationMessagePolicy: File
-        dnsPolicy: ClusterFirst
-        restartPolicy: Always
-        schedulerName: default-scheduler
-        securityContext: {}
-        terminationGracePeriodSeconds: 30
-  status: {observedGeneration: 1, replicas: 1, readyReplicas: 1}
-- apiVersion: v1
-  kind: Service
-  metadata: {name: web, namespace: shop, uid: 6f1e2d3c-0000-4000-8000-000000000002, resourceVersion: "81200"}
-  spec:
-    clusterIP: 10.96.0.17
-    clusterIPs: [10.96.0.17]
-    internalTrafficPolicy: Cluster
-    ipFamilies: [IPv4]
-    ipFamilyPolicy: SingleStack
-    ports: [{port: 80, protocol: TCP, targetPort: 80}]
-    selector: {app: web}
-    sessionAffinity: None
-    type: ClusterIP
-  status: {loadBalancer: {}}
-"""
-# single objects the cluster made itself, and one nobody put in Git
-CLUSTER_MADE = """\
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: kube-root-ca.crt, namespace: shop}
-data: {ca.crt: "..."}
----
-apiVersion: apps/v1
-kind: ReplicaSet
-metadata:
-  name: web-5d9c7b
-  namespace: shop
-  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: 6f1e2d3c-0000-4000-8000-000000000001}]
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: hotfix, namespace: shop}
-data: {DEBUG: "true"}
-"""
-CHART = {
-    "Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
-    "values.yaml": "image: nginx:1.25\nreplicas: 1\n",
-    "values-prod.yaml": "image: nginx:1.27\n",
-    "templates/deployment.yaml": (
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n"
-        "  replicas: {{ .Values.replicas }}\n  selector: {matchLabels: {app: web}}\n  template:\n"
-        "    metadata: {labels: {app: web}}\n    spec:\n      containers:\n"
-        "      - {name: web, image: {{ .Values.image | quote }}, resources: {limits: {memory: 1Gi}}}\n"
-    ),
-}
-
-
-def _write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
-    done = subprocess.run(
-        ["git", *identity, "-C", str(repo), *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A repository whose tag v1 holds WEB_V1 (plain, as an overlay and as a chart) and whose main moved on
-    to nginx:1.28 in the plain manifests."""
-    root = tmp_path / "gitops"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    _write(root, {"apps/plain/web.yaml": WEB_V1})
-    _write(
-        root,
-        {
-            "apps/base/web.yaml": WEB_V1.replace("namespace: shop", "namespace: base"),
-            "apps/base/kustomization.yaml": "resources: [web.yaml]\n",
-            "apps/prod/kustomization.yaml": "resources: [../base]\nnamespace: shop\n",
-        },
-    )
-    _write(root / "charts" / "web", CHART)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "v1")
-    git(root, "tag", "v1")
-    _write(root, {"apps/plain/web.yaml": WEB_V2})
-    git(root, "commit", "-q", "-am", "nginx 1.28")
-    return root
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Path:
-    exports = tmp_path / "live"
-    _write(exports, {"shop.yaml": LIVE, "cluster-made.yaml": CLUSTER_MADE})
-    return exports
 
 
 def _statuses(found: list[drift.DriftResult]) -> list[tuple[str, str, str]]:
@@ -241,7 +91,7 @@ def test_a_repository_url_is_cloned_first(repo: Path) -> None:
 
 def test_an_object_git_holds_that_is_not_live_is_missing(repo: Path, tmp_path: Path) -> None:
     only_service = tmp_path / "only-service"
-    _write(only_service, {"service.yaml": LIVE.split("- apiVersion: v1\n  kind: Service")[0]})
+    write(only_service, {"service.yaml": LIVE.split("- apiVersion: v1\n  kind: Service")[0]})
     assert _statuses(_compare(repo, only_service, revision="v1", path="apps/plain")) == [
         ("in-sync", "Deployment", "web"),
         ("missing", "Service", "web"),

@@ -55,7 +55,10 @@ def load_desired(
         if not root.exists():
             raise UsageError(f"--path {path!r}: not in {repo} at {revision}")
         # values files named relatively are files of the repository, as Argo CD's valueFiles are
-        values = [value if os.path.isabs(value) else str(tree / check_path(value, option="--values")) for value in helm_values]
+        values = [
+            value if os.path.isabs(value) else str(tree / check_path(value, option="--values"))
+            for value in helm_values
+        ]
         loaded = _load([str(root)], helm_values=values, helm_set=helm_set)
         prefix = str(tree) + os.sep
         loaded.documents = [_relative(document, prefix) for document in loaded.documents]
@@ -80,6 +83,10 @@ def _load(paths: list[str], *, helm_values: Sequence[str] = (), helm_set: Sequen
             elif isinstance(item, Problem):
                 loaded.problems.append(item)
     return loaded
+
+
+def _in_tree(tree: Path, path: str) -> str:
+    return str(tree / check_path(path, option="--values"))
 
 
 def _relative(document: Document, prefix: str) -> Document:
