@@ -161,6 +161,16 @@ def test_bad_options_exit_2_before_any_work(
     assert (done.returncode, done.stdout, done.stderr.splitlines()) == (2, "", [message])
 
 
+def test_an_unknown_revision_exits_2_with_gits_own_words(repo: Path, live: Path, tmp_path: Path) -> None:
+    done = run_drift(
+        "--repo", str(repo), "--path", "apps/plain", "--revision", "nope", "--live", str(live), cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(
+        "leitplanke: git archive nope exited with 128: fatal: not a valid object name"
+    )
+
+
 def test_a_bad_ignore_file_exits_2_naming_each_bad_field(repo: Path, live: Path, tmp_path: Path) -> None:
     rules = tmp_path / "ignore.yaml"
     rules.write_text("- {kind: Deployment, jsonPointers: [spec/replicas]}\n")

@@ -8,7 +8,6 @@ and ``ports`` by port; dropped: empty maps, empty lists and nulls, which mean th
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from collections.abc import Mapping
@@ -107,12 +106,12 @@ def _labelled_by_name(labels: Mapping[str, Any], metadata: Mapping[str, Any]) ->
 
 
 def _plain(value: Any) -> Any:
-    """A deep copy made of dicts and lists only."""
+    """A deep copy made of dicts and lists only (scalars are immutable: shared)."""
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    return copy.copy(value)
+    return value
 
 
 def _present(node: Any, path: tuple[str, ...]) -> bool:
