@@ -2,7 +2,7 @@
 ``--token``, in that order.
 
 A token given on the command line lands in shell history and CI logs; the environment variable or a
-file keeps it out. Called by ``scan --upload`` and ``waivers pull|export``.
+file keeps it out. Called by ``scan --upload``, ``drift --upload`` and ``waivers pull|export``.
 """
 
 from __future__ import annotations

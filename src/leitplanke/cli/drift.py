@@ -28,9 +28,7 @@ SCHEMA_VERSION = "leitplanke.dev/drift/v1"
 FORMATS = ("table", "json")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # a name or a value must not steer the terminal
 
-Repo = Annotated[
-    str, typer.Option("--repo", metavar="PATH_OR_URL", help="The Git repository (a path or a URL).")
-]
+Repo = Annotated[str, typer.Option("--repo", metavar="REPO", help="The Git repository (a path or a URL).")]
 RepoPath = Annotated[
     str,
     typer.Option(
