@@ -164,7 +164,9 @@ def render_diff(
 
 
 def _yaml(body: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(body), sort_keys=True, default_flow_style=False, allow_unicode=True)
+    # libyaml's emitter: several times faster than PyYAML's own, and the same text
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(dict(body), Dumper=dumper, sort_keys=True, default_flow_style=False, allow_unicode=True)
 
 
 def build_results(found: Iterable[DriftResult], *, severity: Severity = Severity.MEDIUM) -> list[Result]:

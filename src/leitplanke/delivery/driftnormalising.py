@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -67,7 +68,7 @@ def normalise_pair(
     wanted, running = _plain(desired), _plain(live)
     for path in driftdefaults.assigned_of(kind):
         if not _present(wanted, path):
-            _remove(running, path, lambda parent, key: True)
+            _drop(running, path)
     return normalise(wanted, kind=kind), normalise(running, kind=kind)
 
 
@@ -77,15 +78,46 @@ def normalise(body: dict[str, Any], *, kind: str) -> dict[str, Any]:
     metadata = body.get("metadata")
     if isinstance(metadata, dict):
         _normalise_metadata(metadata, kind=kind)
-    for default in driftdefaults.defaults_of(kind):
-        _remove(body, default.path, functools.partial(_holds_default, default=default))
+    _strip_defaults(body, _defaults_tree(kind))
     _rewrite(body, kind=kind, key="")
     _without_empties(body)
     return body
 
 
-def _holds_default(parent: Mapping[str, Any], key: str, *, default: driftdefaults.Default) -> bool:
-    return bool(parent[key] == default.expected(parent))
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    """The defaults of a kind as a tree of their paths, so that one walk of a body strips them all."""
+
+    below: dict[str, _Tree] = field(default_factory=dict)  # "*": every item of a list
+    leaves: dict[str, driftdefaults.Default] = field(default_factory=dict)
+
+
+@functools.cache
+def _defaults_tree(kind: str) -> _Tree:
+    root = _Tree()
+    for default in driftdefaults.defaults_of(kind):
+        node = root
+        for key in default.path[:-1]:
+            node = node.below.setdefault(key, _Tree())
+        node.leaves[default.path[-1]] = default
+    return root
+
+
+def _strip_defaults(node: Any, tree: _Tree) -> None:
+    if isinstance(node, list):
+        each = tree.below.get("*")
+        if each is not None:
+            for item in node:
+                _strip_defaults(item, each)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, default in tree.leaves.items():
+        if key in node and node[key] == default.expected(node):
+            del node[key]
+    for key, below in tree.below.items():
+        if key in node:
+            _strip_defaults(node[key], below)
 
 
 def _normalise_metadata(metadata: dict[str, Any], *, kind: str) -> None:
@@ -123,20 +155,17 @@ def _present(node: Any, path: tuple[str, ...]) -> bool:
     return isinstance(node, dict) and head in node and _present(node[head], rest)
 
 
-def _remove(node: Any, path: tuple[str, ...], test: Any) -> None:
-    """Remove the field at ``path`` (``*``: in every list item) wherever ``test(parent, key)`` holds."""
+def _drop(node: Any, path: tuple[str, ...]) -> None:
+    """Remove the field at ``path`` (``*``: in every list item), wherever it is."""
     head, rest = path[0], path[1:]
     if head == "*":
-        if isinstance(node, list):
-            for item in node:
-                _remove(item, rest, test)
-        return
-    if not isinstance(node, dict) or head not in node:
-        return
-    if rest:
-        _remove(node[head], rest, test)
-    elif test(node, head):
-        del node[head]
+        for item in node if isinstance(node, list) else ():
+            _drop(item, rest)
+    elif isinstance(node, dict) and head in node:
+        if rest:
+            _drop(node[head], rest)
+        else:
+            del node[head]
 
 
 def _rewrite(node: Any, *, kind: str, key: str) -> None:
