@@ -28,6 +28,30 @@ spec:
   timeout: 1m30s
   path: ./apps/shop
 """
+CRONJOB = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: shop}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: report, image: "busybox:1.37"}]
+"""
+DAEMONSET = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: "example/agent:2"}]
+"""
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: shop}}\n"
 STATEFULSET = """\
 apiVersion: apps/v1
@@ -326,6 +350,34 @@ CASES = [
         (_name_label("shop"),),
         (_name_label("shop-old"),),
         ("+    kubernetes.io/metadata.name: shop-old",),
+    ),
+    Case(
+        "cronjob-and-job-template-defaults",
+        CRONJOB,
+        (
+            _set("spec.concurrencyPolicy", "Allow"),
+            _set("spec.suspend", False),
+            _set("spec.successfulJobsHistoryLimit", 3),
+            _set("spec.failedJobsHistoryLimit", 1),
+            _set("spec.jobTemplate.spec.backoffLimit", 6),
+            _set("spec.jobTemplate.spec.completionMode", "NonIndexed"),
+            _set("spec.jobTemplate.spec.template.spec.dnsPolicy", "ClusterFirst"),
+        ),
+        (_set("spec.successfulJobsHistoryLimit", 10), _set("spec.jobTemplate.spec.backoffLimit", 6)),
+        ("+  successfulJobsHistoryLimit: 10",),
+    ),
+    Case(
+        "daemonset-defaults",
+        DAEMONSET,
+        (
+            _set("spec.revisionHistoryLimit", 10),
+            _set(
+                "spec.updateStrategy",
+                {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+            ),
+        ),
+        (_set("spec.updateStrategy", {"type": "OnDelete"}),),
+        ("+  updateStrategy:", "+    type: OnDelete"),
     ),
     Case(
         "statefulset-defaults",
