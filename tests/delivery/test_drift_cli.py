@@ -149,7 +149,7 @@ def test_an_ignore_file_hides_the_drift_it_names(repo: Path, live: Path, tmp_pat
         ),
         (
             ("--upload", "http://127.0.0.1:9"),
-            "leitplanke: --upload needs --app, --env, an API token (--token-file PATH, the environment variable "
+            "leitplanke: --upload needs --app, --env and an API token (--token-file PATH, the environment variable "
             "LEITPLANKE_TOKEN or --token)",
         ),
     ],

@@ -76,7 +76,11 @@ def drift_command(
         level = Severity.parse(severity)
     except KeyError:
         raise UsageError(f"--severity {severity!r}: use critical, high, medium, low or info") from None
-    found_token = _check_upload(upload, app=app_name, env=env_name, token=token, token_file=token_file)
+    found_token = None
+    if upload is not None or app_name is not None or env_name is not None:
+        found_token = credentials.check_upload(
+            upload, app=app_name, env=env_name, token=token, token_file=token_file
+        )
     rules = _rules(ignore_file)
     desired = driftloading.load_desired(
         repo=repo, revision=revision, path=path, helm_values=values or [], helm_set=set_values or []
@@ -100,24 +104,6 @@ def drift_command(
         )
     drifted = any(item.status is not drift.Status.IN_SYNC for item in found)
     raise typer.Exit(EXIT_DRIFT if drifted or problems else EXIT_OK)
-
-
-def _check_upload(
-    url: str | None, *, app: str | None, env: str | None, token: str | None, token_file: Path | None
-) -> str | None:
-    if url is None:
-        if app is not None or env is not None:
-            raise UsageError("--app and --env name what --upload sends; without --upload they do nothing")
-        return None
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--upload {url!r}: expected the service's URL, http:// or https://")
-    found = credentials.read_token(token, token_file)
-    missing = [name for name, value in (("--app", app), ("--env", env)) if not value]
-    if found is None:
-        missing.append(f"an API token ({credentials.GIVE_A_TOKEN})")
-    if missing:
-        raise UsageError(f"--upload needs {', '.join(missing)}")
-    return found
 
 
 def _rules(ignore_file: Path | None) -> list[driftignoring.IgnoreRule]:
