@@ -128,6 +128,20 @@ def test_a_field_manager_owning_a_keyed_list_item_field_hides_only_that_field() 
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: [", "not YAML"),
+        ("ignoreDifferences: 3\n", "expected a list of rules or ignoreDifferences: [...]"),
+        ("- 3\n", "expected a mapping"),
+    ],
+)
+def test_an_ignore_file_that_is_no_list_of_rules_is_a_problem(text: str, message: str) -> None:
+    rules, problems = driftignoring.parse_rules(text, file="ignore.yaml")
+    assert rules == []
+    assert [(p.code, p.message.startswith(message)) for p in problems] == [("drift-ignore", True)]
+
+
 def test_bad_rules_are_reported_together_with_their_fields() -> None:
     text = (
         "- {kind: Deployment, jsonPointers: [spec/replicas]}\n"
@@ -151,6 +165,8 @@ def test_bad_rules_are_reported_together_with_their_fields() -> None:
     [
         ("[]", []),
         ("spec:\n  ignoreDifferences:\n  - {kind: Secret, jsonPointers: [/data]}\n", ["Secret"]),
+        ("spec: [1]\n", []),
+        ("{}", []),
     ],
 )
 def test_rules_are_read_from_a_list_or_an_application_spec(text: str, kinds: list[str]) -> None:

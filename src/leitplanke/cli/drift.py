@@ -47,6 +47,15 @@ Namespace = Annotated[
     str,
     typer.Option("--namespace", metavar="NAME", help="The namespace of desired objects that name none."),
 ]
+Values = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--values",
+        metavar="FILE",
+        rich_help_panel=options.HELM,
+        help="Helm values file (repeatable); a relative path is a file of the repository at --revision.",
+    ),
+]
 DriftSeverity = Annotated[
     str, typer.Option("--severity", metavar="LEVEL", help="The severity of drift findings when uploaded.")
 ]
@@ -60,7 +69,7 @@ def drift_command(
     ignore_file: IgnoreFile = None,
     fmt: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")] = "table",
     namespace: Namespace = drift.DEFAULT_NAMESPACE,
-    values: options.Values = None,
+    values: Values = None,
     set_values: options.SetValues = None,
     severity: DriftSeverity = "medium",
     upload: options.Upload = None,

@@ -56,7 +56,9 @@ def parse_rules(text: str, *, file: str) -> tuple[list[IgnoreRule], list[Problem
         mark = getattr(exc, "problem_mark", None)
         return [], [Problem(file, (mark.line + 1) if mark else 0, "drift-ignore", f"not YAML: {exc}")]
     if isinstance(data, Mapping):
-        data = data.get("ignoreDifferences", data.get("spec", {}).get("ignoreDifferences"))
+        spec = data.get("spec")
+        in_spec = spec.get("ignoreDifferences") if isinstance(spec, Mapping) else None
+        data = data.get("ignoreDifferences", in_spec)
     if data is None:
         return [], []
     if not isinstance(data, list):
