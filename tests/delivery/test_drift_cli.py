@@ -286,3 +286,38 @@ def test_drift_uploaded_becomes_findings_of_the_app_with_the_diff(
         "--token-file", str(token_file), cwd=tmp_path,
     )  # fmt: skip
     assert again.stderr == "uploaded as scan 2 of checkout in prod: new->fixed 1, new->open 1\n"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the service takes an upload as the whole scan of (app, env): a drift upload marks the scope's "
+    "policy findings fixed (README, Drift: upload drift for an environment of its own)",
+)
+def test_a_drift_upload_leaves_the_policy_findings_of_its_scope_open(
+    repo: Path, live: Path, tmp_path: Path, server: Server
+) -> None:
+    manifests = tmp_path / "manifests"
+    write(
+        manifests,
+        {
+            "web.yaml": LIVE.replace(
+                "image: nginx:1.27", "image: nginx:1.27\n          securityContext: {privileged: true}"
+            )
+        },
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text(server.token)
+    target = ("--upload", f"http://127.0.0.1:{server.port}", "--app", "checkout", "--env", "prod")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SOURCE, os.environ.get("PYTHONPATH", "")])}
+    scanned = subprocess.run(
+        [sys.executable, "-m", "leitplanke.cli", "scan", str(manifests), "--pack", "pss-baseline", *target,
+         "--token-file", str(token_file)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert "uploaded as scan 1 of checkout in prod: none->new 1" in scanned.stderr
+    run_drift(
+        "--repo", str(repo), "--path", "apps/plain", "--revision", "v1", "--live", str(live), *target,
+        "--token-file", str(token_file), cwd=tmp_path,
+    )  # fmt: skip
+    statuses = {f["policy"]: f["status"] for f in server.get("/api/v1/findings")["items"]}
+    assert statuses == {"disallow-privileged-containers": "new"}
