@@ -321,3 +321,13 @@ def test_a_drift_upload_leaves_the_policy_findings_of_its_scope_open(
     )  # fmt: skip
     statuses = {f["policy"]: f["status"] for f in server.get("/api/v1/findings")["items"]}
     assert statuses == {"disallow-privileged-containers": "new"}
+
+
+def test_nothing_is_uploaded_when_a_side_could_not_be_read(repo: Path, live: Path, tmp_path: Path) -> None:
+    write(live, {"broken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n"})
+    done = run_drift(
+        "--repo", str(repo), "--path", "apps/plain", "--revision", "v1", "--live", str(live),
+        "--upload", "http://127.0.0.1:9", "--app", "checkout", "--env", "prod", "--token", "lp_x", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == "leitplanke: not uploaded: 1 input(s) could not be read"

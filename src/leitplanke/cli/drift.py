@@ -103,7 +103,10 @@ def drift_command(
         typer.echo(render_table(found), nl=False)
     for problem in problems:
         typer.echo(_clean(problem.render()), err=True)
-    if upload is not None:
+    if upload is not None and problems:
+        # a side read in part would turn what could not be read into findings, and fix the rest
+        typer.echo(f"leitplanke: not uploaded: {len(problems)} input(s) could not be read", err=True)
+    elif upload is not None:
         from leitplanke.cli import uploading
 
         report = ScanReport(results=drift.build_results(found, severity=level), documents=len(found))
