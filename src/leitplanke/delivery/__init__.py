@@ -1,0 +1,1 @@
+"""Delivery: change control, GitOps, deployments, DORA and drift between Git and the cluster."""
