@@ -21,6 +21,8 @@ from leitplanke.catalog.parametervalidating import ParameterError
 # a DNS-1123 label short enough that every object name a template derives from it (the app's
 # name plus a suffix such as -default-deny) stays within 63 characters
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+# a label value: team, environment and value stream are written into labels
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _RESERVED = ("default", "kube-system", "kube-public", "kube-node-lease")
 PRODUCTION = ("production", "prod")
 TEMPLATE_ANNOTATION = "leitplanke.dev/template"
@@ -84,19 +86,25 @@ class Scaffold:
 
 
 def check_target(target: Target) -> list[ParameterError]:
-    """The target's names: DNS labels a template can derive object names from."""
+    """The target's names: the app and namespace are DNS labels object names derive from; team,
+    environment and value stream are label values."""
     errors = []
-    names = {"app": target.app, "team": target.team, "environment": target.environment}
-    if target.namespace:
-        names["namespace"] = target.namespace
-    if target.value_stream:
-        names["value_stream"] = target.value_stream
+    names = {"app": target.app, "namespace": target.namespace}
     for key, value in names.items():
+        if key == "namespace" and not value:
+            continue
         if not isinstance(value, str) or not _NAME.match(value):
             message = "a lowercase DNS label of at most 40 characters (a-z, 0-9, -), starting with a letter"
             errors.append(ParameterError(key, "target-name", message))
-        elif key in ("app", "namespace") and value in _RESERVED:
+        elif value in _RESERVED:
             errors.append(ParameterError(key, "target-reserved", f"{value!r} is reserved"))
+    labels = {"team": target.team, "environment": target.environment, "valueStream": target.value_stream}
+    for key, value in labels.items():
+        if key == "valueStream" and not value:
+            continue
+        if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+            message = "a label value: at most 63 letters, digits, '-', '_' or '.', alphanumeric at both ends"
+            errors.append(ParameterError(key, "target-label", message))
     return errors
 
 

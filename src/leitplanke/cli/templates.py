@@ -42,7 +42,9 @@ def list_command(fmt: FormatOpt = "text") -> None:
         typer.echo(f"{template['name']:<{width}}  {template['owner']:<24}  {template['title']}")
 
 
-def show_command(name: Annotated[str, typer.Argument(help="Template name.")], fmt: FormatOpt = "text") -> None:
+def show_command(
+    name: Annotated[str, typer.Argument(help="Template name.")], fmt: FormatOpt = "text"
+) -> None:
     """Show a template: its docs and its parameters (name, type, default, description)."""
     template = _template(name)
     if _format(fmt) == "json":
@@ -63,7 +65,8 @@ def show_command(name: Annotated[str, typer.Argument(help="Template name.")], fm
 def render_command(
     name: Annotated[str, typer.Argument(help="Template name.")],
     set_values: Annotated[
-        list[str] | None, typer.Option("--set", help="A parameter, KEY=VALUE (VALUE read as YAML); repeatable.")
+        list[str] | None,
+        typer.Option("--set", help="A parameter, KEY=VALUE (VALUE read as YAML); repeatable."),
     ] = None,
     values_file: Annotated[
         str | None, typer.Option("--values", help="YAML file of parameters; --set wins over it.")
@@ -166,7 +169,9 @@ def _write(files: Sequence[Any], *, output: str | None) -> None:
 def _report(preflight: Any) -> None:
     for result in [*preflight.failing, *preflight.warnings]:
         where = f"{result.location.file}:{result.location.line}"
-        typer.echo(f"{result.verdict.value:<5} {result.policy}/{result.rule} {where} {result.message}", err=True)
+        typer.echo(
+            f"{result.verdict.value:<5} {result.policy}/{result.rule} {where} {result.message}", err=True
+        )
     for problem in preflight.problems:
         typer.echo(problem.render(), err=True)
     typer.echo(
