@@ -15,7 +15,9 @@ from typing import Any
 import jsonschema
 from jsonschema import exceptions
 
-Validator = jsonschema.Draft202012Validator
+from leitplanke.engine import regexes
+
+_Draft = jsonschema.Draft202012Validator
 _BOUNDS = frozenset(
     (
         *("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
@@ -35,28 +37,58 @@ class ParameterError:
         return {"path": self.path, "code": self.code, "message": self.message}
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """JSON-Schema's ``pattern`` matched by RE2: linear in the value's length (Python's ``re``
+    backtracks, and a value is a stranger's), and ``$`` is the end of the text as in ECMA-262,
+    where Python's ``$`` also matches before a final newline (``"abc\\n"`` for ``^[a-z]+$``)."""
+    if isinstance(instance, str) and not regexes.search(pattern, instance):
+        yield exceptions.ValidationError(f"does not match {pattern!r}")
+
+
+Validator = jsonschema.validators.extend(_Draft, {"pattern": _pattern})
+
+
 def check_schema(schema: Any) -> list[ParameterError]:
     """What is wrong with a template's parameter schema: not a valid JSON-Schema, not an object
     schema that names its properties, or a property name templates cannot refer to."""
     if not isinstance(schema, Mapping):
         return [ParameterError("", "template-parameters", "a JSON-Schema (a mapping) is required")]
     try:
-        Validator.check_schema(schema)
+        _Draft.check_schema(schema)
     except exceptions.SchemaError as exc:
         return [ParameterError(_path(exc.absolute_path, root=""), "template-schema", exc.message)]
-    problems = []
+    problems = [
+        ParameterError(path, "template-pattern", str(error))
+        for path, pattern in _patterns(schema, "")
+        if (error := regexes.check(pattern)) is not None
+    ]
     if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
         problems.append(
             ParameterError("", "template-schema", "parameters are an object with additionalProperties: false")
         )
     for name in schema.get("properties") or {}:
-        if not _IDENTIFIER.match(name):
+        if not _IDENTIFIER.fullmatch(name):
             problems.append(ParameterError(f".properties.{name}", "template-schema", "not an identifier"))
     invalid = [e for e in Validator(schema).iter_errors(defaults_of(schema))]
     problems.extend(
         ParameterError("", "template-defaults", f"the defaults do not validate: {e.message}") for e in invalid
     )
     return problems
+
+
+def _patterns(schema: Any, path: str) -> list[tuple[str, str]]:
+    """Every ``pattern`` in ``schema``, with where it is."""
+    found: list[tuple[str, str]] = []
+    if isinstance(schema, Mapping):
+        for key, value in schema.items():
+            if key == "pattern" and isinstance(value, str):
+                found.append((f"{path}.pattern", value))
+            else:
+                found.extend(_patterns(value, f"{path}.{key}"))
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found.extend(_patterns(value, f"{path}[{index}]"))
+    return found
 
 
 def defaults_of(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,4 +174,4 @@ def _path(parts: Any, *, root: str = "$") -> str:
 
 
 def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if _IDENTIFIER.match(name) else f"{path}[{name!r}]"
+    return f"{path}.{name}" if _IDENTIFIER.fullmatch(name) else f"{path}[{name!r}]"

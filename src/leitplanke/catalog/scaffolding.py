@@ -93,7 +93,7 @@ def check_target(target: Target) -> list[ParameterError]:
     for key, value in names.items():
         if key == "namespace" and not value:
             continue
-        if not isinstance(value, str) or not _NAME.match(value):
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
             message = "a lowercase DNS label of at most 40 characters (a-z, 0-9, -), starting with a letter"
             errors.append(ParameterError(key, "target-name", message))
         elif value in _RESERVED:
@@ -102,7 +102,7 @@ def check_target(target: Target) -> list[ParameterError]:
     for key, value in labels.items():
         if key == "valueStream" and not value:
             continue
-        if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+        if not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
             message = "a label value: at most 63 letters, digits, '-', '_' or '.', alphanumeric at both ends"
             errors.append(ParameterError(key, "target-label", message))
     return errors
