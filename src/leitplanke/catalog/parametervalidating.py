@@ -45,7 +45,8 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
         yield exceptions.ValidationError(f"does not match {pattern!r}")
 
 
-Validator = jsonschema.validators.extend(_Draft, {"pattern": _pattern})
+# the stubs leave extend untyped; it returns a validator class of the draft's kind
+Validator = jsonschema.validators.extend(_Draft, {"pattern": _pattern})  # type: ignore[no-untyped-call]
 
 
 def check_schema(schema: Any) -> list[ParameterError]:
