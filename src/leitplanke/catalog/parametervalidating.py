@@ -130,6 +130,9 @@ def validate(schema: Mapping[str, Any], values: Any) -> list[ParameterError]:
 def _errors_of(error: exceptions.ValidationError) -> list[ParameterError]:
     path = _path(error.absolute_path)
     code = f"parameter-{error.validator}"
+    if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
+        # a key that breaks propertyNames: the error is the key's, named by the key
+        return [ParameterError(_join(path, error.instance[:100]), code, "name " + _message(error))]
     if error.validator == "required" and isinstance(error.validator_value, list):
         instance = error.instance if isinstance(error.instance, Mapping) else {}
         return [
