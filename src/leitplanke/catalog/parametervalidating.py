@@ -34,7 +34,8 @@ class ParameterError:
     message: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "code": self.code, "message": self.message}
+        """As the service's problems list an issue: the field at fault, what is wrong, its kind."""
+        return {"field": self.path, "message": self.message, "type": self.code}
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:

@@ -20,6 +20,7 @@ from leitplanke.service.routes import ContextDep, PrincipalDep, authorise
 from leitplanke.store import repositories
 
 TemplateName = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
+MAX_ISSUES = 20  # the problem schema's bound on ``errors`` (service.problems)
 Label = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -102,8 +103,9 @@ def api_router() -> APIRouter:
         if result.errors:
             errors = [e.as_dict() for e in result.errors]
             detail = f"{len(errors)} invalid parameter(s)"
+            extra = {"errors": errors[:MAX_ISSUES]}
             return problems.problem(
-                422, "Invalid parameters", detail=detail, field=errors[0]["path"], extra={"errors": errors}
+                422, "Invalid parameters", detail=detail, field=errors[0]["field"], extra=extra
             )
         answer = result.as_dict()
         answer["catalogEntry"] = _entry(scaffolding.catalog_entry(target))
