@@ -160,6 +160,13 @@ def test_a_missing_required_parameter_is_named_by_its_own_path() -> None:
     ]
 
 
+def test_not_a_number_is_refused_where_every_bound_would_let_it_pass() -> None:
+    schema = LIBRARY.templates["web-service"].parameters
+    values = parametervalidating.with_defaults(schema, {"errorRatioThreshold": float("nan")})
+    errors = parametervalidating.validate(schema, values)
+    assert errors == [ParameterError("$.errorRatioThreshold", "parameter-finite", "must be a finite number")]
+
+
 def test_the_target_names_are_checked_as_dns_labels_and_label_values(jinja) -> None:
     target = scaffolding.Target(
         app="Default\n", team="team shop", environment="prod", namespace="kube-system"

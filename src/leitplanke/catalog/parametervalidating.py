@@ -7,6 +7,7 @@ all of them, sorted by path. Called by ``templatelibrary`` (the schemas) and ``s
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,10 +123,22 @@ def with_defaults(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict[
 
 def validate(schema: Mapping[str, Any], values: Any) -> list[ParameterError]:
     """Every error of ``values`` against ``schema``, sorted by path; none means valid."""
-    errors = []
+    errors = _non_finite(values, "$")
     for error in Validator(schema).iter_errors(values):
         errors.extend(_errors_of(error))
     return sorted(set(errors))
+
+
+def _non_finite(value: Any, path: str) -> list[ParameterError]:
+    """NaN and infinities: JSON has none (a JSON parser may still read them) and every bound
+    compares false with NaN, so ``minimum`` alone would let it through."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [ParameterError(path, "parameter-finite", "must be a finite number")]
+    if isinstance(value, Mapping):
+        return [e for k, v in value.items() for e in _non_finite(v, _join(path, str(k)[:100]))]
+    if isinstance(value, list):
+        return [e for i, v in enumerate(value) for e in _non_finite(v, f"{path}[{i}]")]
+    return []
 
 
 def _errors_of(error: exceptions.ValidationError) -> list[ParameterError]:

@@ -117,20 +117,18 @@ def render(
 ) -> Scaffold:
     """Validate ``values`` (over the schema's defaults) and ``target``, and render the manifests;
     with errors nothing is rendered."""
-    scaffold = Scaffold(template=template.name, target=target)
+    result = Scaffold(template=template.name, target=target)
     if not isinstance(values, Mapping):
-        scaffold.errors.append(ParameterError("$", "parameter-type", "must be of type object"))
-        return scaffold
-    scaffold.values = parametervalidating.with_defaults(template.parameters, values)
-    scaffold.errors = check_target(target) + parametervalidating.validate(
-        template.parameters, scaffold.values
+        result.errors.append(ParameterError("$", "parameter-type", "must be of type object"))
+        return result
+    result.values = parametervalidating.with_defaults(template.parameters, values)
+    result.errors = check_target(target) + parametervalidating.validate(template.parameters, result.values)
+    if result.errors:
+        return result
+    result.files = templating.render_files(
+        environment, template.manifests, values=_context(template, target, result.values)
     )
-    if scaffold.errors:
-        return scaffold
-    scaffold.files = templating.render_files(
-        environment, template.manifests, values=_context(template, target, scaffold.values)
-    )
-    return scaffold
+    return result
 
 
 def scaffold(
