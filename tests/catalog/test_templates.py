@@ -303,3 +303,21 @@ def test_the_catalog_entry_registers_the_app_with_its_owner_team_and_value_strea
         cloud_native=True,
         repository="https://git.example.com/shop/checkout",
     )
+
+
+def test_the_catalog_entry_stored_with_put_app_registers_the_scaffolded_app(catalog_database) -> None:
+    from leitplanke import catalog
+
+    target = scaffolding.Target(app="payments", team="team-shop", environment="prod", value_stream="commerce")
+    entry = scaffolding.catalog_entry(target)
+    outcome = catalog.put_app(catalog_database, entry, actor="user:dev", now=NOW, must_be_new=True)
+    assert outcome == "created"
+    apps = {a["name"]: a for a in catalog.snapshot(catalog_database)["apps"]}
+    assert apps["payments"] == {
+        "name": "payments",
+        "owner": "team-shop",
+        "valueStream": "commerce",
+        "lifecycle": "production",
+        "cloudNative": True,
+        "repository": "",
+    }
