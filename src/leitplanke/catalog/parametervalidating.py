@@ -129,16 +129,20 @@ def validate(schema: Mapping[str, Any], values: Any) -> list[ParameterError]:
     return sorted(set(errors))
 
 
-def _non_finite(value: Any, path: str) -> list[ParameterError]:
+def _non_finite(values: Any, root: str) -> list[ParameterError]:
     """NaN and infinities: JSON has none (a JSON parser may still read them) and every bound
-    compares false with NaN, so ``minimum`` alone would let it through."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return [ParameterError(path, "parameter-finite", "must be a finite number")]
-    if isinstance(value, Mapping):
-        return [e for k, v in value.items() for e in _non_finite(v, _join(path, str(k)[:100]))]
-    if isinstance(value, list):
-        return [e for i, v in enumerate(value) for e in _non_finite(v, f"{path}[{i}]")]
-    return []
+    compares false with NaN, so ``minimum`` alone would let it through. A loop, not recursion:
+    a stranger's values may nest as deep as the parser allowed."""
+    found, stack = [], [(root, values)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(ParameterError(path, "parameter-finite", "must be a finite number"))
+        elif isinstance(value, Mapping):
+            stack.extend((_join(path, str(k)[:100]), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return found
 
 
 def _errors_of(error: exceptions.ValidationError) -> list[ParameterError]:

@@ -25,7 +25,6 @@ _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _RESERVED = ("default", "kube-system", "kube-public", "kube-node-lease")
 PRODUCTION = ("production", "prod")
-TEMPLATE_ANNOTATION = "leitplanke.dev/template"
 
 
 @dataclass(frozen=True, slots=True)
