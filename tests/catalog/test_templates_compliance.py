@@ -135,7 +135,7 @@ def test_the_web_service_renders_each_object_the_issue_names(checker, jinja) -> 
 @pytest.mark.parametrize(
     ("name", "kinds"),
     [
-        ("postgres-database", ["Cluster", "NetworkPolicy", "PrometheusRule"]),
+        ("postgres-database", ["Cluster", "NetworkPolicy", "NetworkPolicy", "PrometheusRule"]),
         ("kafka-topic", ["KafkaTopic", "KafkaUser"]),
         (
             "rabbitmq-queue",
@@ -148,3 +148,13 @@ def test_the_operator_templates_render_the_operators_custom_resources(
 ) -> None:
     result = _scaffold(name, {}, "dev", checker, jinja)
     assert sorted(d.kind for d in preflighting.documents_of(result.files)[0]) == kinds
+
+
+def test_all_templates_of_one_app_in_one_namespace_pass_every_pack_together(checker, jinja) -> None:
+    files = []
+    for name in NAMES:
+        result = _scaffold(name, {}, "production", checker, jinja)
+        files += [templating.RenderedFile(f"{name}/{f.name}", f.text) for f in result.files]
+    preflight = checker.check(files, mode="enforce", environment="production", now=NOW)
+    assert [(r.policy, r.rule, r.resource.display) for r in preflight.failing] == []
+    assert (preflight.outcome, preflight.problems) == ("pass", ())
