@@ -36,6 +36,7 @@ def build_app() -> typer.Typer:
         policies,
         scan,
         serve,
+        templates,
         testcmd,
         tokens,
         waivers,
@@ -69,6 +70,7 @@ def build_app() -> typer.Typer:
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
+    app.add_typer(templates.build(), name="templates")
 
     @app.command()
     def version() -> None:
