@@ -20,7 +20,17 @@ from fastapi.responses import RedirectResponse
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
-from leitplanke.service import apidocs, dispatching, ingesting, metrics, problems, routes, uploads, waiving
+from leitplanke.service import (
+    apidocs,
+    changing,
+    dispatching,
+    ingesting,
+    metrics,
+    problems,
+    routes,
+    uploads,
+    waiving,
+)
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -69,6 +79,8 @@ def create_app(
         if dispatcher is not None:
             dispatcher.start()
         app.state.dispatcher = dispatcher
+        # applies a crash cut off between the Git push and the database: recorded before serving
+        await asyncio.to_thread(changing.reconcile_on_start, context, app.state.changes)
         every = settings.waiver_expiry_seconds
         expiring = asyncio.create_task(waiving.expire_periodically(context, every=every))
         flushing = asyncio.create_task(_flush_denials_periodically(context, every=denial_flush_seconds))
@@ -96,6 +108,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.context = context
+    app.state.changes = changing.tools_for(settings)  # pre-flight policies and GitOps working copies
     problems.install(app)
     problems.declare(app, api_prefix=API_PREFIX)
 
@@ -111,6 +124,7 @@ def create_app(
     app.include_router(uploads.api_router(), prefix=API_PREFIX)
     app.include_router(routes.api_router(), prefix=API_PREFIX)
     app.include_router(waiving.api_router(), prefix=API_PREFIX)
+    app.include_router(changing.api_router(), prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,

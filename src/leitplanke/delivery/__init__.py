@@ -1,0 +1,1 @@
+"""Delivery: change requests, approvals, sync windows and the GitOps writer; deployments, incidents, DORA."""
