@@ -286,7 +286,9 @@ class ChangeRequest(Row):
     __table_args__ = (
         CheckConstraint(f"status IN ({_UNAPPLIED}, {_APPLIED})", name="ck_change_requests_status"),
         CheckConstraint(
-            f"status NOT IN ('approved', {_APPLIED}) OR approved_hash = diff_hash",
+            # NULL = x is not false: an approved change without an approved diff must fail the check
+            f"status NOT IN ('approved', {_APPLIED})"
+            " OR (approved_hash IS NOT NULL AND approved_hash = diff_hash)",
             name="ck_change_requests_approved_diff",
         ),
         CheckConstraint(

@@ -55,7 +55,9 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(), nullable=True),
         sa.CheckConstraint(f"status IN ({_UNAPPLIED}, {_APPLIED})", name="ck_change_requests_status"),
         sa.CheckConstraint(
-            f"status NOT IN ('approved', {_APPLIED}) OR approved_hash = diff_hash",
+            # NULL = x is not false: an approved change without an approved diff must fail the check
+            f"status NOT IN ('approved', {_APPLIED})"
+            " OR (approved_hash IS NOT NULL AND approved_hash = diff_hash)",
             name="ck_change_requests_approved_diff",
         ),
         sa.CheckConstraint(
