@@ -30,6 +30,7 @@ def build_app() -> typer.Typer:
     from leitplanke.cli import (
         audit,
         catalog,
+        changes,
         db,
         fix,
         policies,
@@ -67,6 +68,7 @@ def build_app() -> typer.Typer:
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
+    app.add_typer(changes.build(), name="change")
 
     @app.command()
     def version() -> None:

@@ -210,7 +210,7 @@ def _proposing_routes(router: APIRouter) -> None:
         status_code=201,
         response_model=ChangeOut,
         response_model_by_alias=True,
-        responses=problems.responses(404),
+        responses=problems.responses(404, 409, 502),
     )
     def create(body: ChangeIn, request: Request, context: ContextDep, principal: PrincipalDep) -> Any:
         """Propose a change of an app's manifests in an env (developer of the owning team): its diff
@@ -240,7 +240,7 @@ def _proposing_routes(router: APIRouter) -> None:
         "/changes/{change_id}/edit",
         response_model=ChangeOut,
         response_model_by_alias=True,
-        responses=problems.responses(404, 409),
+        responses=problems.responses(404, 409, 502),
     )
     def edit(
         change_id: ChangeId, body: EditIn, request: Request, context: ContextDep, principal: PrincipalDep
@@ -266,7 +266,7 @@ def _proposing_routes(router: APIRouter) -> None:
         status_code=201,
         response_model=ChangeOut,
         response_model_by_alias=True,
-        responses=problems.responses(404, 409),
+        responses=problems.responses(404, 409, 502),
     )
     def revert(change_id: ChangeId, request: Request, context: ContextDep, principal: PrincipalDep) -> Any:
         """Rollback: a new draft change restoring what the applied change replaced."""
@@ -315,7 +315,7 @@ def _deciding_routes(router: APIRouter) -> None:
         "/changes/{change_id}/approve",
         response_model=ChangeOut,
         response_model_by_alias=True,
-        responses=problems.responses(404, 409),
+        responses=problems.responses(404, 409, 502),
     )
     def approve(change_id: ChangeId, request: Request, context: ContextDep, principal: PrincipalDep) -> Any:
         """Approve a submitted change (an approver of the owning team, or of the second team for the kinds
@@ -364,7 +364,7 @@ def _deciding_routes(router: APIRouter) -> None:
         "/changes/{change_id}/apply",
         response_model=ChangeOut,
         response_model_by_alias=True,
-        responses=problems.responses(404, 409),
+        responses=problems.responses(404, 409, 502),
     )
     def apply(
         change_id: ChangeId, body: ApplyIn, request: Request, context: ContextDep, principal: PrincipalDep
