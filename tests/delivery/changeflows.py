@@ -118,3 +118,24 @@ def apply(
     return gitops.apply_change(
         setup.database, setup.tools.writer, view.id, applier=applier, override_window=override, now=now
     )
+
+
+def apply_in_process(url: str, root: str, change_id: int, now: datetime) -> str:
+    """Apply ``change_id`` in a process of its own (spawned: nothing shared but the database, the
+    working copies' folder and the audit keys named by the environment); the commit."""
+    import os
+
+    from leitplanke.governance import auditkeys
+    from leitplanke.store import databases
+
+    keys = auditkeys.load_audit_keys(
+        key_file=Path(os.environ["LEITPLANKE_AUDIT_KEY_FILE"]),
+        signing_key_file=Path(os.environ["LEITPLANKE_AUDIT_SIGNING_KEY_FILE"]),
+        checkpoint_dir=Path(os.environ["LEITPLANKE_AUDIT_CHECKPOINT_DIR"]),
+    )
+    database = databases.Database(url, audit=keys)
+    try:
+        view = gitops.apply_change(database, gitops.Writer(Path(root)), change_id, applier=APPLIER, now=now)
+    finally:
+        database.dispose()
+    return str(view.commit_sha)

@@ -78,7 +78,7 @@ def test_an_approved_change_is_committed_as_its_author_by_leitplanke_with_id_app
     who = git("log", "-1", "--format=%an <%ae>|%cn <%ce>", sha, cwd=setup.remote).strip()
     assert who == "alice@example.com <alice@example.com>|leitplanke <leitplanke@leitplanke.invalid>"
     assert git("log", "-1", "--format=%B", sha, cwd=setup.remote).strip().splitlines() == [
-        "checkout release",
+        f"change {view.id}: checkout release",
         "",
         f"leitplanke change {view.id} of checkout in prod, diff {view.diff_hash[:12]}.",
         "",

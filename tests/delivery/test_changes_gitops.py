@@ -4,13 +4,15 @@ approved change back unless a platform-admin overrides them (audited)."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import re
 import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from changeflows import BOB, T0, apply, approve, git, manifests, propose, put_env
+from changeflows import BOB, T0, apply, apply_in_process, approve, git, manifests, propose, put_env
 
 from leitplanke import catalog
 from leitplanke.delivery import changes, gitops
@@ -75,6 +77,24 @@ def test_one_change_applied_by_two_threads_at_once_is_committed_once(setup: Any)
     refused = [str(o) for o in outcomes if isinstance(o, Exception)]
     assert len(shas) == 1 and refused in ([], ["a change that is applied cannot apply"])
     assert git("rev-list", "--count", "main", cwd=setup.remote).strip() == "1"
+
+
+def test_applies_from_four_processes_make_four_commits_in_one_line(setup: Any) -> None:
+    _apps(setup)
+    views = [propose(setup, manifests("2.0"), app=app, now=T0) for app in APPS]
+    for view in views:
+        approve(setup, view, BOB, now=T0)
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(len(views), mp_context=spawn) as pool:
+        futures = [
+            pool.submit(apply_in_process, setup.database.url, str(setup.root / "work"), v.id, T0)
+            for v in views
+        ]
+        shas = [f.result(timeout=180) for f in futures]
+    log = git("log", "--format=%H %P", "main", cwd=setup.remote).splitlines()
+    assert sorted(line.split()[0] for line in log) == sorted(shas)
+    assert [line.split()[1:] for line in log] == [[older.split()[0]] for older in log[1:]] + [[]]
+    assert [changes.get_change(setup.database, v.id, now=T0).commit_sha for v in views] == shas
 
 
 def _applier() -> gitops.Applier:

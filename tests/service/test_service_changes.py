@@ -231,3 +231,9 @@ def test_outside_its_sync_window_a_change_waits_unless_a_platform_admin_override
         200,
         "user:admin@example.com via token:admin",
     )
+
+
+def test_the_routes_know_exactly_the_states_of_a_change() -> None:
+    import typing
+
+    assert typing.get_args(changing.Status) == changes.STATUSES

@@ -87,10 +87,11 @@ class Applier:
 
 
 def commit_message(view: changes.ChangeView) -> str:
-    title = " ".join(view.title.split())[:72] or f"change {view.id}"
+    # the subject starts with the change's number, so that no title reads as another change's trailer
+    title = " ".join(view.title.split())[:72]
     approvers = [a for a in view.approvals if a.counts]
     lines = [
-        title,
+        f"change {view.id}: {title}",
         "",
         f"leitplanke change {view.id} of {view.app} in {view.env}, diff {view.diff_hash[:12]}.",
         "",

@@ -58,6 +58,8 @@ class WorkingCopy:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_TERMINAL_PROMPT": "0",
+            # no ext:: or fd:: remotes (they run commands): the transports a GitOps repository uses
+            "GIT_ALLOW_PROTOCOL": "file:https:ssh:git",
             "LC_ALL": "C",
             **(env or {}),
         }

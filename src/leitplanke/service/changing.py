@@ -27,6 +27,9 @@ from leitplanke.settings import Settings
 from leitplanke.store import changerecords
 
 _log = logging.getLogger(__name__)
+Status = Literal[
+    "draft", "submitted", "approved", "rejected", "applied", "deployed", "failed", "expired", "cancelled"
+]  # delivery.changes.STATUSES
 ChangeId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 Manifests = Field(max_length=proposing.MAX_MANIFEST_CHARS)
@@ -185,7 +188,7 @@ def _reading_routes(router: APIRouter) -> None:
         app: str | None = None,
         env: str | None = None,
         team: str | None = None,
-        status: Literal[changes.STATUSES] | None = None,  # type: ignore[valid-type]
+        status: Status | None = None,
     ) -> list[ChangeOut]:
         """Changes of the caller's team (all teams for a platform-admin), oldest first (at most 200)."""
         routes.check_scope(context, principal, "changes.read", team=team, app=app)

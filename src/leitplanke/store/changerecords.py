@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from leitplanke.store.rows import App, ChangeApproval, ChangeRequest, Environment, Team
@@ -18,7 +18,7 @@ from leitplanke.store.rows import App, ChangeApproval, ChangeRequest, Environmen
 Found = tuple[ChangeRequest, str, str, str]  # the change, its app, env and owning team
 
 
-def _scoped() -> object:
+def _scoped() -> Select[ChangeRequest, str, str, str]:
     return (
         select(ChangeRequest, App.name, Environment.name, Team.name)
         .join(App, App.id == ChangeRequest.app_id)
@@ -28,7 +28,7 @@ def _scoped() -> object:
 
 
 def change_by_id(session: Session, change_id: int) -> Found | None:
-    query = _scoped().where(ChangeRequest.id == change_id)  # type: ignore[attr-defined]
+    query = _scoped().where(ChangeRequest.id == change_id)
     row = session.execute(query).one_or_none()
     return None if row is None else (row[0], row[1], row[2], row[3])
 
@@ -61,8 +61,8 @@ def query_changes(session: Session, where: ChangeFilter) -> list[Found]:
     if where.team_ids is not None:
         conditions.append(App.team_id.in_(sorted(where.team_ids)))
     if conditions:
-        query = query.where(and_(*conditions))  # type: ignore[attr-defined]
-    query = query.order_by(ChangeRequest.id).limit(where.limit)  # type: ignore[attr-defined]
+        query = query.where(and_(*conditions))
+    query = query.order_by(ChangeRequest.id).limit(where.limit)
     return [(r[0], r[1], r[2], r[3]) for r in session.execute(query)]
 
 
@@ -119,6 +119,6 @@ def mark_applied(
         )
         .execution_options(synchronize_session=False)
     )
-    written = session.execute(statement).rowcount  # type: ignore[attr-defined]
+    written = session.execute(statement).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     session.expire_all()
     return bool(written == 1)
