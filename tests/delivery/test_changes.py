@@ -229,3 +229,15 @@ def test_a_rollback_is_a_new_change_that_restores_the_manifests_before(setup: An
     done = apply(setup, revert, now=T0)
     assert git("show", f"{done.commit_sha}:envs/prod/checkout.yaml", cwd=setup.remote) == manifests("1.0")
     assert auditing.format_time(done.applied_at) == auditing.format_time(T0)  # type: ignore[arg-type]
+
+
+def test_an_approved_change_whose_approvals_lapsed_is_expired_by_the_sweep(setup: Any) -> None:
+    from leitplanke.delivery import approvals
+
+    kept = propose(setup, manifests("1.0"), now=T0)
+    lapsing = propose(setup, manifests("2.0"), now=T0)
+    approve(setup, lapsing, BOB, now=T0)
+    approve(setup, kept, BOB, now=T0 + timedelta(hours=4))
+    assert approvals.expire_lapsed(setup.database, now=T0 + timedelta(hours=8)) == [lapsing.id]
+    statuses = [changes.get_change(setup.database, v.id, now=T0).status for v in (kept, lapsing)]
+    assert statuses == ["approved", "expired"]

@@ -115,3 +115,22 @@ def approve_change(
         changes.step(session, chain, row, event=event, actor=approver.actor, now=now, details=details)
         chain.flush()
         return changes.view_of(session, found, now=now)
+
+
+def expire_lapsed(database: Database, *, now: datetime) -> list[int]:
+    """Approved changes whose approvals no longer meet the rules (expired) become expired; their ids."""
+    with database.reading() as session:
+        approved = [
+            (changes.view_of(session, changes.find(session, row.id), now=now), row.env_id)
+            for row in changerecords.changes_in_status(session, changes.APPROVED)
+        ]
+        lapsed = [
+            view.id
+            for view, env_id in approved
+            if not satisfied(
+                needed_for(view, changes.control_of(session, env_id)), [a for a in view.approvals if a.counts]
+            )
+        ]
+    for change_id in lapsed:
+        changes.transition(database, change_id, event="expire", actor="system", now=now)
+    return lapsed

@@ -84,7 +84,9 @@ def create_app(
         every = settings.waiver_expiry_seconds
         expiring = asyncio.create_task(waiving.expire_periodically(context, every=every))
         flushing = asyncio.create_task(_flush_denials_periodically(context, every=denial_flush_seconds))
+        changes_expiring = asyncio.create_task(changing.expire_periodically(context, every=every))
         yield
+        changes_expiring.cancel()
         expiring.cancel()
         flushing.cancel()
         try:  # the counts of the windows still open: nothing counted is lost at shutdown

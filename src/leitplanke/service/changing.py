@@ -8,6 +8,7 @@ GitOps working copies live under the data folder (``ChangeTools``, in ``app.stat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from datetime import UTC, datetime
@@ -68,6 +69,16 @@ def reconcile_on_start(context: Context, tools: ChangeTools) -> None:
         return
     if done:
         _log.warning("changes %s were committed before a restart and are now recorded as applied", done)
+
+
+async def expire_periodically(context: Context, *, every: float) -> None:
+    """Expire approved changes whose approvals lapsed, every ``every`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(approvals.expire_lapsed, context.database, now=context.clock())
+        except Exception:  # the edge: a round that fails (database away) must not end the task
+            _log.exception("change expiry failed; retrying in %s s", every)
 
 
 class ChangeIn(BaseModel):
