@@ -63,3 +63,22 @@ def test_bad_windows_are_refused_with_the_field_at_fault() -> None:
         ("catalog-duration", "[3].spec.changeControl.syncWindows[0].duration"),
         ("catalog-time-zone", "[3].spec.changeControl.syncWindows[0].timeZone"),
     ]
+
+
+def test_the_readme_example_environment_reads_without_problems() -> None:
+    from pathlib import Path
+
+    from leitplanke import catalog
+
+    text = (
+        Path(__file__).resolve().parents[2] / "examples" / "changecontrol" / "environment.yaml"
+    ).read_text()
+    parsed, problems = catalog.parse_catalog(text)
+    assert problems == []
+    control = parsed.environments[0].change_control
+    assert (control.approvals.required, control.approvals.second_team, len(control.sync_windows)) == (
+        2,
+        "team-security",
+        2,
+    )
+    assert control.gitops is not None and control.gitops.path == "envs/prod"
