@@ -241,3 +241,33 @@ def test_an_approved_change_whose_approvals_lapsed_is_expired_by_the_sweep(setup
     assert approvals.expire_lapsed(setup.database, now=T0 + timedelta(hours=8)) == [lapsing.id]
     statuses = [changes.get_change(setup.database, v.id, now=T0).status for v in (kept, lapsing)]
     assert statuses == ["approved", "expired"]
+
+
+def test_in_an_environment_that_needs_no_approval_a_submitted_change_is_approved_at_once(setup: Any) -> None:
+    from leitplanke import catalog
+    from leitplanke.catalog import changecontrols
+
+    control, _ = changecontrols.parse_change_control(
+        {"gitops": {"repository": str(setup.remote), "branch": "main", "path": "envs/dev"}},
+        where="changeControl",
+    )
+    spec = catalog.EnvironmentSpec(
+        name="dev", enforcement="audit", requires_approval=False, change_control=control
+    )
+    catalog.put_environment(setup.database, spec, actor="test", now=T0)
+    proposal = proposing.Proposal(app="checkout", env="dev", title="try it", manifests=manifests("9.0"))
+    draft = proposing.create_change(setup.database, setup.tools, proposal, author=ALICE, now=T0)
+    submitted = changes.transition(setup.database, draft.id, event="submit", actor=ALICE.actor, now=T0)
+    assert (submitted.status, submitted.approved_hash, submitted.decided_by) == (
+        "approved",
+        draft.diff_hash,
+        "system",
+    )
+    applied = apply(setup, draft, now=T0)
+    assert git("show", f"{applied.commit_sha}:envs/dev/checkout.yaml", cwd=setup.remote) == manifests("9.0")
+    assert _actions(setup.database, f"change:{draft.id}") == [
+        "change.create",
+        "change.submit",
+        "change.approve",
+        "change.apply",
+    ]

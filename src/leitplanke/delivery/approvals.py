@@ -132,5 +132,5 @@ def expire_lapsed(database: Database, *, now: datetime) -> list[int]:
             )
         ]
     for change_id in lapsed:
-        changes.transition(database, change_id, event="expire", actor="system", now=now)
+        changes.transition(database, change_id, event="expire", actor=changes.SYSTEM, now=now)
     return lapsed

@@ -8,7 +8,7 @@ deployment events (h15b) call ``mark_deployed`` / ``mark_failed`` by commit. Eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +24,7 @@ from leitplanke.store.rows import ChangeApproval, ChangeRequest, Environment
 
 DRAFT, SUBMITTED, APPROVED, REJECTED = "draft", "submitted", "approved", "rejected"
 APPLIED, DEPLOYED, FAILED, EXPIRED, CANCELLED = "applied", "deployed", "failed", "expired", "cancelled"
+SYSTEM = "system"  # the actor of what leitplanke does by itself
 STATUSES = (DRAFT, SUBMITTED, APPROVED, REJECTED, APPLIED, DEPLOYED, FAILED, EXPIRED, CANCELLED)
 
 # The lifecycle as one table: (status, event) → the next status; a pair not in it is refused.
@@ -151,14 +152,24 @@ def _approval_view(approval: ChangeApproval, row: ChangeRequest, *, now: datetim
 def control_of(session: Session, env_id: int) -> changecontrols.ChangeControl:
     """The change control of the environment with id ``env_id``."""
     env = session.get(Environment, env_id)
-    return changecontrols.from_stored(env.change_control if env is not None else None)
+    if env is None:
+        raise errors.NotFound(f"no environment with id {env_id}", field="env")
+    return _control(env)
 
 
 def environment_control(session: Session, name: str) -> changecontrols.ChangeControl:
     env = session.scalars(select(Environment).where(Environment.name == name)).one_or_none()
     if env is None:
         raise errors.NotFound(f"no environment {name!r} in the catalog", field="env")
-    return changecontrols.from_stored(env.change_control)
+    return _control(env)
+
+
+def _control(env: Environment) -> changecontrols.ChangeControl:
+    """The stored rules; an environment that needs no approval (``requiresApproval: false``) needs none."""
+    control = changecontrols.from_stored(env.change_control)
+    if env.requires_approval:
+        return control
+    return replace(control, approvals=replace(control.approvals, required=0, second_team=""))
 
 
 def find(session: Session, change_id: int) -> changerecords.Found:
@@ -218,6 +229,15 @@ def transition(
             row.decided_by, row.decision_note = actor, note
         chain = auditing.Chain(session)
         step(session, chain, row, event=event, actor=actor, now=now, details={"note": note} if note else None)
+        if (
+            event == "submit"
+            and not row.preflight_blocking
+            and control_of(session, row.env_id).approvals.required == 0
+        ):
+            # the environment needs no approval: approved as submitted, for this diff
+            row.approved_hash, row.decided_by = row.diff_hash, SYSTEM
+            reason = {"rule": "the environment needs no approval"}
+            step(session, chain, row, event="approve", actor=SYSTEM, now=now, details=reason)
         chain.flush()
         return view_of(session, found, now=now)
 

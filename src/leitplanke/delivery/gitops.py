@@ -25,7 +25,7 @@ from leitplanke.governance import auditing, errors
 from leitplanke.store import changerecords
 from leitplanke.store.databases import Database
 
-SYSTEM = "system"  # the actor of what leitplanke does by itself (reconciling, expiring)
+SYSTEM = changes.SYSTEM
 
 
 def file_of(target: GitTarget | None, app: str) -> str:
