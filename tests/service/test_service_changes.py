@@ -19,7 +19,7 @@ from leitplanke import engine
 from leitplanke.delivery import changes, gitops
 from leitplanke.engine import loading
 from leitplanke.governance import access
-from leitplanke.service import changing, create_app
+from leitplanke.service import changeschemas, changing, create_app
 from leitplanke.settings import Settings
 from leitplanke.store import auditrecords
 
@@ -174,6 +174,7 @@ def test_a_second_approval_by_the_same_person_is_a_conflict(api: Api) -> None:
     put = {
         "name": "prod",
         "enforcement": "enforce",
+        "requiresApproval": True,
         "changeControl": {"approvals": {"required": 2}, "gitops": {"repository": str(api.remote)}},
     }
     assert api.call("PUT", "/environments/prod", "admin", json=put).status_code == 200
@@ -236,4 +237,4 @@ def test_outside_its_sync_window_a_change_waits_unless_a_platform_admin_override
 def test_the_routes_know_exactly_the_states_of_a_change() -> None:
     import typing
 
-    assert typing.get_args(changing.Status) == changes.STATUSES
+    assert typing.get_args(changeschemas.Status) == changes.STATUSES

@@ -12,28 +12,22 @@ import asyncio
 import logging
 import threading
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from leitplanke import catalog, engine
 from leitplanke.delivery import approvals, changes, gitops, gitrepos, proposing
 from leitplanke.engine import loading
 from leitplanke.governance import access, authorising, errors
-from leitplanke.service import problems, routes
+from leitplanke.service import changeschemas, problems, routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
 from leitplanke.settings import Settings
 from leitplanke.store import changerecords
 
 _log = logging.getLogger(__name__)
-Status = Literal[
-    "draft", "submitted", "approved", "rejected", "applied", "deployed", "failed", "expired", "cancelled"
-]  # delivery.changes.STATUSES
 ChangeId = Annotated[int, Path(ge=1, le=2_147_483_647)]
-Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-Manifests = Field(max_length=proposing.MAX_MANIFEST_CHARS)
 
 
 class ChangeTools:
@@ -81,73 +75,8 @@ async def expire_periodically(context: Context, *, every: float) -> None:
             _log.exception("change expiry failed; retrying in %s s", every)
 
 
-class ChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    app: str = Name
-    env: str = Name
-    title: str = Field(min_length=1, max_length=200)
-    manifests: str = Manifests
-    waiver: int | None = Field(default=None, ge=1, le=2_147_483_647)
-    submit: bool = False  # submit at once (skip the draft)
-
-
-class EditIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    manifests: str = Manifests
-    waiver: int | None = Field(default=None, ge=1, le=2_147_483_647)
-
-
-class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    note: str = Field(default="", max_length=4000)
-
-
-class ApplyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    override_window: bool = Field(default=False, alias="overrideWindow")
-
-
-class ApprovalOut(BaseModel):
-    approver: str
-    approver_subject: str = Field(serialization_alias="approverSubject")
-    team: str
-    diff_hash: str = Field(serialization_alias="diffHash")
-    approved_at: datetime = Field(serialization_alias="approvedAt")
-    expires_at: datetime = Field(serialization_alias="expiresAt")
-    counts: bool
-
-
-class ChangeOut(BaseModel):
-    id: int
-    app: str
-    env: str
-    team: str
-    title: str
-    status: str
-    author: str
-    author_subject: str = Field(serialization_alias="authorSubject")
-    manifests: str
-    diff: str
-    diff_hash: str = Field(serialization_alias="diffHash")
-    approved_hash: str | None = Field(serialization_alias="approvedHash")
-    preflight: dict[str, Any]
-    preflight_blocking: bool = Field(serialization_alias="preflightBlocking")
-    waiver: int | None
-    reverts: int | None
-    approvals: list[ApprovalOut]
-    created_at: datetime = Field(serialization_alias="createdAt")
-    updated_at: datetime = Field(serialization_alias="updatedAt")
-    decided_by: str = Field(serialization_alias="decidedBy")
-    decision_note: str = Field(serialization_alias="decisionNote")
-    applied_by: str = Field(serialization_alias="appliedBy")
-    applied_at: datetime | None = Field(serialization_alias="appliedAt")
-    commit_sha: str | None = Field(serialization_alias="commitSha")
-    window_override: str = Field(serialization_alias="windowOverride")
-    finished_at: datetime | None = Field(serialization_alias="finishedAt")
-
-
-def _out(view: changes.ChangeView) -> ChangeOut:
-    return ChangeOut.model_validate(view, from_attributes=True)
+def _out(view: changes.ChangeView) -> changeschemas.ChangeOut:
+    return changeschemas.ChangeOut.model_validate(view, from_attributes=True)
 
 
 def _tools(request: Request) -> ChangeTools:
@@ -192,15 +121,15 @@ def api_router() -> APIRouter:
 
 
 def _reading_routes(router: APIRouter) -> None:
-    @router.get("/changes", response_model=list[ChangeOut], response_model_by_alias=True)
+    @router.get("/changes", response_model=list[changeschemas.ChangeOut], response_model_by_alias=True)
     def list_changes(
         context: ContextDep,
         principal: PrincipalDep,
         app: str | None = None,
         env: str | None = None,
         team: str | None = None,
-        status: Status | None = None,
-    ) -> list[ChangeOut]:
+        status: changeschemas.Status | None = None,
+    ) -> list[changeschemas.ChangeOut]:
         """Changes of the caller's team (all teams for a platform-admin), oldest first (at most 200)."""
         routes.check_scope(context, principal, "changes.read", team=team, app=app)
         where = changerecords.ChangeFilter(
@@ -210,11 +139,13 @@ def _reading_routes(router: APIRouter) -> None:
 
     @router.get(
         "/changes/{change_id}",
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404),
     )
-    def get_change(change_id: ChangeId, context: ContextDep, principal: PrincipalDep) -> ChangeOut:
+    def get_change(
+        change_id: ChangeId, context: ContextDep, principal: PrincipalDep
+    ) -> changeschemas.ChangeOut:
         return _out(_view(context, principal, change_id, "change.read"))
 
 
@@ -222,11 +153,13 @@ def _proposing_routes(router: APIRouter) -> None:
     @router.post(
         "/changes",
         status_code=201,
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404, 409, 502),
     )
-    def create(body: ChangeIn, request: Request, context: ContextDep, principal: PrincipalDep) -> Any:
+    def create(
+        body: changeschemas.ChangeIn, request: Request, context: ContextDep, principal: PrincipalDep
+    ) -> Any:
         """Propose a change of an app's manifests in an env (developer of the owning team): its diff
         against the env's GitOps repository and the pre-flight check are recorded."""
         owner = _owner(context, body.app)
@@ -252,12 +185,16 @@ def _proposing_routes(router: APIRouter) -> None:
 
     @router.post(
         "/changes/{change_id}/edit",
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404, 409, 502),
     )
     def edit(
-        change_id: ChangeId, body: EditIn, request: Request, context: ContextDep, principal: PrincipalDep
+        change_id: ChangeId,
+        body: changeschemas.EditIn,
+        request: Request,
+        context: ContextDep,
+        principal: PrincipalDep,
     ) -> Any:
         """New manifests (the author): a new diff, so earlier approvals no longer count."""
         _view(context, principal, change_id, "change.edit")
@@ -278,7 +215,7 @@ def _proposing_routes(router: APIRouter) -> None:
     @router.post(
         "/changes/{change_id}/revert",
         status_code=201,
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404, 409, 502),
     )
@@ -304,12 +241,14 @@ def _proposing_routes(router: APIRouter) -> None:
 def _author_step(router: APIRouter, event: str) -> None:
     @router.post(
         f"/changes/{{change_id}}/{event}",
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404, 409),
         name=event,
     )
-    def author_step(change_id: ChangeId, context: ContextDep, principal: PrincipalDep) -> ChangeOut:
+    def author_step(
+        change_id: ChangeId, context: ContextDep, principal: PrincipalDep
+    ) -> changeschemas.ChangeOut:
         _view(context, principal, change_id, f"change.{event}")
         view = changes.transition(
             context.database,
@@ -327,7 +266,7 @@ def _author_step(router: APIRouter, event: str) -> None:
 def _deciding_routes(router: APIRouter) -> None:
     @router.post(
         "/changes/{change_id}/approve",
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404, 409, 502),
     )
@@ -357,11 +296,13 @@ def _deciding_routes(router: APIRouter) -> None:
 
     @router.post(
         "/changes/{change_id}/reject",
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404, 409),
     )
-    def reject(change_id: ChangeId, body: NoteIn, context: ContextDep, principal: PrincipalDep) -> ChangeOut:
+    def reject(
+        change_id: ChangeId, body: changeschemas.NoteIn, context: ContextDep, principal: PrincipalDep
+    ) -> changeschemas.ChangeOut:
         """Reject a submitted or approved change (an approver of the owning team; never the author)."""
         _view(context, principal, change_id, "change.reject")
         view = changes.transition(
@@ -376,12 +317,16 @@ def _deciding_routes(router: APIRouter) -> None:
 
     @router.post(
         "/changes/{change_id}/apply",
-        response_model=ChangeOut,
+        response_model=changeschemas.ChangeOut,
         response_model_by_alias=True,
         responses=problems.responses(404, 409, 502),
     )
     def apply(
-        change_id: ChangeId, body: ApplyIn, request: Request, context: ContextDep, principal: PrincipalDep
+        change_id: ChangeId,
+        body: changeschemas.ApplyIn,
+        request: Request,
+        context: ContextDep,
+        principal: PrincipalDep,
     ) -> Any:
         """Commit an approved change into the env's GitOps repository; 409 while it waits for a sync
         window (a platform-admin may override, audited)."""
