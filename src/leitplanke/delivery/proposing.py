@@ -163,31 +163,7 @@ def create_change(
         env_row = repositories.environment_by_name(session, proposal.env)
         if app_row is None or env_row is None:
             raise errors.NotFound("the app or environment was removed meanwhile", field="app")
-        row = ChangeRequest(
-            app_id=app_row.id,
-            env_id=env_row.id,
-            title=title[:200],
-            status=changes.DRAFT,
-            author=author.actor,
-            author_subject=author.subject,
-            manifests=proposal.manifests,
-            diff=assessed.diff,
-            diff_hash=assessed.diff_hash,
-            approved_hash=None,
-            preflight=assessed.preflight,
-            preflight_blocking=assessed.blocking,
-            waiver_id=proposal.waiver,
-            reverts_id=proposal.reverts,
-            created_at=now,
-            updated_at=now,
-            decided_by="",
-            decision_note="",
-            applied_by="",
-            applied_at=None,
-            commit_sha=None,
-            window_override="",
-            finished_at=None,
-        )
+        row = _new_row(proposal, assessed, author=author, title=title, ids=(app_row.id, env_row.id), now=now)
         repositories.add(session, row)
         chain = auditing.Chain(session)
         details = {
@@ -204,6 +180,37 @@ def create_change(
         )
         chain.flush()
         return changes.view_of(session, changes.find(session, row.id), now=now)
+
+
+def _new_row(
+    proposal: Proposal, assessed: Assessed, *, author: Author, title: str, ids: tuple[int, int], now: datetime
+) -> ChangeRequest:
+    """A draft's row: nothing decided, approved or applied yet (the database's checks say so too)."""
+    return ChangeRequest(
+        app_id=ids[0],
+        env_id=ids[1],
+        title=title[:200],
+        status=changes.DRAFT,
+        author=author.actor,
+        author_subject=author.subject,
+        manifests=proposal.manifests,
+        diff=assessed.diff,
+        diff_hash=assessed.diff_hash,
+        approved_hash=None,
+        preflight=assessed.preflight,
+        preflight_blocking=assessed.blocking,
+        waiver_id=proposal.waiver,
+        reverts_id=proposal.reverts,
+        created_at=now,
+        updated_at=now,
+        decided_by="",
+        decision_note="",
+        applied_by="",
+        applied_at=None,
+        commit_sha=None,
+        window_override="",
+        finished_at=None,
+    )
 
 
 def edit_change(
