@@ -46,8 +46,11 @@ def test_every_token_option_reads_leitplanke_token_from_the_environment():
 
     assert tokens == {
         ("scan", "LEITPLANKE_TOKEN"),
+        ("drift", "LEITPLANKE_TOKEN"),
         ("waivers pull", "LEITPLANKE_TOKEN"),
         ("waivers export", "LEITPLANKE_TOKEN"),
+        *((f"change {command}", "LEITPLANKE_TOKEN") for command in ("create", "submit", "approve", "reject")),
+        *((f"change {command}", "LEITPLANKE_TOKEN") for command in ("apply", "show", "list")),
     }
 
 

@@ -1,5 +1,6 @@
-"""Change control on both databases with real Git: a bare repository in a temporary folder as each
-environment's GitOps remote, a small pre-flight policy, and a catalog with a security team."""
+"""Fixtures of the delivery tests. Drift: a real Git repository and a directory of live exports. Change
+control: both databases with a bare repository in a temporary folder as each environment's GitOps
+remote, a small pre-flight policy, and a catalog with a security team."""
 
 from __future__ import annotations
 
@@ -9,9 +10,42 @@ from typing import Any
 
 import pytest
 from changeflows import T0, build_policy_set, git, put_env
+from driftcases import CHART, CLUSTER_MADE, LIVE, WEB_V1, WEB_V2, git as drift_git, write
 
 from leitplanke import catalog, engine
 from leitplanke.delivery import gitops, proposing
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository whose tag v1 holds WEB_V1 (plain, as an overlay and as a chart) and whose main moved on
+    to nginx:1.28 in the plain manifests."""
+    root = tmp_path / "gitops"
+    root.mkdir()
+    drift_git(root, "init", "-q", "-b", "main")
+    write(root, {"apps/plain/web.yaml": WEB_V1})
+    write(
+        root,
+        {
+            "apps/base/web.yaml": WEB_V1.replace("namespace: shop", "namespace: base"),
+            "apps/base/kustomization.yaml": "resources: [web.yaml]\n",
+            "apps/prod/kustomization.yaml": "resources: [../base]\nnamespace: shop\n",
+        },
+    )
+    write(root / "charts" / "web", CHART)
+    drift_git(root, "add", "-A")
+    drift_git(root, "commit", "-q", "-m", "v1")
+    drift_git(root, "tag", "v1")
+    write(root, {"apps/plain/web.yaml": WEB_V2})
+    drift_git(root, "commit", "-q", "-am", "nginx 1.28")
+    return root
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    exports = tmp_path / "live"
+    write(exports, {"shop.yaml": LIVE, "cluster-made.yaml": CLUSTER_MADE})
+    return exports
 
 
 @dataclass

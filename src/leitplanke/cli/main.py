@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
         catalog,
         changes,
         db,
+        drift,
         fix,
         policies,
         scan,
@@ -60,6 +61,7 @@ def build_app() -> typer.Typer:
     app.command("scan")(scan.scan_command)
     app.command("test")(testcmd.test_command)
     app.command("fix")(fix.fix_command)
+    app.command("drift")(drift.drift_command)
     app.add_typer(policies.build(), name="policies")
     app.command("serve")(serve.serve_command)
     app.command("webhook")(webhook.webhook_command)

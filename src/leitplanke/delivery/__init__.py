@@ -1,1 +1,1 @@
-"""Delivery: change requests, approvals, sync windows and the GitOps writer; deployments, incidents, DORA."""
+"""Delivery: change control, GitOps, deployments, DORA and drift between Git and the cluster."""
