@@ -184,3 +184,15 @@ def test_inside_the_window_the_change_goes_without_override(setup: Any) -> None:
     view = propose(setup, manifests("1.0"), now=T0)
     approve(setup, view, BOB, now=T0)
     assert apply(setup, view, now=T0 + timedelta(minutes=30)).window_override == ""
+
+
+def test_an_app_whose_name_would_leave_the_environments_folder_is_refused(setup: Any) -> None:
+    with pytest.raises(errors.Invalid, match="its name cannot name a file in the repository"):
+        gitops.file_of(None, "../../outside")
+    copy = gitops.gitrepos.WorkingCopy(setup.root / "copy", remote=str(setup.remote), branch="main")
+    with pytest.raises(gitops.gitrepos.GitError, match="is not a file of the working copy"):
+        copy.read("envs/../../escape.yaml")
+    with pytest.raises(gitops.gitrepos.GitError, match="is not a file of the working copy"):
+        copy.commit_file(
+            ".git/hooks/post-commit", "#!/bin/sh\n", author=gitops.gitrepos.person_of("user:x"), message="x"
+        )

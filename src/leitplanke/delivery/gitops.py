@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import fcntl
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,10 +27,13 @@ from leitplanke.store import changerecords
 from leitplanke.store.databases import Database
 
 SYSTEM = changes.SYSTEM
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def file_of(target: GitTarget | None, app: str) -> str:
     """Where an app's manifests live in the environment's repository."""
+    if not _APP_NAME.match(app):
+        raise errors.Invalid(f"app {app!r}: its name cannot name a file in the repository", field="app")
     name = f"{app}.yaml"
     return f"{target.path}/{name}" if target is not None and target.path else name
 

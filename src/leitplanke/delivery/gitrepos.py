@@ -103,15 +103,22 @@ class WorkingCopy:
         out = self._run(["ls-remote", "--heads", "origin", f"refs/heads/{self.branch}"])
         return out.split()[0] if out.strip() else None
 
+    def _inside(self, file: str) -> Path:
+        """``file`` in the working copy; GitError for a path that leaves it."""
+        target = (self.path / file).resolve()
+        if not target.is_relative_to(self.path.resolve()) or ".git" in Path(file).parts:
+            raise GitError(f"{file!r} is not a file of the working copy")
+        return target
+
     def read(self, file: str) -> str:
         """The file as the working copy has it ("" when absent)."""
-        target = self.path / file
+        target = self._inside(file)
         return target.read_text(encoding="utf-8") if target.is_file() else ""
 
     def commit_file(self, file: str, content: str, *, author: Person, message: str) -> str:
         """Write (or, for empty content, remove) ``file`` and commit it as ``author``, committed and
         signed off by leitplanke; the new commit's sha."""
-        target = self.path / file
+        target = self._inside(file)
         if content:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
