@@ -238,3 +238,34 @@ def test_the_routes_know_exactly_the_states_of_a_change() -> None:
     import typing
 
     assert typing.get_args(changeschemas.Status) == changes.STATUSES
+
+
+def test_a_restarted_service_records_a_change_whose_commit_reached_git_before_a_crash(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change = _create(api).json()
+    api.call("POST", f"/changes/{change['id']}/approve", "bob")
+
+    class Crash(Exception):
+        """The process dies between the push and the database (an exception: the test client lives on)."""
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patched:
+        patched.setattr(gitops, "_record", crash)
+        with pytest.raises(Crash):
+            api.call("POST", f"/changes/{change['id']}/apply", "alice", json={})
+    assert api.call("GET", f"/changes/{change['id']}", "viewer").json()["status"] == "approved"
+    pushed = _git("rev-parse", "main", cwd=api.remote).strip()
+    settings = Settings(database_url=api.database.url, data_dir=tmp_path / "restarted")
+    restarted = create_app(settings, database=api.database, clock=lambda: NOW)
+    with TestClient(restarted) as client:  # the start reconciles, before the first request
+        answer = client.get(
+            f"/api/v1/changes/{change['id']}", headers={"Authorization": f"Bearer {api.tokens['viewer']}"}
+        )
+    assert (answer.json()["status"], answer.json()["commitSha"], answer.json()["appliedBy"]) == (
+        "applied",
+        pushed,
+        "system",
+    )
