@@ -49,6 +49,8 @@ def test_every_token_option_reads_leitplanke_token_from_the_environment():
         ("drift", "LEITPLANKE_TOKEN"),
         ("waivers pull", "LEITPLANKE_TOKEN"),
         ("waivers export", "LEITPLANKE_TOKEN"),
+        *((f"change {command}", "LEITPLANKE_TOKEN") for command in ("create", "submit", "approve", "reject")),
+        *((f"change {command}", "LEITPLANKE_TOKEN") for command in ("apply", "show", "list")),
     }
 
 

@@ -62,6 +62,16 @@ def test_every_operation_declares_exactly_the_problems_it_may_answer(service: An
         "GET /api/v1/templates": API,
         "GET /api/v1/templates/{name}": sorted([*API, "404"]),
         "POST /api/v1/templates/{name}/render": sorted([*BODY, "404", "409"]),
+        "GET /api/v1/changes": API,
+        "POST /api/v1/changes": sorted([*BODY, "404", "409", "502"]),
+        "GET /api/v1/changes/{change_id}": sorted([*API, "404"]),
+        "POST /api/v1/changes/{change_id}/edit": sorted([*BODY, "404", "409", "502"]),
+        "POST /api/v1/changes/{change_id}/revert": sorted([*API, "404", "409", "502"]),
+        "POST /api/v1/changes/{change_id}/submit": sorted([*API, "404", "409"]),
+        "POST /api/v1/changes/{change_id}/cancel": sorted([*API, "404", "409"]),
+        "POST /api/v1/changes/{change_id}/approve": sorted([*API, "404", "409", "502"]),
+        "POST /api/v1/changes/{change_id}/reject": sorted([*BODY, "404", "409"]),
+        "POST /api/v1/changes/{change_id}/apply": sorted([*BODY, "404", "409", "502"]),
     }
 
 

@@ -27,6 +27,8 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "api_tokens",
         "waivers",
         "alert_outbox",
+        "change_requests",
+        "change_approvals",
     }
     assert databases.current_revision(database) == _scripts().get_current_head()
 
@@ -40,9 +42,10 @@ def _scripts() -> Any:
     return ScriptDirectory.from_config(config)
 
 
-def test_the_migrations_are_one_line_from_0001_to_the_finding_writes() -> None:
+def test_the_migrations_are_one_line_from_0001_to_the_changes() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0008_changes",
         "0007_finding_writes",
         "0006_ingestion",
         "0005_subjects",

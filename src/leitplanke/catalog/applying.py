@@ -149,6 +149,7 @@ def _put_environment(
     session: Session, chain: auditing.Chain, spec: entities.EnvironmentSpec, *, actor: str, now: datetime
 ) -> str:
     row = repositories.environment_by_name(session, spec.name)
+    control = spec.change_control.as_dict()
     if row is None:
         repositories.add(
             session,
@@ -156,15 +157,28 @@ def _put_environment(
                 name=spec.name,
                 enforcement=spec.enforcement,
                 requires_approval=spec.requires_approval,
+                change_control=control,
                 created_at=now,
             ),
         )
         outcome = "created"
-    elif (row.enforcement, row.requires_approval) == (spec.enforcement, spec.requires_approval):
+    elif (row.enforcement, row.requires_approval, row.change_control) == (
+        spec.enforcement,
+        spec.requires_approval,
+        control,
+    ):
         return "unchanged"
     else:
         row.enforcement, row.requires_approval = spec.enforcement, spec.requires_approval
+        row.change_control = control
         outcome = "updated"
     session.flush()
-    _audit(chain, "environment", spec.name, outcome, spec, actor=actor, now=now)
+    details = asdict(spec) | {"change_control": control}
+    chain.append(
+        actor=actor,
+        action=f"catalog.environment.{outcome}",
+        target=f"environment:{spec.name}",
+        at=now,
+        details=details,
+    )
     return outcome

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from leitplanke.catalog import changecontrols
 from leitplanke.core.problems import Problem
 
 ENFORCEMENT_MODES = ("audit", "warn", "enforce")
@@ -45,6 +46,8 @@ class EnvironmentSpec:
     name: str
     enforcement: str = "audit"
     requires_approval: bool = False
+    # approval rules, sync windows, failure mode and GitOps target of change requests (``delivery``)
+    change_control: changecontrols.ChangeControl = field(default_factory=changecontrols.ChangeControl)
 
 
 @dataclass(slots=True)
@@ -148,6 +151,14 @@ def _parse_environment(
             Problem(file, 0, "catalog-approval", "true or false", f"{where}.spec.requiresApproval")
         )
         return
+    control, wrong = changecontrols.parse_change_control(
+        spec.get("changeControl"), where=f"{where}.spec.changeControl", file=file
+    )
+    if wrong:
+        problems.extend(wrong)
+        return
     catalog.environments.append(
-        EnvironmentSpec(name=name, enforcement=enforcement, requires_approval=approval)
+        EnvironmentSpec(
+            name=name, enforcement=enforcement, requires_approval=approval, change_control=control
+        )
     )

@@ -30,6 +30,7 @@ def build_app() -> typer.Typer:
     from leitplanke.cli import (
         audit,
         catalog,
+        changes,
         db,
         drift,
         fix,
@@ -71,6 +72,7 @@ def build_app() -> typer.Typer:
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
     app.add_typer(templates.build(), name="templates")
+    app.add_typer(changes.build(), name="change")
 
     @app.command()
     def version() -> None:

@@ -60,6 +60,18 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "waiver.renew": Rule("developer", _OWNER, "renew a waiver"),
         "waiver.approve": Rule("approver", _OWNER, "approve a waiver", four_eyes=True),
         "waiver.reject": Rule("approver", _OWNER, "reject a waiver", four_eyes=True),
+        # change control (delivery): approving and rejecting are four-eyes, never by the author; a
+        # platform-admin alone applies a change outside the environment's sync windows
+        "changes.read": Rule("viewer", _OWNER, "read changes"),
+        "change.read": Rule("viewer", _OWNER, "read a change"),
+        "change.create": Rule("developer", _OWNER, "propose a change"),
+        "change.edit": Rule("developer", _OWNER, "edit a change"),
+        "change.submit": Rule("developer", _OWNER, "submit a change"),
+        "change.cancel": Rule("developer", _OWNER, "cancel a change"),
+        "change.approve": Rule("approver", _OWNER, "approve a change", four_eyes=True),
+        "change.reject": Rule("approver", _OWNER, "reject a change", four_eyes=True),
+        "change.apply": Rule("developer", _OWNER, "apply a change"),
+        "change.override-window": Rule("admin", _PLATFORM, "apply a change outside its sync windows"),
         "catalog.read": Rule("viewer", _ANYONE, "read the catalog"),
         "template.render": Rule("developer", _OWNER, "render a template"),
         "team.create": Rule("admin", _PLATFORM, "change a team"),
@@ -89,6 +101,10 @@ def for_team(name: str) -> Resource:
 
 def for_waiver(waiver_id: int, owner: str, *, requester: str | None = None) -> Resource:
     return Resource(f"waiver:{waiver_id}", (owner,), requester=requester)
+
+
+def for_change(change_id: int, owner: str, *, author: str | None = None) -> Resource:
+    return Resource(f"change:{change_id}", (owner,), requester=author)
 
 
 def for_environment(name: str) -> Resource:
@@ -159,7 +175,7 @@ def decide(principal: Principal, *, action: str, rule: Rule, resource: Resource)
 def denial(principal: Principal, decision: Decision, resource: Resource) -> Denial:
     details: dict[str, Any] = {"wanted": decision.rule.wanted, "action": decision.action}
     if decision.own_request:
-        details["reason"] = "the requester cannot decide their own waiver"
+        details["reason"] = f"the requester cannot decide their own {resource.target.partition(':')[0]}"
         details["subject"] = principal.subject
     else:
         details.update(role=decision.rule.role, team=decision.team, have=principal.role, of=principal.team)

@@ -22,6 +22,7 @@ from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
 from leitplanke.service import (
     apidocs,
+    changing,
     dispatching,
     ingesting,
     metrics,
@@ -79,10 +80,14 @@ def create_app(
         if dispatcher is not None:
             dispatcher.start()
         app.state.dispatcher = dispatcher
+        # applies a crash cut off between the Git push and the database: recorded before serving
+        await asyncio.to_thread(changing.reconcile_on_start, context, app.state.changes)
         every = settings.waiver_expiry_seconds
         expiring = asyncio.create_task(waiving.expire_periodically(context, every=every))
         flushing = asyncio.create_task(_flush_denials_periodically(context, every=denial_flush_seconds))
+        changes_expiring = asyncio.create_task(changing.expire_periodically(context, every=every))
         yield
+        changes_expiring.cancel()
         expiring.cancel()
         flushing.cancel()
         try:  # the counts of the windows still open: nothing counted is lost at shutdown
@@ -106,6 +111,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.context = context
+    app.state.changes = changing.tools_for(settings)  # pre-flight policies and GitOps working copies
     problems.install(app)
     problems.declare(app, api_prefix=API_PREFIX)
 
@@ -122,6 +128,7 @@ def create_app(
     app.include_router(routes.api_router(), prefix=API_PREFIX)
     app.include_router(waiving.api_router(), prefix=API_PREFIX)
     app.include_router(templating.api_router(), prefix=API_PREFIX)
+    app.include_router(changing.api_router(), prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,

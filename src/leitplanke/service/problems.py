@@ -38,6 +38,7 @@ MEANINGS = {
     415: "The request body's media type or content encoding is not one the operation reads.",
     422: "Invalid request: `field` names the field at fault, `errors` lists up to 20 issues.",
     500: "The service could not complete the request (answered without internals).",
+    502: "A repository the service writes to (GitOps) could not be read or written (`code`: git).",
     503: "The service is not ready: the database does not answer.",
 }
 

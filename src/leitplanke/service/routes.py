@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from leitplanke import catalog
+from leitplanke.catalog import changecontrols
 from leitplanke.governance import (
     access,
     auditing,
@@ -250,8 +251,14 @@ def _catalog_routes(router: APIRouter) -> None:
         body: schemas.EnvironmentIn, context: Context, principal: access.Principal, *, new: bool
     ) -> dict[str, str]:
         authorise(context, principal, "environment.write", authorising.for_environment(body.name))
+        control, wrong = changecontrols.parse_change_control(body.change_control, where="changeControl")
+        if wrong:
+            raise errors.Invalid(wrong[0].message, field=wrong[0].field)
         spec = catalog.EnvironmentSpec(
-            name=body.name, enforcement=body.enforcement, requires_approval=body.requires_approval
+            name=body.name,
+            enforcement=body.enforcement,
+            requires_approval=body.requires_approval,
+            change_control=control,
         )
         outcome = catalog.put_environment(
             context.database, spec, actor=principal.actor, now=context.clock(), must_be_new=new

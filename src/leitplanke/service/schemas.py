@@ -135,6 +135,8 @@ class EnvironmentIn(BaseModel):
     name: str = Name
     enforcement: Literal["audit", "warn", "enforce"] = "audit"
     requires_approval: bool = Field(default=False, alias="requiresApproval")
+    # approval rules, sync windows, failure mode, GitOps target (catalog.changecontrols checks it)
+    change_control: dict[str, Any] | None = Field(default=None, alias="changeControl")
 
 
 class FiguresOut(BaseModel):
