@@ -29,20 +29,24 @@ class Form:
 
 
 async def read_form(request: Request) -> Form:
-    """The posted form; 413 past the bound, 415 for another content type."""
+    """The posted form (an empty body is an empty form); 413 past the bound, 415 for a body of another
+    content type."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise HTTPException(415, "the portal's forms are posted as application/x-www-form-urlencoded")
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_FORM_BYTES:
             raise HTTPException(413, f"a form has at most {MAX_FORM_BYTES} bytes")
+    if body and kind != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "the portal's forms are posted as application/x-www-form-urlencoded")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HTTPException(400, "a form is UTF-8") from exc
-    return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+    try:
+        return Form(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+    except ValueError as exc:  # more fields than any form of the portal has
+        raise HTTPException(400, "a form has at most 200 fields") from exc
 
 
 def check_csrf(form: Form, expected: str) -> None:
