@@ -16,22 +16,33 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 def test_a_user_signs_in_with_their_password_and_gets_their_role_in_their_team(catalog_database: Any) -> None:
     user = portalusers.put_user(
-        catalog_database, login="alice", password="a long passphrase", role="developer", team="team-shop",
-        actor="test", now=T0,
+        catalog_database,
+        login="alice",
+        password="a long passphrase",
+        role="developer",
+        team="team-shop",
+        actor="test",
+        now=T0,
     )
     assert (user.subject, user.role, user.team) == ("user:alice", "developer", "team-shop")
-    assert portalusers.check_password(catalog_database, login="alice", password="a long passphrase") == user.id
+    assert (
+        portalusers.check_password(catalog_database, login="alice", password="a long passphrase") == user.id
+    )
     assert portalusers.check_password(catalog_database, login="alice", password="a long passphrasE") is None
     assert portalusers.check_password(catalog_database, login="bob", password="a long passphrase") is None
     principal = portalusers.principal_of_user(catalog_database, user.id)
     assert principal is not None
     assert (principal.subject, principal.role, principal.team, principal.actor) == (
-        "user:alice", "developer", "team-shop", "user:alice via portal:alice",
+        "user:alice",
+        "developer",
+        "team-shop",
+        "user:alice via portal:alice",
     )
     with catalog_database.reading() as session:
         last = session.query(AuditRecord).order_by(AuditRecord.seq.desc()).first()
     assert (last.action, last.target, last.details) == (
-        "portal-user.created", "portal-user:alice",
+        "portal-user.created",
+        "portal-user:alice",
         {"id": user.id, "subject": "user:alice", "role": "developer", "team": "team-shop"},
     )
 
@@ -67,7 +78,11 @@ def test_a_session_expires_ends_and_follows_a_revoked_token(catalog_database: An
     assert portalsessions.current(catalog_database, form.key, now=T0) is None  # the form's session ended
     found = portalsessions.current(catalog_database, opened.key, now=T0 + timedelta(hours=7))
     assert found is not None and found.principal is not None
-    assert (found.principal.subject, found.principal.role, found.principal.team) == ("user:ci", "viewer", "team-data")
+    assert (found.principal.subject, found.principal.role, found.principal.team) == (
+        "user:ci",
+        "viewer",
+        "team-data",
+    )
     assert portalsessions.current(catalog_database, opened.key, now=T0 + timedelta(hours=8)) is None
     access.revoke_token(catalog_database, token_id=created.id, actor="test", now=T0)
     assert portalsessions.current(catalog_database, opened.key, now=T0) is None
@@ -75,8 +90,13 @@ def test_a_session_expires_ends_and_follows_a_revoked_token(catalog_database: An
 
 def test_a_disabled_user_loses_the_session_at_once(catalog_database: Any) -> None:
     user = portalusers.put_user(
-        catalog_database, login="bob", password="a long passphrase", role="viewer", team="team-shop",
-        actor="test", now=T0,
+        catalog_database,
+        login="bob",
+        password="a long passphrase",
+        role="viewer",
+        team="team-shop",
+        actor="test",
+        now=T0,
     )
     opened = portalsessions.sign_in_user(catalog_database, user_id=user.id, now=T0, replaces=None)
     with catalog_database.transaction() as session:

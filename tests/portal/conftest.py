@@ -27,14 +27,25 @@ def portal(catalog_database: Any) -> Iterator[Portal]:
         database, catalog.AppSpec(name=XSS_APP, owner="team-shop", value_stream=XSS), actor="test", now=T_SCAN
     )
     for login, (role, team) in USERS.items():
-        portalusers.put_user(database, login=login, password=PASSWORD, role=role, team=team, actor="test", now=T_SCAN)
+        portalusers.put_user(
+            database, login=login, password=PASSWORD, role=role, team=team, actor="test", now=T_SCAN
+        )
     ingest(database, "checkout", shop_results())
-    ingest(database, "warehouse", [failure("disallow-privileged", "no-privileged", "loader", namespace="data")])
+    ingest(
+        database, "warehouse", [failure("disallow-privileged", "no-privileged", "loader", namespace="data")]
+    )
     ingest(database, XSS_APP, [failure("disallow-privileged", "no-privileged", "web", severity="high")])
     token = access.create_token(
-        database, subject="user:ci-shop", name="ci", role="developer", team="team-shop", actor="test", now=T_SCAN
+        database,
+        subject="user:ci-shop",
+        name="ci",
+        role="developer",
+        team="team-shop",
+        actor="test",
+        now=T_SCAN,
     ).token
-    app = create_app(Settings(database_url=database.url, migrate_on_start=False), database=database, clock=lambda: NOW)
+    app = create_app(
+        Settings(database_url=database.url, migrate_on_start=False), database=database, clock=lambda: NOW
+    )
     with TestClient(app, base_url="https://testserver") as client:
         yield Portal(client=client, database=database, token=token)
-

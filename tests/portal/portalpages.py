@@ -79,8 +79,20 @@ def failure(
 
 def shop_results() -> list[Any]:
     return [
-        failure("disallow-privileged", "no-privileged", "api", severity="critical", message=f"container {XSS} is privileged"),
-        failure("require-probes", "liveness", "api", severity="medium", path="spec.template.spec.containers[0].livenessProbe"),
+        failure(
+            "disallow-privileged",
+            "no-privileged",
+            "api",
+            severity="critical",
+            message=f"container {XSS} is privileged",
+        ),
+        failure(
+            "require-probes",
+            "liveness",
+            "api",
+            severity="medium",
+            path="spec.template.spec.containers[0].livenessProbe",
+        ),
         failure("require-probes", "liveness", XSS, severity="low"),
     ]
 
@@ -92,8 +104,13 @@ def many_results(count: int) -> list[Any]:
 
 def ingest(database: Any, app: str, results: list[Any], *, when: datetime = T_SCAN) -> None:
     findings.ingest_scan(
-        database, app=app, env="prod", results=results, summary={}, generated_at="", actor="test",
-        now=when, sla_days=SLA,
+        database,
+        app=app,
+        env="prod",
+        results=results,
+        summary={},
+        generated_at="",
+        actor="test",
+        now=when,
+        sla_days=SLA,
     )
-
-

@@ -26,14 +26,23 @@ def _ids(portal: Portal, app: str) -> list[int]:
     return [finding.id for finding, *_ in rows]
 
 
-def _request_waiver(client: TestClient, justification: str, *, app: str = "checkout", csrf: str | None = None) -> Any:
+def _request_waiver(
+    client: TestClient, justification: str, *, app: str = "checkout", csrf: str | None = None
+) -> Any:
     form = client.get("/portal/waivers/new")
     return client.post(
         "/portal/waivers",
         data={
-            "csrf": csrf_of(form.text) if csrf is None else csrf, "app": app, "env": "prod",
-            "policy": "require-probes", "rule": "", "kind": "Deployment", "namespace": "shop", "name": "api",
-            "justification": justification, "expires": "2026-02-20",
+            "csrf": csrf_of(form.text) if csrf is None else csrf,
+            "app": app,
+            "env": "prod",
+            "policy": "require-probes",
+            "rule": "",
+            "kind": "Deployment",
+            "namespace": "shop",
+            "name": "api",
+            "justification": justification,
+            "expires": "2026-02-20",
         },
         follow_redirects=False,
     )
@@ -42,7 +51,9 @@ def _request_waiver(client: TestClient, justification: str, *, app: str = "check
 # --- stored XSS ---------------------------------------------------------------------------------------
 
 
-def test_markup_in_app_names_messages_resource_names_and_justifications_is_shown_as_text(portal: Portal) -> None:
+def test_markup_in_app_names_messages_resource_names_and_justifications_is_shown_as_text(
+    portal: Portal,
+) -> None:
     sign_in(portal.client, "shop-dev")
     requested = _request_waiver(portal.client, f"because {XSS}")
     assert requested.status_code == 303
@@ -64,7 +75,9 @@ def test_markup_in_app_names_messages_resource_names_and_justifications_is_shown
     assert f"container {ESCAPED} is privileged" in shown["finding"].text  # a policy's message
     assert f"because {ESCAPED}" in shown["waiver"].text  # a justification
     assert f"because {ESCAPED}" in shown["team home"].text  # ... in the list of waivers waiting
-    hostile_app = portal.client.get("/portal/apps/" + XSS_APP.replace('"', "%22").replace(">", "%3E").replace("<", "%3C"))
+    hostile_app = portal.client.get(
+        "/portal/apps/" + XSS_APP.replace('"', "%22").replace(">", "%3E").replace("<", "%3C")
+    )
     assert hostile_app.status_code == 200 and "<svg" not in hostile_app.text
 
 
@@ -88,21 +101,40 @@ def test_every_form_refuses_a_post_without_its_sessions_token(portal: Portal) ->
     other_session = portal.fresh()
     stolen = csrf_of(other_session.get("/portal/sign-in").text)  # a valid token, of another session
     posts = {
-        "sign-in": (portal.fresh(), "/portal/sign-in", {"login": "shop-dev", "password": "correct horse battery"}),
+        "sign-in": (
+            portal.fresh(),
+            "/portal/sign-in",
+            {"login": "shop-dev", "password": "correct horse battery"},
+        ),
         "sign-out": (portal.client, "/portal/sign-out", {}),
-        "request": (portal.client, "/portal/waivers", {"app": "checkout", "env": "prod", "policy": "p", "kind": "K",
-                                                      "name": "n", "justification": "j", "expires": "2026-02-20"}),
+        "request": (
+            portal.client,
+            "/portal/waivers",
+            {
+                "app": "checkout",
+                "env": "prod",
+                "policy": "p",
+                "kind": "K",
+                "name": "n",
+                "justification": "j",
+                "expires": "2026-02-20",
+            },
+        ),
         "approve": (approver, waiver_url + "/approve", {"note": ""}),
         "reject": (approver, waiver_url + "/reject", {"note": ""}),
         "verify": (admin, "/portal/audit/verify", {}),
     }
     for token in (None, "", stolen):
         answers = {
-            name: client.post(url, data=data if token is None else {**data, "csrf": token}, follow_redirects=False)
+            name: client.post(
+                url, data=data if token is None else {**data, "csrf": token}, follow_redirects=False
+            )
             for name, (client, url, data) in posts.items()
         }
         assert {name: answer.status_code for name, answer in answers.items()} == dict.fromkeys(posts, 403)
-    assert [w.status for w in waivers.list_waivers(portal.database, repositories.WaiverFilter())] == ["requested"]
+    assert [w.status for w in waivers.list_waivers(portal.database, repositories.WaiverFilter())] == [
+        "requested"
+    ]
     assert portal.client.get("/portal/").status_code == 200  # still signed in
 
 
@@ -134,7 +166,11 @@ def test_the_session_cookie_is_host_only_secure_http_only_and_same_site(portal: 
     header = signed.headers["set-cookie"]
     morsel = SimpleCookie(header)[COOKIE]
     assert (morsel["path"], morsel["secure"], morsel["httponly"], morsel["samesite"], morsel["domain"]) == (
-        "/", True, True, "lax", "",
+        "/",
+        True,
+        True,
+        "lax",
+        "",
     )
     assert int(morsel["max-age"]) == 8 * 3600
 
@@ -144,7 +180,12 @@ def test_sign_in_never_redirects_to_another_site(portal: Portal) -> None:
         form = portal.client.get("/portal/sign-in")
         signed = portal.client.post(
             "/portal/sign-in",
-            data={"csrf": csrf_of(form.text), "login": "shop-dev", "password": "correct horse battery", "next": target},
+            data={
+                "csrf": csrf_of(form.text),
+                "login": "shop-dev",
+                "password": "correct horse battery",
+                "next": target,
+            },
             follow_redirects=False,
         )
         assert signed.headers["location"] == "/portal/"
@@ -170,15 +211,22 @@ ALLOWED = {
     "shop-viewer": {"/portal/teams/team-shop", "/portal/apps/checkout", "shop finding", "/portal/policies"},
     "shop-dev": {"/portal/teams/team-shop", "/portal/apps/checkout", "shop finding", "/portal/policies"},
     "data-dev": {
-        "/portal/teams/team-data", "/portal/apps/warehouse", "data finding", "/portal/findings?app=warehouse",
-        "/portal/waivers?app=warehouse", "/portal/waivers/new?finding=data", "/portal/policies",
+        "/portal/teams/team-data",
+        "/portal/apps/warehouse",
+        "data finding",
+        "/portal/findings?app=warehouse",
+        "/portal/waivers?app=warehouse",
+        "/portal/waivers/new?finding=data",
+        "/portal/policies",
     },
     "admin": set(PAGES),
 }
 
 
 @pytest.mark.parametrize("partial", [False, True], ids=["page", "htmx-partial"])
-def test_every_page_and_partial_answers_each_user_as_the_apis_rules_say(portal: Portal, partial: bool) -> None:
+def test_every_page_and_partial_answers_each_user_as_the_apis_rules_say(
+    portal: Portal, partial: bool
+) -> None:
     shop, data = _ids(portal, "checkout")[0], _ids(portal, "warehouse")[0]
     urls = {
         page: page.replace("shop finding", f"/portal/findings/{shop}")
@@ -191,7 +239,9 @@ def test_every_page_and_partial_answers_each_user_as_the_apis_rules_say(portal: 
     for user in ALLOWED:
         client = portal.fresh()
         sign_in(client, user)
-        seen[user] = {page for page, url in urls.items() if client.get(url, headers=headers).status_code == 200}
+        seen[user] = {
+            page for page, url in urls.items() if client.get(url, headers=headers).status_code == 200
+        }
     assert seen == ALLOWED
 
 
@@ -199,7 +249,10 @@ def test_an_unfiltered_list_shows_only_the_callers_team(portal: Portal) -> None:
     sign_in(portal.client, "shop-dev")
     shown = portal.client.get("/portal/findings").text
     assert "loader" not in shown and "warehouse" not in shown
-    assert sorted(set(re.findall(r"<td>([^<]+) / prod</td>", shown))) == ["checkout", "x&#34;&gt;&lt;svg onload=alert(1)&gt;"]
+    assert sorted(set(re.findall(r"<td>([^<]+) / prod</td>", shown))) == [
+        "checkout",
+        "x&#34;&gt;&lt;svg onload=alert(1)&gt;",
+    ]
 
 
 def test_a_waiver_is_requested_and_decided_only_with_the_apis_roles(portal: Portal) -> None:

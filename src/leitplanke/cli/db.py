@@ -167,7 +167,9 @@ def seed_portal_users(database: databases.Database) -> list[tuple[str, str, str,
     created = []
     for login, role, team in DEMO_USERS:
         password = secrets.token_urlsafe(12)
-        portalusers.put_user(database, login=login, password=password, role=role, team=team, actor="demo", now=now)
+        portalusers.put_user(
+            database, login=login, password=password, role=role, team=team, actor="demo", now=now
+        )
         created.append((login, password, role, team))
     return created
 

@@ -46,7 +46,12 @@ def _open(
             accounts.delete_session(session, _hash(replaces))
         accounts.delete_expired_sessions(session, now=now)
         row = PortalSession(
-            key_hash=_hash(key), csrf=csrf, user_id=user_id, token_id=token_id, created_at=now, expires_at=expires
+            key_hash=_hash(key),
+            csrf=csrf,
+            user_id=user_id,
+            token_id=token_id,
+            created_at=now,
+            expires_at=expires,
         )
         repositories.add(session, row)
     return Opened(key=key, csrf=csrf, expires_at=expires)

@@ -128,7 +128,13 @@ def principal_of_user(database: Database, user_id: int) -> access.Principal | No
         return None
     row, team = found
     return access.Principal(
-        token_id=0, subject=row.subject, name=row.login, role=row.role, team=team, team_id=row.team_id, via="portal"
+        token_id=0,
+        subject=row.subject,
+        name=row.login,
+        role=row.role,
+        team=team,
+        team_id=row.team_id,
+        via="portal",
     )
 
 

@@ -108,6 +108,4 @@ def page_scans(database: Database, *, app: str, limit: int, offset: int) -> tupl
         if app_row is None:
             raise errors.NotFound(f"no application {app!r} in the catalog", field="app")
         total, rows = postures.app_scans(session, app_row.id, limit=limit, offset=offset)
-        return total, [
-            ScanView(s.id, env, s.received_at, s.actor, s.results, s.failing) for s, env in rows
-        ]
+        return total, [ScanView(s.id, env, s.received_at, s.actor, s.results, s.failing) for s, env in rows]

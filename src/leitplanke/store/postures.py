@@ -30,12 +30,16 @@ def open_by_severity(
 
 def finding_by_id(session: Session, finding_id: int) -> tuple[Finding, str, str, str] | None:
     """The finding with its app, owning team and environment."""
-    query = repositories.finding_query([Finding, App.name, Team.name, Environment.name], repositories.FindingFilter())
+    query = repositories.finding_query(
+        [Finding, App.name, Team.name, Environment.name], repositories.FindingFilter()
+    )
     found = session.execute(query.where(Finding.id == finding_id)).first()
     return None if found is None else (found[0], found[1], found[2], found[3])
 
 
-def app_scans(session: Session, app_id: int, *, limit: int, offset: int) -> tuple[int, Sequence[tuple[Scan, str]]]:
+def app_scans(
+    session: Session, app_id: int, *, limit: int, offset: int
+) -> tuple[int, Sequence[tuple[Scan, str]]]:
     """How many scans the app has and one page of them with their environment, newest first."""
     total = session.scalar(select(func.count()).select_from(Scan).where(Scan.app_id == app_id)) or 0
     query = (
@@ -60,5 +64,7 @@ def audit_records(
     if target:
         conditions.append(AuditRecord.target == target)
     total = session.scalar(select(func.count()).select_from(AuditRecord).where(*conditions)) or 0
-    query = select(AuditRecord).where(*conditions).order_by(AuditRecord.seq.desc()).limit(limit).offset(offset)
+    query = (
+        select(AuditRecord).where(*conditions).order_by(AuditRecord.seq.desc()).limit(limit).offset(offset)
+    )
     return total, session.scalars(query).all()

@@ -4,11 +4,11 @@ button. The catalog is for every signed-in principal, as the API's; the audit tr
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from leitplanke.governance import authorising, auditing, auditverifying
+from leitplanke.governance import auditing, auditverifying, authorising
 from leitplanke.service import routes
 from leitplanke.service.portal import forms, pages, responding, sessions
 from leitplanke.store import postures
@@ -19,7 +19,11 @@ Words = Annotated[str, Query(max_length=200)]
 def add_routes(router: APIRouter) -> None:
     @router.get("/policies")
     def policies(
-        request: Request, q: Words = "", pack: pages.Name = "", severity: pages.Severity = "", page: pages.PageNo = 1
+        request: Request,
+        q: Words = "",
+        pack: pages.Name = "",
+        severity: pages.Severity = "",
+        page: pages.PageNo = 1,
     ) -> Response:
         visitor = sessions.signed_in(request)
         context = sessions.context_of(request)
@@ -28,7 +32,7 @@ def add_routes(router: APIRouter) -> None:
         now = context.clock()
         found = index.search(now=now, words=q, pack=pack, severity=severity)
         size = pages.PAGE_SIZE
-        listing = {
+        listing: dict[str, Any] = {
             "items": found[(page - 1) * size : page * size],
             "filters": {"q": q, "pack": pack, "severity": severity},
             "pager": pages.pager(total=len(found), page=page),
@@ -39,7 +43,9 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(request, template, **listing, **pages.chrome(visitor))
 
     @router.get("/audit")
-    def audit(request: Request, action: pages.Name = "", target: Words = "", page: pages.PageNo = 1) -> Response:
+    def audit(
+        request: Request, action: pages.Name = "", target: Words = "", page: pages.PageNo = 1
+    ) -> Response:
         visitor = sessions.signed_in(request)
         context = sessions.context_of(request)
         routes.authorise(context, visitor.principal, "audit.read", authorising.AUDIT)
@@ -72,7 +78,7 @@ def _audit_page(
             session, action=action or None, target=target or None, limit=size, offset=(page - 1) * size
         )
         items = [auditing.render_record(row) for row in rows]
-    listing = {
+    listing: dict[str, Any] = {
         "items": items,
         "filters": {"action": action, "target": target},
         "pager": pages.pager(total=total, page=page),

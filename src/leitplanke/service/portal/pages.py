@@ -31,8 +31,13 @@ def chrome(visitor: sessions.Visitor) -> dict[str, Any]:
 
 def pager(*, total: int, page: int, size: int = PAGE_SIZE) -> dict[str, Any]:
     last = max(1, -(-total // size))
-    return {"total": total, "page": page, "last": last, "first_item": (page - 1) * size + 1 if total else 0,
-            "last_item": min(page * size, total)}
+    return {
+        "total": total,
+        "page": page,
+        "last": last,
+        "first_item": (page - 1) * size + 1 if total else 0,
+        "last_item": min(page * size, total),
+    }
 
 
 def _owner(context: Any, app: str) -> str:
@@ -66,10 +71,18 @@ def add_routes(router: APIRouter) -> None:
         now = context.clock()
         posture = postures.build_posture(context.database, team=team, now=now)
         apps = [a for a in snapshot["apps"] if a["owner"] == team]
-        waiting = waivers.list_waivers(context.database, repositories.WaiverFilter(team=team, status=waivers.REQUESTED))
+        waiting = waivers.list_waivers(
+            context.database, repositories.WaiverFilter(team=team, status=waivers.REQUESTED)
+        )
         return responding.page(
-            request, "team.html", team=team, posture=posture, apps=apps,
-            waiting=waiting[:10], waiting_total=len(waiting), **chrome(visitor),
+            request,
+            "team.html",
+            team=team,
+            posture=posture,
+            apps=apps,
+            waiting=waiting[:10],
+            waiting_total=len(waiting),
+            **chrome(visitor),
         )
 
     @router.get("/apps/{app}")
@@ -90,8 +103,9 @@ def add_routes(router: APIRouter) -> None:
         filters = {"env": env, "severity": severity, "status": status}
         listing = _findings(context, app=app, filters=filters, page=page, team_ids=None)
         if responding.is_partial(request):
-            return responding.page(request, "partials/findings.html", **listing, base=f"/portal/apps/{app}",
-                                   **chrome(visitor))
+            return responding.page(
+                request, "partials/findings.html", **listing, base=f"/portal/apps/{app}", **chrome(visitor)
+            )
         now = context.clock()
         posture = postures.build_posture(context.database, team=owner, app=app, now=now)
         scan_total, scans = postures.page_scans(
@@ -99,9 +113,17 @@ def add_routes(router: APIRouter) -> None:
         )
         app_waivers = waivers.list_waivers(context.database, repositories.WaiverFilter(app=app))
         return responding.page(
-            request, "app.html", app=app, owner=owner, posture=posture, **listing,
-            base=f"/portal/apps/{app}", scans=scans, scan_pager=pager(total=scan_total, page=history, size=10),
-            app_waivers=list(reversed(app_waivers))[:20], **chrome(visitor),
+            request,
+            "app.html",
+            app=app,
+            owner=owner,
+            posture=posture,
+            **listing,
+            base=f"/portal/apps/{app}",
+            scans=scans,
+            scan_pager=pager(total=scan_total, page=history, size=10),
+            app_waivers=list(reversed(app_waivers))[:20],
+            **chrome(visitor),
         )
 
     @router.get("/findings")
@@ -119,9 +141,17 @@ def add_routes(router: APIRouter) -> None:
         context = sessions.context_of(request)
         principal = visitor.principal
         routes.check_scope(context, principal, "findings.read", team=None, app=app or None)
-        filters = {"app": app, "env": env, "severity": severity, "status": status, "policy": policy,
-                   "overdue": overdue}
-        listing = _findings(context, app=app, filters=filters, page=page, team_ids=principal.visible_team_ids())
+        filters = {
+            "app": app,
+            "env": env,
+            "severity": severity,
+            "status": status,
+            "policy": policy,
+            "overdue": overdue,
+        }
+        listing = _findings(
+            context, app=app, filters=filters, page=page, team_ids=principal.visible_team_ids()
+        )
         template = "partials/findings.html" if responding.is_partial(request) else "findings.html"
         return responding.page(request, template, **listing, base="/portal/findings", **chrome(visitor))
 
@@ -131,13 +161,21 @@ def add_routes(router: APIRouter) -> None:
         context = sessions.context_of(request)
         now = context.clock()
         view = postures.get_finding(context.database, finding_id, now=now)
-        routes.authorise(context, visitor.principal, "findings.read", authorising.for_app(view.app, view.team))
+        routes.authorise(
+            context, visitor.principal, "findings.read", authorising.for_app(view.app, view.team)
+        )
         entry = responding.portal_of(request).policies.by_id(view.policy, now=now)
         covering = [
-            w for w in waivers.list_waivers(context.database, repositories.WaiverFilter(app=view.app, env=view.env))
-            if view.policy in w.policies and any(
-                r["kind"] == view.resource["kind"] and r["name"] == view.resource["name"]
-                and r["namespace"] == view.resource["namespace"] for r in w.resources
+            w
+            for w in waivers.list_waivers(
+                context.database, repositories.WaiverFilter(app=view.app, env=view.env)
+            )
+            if view.policy in w.policies
+            and any(
+                r["kind"] == view.resource["kind"]
+                and r["name"] == view.resource["name"]
+                and r["namespace"] == view.resource["namespace"]
+                for r in w.resources
             )
         ]
         return responding.page(

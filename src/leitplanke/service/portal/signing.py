@@ -23,7 +23,9 @@ def add_routes(router: APIRouter) -> None:
         context = sessions.context_of(request)
         known = sessions.current(request)  # resolved before the body is read
         if known is None:
-            return _form(request, back="/portal/", message="Your sign-in form expired; try again.", status=403)
+            return _form(
+                request, back="/portal/", message="Your sign-in form expired; try again.", status=403
+            )
         form = await forms.read_form(request)
         forms.check_csrf(form, known.csrf)
         now, database = context.clock(), context.database
@@ -34,9 +36,13 @@ def add_routes(router: APIRouter) -> None:
             principal = access.authenticate(database, token)
             if principal is None:
                 return _form(request, back=back, message="That API token is unknown or revoked.", status=401)
-            opened = portalsessions.sign_in_token(database, token_id=principal.token_id, now=now, replaces=old_key)
+            opened = portalsessions.sign_in_token(
+                database, token_id=principal.token_id, now=now, replaces=old_key
+            )
         else:
-            user_id = portalusers.check_password(database, login=form.get("login"), password=form.get("password"))
+            user_id = portalusers.check_password(
+                database, login=form.get("login"), password=form.get("password")
+            )
             if user_id is None:
                 return _form(request, back=back, message="Wrong login or password.", status=401)
             opened = portalsessions.sign_in_user(database, user_id=user_id, now=now, replaces=old_key)

@@ -40,7 +40,7 @@ def add_routes(router: APIRouter) -> None:
         )
         found = list(reversed(waivers.list_waivers(context.database, where)))  # newest first
         size = pages.PAGE_SIZE
-        listing = {
+        listing: dict[str, Any] = {
             "items": found[(page - 1) * size : page * size],
             "filters": {"status": status, "app": app, "env": env},
             "pager": pages.pager(total=len(found), page=page),
@@ -57,10 +57,17 @@ def add_routes(router: APIRouter) -> None:
         values = {"expires": (now + timedelta(days=30)).strftime("%Y-%m-%d")}
         if finding:
             view = postures.get_finding(context.database, finding, now=now)
-            routes.authorise(context, visitor.principal, "waiver.request", authorising.for_app(view.app, view.team))
+            routes.authorise(
+                context, visitor.principal, "waiver.request", authorising.for_app(view.app, view.team)
+            )
             values.update(
-                app=view.app, env=view.env, policy=view.policy, rule=view.rule, kind=view.resource["kind"],
-                namespace=view.resource["namespace"], name=view.resource["name"],
+                app=view.app,
+                env=view.env,
+                policy=view.policy,
+                rule=view.rule,
+                kind=view.resource["kind"],
+                namespace=view.resource["namespace"],
+                name=view.resource["name"],
             )
         return _form(request, visitor, values=values, problem=None, status=200)
 
@@ -76,11 +83,17 @@ def add_routes(router: APIRouter) -> None:
             owner = catalog.owner_of(context.database, values["app"])
             if owner is None:
                 raise errors.NotFound(f"no application {values['app']!r} in the catalog", field="app")
-            routes.authorise(context, visitor.principal, "waiver.request", authorising.for_app(values["app"], owner))
+            routes.authorise(
+                context, visitor.principal, "waiver.request", authorising.for_app(values["app"], owner)
+            )
             wanted = _request(values)
             view = waivers.request_waiver(
-                context.database, wanted, actor=visitor.principal.actor, subject=visitor.principal.subject,
-                now=context.clock(), max_days=context.settings.max_waiver_days,
+                context.database,
+                wanted,
+                actor=visitor.principal.actor,
+                subject=visitor.principal.subject,
+                now=context.clock(),
+                max_days=context.settings.max_waiver_days,
             )
         except (errors.Invalid, errors.NotFound) as refused:
             return _form(request, visitor, values=values, problem=refused, status=422)
@@ -91,16 +104,22 @@ def add_routes(router: APIRouter) -> None:
         visitor = sessions.signed_in(request)
         context = sessions.context_of(request)
         view = waivers.get_waiver(context.database, waiver_id)
-        routes.authorise(context, visitor.principal, "waiver.read", authorising.for_waiver(view.id, view.team))
+        routes.authorise(
+            context, visitor.principal, "waiver.read", authorising.for_waiver(view.id, view.team)
+        )
         resource = authorising.for_waiver(view.id, view.team, requester=view.requester_subject)
         may_decide = (
             view.status == waivers.REQUESTED
             and authorising.authorise(visitor.principal, "waiver.approve", resource).allowed
         )
-        return responding.page(request, "waiver.html", waiver=view, may_decide=may_decide, **pages.chrome(visitor))
+        return responding.page(
+            request, "waiver.html", waiver=view, may_decide=may_decide, **pages.chrome(visitor)
+        )
 
     @router.post("/waivers/{waiver_id}/{decision}")
-    async def decide(request: Request, waiver_id: pages.ItemId, decision: Literal["approve", "reject"]) -> Response:
+    async def decide(
+        request: Request, waiver_id: pages.ItemId, decision: Literal["approve", "reject"]
+    ) -> Response:
         visitor = sessions.signed_in(request)
         form = await forms.read_form(request)
         forms.check_csrf(form, visitor.csrf)
@@ -109,15 +128,28 @@ def add_routes(router: APIRouter) -> None:
         resource = authorising.for_waiver(view.id, view.team, requester=view.requester_subject)
         routes.authorise(context, visitor.principal, f"waiver.{decision}", resource)
         waivers.decide_waiver(
-            context.database, waiver_id, approve=decision == "approve", note=form.get("note")[:4000],
-            actor=visitor.principal.actor, subject=visitor.principal.subject, now=context.clock(),
+            context.database,
+            waiver_id,
+            approve=decision == "approve",
+            note=form.get("note")[:4000],
+            actor=visitor.principal.actor,
+            subject=visitor.principal.subject,
+            now=context.clock(),
         )
         return RedirectResponse(f"/portal/waivers/{waiver_id}", 303)
 
 
 def _request(values: dict[str, str]) -> waivers.WaiverRequest:
-    for key, limit in (("app", 100), ("env", 100), ("policy", 253), ("rule", 253), ("kind", 253),
-                       ("namespace", 253), ("name", 253), ("justification", 4000)):
+    for key, limit in (
+        ("app", 100),
+        ("env", 100),
+        ("policy", 253),
+        ("rule", 253),
+        ("kind", 253),
+        ("namespace", 253),
+        ("name", 253),
+        ("justification", 4000),
+    ):
         if len(values[key]) > limit:
             raise errors.Invalid(f"{key} has at most {limit} characters", field=key)
     if not values["policy"]:
@@ -138,7 +170,11 @@ def _request(values: dict[str, str]) -> waivers.WaiverRequest:
 
 
 def _form(
-    request: Request, visitor: sessions.Visitor, *, values: dict[str, Any], problem: errors.GovernanceError | None,
+    request: Request,
+    visitor: sessions.Visitor,
+    *,
+    values: dict[str, Any],
+    problem: errors.GovernanceError | None,
     status: int,
 ) -> Response:
     context = sessions.context_of(request)
@@ -146,9 +182,15 @@ def _form(
     field = _form_field(problem.field) if problem else ""
     values = {key: values.get(key, "") for key in FIELDS}
     return responding.page(
-        request, "waiver_new.html", status=status, values=values, problem=str(problem) if problem else "",
-        problem_field=field, environments=[e["name"] for e in snapshot["environments"]],
-        max_days=context.settings.max_waiver_days, **pages.chrome(visitor),
+        request,
+        "waiver_new.html",
+        status=status,
+        values=values,
+        problem=str(problem) if problem else "",
+        problem_field=field,
+        environments=[e["name"] for e in snapshot["environments"]],
+        max_days=context.settings.max_waiver_days,
+        **pages.chrome(visitor),
     )
 
 

@@ -41,7 +41,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["portal_users.id"], name="fk_portal_sessions_user_id_portal_users", ondelete="CASCADE"
+            ["user_id"],
+            ["portal_users.id"],
+            name="fk_portal_sessions_user_id_portal_users",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["token_id"], ["api_tokens.id"], name="fk_portal_sessions_token_id_api_tokens", ondelete="CASCADE"
