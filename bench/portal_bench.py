@@ -163,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                 del client.headers[key]
             median, p95 = statistics.median(times), times[int(len(times) * 0.95) - 1]
             within &= median <= GOAL_MS
-            print(
-                f"{name:28} {median:8.1f} {p95:8.1f} {times[-1]:8.1f}  {'ok' if median <= GOAL_MS else 'SLOW'}"
-            )
+            verdict = "ok" if median <= GOAL_MS else "SLOW"
+            print(f"{name:28} {median:8.1f} {p95:8.1f} {times[-1]:8.1f}  {verdict}")
     database.dispose()
     return 0 if within else 1
 
