@@ -37,6 +37,7 @@ def build_app() -> typer.Typer:
         serve,
         testcmd,
         tokens,
+        users,
         waivers,
         webhook,
     )
@@ -66,6 +67,7 @@ def build_app() -> typer.Typer:
     app.add_typer(audit.build(), name="audit")
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
+    app.add_typer(users.build(), name="users")  # the portal's local users
     app.add_typer(waivers.build(), name="waivers")
 
     @app.command()
