@@ -7,7 +7,9 @@ with markup, so that every page that shows them is checked to escape them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,9 @@ from leitplanke import catalog
 from leitplanke.governance import access, portalusers
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
+
+# the browser test starts a real serve with the helper of tests/service
+sys.path.append(str(Path(__file__).resolve().parents[1] / "service"))
 
 
 @pytest.fixture

@@ -114,3 +114,23 @@ def ingest(database: Any, app: str, results: list[Any], *, when: datetime = T_SC
         now=when,
         sla_days=SLA,
     )
+
+
+def request_waiver(client: TestClient, **fields: str) -> Any:
+    """Post the waiver request form (with its token) of checkout's Deployment shop/api in prod, with
+    ``fields`` changed; the answer is not followed."""
+    form = client.get("/portal/waivers/new")
+    data = {
+        "csrf": csrf_of(form.text),
+        "app": "checkout",
+        "env": "prod",
+        "policy": "require-probes",
+        "rule": "",
+        "kind": "Deployment",
+        "namespace": "shop",
+        "name": "api",
+        "justification": "needed",
+        "expires": "2026-02-20",
+        **fields,
+    }
+    return client.post("/portal/waivers", data=data, follow_redirects=False)

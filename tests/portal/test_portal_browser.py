@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import serviceprocesses
-import serviceprocesses_path  # noqa: F401  (puts tests/service on the import path)
 
 import leitplanke
 from leitplanke.governance import portalusers

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import re
 
-from portalpages import NOW, PASSWORD, Portal, csrf_of, failure, ingest, many_results, sign_in
+from portalpages import (
+    NOW,
+    PASSWORD,
+    Portal,
+    csrf_of,
+    failure,
+    ingest,
+    many_results,
+    request_waiver,
+    sign_in,
+)
 
 from leitplanke.governance import portalsessions
 
@@ -112,21 +122,10 @@ def test_a_waiver_is_requested_by_one_user_and_approved_by_another(portal: Porta
     (finding_id, *_) = _finding_ids(portal.client.get("/portal/apps/checkout?severity=critical").text)
     form = portal.client.get(f"/portal/waivers/new?finding={finding_id}")
     assert 'value="disallow-privileged"' in form.text and 'value="api"' in form.text
-    requested = portal.client.post(
-        "/portal/waivers",
-        data={
-            "csrf": csrf_of(form.text),
-            "app": "checkout",
-            "env": "prod",
-            "policy": "disallow-privileged",
-            "rule": "",
-            "kind": "Deployment",
-            "namespace": "shop",
-            "name": "api",
-            "justification": "the node agent needs the host network until Q3",
-            "expires": "2026-02-20",
-        },
-        follow_redirects=False,
+    requested = request_waiver(
+        portal.client,
+        policy="disallow-privileged",
+        justification="the node agent needs the host network until Q3",
     )
     assert requested.status_code == 303
     waiver_url = requested.headers["location"]
@@ -148,22 +147,8 @@ def test_a_waiver_is_requested_by_one_user_and_approved_by_another(portal: Porta
 
 def test_the_requester_cannot_approve_their_own_waiver(portal: Portal) -> None:
     sign_in(portal.client, "shop-approver")
-    form = portal.client.get("/portal/waivers/new")
-    requested = portal.client.post(
-        "/portal/waivers",
-        data={
-            "csrf": csrf_of(form.text),
-            "app": "checkout",
-            "env": "prod",
-            "policy": "require-probes",
-            "rule": "liveness",
-            "kind": "Deployment",
-            "namespace": "shop",
-            "name": "api",
-            "justification": "probe lands next sprint",
-            "expires": "2026-02-10",
-        },
-        follow_redirects=False,
+    requested = request_waiver(
+        portal.client, rule="liveness", justification="probe lands next sprint", expires="2026-02-10"
     )
     page = portal.client.get(requested.headers["location"])
     assert "Approve waiver" not in page.text
@@ -176,22 +161,7 @@ def test_the_requester_cannot_approve_their_own_waiver(portal: Portal) -> None:
 
 def test_a_waiver_request_beyond_the_cap_is_shown_again_with_the_expiry_field_marked(portal: Portal) -> None:
     sign_in(portal.client, "shop-dev")
-    form = portal.client.get("/portal/waivers/new")
-    refused = portal.client.post(
-        "/portal/waivers",
-        data={
-            "csrf": csrf_of(form.text),
-            "app": "checkout",
-            "env": "prod",
-            "policy": "require-probes",
-            "rule": "",
-            "kind": "Deployment",
-            "namespace": "shop",
-            "name": "api",
-            "justification": "later",
-            "expires": "2027-01-01",
-        },
-    )
+    refused = request_waiver(portal.client, justification="later", expires="2027-01-01")
     assert refused.status_code == 422
     assert re.search(r'id="w-expires"[^>]*aria-invalid="true"', refused.text)
     assert "is more than 90 days away" in refused.text

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from portalpages import NOW, XSS, XSS_APP, Portal, csrf_of, sign_in
+from portalpages import NOW, XSS, XSS_APP, Portal, csrf_of, request_waiver, sign_in
 
 from leitplanke.governance import portalsessions, waivers
 from leitplanke.store import repositories
@@ -26,26 +26,8 @@ def _ids(portal: Portal, app: str) -> list[int]:
     return [finding.id for finding, *_ in rows]
 
 
-def _request_waiver(
-    client: TestClient, justification: str, *, app: str = "checkout", csrf: str | None = None
-) -> Any:
-    form = client.get("/portal/waivers/new")
-    return client.post(
-        "/portal/waivers",
-        data={
-            "csrf": csrf_of(form.text) if csrf is None else csrf,
-            "app": app,
-            "env": "prod",
-            "policy": "require-probes",
-            "rule": "",
-            "kind": "Deployment",
-            "namespace": "shop",
-            "name": "api",
-            "justification": justification,
-            "expires": "2026-02-20",
-        },
-        follow_redirects=False,
-    )
+def _request_waiver(client: TestClient, justification: str) -> Any:
+    return request_waiver(client, justification=justification)
 
 
 # --- stored XSS ---------------------------------------------------------------------------------------

@@ -31,14 +31,9 @@ def add_routes(router: APIRouter) -> None:
         index = responding.portal_of(request).policies
         now = context.clock()
         found = index.search(now=now, words=q, pack=pack, severity=severity)
-        size = pages.PAGE_SIZE
-        listing: dict[str, Any] = {
-            "items": found[(page - 1) * size : page * size],
-            "filters": {"q": q, "pack": pack, "severity": severity},
-            "pager": pages.pager(total=len(found), page=page),
-            "base": "/portal/policies",
-            "packs": index.packs(now=now),
-        }
+        filters = {"q": q, "pack": pack, "severity": severity}
+        listing = pages.listing(found, page=page, filters=filters, base="/portal/policies")
+        listing["packs"] = index.packs(now=now)
         template = "partials/policies.html" if responding.is_partial(request) else "policies.html"
         return responding.page(request, template, **listing, **pages.chrome(visitor))
 

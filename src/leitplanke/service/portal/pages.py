@@ -5,6 +5,7 @@ renders; who may see what is decided there, never here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -37,6 +38,17 @@ def pager(*, total: int, page: int, size: int = PAGE_SIZE) -> dict[str, Any]:
         "last": last,
         "first_item": (page - 1) * size + 1 if total else 0,
         "last_item": min(page * size, total),
+    }
+
+
+def listing(found: Sequence[Any], *, page: int, filters: dict[str, Any], base: str) -> dict[str, Any]:
+    """One page of a list held whole (waivers, policies): its items, filters, pager and address."""
+    size = PAGE_SIZE
+    return {
+        "items": found[(page - 1) * size : page * size],
+        "filters": filters,
+        "pager": pager(total=len(found), page=page),
+        "base": base,
     }
 
 

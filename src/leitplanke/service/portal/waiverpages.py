@@ -39,13 +39,8 @@ def add_routes(router: APIRouter) -> None:
             app=app or None, env=env or None, status=status or None, team_ids=principal.visible_team_ids()
         )
         found = list(reversed(waivers.list_waivers(context.database, where)))  # newest first
-        size = pages.PAGE_SIZE
-        listing: dict[str, Any] = {
-            "items": found[(page - 1) * size : page * size],
-            "filters": {"status": status, "app": app, "env": env},
-            "pager": pages.pager(total=len(found), page=page),
-            "base": "/portal/waivers",
-        }
+        filters = {"status": status, "app": app, "env": env}
+        listing = pages.listing(found, page=page, filters=filters, base="/portal/waivers")
         template = "partials/waivers.html" if responding.is_partial(request) else "waivers.html"
         return responding.page(request, template, **listing, **pages.chrome(visitor))
 
