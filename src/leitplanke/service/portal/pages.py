@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -14,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from leitplanke import catalog
 from leitplanke.governance import authorising, errors, findingviews, postures, waivers
 from leitplanke.service import routes
+from leitplanke.service.contexts import Context
 from leitplanke.service.portal import responding, sessions
 from leitplanke.store import repositories
 
@@ -52,7 +54,7 @@ def listing(found: Sequence[Any], *, page: int, filters: dict[str, Any], base: s
     }
 
 
-def _owner(context: Any, app: str) -> str:
+def _owner(context: Context, app: str) -> str:
     owner = catalog.owner_of(context.database, app)
     if owner is None:
         raise errors.NotFound(f"no application {app!r} in the catalog", field="app")
@@ -65,7 +67,7 @@ def add_routes(router: APIRouter) -> None:
         visitor = sessions.signed_in(request)
         principal = visitor.principal
         if principal.team is not None:
-            return RedirectResponse(f"/portal/teams/{principal.team}", 303)
+            return RedirectResponse(f"/portal/teams/{quote(principal.team, safe='')}", 303)
         context = sessions.context_of(request)
         routes.authorise(context, principal, "catalog.read", authorising.CATALOG)
         teams = catalog.snapshot(context.database)["teams"]
@@ -196,7 +198,7 @@ def add_routes(router: APIRouter) -> None:
 
 
 def _findings(
-    context: Any, *, app: str, filters: dict[str, Any], page: int, team_ids: frozenset[int] | None
+    context: Context, *, app: str, filters: dict[str, Any], page: int, team_ids: frozenset[int] | None
 ) -> dict[str, Any]:
     now = context.clock()
     where = repositories.FindingFilter(
