@@ -90,8 +90,11 @@ def seed_demo_command(
     examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
 ) -> None:
     """Load the demo catalog (2 teams, 3 apps, dev, prod) and scans of the examples; print an admin token."""
-    token = seed_demo(servicecommands.open_database(database), examples=Path(examples))
+    opened = servicecommands.open_database(database)
+    token = seed_demo(opened, examples=Path(examples))
     typer.echo(f"platform-admin token (shown once): {token}")
+    for line in demo_user_lines(seed_portal_users(opened)):
+        typer.echo(line)
 
 
 def seed_demo(database: databases.Database, *, examples: Path) -> str:
@@ -142,3 +145,37 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
         now=now,
     )
     return created.token
+
+
+# (login, role, team): the portal's demo users; a developer requests waivers, an approver of the same
+# team decides them (four eyes), the platform-admin reads the audit trail
+DEMO_USERS = (
+    ("alice", "developer", "team-platform"),
+    ("bob", "approver", "team-platform"),
+    ("carol", "platform-admin", None),
+)
+
+
+def seed_portal_users(database: databases.Database) -> list[tuple[str, str, str, str | None]]:
+    """The demo users with new random passwords (seeding again gives new ones): (login, password, role,
+    team) each."""
+    import secrets
+
+    from leitplanke.governance import portalusers
+
+    now = servicecommands.now()
+    created = []
+    for login, role, team in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        portalusers.put_user(
+            database, login=login, password=password, role=role, team=team, actor="demo", now=now
+        )
+        created.append((login, password, role, team))
+    return created
+
+
+def demo_user_lines(users: list[tuple[str, str, str, str | None]]) -> list[str]:
+    return [
+        f"portal user {login} / password {password}  ({role}{f' of {team}' if team else ''})"
+        for login, password, role, team in users
+    ]

@@ -40,6 +40,7 @@ def build_app() -> typer.Typer:
         templates,
         testcmd,
         tokens,
+        users,
         waivers,
         webhook,
     )
@@ -70,6 +71,7 @@ def build_app() -> typer.Typer:
     app.add_typer(audit.build(), name="audit")
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
+    app.add_typer(users.build(), name="users")  # the portal's local users
     app.add_typer(waivers.build(), name="waivers")
     app.add_typer(templates.build(), name="templates")
     app.add_typer(changes.build(), name="change")

@@ -17,7 +17,8 @@ def serve_command(
         bool, typer.Option("--demo", help="Load the demo catalog and scans of ./examples and print a token.")
     ] = False,
 ) -> None:
-    """Run the REST API (/api/v1, /healthz, /readyz, /metrics, /docs) on the configured database."""
+    """Run the REST API (/api/v1, /healthz, /readyz, /metrics, /docs) and the portal (/portal/) on the
+    configured database."""
     import uvicorn
 
     from leitplanke.cli import db, servicecommands
@@ -28,7 +29,11 @@ def serve_command(
     url = f"http://{host}:{port}"
     if demo:
         token = db.seed_demo(database, examples=Path("examples"))
+        users = db.seed_portal_users(database)
         typer.echo(f"leitplanke demo at {url}  (API docs: {url}/docs)")
+        typer.echo(f"portal: {url}/portal/  sign in as one of (passwords shown once):")
+        for line in db.demo_user_lines(users):
+            typer.echo(f"  {line}")
         typer.echo(f"platform-admin token (shown once): {token}")
         typer.echo(f'try: curl -s -H "Authorization: Bearer {token}" {url}/api/v1/findings?limit=5')
     else:

@@ -42,12 +42,13 @@ class Principal:
     role: str
     team: str | None  # None for platform-admin
     team_id: int | None
+    via: str = "token"  # how it signed in: an API token, or ``portal`` for a portal user (``name``: login)
 
     @property
     def actor(self) -> str:
         """Who did it, as audited: the subject and the token it used (before subjects, the actor was
-        ``token:<name>`` alone, which this ends with)."""
-        return f"{self.subject} via token:{self.name}"[:ACTOR_LENGTH]
+        ``token:<name>`` alone, which this ends with); a portal user's ``<subject> via portal:<login>``."""
+        return f"{self.subject} via {self.via}:{self.name}"[:ACTOR_LENGTH]
 
     @property
     def is_platform_admin(self) -> bool:

@@ -61,7 +61,7 @@ def page_findings(
         more, rows = len(rows) > limit, rows[:limit]
         seen = repositories.latest_scan_times(session, {(f.app_id, f.env_id) for f, *_ in rows})
         items = [
-            _view(finding, app, team, env, latest=seen.get((finding.app_id, finding.env_id)), now=now)
+            view_of(finding, app, team, env, latest=seen.get((finding.app_id, finding.env_id)), now=now)
             for finding, app, team, env in rows
         ]
     return FindingsPage(total=total, items=items, more=more)
@@ -80,7 +80,7 @@ def list_findings(
     return page.total, page.items
 
 
-def _view(
+def view_of(
     finding: Finding, app: str, team: str, env: str, *, latest: datetime | None, now: datetime
 ) -> FindingView:
     is_open = finding.status in slas.OPEN_STATUSES

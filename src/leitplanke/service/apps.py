@@ -26,6 +26,7 @@ from leitplanke.service import (
     dispatching,
     ingesting,
     metrics,
+    portal,
     problems,
     routes,
     templating,
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(waiving.api_router(), prefix=API_PREFIX)
     app.include_router(templating.api_router(), prefix=API_PREFIX)
     app.include_router(changing.api_router(), prefix=API_PREFIX)
+    portal.install(app)  # the web portal under /portal
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,

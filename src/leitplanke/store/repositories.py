@@ -23,6 +23,8 @@ from leitplanke.store.rows import (
     Environment,
     Finding,
     OutboxAlert,
+    PortalSession,
+    PortalUser,
     Scan,
     Team,
     Waiver,
@@ -389,5 +391,18 @@ def add_scan(session: Session, scan: Scan) -> int:
 
 def delete_all(session: Session) -> None:
     """Empty every table (tests and ``db seed-demo --reset``), children first."""
-    for row in (OutboxAlert, Finding, Waiver, Scan, ApiToken, App, Environment, Team, AuditLeaf, AuditRecord):
+    for row in (
+        PortalSession,
+        PortalUser,
+        OutboxAlert,
+        Finding,
+        Waiver,
+        Scan,
+        ApiToken,
+        App,
+        Environment,
+        Team,
+        AuditLeaf,
+        AuditRecord,
+    ):
         session.execute(delete(row))

@@ -326,4 +326,34 @@ class ChangeApproval(Row):
     )
 
 
+class PortalUser(Row):
+    """A local user of the portal: a login, its subject (``user:<login>``, what four eyes compare), an
+    argon2id hash of the password (never the password), one role bound to a team as a token's is."""
+
+    __tablename__ = "portal_users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(100), unique=True)
+    subject: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # viewer | developer | approver | admin | platform-admin
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class PortalSession(Row):
+    """A portal session kept on the server: the cookie carries a random key whose sha256 is ``key_hash``;
+    ``csrf`` is the synchronizer token of its forms. Before sign-in a session has neither user nor token
+    (it carries the sign-in form's token); signing in replaces it by a new one (no fixation)."""
+
+    __tablename__ = "portal_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("portal_users.id", ondelete="CASCADE"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 metadata = Row.metadata

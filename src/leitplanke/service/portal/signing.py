@@ -1,0 +1,75 @@
+"""Sign-in and sign-out: a local user's login and password, or an existing API token (its roles).
+
+The sign-in form comes with a session of its own (its CSRF token, nobody's rights); a successful
+sign-in ends that session and opens a new one with a new key, so a key planted before is worthless.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from leitplanke.governance import access, portalsessions, portalusers
+from leitplanke.service.portal import forms, responding, sessions
+
+
+def add_routes(router: APIRouter) -> None:
+    @router.get("/sign-in")
+    def sign_in_form(request: Request, next: str = "") -> Response:
+        return _form(request, back=sessions.safe_back(next), message="", status=200)
+
+    @router.post("/sign-in")
+    async def sign_in(request: Request) -> Response:
+        context = sessions.context_of(request)
+        known = sessions.current(request)  # resolved before the body is read
+        if known is None:
+            return _form(
+                request, back="/portal/", message="Your sign-in form expired; try again.", status=403
+            )
+        form = await forms.read_form(request)
+        forms.check_csrf(form, known.csrf)
+        now, database = context.clock(), context.database
+        old_key = request.cookies.get(sessions.COOKIE)
+        back = sessions.safe_back(form.get("next"))
+        token = form.get("token").strip()
+        if token:
+            principal = access.authenticate(database, token)
+            if principal is None:
+                return _form(request, back=back, message="That API token is unknown or revoked.", status=401)
+            opened = portalsessions.sign_in_token(
+                database, token_id=principal.token_id, now=now, replaces=old_key
+            )
+        else:
+            user_id = portalusers.check_password(
+                database, login=form.get("login"), password=form.get("password")
+            )
+            if user_id is None:
+                return _form(request, back=back, message="Wrong login or password.", status=401)
+            opened = portalsessions.sign_in_user(database, user_id=user_id, now=now, replaces=old_key)
+        response = RedirectResponse(back, 303)
+        sessions.set_cookie(response, opened, now=now)
+        return response
+
+    @router.post("/sign-out")
+    async def sign_out(request: Request) -> Response:
+        visitor = sessions.signed_in(request)
+        form = await forms.read_form(request)
+        forms.check_csrf(form, visitor.csrf)
+        portalsessions.sign_out(sessions.context_of(request).database, visitor.key)
+        response = RedirectResponse(sessions.SIGN_IN, 303)
+        sessions.clear_cookie(response)
+        return response
+
+
+def _form(request: Request, *, back: str, message: str, status: int) -> Response:
+    """The sign-in page with a fresh form session (and its cookie)."""
+    context = sessions.context_of(request)
+    now = context.clock()
+    opened = portalsessions.open_anonymous(
+        context.database, now=now, replaces=request.cookies.get(sessions.COOKIE)
+    )
+    response = responding.page(
+        request, "signin.html", status=status, back=back, message=message, csrf=opened.csrf, principal=None
+    )
+    sessions.set_cookie(response, opened, now=now)
+    return response
