@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import jinja2
-
 from leitplanke.catalog import entities, parametervalidating, preflighting, templatelibrary, templating
 from leitplanke.catalog.parametervalidating import ParameterError
 
@@ -112,7 +110,7 @@ def render(
     *,
     values: Mapping[str, Any],
     target: Target,
-    environment: jinja2.Environment,
+    environment: templating.Environment,
 ) -> Scaffold:
     """Validate ``values`` (over the schema's defaults) and ``target``, and render the manifests;
     with errors nothing is rendered."""
@@ -137,7 +135,7 @@ def scaffold(
     target: Target,
     mode: str,
     checker: preflighting.Checker,
-    environment: jinja2.Environment,
+    environment: templating.Environment,
     now: datetime,
 ) -> Scaffold:
     """``render``, then the pre-flight of the rendered manifests in the target environment's ``mode``."""

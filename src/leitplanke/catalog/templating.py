@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import jinja2
 from jinja2 import sandbox
@@ -36,6 +36,10 @@ class RenderError(Exception):
 class RenderedFile:
     name: str  # the manifest file's name inside the template, e.g. deployment.yaml
     text: str
+
+
+# what callers hold between building and rendering, named here so that only this module imports Jinja2
+Environment: TypeAlias = jinja2.Environment
 
 
 def yaml_value(value: Any) -> str:
