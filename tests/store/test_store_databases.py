@@ -43,6 +43,7 @@ def _scripts() -> Any:
 def test_the_migrations_are_one_line_from_0001_to_the_finding_writes() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0013_admission",
         "0007_finding_writes",
         "0006_ingestion",
         "0005_subjects",
