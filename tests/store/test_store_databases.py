@@ -27,6 +27,7 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "api_tokens",
         "waivers",
         "alert_outbox",
+        "admission_decisions",
     }
     assert databases.current_revision(database) == _scripts().get_current_head()
 
