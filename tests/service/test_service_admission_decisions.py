@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Service
 from sqlalchemy import select
 
+from conftest import Service
 from leitplanke.governance import auditverifying
 from leitplanke.store.rows import AdmissionDecision, AuditRecord, Finding
 
@@ -58,7 +58,12 @@ def test_a_batch_sent_twice_records_each_decision_once(service: Service) -> None
     body = {"decisions": [_decision("uid-1"), _decision("uid-2", app="nobody")]}
     first = service.client.post(URL, json=body, headers=service.headers("admin"))
     assert first.status_code == 200
-    assert first.json() == {"recorded": ["uid-1", "uid-2"], "duplicates": [], "unowned": ["uid-2"], "findings": 1}
+    assert first.json() == {
+        "recorded": ["uid-1", "uid-2"],
+        "duplicates": [],
+        "unowned": ["uid-2"],
+        "findings": 1,
+    }
     again = service.client.post(URL, json=body, headers=service.headers("admin"))
     assert again.json() == {"recorded": [], "duplicates": ["uid-1", "uid-2"], "unowned": [], "findings": 0}
     assert _findings(service) == [("no-privileged", "web", "new", "")]

@@ -20,7 +20,17 @@ from fastapi.responses import RedirectResponse
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
-from leitplanke.service import apidocs, decisions, dispatching, ingesting, metrics, problems, routes, uploads, waiving
+from leitplanke.service import (
+    apidocs,
+    decisions,
+    dispatching,
+    ingesting,
+    metrics,
+    problems,
+    routes,
+    uploads,
+    waiving,
+)
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases

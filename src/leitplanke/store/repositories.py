@@ -390,5 +390,17 @@ def add_scan(session: Session, scan: Scan) -> int:
 
 def delete_all(session: Session) -> None:
     """Empty every table (tests and ``db seed-demo --reset``), children first."""
-    for row in (AdmissionDecision, OutboxAlert, Finding, Waiver, Scan, ApiToken, App, Environment, Team, AuditLeaf, AuditRecord):
+    for row in (
+        AdmissionDecision,
+        OutboxAlert,
+        Finding,
+        Waiver,
+        Scan,
+        ApiToken,
+        App,
+        Environment,
+        Team,
+        AuditLeaf,
+        AuditRecord,
+    ):
         session.execute(delete(row))
