@@ -128,7 +128,7 @@ def test_bad_admission_config_entries_are_problems_naming_their_field() -> None:
                 "l.yaml",
                 0,
                 "invalid-admission",
-                "'ajar' is not one of open, closed",
+                "'ajar' is not one of open, closed, ignore, fail",
                 field="admission.failurePolicy.prod",
             ),
             Problem(
