@@ -241,6 +241,8 @@ class Webhook:
             pss_version=self.pss_version,
         )
         results = engine.evaluate(self.policy_set, review.document, context=context)
+        if review.namespace and not review.document.namespace:
+            _place(results, namespace=review.namespace)
         now = datetime.now(UTC)
         waivers = [*self.waivers, *self.book.active(app=app, env=environment, now=now)]
         if waivers:
@@ -248,6 +250,14 @@ class Webhook:
             engine.apply_waivers(report, waivers, now=now)
             results = report.results
         return results
+
+
+def _place(results: list[Result], *, namespace: str) -> None:
+    """An object created without ``metadata.namespace`` lives in the request's namespace: its results
+    say so, for waivers match on it and findings are keyed by it."""
+    for result in results:
+        if not result.resource.namespace:
+            result.resource = replace(result.resource, namespace=namespace)
 
 
 def _failed(text: str, *, failure: str) -> admissionmodes.Decision:
