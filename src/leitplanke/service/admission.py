@@ -204,7 +204,7 @@ class Webhook:
             # late is as good as failed: the environment's failure policy decides, never a silent pass
             self.metrics.over_budget.inc()
             took, allowed = f"{elapsed * 1000:.1f} ms", f"{budget * 1000:g} ms"
-            text = f"leitplanke: evaluation took {took}, over the budget of {allowed}"
+            text = f"evaluation took {took}, over the budget of {allowed}"
             return _failed(text, failure=failure), results
         return admissionmodes.decide(results, mode=mode, failure=failure), results
 
