@@ -161,3 +161,25 @@ def test_an_approved_service_waiver_lets_its_object_in_and_is_named_in_the_audit
         ("no-privileged", "web-other", "new", ""),
         ("no-privileged", "web-waived", "waived", waiver),
     ]
+
+
+def test_a_graceful_stop_ships_what_is_queued_before_the_process_ends(
+    service: Service, tmp_path: Path
+) -> None:
+    folder = tmp_path / "webhook"
+    folder.mkdir()
+    (folder / "leitplanke.yaml").write_text(CONFIG)
+    webhook = start_webhook(
+        folder,
+        "--pack", "none", "--policies", str(POLICIES), "--config", str(folder / "leitplanke.yaml"),
+        "--queue", str(tmp_path / "queue.sqlite"),
+        "--service-url", service.url, "--service-token-file", str(service.token_file()),
+        "--ship-seconds", "3600",  # after its first (empty) round the shipper sleeps: only the stop ships
+    )  # fmt: skip
+    try:
+        for uid in ("stop-1", "stop-2", "stop-3"):
+            assert webhook.review(build_review(_pod(uid), namespace="shop", uid=uid))[0] == 200
+        assert service.recorded() == []
+    finally:
+        stop(webhook)  # SIGTERM
+    assert service.recorded() == ["stop-1", "stop-2", "stop-3"]

@@ -126,7 +126,7 @@ def webhook_command(
             ship_seconds=ship_seconds,
             sync_seconds=sync_seconds,
         )
-        runner.run(_serve(uvicorn.Server(served), tls, jobs))
+        runner.run(_serve(uvicorn.Server(served), tls, app, jobs))
 
 
 def _service_token(url: str | None, token_file: Path | None) -> str:
@@ -140,8 +140,17 @@ def _service_token(url: str | None, token_file: Path | None) -> str:
         raise UsageError(f"cannot read the service token {token_file}: {exc}") from exc
 
 
-async def _serve(server: Any, tls: certificates.Certificates, jobs: list[Any]) -> None:
-    tasks = [asyncio.create_task(tls.watch()), *(asyncio.create_task(job) for job in jobs)]
+async def _serve(server: Any, tls: certificates.Certificates, app: Any, jobs: Any) -> None:
+    tasks = [asyncio.create_task(tls.watch()), *(asyncio.create_task(job) for job in jobs.running)]
+
+    async def stopping() -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await jobs.stop()  # the queue shipped as far as it goes before the process ends
+
+    # at the lifespan's shutdown: Uvicorn re-raises SIGTERM once ``serve`` ends, so no later code runs
+    app.on_shutdown.append(stopping)
     try:
         await server.serve()
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from leitplanke.sources import admission
 # the API server sends at most 3 MiB of object (etcd's request limit) plus the review around it
 MAX_BODY = 3 * 1024 * 1024 + 512 * 1024
 JSON = b"application/json"
+DRAIN_SECONDS = 10.0  # of Kubernetes' 30 s grace period: the rest is Uvicorn's to finish requests
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -100,10 +101,12 @@ class Webhook:
     pss_version: str = "latest"
     queue: DecisionQueue | None = None  # decisions to record, shipped by ``admissionshipping``
     book: WaiverBook = field(default_factory=WaiverBook)  # the service's waivers (``admissionwaivers``)
+    # run at the lifespan's shutdown, after the last request and before Uvicorn re-raises SIGTERM
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, on_shutdown=self.on_shutdown)
             return
         if scope["type"] != "http":
             return
@@ -291,6 +294,20 @@ def create_webhook_app(
     return webhook, problems
 
 
+@dataclass
+class BackgroundJobs:
+    """What runs beside the server on its loop once a service is named: shipping the queue (if any)
+    and syncing the service's waivers; ``stop`` drains the queue at a graceful stop (SIGTERM)."""
+
+    running: list[Coroutine[Any, Any, None]] = field(default_factory=list)
+    shipper: admissionshipping.Shipper | None = None
+
+    async def stop(self, *, seconds: float = DRAIN_SECONDS) -> None:
+        if self.shipper is not None:
+            await self.shipper.drain(seconds=seconds)
+            self.shipper.queue.close()
+
+
 def background_jobs(
     webhook: Webhook,
     *,
@@ -299,29 +316,28 @@ def background_jobs(
     ca_file: Path | None,
     ship_seconds: float,
     sync_seconds: float,
-) -> list[Coroutine[Any, Any, None]]:
-    """What runs beside the server on its loop once a service is named: shipping the queue (if any)
-    and syncing the service's waivers."""
+) -> BackgroundJobs:
+    """The shipping and waiver-sync jobs of ``webhook`` (none without a service)."""
     if not service_url:
-        return []
+        return BackgroundJobs()
     client = admissionshipping.ServiceClient(
         url=service_url, token=token, ca_file=str(ca_file) if ca_file else None
     )
     metrics = webhook.metrics
-    jobs: list[Coroutine[Any, Any, None]] = []
+    jobs = BackgroundJobs()
     if webhook.queue is not None:
-        shipper = admissionshipping.Shipper(
+        jobs.shipper = admissionshipping.Shipper(
             queue=webhook.queue,
             client=client,
             shipped=metrics.shipped,
             failed=metrics.ship_failures,
             every=ship_seconds,
         )
-        jobs.append(shipper.ship_periodically())
+        jobs.running.append(jobs.shipper.ship_periodically())
     sync = admissionwaivers.WaiverSync(
         book=webhook.book, client=client, every=sync_seconds, gauge=metrics.service_waivers
     )
-    jobs.append(sync.sync_periodically(lambda: datetime.now(UTC)))
+    jobs.running.append(sync.sync_periodically(lambda: datetime.now(UTC)))
     return jobs
 
 
@@ -345,12 +361,16 @@ async def _read_body(scope: Scope, receive: Receive, *, limit: int) -> bytes | N
             return b"".join(chunks)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(
+    receive: Receive, send: Send, *, on_shutdown: Sequence[Callable[[], Awaitable[None]]]
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            for hook in on_shutdown:
+                await hook()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -94,6 +94,17 @@ class Shipper:
             if sent < self.batch:
                 await asyncio.sleep(self.every)
 
+    async def drain(self, *, seconds: float) -> int:
+        """At a graceful stop: ship until the queue is empty, a batch fails or ``seconds`` pass; what
+        is left stays in the file for the next start on the same volume. The decisions left."""
+        try:
+            async with asyncio.timeout(seconds):
+                while await self.ship_once():
+                    pass
+        except (TimeoutError, ShippingFailed) as exc:
+            _log.warning("admission decisions left queued at stop: %s", exc or "time is up")
+        return self.queue.depth()
+
 
 class ShippingFailed(Exception):
     """The service did not take a batch (unreachable, refused, or an error): it stays queued."""

@@ -1,0 +1,160 @@
+"""The parts of recording on their own: the durable queue (a SQLite file), the record built of one
+answer (what is recorded and what is not), and the service's waiver listing read at the webhook."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from admissionreviews import build_review, pod
+
+from leitplanke.core.policies import Severity
+from leitplanke.core.results import Location, Resource, Result, Verdict
+from leitplanke.service import admissionrecords, admissionwaivers
+from leitplanke.service.admissionmodes import Decision
+from leitplanke.service.admissionqueues import DecisionQueue
+from leitplanke.sources import admission
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def test_the_queue_keeps_one_row_per_uid_in_order_and_survives_being_reopened(tmp_path: Path) -> None:
+    queue = DecisionQueue(tmp_path / "q.sqlite")
+    assert [queue.append(uid, uid.encode()) for uid in ("a", "b", "a", "c")] == [True, True, False, True]
+    assert queue.peek(2) == [(1, b"a"), (2, b"b")]
+    queue.remove_through(2)
+    queue.close()
+    reopened = DecisionQueue(tmp_path / "q.sqlite")
+    assert (reopened.peek(10), reopened.depth()) == ([(4, b"c")], 1)
+
+
+def _review(*, dry_run: bool = False) -> admission.Review:
+    parsed = admission.parse_review(
+        orjson.dumps(build_review(pod("web", privileged=True), namespace="shop", uid="u-1", dry_run=dry_run))
+    )
+    assert isinstance(parsed, admission.Review)
+    return parsed
+
+
+def _failing(verdict: Verdict = Verdict.FAIL, waiver: str = "") -> Result:
+    return Result(
+        policy="no-privileged",
+        rule="unprivileged",
+        resource=Resource("v1", "Pod", "", "web"),
+        verdict=verdict,
+        severity=Severity.HIGH,
+        message="container app is privileged",
+        location=Location(file="", line=0, path="spec.containers[0].securityContext.privileged"),
+        waiver=waiver,
+    )
+
+
+def test_a_denial_is_recorded_with_its_app_environment_user_object_and_failing_results() -> None:
+    record = admissionrecords.build_record(
+        _review(),
+        Decision(False, "deny", "m"),
+        [_failing()],
+        mode="enforce",
+        app="checkout",
+        env="prod",
+        now=NOW,
+    )
+    assert record is not None
+    assert orjson.loads(record) == {
+        "uid": "u-1",
+        "decidedAt": "2026-12-07T12:00:00+00:00",
+        "app": "checkout",
+        "env": "prod",
+        "mode": "enforce",
+        "outcome": "deny",
+        "operation": "CREATE",
+        "user": "alice",
+        "resource": {"apiVersion": "v1", "kind": "Pod", "namespace": "shop", "name": "web"},
+        "results": [
+            {
+                "policy": "no-privileged",
+                "rule": "unprivileged",
+                "verdict": "fail",
+                "severity": "high",
+                "message": "container app is privileged",
+                "path": "spec.containers[0].securityContext.privileged",
+                "waiver": "",
+            }
+        ],
+    }
+
+
+def test_dry_runs_exempt_requests_and_clean_passes_are_not_recorded() -> None:
+    failing = [_failing()]
+    denied = Decision(False, "deny", "m")
+    assert (
+        admissionrecords.build_record(
+            _review(dry_run=True), denied, failing, mode="enforce", app="a", env="e", now=NOW
+        )
+        is None
+    )
+    exempt = Decision(True, "exempt")
+    assert (
+        admissionrecords.build_record(_review(), exempt, failing, mode="enforce", app="a", env="e", now=NOW)
+        is None
+    )
+    clean = Decision(True, "allow")
+    passed = [_failing(Verdict.PASS)]
+    assert (
+        admissionrecords.build_record(_review(), clean, passed, mode="enforce", app="a", env="e", now=NOW)
+        is None
+    )
+
+
+def test_an_audited_violation_and_a_waived_failure_are_recorded_though_allowed() -> None:
+    allowed = Decision(True, "allow")
+    for result in (_failing(), _failing(Verdict.SKIP, waiver="waiver-3")):
+        record = admissionrecords.build_record(
+            _review(), allowed, [result], mode="audit", app="a", env="e", now=NOW
+        )
+        assert record is not None
+        assert orjson.loads(record)["results"][0]["verdict"] == result.verdict.value
+
+
+def test_only_approved_unexpired_waivers_of_the_listing_are_kept_per_app_and_environment() -> None:
+    def waiver(
+        number: int, *, status: str = "approved", expires: str = "2027-01-01T00:00:00Z"
+    ) -> dict[str, object]:
+        return {
+            "id": number,
+            "name": f"waiver-{number}",
+            "app": "checkout",
+            "env": "prod",
+            "team": "team-shop",
+            "policies": ["no-privileged"],
+            "rules": [],
+            "resources": [{"kind": "Pod", "namespace": "shop", "name": "web"}],
+            "justification": "why",
+            "status": status,
+            "requester": "dev",
+            "decidedBy": "approver",
+            "expires": expires,
+        }
+
+    listing = [
+        waiver(1),
+        waiver(2, status="requested"),
+        waiver(3, expires="2026-01-01T00:00:00Z"),
+        {"name": 4},
+    ]
+    book = admissionwaivers.parse_waivers(orjson.dumps(listing), now=NOW)
+    assert list(book) == [("checkout", "prod")]
+    (kept,) = book[("checkout", "prod")]
+    assert (kept.name, kept.policies, kept.owner, kept.approver) == (
+        "waiver-1",
+        ("no-privileged",),
+        "team-shop",
+        "approver",
+    )
+    assert kept.covers(
+        policy="no-privileged", rule="unprivileged", resource=Resource("v1", "Pod", "shop", "web")
+    )
+    assert not kept.covers(
+        policy="no-privileged", rule="unprivileged", resource=Resource("v1", "Pod", "shop", "db")
+    )
