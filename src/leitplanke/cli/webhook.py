@@ -20,7 +20,7 @@ from leitplanke.engine import pssversions
 # cli and service are sibling layers: the webhook app's factory is imported by name, as Uvicorn
 # imports ``serve``'s
 FACTORY = "leitplanke.service.admission:create_webhook_app"
-JOBS = "leitplanke.service.admission:background_jobs"
+JOBS = "leitplanke.service.admissionjobs:background_jobs"
 
 
 def webhook_command(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from leitplanke import engine
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.core.waivers import Waiver
-from leitplanke.service import admissionmodes, admissionrecords, admissionshipping, admissionwaivers, mutating
+from leitplanke.service import admissionmodes, admissionrecords, mutating
 from leitplanke.service.admissionqueues import DecisionQueue
 from leitplanke.service.admissionwaivers import WaiverBook
 from leitplanke.sources import admission
@@ -32,7 +32,6 @@ from leitplanke.sources import admission
 # the API server sends at most 3 MiB of object (etcd's request limit) plus the review around it
 MAX_BODY = 3 * 1024 * 1024 + 512 * 1024
 JSON = b"application/json"
-DRAIN_SECONDS = 10.0  # of Kubernetes' 30 s grace period: the rest is Uvicorn's to finish requests
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -292,53 +291,6 @@ def create_webhook_app(
         queue=DecisionQueue(queue_path, durable=queue_fsync) if queue_path is not None else None,
     )
     return webhook, problems
-
-
-@dataclass
-class BackgroundJobs:
-    """What runs beside the server on its loop once a service is named: shipping the queue (if any)
-    and syncing the service's waivers; ``stop`` drains the queue at a graceful stop (SIGTERM)."""
-
-    running: list[Coroutine[Any, Any, None]] = field(default_factory=list)
-    shipper: admissionshipping.Shipper | None = None
-
-    async def stop(self, *, seconds: float = DRAIN_SECONDS) -> None:
-        if self.shipper is not None:
-            await self.shipper.drain(seconds=seconds)
-            self.shipper.queue.close()
-
-
-def background_jobs(
-    webhook: Webhook,
-    *,
-    service_url: str | None,
-    token: str,
-    ca_file: Path | None,
-    ship_seconds: float,
-    sync_seconds: float,
-) -> BackgroundJobs:
-    """The shipping and waiver-sync jobs of ``webhook`` (none without a service)."""
-    if not service_url:
-        return BackgroundJobs()
-    client = admissionshipping.ServiceClient(
-        url=service_url, token=token, ca_file=str(ca_file) if ca_file else None
-    )
-    metrics = webhook.metrics
-    jobs = BackgroundJobs()
-    if webhook.queue is not None:
-        jobs.shipper = admissionshipping.Shipper(
-            queue=webhook.queue,
-            client=client,
-            shipped=metrics.shipped,
-            failed=metrics.ship_failures,
-            every=ship_seconds,
-        )
-        jobs.running.append(jobs.shipper.ship_periodically())
-    sync = admissionwaivers.WaiverSync(
-        book=webhook.book, client=client, every=sync_seconds, gauge=metrics.service_waivers
-    )
-    jobs.running.append(sync.sync_periodically(lambda: datetime.now(UTC)))
-    return jobs
 
 
 async def _read_body(scope: Scope, receive: Receive, *, limit: int) -> bytes | None:
