@@ -158,3 +158,22 @@ def test_only_approved_unexpired_waivers_of_the_listing_are_kept_per_app_and_env
     assert not kept.covers(
         policy="no-privileged", rule="unprivileged", resource=Resource("v1", "Pod", "shop", "db")
     )
+
+
+def test_with_checkpoints_elsewhere_a_checkpoint_from_another_thread_empties_the_wal(tmp_path: Path) -> None:
+    import threading
+
+    queue = DecisionQueue(tmp_path / "q.sqlite")
+    queue.checkpoint_elsewhere()
+    for number in range(2000):
+        queue.append(f"u{number}", b"x" * 500)
+    wal = tmp_path / "q.sqlite-wal"
+    assert wal.stat().st_size > 1_000_000  # no checkpoint by the appends
+    queue.remove_through(2000)
+    complete: list[bool] = []
+    worker = threading.Thread(target=lambda: complete.append(queue.checkpoint()))
+    worker.start()
+    worker.join()
+    assert complete == [True]
+    queue.append("after", b"y")  # the first writer after a complete checkpoint starts the WAL over
+    assert queue.peek(5) == [(2001, b"y")]

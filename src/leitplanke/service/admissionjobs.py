@@ -49,6 +49,7 @@ def background_jobs(
     metrics = webhook.metrics
     jobs = BackgroundJobs()
     if webhook.queue is not None:
+        webhook.queue.checkpoint_elsewhere()
         jobs.shipper = admissionshipping.Shipper(
             queue=webhook.queue,
             client=client,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from leitplanke.core.problems import UsageError
 
+WAL_BYTES = 16 * 1024 * 1024
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,6 +30,7 @@ class DecisionQueue:
     path: Path
     durable: bool = False  # fsync every append (power loss too), at a cost measured in the README
     _db: sqlite3.Connection = field(init=False, repr=False)
+    _checkpointer: sqlite3.Connection | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         try:
@@ -39,6 +41,8 @@ class DecisionQueue:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # the WAL file, once checkpointed and started over, is cut back to this size
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_BYTES}")
             self._db.execute(SCHEMA)
         except sqlite3.Error as exc:
             raise UsageError(f"cannot open the decision queue {self.path}: {exc}") from exc
@@ -57,8 +61,24 @@ class DecisionQueue:
         """Forget every decision up to and including ``seq`` (the service has recorded them)."""
         self._db.execute("DELETE FROM decisions WHERE seq <= ?", (seq,))
 
+    def checkpoint_elsewhere(self) -> None:
+        """Appends stop checkpointing the WAL (a checkpoint writes back and syncs the database file:
+        up to tens of milliseconds on the answer's path); ``checkpoint`` then does it, from a worker
+        thread (the shipper's, after each batch it removes)."""
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+
+    def checkpoint(self) -> bool:
+        """Write the WAL back into the database file without waiting for, or blocking, the appends
+        (a passive checkpoint on a connection of its own); any thread. True when all of it was."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        busy, frames, written = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return bool(busy == 0 and frames == written)
+
     def depth(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM decisions").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()

@@ -75,6 +75,7 @@ class Shipper:
             raise ShippingFailed(f"the service answered {status}: {answer[:300]!r}")
         self.queue.remove_through(items[-1][0])
         self.shipped.inc(len(items))
+        await asyncio.to_thread(self.queue.checkpoint)
         return len(items)
 
     async def ship_periodically(self) -> None:
