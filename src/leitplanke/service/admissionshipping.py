@@ -10,6 +10,7 @@ webhook's one way to the service's API, also used by ``admissionwaivers``.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import logging
 import ssl
 import urllib.error
@@ -17,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
+from leitplanke.core.problems import LeitplankeError
 from leitplanke.service.admissionqueues import DecisionQueue
 
 _log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ class ServiceClient:
                 return int(answer.status), answer.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             return 0, str(exc).encode()
 
 
@@ -86,7 +88,7 @@ class Shipper:
             try:
                 sent = await self.ship_once()
                 pause = self.every
-            except ShippingFailed as exc:
+            except Exception as exc:  # the edge: a round that fails (service, disk) must not end the task
                 _log.warning("admission decisions not shipped, retrying in %.0f s: %s", pause, exc)
                 sent = 0
                 await asyncio.sleep(pause)
@@ -107,5 +109,7 @@ class Shipper:
         return self.queue.depth()
 
 
-class ShippingFailed(Exception):
+class ShippingFailed(LeitplankeError):
     """The service did not take a batch (unreachable, refused, or an error): it stays queued."""
+
+    code = "shipping-failed"

@@ -107,5 +107,8 @@ class WaiverSync:
     async def sync_periodically(self, clock: Callable[[], datetime]) -> None:
         """Sync at once, then every ``every`` seconds, until cancelled."""
         while True:
-            await self.sync_once(now=clock())
+            try:
+                await self.sync_once(now=clock())
+            except Exception:  # the edge: a round that fails must not end the task; the last book stays
+                _log.exception("waivers not synced")
             await asyncio.sleep(self.every)
