@@ -102,3 +102,18 @@ def test_a_decision_without_a_uid_is_refused_with_the_field_named(service: Servi
     answer = service.client.post(URL, json={"decisions": [bad]}, headers=service.headers("admin"))
     assert answer.status_code == 422
     assert "uid" in answer.text
+
+
+def test_a_nul_character_or_a_time_utc_cannot_hold_is_refused_with_the_field_named(service: Service) -> None:
+    nul = _decision("uid-1")
+    nul["results"][0]["message"] = "a\x00b"
+    answer = service.client.post(URL, json={"decisions": [nul]}, headers=service.headers("admin"))
+    assert (answer.status_code, answer.json()["errors"][0]["field"]) == (
+        422,
+        "decisions[0].results[0].message",
+    )
+    early = _decision("uid-2")
+    early["decidedAt"] = "0001-01-01T00:00:00+05:00"
+    answer = service.client.post(URL, json={"decisions": [early]}, headers=service.headers("admin"))
+    assert (answer.status_code, answer.json()["errors"][0]["field"]) == (422, "decisions[0].decidedAt")
+    assert _findings(service) == []

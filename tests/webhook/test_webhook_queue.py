@@ -177,3 +177,67 @@ def test_with_checkpoints_elsewhere_a_checkpoint_from_another_thread_empties_the
     assert complete == [True]
     queue.append("after", b"y")  # the first writer after a complete checkpoint starts the WAL over
     assert queue.peek(5) == [(2001, b"y")]
+
+
+def test_a_decision_the_service_refuses_is_dropped_alone_and_the_others_are_shipped(tmp_path: Path) -> None:
+    """A real HTTP server on loopback that refuses (422) every batch holding ``"bad"``."""
+    import asyncio
+    import http.server
+    import threading
+
+    from prometheus_client import CollectorRegistry, Counter
+
+    from leitplanke.service.admissionshipping import ServiceClient, Shipper
+
+    taken: list[list[str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            uids = [d["uid"] for d in body["decisions"]]
+            status = 422 if "bad" in uids else 200
+            if status == 200:
+                taken.append(uids)
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        queue = DecisionQueue(tmp_path / "q.sqlite")
+        for uid in ("a", "bad", "c"):
+            queue.append(uid, orjson.dumps({"uid": uid}))
+        registry = CollectorRegistry()
+        shipped, failed = Counter("s", "s", registry=registry), Counter("f", "f", registry=registry)
+        client = ServiceClient(url=f"http://127.0.0.1:{server.server_port}", token="t")
+        shipper = Shipper(queue=queue, client=client, shipped=shipped, failed=failed)
+        assert asyncio.run(shipper.ship_once()) == 3
+    finally:
+        server.shutdown()
+    assert (taken, queue.depth()) == ([["a"], ["c"]], 0)
+    assert (registry.get_sample_value("s_total"), registry.get_sample_value("f_total")) == (2.0, 1.0)
+
+
+def test_a_hostile_uid_and_nul_characters_still_make_a_record_the_service_accepts() -> None:
+    long_uid = "u" * 300
+    assert (
+        admissionrecords.record_uid(long_uid)
+        == "sha256:" + __import__("hashlib").sha256(long_uid.encode()).hexdigest()
+    )
+    assert (
+        admissionrecords.record_uid("705ab4f5-6393-11e8-b7cc-42010a800002")
+        == "705ab4f5-6393-11e8-b7cc-42010a800002"
+    )
+    result = _failing()
+    result.message = "owner a\x00b"
+    record = admissionrecords.build_record(
+        _review(), Decision(False, "deny", "m"), [result], mode="enforce", app="ch\x00", env="prod", now=NOW
+    )
+    assert record is not None
+    parsed = orjson.loads(record)
+    assert (parsed["app"], parsed["results"][0]["message"]) == ("ch\ufffd", "owner a\ufffdb")

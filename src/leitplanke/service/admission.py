@@ -226,7 +226,7 @@ class Webhook:
         record = admissionrecords.build_record(
             review, decision, results, mode=mode, app=app, env=env, now=datetime.now(UTC)
         )
-        if record is not None and self.queue.append(review.uid, record):
+        if record is not None and self.queue.append(admissionrecords.record_uid(review.uid), record):
             self.metrics.queued.inc()
 
     def evaluate(self, review: admission.Review, *, environment: str = "", app: str = "") -> list[Result]:

@@ -8,6 +8,7 @@ a dry run, an exempt or skipped request and a clean pass are not.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from leitplanke.sources.admission import Review
 
 RECORDED_OUTCOMES = ("allow", "warn", "deny")
 USER_CHARS = 200
+UID_CHARS = 128
 
 
 def _kept(result: Result) -> bool:
@@ -48,32 +50,46 @@ def build_record(
     document = review.document
     user = review.user_info.get("username")
     record: dict[str, Any] = {
-        "uid": review.uid,
+        "uid": record_uid(review.uid),
         "decidedAt": now.isoformat(),
-        "app": app[:100],
-        "env": env[:100],
+        "app": _text(app, 100),
+        "env": _text(env, 100),
         "mode": mode,
         "outcome": decision.outcome,
         "operation": review.operation,
-        "user": user[:USER_CHARS] if isinstance(user, str) else "",
+        "user": _text(user, USER_CHARS) if isinstance(user, str) else "",
         "resource": {
-            "apiVersion": document.api_version[:253],
-            "kind": document.kind[:200] or "Unknown",
-            "namespace": (review.namespace or document.namespace)[:253],
-            "name": document.name[:253],
+            "apiVersion": _text(document.api_version, 200) or "unknown",
+            "kind": _text(document.kind, 200) or "Unknown",
+            "namespace": _text(review.namespace or document.namespace, 253),
+            "name": _text(document.name, 253),
         },
         "results": [_result(r) for r in kept[:500]],
     }
     return orjson.dumps(record)
 
 
+def record_uid(uid: str) -> str:
+    """The request uid as the service keys it: itself when it fits (an API server's uid is a UUID),
+    else a digest of it, so that a hostile uid still makes one well-formed key."""
+    if len(uid) <= UID_CHARS and "\x00" not in uid:
+        return uid
+    return "sha256:" + hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _text(value: str, limit: int) -> str:
+    """Within the service's limit and without NUL (which PostgreSQL does not keep): what the service
+    accepts, so that one hostile object never blocks the queue behind it."""
+    return value[:limit].replace("\x00", "\ufffd")
+
+
 def _result(result: Result) -> dict[str, str]:
     return {
-        "policy": result.policy[:200],
-        "rule": result.rule[:200] or "-",
+        "policy": _text(result.policy, 200) or "-",
+        "rule": _text(result.rule, 200) or "-",
         "verdict": result.verdict.value,
         "severity": result.severity.label,
-        "message": result.message[:4096],
-        "path": result.location.path[:1000],
-        "waiver": result.waiver[:200],
+        "message": _text(result.message, 4096),
+        "path": _text(result.location.path, 1000),
+        "waiver": _text(result.waiver, 200),
     }

@@ -66,19 +66,37 @@ class Shipper:
     batch: int = BATCH
 
     async def ship_once(self) -> int:
-        """Ship the oldest batch; the number of decisions the service confirmed (0: none queued)."""
+        """Ship the oldest batch; the number of decisions settled (0: none queued)."""
         items = self.queue.peek(self.batch)
         if not items:
             return 0
-        body = b'{"decisions":[' + b",".join(item for _, item in items) + b"]}"
-        status, answer = await asyncio.to_thread(self.client.call, "POST", DECISIONS_PATH, body)
-        if status != 200:
-            self.failed.inc()
-            raise ShippingFailed(f"the service answered {status}: {answer[:300]!r}")
-        self.queue.remove_through(items[-1][0])
-        self.shipped.inc(len(items))
+        status, answer = await self._post(items)
+        if status == 422 and len(items) > 1:
+            # the service refuses something in the batch: one at a time, so that a decision it will
+            # never take does not hold up the others
+            for item in items:
+                self._settle([item], *(await self._post([item])))
+        else:
+            self._settle(items, status, answer)
         await asyncio.to_thread(self.queue.checkpoint)
         return len(items)
+
+    async def _post(self, items: list[tuple[int, bytes]]) -> tuple[int, bytes]:
+        body = b'{"decisions":[' + b",".join(item for _, item in items) + b"]}"
+        return await asyncio.to_thread(self.client.call, "POST", DECISIONS_PATH, body)
+
+    def _settle(self, items: list[tuple[int, bytes]], status: int, answer: bytes) -> None:
+        """Remove what the service recorded (200) or refuses for good (422: logged, counted, dropped);
+        anything else keeps them queued and raises."""
+        if status == 422:
+            _log.error("the service refuses a queued decision, which is dropped: %r", answer[:300])
+            self.failed.inc()
+        elif status != 200:
+            self.failed.inc()
+            raise ShippingFailed(f"the service answered {status}: {answer[:300]!r}")
+        else:
+            self.shipped.inc(len(items))
+        self.queue.remove_through(items[-1][0])
 
     async def ship_periodically(self) -> None:
         """Ship until cancelled: at once while full batches wait, else every ``every`` seconds; after a

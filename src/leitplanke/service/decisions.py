@@ -18,14 +18,20 @@ from leitplanke.governance import admissiondecisions, authorising
 from leitplanke.service import routes
 from leitplanke.service.routes import ContextDep, PrincipalDep
 
-Text = Annotated[str, Field(max_length=253)]
-Named = Annotated[str, Field(min_length=1, max_length=200)]
+# PostgreSQL keeps no NUL in text: refused here (422), never passed on to fail there (500)
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, Field(max_length=253, pattern=NO_NUL)]
+Named = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 MAX_DECISIONS = 1000  # per batch: the webhook ships at most this many at once
 MAX_RESULTS = 500  # per decision
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """In UTC; a time without a zone is taken as UTC, one that UTC cannot hold is refused."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range in UTC") from exc
 
 
 class ResultIn(BaseModel):
@@ -34,14 +40,14 @@ class ResultIn(BaseModel):
     rule: Named
     verdict: Literal["fail", "warn", "error", "skip"]
     severity: Literal["critical", "high", "medium", "low", "info"]
-    message: str = Field(max_length=4096)
-    path: str = Field(default="", max_length=1000)
-    waiver: str = Field(default="", max_length=200)
+    message: str = Field(max_length=4096, pattern=NO_NUL)
+    path: str = Field(default="", max_length=1000, pattern=NO_NUL)
+    waiver: str = Field(default="", max_length=200, pattern=NO_NUL)
 
 
 class ObjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    api_version: Text = Field(alias="apiVersion")
+    api_version: Named = Field(alias="apiVersion")
     kind: Named
     namespace: Text = ""
     name: Text = ""
@@ -49,14 +55,14 @@ class ObjectIn(BaseModel):
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    uid: str = Field(min_length=1, max_length=128)
+    uid: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     decided_at: datetime = Field(alias="decidedAt")
-    app: str = Field(default="", max_length=100)
-    env: str = Field(default="", max_length=100)
+    app: str = Field(default="", max_length=100, pattern=NO_NUL)
+    env: str = Field(default="", max_length=100, pattern=NO_NUL)
     mode: Literal["audit", "warn", "enforce", "mutate"]
     outcome: Literal["allow", "warn", "deny"]
     operation: Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
-    user: str = Field(default="", max_length=200)
+    user: str = Field(default="", max_length=200, pattern=NO_NUL)
     resource: ObjectIn
     results: list[ResultIn] = Field(default=[], max_length=MAX_RESULTS)
 
