@@ -96,7 +96,8 @@ class WaiverSync:
             _log.warning("waivers not synced: the service answered %s: %r", status, body[:300])
             return False
         try:
-            self.book.by_scope = parse_waivers(body, now=now)
+            # parsed off the loop: a long listing must not hold up the answers
+            self.book.by_scope = await asyncio.to_thread(parse_waivers, body, now=now)
         except ValueError as exc:  # orjson's error is a ValueError
             _log.warning("waivers not synced: %s", exc)
             return False
