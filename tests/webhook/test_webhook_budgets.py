@@ -25,7 +25,7 @@ from webhookservers import POLICIES, Authority, Webhook, make_authority, start_w
 CONFIG = """\
 admission:
   environments:
-    strict: {mode: enforce, failurePolicy: fail, budgetMs: 0.001}
+    strict: {mode: enforce, failurePolicy: fail, budgetMs: 0.001, mutate: true}
     lenient: {mode: enforce, failurePolicy: ignore, budgetMs: 0.001}
     roomy: {mode: enforce, failurePolicy: Fail, budgetMs: 5000}
     forgiving: {mode: enforce, failurePolicy: Ignore}
@@ -77,6 +77,15 @@ def test_an_evaluation_over_its_budget_is_allowed_with_a_warning_where_the_failu
     )
     warnings = response["warnings"]
     assert isinstance(warnings, list) and len(warnings) == 1 and re.fullmatch(OVER, warnings[0])
+
+
+def test_a_mutation_over_its_budget_returns_no_patch_and_is_denied_where_the_failure_policy_is_fail(
+    webhook: Webhook,
+) -> None:
+    status, answer = webhook.review(build_review(pod("web"), namespace="strict"), path="/mutate")
+    response = answer["response"]
+    assert (status, response["allowed"], "patch" in response) == (200, False, False)
+    assert re.fullmatch(f"leitplanke: 1 problem: {OVER}", response["status"]["message"])
 
 
 def test_within_its_budget_an_evaluation_decides_by_the_policies(webhook: Webhook) -> None:

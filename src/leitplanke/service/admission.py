@@ -170,6 +170,7 @@ class Webhook:
             fixed = replace(review, document=replace(review.document, body=body))
             return self.evaluate(fixed, environment=environment, app=app)
 
+        failure, started = self.config.failure_of(environment), time.perf_counter()
         try:
             mutation = mutating.mutate(
                 review.document.body,
@@ -179,8 +180,19 @@ class Webhook:
         except Exception as exc:  # the edge: as in validation, one bad object never stops the webhook
             self.metrics.policy_errors.inc()
             text = f"leitplanke could not fix the object: {type(exc).__name__}: {exc}"
-            return _failed(text, failure=self.config.failure_of(environment)), []
+            return _failed(text, failure=failure), []
+        over = self._over_budget(started, environment=environment)
+        if over:  # every round of fixing counts: a patch made late is not returned
+            return _failed(over, failure=failure), []
         return admissionmodes.Decision(True, "patch" if mutation.patch else "allow"), mutation.patch
+
+    def _over_budget(self, started: float, *, environment: str) -> str:
+        """Why the evaluation since ``started`` is over the environment's budget; "" within it."""
+        elapsed, budget = time.perf_counter() - started, self.config.budget_of(environment)
+        if elapsed <= budget:
+            return ""
+        self.metrics.over_budget.inc()
+        return f"evaluation took {elapsed * 1000:.1f} ms, over the budget of {budget * 1000:g} ms"
 
     def _decide(
         self, review: admission.Review, *, environment: str, mode: str, app: str
@@ -198,16 +210,12 @@ class Webhook:
             self.metrics.policy_errors.inc()
             text = f"leitplanke could not evaluate the object: {type(exc).__name__}: {exc}"
             return _failed(text, failure=failure), []
-        elapsed, budget = time.perf_counter() - started, self.config.budget_of(environment)
+        over = self._over_budget(started, environment=environment)
         errors = sum(1 for r in results if r.verdict is Verdict.ERROR)
         if errors:
             self.metrics.policy_errors.inc(errors)
-        if elapsed > budget:
-            # late is as good as failed: the environment's failure policy decides, never a silent pass
-            self.metrics.over_budget.inc()
-            took, allowed = f"{elapsed * 1000:.1f} ms", f"{budget * 1000:g} ms"
-            text = f"evaluation took {took}, over the budget of {allowed}"
-            return _failed(text, failure=failure), results
+        if over:  # late is as good as failed: the environment's failure policy decides, never a pass
+            return _failed(over, failure=failure), results
         return admissionmodes.decide(results, mode=mode, failure=failure), results
 
     def _record(
