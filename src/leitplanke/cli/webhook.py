@@ -1,7 +1,9 @@
 """``leitplanke webhook``: the validating and mutating admission webhook over HTTPS on Uvicorn.
 
 Gathers and compiles the policies as ``scan`` does (``cli/gathering``), builds the service's
-webhook app with them and serves it with TLS 1.2+ from files that are reloaded when they change.
+webhook app with them and serves it with TLS 1.2+ from files that are reloaded when they change
+(client certificates required with ``--client-ca-file``), with the decision queue's shipping and the
+waiver sync beside it on the same loop (``service/admissionjobs``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 an AdmissionReview; ``/healthz``, ``/readyz`` and ``/metrics`` beside it.
 
 Built by ``create_webhook_app`` with a compiled ``PolicySet`` (``leitplanke webhook`` runs it on
-Uvicorn over TLS); per request: parse (``sources.admission``), evaluate (``engine``), decide
-(``admissionmodes``), or fix (``mutating``). Bad input is a 400 or a well-formed denial, never a 500.
+Uvicorn over TLS); per request: parse (``sources.admission``), evaluate (``engine``, with the file
+and the service's waivers, within the environment's budget), decide (``admissionmodes``) and queue
+the decision to record (``admissionrecords``, ``admissionqueues``) before answering, or fix
+(``mutating``). Bad input is a 400 or a well-formed denial, never a 500.
 """
 
 from __future__ import annotations
