@@ -173,13 +173,16 @@ def make_certificates(folder: Path) -> Path:
     return folder / "ca.crt"
 
 
-def start_server(folder: Path, port: int, profile: Path | None) -> subprocess.Popen[bytes]:
-    """The real ``leitplanke webhook``; under cProfile (written at its exit) with ``profile``."""
+def start_server(
+    folder: Path, port: int, profile: Path | None, queue: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """The real ``leitplanke webhook``; under cProfile (written at its exit) with ``profile``; with
+    ``queue`` flags it records every decision through its local queue (no service: nothing ships)."""
     profiler = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
     command = [
         *profiler, "-m", "leitplanke.cli", "webhook", "--port", str(port), "--host", "127.0.0.1",
         "--cert-file", str(folder / "tls.crt"), "--key-file", str(folder / "tls.key"),
-        "--config", str(folder / "leitplanke.yaml"),
+        "--config", str(folder / "leitplanke.yaml"), *queue,
     ]  # fmt: skip
     with (folder / "webhook.log").open("wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
@@ -421,6 +424,9 @@ def main() -> None:
     parser.add_argument("--soak-rate", type=float, default=500.0)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--profile", type=Path, help="run the server under cProfile, write and print it")
+    parser.add_argument(
+        "--queue", choices=("off", "normal", "fsync"), default="off", help="record through the decision queue"
+    )
     args = parser.parse_args()
     real = args.shared / "bench" / "real"
     if not real.is_dir():
@@ -440,10 +446,13 @@ def main() -> None:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 args.port = probe.getsockname()[1]
-        process = start_server(folder, args.port, args.profile)
+        queue = () if args.queue == "off" else ("--queue", str(folder / "queue.sqlite"))
+        queue += ("--queue-fsync",) if args.queue == "fsync" else ()
+        process = start_server(folder, args.port, args.profile, queue)
         try:
             wait_ready(process, args.port, context, folder / "webhook.log")
             print(f"webhook pid {process.pid}: {(folder / 'webhook.log').read_text().splitlines()[0]}")
+            print(f"decision queue: {args.queue}")
             print(
                 f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
                 f"{args.connections} keep-alive TLS connections, latency from the scheduled send"

@@ -113,6 +113,16 @@ def test_the_webhook_runs_the_agreed_command_with_https_probes_and_the_api_runs_
         "8443",
         "--config",
         "/etc/leitplanke/leitplanke.yaml",
+        "--queue",
+        "/var/lib/leitplanke/queue/decisions.sqlite",
+        "--service-url",
+        "http://release-leitplanke-api.default.svc:8080",
+        "--service-token-file",
+        "/var/run/leitplanke/service/token",
+        "--ship-seconds",
+        "1",
+        "--sync-seconds",
+        "30",
     ]
     assert webhook["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
     assert webhook["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
@@ -184,7 +194,7 @@ def test_without_namespace_labels_the_webhook_has_no_role_and_no_token() -> None
         ("ClusterRoleBinding", "webhook"),
     }
     spec = one(documents, "Deployment", "webhook")["spec"]["template"]["spec"]
-    assert [v["name"] for v in spec["volumes"]] == ["tmp", "data", "config", "tls"]
+    assert [v["name"] for v in spec["volumes"]] == ["tmp", "data", "config", "tls", "queue", "service-token"]
     egress = one(documents, "NetworkPolicy", "webhook")["spec"]["egress"]
     assert [rule["ports"][0]["port"] for rule in egress] == [53, 8080]
 

@@ -51,6 +51,7 @@ CASES = [
     ("environment.write", authorising.for_environment("prod"), None),
     ("audit.read", authorising.AUDIT, None),
     ("audit.verify", authorising.AUDIT, None),
+    ("admission.record", authorising.ADMISSION, None),
 ]
 
 

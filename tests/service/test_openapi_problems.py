@@ -53,6 +53,7 @@ def test_every_operation_declares_exactly_the_problems_it_may_answer(service: An
         "GET /api/v1/audit/{seq}/leaves/{idx}": sorted([*API, "404"]),
         "GET /api/v1/waivers": API,
         "POST /api/v1/waivers": sorted([*BODY, "404"]),
+        "POST /api/v1/admission/decisions": BODY,
         "GET /api/v1/waivers/figures": API,
         "GET /api/v1/waivers/export": sorted([*API, "404"]),
         "GET /api/v1/waivers/{waiver_id}": sorted([*API, "404"]),

@@ -31,6 +31,7 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "change_approvals",
         "portal_users",
         "portal_sessions",
+        "admission_decisions",
     }
     assert databases.current_revision(database) == _scripts().get_current_head()
 
@@ -47,6 +48,7 @@ def _scripts() -> Any:
 def test_the_migrations_are_one_line_from_0001_to_the_newest() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0013_admission",
         "0012_portal",
         "0008_changes",
         "0007_finding_writes",

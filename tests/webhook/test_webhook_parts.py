@@ -96,7 +96,10 @@ def test_bad_mutation_settings_are_problems_naming_their_field() -> None:
     }
     parsed, problems = admissionmodes.parse_admission_config(raw, file="l.yaml")
     assert sorted((p.field, p.message) for p in problems) == [
-        ("admission.environments.staging.fixes", "unknown key 'fixes': use mode, mutate, unsafeFixes"),
+        (
+            "admission.environments.staging.fixes",
+            "unknown key 'fixes': use mode, mutate, unsafeFixes, failurePolicy, budgetMs",
+        ),
         ("admission.environments.staging.mutate", "mutate must be true or false, not 'yes'"),
         ("admission.mutate", "mutate must be a list of strings"),
         ("admission.unsafeFixes", "unsafeFixes must be a list of strings"),
@@ -125,7 +128,7 @@ def test_bad_admission_config_entries_are_problems_naming_their_field() -> None:
                 "l.yaml",
                 0,
                 "invalid-admission",
-                "'ajar' is not one of open, closed",
+                "'ajar' is not one of open, closed, ignore, fail",
                 field="admission.failurePolicy.prod",
             ),
             Problem(

@@ -89,9 +89,12 @@ class Webhook:
     process: subprocess.Popen[bytes]
     log: Path
     authority: Authority
+    client_cert: tuple[Path, Path] | None = None  # (certificate, key) this client presents (mTLS)
 
     def client_context(self, **versions: ssl.TLSVersion) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca))
+        if self.client_cert is not None:
+            context.load_cert_chain(*self.client_cert)
         for name, value in versions.items():
             setattr(context, name, value)
         return context
@@ -131,7 +134,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_webhook(folder: Path, *args: str) -> Webhook:
+def start_webhook(folder: Path, *args: str, client_cert: tuple[Path, Path] | None = None) -> Webhook:
     authority = make_authority(folder)
     authority.issue(folder, common_name="webhook-1")
     port = free_port()
@@ -144,7 +147,7 @@ def start_webhook(folder: Path, *args: str) -> Webhook:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder)
-    webhook = Webhook(port, authority.pem, folder, process, log, authority)
+    webhook = Webhook(port, authority.pem, folder, process, log, authority, client_cert)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:

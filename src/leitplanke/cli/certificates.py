@@ -1,5 +1,6 @@
 """The webhook's TLS: one ``SSLContext`` (TLS 1.2 and up) kept for the server's life, its
-certificate chain reloaded when the files change, so that new handshakes use the new chain.
+certificate chain reloaded when the files change, so that new handshakes use the new chain; with a
+client CA, callers must present a certificate it signed (mTLS).
 
 Used by ``cli/webhook``: ``Certificates.context`` goes to Uvicorn, ``watch`` runs on its loop.
 """
@@ -20,6 +21,7 @@ CHECK_SECONDS = 1.0
 class Certificates:
     cert_file: Path
     key_file: Path
+    client_ca_file: Path | None = None  # mTLS: a client certificate signed by this CA is required
     context: ssl.SSLContext = field(init=False)
     _stamp: tuple[float, float, int, int] = field(init=False, default=(0.0, 0.0, 0, 0))
 
@@ -33,6 +35,13 @@ class Certificates:
             raise UsageError(
                 f"cannot load the certificate {self.cert_file} and key {self.key_file}: {exc}"
             ) from exc
+        if self.client_ca_file is not None:
+            try:
+                self.context.load_verify_locations(cafile=self.client_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"cannot load the client CA {self.client_ca_file}: {exc}") from exc
+            # a handshake without a certificate of this CA fails: no request is read from such a caller
+            self.context.verify_mode = ssl.CERT_REQUIRED
 
     def _stamp_now(self) -> tuple[float, float, int, int]:
         cert, key = self.cert_file.stat(), self.key_file.stat()

@@ -1,7 +1,9 @@
 """``leitplanke webhook``: the validating and mutating admission webhook over HTTPS on Uvicorn.
 
 Gathers and compiles the policies as ``scan`` does (``cli/gathering``), builds the service's
-webhook app with them and serves it with TLS 1.2+ from files that are reloaded when they change.
+webhook app with them and serves it with TLS 1.2+ from files that are reloaded when they change
+(client certificates required with ``--client-ca-file``), with the decision queue's shipping and the
+waiver sync beside it on the same loop (``service/admissionjobs``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from leitplanke.engine import pssversions
 # cli and service are sibling layers: the webhook app's factory is imported by name, as Uvicorn
 # imports ``serve``'s
 FACTORY = "leitplanke.service.admission:create_webhook_app"
+JOBS = "leitplanke.service.admissionjobs:background_jobs"
 
 
 def webhook_command(
@@ -34,6 +37,42 @@ def webhook_command(
     policies: gathering.PoliciesOpt = None,
     waivers: options.Waivers = None,
     pss_version: options.PssVersion = "latest",
+    client_ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-ca-file",
+            metavar="PATH",
+            help="Require a client certificate signed by this CA (mTLS: the API server's client cert).",
+        ),
+    ] = None,
+    queue: Annotated[
+        Path | None,
+        typer.Option(
+            "--queue",
+            metavar="PATH",
+            help="Record denials, warnings and audited violations through this local queue (a SQLite file).",
+        ),
+    ] = None,
+    queue_fsync: Annotated[
+        bool, typer.Option("--queue-fsync", help="fsync every queued decision (survives power loss, slower).")
+    ] = False,
+    service_url: Annotated[
+        str | None,
+        typer.Option(
+            "--service-url", metavar="URL", help="The service that records decisions and has waivers."
+        ),
+    ] = None,
+    service_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--service-token-file", metavar="PATH", help="Service API token (platform-admin), a file."
+        ),
+    ] = None,
+    service_ca_file: Annotated[
+        Path | None, typer.Option("--service-ca-file", metavar="PATH", help="CA of an https service URL.")
+    ] = None,
+    ship_seconds: Annotated[float, typer.Option("--ship-seconds", help="Pause between shipments.")] = 1.0,
+    sync_seconds: Annotated[float, typer.Option("--sync-seconds", help="Pause between waiver syncs.")] = 30.0,
 ) -> None:
     """Answer admission.k8s.io/v1 AdmissionReviews on POST /validate and /mutate (and /healthz, /readyz,
     /metrics) over HTTPS, with the modes of the config's admission section."""
@@ -42,7 +81,8 @@ def webhook_command(
 
     if pssversions.parse_version(pss_version) is None:
         raise UsageError(f"--pss-version {pss_version!r}: use latest or v1.N, such as v1.30")
-    tls = certificates.Certificates(cert_file=cert_file, key_file=key_file)
+    tls = certificates.Certificates(cert_file=cert_file, key_file=key_file, client_ca_file=client_ca_file)
+    token = _service_token(service_url, service_token_file)
     gathered = gathering.gather(
         policy_paths=policies or [],
         packs=pack or [],
@@ -58,6 +98,8 @@ def webhook_command(
         config_file=gathered.config.file,
         waivers=gathered.waivers,
         pss_version=pss_version,
+        queue_path=queue,
+        queue_fsync=queue_fsync,
     )
     fatal = gathered.fatal + problems
     if fatal or gathered.broken:
@@ -78,12 +120,41 @@ def webhook_command(
     )
     # Uvicorn's own loop (uvloop where installed), with the certificate watcher on it
     with asyncio.Runner(loop_factory=served.get_loop_factory()) as runner:
-        runner.run(_serve(uvicorn.Server(served), tls))
+        jobs = import_from_string(JOBS)(
+            app,
+            service_url=service_url,
+            token=token,
+            ca_file=service_ca_file,
+            ship_seconds=ship_seconds,
+            sync_seconds=sync_seconds,
+        )
+        runner.run(_serve(uvicorn.Server(served), tls, app, jobs))
 
 
-async def _serve(server: Any, tls: certificates.Certificates) -> None:
-    watcher = asyncio.create_task(tls.watch())
+def _service_token(url: str | None, token_file: Path | None) -> str:
+    if url is None:
+        return ""
+    if token_file is None:
+        raise UsageError("--service-url needs --service-token-file (a platform-admin token of the service)")
+    try:
+        return token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the service token {token_file}: {exc}") from exc
+
+
+async def _serve(server: Any, tls: certificates.Certificates, app: Any, jobs: Any) -> None:
+    tasks = [asyncio.create_task(tls.watch()), *(asyncio.create_task(job) for job in jobs.running)]
+
+    async def stopping() -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await jobs.stop()  # the queue shipped as far as it goes before the process ends
+
+    # at the lifespan's shutdown: Uvicorn re-raises SIGTERM once ``serve`` ends, so no later code runs
+    app.on_shutdown.append(stopping)
     try:
         await server.serve()
     finally:
-        watcher.cancel()
+        for task in tasks:
+            task.cancel()

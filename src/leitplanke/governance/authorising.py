@@ -80,6 +80,8 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "environment.write": Rule("admin", _PLATFORM, "change an environment"),
         "audit.read": Rule("admin", _PLATFORM, "read the audit log"),
         "audit.verify": Rule("admin", _PLATFORM, "verify the audit log"),
+        # the admission webhooks record decisions of every team's apps: a platform-wide workload
+        "admission.record": Rule("admin", _PLATFORM, "record admission decisions"),
     }
 )
 
@@ -117,6 +119,7 @@ def own(principal: Principal) -> Resource:
 
 
 AUDIT = Resource("audit")
+ADMISSION = Resource("admission")
 CATALOG = Resource("catalog")
 
 

@@ -2,28 +2,33 @@
 an AdmissionReview; ``/healthz``, ``/readyz`` and ``/metrics`` beside it.
 
 Built by ``create_webhook_app`` with a compiled ``PolicySet`` (``leitplanke webhook`` runs it on
-Uvicorn over TLS); per request: parse (``sources.admission``), evaluate (``engine``), decide
-(``admissionmodes``), or fix (``mutating``). Bad input is a 400 or a well-formed denial, never a 500.
+Uvicorn over TLS); per request: parse (``sources.admission``), evaluate (``engine``, with the file
+and the service's waivers, within the environment's budget), decide (``admissionmodes``) and queue
+the decision to record (``admissionrecords``, ``admissionqueues``) before answering, or fix
+(``mutating``). Bad input is a 400 or a well-formed denial, never a 500.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import Receive, Scope, Send
 
 from leitplanke import engine
 from leitplanke.core.problems import Problem
 from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.core.waivers import Waiver
-from leitplanke.service import admissionmodes, mutating
+from leitplanke.service import admissionmodes, admissionrecords, mutating
+from leitplanke.service.admissionqueues import DecisionQueue
+from leitplanke.service.admissionwaivers import WaiverBook
 from leitplanke.sources import admission
 
 # the API server sends at most 3 MiB of object (etcd's request limit) plus the review around it
@@ -64,6 +69,27 @@ class WebhookMetrics:
             ["code"],
             registry=self.registry,
         )
+        self.over_budget = Counter(
+            "leitplanke_admission_over_budget",
+            "Evaluations that took longer than their budget",
+            registry=self.registry,
+        )
+        self.queued = Counter(
+            "leitplanke_admission_queued_decisions",
+            "Decisions appended to the local queue",
+            registry=self.registry,
+        )
+        self.shipped = Counter(
+            "leitplanke_admission_shipped_decisions", "Decisions the service recorded", registry=self.registry
+        )
+        self.ship_failures = Counter(
+            "leitplanke_admission_ship_failures", "Batches the service did not take", registry=self.registry
+        )
+        self.service_waivers = Gauge(
+            "leitplanke_admission_service_waivers",
+            "Service waivers in force, as last synced",
+            registry=self.registry,
+        )
 
 
 @dataclass(frozen=True)
@@ -74,10 +100,14 @@ class Webhook:
     waivers: Sequence[Waiver] = ()
     max_body: int = MAX_BODY
     pss_version: str = "latest"
+    queue: DecisionQueue | None = None  # decisions to record, shipped by ``admissionshipping``
+    book: WaiverBook = field(default_factory=WaiverBook)  # the service's waivers (``admissionwaivers``)
+    # run at the lifespan's shutdown, after the last request and before Uvicorn re-raises SIGTERM
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, on_shutdown=self.on_shutdown)
             return
         if scope["type"] != "http":
             return
@@ -116,7 +146,9 @@ class Webhook:
             mode = "mutate"
         else:
             mode, patch = self.config.mode_of(environment), []
-            decision = self._decide(review, environment=environment, mode=mode)
+            app = self.config.app_of(review)
+            decision, results = self._decide(review, environment=environment, mode=mode, app=app)
+            self._record(review, decision, results, mode=mode, app=app, env=environment)
         self.metrics.decisions.labels(mode, decision.outcome).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         return 200, _answer(review.uid, decision, patch=patch), JSON
@@ -134,10 +166,13 @@ class Webhook:
         ):
             return admissionmodes.Decision(True, "skip"), []
 
+        app = self.config.app_of(review)
+
         def evaluate(body: Mapping[str, Any]) -> list[Result]:
             fixed = replace(review, document=replace(review.document, body=body))
-            return self.evaluate(fixed, environment=environment)
+            return self.evaluate(fixed, environment=environment, app=app)
 
+        failure, started = self.config.failure_of(environment), time.perf_counter()
         try:
             mutation = mutating.mutate(
                 review.document.body,
@@ -147,33 +182,66 @@ class Webhook:
         except Exception as exc:  # the edge: as in validation, one bad object never stops the webhook
             self.metrics.policy_errors.inc()
             text = f"leitplanke could not fix the object: {type(exc).__name__}: {exc}"
-            if self.config.failure_of(environment) == "closed":
-                return admissionmodes.Decision(False, "deny", admissionmodes.render_message([text])), []
-            return admissionmodes.Decision(True, "warn", "", admissionmodes.render_warnings([text])), []
+            return _failed(text, failure=failure), []
+        over = self._over_budget(started, environment=environment)
+        if over:  # every round of fixing counts: a patch made late is not returned
+            return _failed(over, failure=failure), []
         return admissionmodes.Decision(True, "patch" if mutation.patch else "allow"), mutation.patch
 
-    def _decide(self, review: admission.Review, *, environment: str, mode: str) -> admissionmodes.Decision:
+    def _over_budget(self, started: float, *, environment: str) -> str:
+        """Why the evaluation since ``started`` is over the environment's budget; "" within it."""
+        elapsed, budget = time.perf_counter() - started, self.config.budget_of(environment)
+        if elapsed <= budget:
+            return ""
+        self.metrics.over_budget.inc()
+        return f"evaluation took {elapsed * 1000:.1f} ms, over the budget of {budget * 1000:g} ms"
+
+    def _decide(
+        self, review: admission.Review, *, environment: str, mode: str, app: str
+    ) -> tuple[admissionmodes.Decision, list[Result]]:
         if self.config.exempts(review):
-            return admissionmodes.Decision(True, "exempt")
+            return admissionmodes.Decision(True, "exempt"), []
         if review.sub_resource:
             # policies are written for whole objects; sub-resources (status, scale, …) pass
-            return admissionmodes.Decision(True, "skip")
+            return admissionmodes.Decision(True, "skip"), []
         failure = self.config.failure_of(environment)
+        started = time.perf_counter()
         try:
-            results = self.evaluate(review, environment=environment)
+            results = self.evaluate(review, environment=environment, app=app)
         except Exception as exc:  # the edge: one bad object never stops the webhook
             self.metrics.policy_errors.inc()
             text = f"leitplanke could not evaluate the object: {type(exc).__name__}: {exc}"
-            if failure == "closed":
-                return admissionmodes.Decision(False, "deny", admissionmodes.render_message([text]))
-            return admissionmodes.Decision(True, "warn", "", admissionmodes.render_warnings([text]))
+            return _failed(text, failure=failure), []
+        over = self._over_budget(started, environment=environment)
         errors = sum(1 for r in results if r.verdict is Verdict.ERROR)
         if errors:
             self.metrics.policy_errors.inc(errors)
-        return admissionmodes.decide(results, mode=mode, failure=failure)
+        if over:  # late is as good as failed: the environment's failure policy decides, never a pass
+            return _failed(over, failure=failure), results
+        return admissionmodes.decide(results, mode=mode, failure=failure), results
 
-    def evaluate(self, review: admission.Review, *, environment: str = "") -> list[Result]:
-        """The engine's results for the review's object, with the file waivers applied."""
+    def _record(
+        self,
+        review: admission.Review,
+        decision: admissionmodes.Decision,
+        results: Sequence[Result],
+        *,
+        mode: str,
+        app: str,
+        env: str,
+    ) -> None:
+        """Append the decision to the durable queue before the answer goes out (``queue`` set)."""
+        if self.queue is None:
+            return
+        record = admissionrecords.build_record(
+            review, decision, results, mode=mode, app=app, env=env, now=datetime.now(UTC)
+        )
+        if record is not None and self.queue.append(admissionrecords.record_uid(review.uid), record):
+            self.metrics.queued.inc()
+
+    def evaluate(self, review: admission.Review, *, environment: str = "", app: str = "") -> list[Result]:
+        """The engine's results for the review's object, with the file waivers and the service's
+        waivers of (app, environment) applied."""
         context = engine.Context(
             operation=review.operation,
             old_object=review.old_object,
@@ -185,11 +253,30 @@ class Webhook:
             pss_version=self.pss_version,
         )
         results = engine.evaluate(self.policy_set, review.document, context=context)
-        if self.waivers:
+        if review.namespace and not review.document.namespace:
+            _place(results, namespace=review.namespace)
+        now = datetime.now(UTC)
+        waivers = [*self.waivers, *self.book.active(app=app, env=environment, now=now)]
+        if waivers:
             report = ScanReport(results=results)
-            engine.apply_waivers(report, self.waivers, now=datetime.now(UTC))
+            engine.apply_waivers(report, waivers, now=now)
             results = report.results
         return results
+
+
+def _place(results: list[Result], *, namespace: str) -> None:
+    """An object created without ``metadata.namespace`` lives in the request's namespace: its results
+    say so, for waivers match on it and findings are keyed by it."""
+    for result in results:
+        if not result.resource.namespace:
+            result.resource = replace(result.resource, namespace=namespace)
+
+
+def _failed(text: str, *, failure: str) -> admissionmodes.Decision:
+    """Deny under the closed (``fail``) failure policy, else allow with the reason as a warning."""
+    if failure == "closed":
+        return admissionmodes.Decision(False, "deny", admissionmodes.render_message([text]))
+    return admissionmodes.Decision(True, "warn", "", admissionmodes.render_warnings([text]))
 
 
 def create_webhook_app(
@@ -199,9 +286,11 @@ def create_webhook_app(
     config_file: str,
     waivers: Sequence[Waiver] = (),
     pss_version: str = "latest",
+    queue_path: Path | None = None,
+    queue_fsync: bool = False,
 ) -> tuple[Webhook, list[Problem]]:
     """The webhook for the config's ``admission:`` section, and what is wrong with that section
-    (the caller refuses to start on any)."""
+    (the caller refuses to start on any); with ``queue_path`` it records decisions through that queue."""
     config, problems = admissionmodes.parse_admission_config(admission_section, file=config_file)
     webhook = Webhook(
         policy_set=policy_set,
@@ -209,6 +298,7 @@ def create_webhook_app(
         metrics=WebhookMetrics(),
         waivers=waivers,
         pss_version=pss_version,
+        queue=DecisionQueue(queue_path, durable=queue_fsync) if queue_path is not None else None,
     )
     return webhook, problems
 
@@ -233,12 +323,16 @@ async def _read_body(scope: Scope, receive: Receive, *, limit: int) -> bytes | N
             return b"".join(chunks)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(
+    receive: Receive, send: Send, *, on_shutdown: Sequence[Callable[[], Awaitable[None]]]
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            for hook in on_shutdown:
+                await hook()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

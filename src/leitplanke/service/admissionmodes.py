@@ -15,7 +15,11 @@ from leitplanke.core.results import Result, Verdict
 from leitplanke.sources.admission import Review
 
 MODES = ("audit", "warn", "enforce")
-FAILURE_POLICIES = ("open", "closed")
+FAILURE_POLICIES = ("open", "closed", "ignore", "fail")
+# Kubernetes' own words for the failure policies (``failurePolicy: Fail | Ignore``) mean the same
+FAILURE_ALIASES = {"fail": "closed", "ignore": "open", "closed": "closed", "open": "open"}
+DEFAULT_BUDGET_MS = 1000.0
+APP_LABELS = ("app.kubernetes.io/part-of", "app.kubernetes.io/name", "app")
 DEFAULT_LABEL = "leitplanke.dev/environment"
 # the API server truncates each warning beyond 256 characters and drops warnings beyond 4096 in all
 # (Kubernetes docs, "Response" of dynamic admission control); the denial message is kept as short
@@ -36,6 +40,10 @@ class AdmissionConfig:
     default_failure: str = "open"
     mutating: frozenset[str] = frozenset()  # environments whose objects /mutate fixes
     unsafe_fixes: frozenset[str] = frozenset()  # ... with the fixes that change what a workload does
+    budgets: Mapping[str, float] = field(default_factory=dict)  # environment -> seconds of evaluation
+    default_budget: float = DEFAULT_BUDGET_MS / 1000
+    app_labels: tuple[str, ...] = APP_LABELS  # the object's labels that name its app, first found wins
+    apps: Mapping[str, str] = field(default_factory=dict)  # namespace -> app, when no label names one
 
     def environment_of(self, review: Review) -> str:
         """The namespace's environment by the config's mapping; a Namespace object itself by its
@@ -55,6 +63,18 @@ class AdmissionConfig:
 
     def failure_of(self, environment: str) -> str:
         return self.failure_policies.get(environment, self.default_failure)
+
+    def budget_of(self, environment: str) -> float:
+        return self.budgets.get(environment, self.default_budget)
+
+    def app_of(self, review: Review) -> str:
+        """The owning app: the first of ``app_labels`` on the object, else the namespace's app."""
+        labels = review.document.labels
+        for label in self.app_labels:
+            value = labels.get(label)
+            if isinstance(value, str) and value:
+                return value
+        return self.apps.get(review.namespace, "")
 
     def mutates(self, environment: str) -> bool:
         return environment in self.mutating
@@ -114,7 +134,9 @@ def parse_admission_config(raw: Mapping[str, Any], *, file: str) -> tuple[Admiss
 
     settings = _environment_settings(raw, bad)
     environments = choice_map("environments", MODES)
-    failures = choice_map("failurePolicy", FAILURE_POLICIES)
+    failures = {k: FAILURE_ALIASES[v] for k, v in choice_map("failurePolicy", FAILURE_POLICIES).items()}
+    failures.update(settings.failures)
+    budgets = _budgets(raw, settings.budgets, bad)
     default_mode = str(raw.get("default", "audit"))
     if default_mode not in MODES:
         bad("default", f"{default_mode!r} is not one of {', '.join(MODES)}")
@@ -136,25 +158,38 @@ def parse_admission_config(raw: Mapping[str, Any], *, file: str) -> tuple[Admiss
         exempt_users=strings(exempt, "users", "exempt.users", ()),
         exempt_groups=strings(exempt, "groups", "exempt.groups", ()),
         failure_policies={k: v for k, v in failures.items() if k != "default"},
+        budgets={k: v for k, v in budgets.items() if k != "default"},
+        default_budget=budgets.get("default", DEFAULT_BUDGET_MS / 1000),
+        app_labels=strings(raw, "appLabels", "appLabels", APP_LABELS),
+        apps=_string_map(raw, "apps", bad),
         default_failure=failures.get("default", "open"),
-        mutating=frozenset(strings(raw, "mutate", "mutate", ()) + settings.get("mutate", ())),
+        mutating=frozenset(strings(raw, "mutate", "mutate", ()) + settings.flags.get("mutate", ())),
         unsafe_fixes=frozenset(
-            strings(raw, "unsafeFixes", "unsafeFixes", ()) + settings.get("unsafeFixes", ())
+            strings(raw, "unsafeFixes", "unsafeFixes", ()) + settings.flags.get("unsafeFixes", ())
         ),
     )
     return config, problems
 
 
-ENVIRONMENT_KEYS = ("mode", "mutate", "unsafeFixes")
+ENVIRONMENT_KEYS = ("mode", "mutate", "unsafeFixes", "failurePolicy", "budgetMs")
 
 
-def _environment_settings(raw: dict[str, Any], bad: Callable[[str, str], None]) -> dict[str, tuple[str, ...]]:
-    """Turn the long form of an environment, ``prod: {mode: enforce, mutate: true}``, into its
-    mode (written back into ``raw``, a copy) and the environments per flag: ``{"mutate": ("prod",)}``."""
-    flagged: dict[str, tuple[str, ...]] = {}
+@dataclass(slots=True)
+class _Settings:
+    """What the long form of the environments says beyond their modes."""
+
+    flags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "mutate": ("prod",)
+    failures: dict[str, str] = field(default_factory=dict)  # environment -> open | closed
+    budgets: dict[str, Any] = field(default_factory=dict)  # environment -> budgetMs as written
+
+
+def _environment_settings(raw: dict[str, Any], bad: Callable[[str, str], None]) -> _Settings:
+    """Turn the long form of an environment, ``prod: {mode: enforce, mutate: true, failurePolicy: fail,
+    budgetMs: 200}``, into its mode (written back into ``raw``, a copy) and the rest."""
+    settings = _Settings()
     environments = raw.get("environments")
     if not isinstance(environments, dict):
-        return flagged
+        return settings
     short: dict[str, Any] = {}
     for name, value in environments.items():
         if not isinstance(value, dict):
@@ -163,14 +198,50 @@ def _environment_settings(raw: dict[str, Any], bad: Callable[[str, str], None]) 
         for key in sorted(set(value) - set(ENVIRONMENT_KEYS)):
             bad(f"environments.{name}.{key}", f"unknown key {key!r}: use {', '.join(ENVIRONMENT_KEYS)}")
         short[name] = value.get("mode", "audit")
-        for flag in ENVIRONMENT_KEYS[1:]:
+        for flag in ("mutate", "unsafeFixes"):
             chosen = value.get(flag, False)
             if not isinstance(chosen, bool):
                 bad(f"environments.{name}.{flag}", f"{flag} must be true or false, not {chosen!r}")
             elif chosen:
-                flagged[flag] = (*flagged.get(flag, ()), str(name))
+                settings.flags[flag] = (*settings.flags.get(flag, ()), str(name))
+        failure = value.get("failurePolicy")
+        if failure is not None:
+            if str(failure).lower() in FAILURE_ALIASES:
+                settings.failures[str(name)] = FAILURE_ALIASES[str(failure).lower()]
+            else:
+                bad(f"environments.{name}.failurePolicy", f"{failure!r} is not one of fail, ignore")
+        if "budgetMs" in value:
+            settings.budgets[str(name)] = value["budgetMs"]
     raw["environments"] = short
-    return flagged
+    return settings
+
+
+def _budgets(
+    raw: Mapping[str, Any], written: Mapping[str, Any], bad: Callable[[str, str], None]
+) -> dict[str, float]:
+    """Seconds per environment (``default`` for the rest) from ``budgetMs``: a number or a mapping."""
+    top = raw.get("budgetMs")
+    chosen: dict[str, tuple[str, Any]] = {}
+    if isinstance(top, dict):
+        chosen.update({str(k): (f"budgetMs.{k}", v) for k, v in top.items()})
+    elif top is not None:
+        chosen["default"] = ("budgetMs", top)
+    chosen.update({k: (f"environments.{k}.budgetMs", v) for k, v in written.items()})
+    budgets: dict[str, float] = {}
+    for name, (path, value) in chosen.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            bad(path, f"budgetMs must be a number of milliseconds above 0, not {value!r}")
+            continue
+        budgets[name] = float(value) / 1000
+    return budgets
+
+
+def _string_map(raw: Mapping[str, Any], key: str, bad: Callable[[str, str], None]) -> dict[str, str]:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        bad(key, f"{key} must map names to names")
+        return {}
+    return {str(k): v for k, v in value.items()}
 
 
 def decide(results: Sequence[Result], *, mode: str, failure: str) -> Decision:

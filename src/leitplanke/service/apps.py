@@ -23,6 +23,7 @@ from leitplanke.governance import access, alerting, auditkeys, denials, relaying
 from leitplanke.service import (
     apidocs,
     changing,
+    decisions,
     dispatching,
     ingesting,
     metrics,
@@ -131,6 +132,7 @@ def create_app(
     app.include_router(templating.api_router(), prefix=API_PREFIX)
     app.include_router(changing.api_router(), prefix=API_PREFIX)
     portal.install(app)  # the web portal under /portal
+    app.include_router(decisions.api_router(), prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,

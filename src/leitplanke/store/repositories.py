@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from leitplanke.store import bulk
 from leitplanke.store.rows import (
+    AdmissionDecision,
     ApiToken,
     App,
     AuditLeaf,
@@ -394,6 +395,7 @@ def delete_all(session: Session) -> None:
     for row in (
         PortalSession,
         PortalUser,
+        AdmissionDecision,
         OutboxAlert,
         Finding,
         Waiver,

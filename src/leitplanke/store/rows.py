@@ -356,4 +356,20 @@ class PortalSession(Row):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
+class AdmissionDecision(Row):
+    """One admission decision the webhook shipped, by the AdmissionReview's request uid: a second
+    delivery of the same decision (a retried batch) finds it here and writes nothing."""
+
+    __tablename__ = "admission_decisions"
+    uid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    decided_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    app: Mapped[str] = mapped_column(String(100))  # "" when the object names no app of the catalog
+    env: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(10))  # allow | warn | deny
+    audit_seq: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_admission_decisions_decided", "decided_at"),)
+
+
 metadata = Row.metadata
