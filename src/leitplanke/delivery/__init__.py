@@ -1,0 +1,1 @@
+"""Delivery: deployments, incidents and the DORA figures measured from them."""
