@@ -67,6 +67,14 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "environment.write": Rule("admin", _PLATFORM, "change an environment"),
         "audit.read": Rule("admin", _PLATFORM, "read the audit log"),
         "audit.verify": Rule("admin", _PLATFORM, "verify the audit log"),
+        # delivery: events (webhooks with a token) and incidents of an app need a developer of its team;
+        # DORA figures of an app or team its viewers, of a value stream or the organisation anyone
+        "delivery.record": Rule("developer", _OWNER, "record a delivery event"),
+        "incidents.read": Rule("viewer", _OWNER, "read incidents"),
+        "incident.open": Rule("developer", _OWNER, "open an incident"),
+        "incident.resolve": Rule("developer", _OWNER, "resolve an incident"),
+        "dora.read": Rule("viewer", _OWNER, "read DORA figures"),
+        "dora.overview": Rule("viewer", _ANYONE, "read DORA figures of a value stream or the organisation"),
     }
 )
 

@@ -20,7 +20,18 @@ from fastapi.responses import RedirectResponse
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
-from leitplanke.service import apidocs, dispatching, ingesting, metrics, problems, routes, uploads, waiving
+from leitplanke.service import (
+    apidocs,
+    delivering,
+    dispatching,
+    dorafigures,
+    ingesting,
+    metrics,
+    problems,
+    routes,
+    uploads,
+    waiving,
+)
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -111,6 +122,10 @@ def create_app(
     app.include_router(uploads.api_router(), prefix=API_PREFIX)
     app.include_router(routes.api_router(), prefix=API_PREFIX)
     app.include_router(waiving.api_router(), prefix=API_PREFIX)
+    app.include_router(delivering.hooks_router())
+    app.include_router(delivering.incidents_router(), prefix=API_PREFIX)
+    app.include_router(dorafigures.api_router(), prefix=API_PREFIX)
+    _install_delivery_metrics(app, context)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,
@@ -120,6 +135,21 @@ def create_app(
     app.add_middleware(problems.NulInAddress)
     app.add_middleware(metrics.Measuring, metrics=context.metrics)
     return app
+
+
+def _install_delivery_metrics(app: FastAPI, context: Context) -> None:
+    """The delivery events counter (``service.delivering``) and the DORA gauges on /metrics."""
+    from prometheus_client import Counter
+
+    registry = context.metrics.registry
+    app.state.delivery_events = Counter(
+        "leitplanke_delivery_events",
+        "Delivery webhook events by source and outcome",
+        ["source", "outcome"],
+        registry=registry,
+    )
+    env = context.settings.dora_environment
+    registry.register(dorafigures.DoraCollector(context.database, clock=context.clock, env=env))
 
 
 async def _flush_denials_periodically(context: Context, *, every: float) -> None:
