@@ -59,6 +59,14 @@ def test_every_operation_declares_exactly_the_problems_it_may_answer(service: An
         "POST /api/v1/waivers/{waiver_id}/renew": sorted([*BODY, "404", "409"]),
         "POST /api/v1/waivers/{waiver_id}/approve": sorted([*BODY, "404", "409"]),
         "POST /api/v1/waivers/{waiver_id}/reject": sorted([*BODY, "404", "409"]),
+        "POST /hooks/argocd": sorted([*BODY, "404"]),
+        "POST /hooks/flux": sorted([*BODY, "404"]),
+        "POST /hooks/ci": sorted([*BODY, "404"]),
+        "POST /hooks/alertmanager": BODY,
+        "GET /api/v1/incidents": API,
+        "POST /api/v1/incidents": sorted([*BODY, "404", "409"]),
+        "POST /api/v1/incidents/{incident_id}/resolve": sorted([*BODY, "404", "409"]),
+        "GET /api/v1/dora": sorted([*API, "404"]),
     }
 
 

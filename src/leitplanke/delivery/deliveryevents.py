@@ -137,28 +137,32 @@ def parse_ci(payload: Any) -> DeploymentEvent:
     rollback = body.get("rollback", False)
     if not isinstance(rollback, bool):
         raise errors.Invalid("rollback: expected true or false", field="rollback")
+    time = _time(body.get("time"), field="time")
     return DeploymentEvent(
         source="ci",
         app=_name(body.get("app"), field="app"),
         env=_name(body.get("env"), field="env"),
         revision=_revision(body.get("revision"), field="revision"),
         status=statuses[status],
-        time=_time(body.get("time"), field="time"),
+        time=time,
         rollback=rollback,
-        commits=None if "commits" not in body else _commits(body["commits"]),
+        commits=None if "commits" not in body else _commits(body["commits"], before=time),
     )
 
 
-def _commits(value: Any) -> tuple[CommitTime, ...]:
+def _commits(value: Any, *, before: datetime) -> tuple[CommitTime, ...]:
     if not isinstance(value, list) or len(value) > MAX_COMMITS:
         raise errors.Invalid(f"commits: expected a list of at most {MAX_COMMITS}", field="commits")
     commits = []
     for index, item in enumerate(value):
         entry = _object(item, f"commits[{index}]")
         sha = _revision(entry.get("sha"), field=f"commits[{index}].sha")
-        commits.append(
-            CommitTime(sha=sha, committed_at=_time(entry.get("time"), field=f"commits[{index}].time"))
-        )
+        committed = _time(entry.get("time"), field=f"commits[{index}].time")
+        if committed > before:
+            raise errors.Invalid(
+                "a commit cannot be younger than its deployment", field=f"commits[{index}].time"
+            )
+        commits.append(CommitTime(sha=sha, committed_at=committed))
     return tuple(commits)
 
 

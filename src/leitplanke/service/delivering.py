@@ -67,8 +67,11 @@ def hooks_router() -> APIRouter:
         context: Context = request.app.state.context
         caller, payload = await _receive(request, context)
         found, skipped = deliveryevents.parse_alertmanager(payload)
-        answers = await run_in_threadpool(_record_alerts, context, caller, found)
+        answers, unknown = await run_in_threadpool(_record_alerts, context, caller, found)
         skipped_out = [{"index": s.index, "reason": s.reason} for s in skipped]
+        skipped_out += [{"key": key, "reason": reason} for key, reason in unknown.items()]
+        for answer in answers:
+            _count(request, "alertmanager", answer["outcome"])
         return JSONResponse({"incidents": answers, "skipped": skipped_out})
 
     return router
@@ -180,16 +183,26 @@ def _record_deployment(
 
 def _record_alerts(
     context: Context, caller: Caller, found: list[deliveryevents.IncidentEvent]
-) -> list[dict[str, Any]]:
-    for app in sorted({event.app for event in found}):  # every app allowed before anything is written
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The incidents recorded, and the keys of alerts skipped for an app or env not in the catalog
+    (Alertmanager would resend the whole group forever if one unknown label refused it)."""
+    known = {event.app for event in found if catalog.owner_of(context.database, event.app) is not None}
+    for app in sorted(known):  # every app allowed before anything is written
         _allow(context, caller, "delivery.record", app)
-    answers = []
+    answers, skipped = [], {}
     for event in found:
-        outcome = incidents.record_incident(
-            context.database, event, source="alertmanager", actor=caller.actor, now=context.clock()
-        )
+        if event.app not in known:
+            skipped[event.key] = f"no application {event.app!r} in the catalog"
+            continue
+        try:
+            outcome = incidents.record_incident(
+                context.database, event, source="alertmanager", actor=caller.actor, now=context.clock()
+            )
+        except errors.NotFound as exc:  # the environment
+            skipped[event.key] = str(exc)
+            continue
         answers.append({"key": event.key, "incident": outcome.incident.id, "outcome": outcome.outcome})
-    return answers
+    return answers, skipped
 
 
 def _aware(value: datetime | None) -> datetime | None:

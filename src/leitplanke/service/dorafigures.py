@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from leitplanke import catalog
 from leitplanke.delivery import deliveryviews, dorametrics
 from leitplanke.governance import authorising, errors
-from leitplanke.service import routes
+from leitplanke.service import problems, routes
 from leitplanke.service.routes import ContextDep, PrincipalDep
 from leitplanke.store import deliveries
 from leitplanke.store.databases import Database
@@ -75,7 +75,7 @@ def _rounded(value: float | None) -> float | None:
 def api_router() -> APIRouter:
     router = APIRouter(tags=["delivery"])
 
-    @router.get("/dora")
+    @router.get("/dora", responses=problems.responses(404))
     def dora(
         context: ContextDep,
         principal: PrincipalDep,
