@@ -27,6 +27,9 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "api_tokens",
         "waivers",
         "alert_outbox",
+        "deployments",
+        "deployment_commits",
+        "incidents",
     }
     assert databases.current_revision(database) == _scripts().get_current_head()
 
@@ -43,6 +46,7 @@ def _scripts() -> Any:
 def test_the_migrations_are_one_line_from_0001_to_the_finding_writes() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0009_delivery",
         "0007_finding_writes",
         "0006_ingestion",
         "0005_subjects",

@@ -10,6 +10,8 @@ import typer
 from leitplanke.cli import servicecommands
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from leitplanke.store import databases
 
 DatabaseOpt = Annotated[
@@ -33,6 +35,13 @@ kind: Component
 metadata:
   name: checkout
   annotations: {leitplanke.dev/cloud-native: "true", backstage.io/source-location: "url:https://git.example.com/shop/checkout"}
+spec: {type: service, owner: team-shop, system: commerce, lifecycle: production}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: payments
+  annotations: {leitplanke.dev/cloud-native: "true"}
 spec: {type: service, owner: team-shop, system: commerce, lifecycle: production}
 ---
 apiVersion: backstage.io/v1alpha1
@@ -89,7 +98,8 @@ def seed_demo_command(
     database: DatabaseOpt = None,
     examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
 ) -> None:
-    """Load the demo catalog (2 teams, 3 apps, dev, prod) and scans of the examples; print an admin token."""
+    """Load the demo catalog (2 teams, 4 apps, dev, prod), scans of the examples and four weeks of
+    deployments and incidents in prod; print an admin token."""
     token = seed_demo(servicecommands.open_database(database), examples=Path(examples))
     typer.echo(f"platform-admin token (shown once): {token}")
 
@@ -132,6 +142,7 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
             sla_days=sla_days,
         )
         typer.echo(f"scan of {folder}/ as {app} in {env}: {outcome.findings} findings", err=True)
+    _seed_delivery_history(database, now=now)
     created = access.create_token(
         database,
         subject="user:demo-admin",
@@ -142,3 +153,19 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
         now=now,
     )
     return created.token
+
+
+DEMO_HISTORY_DAYS = 28
+
+
+def _seed_delivery_history(database: databases.Database, *, now: datetime) -> None:
+    """Four weeks of generated deployments, incidents and rollbacks in prod, ending now: ``leitplanke
+    dora`` shows real numbers (``delivery.histories``; seeding again adds nothing)."""
+    from datetime import timedelta
+
+    from leitplanke.delivery import histories
+
+    start = now - timedelta(days=DEMO_HISTORY_DAYS)
+    history = histories.build_history(start=start, days=DEMO_HISTORY_DAYS, seed=1)
+    events = histories.replay(database, history, actor="demo", now=now)
+    typer.echo(f"delivery history: {events} events over {DEMO_HISTORY_DAYS} days in prod", err=True)

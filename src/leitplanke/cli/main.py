@@ -31,6 +31,7 @@ def build_app() -> typer.Typer:
         audit,
         catalog,
         db,
+        dora,
         fix,
         policies,
         scan,
@@ -67,6 +68,7 @@ def build_app() -> typer.Typer:
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
+    app.command("dora")(dora.dora_command)
 
     @app.command()
     def version() -> None:

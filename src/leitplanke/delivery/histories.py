@@ -244,12 +244,16 @@ def catalog_of(habits: Sequence[Habit] = HABITS, *, env: str = "prod") -> catalo
     )
 
 
-def replay(database: Database, history: History, *, actor: str = "generator") -> int:
-    """Record every event of ``history`` in order, each at its own time; the events recorded."""
+def replay(
+    database: Database, history: History, *, actor: str = "generator", now: datetime | None = None
+) -> int:
+    """Record every event of ``history`` in order; audited at ``now``, else each at its own time (as
+    if it had been received then). The number of events."""
     for event in history.events:
         if isinstance(event, DeploymentEvent):
-            deployments.record_deployment(database, event, actor=actor, now=event.time or history.start)
+            at = now or event.time or history.start
+            deployments.record_deployment(database, event, actor=actor, now=at)
         else:
-            at = event.resolved_at or event.opened_at
+            at = now or event.resolved_at or event.opened_at
             incidents.record_incident(database, event, source="generator", actor=actor, now=at)
     return len(history.events)
