@@ -40,13 +40,6 @@ spec: {type: service, owner: team-shop, system: commerce, lifecycle: production}
 apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata:
-  name: payments
-  annotations: {leitplanke.dev/cloud-native: "true"}
-spec: {type: service, owner: team-shop, system: commerce, lifecycle: production}
----
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata:
   name: node-agent
   annotations: {leitplanke.dev/cloud-native: "true"}
 spec: {type: service, owner: team-platform, system: observability, lifecycle: production}
@@ -98,7 +91,7 @@ def seed_demo_command(
     database: DatabaseOpt = None,
     examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
 ) -> None:
-    """Load the demo catalog (2 teams, 4 apps, dev, prod), scans of the examples and four weeks of
+    """Load the demo catalog (2 teams, 3 apps, dev, prod), scans of the examples and four weeks of
     deployments and incidents in prod; print an admin token."""
     token = seed_demo(servicecommands.open_database(database), examples=Path(examples))
     typer.echo(f"platform-admin token (shown once): {token}")
@@ -166,6 +159,8 @@ def _seed_delivery_history(database: databases.Database, *, now: datetime) -> No
     from leitplanke.delivery import histories
 
     start = now - timedelta(days=DEMO_HISTORY_DAYS)
-    history = histories.build_history(start=start, days=DEMO_HISTORY_DAYS, seed=1)
+    history = histories.build_history(
+        start=start, days=DEMO_HISTORY_DAYS, seed=1, habits=histories.DEMO_HABITS
+    )
     events = histories.replay(database, history, actor="demo", now=now)
     typer.echo(f"delivery history: {events} events over {DEMO_HISTORY_DAYS} days in prod", err=True)

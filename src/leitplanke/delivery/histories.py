@@ -79,6 +79,13 @@ HABITS: tuple[Habit, ...] = (
     ),
 )
 
+# the demo catalog's apps (``leitplanke db seed-demo``): the weekly train's bad releases are reverted
+DEMO_HABITS: tuple[Habit, ...] = (
+    HABITS[0],
+    dataclasses.replace(HABITS[2], failure=ROLLBACK, recovery_minutes=(60, 240)),
+    HABITS[3],
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Made:
