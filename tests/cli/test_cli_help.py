@@ -48,6 +48,7 @@ def test_every_token_option_reads_leitplanke_token_from_the_environment():
         ("scan", "LEITPLANKE_TOKEN"),
         ("waivers pull", "LEITPLANKE_TOKEN"),
         ("waivers export", "LEITPLANKE_TOKEN"),
+        ("dora", "LEITPLANKE_TOKEN"),
     }
 
 
