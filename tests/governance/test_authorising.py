@@ -41,7 +41,7 @@ CASES = [
     ("audit.read", authorising.AUDIT, None),
     ("audit.verify", authorising.AUDIT, None),
     ("delivery.record", SHOP_APP, "developer"),
-    ("incidents.read", SHOP_APP, "viewer"),
+    ("delivery.read", SHOP_APP, "viewer"),
     ("incident.open", SHOP_APP, "developer"),
     ("incident.resolve", SHOP_APP, "developer"),
     ("dora.read", authorising.for_team("team-shop"), "viewer"),

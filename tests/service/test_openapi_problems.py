@@ -63,6 +63,7 @@ def test_every_operation_declares_exactly_the_problems_it_may_answer(service: An
         "POST /hooks/flux": sorted([*BODY, "404"]),
         "POST /hooks/ci": sorted([*BODY, "404"]),
         "POST /hooks/alertmanager": BODY,
+        "GET /api/v1/deployments": API,
         "GET /api/v1/incidents": API,
         "POST /api/v1/incidents": sorted([*BODY, "404", "409"]),
         "POST /api/v1/incidents/{incident_id}/resolve": sorted([*BODY, "404", "409"]),

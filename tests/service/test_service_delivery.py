@@ -123,6 +123,25 @@ def test_argocd_sync_failed_then_deployed_is_one_succeeded_deployment(service: A
     assert [failed.json()["outcome"], failed.json()["status"]] == ["recorded", "failed"]
     assert [done.json()["outcome"], done.json()["status"]] == ["succeeded-after-failure", "succeeded"]
     assert done.json()["problem"] == "no local repository for this app"
+    listed = service.client.get("/api/v1/deployments", params={"app": "checkout"}, headers=headers).json()
+    assert listed == [
+        {
+            "id": done.json()["deployment"],
+            "app": "checkout",
+            "env": "prod",
+            "revision": SHA_B,
+            "status": "succeeded",
+            "rollback": False,
+            "source": "argocd",
+            "deployedAt": "2026-02-01T10:00:00Z",
+            "rolledBackAt": None,
+            "commits": 0,
+        }
+    ]
+    other = service.client.get(
+        "/api/v1/deployments", params={"app": "checkout"}, headers=service.headers("data-viewer")
+    )
+    assert other.status_code == 403
 
 
 def test_a_flux_event_signed_with_the_shared_secret_is_recorded_and_progress_is_ignored(

@@ -199,3 +199,39 @@ def _audit(
         actor=actor, action=f"deployment.{outcome}", target=f"deployment:{row.id}", at=now, details=details
     )
     chain.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentView:
+    id: int
+    app: str
+    env: str
+    revision: str
+    status: str
+    rollback: bool
+    source: str
+    deployed_at: datetime
+    rolled_back_at: datetime | None
+    commits: int
+
+
+def list_deployments(
+    database: Database, scope: deliveries.Scope, *, env: str | None, limit: int
+) -> list[DeploymentView]:
+    with database.reading() as session:
+        found = deliveries.list_deployments(session, scope, env=env, limit=limit)
+        return [
+            DeploymentView(
+                id=row.id,
+                app=app,
+                env=env_name,
+                revision=row.revision,
+                status=row.status,
+                rollback=row.rollback,
+                source=row.source,
+                deployed_at=row.deployed_at,
+                rolled_back_at=row.rolled_back_at,
+                commits=row.commits,
+            )
+            for row, app, env_name in found
+        ]

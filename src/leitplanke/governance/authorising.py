@@ -70,7 +70,7 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         # delivery: events (webhooks with a token) and incidents of an app need a developer of its team;
         # DORA figures of an app or team its viewers, of a value stream or the organisation anyone
         "delivery.record": Rule("developer", _OWNER, "record a delivery event"),
-        "incidents.read": Rule("viewer", _OWNER, "read incidents"),
+        "delivery.read": Rule("viewer", _OWNER, "read deployments and incidents"),
         "incident.open": Rule("developer", _OWNER, "open an incident"),
         "incident.resolve": Rule("developer", _OWNER, "resolve an incident"),
         "dora.read": Rule("viewer", _OWNER, "read DORA figures"),

@@ -123,7 +123,7 @@ def create_app(
     app.include_router(routes.api_router(), prefix=API_PREFIX)
     app.include_router(waiving.api_router(), prefix=API_PREFIX)
     app.include_router(delivering.hooks_router())
-    app.include_router(delivering.incidents_router(), prefix=API_PREFIX)
+    app.include_router(delivering.api_router(), prefix=API_PREFIX)
     app.include_router(dorafigures.api_router(), prefix=API_PREFIX)
     _install_delivery_metrics(app, context)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)

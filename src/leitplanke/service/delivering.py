@@ -246,8 +246,36 @@ def _out(view: incidents.IncidentView) -> IncidentOut:
     return IncidentOut.model_validate(view, from_attributes=True)
 
 
-def incidents_router() -> APIRouter:
+class DeploymentOut(BaseModel):
+    id: int
+    app: str
+    env: str
+    revision: str
+    status: str
+    rollback: bool
+    source: str
+    deployed_at: datetime = Field(serialization_alias="deployedAt")
+    rolled_back_at: datetime | None = Field(serialization_alias="rolledBackAt")
+    commits: int
+
+
+def api_router() -> APIRouter:
     router = APIRouter(tags=["delivery"])
+
+    @router.get("/deployments", response_model=list[DeploymentOut], response_model_by_alias=True)
+    def list_deployments(
+        context: ContextDep,
+        principal: PrincipalDep,
+        app: str | None = None,
+        team: str | None = None,
+        env: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[DeploymentOut]:
+        """Deployments of the caller's team (all teams for a platform-admin), newest first."""
+        routes.check_scope(context, principal, "delivery.read", team=team, app=app)
+        scope = deliveries.Scope(app=app, team=team, team_ids=principal.visible_team_ids())
+        found = deployments.list_deployments(context.database, scope, env=env, limit=limit)
+        return [DeploymentOut.model_validate(view, from_attributes=True) for view in found]
 
     @router.get("/incidents", response_model=list[IncidentOut], response_model_by_alias=True)
     def list_incidents(
@@ -260,7 +288,7 @@ def incidents_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[IncidentOut]:
         """Incidents of the caller's team (all teams for a platform-admin), newest first."""
-        routes.check_scope(context, principal, "incidents.read", team=team, app=app)
+        routes.check_scope(context, principal, "delivery.read", team=team, app=app)
         scope = deliveries.Scope(app=app, team=team, team_ids=principal.visible_team_ids())
         found = incidents.list_incidents(context.database, scope, env=env, open_only=open, limit=limit)
         return [_out(view) for view in found]

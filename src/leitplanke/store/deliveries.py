@@ -138,3 +138,24 @@ def list_incidents(
         query = query.where(Incident.resolved_at.is_(None))
     query = query.order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(limit)
     return [(row, app, env_name) for row, app, env_name in session.execute(query)]
+
+
+def list_deployments(
+    session: Session, scope: Scope, *, env: str | None, limit: int
+) -> Sequence[tuple[Deployment, str, str]]:
+    """Deployments of the scope, newest first, with their app's and environment's names."""
+    query = (
+        select(Deployment, App.name, Environment.name)
+        .join(App, App.id == Deployment.app_id)
+        .join(Environment, Environment.id == Deployment.env_id)
+    )
+    if env is not None:
+        query = query.where(Environment.name == env)
+    if scope.app is not None:
+        query = query.where(App.name == scope.app)
+    if scope.team is not None:
+        query = query.join(Team, Team.id == App.team_id).where(Team.name == scope.team)
+    if scope.team_ids is not None:
+        query = query.where(App.team_id.in_(scope.team_ids))
+    query = query.order_by(Deployment.deployed_at.desc(), Deployment.id.desc()).limit(limit)
+    return [(row, app, env_name) for row, app, env_name in session.execute(query)]
