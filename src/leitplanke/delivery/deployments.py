@@ -81,7 +81,8 @@ def record_deployment(
     read_commits: ReadCommits = _default_reader,
 ) -> Recorded:
     """Store ``event``; its commits are the event's own or read from Git (outside the transaction, so
-    that a slow ``git`` never holds the writers' lock)."""
+    that a slow ``git`` never holds the writers' lock: two deployments of one app racing each other
+    may then both count commits since the same earlier revision)."""
     at = event.time or now
     read = commitreading.CommitsRead(event.commits or ())
     if event.commits is None and event.status == SUCCEEDED:

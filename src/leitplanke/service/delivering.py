@@ -1,5 +1,5 @@
-"""Delivery routes: the webhooks of Argo CD, Flux, CI and Alertmanager under /hooks, the incidents API
-and the DORA figures under /api/v1, and the DORA gauges of /metrics.
+"""Delivery routes: the webhooks of Argo CD, Flux, CI and Alertmanager under /hooks; deployments and
+incidents under /api/v1 (the DORA figures: ``service.dorafigures``).
 
 A webhook is authenticated before its body is read: an API token (``Authorization: Bearer``), or an
 HMAC-SHA256 signature of the body (``X-Signature: sha256=<hex>``, Flux's generic-hmac provider) with
