@@ -26,7 +26,7 @@ INCIDENT, ROLLBACK = "incident", "rollback"
 REVERT_LEAD = timedelta(minutes=10)  # a revert is committed ten minutes before it goes live
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Habit:
     """How an app releases: every ``every``, ``commits`` per deployment committed ``lead_minutes`` before
     it goes live; every ``fail_every``-th deployment fails (an incident or a rollback), recovered in
@@ -45,37 +45,54 @@ class Habit:
 
 
 HABITS: tuple[Habit, ...] = (
-    # many small changes a day, incidents found and fixed quickly
+    # many small changes a day, incidents found and fixed quickly; now and then a sync fails first
     Habit(
-        "checkout", "team-shop", "commerce", timedelta(hours=4), (1, 3), (30, 300), 12, INCIDENT, (20, 50), 5
+        app="checkout",
+        team="team-shop",
+        value_stream="commerce",
+        every=timedelta(hours=4),
+        commits=(1, 3),
+        lead_minutes=(30, 300),
+        fail_every=12,
+        failure=INCIDENT,
+        recovery_minutes=(20, 50),
+        flaky_sync_every=5,
     ),
     # daily releases with batches of a few commits; a bad one is reverted
     Habit(
-        "payments", "team-shop", "commerce", timedelta(hours=24), (2, 5), (240, 2400), 7, ROLLBACK, (30, 180)
+        app="payments",
+        team="team-shop",
+        value_stream="commerce",
+        every=timedelta(hours=24),
+        commits=(2, 5),
+        lead_minutes=(240, 2400),
+        fail_every=7,
+        failure=ROLLBACK,
+        recovery_minutes=(30, 180),
     ),
     # a weekly release train
     Habit(
-        "node-agent",
-        "team-platform",
-        "observability",
-        timedelta(days=7),
-        (5, 12),
-        (1440, 8640),
-        3,
-        INCIDENT,
-        (120, 1200),
+        app="node-agent",
+        team="team-platform",
+        value_stream="observability",
+        every=timedelta(days=7),
+        commits=(5, 12),
+        lead_minutes=(1440, 8640),
+        fail_every=3,
+        failure=INCIDENT,
+        recovery_minutes=(120, 1200),
     ),
-    # a monthly big-bang release of a legacy batch system
+    # a big-bang release of a legacy batch system every 20 days
     Habit(
-        "legacy-batch",
-        "team-platform",
-        "reporting",
-        timedelta(days=20),
-        (20, 40),
-        (14400, 57600),
-        2,
-        INCIDENT,
-        (1440, 4320),
+        app="legacy-batch",
+        team="team-platform",
+        value_stream="reporting",
+        every=timedelta(days=20),
+        commits=(20, 40),
+        lead_minutes=(14400, 57600),
+        fail_every=2,
+        failure=INCIDENT,
+        recovery_minutes=(1440, 4320),
     ),
 )
 
