@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVarTuple
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from leitplanke.store.deliveryrows import Deployment, DeploymentCommit, Incident
 from leitplanke.store.rows import App, Environment, Team
 
 SUCCEEDED = "succeeded"
+_Columns = TypeVarTuple("_Columns")
 
 
 def deployment_of(session: Session, *, app_id: int, env_id: int, revision: str) -> Deployment | None:
@@ -75,20 +77,25 @@ class Scope:
     team_ids: frozenset[int] | None = None  # the caller's visible teams; None: all
 
 
-def _scoped(query: Select[Deployment], scope: Scope, env: str) -> Select[Deployment]:
-    query = query.join(App, App.id == Deployment.app_id).join(
-        Environment, Environment.id == Deployment.env_id
-    )
-    query = query.where(Environment.name == env)
+def _owned(query: Select[*_Columns], scope: Scope) -> Select[*_Columns]:
+    """``query`` (with ``App`` joined) narrowed to the scope's app, team and visible teams."""
     if scope.app is not None:
         query = query.where(App.name == scope.app)
-    if scope.value_stream is not None:
-        query = query.where(App.value_stream == scope.value_stream)
     if scope.team is not None:
         query = query.join(Team, Team.id == App.team_id).where(Team.name == scope.team)
     if scope.team_ids is not None:
         query = query.where(App.team_id.in_(scope.team_ids))
     return query
+
+
+def _scoped(query: Select[Deployment], scope: Scope, env: str) -> Select[Deployment]:
+    query = query.join(App, App.id == Deployment.app_id).join(
+        Environment, Environment.id == Deployment.env_id
+    )
+    query = query.where(Environment.name == env)
+    if scope.value_stream is not None:
+        query = query.where(App.value_stream == scope.value_stream)
+    return _owned(query, scope)
 
 
 def scoped_deployments(
@@ -128,12 +135,7 @@ def list_incidents(
     )
     if env is not None:
         query = query.where(Environment.name == env)
-    if scope.app is not None:
-        query = query.where(App.name == scope.app)
-    if scope.team is not None:
-        query = query.join(Team, Team.id == App.team_id).where(Team.name == scope.team)
-    if scope.team_ids is not None:
-        query = query.where(App.team_id.in_(scope.team_ids))
+    query = _owned(query, scope)
     if open_only:
         query = query.where(Incident.resolved_at.is_(None))
     query = query.order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(limit)
@@ -151,11 +153,6 @@ def list_deployments(
     )
     if env is not None:
         query = query.where(Environment.name == env)
-    if scope.app is not None:
-        query = query.where(App.name == scope.app)
-    if scope.team is not None:
-        query = query.join(Team, Team.id == App.team_id).where(Team.name == scope.team)
-    if scope.team_ids is not None:
-        query = query.where(App.team_id.in_(scope.team_ids))
+    query = _owned(query, scope)
     query = query.order_by(Deployment.deployed_at.desc(), Deployment.id.desc()).limit(limit)
     return [(row, app, env_name) for row, app, env_name in session.execute(query)]
