@@ -22,12 +22,13 @@ SECRET = "flux-shared-secret"
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 
 
-def _ci(revision: str, *, time: str, status: str = "succeeded", **extra: Any) -> dict[str, Any]:
-    # committed two hours before it goes live
-    committed = (
-        datetime.fromisoformat(time) - timedelta(hours=2) if time[:2] == "20" else datetime(2026, 1, 1)
-    )
-    commits = [{"sha": revision, "time": committed.isoformat()}]
+def _ci(
+    revision: str, *, time: str, status: str = "succeeded", committed: str = "", **extra: Any
+) -> dict[str, Any]:
+    """A CI event whose one commit was made ``committed`` (two hours before ``time`` if not given)."""
+    if not committed:
+        committed = (datetime.fromisoformat(time) - timedelta(hours=2)).isoformat()
+    commits = [{"sha": revision, "time": committed}]
     return {
         "app": "checkout",
         "env": "prod",
@@ -196,7 +197,7 @@ def test_a_body_over_a_mebibyte_is_refused_with_413(service: Any) -> None:
     [
         (b"{not json", 400, "body"),
         (orjson.dumps({**_ci(SHA_A, time="2026-02-01T10:00:00Z"), "status": "maybe"}), 422, "status"),
-        (orjson.dumps({**_ci(SHA_A, time="yesterday")}), 422, "time"),
+        (orjson.dumps(_ci(SHA_A, time="yesterday", committed="2026-01-01T00:00:00Z")), 422, "time"),
         (orjson.dumps({**_ci("--upload-pack=evil", time="2026-02-01T10:00:00Z")}), 422, "revision"),
         (
             orjson.dumps({**_ci(SHA_A, time="2026-02-01T10:00:00Z"), "commits": [{"sha": SHA_A}]}),
