@@ -7,6 +7,8 @@ need_apt=()
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
 # the browser test of the offline API documentation drives Debian's Chromium (no browser download)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# `leitplanke drift` reads the desired state from Git with the git CLI
+command -v git >/dev/null 2>&1 || need_apt+=(git)
 
 if [ ${#need_apt[@]} -eq 0 ]; then
   exit 0

@@ -46,6 +46,7 @@ def test_every_token_option_reads_leitplanke_token_from_the_environment():
 
     assert tokens == {
         ("scan", "LEITPLANKE_TOKEN"),
+        ("drift", "LEITPLANKE_TOKEN"),
         ("waivers pull", "LEITPLANKE_TOKEN"),
         ("waivers export", "LEITPLANKE_TOKEN"),
         ("dora", "LEITPLANKE_TOKEN"),

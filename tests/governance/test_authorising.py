@@ -34,6 +34,7 @@ CASES = [
     ("waiver.renew", authorising.for_waiver(1, "team-shop"), "developer"),
     ("waiver.approve", authorising.for_waiver(1, "team-shop"), "approver"),
     ("waiver.reject", authorising.for_waiver(1, "team-shop"), "approver"),
+    ("template.render", authorising.for_team("team-shop"), "developer"),
     ("team.write", authorising.for_team("team-shop"), "admin"),
     ("app.write", SHOP_APP, "admin"),
     ("team.create", authorising.Resource("team:new"), None),

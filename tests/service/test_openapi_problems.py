@@ -68,6 +68,9 @@ def test_every_operation_declares_exactly_the_problems_it_may_answer(service: An
         "POST /api/v1/incidents": sorted([*BODY, "404", "409"]),
         "POST /api/v1/incidents/{incident_id}/resolve": sorted([*BODY, "404", "409"]),
         "GET /api/v1/dora": sorted([*API, "404"]),
+        "GET /api/v1/templates": API,
+        "GET /api/v1/templates/{name}": sorted([*API, "404"]),
+        "POST /api/v1/templates/{name}/render": sorted([*BODY, "404", "409"]),
     }
 
 

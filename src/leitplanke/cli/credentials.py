@@ -2,7 +2,7 @@
 ``--token``, in that order.
 
 A token given on the command line lands in shell history and CI logs; the environment variable or a
-file keeps it out. Called by ``scan --upload`` and ``waivers pull|export``.
+file keeps it out. Called by ``scan --upload``, ``drift --upload`` and ``waivers pull|export``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,29 @@ def _token_in_file(token_file: Path) -> str:
     if not lines or not lines[0].strip():
         raise UsageError(f"--token-file {token_file}: the file is empty")
     return lines[0].strip()
+
+
+def check_upload(
+    url: str | None, *, app: str | None, env: str | None, token: str | None, token_file: Path | None
+) -> str:
+    """The token of an upload (``scan``, ``drift``) whose options are all there; else every missing one in
+    one message. Called when any of ``--upload``, ``--app`` and ``--env`` is given."""
+    if url is None:
+        raise UsageError("--app and --env name what --upload sends; without --upload they do nothing")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--upload {url!r}: expected the service's URL, http:// or https://")
+    found = read_token(token, token_file)
+    missing = [name for name, value in (("--app", app), ("--env", env)) if not value]
+    if found is None:
+        missing.append(f"an API token ({GIVE_A_TOKEN})")
+    if missing:
+        raise UsageError(f"--upload needs {_and(missing)}")
+    assert found is not None
+    return found
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def require_token(token: str | None, token_file: Path | None, *, command: str) -> str:

@@ -32,10 +32,12 @@ def build_app() -> typer.Typer:
         catalog,
         db,
         dora,
+        drift,
         fix,
         policies,
         scan,
         serve,
+        templates,
         testcmd,
         tokens,
         waivers,
@@ -60,6 +62,7 @@ def build_app() -> typer.Typer:
     app.command("scan")(scan.scan_command)
     app.command("test")(testcmd.test_command)
     app.command("fix")(fix.fix_command)
+    app.command("drift")(drift.drift_command)
     app.add_typer(policies.build(), name="policies")
     app.command("serve")(serve.serve_command)
     app.command("webhook")(webhook.webhook_command)
@@ -69,6 +72,7 @@ def build_app() -> typer.Typer:
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
     app.command("dora")(dora.dora_command)
+    app.add_typer(templates.build(), name="templates")
 
     @app.command()
     def version() -> None:

@@ -76,7 +76,9 @@ def scan_command(
         raise UsageError(f"--pss-version {pss_version!r}: use latest or v1.N, such as v1.30")
     if upload is not None or app_name is not None or env_name is not None:
         # before the scan: whatever an upload lacks is reported before any work is done
-        token = _check_upload(upload, app=app_name, env=env_name, token=token, token_file=token_file)
+        token = credentials.check_upload(
+            upload, app=app_name, env=env_name, token=token, token_file=token_file
+        )
     now = datetime.now(UTC)
     if framework is not None:
         _check_compliance(framework, fmt)
@@ -151,34 +153,12 @@ class View:
     no_color: bool = False
 
 
-def _check_upload(
-    url: str | None, *, app: str | None, env: str | None, token: str | None, token_file: Path | None
-) -> str:
-    """The token of an upload whose options are all there; else every missing one in one message."""
-    if url is None:
-        raise UsageError("--app and --env name what --upload sends; without --upload they do nothing")
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--upload {url!r}: expected the service's URL, http:// or https://")
-    found = credentials.read_token(token, token_file)
-    missing = [name for name, value in (("--app", app), ("--env", env)) if not value]
-    if found is None:
-        missing.append(f"an API token ({credentials.GIVE_A_TOKEN})")
-    if missing:
-        raise UsageError(f"--upload needs {_and(missing)}")
-    assert found is not None
-    return found
-
-
 def _check_paths(paths: list[str], *, output: str | None) -> None:
     for path in paths:
         if path != "-" and not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
     if output is not None and not Path(output).parent.is_dir():
         raise UsageError(f"{output}: cannot write the report: No such file or directory")
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _add_scan_inventory(gathered: gathering.Gathered, paths: list[str], *, config_type: str | None) -> None:

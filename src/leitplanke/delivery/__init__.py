@@ -1,1 +1,1 @@
-"""Delivery: deployments, incidents and the DORA figures measured from them."""
+"""Delivery: change control, GitOps, deployments, DORA and drift between Git and the cluster."""

@@ -16,6 +16,20 @@ OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 
 
 @dataclass(frozen=True, slots=True)
+class SuiteInputs:
+    """What a policy test suite supplies that no admission request carries (Kyverno CLI's values
+    and user files): the user's roles, labels of namespaces the suite does not contain, and the
+    variables one policy reads, as ``leitplanke test`` hands them to ``evaluate``."""
+
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # name → labels
+    namespaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name → Namespace object
+    variables: Mapping[str, Any] = field(default_factory=dict)  # global and per-resource values
+    rule_variables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # rule → its values
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """The request an object arrives in. ``operation=""`` (the default) means no request at all:
     a file on disk, as ``scan`` sees it; the object is then all a rule has."""
@@ -31,6 +45,7 @@ class Context:
     # the Pod Security Standards version for a Namespace that pins none: "" (latest), "latest"
     # or "v1.N" (``pssversions``); ``scan --pss-version`` and Kyverno's podSecurity.version set it
     pss_version: str = ""
+    suite: SuiteInputs | None = None  # a policy test suite's inputs, when ``leitplanke test`` evaluates
 
 
 NO_REQUEST = Context()

@@ -61,6 +61,7 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "waiver.approve": Rule("approver", _OWNER, "approve a waiver", four_eyes=True),
         "waiver.reject": Rule("approver", _OWNER, "reject a waiver", four_eyes=True),
         "catalog.read": Rule("viewer", _ANYONE, "read the catalog"),
+        "template.render": Rule("developer", _OWNER, "render a template"),
         "team.create": Rule("admin", _PLATFORM, "change a team"),
         "team.write": Rule("admin", _OWNER, "change a team"),
         "app.write": Rule("admin", _OWNER, "change an app"),

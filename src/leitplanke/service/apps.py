@@ -29,6 +29,7 @@ from leitplanke.service import (
     metrics,
     problems,
     routes,
+    templating,
     uploads,
     waiving,
 )
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(delivering.api_router(), prefix=API_PREFIX)
     app.include_router(dorafigures.api_router(), prefix=API_PREFIX)
     _install_delivery_metrics(app, context)
+    app.include_router(templating.api_router(), prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,

@@ -286,26 +286,38 @@ def build_policies(
             problems.extend(errors)
         if template is None:  # a stand-in that cannot review: the constraint's match still holds
             template = Template(name="", kind=constraint.kind, cel_error="the template could not be built")
-        verdict_severity = ACTIONS.get(constraint.action, ACTIONS["deny"])[1]
-        annotations = (doc.data.get("metadata") or {}).get("annotations") or {}
-        policy = Policy(
-            id=constraint.name,
-            title=str(annotations.get("metadata.gatekeeper.sh/title", constraint.name)),
-            severity=verdict_severity,
-            rules=(),
-            match=Match(),
-            category="Gatekeeper",
-            description=str(annotations.get("description", "")),
-            source=SourceRef(file, doc.line_of("")),
-        )
-        entry = compiling.CompiledPolicy(
-            policy=policy, condition=None, rules=(), foreign=GatekeeperConstraint(template, constraint, data)
-        )
+        source = SourceRef(file, doc.line_of(""))
+        entry = constraint_entry(template, constraint, inventory=data, source=source)
         if errors:
             found, entry = brokenpolicies.foreign_entry(entry, kind=constraint.kind, problems=errors)
             broken.append(found)
         built.append(entry)
     return built
+
+
+def constraint_entry(
+    template: Template,
+    constraint: Constraint,
+    *,
+    inventory: Mapping[str, Any],
+    source: SourceRef,
+    engine: str = CEL,
+) -> compiling.CompiledPolicy:
+    """The engine's entry for one constraint: it applies to every kind (the constraint's own
+    match decides), with the severity of its enforcement action."""
+    annotations = (constraint.body.get("metadata") or {}).get("annotations") or {}
+    policy = Policy(
+        id=constraint.name,
+        title=str(annotations.get("metadata.gatekeeper.sh/title", constraint.name)),
+        severity=ACTIONS.get(constraint.action, ACTIONS["deny"])[1],
+        rules=(),
+        match=Match(),
+        category="Gatekeeper",
+        description=str(annotations.get("description", "")),
+        source=source,
+    )
+    foreign = GatekeeperConstraint(template, constraint, inventory, engine)
+    return compiling.CompiledPolicy(policy=policy, condition=None, rules=(), foreign=foreign)
 
 
 def _constraint_kind(data: Mapping[str, Any]) -> str:

@@ -13,10 +13,12 @@ from typing import Any
 
 import yaml
 
-from leitplanke.core.documents import Document, SkippedInput
+from leitplanke.core.documents import Document, Origin, SkippedInput
+from leitplanke.core.policies import SourceRef
 from leitplanke.core.problems import Problem
-from leitplanke.engine import regexes, testing, yamlnodes
-from leitplanke.engine.compat.gatekeeper import constraintmatching, constrainttemplates, reviews
+from leitplanke.core.results import Verdict
+from leitplanke.engine import contexts, policysets, regexes, running, testing, yamlnodes
+from leitplanke.engine.compat.gatekeeper import constrainttemplates, reviews
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 SUITE_FILE = "suite.yaml"
@@ -172,10 +174,39 @@ def _violations(
     engine: str,
     inventory: Mapping[str, Any],
 ) -> constrainttemplates.Violations:
-    review = reviews.review_of(body)
-    if not constraintmatching.matches(constraint.match, review, inventory=inventory):
-        return constrainttemplates.Violations()
-    return template.review(engine, review, constraint, inventory=inventory)
+    """What ``engine`` says about ``body`` through the engine's public ``evaluate``, as ``scan``
+    and admission reach the constraint: its messages, or the error that stopped it."""
+    entry = constrainttemplates.constraint_entry(
+        template, constraint, inventory=inventory, source=SourceRef("", 0), engine=engine
+    )
+    policy_set = running.compile([], options=policysets.CompileOptions(foreign=(entry,)))
+    document, context = _subject(body)
+    results = running.evaluate(policy_set, document, context=context)
+    errors = [r.message for r in results if r.verdict is Verdict.ERROR]
+    if errors:
+        return constrainttemplates.Violations(error="; ".join(errors))
+    return constrainttemplates.Violations(
+        tuple(r.message for r in results if r.verdict in (Verdict.FAIL, Verdict.WARN))
+    )
+
+
+def _subject(body: Mapping[str, Any]) -> tuple[Document, contexts.Context]:
+    """The object and its request: a case's AdmissionReview becomes the request around its
+    object (on DELETE, the old object), as the webhook reads one."""
+    request = body.get("request") if body.get("kind") == "AdmissionReview" else None
+    if not isinstance(request, Mapping):
+        return Document(body=body, origin=Origin(file="")), contexts.NO_REQUEST
+    obj, old = request.get("object"), request.get("oldObject")
+    evaluated = old if obj is None else obj
+    context = contexts.Context(
+        operation=str(request.get("operation") or "CREATE"),
+        old_object=old if isinstance(old, Mapping) else None,
+        user_info=request.get("userInfo") or {},
+        dry_run=request.get("dryRun") is True,
+        sub_resource=str(request.get("subResource") or ""),
+        uid=str(request.get("uid") or ""),
+    )
+    return Document(body=evaluated if isinstance(evaluated, Mapping) else {}, origin=Origin(file="")), context
 
 
 def _count(assertion: Mapping[str, Any]) -> int | str:

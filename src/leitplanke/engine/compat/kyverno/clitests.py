@@ -17,8 +17,7 @@ import yaml
 
 from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Problem
-from leitplanke.engine import compiling, loading, parsing, testing, yamlnodes
-from leitplanke.engine.compat.kyverno.resourcefilters import Request
+from leitplanke.engine import compiling, contexts, loading, parsing, policysets, running, testing, yamlnodes
 
 ResourceLoader = Callable[[str], Iterable[Document | Problem | SkippedInput]]
 TEST_FILE = "kyverno-test.yaml"
@@ -137,7 +136,8 @@ def _run_one(
     f = parsing.Fields(doc, name, report.problems)
     loaded = loading.load_paths([str(file.parent / p) for p in f.strings("policies")], now=now)
     report.problems.extend(loaded.problems)
-    policies = {p.policy.id: p for p in loaded.foreign}
+    # one set per policy: a row asks one policy, with the variables the values file gives it
+    policies = {p.policy.id: _policy_set(p) for p in loaded.foreign}
     documents: list[Document] = []
     for entry in f.strings("resources"):
         for item in load_resources(str(file.parent / entry)):
@@ -159,12 +159,12 @@ def _run_one(
         rule = str(entry.get("rule", ""))
         kind = str(entry.get("kind", ""))
         expected = str(entry.get("result", ""))
-        policy = policies.get(policy_name)
-        family = getattr(policy.foreign, "family", "kyverno") if policy is not None else "unknown"
+        policy_set = policies.get(policy_name)
+        family = _family(policy_set)
         for resource in entry.get("resources") or []:
             actual = NOT_EVALUATED
-            if policy is not None:
-                actual = _verdict(policy, rule, kind, str(resource), documents, values, user)
+            if policy_set is not None:
+                actual = _verdict(policy_set, policy_name, rule, kind, str(resource), documents, values, user)
             if actual == EXCLUDED and not family.startswith("kyverno"):
                 actual = "skip"  # a ValidatingPolicy that does not match reads as skipped, as before
             report.rows.append(
@@ -183,6 +183,17 @@ def _run_one(
             )
 
 
+def _policy_set(policy: compiling.CompiledPolicy) -> policysets.PolicySet:
+    return running.compile([], options=policysets.CompileOptions(foreign=(policy,)))
+
+
+def _family(policy_set: policysets.PolicySet | None) -> str:
+    if policy_set is None:
+        return "unknown"
+    foreign = [p.foreign for p in policy_set.compiled.policies if p.foreign is not None]
+    return str(getattr(foreign[0], "family", "kyverno")) if foreign else "kyverno"
+
+
 def _find(documents: Sequence[Document], kind: str, resource: str) -> list[Document]:
     namespace, _, name = resource.rpartition("/")
     return [
@@ -194,29 +205,31 @@ def _find(documents: Sequence[Document], kind: str, resource: str) -> list[Docum
     ]
 
 
-def _request(doc: Document, policy: str, values: _Values, user: Mapping[str, Any]) -> Request:
+def _context(doc: Document, policy: str, values: _Values, user: Mapping[str, Any]) -> contexts.Context:
     """The request Kyverno's CLI builds: ``request.operation`` from the values; on UPDATE and
     DELETE the resource is its own old object too (Kyverno's CLI also empties the object on DELETE)."""
     merged = dict(values.global_values)
     merged.update(values.resources.get(policy, {}).get(doc.name, {}))
     info = user.get("userInfo") or {}
     operation = str(merged.get("request.operation", "CREATE"))
-    return Request(
+    return contexts.Context(
         operation=operation,
-        username=str(info.get("username", "")),
-        groups=tuple(str(group) for group in info.get("groups") or ()),
-        roles=tuple(str(role) for role in user.get("roles") or ()),
-        cluster_roles=tuple(str(role) for role in user.get("clusterRoles") or ()),
-        namespace_labels=values.namespace_labels,
-        namespaces=values.namespaces,
-        values=merged,
         old_object=doc.body if operation in ("UPDATE", "DELETE") else None,
-        user_extra={key: info[key] for key in ("uid", "extra") if key in info},
+        user_info=info,
+        suite=contexts.SuiteInputs(
+            roles=tuple(str(role) for role in user.get("roles") or ()),
+            cluster_roles=tuple(str(role) for role in user.get("clusterRoles") or ()),
+            namespace_labels=values.namespace_labels,
+            namespaces=values.namespaces,
+            variables=merged,
+            rule_variables=values.rules.get(policy, {}),
+        ),
     )
 
 
 def _verdict(
-    policy: compiling.CompiledPolicy,
+    policy_set: policysets.PolicySet,
+    policy: str,
     rule: str,
     kind: str,
     resource: str,
@@ -224,17 +237,15 @@ def _verdict(
     values: _Values,
     user: Mapping[str, Any],
 ) -> str:
+    """The policy's verdict for the resource through the engine's public ``evaluate``, as
+    ``scan`` and admission reach it: the worst of its rule's results, or ``excluded``."""
     found = _find(documents, kind, resource)
     if not found:
         return NOT_EVALUATED
     verdicts: list[str] = []
+    names = (rule, f"autogen-{rule}", f"autogen-cronjob-{rule}") if rule else None
     for doc in found:
-        request = _request(doc, policy.policy.id, values, user)
-        evaluate = getattr(policy.foreign, "evaluate_request", None)
-        if evaluate is None:
-            continue
-        outcomes = evaluate(doc.body, request, values=values.rules.get(policy.policy.id, {}))
-        names = (rule, f"autogen-{rule}", f"autogen-cronjob-{rule}") if rule else None
-        chosen = [o.verdict for o in outcomes if names is None or o.rule in names]
+        results = running.evaluate(policy_set, doc, context=_context(doc, policy, values, user))
+        chosen = [r.verdict.value for r in results if names is None or r.rule in names]
         verdicts.append(max(chosen, key=lambda v: _RANK.get(v, 0)) if chosen else EXCLUDED)
     return max(verdicts, key=lambda v: _RANK.get(v, -1)) if verdicts else NOT_EVALUATED

@@ -52,7 +52,8 @@ class KyvernoPolicy:
         environment: cel.Environment,
         context: contexts.Context = contexts.NO_REQUEST,
     ) -> list[compiling.ForeignOutcome]:
-        return self.evaluate_request(document.body, resourcefilters.request_of(context))
+        values = context.suite.rule_variables if context.suite is not None else None
+        return self.evaluate_request(document.body, resourcefilters.request_of(context), values=values)
 
     def evaluate_request(
         self,

@@ -40,21 +40,29 @@ class Request:
         return {"username": self.username, "groups": list(self.groups), **self.user_extra}
 
 
+_NO_SUITE = contexts.SuiteInputs()
+
+
 def request_of(context: contexts.Context) -> Request:
     """The request Kyverno (and VAP) rules see for ``context``; without one, an offline CREATE."""
     if context == contexts.NO_REQUEST:
         return Request()
     user = context.user_info
     namespace = context.namespace_object
-    labels = {}
+    suite = context.suite or _NO_SUITE
+    labels = dict(suite.namespace_labels)
     if namespace is not None:
         meta = namespace.get("metadata") or {}
-        labels = {str(meta.get("name", "")): dict(meta.get("labels") or {})}
+        labels[str(meta.get("name", ""))] = dict(meta.get("labels") or {})
     return Request(
         operation=context.operation or "CREATE",
         username=str(user.get("username", "")),
         groups=tuple(str(group) for group in user.get("groups") or ()),
+        roles=suite.roles,
+        cluster_roles=suite.cluster_roles,
         namespace_labels=labels,
+        namespaces=suite.namespaces,
+        values=suite.variables,
         old_object=context.old_object,
         namespace_object=namespace,
         user_extra={key: user[key] for key in ("uid", "extra") if key in user},

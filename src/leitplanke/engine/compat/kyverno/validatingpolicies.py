@@ -55,7 +55,7 @@ class ValidatingPolicy:
         environment: cel.Environment,
         context: contexts.Context = contexts.NO_REQUEST,
     ) -> list[compiling.ForeignOutcome]:
-        return self.evaluate_request(document.body, Request())
+        return self.evaluate_request(document.body, resourcefilters.request_of(context))
 
     def evaluate_request(
         self, body: Mapping[str, Any], request: Request, *, values: Any = None
