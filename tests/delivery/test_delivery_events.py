@@ -30,11 +30,24 @@ def test_flux_revisions_of_every_format_become_the_commit(revision: str, expecte
         "severity": "info",
         "reason": "ReconciliationSucceeded",
         "timestamp": "2026-05-04T10:00:00Z",
-        "metadata": {"revision": revision, "app": "checkout", "env": "prod"},
+        "metadata": {"kustomize.toolkit.fluxcd.io/revision": revision, "app": "checkout", "env": "prod"},
     }
     assert deliveryevents.parse_flux(event) == DeploymentEvent(
         "flux", "checkout", "prod", expected, "succeeded", datetime(2026, 5, 4, 10, tzinfo=UTC)
     )
+
+
+def test_a_flux_event_without_a_revision_names_the_field() -> None:
+    event = {
+        "involvedObject": {"name": "shop"},
+        "severity": "info",
+        "reason": "ReconciliationSucceeded",
+        "timestamp": "2026-05-04T10:00:00Z",
+        "metadata": {"env": "prod"},
+    }
+    with pytest.raises(errors.Invalid) as raised:
+        deliveryevents.parse_flux(event)
+    assert raised.value.field == "metadata.revision"
 
 
 def test_an_argocd_application_without_the_env_label_names_the_label() -> None:

@@ -69,7 +69,7 @@ def _flux(
         "timestamp": "2026-02-01T10:00:00Z",
         "message": "Reconciliation finished",
         "reason": reason,
-        "metadata": {"revision": f"main@sha1:{revision}", "env": "prod"},
+        "metadata": {"kustomize.toolkit.fluxcd.io/revision": f"main@sha1:{revision}", "env": "prod"},
         "reportingController": "kustomize-controller",
     }
 
@@ -160,6 +160,16 @@ def test_a_flux_event_signed_with_the_shared_secret_is_recorded_and_progress_is_
     signature = "sha256=" + hmac.new(SECRET.encode(), progress, hashlib.sha256).hexdigest()
     ignored = signed.post("/hooks/flux", content=progress, headers={"X-Signature": signature})
     assert (ignored.status_code, ignored.json()) == (202, {"outcome": "ignored"})
+
+
+def test_a_sha512_signature_is_accepted_and_an_unknown_hash_is_not(signed: TestClient) -> None:
+    body = orjson.dumps(_flux(SHA_C))
+    good = "sha512=" + hmac.new(SECRET.encode(), body, hashlib.sha512).hexdigest()
+    md5 = "md5=" + hmac.new(SECRET.encode(), body, hashlib.md5).hexdigest()
+    answers = [
+        signed.post("/hooks/flux", content=body, headers={"X-Signature": s}).status_code for s in (good, md5)
+    ]
+    assert answers == [200, 401]
 
 
 def test_a_wrong_signature_or_no_credentials_is_refused_with_401(signed: TestClient, service: Any) -> None:

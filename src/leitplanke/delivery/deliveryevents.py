@@ -104,7 +104,9 @@ def parse_flux(payload: Any) -> DeploymentEvent | None:
         status = SUCCEEDED
     else:
         return None
-    revision = _flux_revision(_string(metadata, "revision", field="metadata.revision"))
+    # ``<controller group>/revision`` (kustomize.toolkit.fluxcd.io/revision), or plain ``revision``
+    key = next((k for k in sorted(metadata) if k == "revision" or k.endswith("/revision")), "revision")
+    revision = _flux_revision(_string(metadata, key, field=f"metadata.{key}"))
     return DeploymentEvent(
         source="flux",
         app=_name(

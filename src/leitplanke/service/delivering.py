@@ -35,6 +35,12 @@ from leitplanke.store import deliveries
 MAX_EVENT_BYTES = 1024 * 1024  # an Alertmanager group of 1,000 alerts is ~1 MB; a deployment event < 10 kB
 SIGNATURE_HEADERS = (b"x-signature", b"x-hub-signature-256")
 HMAC_ACTOR = "webhook:hmac"
+_HMAC_DIGESTS = {
+    "sha224": hashlib.sha224,
+    "sha256": hashlib.sha256,
+    "sha384": hashlib.sha384,
+    "sha512": hashlib.sha512,
+}
 IncidentId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
@@ -147,10 +153,13 @@ async def _receive(request: Request, context: Context) -> tuple[Caller, Any]:
 
 
 def _signed(body: bytes, signature: bytes, secret: str) -> bool:
-    """``sha256=<hex>`` (or the bare hex) of HMAC-SHA256 over the body with the shared secret."""
-    given = signature.decode("latin-1").strip()
-    given = given.partition("=")[2] if "=" in given else given
-    wanted = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """``<hash>=<hex>`` of an HMAC over the body with the shared secret: sha256 (Flux's default and
+    GitHub's ``X-Hub-Signature-256``), sha224, sha384 or sha512; any other is no signature."""
+    name, _, given = signature.decode("latin-1").strip().partition("=")
+    digest = _HMAC_DIGESTS.get(name.lower())
+    if digest is None:
+        return False
+    wanted = hmac.new(secret.encode(), body, digest).hexdigest()
     return hmac.compare_digest(given.lower(), wanted)
 
 
