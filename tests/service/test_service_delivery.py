@@ -310,6 +310,9 @@ def test_incidents_are_opened_and_resolved_through_the_api_once(service: Any) ->
     assert (early.status_code, early.json()["field"]) == (422, "resolvedAt")
     assert (resolved.status_code, resolved.json()["resolvedAt"]) == (200, "2026-02-01T12:00:00Z")
     assert twice.status_code == 409
+    future = {**body, "key": "INC-9", "openedAt": "2026-02-02T00:00:00Z"}
+    ahead = service.client.post("/api/v1/incidents", json=future, headers=headers)
+    assert (ahead.status_code, ahead.json()["field"]) == (422, "openedAt")
     viewer = service.client.post(
         "/api/v1/incidents", json={**body, "key": "INC-8"}, headers=service.headers("shop-viewer")
     )

@@ -251,6 +251,15 @@ class IncidentOut(BaseModel):
     deployment_id: int | None = Field(serialization_alias="deployment")
 
 
+def _not_future(value: datetime | None, *, now: datetime, field: str) -> datetime:
+    """``value`` (``now`` when not given), never later than now: an incident is told as it happens."""
+    if value is None:
+        return now
+    if value > now:
+        raise errors.Invalid(f"{field}: {value.isoformat()} is in the future", field=field)
+    return value
+
+
 def _out(view: incidents.IncidentView) -> IncidentOut:
     return IncidentOut.model_validate(view, from_attributes=True)
 
@@ -319,7 +328,7 @@ def api_router() -> APIRouter:
             app=body.app,
             env=body.env,
             title=body.title,
-            opened_at=body.opened_at or now,
+            opened_at=_not_future(body.opened_at, now=now, field="openedAt"),
             resolved_at=None,
         )
         outcome = incidents.record_incident(
@@ -341,7 +350,11 @@ def api_router() -> APIRouter:
         routes.authorise(context, principal, "incident.resolve", authorising.for_app(view.app, owner))
         now = context.clock()
         resolved = incidents.resolve_incident(
-            context.database, incident_id, resolved_at=body.resolved_at or now, actor=principal.actor, now=now
+            context.database,
+            incident_id,
+            resolved_at=_not_future(body.resolved_at, now=now, field="resolvedAt"),
+            actor=principal.actor,
+            now=now,
         )
         return _out(resolved)
 
