@@ -52,6 +52,12 @@ class Settings:
     audit_key_file: Path = Path("./data/audit/hmac.key")
     audit_signing_key_file: Path = Path("./data/audit/signing-key.pem")
     audit_checkpoint_dir: Path = Path("./data/audit/checkpoints")
+    # delivery webhooks: the shared secret of HMAC-signed events (Flux's generic-hmac provider; empty:
+    # only API tokens are accepted), local clones of app repositories (<dir>/<app>) for commit times,
+    # and the environment whose deployments the DORA figures count
+    delivery_webhook_secret: str = field(default="", repr=False)
+    delivery_git_mirrors: Path | None = None
+    dora_environment: str = "prod"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +91,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         audit_checkpoint_dir=Path(
             env.get("LEITPLANKE_AUDIT_CHECKPOINT_DIR") or f"{data_dir}/audit/checkpoints"
         ),
+        delivery_webhook_secret=env.get("LEITPLANKE_DELIVERY_WEBHOOK_SECRET", ""),
+        delivery_git_mirrors=Path(mirrors) if (mirrors := env.get("LEITPLANKE_GIT_MIRRORS")) else None,
+        dora_environment=env.get("LEITPLANKE_DORA_ENVIRONMENT", "prod") or "prod",
     )
 
 

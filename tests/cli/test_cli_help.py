@@ -51,6 +51,7 @@ def test_every_token_option_reads_leitplanke_token_from_the_environment():
         ("waivers export", "LEITPLANKE_TOKEN"),
         *((f"change {command}", "LEITPLANKE_TOKEN") for command in ("create", "submit", "approve", "reject")),
         *((f"change {command}", "LEITPLANKE_TOKEN") for command in ("apply", "show", "list")),
+        ("dora", "LEITPLANKE_TOKEN"),
     }
 
 

@@ -52,6 +52,11 @@ CASES = [
     ("audit.read", authorising.AUDIT, None),
     ("audit.verify", authorising.AUDIT, None),
     ("admission.record", authorising.ADMISSION, None),
+    ("delivery.record", SHOP_APP, "developer"),
+    ("delivery.read", SHOP_APP, "viewer"),
+    ("incident.open", SHOP_APP, "developer"),
+    ("incident.resolve", SHOP_APP, "developer"),
+    ("dora.read", authorising.for_team("team-shop"), "viewer"),
 ]
 
 
@@ -74,7 +79,7 @@ def test_no_team_role_reaches_into_another_teams_data(
 
 
 def test_the_table_covers_exactly_the_actions_the_tests_check() -> None:
-    assert sorted(authorising.ACTIONS) == sorted([*(c[0] for c in CASES), "catalog.read"])
+    assert sorted(authorising.ACTIONS) == sorted([*(c[0] for c in CASES), "catalog.read", "dora.overview"])
 
 
 def test_the_catalog_is_readable_by_every_authenticated_principal_of_any_team() -> None:

@@ -32,6 +32,9 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "portal_users",
         "portal_sessions",
         "admission_decisions",
+        "deployments",
+        "deployment_commits",
+        "incidents",
     }
     assert databases.current_revision(database) == _scripts().get_current_head()
 
@@ -50,6 +53,7 @@ def test_the_migrations_are_one_line_from_0001_to_the_newest() -> None:
     assert revisions == [
         "0013_admission",
         "0012_portal",
+        "0009_delivery",
         "0008_changes",
         "0007_finding_writes",
         "0006_ingestion",

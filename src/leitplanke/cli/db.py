@@ -10,6 +10,8 @@ import typer
 from leitplanke.cli import servicecommands
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from leitplanke.store import databases
 
 DatabaseOpt = Annotated[
@@ -89,7 +91,8 @@ def seed_demo_command(
     database: DatabaseOpt = None,
     examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
 ) -> None:
-    """Load the demo catalog (2 teams, 3 apps, dev, prod) and scans of the examples; print an admin token."""
+    """Load the demo catalog (2 teams, 3 apps, dev, prod), scans of the examples and four weeks of
+    deployments and incidents in prod; print an admin token and the portal's demo users."""
     opened = servicecommands.open_database(database)
     token = seed_demo(opened, examples=Path(examples))
     typer.echo(f"platform-admin token (shown once): {token}")
@@ -135,6 +138,7 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
             sla_days=sla_days,
         )
         typer.echo(f"scan of {folder}/ as {app} in {env}: {outcome.findings} findings", err=True)
+    _seed_delivery_history(database, now=now)
     created = access.create_token(
         database,
         subject="user:demo-admin",
@@ -179,3 +183,21 @@ def demo_user_lines(users: list[tuple[str, str, str, str | None]]) -> list[str]:
         f"portal user {login} / password {password}  ({role}{f' of {team}' if team else ''})"
         for login, password, role, team in users
     ]
+
+
+DEMO_HISTORY_DAYS = 28
+
+
+def _seed_delivery_history(database: databases.Database, *, now: datetime) -> None:
+    """Four weeks of generated deployments, incidents and rollbacks in prod, ending now: ``leitplanke
+    dora`` shows real numbers (``delivery.histories``; seeding again adds nothing)."""
+    from datetime import timedelta
+
+    from leitplanke.delivery import histories
+
+    start = now - timedelta(days=DEMO_HISTORY_DAYS)
+    history = histories.build_history(
+        start=start, days=DEMO_HISTORY_DAYS, seed=1, habits=histories.DEMO_HABITS
+    )
+    events = histories.replay(database, history, actor="demo", now=now)
+    typer.echo(f"delivery history: {events} events over {DEMO_HISTORY_DAYS} days in prod", err=True)

@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
         catalog,
         changes,
         db,
+        dora,
         drift,
         fix,
         policies,
@@ -73,6 +74,7 @@ def build_app() -> typer.Typer:
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(users.build(), name="users")  # the portal's local users
     app.add_typer(waivers.build(), name="waivers")
+    app.command("dora")(dora.dora_command)
     app.add_typer(templates.build(), name="templates")
     app.add_typer(changes.build(), name="change")
 

@@ -82,6 +82,14 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "audit.verify": Rule("admin", _PLATFORM, "verify the audit log"),
         # the admission webhooks record decisions of every team's apps: a platform-wide workload
         "admission.record": Rule("admin", _PLATFORM, "record admission decisions"),
+        # delivery: events (webhooks with a token) and incidents of an app need a developer of its team;
+        # DORA figures of an app or team its viewers, of a value stream or the organisation anyone
+        "delivery.record": Rule("developer", _OWNER, "record a delivery event"),
+        "delivery.read": Rule("viewer", _OWNER, "read deployments and incidents"),
+        "incident.open": Rule("developer", _OWNER, "open an incident"),
+        "incident.resolve": Rule("developer", _OWNER, "resolve an incident"),
+        "dora.read": Rule("viewer", _OWNER, "read DORA figures"),
+        "dora.overview": Rule("viewer", _ANYONE, "read DORA figures of a value stream or the organisation"),
     }
 )
 

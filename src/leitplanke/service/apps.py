@@ -24,7 +24,9 @@ from leitplanke.service import (
     apidocs,
     changing,
     decisions,
+    delivering,
     dispatching,
+    dorafigures,
     ingesting,
     metrics,
     portal,
@@ -129,6 +131,10 @@ def create_app(
     app.include_router(uploads.api_router(), prefix=API_PREFIX)
     app.include_router(routes.api_router(), prefix=API_PREFIX)
     app.include_router(waiving.api_router(), prefix=API_PREFIX)
+    app.include_router(delivering.hooks_router())
+    app.include_router(delivering.api_router(), prefix=API_PREFIX)
+    app.include_router(dorafigures.api_router(), prefix=API_PREFIX)
+    _install_delivery_metrics(app, context)
     app.include_router(templating.api_router(), prefix=API_PREFIX)
     app.include_router(changing.api_router(), prefix=API_PREFIX)
     portal.install(app)  # the web portal under /portal
@@ -142,6 +148,21 @@ def create_app(
     app.add_middleware(problems.NulInAddress)
     app.add_middleware(metrics.Measuring, metrics=context.metrics)
     return app
+
+
+def _install_delivery_metrics(app: FastAPI, context: Context) -> None:
+    """The delivery events counter (``service.delivering``) and the DORA gauges on /metrics."""
+    from prometheus_client import Counter
+
+    registry = context.metrics.registry
+    app.state.delivery_events = Counter(
+        "leitplanke_delivery_events",
+        "Delivery webhook events by source and outcome",
+        ["source", "outcome"],
+        registry=registry,
+    )
+    env = context.settings.dora_environment
+    registry.register(dorafigures.DoraCollector(context.database, clock=context.clock, env=env))
 
 
 async def _flush_denials_periodically(context: Context, *, every: float) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, DateTime, Select, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from leitplanke.store import bulk
+from leitplanke.store.deliveryrows import Deployment, DeploymentCommit, Incident
 from leitplanke.store.rows import (
     AdmissionDecision,
     ApiToken,
@@ -392,6 +393,8 @@ def add_scan(session: Session, scan: Scan) -> int:
 
 def delete_all(session: Session) -> None:
     """Empty every table (tests and ``db seed-demo --reset``), children first."""
+    for delivery in (Incident, DeploymentCommit, Deployment):  # the delivery tables (deliveryrows) first
+        session.execute(delete(delivery))
     for row in (
         PortalSession,
         PortalUser,

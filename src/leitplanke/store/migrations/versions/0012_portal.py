@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_portal"
-down_revision = "0008_changes"
+down_revision = "0009_delivery"
 branch_labels = None
 depends_on = None
 
