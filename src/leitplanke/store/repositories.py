@@ -22,6 +22,8 @@ from leitplanke.store.rows import (
     App,
     AuditLeaf,
     AuditRecord,
+    ChangeApproval,
+    ChangeRequest,
     Environment,
     Finding,
     OutboxAlert,
@@ -396,6 +398,8 @@ def delete_all(session: Session) -> None:
     for delivery in (Incident, DeploymentCommit, Deployment):  # the delivery tables (deliveryrows) first
         session.execute(delete(delivery))
     for row in (
+        ChangeApproval,
+        ChangeRequest,
         PortalSession,
         PortalUser,
         AdmissionDecision,
