@@ -35,21 +35,52 @@ import yaml
 TOKEN = "kube-test-token"
 CLUSTER_SCOPED = frozenset(
     {
-        "Namespace", "Node", "PersistentVolume", "StorageClass", "CSIDriver", "PriorityClass", "ClusterRole",
-        "ClusterRoleBinding", "CustomResourceDefinition", "APIService", "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration", "IngressClass", "RuntimeClass", "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding", "ClusterPolicyReport", "ClusterReport", "ClusterPolicy",
-        "ClusterIssuer", "PodSecurityPolicy", "VolumeAttachment", "CSINode",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "StorageClass",
+        "CSIDriver",
+        "PriorityClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "APIService",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "IngressClass",
+        "RuntimeClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ClusterPolicyReport",
+        "ClusterReport",
+        "ClusterPolicy",
+        "ClusterIssuer",
+        "PodSecurityPolicy",
+        "VolumeAttachment",
+        "CSINode",
     }
 )
 BUILT_IN = (  # apiVersion, kind: the types every cluster serves, whatever it was seeded with
-    ("v1", "Namespace"), ("v1", "Pod"), ("v1", "Service"), ("v1", "ConfigMap"), ("v1", "Secret"),
-    ("v1", "ServiceAccount"), ("v1", "Event"), ("v1", "Node"), ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"), ("apps/v1", "ReplicaSet"),
-    ("policy/v1", "PodDisruptionBudget"), ("coordination.k8s.io/v1", "Lease"),
-    ("events.k8s.io/v1", "Event"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("wgpolicyk8s.io/v1alpha2", "PolicyReport"), ("wgpolicyk8s.io/v1alpha2", "ClusterPolicyReport"),
-    ("openreports.io/v1alpha1", "Report"), ("openreports.io/v1alpha1", "ClusterReport"),
+    ("v1", "Namespace"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "ServiceAccount"),
+    ("v1", "Event"),
+    ("v1", "Node"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("apps/v1", "ReplicaSet"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("coordination.k8s.io/v1", "Lease"),
+    ("events.k8s.io/v1", "Event"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("wgpolicyk8s.io/v1alpha2", "PolicyReport"),
+    ("wgpolicyk8s.io/v1alpha2", "ClusterPolicyReport"),
+    ("openreports.io/v1alpha1", "Report"),
+    ("openreports.io/v1alpha1", "ClusterReport"),
 )
 _STABILITY = {"alpha": 0, "beta": 1, "": 2}
 
@@ -196,7 +227,7 @@ def real_documents(shared: Path, *, projects: Iterable[str] = ()) -> Iterator[di
     """The Kubernetes objects of ``shared/bench/real`` (of ``projects`` only, when given), file by file."""
     wanted = tuple(projects)
     for path in sorted((shared / "bench" / "real").rglob("*.y*ml")):
-        if wanted and not path.relative_to(shared / "bench" / "real").parts[0] in wanted:
+        if wanted and path.relative_to(shared / "bench" / "real").parts[0] not in wanted:
             continue
         try:
             docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
@@ -275,7 +306,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with state.changed:
             state.requests.append((method, url.path, query))
-            fault = next((f for f in state.faults if f.method == method and url.path.startswith(f.path)), None)
+            fault = next(
+                (f for f in state.faults if f.method == method and url.path.startswith(f.path)), None
+            )
             if fault is not None:
                 fault.times -= 1
                 if fault.times <= 0:
@@ -284,8 +317,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._status(401, "Unauthorized", "Unauthorized")
         if fault is not None:
             extra = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
-            return self._status(fault.status, "TooManyRequests" if fault.status == 429 else "InternalError",
-                                "injected", headers=extra)
+            return self._status(
+                fault.status,
+                "TooManyRequests" if fault.status == 429 else "InternalError",
+                "injected",
+                headers=extra,
+            )
         parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/")]
         if method == "GET" and parts == ["api"]:
             return self._json(200, {"kind": "APIVersions", "versions": ["v1"]})
@@ -293,13 +330,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._json(200, self._groups())
         route = self._route(parts)
         if route is None:
-            return self._status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
+            return self._status(
+                404, "NotFound", f"the server could not find the requested resource ({url.path})"
+            )
         group, version, resource, namespace, name = route
         if resource is None:
             return self._json(200, self._resources(group, version))
         kind_type = state.types.get((group, resource))
         if kind_type is None or version not in state.versions.get(group, []):
-            return self._status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
+            return self._status(
+                404, "NotFound", f"the server could not find the requested resource ({url.path})"
+            )
         api_version = f"{group}/{version}" if group else version
         if method == "GET" and name is None and query.get("watch") in ("1", "true"):
             return self._watch(kind_type, api_version, namespace, query)
@@ -348,21 +389,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 continue
             verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
             resources.append(
-                {"name": kind_type.resource, "singularName": kind_type.kind.lower(),
-                 "namespaced": kind_type.namespaced, "kind": kind_type.kind, "verbs": verbs}
+                {
+                    "name": kind_type.resource,
+                    "singularName": kind_type.kind.lower(),
+                    "namespaced": kind_type.namespaced,
+                    "kind": kind_type.kind,
+                    "verbs": verbs,
+                }
             )
             resources.append(
-                {"name": f"{kind_type.resource}/status", "singularName": "", "namespaced": kind_type.namespaced,
-                 "kind": kind_type.kind, "verbs": ["get", "patch", "update"]}
+                {
+                    "name": f"{kind_type.resource}/status",
+                    "singularName": "",
+                    "namespaced": kind_type.namespaced,
+                    "kind": kind_type.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
             )
         group_version = f"{group}/{version}" if group else version
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": resources,
+        }
 
     def _matching(self, kind_type: Type, namespace: str) -> list[dict[str, Any]]:
         return [
             obj
             for (group, resource, ns, _), obj in sorted(self.server.state.objects.items())
-            if (group, resource) == (kind_type.group, kind_type.resource) and (not namespace or ns == namespace)
+            if (group, resource) == (kind_type.group, kind_type.resource)
+            and (not namespace or ns == namespace)
         ]
 
     def _list(self, kind_type: Type, api_version: str, namespace: str, query: dict[str, str]) -> None:
@@ -405,8 +462,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             with state.changed:
                 if since and since < state.compacted:
-                    gone = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Expired",
-                            "code": 410, "message": f"too old resource version: {since} ({state.compacted})"}
+                    gone = {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "reason": "Expired",
+                        "code": 410,
+                        "message": f"too old resource version: {since} ({state.compacted})",
+                    }
                     self._chunk({"type": "ERROR", "object": gone})
                     return self._end()
             next_bookmark = time.monotonic() + state.bookmark_seconds
@@ -426,8 +489,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self._chunk({"type": event, "object": {**obj, "apiVersion": api_version}})
                     since = rv
                 if bookmarks and time.monotonic() >= next_bookmark:
-                    mark = {"kind": kind_type.kind, "apiVersion": api_version,
-                            "metadata": {"resourceVersion": str(max(since, current))}}
+                    mark = {
+                        "kind": kind_type.kind,
+                        "apiVersion": api_version,
+                        "metadata": {"resourceVersion": str(max(since, current))},
+                    }
                     self._chunk({"type": "BOOKMARK", "object": mark})
                     since = max(since, current)
                 if time.monotonic() >= next_bookmark:
@@ -436,8 +502,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _apply(self, kind_type: Type, api_version: str, namespace: str, name: str,
-               query: dict[str, str], raw: bytes) -> None:
+    def _apply(
+        self, kind_type: Type, api_version: str, namespace: str, name: str, query: dict[str, str], raw: bytes
+    ) -> None:
         state = self.server.state
         if self.headers.get("Content-Type") != "application/apply-patch+yaml":
             return self._status(415, "UnsupportedMediaType", "only server-side apply is served here")
@@ -448,8 +515,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._status(413, "RequestEntityTooLarge", "etcdserver: request is too large")
         applied = yaml.safe_load(raw)
         meta = applied.get("metadata", {})
-        if applied.get("kind") != kind_type.kind or meta.get("name") != name or (
-            kind_type.namespaced and meta.get("namespace", namespace) != namespace
+        if (
+            applied.get("kind") != kind_type.kind
+            or meta.get("name") != name
+            or (kind_type.namespaced and meta.get("namespace", namespace) != namespace)
         ):
             return self._status(400, "BadRequest", "the body names another object than the path")
         key = (kind_type.group, kind_type.resource, namespace, name)
@@ -459,7 +528,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._status(409, "Conflict", f'Apply failed with 1 conflict: conflict with "{owner}"')
             obj = state.put({**applied, "apiVersion": api_version})
             state.managers[key] = manager
-            obj["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "apiVersion": api_version}]
+            obj["metadata"]["managedFields"] = [
+                {"manager": manager, "operation": "Apply", "apiVersion": api_version}
+            ]
             data = json.dumps(obj).encode()
         self._send(200, data)
 
@@ -471,12 +542,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if obj is None:
                 return self._status(404, "NotFound", f'{kind_type.resource} "{name}" not found')
             state.remove(obj["apiVersion"], obj["kind"], namespace, name)
-        self._json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
-                         "details": {"name": name, "kind": kind_type.resource}})
+        self._json(
+            200,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Success",
+                "details": {"name": name, "kind": kind_type.resource},
+            },
+        )
 
-    def _status(self, code: int, reason: str, message: str, *, headers: Mapping[str, str] | None = None) -> None:
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": message, "reason": reason, "code": code}
+    def _status(
+        self, code: int, reason: str, message: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
         self._send(code, json.dumps(body).encode(), headers=headers)
 
     def _json(self, code: int, body: Mapping[str, Any]) -> None:

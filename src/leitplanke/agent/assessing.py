@@ -21,7 +21,6 @@ from leitplanke.core.problems import Level, PolicyError
 from leitplanke.core.results import Result
 from leitplanke.engine import loading
 
-
 NO_PACKS = "none"
 
 
@@ -49,7 +48,9 @@ def load_policies(*, paths: Sequence[str], packs: Sequence[str], now: datetime) 
     if with_sets:
         set_level = engine.compile(
             [p for p in loaded.policies if p.id in with_sets],
-            options=engine.CompileOptions(foreign=tuple(f for f in loaded.foreign if f.policy.id in with_sets)),
+            options=engine.CompileOptions(
+                foreign=tuple(f for f in loaded.foreign if f.policy.id in with_sets)
+            ),
         )
     return Policies(policy_set=policy_set, set_level=set_level, stamp=policy_stamp(paths))
 

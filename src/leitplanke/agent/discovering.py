@@ -56,7 +56,9 @@ class ServedType:
         return f"{base}{where}/{self.resource}" + (f"/{name}" if name else "")
 
 
-def discover(connection: cluster.Connection, *, exclusions: Iterable[str] = DEFAULT_EXCLUSIONS) -> list[ServedType]:
+def discover(
+    connection: cluster.Connection, *, exclusions: Iterable[str] = DEFAULT_EXCLUSIONS
+) -> list[ServedType]:
     """The served types that can be listed and watched, minus ``exclusions``, sorted."""
     excluded = set(exclusions)
     versions = [("", version) for version in connection.get("/api").get("versions", [])]

@@ -27,18 +27,30 @@ def build_metrics() -> Metrics:
     registry = CollectorRegistry(auto_describe=True)
     return Metrics(
         registry=registry,
-        objects=Gauge("leitplanke_agent_objects_watched", "Live objects the agent holds a verdict for.",
-                      registry=registry),
-        evaluations=Counter("leitplanke_agent_evaluations", "Objects evaluated (changed or re-evaluated).",
-                            registry=registry),
-        queue_depth=Gauge("leitplanke_agent_queue_depth", "Changes waiting to be evaluated.", registry=registry),
-        report_writes=Counter(
-            "leitplanke_agent_report_writes", "PolicyReports applied or deleted.", ["operation"], registry=registry
+        objects=Gauge(
+            "leitplanke_agent_objects_watched",
+            "Live objects the agent holds a verdict for.",
+            registry=registry,
         ),
-        uploads=Counter("leitplanke_agent_uploads", "Uploads to the service by outcome.", ["outcome"],
-                        registry=registry),
+        evaluations=Counter(
+            "leitplanke_agent_evaluations", "Objects evaluated (changed or re-evaluated).", registry=registry
+        ),
+        queue_depth=Gauge(
+            "leitplanke_agent_queue_depth", "Changes waiting to be evaluated.", registry=registry
+        ),
+        report_writes=Counter(
+            "leitplanke_agent_report_writes",
+            "PolicyReports applied or deleted.",
+            ["operation"],
+            registry=registry,
+        ),
+        uploads=Counter(
+            "leitplanke_agent_uploads", "Uploads to the service by outcome.", ["outcome"], registry=registry
+        ),
         api_errors=Counter(
-            "leitplanke_agent_api_errors", "Kubernetes API errors by HTTP status (0: no answer).", ["status"],
+            "leitplanke_agent_api_errors",
+            "Kubernetes API errors by HTTP status (0: no answer).",
+            ["status"],
             registry=registry,
         ),
     )

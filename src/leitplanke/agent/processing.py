@@ -63,7 +63,7 @@ class Processor:
     uploader: uploading.Uploader | None
     clock: Callable[[], datetime]
     expected: set[discovering.ServedType]
-    scoping: Scoping = Scoping()
+    scoping: Scoping = field(default_factory=Scoping)
     upload_seconds: float = 30.0
     inventory: inventories.Inventory = field(default_factory=inventories.Inventory)
     synced: set[discovering.ServedType] = field(default_factory=set)
@@ -90,7 +90,12 @@ class Processor:
                 self._delete(key)
             return
         metadata = change.body.get("metadata") or {}
-        key = (served.group, served.resource, str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+        key = (
+            served.group,
+            served.resource,
+            str(metadata.get("namespace") or ""),
+            str(metadata.get("name") or ""),
+        )
         if change.event == watching.DELETED:
             self._delete(key)
             return
@@ -110,7 +115,10 @@ class Processor:
         scope = self.scoping.scope_of(body, namespace, cluster_name=self.cluster_name)
         before = self.inventory.entries.get(key)
         entry = inventories.Entry(
-            version=version, body=inventories.compact(body), kind=str(body.get("kind", "")), results=results,
+            version=version,
+            body=inventories.compact(body),
+            kind=str(body.get("kind", "")),
+            results=results,
             scope=scope,
         )
         if before is not None:
@@ -129,7 +137,7 @@ class Processor:
             self.inventory.namespaces.pop(key[3], None)
 
     def _namespace_changed(self, name: str, body: dict[str, Any]) -> None:
-        """A Namespace is the ``namespaceObject`` and the scope of its objects: re-evaluate them when it changes."""
+        """A Namespace is its objects' ``namespaceObject`` and scope: re-evaluate them when it changes."""
         before = self.inventory.namespaces.get(name)
         self.inventory.namespaces[name] = body
         if before is None or _labels(before) == _labels(body):
@@ -144,7 +152,7 @@ class Processor:
             self.dirty_scopes.add(scope)
 
     def reload(self, policies: assessing.Policies) -> None:
-        """New policies: every object evaluated again (from the bodies kept), every report and scope rewritten."""
+        """New policies: every object evaluated again (from the bodies kept); reports and scopes rewritten."""
         self.policies = policies
         for key, entry in list(self.inventory.entries.items()):
             self._evaluate(key, entry.document(), version=entry.version)

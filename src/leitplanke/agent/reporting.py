@@ -31,7 +31,9 @@ MAX_RESULTS = 500  # per report: 500 results stay far below etcd's 1.5 MiB per o
 
 WGPOLICY = (
     discovering.ServedType("wgpolicyk8s.io", "v1alpha2", "policyreports", "PolicyReport", True),
-    discovering.ServedType("wgpolicyk8s.io", "v1alpha2", "clusterpolicyreports", "ClusterPolicyReport", False),
+    discovering.ServedType(
+        "wgpolicyk8s.io", "v1alpha2", "clusterpolicyreports", "ClusterPolicyReport", False
+    ),
 )
 OPENREPORTS = (
     discovering.ServedType("openreports.io", "v1alpha1", "reports", "Report", True),
@@ -47,8 +49,18 @@ def digest_of(results: Sequence[Result]) -> str:
     """What a report says, without its timestamps: unchanged results write nothing."""
     hashed = hashlib.sha256()
     for r in results:
-        fields = (r.policy, r.rule, r.resource.api_version, r.resource.kind, r.resource.name,
-                  r.verdict.value, r.severity.label, r.message, r.location.path, r.waiver)
+        fields = (
+            r.policy,
+            r.rule,
+            r.resource.api_version,
+            r.resource.kind,
+            r.resource.name,
+            r.verdict.value,
+            r.severity.label,
+            r.message,
+            r.location.path,
+            r.waiver,
+        )
         hashed.update("\x1f".join(fields).encode("utf-8", "replace") + b"\x1e")
     return hashed.hexdigest()
 
@@ -108,7 +120,12 @@ class ReportWriter:
         else:
             self.written.pop(namespace, None)
         if len(chunks) > 1:
-            _log.info("%s has %d results: split into %d reports", namespace or "the cluster", len(ordered), len(chunks))
+            _log.info(
+                "%s has %d results: split into %d reports",
+                namespace or "the cluster",
+                len(ordered),
+                len(chunks),
+            )
         return True
 
     def _build(
@@ -116,7 +133,9 @@ class ReportWriter:
     ) -> dict[str, Any]:
         served = self.types[0] if namespace else self.types[1]
         body = policyreports.build_report(
-            served.kind if not self.openreports else ("ClusterPolicyReport" if not namespace else "PolicyReport"),
+            served.kind
+            if not self.openreports
+            else ("ClusterPolicyReport" if not namespace else "PolicyReport"),
             results,
             now=now,
             namespace=namespace,
@@ -126,7 +145,6 @@ class ReportWriter:
         body["apiVersion"], body["kind"] = served.api_version, served.kind
         number, parts = part
         if parts > 1:
-            body["metadata"]["annotations"] = {
-                SPLIT_ANNOTATION: f"part {number + 1} of {parts}: at most {self.max_results} results per report"
-            }
+            why = f"part {number + 1} of {parts}: at most {self.max_results} results per report"
+            body["metadata"]["annotations"] = {SPLIT_ANNOTATION: why}
         return body

@@ -9,6 +9,7 @@ the policy files and rediscovers types now and then. Called by ``leitplanke agen
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -34,7 +35,7 @@ class Options:
     policy_paths: tuple[str, ...] = ()
     packs: tuple[str, ...] = ()
     exclusions: tuple[str, ...] = discovering.DEFAULT_EXCLUSIONS
-    scoping: processing.Scoping = processing.Scoping()
+    scoping: processing.Scoping = field(default_factory=processing.Scoping)
     state_dir: Path | None = None
     openreports: bool = False
     max_results: int = reporting.MAX_RESULTS
@@ -136,7 +137,7 @@ class Agent:
                 page=self.options.page,
                 timeout_seconds=self.options.watch_timeout_seconds,
             )
-            self._spawn(lambda w=watch: watching.watch_type(w), f"leitplanke-watch-{served.qualified}")
+            self._spawn(functools.partial(watching.watch_type, watch), f"leitplanke-watch-{served.qualified}")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -189,7 +190,9 @@ class Agent:
             return
         _log.info("the policies changed: every object is evaluated again")
         processor.reload(
-            assessing.load_policies(paths=self.options.policy_paths, packs=self.options.packs, now=self.clock())
+            assessing.load_policies(
+                paths=self.options.policy_paths, packs=self.options.packs, now=self.clock()
+            )
         )
 
     def _rediscover(self, processor: processing.Processor) -> None:

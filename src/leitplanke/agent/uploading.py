@@ -44,8 +44,12 @@ def render_lines(
             passes[result.resource] += 1
         else:
             body.append(uploadformats.render_result(result))
-    body.extend(uploadformats.render_passes(resource, count) for resource, count in sorted(
-        passes.items(), key=lambda item: (item[0].namespace, item[0].kind, item[0].name)))
+    body.extend(
+        uploadformats.render_passes(resource, count)
+        for resource, count in sorted(
+            passes.items(), key=lambda item: (item[0].namespace, item[0].kind, item[0].name)
+        )
+    )
     digest = hashlib.sha256(b"".join(body)).hexdigest()
     app, env = scope
     summary = {
@@ -55,7 +59,9 @@ def render_lines(
         "checks": len(results),
         "verdicts": dict(sorted(verdicts.items())),
     }
-    header = uploadformats.render_header(app=app, env=env, generated_at=summaries.rfc3339(now), summary=summary)
+    header = uploadformats.render_header(
+        app=app, env=env, generated_at=summaries.rfc3339(now), summary=summary
+    )
     return [header, *body], digest
 
 
@@ -75,7 +81,9 @@ class Uploader:
                 stored = json.loads(path.read_text(encoding="utf-8"))
                 self.uploaded = {str(k): str(v) for k, v in stored.get("uploaded", {}).items()}
             except (OSError, ValueError, AttributeError) as exc:
-                _log.warning("the upload state %s could not be read (everything is sent again): %s", path, exc)
+                _log.warning(
+                    "the upload state %s could not be read (everything is sent again): %s", path, exc
+                )
 
     def known_scopes(self) -> Iterator[inventories.Scope]:
         """The scopes uploaded before (this run or a previous one)."""

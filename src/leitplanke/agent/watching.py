@@ -43,7 +43,7 @@ class Backoff:
     def next(self, *, retry_after: float = 0.0) -> float:
         delay = min(self.cap, self.first * 2**self.attempt) * random.uniform(0.8, 1.2)
         self.attempt += 1
-        return max(delay, retry_after)
+        return float(max(delay, retry_after))
 
     def reset(self) -> None:
         self.attempt = 0
@@ -114,7 +114,11 @@ def _watch_from(watch: Watch, version: str) -> str:
         if kind == "ERROR":
             code = int(body.get("code") or 0)
             message = f"watch of {watch.served.qualified}: {body.get('message', '')}"
-            raise cluster.Gone(message, status=410) if code == 410 else cluster.ClusterError(message, status=code)
+            raise (
+                cluster.Gone(message, status=410)
+                if code == 410
+                else cluster.ClusterError(message, status=code)
+            )
         version = str((body.get("metadata") or {}).get("resourceVersion") or version)
         if kind in (ADDED, MODIFIED, DELETED):
             watch.emit(Change(watch.served, str(kind), body))

@@ -28,6 +28,7 @@ _VALUE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PAT
 
 def build_app() -> typer.Typer:
     from leitplanke.cli import (
+        agent,
         audit,
         catalog,
         db,
@@ -67,6 +68,7 @@ def build_app() -> typer.Typer:
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
+    app.command("agent")(agent.agent_command)
 
     @app.command()
     def version() -> None:

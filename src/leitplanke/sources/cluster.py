@@ -58,7 +58,7 @@ class Connection:
             response.release_conn()
 
     def watch(self, path: str, *, query: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-        """The events of a watch on ``path`` (``watch=1`` is added), one dict each, until the server ends it."""
+        """The events of a watch on ``path`` (``watch=1`` added), one dict each, until the server ends it."""
         response = self._call("GET", path, query={**query, "watch": "1"}, stream=True)
         try:
             pending = b""
@@ -115,7 +115,9 @@ class Connection:
         )
         timeout = (10.0, None) if stream else (10.0, _READ_TIMEOUT)
         try:
-            response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+            response = self.api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=timeout
+            )
         except (HTTPError, kube_client.ApiException, OSError) as exc:
             raise ClusterError(f"{method} {path}: no answer from {self.host}: {exc}") from exc
         raw = response.response
@@ -156,11 +158,11 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None) -> Con
     configuration = kube_client.Configuration()
     try:
         if kubeconfig:
-            kube_config.load_kube_config(
+            kube_config.load_kube_config(  # type: ignore[no-untyped-call]  # the client is untyped
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
         else:
-            kube_config.load_incluster_config(client_configuration=configuration)
+            kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         where = kubeconfig or "the in-cluster service account"
         raise UsageError(f"no usable Kubernetes configuration in {where}: {exc}") from exc
