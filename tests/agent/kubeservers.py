@@ -20,6 +20,7 @@ import gzip
 import http.server
 import json
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -249,6 +250,10 @@ class KubeServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.state = state
         self.stopping = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client gone (a watch the agent ended) is normal
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
