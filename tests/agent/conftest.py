@@ -105,8 +105,13 @@ def eventually(check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
 def report_rows(state: kubeservers.State, kind: str = "PolicyReport", ns: str = "") -> set[tuple[str, ...]]:
     """(report, policy, rule, resource kind/name, result) of every result of the stored reports."""
     return {
-        (report["metadata"]["name"], r["policy"], r["rule"], f"{r['resources'][0]['kind']}/{r['resources'][0]['name']}",
-         r["result"])
+        (
+            report["metadata"]["name"],
+            r["policy"],
+            r["rule"],
+            f"{r['resources'][0]['kind']}/{r['resources'][0]['name']}",
+            r["result"],
+        )
         for report in state.of(kind, ns)
         for r in report.get("results", [])
     }

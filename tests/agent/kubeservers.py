@@ -132,6 +132,7 @@ class State:
     events: dict[tuple[str, str], list[tuple[int, str, dict[str, Any]]]] = field(default_factory=dict)
     revision: int = 1000
     compacted: int = 0  # events at or below this resourceVersion are forgotten: 410
+    generation: int = 0  # counts compactions: a watch of an earlier one ends
     faults: list[Fault] = field(default_factory=list)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     managers: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
@@ -178,10 +179,12 @@ class State:
             self.changed.notify_all()
 
     def compact(self) -> None:
-        """Forget every event so far: a watch or list from an older resourceVersion gets 410."""
+        """Forget every event so far and end the open watches (as an API server restarting does): a watch
+        or a continued list from an older resourceVersion gets 410."""
         with self.changed:
             self.compacted = self.revision
             self.events.clear()
+            self.generation += 1
             self.changed.notify_all()
 
     def fail(self, method: str, path: str, status: int, *, times: int = 1, retry_after: int = 0) -> None:
@@ -252,7 +255,9 @@ class KubeServer(http.server.ThreadingHTTPServer):
         self.stopping = False
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client gone (a watch the agent ended) is normal
+        if not isinstance(
+            sys.exc_info()[1], ConnectionError
+        ):  # a client gone (a watch the agent ended) is normal
             super().handle_error(request, client_address)
 
     @property
@@ -478,7 +483,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self._chunk({"type": "ERROR", "object": gone})
                     return self._end()
             next_bookmark = time.monotonic() + state.bookmark_seconds
-            while not self.server.stopping and time.monotonic() < deadline:
+            generation = state.generation
+            while not self.server.stopping and time.monotonic() < deadline and state.generation == generation:
                 with state.changed:
                     log = state.events.get((kind_type.group, kind_type.resource), [])
                     pending = [

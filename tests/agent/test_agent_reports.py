@@ -4,13 +4,11 @@ set-level rules re-run for the namespace that changed only, and everything again
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jsonschema
 import kubeservers
 import yaml
-from conftest import budget, deployment, eventually, report_rows, small_cluster
 
+from conftest import budget, deployment, eventually, report_rows, small_cluster
 from leitplanke.agent import assessing, reporting
 
 
@@ -69,11 +67,19 @@ def test_a_change_that_fixes_an_object_makes_its_result_pass(kube, start_agent, 
 
     state.put(deployment("web", "shop", labels={"team": "shop"}))
 
-    eventually(lambda: ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "pass")
-               in report_rows(state, ns="shop"))
-    assert ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "fail") not in report_rows(
-        state, ns="shop"
+    eventually(
+        lambda: (
+            ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "pass")
+            in report_rows(state, ns="shop")
+        )
     )
+    assert (
+        "leitplanke-agent",
+        "require-team-label",
+        "team-label",
+        "Deployment/web",
+        "fail",
+    ) not in report_rows(state, ns="shop")
 
 
 def test_a_budget_added_to_one_namespace_reruns_the_set_level_rules_of_that_namespace_only(
@@ -94,10 +100,16 @@ def test_a_budget_added_to_one_namespace_reruns_the_set_level_rules_of_that_name
 
     state.put(budget("web", "shop"))
 
-    eventually(lambda: ("leitplanke-agent", "require-budget", "budget", "Deployment/api", "pass")
-               in report_rows(state, ns="shop"))
+    eventually(
+        lambda: (
+            ("leitplanke-agent", "require-budget", "budget", "Deployment/api", "pass")
+            in report_rows(state, ns="shop")
+        )
+    )
     assert set(namespaces) == {"shop"}
-    assert ("leitplanke-agent", "require-budget", "budget", "Deployment/web", "pass") in report_rows(state, ns="shop")
+    assert ("leitplanke-agent", "require-budget", "budget", "Deployment/web", "pass") in report_rows(
+        state, ns="shop"
+    )
 
 
 def test_a_namespace_whose_objects_are_all_gone_loses_its_report(kube, start_agent, policy_file):
@@ -125,7 +137,9 @@ def test_more_results_than_fit_one_report_are_split_and_each_part_says_so(kube, 
         ("leitplanke-agent-2", 1, {"leitplanke.dev/split": "part 2 of 2: at most 3 results per report"}),
     ]
     state.remove("apps/v1", "Deployment", "shop", "api")
-    eventually(lambda: [r["metadata"]["name"] for r in state.of("PolicyReport", "shop")] == ["leitplanke-agent"])
+    eventually(
+        lambda: [r["metadata"]["name"] for r in state.of("PolicyReport", "shop")] == ["leitplanke-agent"]
+    )
     assert report_rows(state, ns="shop") == {
         ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "fail"),
         ("leitplanke-agent", "require-budget", "budget", "Deployment/web", "fail"),
@@ -155,8 +169,12 @@ def test_changed_policies_re_evaluate_every_object(kube, start_agent, policy_fil
 
     policy_file.write_text(policy_file.read_text().replace("'team' in", "'owner' in"), encoding="utf-8")
 
-    eventually(lambda: ("leitplanke-agent", "require-team-label", "team-label", "Deployment/etl", "fail")
-               in report_rows(state, ns="data"))
+    eventually(
+        lambda: (
+            ("leitplanke-agent", "require-team-label", "team-label", "Deployment/etl", "fail")
+            in report_rows(state, ns="data")
+        )
+    )
     assert report_rows(state, ns="shop") >= {
         ("leitplanke-agent", "require-team-label", "team-label", "Deployment/api", "fail"),
     }
