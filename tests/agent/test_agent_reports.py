@@ -24,7 +24,13 @@ def test_an_empty_cluster_gets_reports_once_its_objects_appear_and_they_say_exac
     for obj in small_cluster():
         state.put(obj)
 
-    eventually(lambda: len(report_rows(state, ns="shop")) == 4 and report_rows(state, ns="data"))
+    eventually(lambda: len(report_rows(state, ns="shop")) == 4 and len(report_rows(state, ns="data")) == 2)
+    eventually(
+        lambda: (
+            ("leitplanke-agent", "require-budget", "budget", "Deployment/etl", "pass")
+            in report_rows(state, ns="data")
+        )
+    )  # once the budget, put last, is seen
     assert report_rows(state, ns="shop") == {
         ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "fail"),
         ("leitplanke-agent", "require-team-label", "team-label", "Deployment/api", "pass"),
@@ -167,7 +173,9 @@ def test_changed_policies_re_evaluate_every_object(kube, start_agent, policy_fil
     agent.wait_for_flush()
     before = agent.figures.evaluations._value.get()
 
-    policy_file.write_text(policy_file.read_text().replace("'team' in", "'owner' in"), encoding="utf-8")
+    changed = policy_file.parents[1] / "changed.yaml"
+    changed.write_text(policy_file.read_text().replace("'team' in", "'owner' in"), encoding="utf-8")
+    changed.replace(policy_file)  # at once: the agent never reads half a file
 
     eventually(
         lambda: (

@@ -60,7 +60,8 @@ def policy_stamp(paths: Sequence[str]) -> tuple[tuple[str, float], ...]:
     found: list[tuple[str, float]] = []
     for path in paths:
         root = Path(path)
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        files = [f for f in files if f.suffix in loading.POLICY_SUFFIXES and f.is_file()]
         for file in files:
             try:
                 found.append((str(file), file.stat().st_mtime))

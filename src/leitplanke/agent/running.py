@@ -63,6 +63,7 @@ class Agent:
     watched: set[discovering.ServedType] = field(default_factory=set)
     processor: processing.Processor | None = None
     flushed: threading.Condition = field(default_factory=threading.Condition)
+    refused_stamp: tuple[tuple[str, float], ...] = ()  # policy files that did not load, as they were
 
     def start(self) -> None:
         options = self.options
