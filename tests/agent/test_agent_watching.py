@@ -170,3 +170,17 @@ def test_an_object_seen_again_with_the_same_resource_version_is_not_evaluated_ag
 
     assert agent.figures.evaluations._value.get() == evaluated
     assert agent.figures.report_writes.labels("apply")._value.get() == writes
+
+
+def test_a_type_the_agent_may_not_list_is_given_up_and_the_reports_do_not_wait_for_it(
+    kube, start_agent, policy_file
+):
+    state, server = kube
+    kubeservers.seed(state, small_cluster())
+    state.fail("GET", "/api/v1/configmaps", 403, times=1000)
+
+    agent = start_agent(server, policy_paths=(str(policy_file),), packs=("none",))
+
+    assert agent.wait_for_flush()
+    assert agent.figures.api_errors.labels("403")._value.get() == 1
+    assert len(report_rows(state, ns="shop")) == 4

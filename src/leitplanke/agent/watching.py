@@ -4,11 +4,13 @@ Each type has a thread of its own running ``watch_type``: it lists with ``limit`
 every object on as a ``Change`` and ends the list with a ``SYNCED`` change naming every object seen
 (what the agent knew of the type and is no longer there was deleted), then watches from the list's
 resourceVersion with bookmarks. A 410 Gone (too old a resourceVersion) lists again; other API errors
-back off exponentially, or as long as Retry-After says. Called by ``agent.running``.
+back off exponentially, or as long as Retry-After says; a type the agent may not list (403) or that
+is gone (404) is given up. Called by ``agent.running``.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -20,6 +22,8 @@ from leitplanke.sources import cluster
 
 ADDED, MODIFIED, DELETED, SYNCED = "ADDED", "MODIFIED", "DELETED", "SYNCED"
 PAGE = 500  # objects per list page, as kubectl and client-go's informers ask
+_GIVE_UP = frozenset({403, 404, 405})
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,12 @@ def watch_type(watch: Watch) -> None:
             version = ""  # too old: list again (what changed meanwhile comes with the list)
         except cluster.ClusterError as exc:
             watch.figures.api_errors.labels(str(exc.status)).inc()
+            if exc.status in _GIVE_UP and not version:
+                # not allowed to list it (RBAC), or no longer served (a deleted CRD): nothing of it is
+                # audited, and the reports do not wait for it
+                _log.warning("%s is not audited: %s", watch.served.qualified, exc)
+                watch.emit(Change(watch.served, SYNCED))
+                return
             watch.stop.wait(watch.backoff.next(retry_after=exc.retry_after))
 
 
