@@ -524,7 +524,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._status(422, "Invalid", "fieldManager is required for apply patch")
         if len(raw) > state.max_object_bytes:
             return self._status(413, "RequestEntityTooLarge", "etcdserver: request is too large")
-        applied = yaml.safe_load(raw)
+        try:  # JSON is YAML, and far quicker to read as JSON
+            applied = json.loads(raw)
+        except ValueError:
+            applied = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         meta = applied.get("metadata", {})
         if (
             applied.get("kind") != kind_type.kind

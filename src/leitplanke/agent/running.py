@@ -121,7 +121,12 @@ class Agent:
 
     def _settled(self, after: int) -> bool:
         processor = self.processor
-        return processor is not None and processor.completed > after and not processor.pending
+        return (
+            processor is not None
+            and processor.completed > after
+            and not processor.pending
+            and self.changes.empty()
+        )
 
     def _watch(self, types: Sequence[discovering.ServedType]) -> None:
         assert self.connection is not None
