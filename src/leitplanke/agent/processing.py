@@ -114,13 +114,7 @@ class Processor:
         self.figures.evaluations.inc()
         scope = self.scoping.scope_of(body, namespace, cluster_name=self.cluster_name)
         before = self.inventory.entries.get(key)
-        entry = inventories.Entry(
-            version=version,
-            body=inventories.compact(body),
-            kind=str(body.get("kind", "")),
-            results=results,
-            scope=scope,
-        )
+        entry = self.inventory.build_entry(version=version, body=body, results=results, scope=scope)
         if before is not None:
             entry.set_results = before.set_results
             self._mark(key[2], before.scope)
