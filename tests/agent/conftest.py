@@ -145,7 +145,12 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., running.Agent]]:
 
     def start(server: kubeservers.KubeServer, **options: Any) -> running.Agent:
         config = server.kubeconfig(tmp_path)
-        defaults: dict[str, Any] = {"flush_seconds": 0.2, "upload_seconds": 0.0, "policy_poll_seconds": 0.2}
+        defaults: dict[str, Any] = {
+            "flush_seconds": 0.2,
+            "upload_seconds": 0.0,
+            "report_seconds": 0.0,
+            "policy_poll_seconds": 0.2,
+        }
         agent = running.Agent(
             running.Options(cluster_name="test", **{**defaults, **options}),
             connection=cluster.connect(kubeconfig=str(config)),

@@ -65,6 +65,9 @@ class Processor:
     expected: set[discovering.ServedType]
     scoping: Scoping = field(default_factory=Scoping)
     upload_seconds: float = 30.0
+    # a namespace's reports are rewritten at most this often: under a stream of changes each write
+    # carries many of them, instead of one write per change
+    report_seconds: float = 10.0
     inventory: inventories.Inventory = field(default_factory=inventories.Inventory)
     synced: set[discovering.ServedType] = field(default_factory=set)
     dirty_namespaces: set[str] = field(default_factory=set)  # reports to write
@@ -72,6 +75,7 @@ class Processor:
     dirty_scopes: set[inventories.Scope] = field(default_factory=set)
     completed: int = 0  # complete flushes so far
     last_upload: float = 0.0
+    last_reports: float = 0.0
 
     @property
     def complete(self) -> bool:
@@ -164,10 +168,14 @@ class Processor:
         for namespace in sorted(self.dirty_sets):
             self._run_set_level(namespace, now=now)
         self.dirty_sets.clear()
-        for namespace in sorted(self.dirty_namespaces):
-            results = [r for _, entry in self.inventory.in_namespace(namespace) for r in entry.all_results]
-            if self.writer.write(namespace, results, now=now):
-                self.dirty_namespaces.discard(namespace)
+        if self.completed == 0 or time.monotonic() - self.last_reports >= self.report_seconds:
+            self.last_reports = time.monotonic()
+            for namespace in sorted(self.dirty_namespaces):
+                results = [
+                    r for _, entry in self.inventory.in_namespace(namespace) for r in entry.all_results
+                ]
+                if self.writer.write(namespace, results, now=now):
+                    self.dirty_namespaces.discard(namespace)
         due = time.monotonic() - self.last_upload >= self.upload_seconds
         if self.uploader is not None and (self.completed == 0 or due or force_upload):
             self.last_upload = time.monotonic()

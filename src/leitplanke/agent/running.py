@@ -41,6 +41,7 @@ class Options:
     max_results: int = reporting.MAX_RESULTS
     flush_seconds: float = 2.0
     upload_seconds: float = 30.0
+    report_seconds: float = 10.0
     policy_poll_seconds: float = 5.0
     rediscover_seconds: float = 300.0
     page: int = watching.PAGE
@@ -99,6 +100,7 @@ class Agent:
             expected=set(types),
             scoping=options.scoping,
             upload_seconds=options.upload_seconds,
+            report_seconds=options.report_seconds,
         )
         self._watch(types)
         self._spawn(self._process, "leitplanke-agent-processing")
