@@ -1,5 +1,5 @@
 """Done means: from an empty test API server to complete PolicyReports and findings uploaded to a real
-``leitplanke serve`` (SQLite in tmp_path), then a change that fixes an object → its result passes and its
+``leitplanke serve`` (on SQLite and on PostgreSQL), then a change that fixes an object → its result passes and its
 finding is fixed; an agent restarted on the same state directory sends nothing the service has already."""
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ class Service:
 
 
 @pytest.fixture
-def service(tmp_path: Path, catalog_yaml: str, audit_keys: object) -> Iterator[Service]:
-    url = f"sqlite:///{tmp_path / 'server.db'}"
+def service(tmp_path: Path, catalog_yaml: str, audit_keys: object, database_url: str) -> Iterator[Service]:
+    """``leitplanke serve`` on SQLite and on PostgreSQL with the test catalog and a developer token of team-shop."""
+    url = database_url
     database = databases.Database(url, audit=audit_keys)
     databases.upgrade(database)
     parsed, problems = catalog.parse_catalog(catalog_yaml)
@@ -117,7 +118,7 @@ def test_an_empty_cluster_becomes_reports_and_findings_and_a_fix_makes_the_findi
     for obj in small_cluster():
         state.put(obj)
 
-    eventually(lambda: len(service.findings()) == 3)
+    eventually(lambda: len(service.findings()) == 3, timeout=60)
     # new, or open when the objects came in more than one upload (every flush uploads in this test)
     assert {(*f[:5], "new" if f[5] == "open" else f[5]) for f in service.findings()} == {
         ("require-team-label", "team-label", "Deployment", "shop", "web", "new"),
@@ -144,7 +145,8 @@ def test_an_empty_cluster_becomes_reports_and_findings_and_a_fix_makes_the_findi
         state, ns="shop"
     )
     scans = service.scans()
-    assert {json.loads(summary)["cluster"] for _, summary in scans} == {"test"}
+    # a JSON column: text on SQLite, a dict from PostgreSQL
+    assert {(json.loads(s) if isinstance(s, str) else s)["cluster"] for _, s in scans} == {"test"}
 
     agent.stop()  # a restart: the same state directory, the same cluster
     again = start_agent(server, **options)

@@ -28,6 +28,7 @@ from leitplanke.reports import summaries
 
 _log = logging.getLogger(__name__)
 STATE_FILE = "uploads.json"
+UPLOAD_TIMEOUT = 60.0  # seconds; an upload that hangs is sent again at the next flush
 
 
 def render_lines(
@@ -99,7 +100,9 @@ class Uploader:
         if self.uploaded.get(key) == digest:
             return True
         try:
-            answer = uploading.post_upload(lines, url=self.url, app=scope[0], env=scope[1], token=self.token)
+            answer = uploading.post_upload(
+                lines, url=self.url, app=scope[0], env=scope[1], token=self.token, timeout=UPLOAD_TIMEOUT
+            )
         except ServiceError as exc:
             self.figures.uploads.labels("failed").inc()
             _log.warning("the results of %s were not uploaded: %s", key, exc)
