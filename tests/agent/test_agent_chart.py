@@ -81,6 +81,7 @@ def test_the_agent_pod_is_restricted_and_runs_the_agent_against_this_releases_ap
         "--exclude",
         "secrets",
     ]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     context = container["securityContext"]
     assert (
         context["readOnlyRootFilesystem"],
