@@ -7,8 +7,9 @@ group's preferred version, as kubectl does, and leaves out subresources and the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from leitplanke.sources import cluster
 
@@ -73,10 +74,10 @@ def discover(
     return sorted(t for t in found if t.qualified not in excluded)
 
 
-def parse_resources(document: dict[str, object], *, group: str, version: str) -> list[ServedType]:
+def parse_resources(document: Mapping[str, Any], *, group: str, version: str) -> list[ServedType]:
     """The listable and watchable types of one ``APIResourceList`` (no subresources)."""
     served = []
-    for resource in document.get("resources") or []:  # type: ignore[attr-defined]
+    for resource in document.get("resources") or []:
         name = str(resource.get("name", ""))
         verbs = resource.get("verbs") or []
         if not name or "/" in name or "list" not in verbs or "watch" not in verbs:

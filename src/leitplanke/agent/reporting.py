@@ -81,7 +81,13 @@ class ReportWriter:
     def adopt(self) -> None:
         """The agent's reports already in the cluster (a previous run's): rewritten or deleted as needed."""
         for served in self.types:
-            items = self.connection.get(served.path()).get("items") or []
+            try:
+                items = self.connection.get(served.path()).get("items") or []
+            except cluster.ClusterError as exc:
+                if exc.status != 404:
+                    raise
+                _log.warning("%s are not served (is their CRD installed?): %s", served.qualified, exc)
+                continue
             for item in items:
                 metadata = item.get("metadata") or {}
                 if (metadata.get("labels") or {}).get(AGENT_LABEL) != self.cluster_name:
