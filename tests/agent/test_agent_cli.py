@@ -63,3 +63,44 @@ def test_a_kubeconfig_that_cannot_be_read_is_a_usage_error(tmp_path):
     assert done.stderr.startswith(
         f"leitplanke: no usable Kubernetes configuration in {tmp_path / 'missing'}:"
     )
+
+
+def test_the_metrics_endpoint_shows_objects_evaluations_queue_report_writes_and_api_errors(
+    kube, start_agent, policy_file
+):
+    import socket
+    import urllib.request
+
+    from leitplanke.agent import metrics
+
+    state, server = kube
+    kubeservers.seed(state, small_cluster())
+    state.fail("GET", "/api/v1/pods", 500)
+    agent = start_agent(server, policy_paths=(str(policy_file),), packs=("none",))
+    assert agent.wait_for_flush()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    metrics.serve_metrics(agent.figures, port=port, address="127.0.0.1")
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+
+    samples = {
+        line.split(" ")[0]: line.split(" ")[1] for line in text.splitlines() if line.startswith("leitplanke_")
+    }
+    assert {
+        name: samples[name]
+        for name in (
+            "leitplanke_agent_objects_watched",
+            "leitplanke_agent_evaluations_total",
+            "leitplanke_agent_queue_depth",
+            'leitplanke_agent_report_writes_total{operation="apply"}',
+            'leitplanke_agent_api_errors_total{status="500"}',
+        )
+    } == {
+        "leitplanke_agent_objects_watched": "6.0",
+        "leitplanke_agent_evaluations_total": "6.0",
+        "leitplanke_agent_queue_depth": "0.0",
+        'leitplanke_agent_report_writes_total{operation="apply"}': "2.0",
+        'leitplanke_agent_api_errors_total{status="500"}': "1.0",
+    }
