@@ -174,3 +174,35 @@ def test_a_scope_whose_objects_all_disappear_gets_its_findings_fixed(
     state.remove("apps/v1", "Deployment", "shop", "api")
 
     eventually(lambda: {f[-1] for f in service.findings()} == {"fixed"})
+
+
+def test_an_object_without_the_app_label_belongs_to_the_catalog_app_its_part_of_label_names(
+    kube, start_agent, policy_file, service, tmp_path
+):
+    from leitplanke.agent import processing
+
+    state, server = kube
+    kubeservers.seed(
+        state,
+        [
+            deployment("cart", "misc", labels={"app.kubernetes.io/part-of": "checkout"}),
+            deployment("other", "misc", labels={"app.kubernetes.io/part-of": "not-in-the-catalog"}),
+        ],
+    )
+    agent = start_agent(
+        server,
+        policy_paths=(str(policy_file),),
+        packs=("none",),
+        service_url=service.url,
+        token=service.token,
+        scoping=processing.Scoping(env="prod"),
+    )
+    assert agent.wait_for_flush()
+
+    assert service.findings() == {
+        ("require-team-label", "team-label", "Deployment", "misc", "cart", "new"),
+        ("require-budget", "budget", "Deployment", "misc", "cart", "new"),
+    }
+    assert report_rows(state, ns="misc") >= {
+        ("leitplanke-agent", "require-team-label", "team-label", "Deployment/other", "fail"),
+    }

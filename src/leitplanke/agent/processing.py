@@ -23,26 +23,38 @@ from leitplanke.sources import cluster
 
 APP_LABEL = "leitplanke.dev/app"
 ENV_LABEL = "leitplanke.dev/env"
+# the recommended labels that may name an app of the catalog, when no APP_LABEL does
+CATALOG_LABELS = ("app.kubernetes.io/part-of", "app.kubernetes.io/name")
 
 
 @dataclass(frozen=True, slots=True)
 class Scoping:
-    """How an object's (app, env) is found: its labels, else its Namespace's; env else ``env``."""
+    """How an object's (app, env) is found: ``app_label`` on it, else on its Namespace, else a
+    recommended label (``CATALOG_LABELS``) naming an app of the catalog; env likewise, else ``env``."""
 
     app_label: str = APP_LABEL
     env_label: str = ENV_LABEL
     env: str = ""  # the default environment; "" means the cluster's name
+    catalog_apps: frozenset[str] = frozenset()  # the service's applications, by name
 
     def scope_of(
         self, body: Mapping[str, Any], namespace: Mapping[str, Any] | None, *, cluster_name: str
     ) -> inventories.Scope | None:
         own = _labels(body)
         around = _labels(namespace or {})
-        app = own.get(self.app_label) or around.get(self.app_label) or ""
+        app = own.get(self.app_label) or around.get(self.app_label) or self._from_catalog(own, around)
         env = own.get(self.env_label) or around.get(self.env_label) or self.env or cluster_name
         if not _is_name(app) or not _is_name(env):
             return None
         return app, env
+
+    def _from_catalog(self, own: Mapping[str, str], around: Mapping[str, str]) -> str:
+        """The first of the well-known app labels (its own, then its Namespace's) naming a catalog app."""
+        for labels in (own, around):
+            for label in CATALOG_LABELS:
+                if labels.get(label) in self.catalog_apps:
+                    return labels[label]
+        return ""
 
 
 def _labels(body: Mapping[str, Any]) -> Mapping[str, str]:

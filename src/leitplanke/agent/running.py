@@ -9,6 +9,7 @@ the policy files and rediscovers types now and then. Called by ``leitplanke agen
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import queue
@@ -89,6 +90,9 @@ class Agent:
                 figures=self.figures,
                 state_dir=options.state_dir,
             )
+        scoping = options.scoping
+        if uploader is not None:
+            scoping = dataclasses.replace(scoping, catalog_apps=uploader.catalog_apps())
         types = discovering.discover(connection, exclusions=options.exclusions)
         self.processor = processing.Processor(
             policies=policies,
@@ -98,7 +102,7 @@ class Agent:
             uploader=uploader,
             clock=self.clock,
             expected=set(types),
-            scoping=options.scoping,
+            scoping=scoping,
             upload_seconds=options.upload_seconds,
             report_seconds=options.report_seconds,
         )

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,19 @@ class Uploader:
         self.uploaded[key] = digest
         self._save()
         return True
+
+    def catalog_apps(self) -> frozenset[str]:
+        """The names of the service's applications (``GET /api/v1/apps``); none when it cannot say."""
+        request = urllib.request.Request(
+            f"{self.url.rstrip('/')}/api/v1/apps", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=UPLOAD_TIMEOUT) as response:
+                apps = json.loads(response.read())
+            return frozenset(str(app["name"]) for app in apps if isinstance(app, dict) and "name" in app)
+        except (OSError, ValueError, TypeError) as exc:  # urllib's errors are OSErrors
+            _log.warning("the catalog's applications could not be read (labels only): %s", exc)
+            return frozenset()
 
     def _state_path(self) -> Path | None:
         return None if self.state_dir is None else self.state_dir / STATE_FILE
