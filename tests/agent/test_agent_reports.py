@@ -203,3 +203,46 @@ def test_the_real_manifests_of_a_project_get_a_result_for_every_deployment(kube,
     assert {r["metadata"]["name"] for r in state.of("PolicyReport", "default")} == set(
         reporting.report_names(len(state.of("PolicyReport", "default")))
     )
+
+
+CLOSED = """\
+apiVersion: leitplanke.dev/v1
+kind: Policy
+metadata: {name: closed-namespaces}
+spec:
+  title: Nothing runs in a closed namespace
+  severity: low
+  match: {kinds: [Deployment]}
+  rules:
+  - name: open
+    validate: "namespaceObject == null || namespaceObject.metadata.?labels.?tier.orValue('') != 'closed'"
+    message: "'namespace ' + object.metadata.namespace + ' is closed'"
+"""
+
+
+def test_an_object_is_evaluated_with_its_namespace_and_again_when_the_namespaces_labels_change(
+    kube, start_agent, tmp_path
+):
+    from conftest import namespace
+
+    state, server = kube
+    policy = tmp_path / "closed.yaml"
+    policy.write_text(CLOSED, encoding="utf-8")
+    kubeservers.seed(state, [namespace("shop", tier="closed"), deployment("web", "shop")])
+    agent = start_agent(server, policy_paths=(str(policy),), packs=("none",))
+    agent.wait_for_flush()
+
+    assert report_rows(state, ns="shop") == {
+        ("leitplanke-agent", "closed-namespaces", "open", "Deployment/web", "fail")
+    }
+    assert agent.figures.evaluations._value.get() == 2  # the Namespace and web, each once
+
+    state.put(namespace("shop", tier="open"))
+
+    eventually(
+        lambda: (
+            report_rows(state, ns="shop")
+            == {("leitplanke-agent", "closed-namespaces", "open", "Deployment/web", "pass")}
+        )
+    )
+    assert agent.figures.evaluations._value.get() == 4  # the Namespace, and web with it

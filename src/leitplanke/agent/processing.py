@@ -150,7 +150,7 @@ class Processor:
         """A Namespace is its objects' ``namespaceObject`` and scope: re-evaluate them when it changes."""
         before = self.inventory.namespaces.get(name)
         self.inventory.namespaces[name] = body
-        if before is None or _labels(before) == _labels(body):
+        if before is not None and _labels(before) == _labels(body):
             return
         for key, entry in list(self.inventory.in_namespace(name)):
             self._evaluate(key, entry.document(), version=entry.version)

@@ -106,8 +106,23 @@ class Agent:
             upload_seconds=options.upload_seconds,
             report_seconds=options.report_seconds,
         )
+        self._know_namespaces(connection)
         self._watch(types)
         self._spawn(self._process, "leitplanke-agent-processing")
+
+    def _know_namespaces(self, connection: cluster.Connection) -> None:
+        """The Namespaces before any other object: each object is evaluated with its Namespace the first
+        time (it is their ``namespaceObject``), not again once the Namespaces' list comes in."""
+        assert self.processor is not None
+        try:
+            listed = connection.get("/api/v1/namespaces").get("items") or []
+        except cluster.ClusterError as exc:  # the namespaces' watch lists them again and goes on
+            self.figures.api_errors.labels(str(exc.status)).inc()
+            return
+        for namespace in listed:
+            name = str((namespace.get("metadata") or {}).get("name") or "")
+            if name:
+                self.processor.inventory.namespaces[name] = namespace
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -59,7 +59,9 @@ class Connection:
 
     def watch(self, path: str, *, query: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         """The events of a watch on ``path`` (``watch=1`` added), one dict each, until the server ends it."""
-        response = self._call("GET", path, query={**query, "watch": "1"}, stream=True)
+        seconds = float(query.get("timeoutSeconds") or 300)
+        # the server ends the watch after timeoutSeconds: a silent connection past that is a dead one
+        response = self._call("GET", path, query={**query, "watch": "1"}, read_timeout=seconds + 60)
         try:
             pending = b""
             for chunk in response.stream(65536, decode_content=True):
@@ -101,7 +103,7 @@ class Connection:
         query: Mapping[str, str] | None = None,
         body: str | None = None,
         content_type: str = "",
-        stream: bool = False,
+        read_timeout: float = 0.0,
     ) -> Any:
         headers = {"Accept": "application/json"}
         if content_type:
@@ -113,7 +115,7 @@ class Connection:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        timeout = (10.0, None) if stream else (10.0, _READ_TIMEOUT)
+        timeout = (10.0, read_timeout or _READ_TIMEOUT)
         try:
             response = self.api.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=timeout
