@@ -10,7 +10,7 @@ import grimp
 PACKAGE = Path(__file__).parents[1] / "src" / "leitplanke"
 # top to bottom; packages on one row are siblings and may not import each other
 LAYERS = [
-    {"cli", "service"},
+    {"cli", "service", "agent"},
     {"delivery", "insights"},
     {"catalog"},
     {"governance"},

@@ -28,6 +28,7 @@ _VALUE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PAT
 
 def build_app() -> typer.Typer:
     from leitplanke.cli import (
+        agent,
         audit,
         catalog,
         changes,
@@ -77,6 +78,7 @@ def build_app() -> typer.Typer:
     app.command("dora")(dora.dora_command)
     app.add_typer(templates.build(), name="templates")
     app.add_typer(changes.build(), name="change")
+    app.command("agent")(agent.agent_command)
 
     @app.command()
     def version() -> None:

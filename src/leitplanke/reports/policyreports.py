@@ -101,6 +101,23 @@ def write(report: ScanReport, out: TextIO, *, policies: Mapping[str, Policy], no
 _CHUNK = 2000
 
 
+def build_report(
+    kind: str,
+    results: Sequence[Result],
+    *,
+    now: datetime,
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str] = LABELS,
+) -> dict[str, Any]:
+    """One report object holding ``results`` (a namespace's, or the cluster's with ``namespace=""``),
+    named ``name``: what the cluster agent applies (``leitplanke.agent.reporting``)."""
+    document = _report(kind, results, _timestamp(now), namespace=namespace)
+    document["metadata"]["name"] = name
+    document["metadata"]["labels"] = {**LABELS, **labels}
+    return document
+
+
 def _dump(value: Any, *, explicit_start: bool = False) -> str:
     return yaml.dump(
         value, Dumper=_DUMPER, sort_keys=False, explicit_start=explicit_start, allow_unicode=True
