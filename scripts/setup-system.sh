@@ -7,6 +7,9 @@ need_apt=()
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
 # the browser test of the offline API documentation drives Debian's Chromium (no browser download)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# the insights tests start a real Prometheus (loaded through promtool) and a real Alertmanager on loopback
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 
 if [ ${#need_apt[@]} -eq 0 ]; then
   exit 0
