@@ -1,0 +1,165 @@
+"""The findings history as events, replayed from the audit chain: every status change of every finding
+(the Merkle leaves of ``scan.ingested`` records; the ``finding.status`` records of waivers), with its
+scan, time, app, environment, revision, severity and owning team. Loaded for ``insights.trends``.
+
+The findings table keeps only a finding's current state; the audit leaves keep each transition, so
+a fix followed by a reopening (a recurring violation) is still there after the finding is open again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leitplanke.store.databases import Database
+from leitplanke.store.rows import App, AuditLeaf, AuditRecord, Environment, Finding, Scan, Team
+
+INGESTED = "scan.ingested"
+STATUS = "finding.status"  # one finding moved by a waiver's approval or expiry
+_BATCH = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One status change of one finding: ``before`` is None for a finding the scan added."""
+
+    at: datetime
+    scan: int  # 0 for a change made by a waiver's approval or expiry
+    app: str
+    env: str
+    fingerprint: str
+    before: str | None
+    after: str
+    policy: str
+    rule: str
+    resource: str  # Kind/namespace/name
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanMark:
+    scan: int
+    at: datetime
+    app: str
+    env: str
+    revision: str  # the uploader's ``summary.revision``; "" when it named none
+
+
+@dataclass(slots=True)
+class History:
+    """Events and scans in time order (then audit order), of the apps in scope, up to ``until``."""
+
+    until: datetime
+    events: list[Event] = field(default_factory=list)
+    scans: list[ScanMark] = field(default_factory=list)
+    teams: dict[str, str] = field(default_factory=dict)  # app -> owning team
+    cloud_native: dict[str, bool] = field(default_factory=dict)  # app -> the catalog's class
+
+
+def load_history(database: Database, *, until: datetime, apps: Sequence[str] | None = None) -> History:
+    """Everything recorded up to ``until``; ``apps``: only these (None: every app)."""
+    wanted = None if apps is None else frozenset(apps)
+    with database.reading() as session:
+        history = History(until=until)
+        for name, team, native in session.execute(
+            select(App.name, Team.name, App.cloud_native).join(Team, App.team_id == Team.id)
+        ):
+            if wanted is None or name in wanted:
+                history.teams[name], history.cloud_native[name] = team, bool(native)
+        severities = _severities(session)
+        history.scans = list(_scans(session, until=until, apps=history.teams))
+        history.events = list(_events(session, until=until, apps=history.teams, severities=severities))
+    return history
+
+
+def _severities(session: Session) -> dict[tuple[str, str, str], str]:
+    query = (
+        select(App.name, Environment.name, Finding.fingerprint, Finding.severity)
+        .select_from(Finding)
+        .join(App, Finding.app_id == App.id)
+        .join(Environment, Finding.env_id == Environment.id)
+    )
+    return {(app, env, key): severity for app, env, key, severity in session.execute(query)}
+
+
+def _scans(session: Session, *, until: datetime, apps: dict[str, str]) -> Iterator[ScanMark]:
+    query = (
+        select(Scan.id, Scan.received_at, App.name, Environment.name, Scan.summary)
+        .join(App, Scan.app_id == App.id)
+        .join(Environment, Scan.env_id == Environment.id)
+        .where(Scan.received_at <= until)
+        .order_by(Scan.received_at, Scan.id)
+    )
+    for scan_id, at, app, env, summary in session.execute(query):
+        if app in apps:
+            revision = summary.get("revision", "") if isinstance(summary, dict) else ""
+            yield ScanMark(scan_id, at, app, env, str(revision) if revision else "")
+
+
+def _events(
+    session: Session, *, until: datetime, apps: dict[str, str], severities: dict[tuple[str, str, str], str]
+) -> list[Event]:
+    """Transitions in audit order: the leaves of ingested scans, and the single-finding status records
+    a waiver's approval or expiry writes."""
+    columns = (AuditRecord.seq, AuditRecord.at, AuditRecord.action, AuditRecord.target, AuditRecord.details)
+    records = select(*columns)
+    records = records.where(AuditRecord.action.in_((INGESTED, STATUS)), AuditRecord.at <= until)
+    scans: dict[int, tuple[datetime, int, str, str]] = {}
+    ordered: list[tuple[int, int, Event]] = []
+    for seq, at, action, target, details in session.execute(records.order_by(AuditRecord.seq)):
+        if action == INGESTED:
+            if details.get("app") in apps:
+                scans[seq] = (at, int(details["scan"]), details["app"], details["env"])
+            continue
+        app, env, key = target.removeprefix("finding:").split("/", 2)
+        if app in apps:
+            ordered.append((seq, 0, _event((at, 0, app, env), {**details, "fingerprint": key}, severities)))
+    if scans:
+        ordered.extend(_leaf_events(session, scans, severities))
+    ordered.sort(key=lambda item: (item[0], item[1]))
+    return [event for _, _, event in ordered]
+
+
+def _leaf_events(
+    session: Session,
+    scans: dict[int, tuple[datetime, int, str, str]],
+    severities: dict[tuple[str, str, str], str],
+) -> Iterator[tuple[int, int, Event]]:
+    where = (AuditLeaf.seq >= min(scans)) & (AuditLeaf.seq <= max(scans))
+    after = where
+    while True:
+        query = select(AuditLeaf.seq, AuditLeaf.idx, AuditLeaf.body).where(after)
+        rows = session.execute(query.order_by(AuditLeaf.seq, AuditLeaf.idx).limit(_BATCH)).all()
+        for seq, idx, body in rows:
+            if seq in scans:
+                yield seq, idx, _event(scans[seq], orjson.loads(body), severities)
+        if len(rows) < _BATCH:
+            return
+        seq, idx = rows[-1][0], rows[-1][1]
+        after = where & ((AuditLeaf.seq > seq) | ((AuditLeaf.seq == seq) & (AuditLeaf.idx > idx)))
+
+
+def _event(
+    scan: tuple[datetime, int, str, str], leaf: dict[str, Any], severities: dict[tuple[str, str, str], str]
+) -> Event:
+    at, scan_id, app, env = scan
+    key = leaf["fingerprint"]
+    return Event(
+        at=at,
+        scan=scan_id,
+        app=app,
+        env=env,
+        fingerprint=key,
+        before=leaf.get("from"),
+        after=leaf["to"],
+        policy=leaf["policy"],
+        rule=leaf["rule"],
+        resource=leaf["resource"],
+        severity=severities.get((app, env, key), ""),
+    )
