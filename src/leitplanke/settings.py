@@ -52,6 +52,8 @@ class Settings:
     audit_key_file: Path = Path("./data/audit/hmac.key")
     audit_signing_key_file: Path = Path("./data/audit/signing-key.pem")
     audit_checkpoint_dir: Path = Path("./data/audit/checkpoints")
+    # KPI targets of the scorecard (insights.kpis.parse_targets); None: the built-in targets
+    kpi_file: Path | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         audit_checkpoint_dir=Path(
             env.get("LEITPLANKE_AUDIT_CHECKPOINT_DIR") or f"{data_dir}/audit/checkpoints"
         ),
+        kpi_file=Path(env["LEITPLANKE_KPI_FILE"]) if env.get("LEITPLANKE_KPI_FILE") else None,
     )
 
 

@@ -59,6 +59,9 @@ def test_every_operation_declares_exactly_the_problems_it_may_answer(service: An
         "POST /api/v1/waivers/{waiver_id}/renew": sorted([*BODY, "404", "409"]),
         "POST /api/v1/waivers/{waiver_id}/approve": sorted([*BODY, "404", "409"]),
         "POST /api/v1/waivers/{waiver_id}/reject": sorted([*BODY, "404", "409"]),
+        "GET /api/v1/insights/scorecard": sorted([*API, "404", "409"]),
+        "GET /api/v1/insights/trends": sorted([*API, "404", "409"]),
+        "GET /api/v1/insights/comparison": sorted([*API, "409"]),
     }
 
 

@@ -67,6 +67,9 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "environment.write": Rule("admin", _PLATFORM, "change an environment"),
         "audit.read": Rule("admin", _PLATFORM, "read the audit log"),
         "audit.verify": Rule("admin", _PLATFORM, "verify the audit log"),
+        # insights: a team's (or its app's) scorecard and trends; the organisation's name every team's apps
+        "insights.read": Rule("viewer", _OWNER, "read insights"),
+        "insights.org": Rule("viewer", _PLATFORM, "read the organisation's insights"),
     }
 )
 

@@ -60,6 +60,9 @@ class History:
     scans: list[ScanMark] = field(default_factory=list)
     teams: dict[str, str] = field(default_factory=dict)  # app -> owning team
     cloud_native: dict[str, bool] = field(default_factory=dict)  # app -> the catalog's class
+    lifecycles: dict[str, str] = field(default_factory=dict)  # app -> production, experimental, ...
+    repositories: dict[str, str] = field(default_factory=dict)  # app -> its Git repository, "" if none
+    environments: dict[str, str] = field(default_factory=dict)  # environment -> enforcement mode
 
 
 def load_history(database: Database, *, until: datetime, apps: Sequence[str] | None = None) -> History:
@@ -67,11 +70,15 @@ def load_history(database: Database, *, until: datetime, apps: Sequence[str] | N
     wanted = None if apps is None else frozenset(apps)
     with database.reading() as session:
         history = History(until=until)
-        for name, team, native in session.execute(
-            select(App.name, Team.name, App.cloud_native).join(Team, App.team_id == Team.id)
+        columns = (App.name, Team.name, App.cloud_native, App.lifecycle, App.repository)
+        for name, team, native, lifecycle, repository in session.execute(
+            select(*columns).join(Team, App.team_id == Team.id).order_by(App.name)
         ):
             if wanted is None or name in wanted:
                 history.teams[name], history.cloud_native[name] = team, bool(native)
+                history.lifecycles[name], history.repositories[name] = lifecycle, repository
+        for env, enforcement in session.execute(select(Environment.name, Environment.enforcement)):
+            history.environments[env] = enforcement
         severities = _severities(session)
         history.scans = list(_scans(session, until=until, apps=history.teams))
         history.events = list(_events(session, until=until, apps=history.teams, severities=severities))

@@ -20,7 +20,17 @@ from fastapi.responses import RedirectResponse
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
-from leitplanke.service import apidocs, dispatching, ingesting, metrics, problems, routes, uploads, waiving
+from leitplanke.service import (
+    apidocs,
+    dispatching,
+    ingesting,
+    insightful,
+    metrics,
+    problems,
+    routes,
+    uploads,
+    waiving,
+)
 from leitplanke.service.contexts import Context
 from leitplanke.settings import Settings
 from leitplanke.store import databases
@@ -111,6 +121,7 @@ def create_app(
     app.include_router(uploads.api_router(), prefix=API_PREFIX)
     app.include_router(routes.api_router(), prefix=API_PREFIX)
     app.include_router(waiving.api_router(), prefix=API_PREFIX)
+    app.include_router(insightful.api_router(), prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,
