@@ -14,7 +14,9 @@ GIB = costs.GIB
 PRICES = costs.Prices(cpu_hour=0.03, gib_hour=0.004, gpu_hour=1.0)
 
 
-def _usage(pod: str, *, cpu: tuple[float, float], memory: tuple[float, float], times: list[float]) -> costs.Usage:
+def _usage(
+    pod: str, *, cpu: tuple[float, float], memory: tuple[float, float], times: list[float]
+) -> costs.Usage:
     return costs.Usage(
         "shop",
         pod,
@@ -37,9 +39,21 @@ def _rounded(cost: costs.Cost) -> tuple[float, ...]:
 
 def test_each_container_pays_the_larger_of_request_and_usage() -> None:
     # A: cpu max(1, .25)*.03*2 = .06; memory 2*.004*2 = .016; requests .076; usage .25*.03*2 + 1*.004*2 = .023
-    assert _rounded(costs.container_cost(A, prices=PRICES, step_seconds=3600)) == (0.06, 0.016, 0.076, 0.076, 0.023)
+    assert _rounded(costs.container_cost(A, prices=PRICES, step_seconds=3600)) == (
+        0.06,
+        0.016,
+        0.076,
+        0.076,
+        0.023,
+    )
     # B bursts over its CPU request: cpu 1*.03*2 = .06; memory 1*.004*2 = .008; requests .038; usage .064
-    assert _rounded(costs.container_cost(B, prices=PRICES, step_seconds=3600)) == (0.06, 0.008, 0.068, 0.038, 0.064)
+    assert _rounded(costs.container_cost(B, prices=PRICES, step_seconds=3600)) == (
+        0.06,
+        0.008,
+        0.068,
+        0.038,
+        0.064,
+    )
 
 
 def test_efficiency_idle_and_grouping_follow_from_the_costs() -> None:
@@ -60,13 +74,24 @@ def test_efficiency_idle_and_grouping_follow_from_the_costs() -> None:
 def test_right_sizing_recommends_the_usage_percentiles_with_headroom_and_names_the_saving() -> None:
     suggestion = costs.suggest(A, prices=PRICES)
     assert suggestion is not None
-    assert (round(suggestion.cpu_recommended, 6), round(suggestion.memory_recommended / GIB, 6)) == (0.275, 1.1)
+    assert (round(suggestion.cpu_recommended, 6), round(suggestion.memory_recommended / GIB, 6)) == (
+        0.275,
+        1.1,
+    )
     # (1 - .275) * .03 + (2 - 1.1) * .004 = .02175 + .0036 per hour
-    assert (round(suggestion.saving_per_hour, 6), round(suggestion.saving_per_30_days, 4)) == (0.02535, 18.252)
+    assert (round(suggestion.saving_per_hour, 6), round(suggestion.saving_per_30_days, 4)) == (
+        0.02535,
+        18.252,
+    )
 
 
 def test_the_nearest_rank_percentile() -> None:
     assert [costs.percentile([5, 1, 4, 2, 3], p) for p in (0, 20, 50, 95, 100)] == [1, 1, 3, 5, 5]
+
+
+def _series_order(line: str) -> tuple[str, int]:
+    """OpenMetrics wants each series' samples together, in time order."""
+    return line.split("}")[0], int(line.rsplit(" ", 1)[1])
 
 
 def _openmetrics(start: int, end: int) -> str:
@@ -74,18 +99,30 @@ def _openmetrics(start: int, end: int) -> str:
     for at in range(start, end + 1, 60):
         for pod, cpu_req, cpu_rate, mem_req, mem_used in (("a", 1, 0.25, 2, 1), ("b", 0.5, 1.0, 1, 0.5)):
             labels = f'namespace="shop",pod="{pod}",container="app"'
-            lines["req"].append(f'kube_pod_container_resource_requests{{{labels},resource="cpu",unit="core"}} {cpu_req} {at}')
-            lines["req"].append(f'kube_pod_container_resource_requests{{{labels},resource="memory",unit="byte"}} {mem_req * GIB} {at}')
-            lines["cpu"].append(f"container_cpu_usage_seconds_total{{{labels}}} {cpu_rate * (at - start)} {at}")
+            lines["req"].append(
+                f'kube_pod_container_resource_requests{{{labels},resource="cpu",unit="core"}} {cpu_req} {at}'
+            )
+            lines["req"].append(
+                f'kube_pod_container_resource_requests{{{labels},resource="memory",unit="byte"}} {mem_req * GIB} {at}'
+            )
+            lines["cpu"].append(
+                f"container_cpu_usage_seconds_total{{{labels}}} {cpu_rate * (at - start)} {at}"
+            )
             lines["ws"].append(f"container_memory_working_set_bytes{{{labels}}} {int(mem_used * GIB)} {at}")
         lines["alloc"].append(f'kube_node_status_allocatable{{node="n1",resource="cpu",unit="core"}} 4 {at}')
-        lines["alloc"].append(f'kube_node_status_allocatable{{node="n1",resource="memory",unit="byte"}} {8 * GIB} {at}')
+        lines["alloc"].append(
+            f'kube_node_status_allocatable{{node="n1",resource="memory",unit="byte"}} {8 * GIB} {at}'
+        )
     return "\n".join(
         [
-            "# TYPE kube_pod_container_resource_requests gauge", *sorted(lines["req"], key=lambda l: (l.split("}")[0], int(l.rsplit(" ", 1)[1]))),
-            "# TYPE container_cpu_usage_seconds counter", *lines["cpu"],
-            "# TYPE container_memory_working_set_bytes gauge", *lines["ws"],
-            "# TYPE kube_node_status_allocatable gauge", *sorted(lines["alloc"], key=lambda l: (l.split("}")[0], int(l.rsplit(" ", 1)[1]))),
+            "# TYPE kube_pod_container_resource_requests gauge",
+            *sorted(lines["req"], key=_series_order),
+            "# TYPE container_cpu_usage_seconds counter",
+            *lines["cpu"],
+            "# TYPE container_memory_working_set_bytes gauge",
+            *lines["ws"],
+            "# TYPE kube_node_status_allocatable gauge",
+            *sorted(lines["alloc"], key=_series_order),
             "# EOF",
             "",
         ]
@@ -101,16 +138,25 @@ def test_the_costs_read_from_a_real_prometheus_are_the_hand_computed_ones(tmp_pa
     prometheusservers.create_blocks(_openmetrics(start, end), data=folder / "data")
     with prometheusservers.running(data=folder / "data") as url, costs.prometheus.Prometheus(url) as client:
         # two hours of samples a minute apart, from an hour in (rate() has its five minutes of history)
-        window = {"start": datetime.fromtimestamp(start + 3600, UTC), "end": datetime.fromtimestamp(end - 60, UTC)}
+        window = {
+            "start": datetime.fromtimestamp(start + 3600, UTC),
+            "end": datetime.fromtimestamp(end - 60, UTC),
+        }
         usages, cpu, memory = costs.load_usage(client, step_seconds=60, **window)  # type: ignore[arg-type]
     assert [(u.pod, len(u.times())) for u in usages] == [("a", 120), ("b", 120)]
     by_pod = {u.pod: _rounded(costs.container_cost(u, prices=PRICES, step_seconds=60)) for u in usages}
     assert by_pod == {"a": (0.06, 0.016, 0.076, 0.076, 0.023), "b": (0.06, 0.008, 0.068, 0.038, 0.064)}
     total = costs.costs_by(usages, group={"shop": "checkout"}, prices=PRICES, step_seconds=60)["checkout"]
-    idle = costs.idle_cost(allocatable_cpu=cpu, allocatable_memory=memory, allocated=total, prices=PRICES, step_seconds=60)
+    idle = costs.idle_cost(
+        allocatable_cpu=cpu, allocatable_memory=memory, allocated=total, prices=PRICES, step_seconds=60
+    )
     assert round(idle, 6) == 0.16
 
 
 def test_the_scorecard_input_is_usage_and_request_cost_per_app() -> None:
-    measures = costs.efficiency_measures([A, B], owners={"shop": "checkout"}, prices=PRICES, step_seconds=3600)
-    assert {app: (round(u, 6), round(r, 6)) for app, (u, r) in measures.items()} == {"checkout": (0.087, 0.114)}
+    measures = costs.efficiency_measures(
+        [A, B], owners={"shop": "checkout"}, prices=PRICES, step_seconds=3600
+    )
+    assert {app: (round(u, 6), round(r, 6)) for app, (u, r) in measures.items()} == {
+        "checkout": (0.087, 0.114)
+    }
