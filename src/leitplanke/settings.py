@@ -54,6 +54,11 @@ class Settings:
     audit_checkpoint_dir: Path = Path("./data/audit/checkpoints")
     # KPI targets of the scorecard (insights.kpis.parse_targets); None: the built-in targets
     kpi_file: Path | None = None
+    # the Prometheus of runtime insights (leaks, cost): its address and a bearer token or basic auth
+    prometheus_url: str = ""
+    prometheus_token: str = field(default="", repr=False)
+    prometheus_user: str = ""
+    prometheus_password: str = field(default="", repr=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +93,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env.get("LEITPLANKE_AUDIT_CHECKPOINT_DIR") or f"{data_dir}/audit/checkpoints"
         ),
         kpi_file=Path(env["LEITPLANKE_KPI_FILE"]) if env.get("LEITPLANKE_KPI_FILE") else None,
+        prometheus_url=env.get("LEITPLANKE_PROMETHEUS_URL", ""),
+        prometheus_token=env.get("LEITPLANKE_PROMETHEUS_TOKEN", ""),
+        prometheus_user=env.get("LEITPLANKE_PROMETHEUS_USER", ""),
+        prometheus_password=env.get("LEITPLANKE_PROMETHEUS_PASSWORD", ""),
     )
 
 

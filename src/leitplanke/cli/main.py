@@ -33,6 +33,7 @@ def build_app() -> typer.Typer:
         db,
         fix,
         policies,
+        report,
         scan,
         serve,
         testcmd,
@@ -67,6 +68,7 @@ def build_app() -> typer.Typer:
     app.add_typer(catalog.build(), name="catalog")
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
+    app.command("report")(report.report_command)
 
     @app.command()
     def version() -> None:

@@ -53,7 +53,7 @@ def scorecard(history: histories.History, apps: list[str], asked: Asked) -> dict
 
 
 def trend_view(history: histories.History, apps: list[str], asked: Asked) -> dict[str, Any]:
-    scoped = _only(history, apps)
+    scoped = only(history, apps)
     return trends.build_trends(scoped, since=asked.now - asked.period).as_dict()
 
 
@@ -70,7 +70,7 @@ def comparison(history: histories.History, asked: Asked, *, basis: str) -> dict[
     return found.as_dict()
 
 
-def _only(history: histories.History, apps: list[str]) -> histories.History:
+def only(history: histories.History, apps: list[str]) -> histories.History:
     """The history of ``apps`` alone."""
     wanted = frozenset(apps)
     if wanted == frozenset(history.teams):
