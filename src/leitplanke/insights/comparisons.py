@@ -89,9 +89,17 @@ def compare(
     rows: list[tuple[str, float | None, float | None]] = [
         ("open-findings-per-app", _mean(density, native), _mean(density, other))
     ]
+    measured = scorecards.measure_both(history, now=now, period=period, sla_days=sla_days)
     cards = [
         scorecards.build_scorecard(
-            history, kpis=kpis, now=now, period=period, sla_days=sla_days, apps=apps, external=external
+            history,
+            kpis=kpis,
+            now=now,
+            period=period,
+            sla_days=sla_days,
+            apps=apps,
+            external=external,
+            measured=measured,
         )
         for apps in (native, other)
     ]

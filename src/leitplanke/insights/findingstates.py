@@ -5,7 +5,7 @@ first seen, when its current episode began and its closed episodes (appeared →
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,18 +33,36 @@ class Track:
 
 def replay(events: Iterable[Event], *, at: datetime) -> dict[Key, Track]:
     """The state of every finding after the events up to ``at`` (events in time order)."""
+    for _, tracks in replay_through(events, moments=[at]):
+        return tracks
+    return {}
+
+
+def replay_through(
+    events: Iterable[Event], *, moments: Sequence[datetime]
+) -> Iterator[tuple[datetime, dict[Key, Track]]]:
+    """One pass over the events, the state at each of ``moments`` (ascending) in turn: the same dict,
+    changed further after it is yielded, so a caller reads each state before asking for the next."""
     tracks: dict[Key, Track] = {}
+    pending = list(moments)
     for event in events:
-        if event.at > at:
-            break
-        key = (event.app, event.env, event.fingerprint)
-        track = tracks.get(key)
-        if track is None:
-            tracks[key] = Track(event.app, event.policy, event.severity, event.at, event.after, event.at)
-            continue
-        if event.after == FIXED:
-            track.episodes.append((track.began, event.at))
-        elif track.status == FIXED:
-            track.began = event.at
-        track.status = event.after
-    return tracks
+        while pending and event.at > pending[0]:
+            yield pending.pop(0), tracks
+        if not pending:
+            return
+        _apply(tracks, event)
+    for moment in pending:
+        yield moment, tracks
+
+
+def _apply(tracks: dict[Key, Track], event: Event) -> None:
+    key = (event.app, event.env, event.fingerprint)
+    track = tracks.get(key)
+    if track is None:
+        tracks[key] = Track(event.app, event.policy, event.severity, event.at, event.after, event.at)
+        return
+    if event.after == FIXED:
+        track.episodes.append((track.began, event.at))
+    elif track.status == FIXED:
+        track.began = event.at
+    track.status = event.after

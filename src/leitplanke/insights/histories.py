@@ -8,18 +8,20 @@ a fix followed by a reopening (a recurring violation) is still there after the f
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import App, AuditLeaf, AuditRecord, Environment, Finding, Scan, Team
 
+_Timed = TypeVar("_Timed", "Event", "ScanMark")
 INGESTED = "scan.ingested"
 STATUS = "finding.status"  # one finding moved by a waiver's approval or expiry
 _BATCH = 20_000
@@ -67,22 +69,59 @@ class History:
 
 def load_history(database: Database, *, until: datetime, apps: Sequence[str] | None = None) -> History:
     """Everything recorded up to ``until``; ``apps``: only these (None: every app)."""
-    wanted = None if apps is None else frozenset(apps)
     with database.reading() as session:
         history = History(until=until)
-        columns = (App.name, Team.name, App.cloud_native, App.lifecycle, App.repository)
-        for name, team, native, lifecycle, repository in session.execute(
-            select(*columns).join(Team, App.team_id == Team.id).order_by(App.name)
-        ):
-            if wanted is None or name in wanted:
-                history.teams[name], history.cloud_native[name] = team, bool(native)
-                history.lifecycles[name], history.repositories[name] = lifecycle, repository
-        for env, enforcement in session.execute(select(Environment.name, Environment.enforcement)):
-            history.environments[env] = enforcement
+        _catalog(session, history, wanted=None if apps is None else frozenset(apps))
         severities = _severities(session)
         history.scans = list(_scans(session, until=until, apps=history.teams))
-        history.events = list(_events(session, until=until, apps=history.teams, severities=severities))
+        history.events = _events(session, until=until, apps=history.teams, severities=severities)
     return history
+
+
+class HistoryCache:
+    """Every app's history kept between calls and extended by what was appended since: the audit
+    chain and the scans only grow. One per service instance (the insights routes); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._scans: list[ScanMark] = []
+        self._seq = 0
+
+    def load(self, database: Database, *, until: datetime) -> History:
+        with self._lock, database.reading() as session:
+            history = History(until=until)
+            _catalog(session, history, wanted=None)
+            head = session.scalar(select(func.max(AuditRecord.seq))) or 0
+            if head > self._seq:
+                last_scan = self._scans[-1].scan if self._scans else 0
+                self._scans.extend(_scans(session, until=None, apps=history.teams, after=last_scan))
+                severities = _severities(session)
+                appended = _events(
+                    session, until=None, apps=history.teams, severities=severities, after=self._seq, upto=head
+                )
+                self._events.extend(appended)
+                self._seq = head
+            events, scans = self._events, self._scans
+        history.events = events if not events or events[-1].at <= until else _upto(events, until)
+        history.scans = scans if not scans or scans[-1].at <= until else _upto(scans, until)
+        return history
+
+
+def _upto(items: list[_Timed], until: datetime) -> list[_Timed]:
+    return [item for item in items if item.at <= until]
+
+
+def _catalog(session: Session, history: History, *, wanted: frozenset[str] | None) -> None:
+    columns = (App.name, Team.name, App.cloud_native, App.lifecycle, App.repository)
+    for name, team, native, lifecycle, repository in session.execute(
+        select(*columns).join(Team, App.team_id == Team.id).order_by(App.name)
+    ):
+        if wanted is None or name in wanted:
+            history.teams[name], history.cloud_native[name] = team, bool(native)
+            history.lifecycles[name], history.repositories[name] = lifecycle, repository
+    for env, enforcement in session.execute(select(Environment.name, Environment.enforcement)):
+        history.environments[env] = enforcement
 
 
 def _severities(session: Session) -> dict[tuple[str, str, str], str]:
@@ -95,14 +134,18 @@ def _severities(session: Session) -> dict[tuple[str, str, str], str]:
     return {(app, env, key): severity for app, env, key, severity in session.execute(query)}
 
 
-def _scans(session: Session, *, until: datetime, apps: dict[str, str]) -> Iterator[ScanMark]:
+def _scans(
+    session: Session, *, until: datetime | None, apps: dict[str, str], after: int = 0
+) -> Iterator[ScanMark]:
     query = (
         select(Scan.id, Scan.received_at, App.name, Environment.name, Scan.summary)
         .join(App, Scan.app_id == App.id)
         .join(Environment, Scan.env_id == Environment.id)
-        .where(Scan.received_at <= until)
-        .order_by(Scan.received_at, Scan.id)
+        .where(Scan.id > after)
+        .order_by(Scan.id)
     )
+    if until is not None:
+        query = query.where(Scan.received_at <= until)
     for scan_id, at, app, env, summary in session.execute(query):
         if app in apps:
             revision = summary.get("revision", "") if isinstance(summary, dict) else ""
@@ -110,13 +153,23 @@ def _scans(session: Session, *, until: datetime, apps: dict[str, str]) -> Iterat
 
 
 def _events(
-    session: Session, *, until: datetime, apps: dict[str, str], severities: dict[tuple[str, str, str], str]
+    session: Session,
+    *,
+    until: datetime | None,
+    apps: dict[str, str],
+    severities: dict[tuple[str, str, str], str],
+    after: int = 0,
+    upto: int | None = None,
 ) -> list[Event]:
     """Transitions in audit order: the leaves of ingested scans, and the single-finding status records
     a waiver's approval or expiry writes."""
     columns = (AuditRecord.seq, AuditRecord.at, AuditRecord.action, AuditRecord.target, AuditRecord.details)
     records = select(*columns)
-    records = records.where(AuditRecord.action.in_((INGESTED, STATUS)), AuditRecord.at <= until)
+    records = records.where(AuditRecord.action.in_((INGESTED, STATUS)), AuditRecord.seq > after)
+    if until is not None:
+        records = records.where(AuditRecord.at <= until)
+    if upto is not None:
+        records = records.where(AuditRecord.seq <= upto)
     scans: dict[int, tuple[datetime, int, str, str]] = {}
     ordered: list[tuple[int, int, Event]] = []
     for seq, at, action, target, details in session.execute(records.order_by(AuditRecord.seq)):

@@ -84,11 +84,12 @@ def build_scorecard(
     scope: str = "org",
     apps: Sequence[str] | None = None,
     external: External | None = None,
+    measured: tuple[dict[str, Measures], dict[str, Measures]] | None = None,
 ) -> Scorecard:
-    """The scorecard of ``apps`` (None: every app of the history) at ``now``."""
+    """The scorecard of ``apps`` (None: every app of the history) at ``now``; ``measured``: the
+    findings' measures at ``now`` and a period before, when the caller has them (``measure_both``)."""
     chosen = sorted(history.teams if apps is None else apps)
-    current = measure_findings(history, at=now, period=period, sla_days=sla_days)
-    before = measure_findings(history, at=now - period, period=period, sla_days=sla_days)
+    current, before = measured or measure_both(history, now=now, period=period, sla_days=sla_days)
     lines = []
     for kpi in kpis.values():
         if not kpi.enabled:
@@ -136,11 +137,25 @@ def is_production(env: str) -> bool:
     return env in ("prod", "production") or env.startswith(("prod-", "production-"))
 
 
-def measure_findings(
-    history: History, *, at: datetime, period: timedelta, sla_days: Mapping[str, int]
+def measure_both(
+    history: History, *, now: datetime, period: timedelta, sla_days: Mapping[str, int]
+) -> tuple[dict[str, Measures], dict[str, Measures]]:
+    """The findings' measures a period before ``now`` and at ``now``, in one pass over the history."""
+    found = [
+        _measure(history, tracks, at=at, period=period, sla_days=sla_days)
+        for at, tracks in findingstates.replay_through(history.events, moments=[now - period, now])
+    ]
+    return found[1], found[0]
+
+
+def _measure(
+    history: History,
+    tracks: Mapping[findingstates.Key, findingstates.Track],
+    *,
+    at: datetime,
+    period: timedelta,
+    sla_days: Mapping[str, int],
 ) -> dict[str, Measures]:
-    """Per KPI measured from findings, per app: (numerator, denominator) at ``at``."""
-    tracks = findingstates.replay(history.events, at=at)
     critical: Measures = {app: (0, 0) for app in history.teams}
     sla: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     waived: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from leitplanke.governance import authorising, errors
-from leitplanke.insights import kpis, scopes, views
+from leitplanke.insights import histories, kpis, scopes, views
 from leitplanke.service import problems, routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
@@ -26,26 +26,35 @@ def api_router() -> APIRouter:
 
     @router.get("/scorecard", responses=problems.responses(404, 409))
     def scorecard(
-        context: ContextDep, principal: PrincipalDep, scope: ScopeText = "org", period: PeriodText = "30d"
+        request: Request,
+        context: ContextDep,
+        principal: PrincipalDep,
+        scope: ScopeText = "org",
+        period: PeriodText = "30d",
     ) -> dict[str, Any]:
         """Every KPI with value, target, met, trend over the period and the apps that miss it; for the
         organisation one scorecard per team as well."""
         asked = _asked(context, principal, scope=scope, period=period)
-        history, apps = views.load_scope(context.database, asked)
+        history, apps = views.load_scope(context.database, asked, cache=_cache(request))
         return views.scorecard(history, apps, asked)
 
     @router.get("/trends", responses=problems.responses(404, 409))
     def trends(
-        context: ContextDep, principal: PrincipalDep, scope: ScopeText = "org", period: PeriodText = "30d"
+        request: Request,
+        context: ContextDep,
+        principal: PrincipalDep,
+        scope: ScopeText = "org",
+        period: PeriodText = "30d",
     ) -> dict[str, Any]:
         """Open findings per severity over time, waiver ratio, new/reopened/fixed per week, recurring
         violations, regressions with a revision and the slowest-to-fix policies."""
         asked = _asked(context, principal, scope=scope, period=period)
-        history, apps = views.load_scope(context.database, asked)
+        history, apps = views.load_scope(context.database, asked, cache=_cache(request))
         return views.trend_view(history, apps, asked)
 
     @router.get("/comparison", responses=problems.responses(409))
     def comparison(
+        request: Request,
         context: ContextDep,
         principal: PrincipalDep,
         period: PeriodText = "30d",
@@ -53,10 +62,19 @@ def api_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Cloud-native and other apps side by side (the catalog's classes, or those derived from traits)."""
         asked = _asked(context, principal, scope="org", period=period)
-        history, _ = views.load_scope(context.database, asked)
+        history, _ = views.load_scope(context.database, asked, cache=_cache(request))
         return views.comparison(history, asked, basis=basis)
 
     return router
+
+
+def _cache(request: Request) -> histories.HistoryCache:
+    """The instance's history cache, made on first use (two racing first requests make two: harmless)."""
+    cache = getattr(request.app.state, "insights_history", None)
+    if cache is None:
+        cache = request.app.state.insights_history = histories.HistoryCache()
+    assert isinstance(cache, histories.HistoryCache)
+    return cache
 
 
 def _asked(context: Context, principal: Any, *, scope: str, period: str) -> views.Asked:
