@@ -24,11 +24,12 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from leitplanke import catalog  # noqa: E402
-from leitplanke.insights import histories, kpis, reportdata, reportrendering, scopes, views  # noqa: E402
-from leitplanke.settings import DEFAULT_SLA_DAYS  # noqa: E402
-from leitplanke.store import databases  # noqa: E402
-from leitplanke.store.rows import AuditLeaf, AuditRecord, Finding, Scan  # noqa: E402
+from leitplanke import catalog
+from leitplanke.governance import auditkeys
+from leitplanke.insights import historycaches, kpis, reportdata, reportrendering, scopes, views
+from leitplanke.settings import DEFAULT_SLA_DAYS
+from leitplanke.store import databases
+from leitplanke.store.rows import AuditLeaf, AuditRecord, Finding, Scan
 
 START = datetime(2025, 1, 1, 2, 0, tzinfo=UTC)
 POLICIES = [(f"policy-{i:02d}", "rule", ("critical", "high", "medium", "low")[i % 4]) for i in range(20)]
@@ -118,15 +119,22 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--findings", type=int, default=50)
     parser.add_argument("--churn", type=int, default=2)
+    parser.add_argument("--seeded", action="store_true", help="--database holds the history already")
+    parser.add_argument("--profile", action="store_true", help="print the warm scorecard's profile")
     args = parser.parse_args()
-    url = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='insights-bench-')}/bench.db"
-    database = databases.Database(url)
+    folder = Path(tempfile.mkdtemp(prefix="insights-bench-"))
+    url = args.database or f"sqlite:///{folder}/bench.db"
+    keys = auditkeys.load_audit_keys(
+        key_file=folder / "hmac.key", signing_key_file=folder / "signing.pem", checkpoint_dir=folder / "checkpoints"
+    )
+    database = databases.Database(url, audit=keys)
     databases.upgrade(database)
-    leaves = timed("seed", lambda: seed(database, apps=args.apps, days=args.days, per_app=args.findings, churn=args.churn))
-    print(f"history: {args.apps} apps × {args.days} days, {leaves} transitions", flush=True)
+    if not args.seeded:
+        leaves = timed("seed", lambda: seed(database, apps=args.apps, days=args.days, per_app=args.findings, churn=args.churn))
+        print(f"history: {args.apps} apps × {args.days} days, {leaves} transitions", flush=True)
     now = START + timedelta(days=args.days)
     asked = views.Asked(scopes.Scope("org"), now, timedelta(days=30), kpis.default_kpis(), DEFAULT_SLA_DAYS)
-    cache = histories.HistoryCache()
+    cache = historycaches.HistoryCache()
 
     def report() -> bytes:
         history, apps = views.load_scope(database, asked)
@@ -135,12 +143,25 @@ def main() -> None:
 
     def scorecard() -> dict[str, Any]:
         history, apps = views.load_scope(database, asked, cache=cache)
+        return views.scorecard(history, apps, asked, cache=cache)
+
+    def scorecard_uncached() -> dict[str, Any]:
+        history, apps = views.load_scope(database, asked, cache=cache)
         return views.scorecard(history, apps, asked)
 
     timed("org report, markdown (cold, no cache)", report)
     timed("scorecard, org and 10 teams (cold: loads the cache)", scorecard)
     for run in range(3):
         timed(f"scorecard, org and 10 teams (warm {run + 1})", scorecard)
+    for run in range(3):
+        timed(f"scorecard, history cached, measures computed again ({run + 1})", scorecard_uncached)
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        profile.runcall(scorecard)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     database.dispose()
 
 

@@ -51,7 +51,7 @@ class Comparison:
 
 
 def classify(history: History, *, at: datetime) -> list[AppClass]:
-    tracks = findingstates.replay(history.events, at=at)
+    tracks = findingstates.tracks_at(history, at=at)
     failing: dict[str, set[str]] = {}
     for track in tracks.values():
         if track.failing:
@@ -111,7 +111,7 @@ def compare(
 
 def _density(history: History, *, at: datetime) -> dict[str, int]:
     counts = dict.fromkeys(history.teams, 0)
-    for track in findingstates.replay(history.events, at=at).values():
+    for track in findingstates.tracks_at(history, at=at).values():
         if track.failing and track.app in counts:
             counts[track.app] += 1
     return counts

@@ -8,10 +8,9 @@ a fix followed by a reopening (a recurring violation) is still there after the f
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -27,7 +26,8 @@ STATUS = "finding.status"  # one finding moved by a waiver's approval or expiry
 _BATCH = 20_000
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: a frozen dataclass's __init__ costs several times as much, and a year holds 100,000s
+@dataclass(slots=True)
 class Event:
     """One status change of one finding: ``before`` is None for a finding the scan added."""
 
@@ -65,6 +65,10 @@ class History:
     lifecycles: dict[str, str] = field(default_factory=dict)  # app -> production, experimental, ...
     repositories: dict[str, str] = field(default_factory=dict)  # app -> its Git repository, "" if none
     environments: dict[str, str] = field(default_factory=dict)  # environment -> enforcement mode
+    # findingstates' per-finding timelines of ``events`` (and maybe of later ones: they are searched by
+    # time), built on first use; typed loosely here, for histories sits below findingstates
+    timelines: Any = None
+    states: dict[Any, Any] | None = None  # findingstates.tracks_at's answers, by (moment, apps)
 
 
 def load_history(database: Database, *, until: datetime, apps: Sequence[str] | None = None) -> History:
@@ -74,41 +78,50 @@ def load_history(database: Database, *, until: datetime, apps: Sequence[str] | N
         _catalog(session, history, wanted=None if apps is None else frozenset(apps))
         severities = _severities(session)
         history.scans = list(_scans(session, until=until, apps=history.teams))
-        history.events = _events(session, until=until, apps=history.teams, severities=severities)
+        scopes = {scan.scan: (scan.app, scan.env) for scan in history.scans}
+        teams = history.teams
+        history.events = _events(session, until=until, apps=teams, scopes=scopes, severities=severities)
     return history
 
 
-class HistoryCache:
-    """Every app's history kept between calls and extended by what was appended since: the audit
-    chain and the scans only grow. One per service instance (the insights routes); thread-safe."""
+@dataclass(slots=True)
+class Appended:
+    """The catalog as it is now, and what was recorded after a known audit record and scan."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: list[Event] = []
-        self._scans: list[ScanMark] = []
-        self._seq = 0
-
-    def load(self, database: Database, *, until: datetime) -> History:
-        with self._lock, database.reading() as session:
-            history = History(until=until)
-            _catalog(session, history, wanted=None)
-            head = session.scalar(select(func.max(AuditRecord.seq))) or 0
-            if head > self._seq:
-                last_scan = self._scans[-1].scan if self._scans else 0
-                self._scans.extend(_scans(session, until=None, apps=history.teams, after=last_scan))
-                severities = _severities(session)
-                appended = _events(
-                    session, until=None, apps=history.teams, severities=severities, after=self._seq, upto=head
-                )
-                self._events.extend(appended)
-                self._seq = head
-            events, scans = self._events, self._scans
-        history.events = events if not events or events[-1].at <= until else _upto(events, until)
-        history.scans = scans if not scans or scans[-1].at <= until else _upto(scans, until)
-        return history
+    catalog: History
+    events: list[Event]
+    scans: list[ScanMark]
+    head: int  # the last audit record's seq: where the next call starts
 
 
-def _upto(items: list[_Timed], until: datetime) -> list[_Timed]:
+def load_appended(database: Database, *, after_seq: int, after_scan: int) -> Appended:
+    """The events of the audit records after ``after_seq`` and the scans after ``after_scan``; the
+    catalog (teams, classes, environments) always whole. For ``historycaches``."""
+    with database.reading() as session:
+        catalog = History(until=datetime.max.replace(tzinfo=UTC))
+        _catalog(session, catalog, wanted=None)
+        head = session.scalar(select(func.max(AuditRecord.seq))) or 0
+        if head <= after_seq:
+            return Appended(catalog, [], [], after_seq)
+        scans = list(_scans(session, until=None, apps=catalog.teams, after=after_scan))
+        scopes = {scan.scan: (scan.app, scan.env) for scan in scans}
+        severities = _severities(session)
+        events = _events(
+            session,
+            until=None,
+            apps=catalog.teams,
+            scopes=scopes,
+            severities=severities,
+            after=after_seq,
+            upto=head,
+        )
+    return Appended(catalog, events, scans, head)
+
+
+def upto(items: list[_Timed], until: datetime) -> list[_Timed]:
+    """``items`` (in time order) up to ``until``: the list itself when none is later."""
+    if not items or items[-1].at <= until:
+        return items
     return [item for item in items if item.at <= until]
 
 
@@ -137,8 +150,10 @@ def _severities(session: Session) -> dict[tuple[str, str, str], str]:
 def _scans(
     session: Session, *, until: datetime | None, apps: dict[str, str], after: int = 0
 ) -> Iterator[ScanMark]:
+    # the revision alone, extracted by the database: parsing every summary costs seconds a year
+    revision = Scan.summary["revision"].as_string()
     query = (
-        select(Scan.id, Scan.received_at, App.name, Environment.name, Scan.summary)
+        select(Scan.id, Scan.received_at, App.name, Environment.name, revision)
         .join(App, Scan.app_id == App.id)
         .join(Environment, Scan.env_id == Environment.id)
         .where(Scan.id > after)
@@ -146,10 +161,9 @@ def _scans(
     )
     if until is not None:
         query = query.where(Scan.received_at <= until)
-    for scan_id, at, app, env, summary in session.execute(query):
+    for scan_id, at, app, env, named in session.execute(query):
         if app in apps:
-            revision = summary.get("revision", "") if isinstance(summary, dict) else ""
-            yield ScanMark(scan_id, at, app, env, str(revision) if revision else "")
+            yield ScanMark(scan_id, at, app, env, str(named) if named else "")
 
 
 def _events(
@@ -157,26 +171,29 @@ def _events(
     *,
     until: datetime | None,
     apps: dict[str, str],
+    scopes: Mapping[int, tuple[str, str]],
     severities: dict[tuple[str, str, str], str],
     after: int = 0,
     upto: int | None = None,
 ) -> list[Event]:
     """Transitions in audit order: the leaves of ingested scans, and the single-finding status records
     a waiver's approval or expiry writes."""
-    columns = (AuditRecord.seq, AuditRecord.at, AuditRecord.action, AuditRecord.target, AuditRecord.details)
-    records = select(*columns)
-    records = records.where(AuditRecord.action.in_((INGESTED, STATUS)), AuditRecord.seq > after)
+    conditions = [AuditRecord.seq > after]
     if until is not None:
-        records = records.where(AuditRecord.at <= until)
+        conditions.append(AuditRecord.at <= until)
     if upto is not None:
-        records = records.where(AuditRecord.seq <= upto)
+        conditions.append(AuditRecord.seq <= upto)
+    # an ingestion's scope is its scan's (the target names it): its details are not read, nor parsed
+    ingested = select(AuditRecord.seq, AuditRecord.at, AuditRecord.target)
     scans: dict[int, tuple[datetime, int, str, str]] = {}
+    for seq, at, target in session.execute(ingested.where(AuditRecord.action == INGESTED, *conditions)):
+        scan_id = int(target.removeprefix("scan:"))
+        scope = scopes.get(scan_id)
+        if scope is not None:
+            scans[seq] = (at, scan_id, *scope)
+    changed = select(AuditRecord.seq, AuditRecord.at, AuditRecord.target, AuditRecord.details)
     ordered: list[tuple[int, int, Event]] = []
-    for seq, at, action, target, details in session.execute(records.order_by(AuditRecord.seq)):
-        if action == INGESTED:
-            if details.get("app") in apps:
-                scans[seq] = (at, int(details["scan"]), details["app"], details["env"])
-            continue
+    for seq, at, target, details in session.execute(changed.where(AuditRecord.action == STATUS, *conditions)):
         app, env, key = target.removeprefix("finding:").split("/", 2)
         if app in apps:
             ordered.append((seq, 0, _event((at, 0, app, env), {**details, "fingerprint": key}, severities)))

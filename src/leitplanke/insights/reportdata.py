@@ -48,7 +48,7 @@ def build_report(
     history: histories.History, apps: list[str], asked: views.Asked, extras: Extras
 ) -> dict[str, Any]:
     scoped = views.only(history, apps)
-    tracks = findingstates.replay(scoped.events, at=asked.now)
+    tracks = findingstates.tracks_at(history, at=asked.now, apps=frozenset(apps))
     found = trends.build_trends(scoped, since=asked.now - asked.period)
     card = views.scorecard(history, apps, asked)
     return {

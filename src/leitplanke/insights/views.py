@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from leitplanke.insights import comparisons, histories, kpis, scopes, scorecards, trends
+from leitplanke.insights import comparisons, histories, historycaches, kpis, scopes, scorecards, trends
 from leitplanke.store.databases import Database
 
 
@@ -25,7 +25,7 @@ class Asked:
 
 
 def load_scope(
-    database: Database, asked: Asked, *, cache: histories.HistoryCache | None = None
+    database: Database, asked: Asked, *, cache: historycaches.HistoryCache | None = None
 ) -> tuple[histories.History, list[str]]:
     """The history (every app's: the organisation's figures compare with it) and the scope's apps;
     with ``cache``, only the audit records appended since its last use are read."""
@@ -36,9 +36,25 @@ def load_scope(
     return history, asked.scope.apps(history.teams)
 
 
-def scorecard(history: histories.History, apps: list[str], asked: Asked) -> dict[str, Any]:
-    """The scope's scorecard; the organisation's with one per team, all from one pass over the history."""
-    measured = scorecards.measure_both(history, now=asked.now, period=asked.period, sla_days=asked.sla_days)
+def scorecard(
+    history: histories.History,
+    apps: list[str],
+    asked: Asked,
+    *,
+    cache: historycaches.HistoryCache | None = None,
+) -> dict[str, Any]:
+    """The scope's scorecard; the organisation's with one per team, all from the same measures. With
+    ``cache`` the measures are computed once a minute (and again whenever the history grows)."""
+
+    def measure() -> Any:
+        return scorecards.measure_both(history, now=asked.now, period=asked.period, sla_days=asked.sla_days)
+
+    if cache is None:
+        measured = measure()
+    else:
+        minute = asked.now.replace(second=0, microsecond=0)
+        key = ("scorecard", minute, asked.period, tuple(sorted(asked.sla_days.items())))
+        measured = cache.derived(key, measure)
 
     def card(label: str, chosen: list[str]) -> scorecards.Scorecard:
         return scorecards.build_scorecard(

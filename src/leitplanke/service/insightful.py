@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from leitplanke.governance import authorising, errors
-from leitplanke.insights import histories, kpis, scopes, views
+from leitplanke.insights import historycaches, kpis, scopes, views
 from leitplanke.service import problems, routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
@@ -35,8 +35,9 @@ def api_router() -> APIRouter:
         """Every KPI with value, target, met, trend over the period and the apps that miss it; for the
         organisation one scorecard per team as well."""
         asked = _asked(context, principal, scope=scope, period=period)
-        history, apps = views.load_scope(context.database, asked, cache=_cache(request))
-        return views.scorecard(history, apps, asked)
+        cache = _cache(request)
+        history, apps = views.load_scope(context.database, asked, cache=cache)
+        return views.scorecard(history, apps, asked, cache=cache)
 
     @router.get("/trends", responses=problems.responses(404, 409))
     def trends(
@@ -68,12 +69,12 @@ def api_router() -> APIRouter:
     return router
 
 
-def _cache(request: Request) -> histories.HistoryCache:
+def _cache(request: Request) -> historycaches.HistoryCache:
     """The instance's history cache, made on first use (two racing first requests make two: harmless)."""
     cache = getattr(request.app.state, "insights_history", None)
     if cache is None:
-        cache = request.app.state.insights_history = histories.HistoryCache()
-    assert isinstance(cache, histories.HistoryCache)
+        cache = request.app.state.insights_history = historycaches.HistoryCache()
+    assert isinstance(cache, historycaches.HistoryCache)
     return cache
 
 
