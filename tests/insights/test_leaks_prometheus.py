@@ -143,3 +143,30 @@ def test_an_unreachable_prometheus_is_reported_as_such(tmp_path: Path) -> None:
             end=datetime(2026, 1, 2, tzinfo=UTC),
             step_seconds=60,
         )
+
+
+def test_the_runtime_leaks_command_prints_the_findings_it_would_ingest(
+    loaded_prometheus: tuple[str, runtimedata.Generated],
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    url, _ = loaded_prometheus
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        "LEITPLANKE_PROMETHEUS_USER": USER,
+        "LEITPLANKE_PROMETHEUS_PASSWORD": PASSWORD,
+    }
+    command = [sys.executable, "-m", "leitplanke.cli", "runtime", "leaks", "--prometheus", url]
+    command += ["--env", "prod-runtime", "--window", "52h", "--dry-run"]
+    done = subprocess.run(command, capture_output=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    printed = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [(p["policy"], p["resource"]) for p in printed] == [
+        ("runtime-memory-leak", "Deployment/shop/cart"),
+        ("runtime-memory-leak", "Deployment/shop/orders"),
+        ("runtime-oom-kills", "Deployment/shop/pricing"),
+    ]

@@ -34,6 +34,7 @@ def build_app() -> typer.Typer:
         fix,
         policies,
         report,
+        runtime,
         scan,
         serve,
         testcmd,
@@ -69,6 +70,7 @@ def build_app() -> typer.Typer:
     app.add_typer(tokens.build(), name="tokens")
     app.add_typer(waivers.build(), name="waivers")
     app.command("report")(report.report_command)
+    app.add_typer(runtime.build(), name="runtime")
 
     @app.command()
     def version() -> None:
