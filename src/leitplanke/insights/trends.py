@@ -113,7 +113,8 @@ class Trends:
 
 
 def build_trends(history: History, *, since: datetime, bucket_days: int = 7, top: int = 10) -> Trends:
-    """The trends of ``since`` to ``history.until``; the series has a point every ``bucket_days``."""
+    """The trends of ``since`` to ``history.until``; the series has a point every ``bucket_days`` and
+    one at ``until``."""
     until = history.until
     window = [e for e in history.events if since <= e.at <= until]
     return Trends(
@@ -131,8 +132,14 @@ def build_trends(history: History, *, since: datetime, bucket_days: int = 7, top
 def _series(events: list[Event], *, since: datetime, until: datetime, step: timedelta) -> list[Point]:
     state: dict[tuple[str, str, str], tuple[str, str]] = {}
     points: list[Point] = []
+    boundaries = []
     boundary, index = since, 0
     while boundary <= until:
+        boundaries.append(boundary)
+        boundary += step
+    if boundaries[-1] < until:
+        boundaries.append(until)  # the last point is now, whatever the step
+    for boundary in boundaries:
         while index < len(events) and events[index].at <= boundary:
             event = events[index]
             state[(event.app, event.env, event.fingerprint)] = (event.after, event.severity)
@@ -140,7 +147,6 @@ def _series(events: list[Event], *, since: datetime, until: datetime, step: time
         opened = Counter(severity for status, severity in state.values() if status in OPEN)
         waived = sum(1 for status, _ in state.values() if status == WAIVED)
         points.append(Point(boundary, {s: opened.get(s, 0) for s in SEVERITIES}, waived))
-        boundary += step
     return points
 
 
