@@ -68,6 +68,17 @@ class Timeline:
         status, began = self.statuses[index], self.began[index]
         return Track(self.app, self.policy, self.severity, self.first_seen, status, began, episodes)
 
+    def state_at(self, moment: datetime) -> tuple[str, datetime] | None:
+        """(status, episode start) at ``moment``, without building a ``Track``; None before it was seen."""
+        index = bisect_right(self.times, moment) - 1
+        return None if index < 0 else (self.statuses[index], self.began[index])
+
+    def fixes_counted(self, since: datetime, until: datetime) -> int:
+        """Closed episodes fixed from ``since`` to ``until`` (both included)."""
+        if not self.fixed or until < since:
+            return 0
+        return max(0, bisect_right(self.fixed, until) - bisect_left(self.fixed, since))
+
     def fixes_between(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
         low, high = bisect_left(self.fixed, since), bisect_right(self.fixed, until)
         return list(zip(self.fix_began[low:high], self.fixed[low:high], strict=True))

@@ -140,40 +140,54 @@ def is_production(env: str) -> bool:
 def measure_both(
     history: History, *, now: datetime, period: timedelta, sla_days: Mapping[str, int]
 ) -> tuple[dict[str, Measures], dict[str, Measures]]:
-    """The findings' measures a period before ``now`` and at ``now``."""
-    found = [
-        _measure(history, tracks, at=at, period=period, sla_days=sla_days)
-        for at in (now - period, now)
-        for tracks in [findingstates.tracks_at(history, at=at)]
-    ]
-    return found[1], found[0]
+    """The findings' measures at ``now`` and a period before."""
+    timelines = findingstates.timelines_of(history)
+    current = _measure(history, timelines, at=now, period=period, sla_days=sla_days)
+    return current, _measure(history, timelines, at=now - period, period=period, sla_days=sla_days)
 
 
 def _measure(
     history: History,
-    tracks: Mapping[findingstates.Key, findingstates.Track],
+    timelines: Mapping[findingstates.Key, findingstates.Timeline],
     *,
     at: datetime,
     period: timedelta,
     sla_days: Mapping[str, int],
 ) -> dict[str, Measures]:
+    """Per app: critical findings open over 7 days, SLA (kept, counted), waived of failing, observed."""
     critical: Measures = {app: (0, 0) for app in history.teams}
     sla: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     waived: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     unobserved: set[str] = set()
-    for track in tracks.values():
-        if track.app not in history.teams:
+    week_ago, since = at - timedelta(days=7), at - period
+    dues = {severity: timedelta(days=days) for severity, days in sla_days.items()}
+    for timeline in timelines.values():
+        state = timeline.state_at(at)
+        if state is None or timeline.app not in history.teams:
             continue
-        if track.failing and track.severity == "critical" and track.began <= at - timedelta(days=7):
-            critical[track.app] = (critical[track.app][0] + 1, 0)
-        if track.failing or track.status == findingstates.WAIVED:
-            waived[track.app][1] += 1
-            waived[track.app][0] += track.status == findingstates.WAIVED
-        if track.failing and track.policy in OBSERVABILITY_POLICIES:
-            unobserved.add(track.app)
-        kept, total = _sla(track, at=at, since=at - period, sla_days=sla_days)
-        sla[track.app][0] += kept
-        sla[track.app][1] += total
+        status, began = state
+        failing, is_waived, app = status in findingstates.OPEN, status == findingstates.WAIVED, timeline.app
+        if failing and timeline.severity == "critical" and began <= week_ago:
+            critical[app] = (critical[app][0] + 1, 0)
+        if failing or is_waived:
+            waived[app][1] += 1
+            waived[app][0] += is_waived
+        if failing and timeline.policy in OBSERVABILITY_POLICIES:
+            unobserved.add(app)
+        days = dues.get(timeline.severity)
+        if days is None:
+            continue
+        # the SLA: due = first seen + the severity's days (waived time is not added back here); episodes
+        # fixed in the period count, kept when fixed by the due date; the current one (a waived finding
+        # is never overdue)
+        due = timeline.first_seen + days
+        counted = timeline.fixes_counted(since, at)
+        kept = timeline.fixes_counted(since, min(at, due))
+        if failing or is_waived:
+            counted += 1
+            kept += is_waived or at <= due
+        sla[app][0] += kept
+        sla[app][1] += counted
     scanned = {scan.app for scan in history.scans if scan.at <= at}
     observed: Measures = {
         app: (float(app not in unobserved), 1.0)
@@ -186,23 +200,3 @@ def _measure(
         "waiver-ratio": {app: (w, t) for app, (w, t) in waived.items()},
         "production-observed": observed,
     }
-
-
-def _sla(
-    track: findingstates.Track, *, at: datetime, since: datetime, sla_days: Mapping[str, int]
-) -> tuple[int, int]:
-    """(kept, counted) of the finding's episodes in the period: due = first seen + the severity's days
-    (the waived time that pauses the clock is not added back here); a waived finding is never overdue."""
-    days = sla_days.get(track.severity)
-    if days is None:
-        return 0, 0
-    due = track.first_seen + timedelta(days=days)
-    kept = counted = 0
-    for _, fixed in track.episodes:
-        if fixed >= since:
-            counted += 1
-            kept += fixed <= due
-    if track.failing or track.status == findingstates.WAIVED:
-        counted += 1
-        kept += track.status == findingstates.WAIVED or at <= due
-    return kept, counted
