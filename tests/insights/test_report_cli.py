@@ -125,3 +125,15 @@ def test_the_pdf_report_shows_every_section_title_on_pages_that_are_not_blank(
     pixels = page.split(b"\n", 3)[3]  # P5, size, maximum, then one byte a pixel
     dark = sum(1 for value in pixels if value < 128)
     assert dark > len(pixels) // 200, f"{dark} dark pixels of {len(pixels)}"
+
+
+def test_the_report_queues_trend_alerts_for_the_configured_targets_once(
+    seeded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "LEITPLANKE_ALERT_TARGETS", '[{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}]'
+    )
+    first = _report(seeded, "--format", "json", "--alert")
+    again = _report(seeded, "--format", "json", "--alert")
+    assert (first.returncode, first.stderr.decode().strip()) == (0, "3 alert(s) queued for 1 target(s)")
+    assert (again.returncode, again.stderr.decode().strip()) == (0, "0 alert(s) queued for 1 target(s)")

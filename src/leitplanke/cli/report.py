@@ -33,6 +33,9 @@ def report_command(
     ] = None,
     charts: Annotated[bool, typer.Option("--charts/--no-charts", help="Charts in HTML and PDF.")] = True,
     at: Annotated[str | None, typer.Option("--at", help="As of this ISO time (default: now).")] = None,
+    alert: Annotated[
+        bool, typer.Option("--alert", help="Queue alerts for recurring violations and missed KPIs.")
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Write the report of SCOPE over PERIOD."""
@@ -65,7 +68,26 @@ def report_command(
         asked = views.Asked(asked.scope, asked.now, asked.period, asked.kpis, asked.sla_days, external)
     extras = reportdata.Extras(controls=_controls(asked), cost=cost)
     data = reportdata.build_report(history, apps, asked, extras)
+    if alert:
+        _queue_alerts(db, settings, history=history, apps=apps, asked=asked, card=data["kpis"])
     _write(_render(data, fmt, charts=charts), output)
+
+
+def _queue_alerts(db: Any, settings: Any, *, history: Any, apps: list[str], asked: Any, card: Any) -> None:
+    """Trend alerts into the outbox of the configured targets; the service's dispatcher sends them."""
+    from leitplanke.governance import alerting
+    from leitplanke.insights import trendalerts, trends, views
+
+    if not settings.alert_targets:
+        raise UsageError("--alert needs alert targets (LEITPLANKE_ALERT_TARGETS or _FILE)")
+    outbox = alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url)
+    found = trends.build_trends(views.only(history, apps), since=asked.now - asked.period)
+    alerts = [
+        *trendalerts.recurring_alerts(found, outbox=outbox, now=asked.now),
+        *trendalerts.kpi_alerts(card, outbox=outbox, now=asked.now),
+    ]
+    queued = trendalerts.queue_alerts(db, outbox, alerts, now=asked.now)
+    typer.echo(f"{queued} alert(s) queued for {len(settings.alert_targets)} target(s)", err=True)
 
 
 def _at(text: str | None) -> datetime:
