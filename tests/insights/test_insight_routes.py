@@ -116,3 +116,31 @@ def test_bad_scopes_and_periods_are_refused_with_the_field(
 def test_no_token_no_insights(api: tuple[TestClient, dict[str, dict[str, str]]]) -> None:
     client, _ = api
     assert client.get("/api/v1/insights/scorecard").status_code == 401
+
+
+def test_the_cached_scorecard_follows_a_new_ingestion(
+    api: tuple[TestClient, dict[str, dict[str, str]]], catalog_database: Any
+) -> None:
+    from leitplanke.governance import findings
+    from leitplanke.settings import DEFAULT_SLA_DAYS
+
+    client, headers = api
+    url = "/api/v1/insights/scorecard?scope=team:team-data&period=14d"
+    before = client.get(url, headers=headers["admin"]).json()["kpis"][2]
+    # warehouse's two open findings fixed by a clean scan: nothing fails, so no waiver ratio
+    findings.ingest_scan(
+        catalog_database,
+        app="warehouse",
+        env="prod",
+        results=[],
+        summary={},
+        generated_at="",
+        actor="token:ci",
+        now=NOW,
+        sla_days=DEFAULT_SLA_DAYS,
+    )
+    after = client.get(url, headers=headers["admin"]).json()["kpis"][2]
+    assert [(k["kpi"], k["value"]) for k in (before, after)] == [
+        ("waiver-ratio", 0.0),
+        ("waiver-ratio", None),
+    ]
