@@ -35,6 +35,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, and kill what does not end within 20 seconds."""
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def create_blocks(openmetrics: str, *, data: Path) -> None:
     source = data.parent / "series.om"
     source.write_text(openmetrics)
@@ -95,9 +104,5 @@ def running(*, data: Path, basic_auth: tuple[str, str] | None = None) -> Iterato
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()

@@ -62,11 +62,7 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        prometheusservers.stop(process)
         log.close()
 
 
