@@ -3,8 +3,14 @@ Prometheus loaded with generated request, usage and allocatable series."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import prometheusservers
 
@@ -160,3 +166,48 @@ def test_the_scorecard_input_is_usage_and_request_cost_per_app() -> None:
     assert {app: (round(u, 6), round(r, 6)) for app, (u, r) in measures.items()} == {
         "checkout": (0.087, 0.114)
     }
+
+
+def test_the_report_prices_the_apps_and_teams_from_prometheus(tmp_path: Path, catalog_database: Any) -> None:
+    prometheusservers.require("prometheus", "promtool")
+    end = (int(time.time()) // 3600) * 3600 - 3600
+    start = end - 3 * 3600
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    prometheusservers.create_blocks(_openmetrics(start, end), data=folder / "data")
+    at = datetime.fromtimestamp(end - 60, UTC).isoformat()
+    with prometheusservers.running(data=folder / "data") as url:
+        command = [sys.executable, "-m", "leitplanke.cli", "report", "--database", str(catalog_database.url)]
+        command += [
+            "--at",
+            at,
+            "--period",
+            "2h",
+            "--format",
+            "json",
+            "--prometheus",
+            url,
+            "--namespace-app",
+            "shop=checkout",
+        ]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+        done = subprocess.run(command, capture_output=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    cost = json.loads(done.stdout)["cost"]
+    # the default prices (OpenCost's), 121 samples a minute apart: A and B as above
+    cpu = 121 / 60 * 2.0 * costs.Prices().cpu_hour  # max(1, .25) + max(.5, 1) cores
+    memory = 121 / 60 * 3.0 * costs.Prices().gib_hour  # 2 + 1 GiB requested, more than used
+    prices = costs.Prices()
+    used = 1.25 * prices.cpu_hour + 1.5 * prices.gib_hour  # per hour: .25 + 1 cores, 1 + .5 GiB
+    requested = 1.5 * prices.cpu_hour + 3.0 * prices.gib_hour
+    assert cost["apps"] == {
+        "checkout": {
+            "total": round(cpu + memory, 4),
+            "cpu": round(cpu, 4),
+            "memory": round(memory, 4),
+            "gpu": 0.0,
+            "efficiency": round(used / requested, 4),
+        }
+    }
+    assert list(cost["teams"]) == ["team-shop"]
+    assert [s["pod"] for s in cost["suggestions"]] == ["a"]

@@ -154,8 +154,11 @@ def _cost(
     suggested = (costs.suggest(u, prices=prices) for u in mine)
     suggestions = [s for s in suggested if s is not None and s.saving_per_hour > 0]
     suggestions.sort(key=lambda s: (-s.saving_per_hour, s.namespace, s.pod, s.container))
+    team_of = {namespace: teams[app] for namespace, app in owners.items()}
+    by_team = costs.costs_by(mine, group=team_of, prices=prices, step_seconds=step)
     shaped = {
         "apps": {app: costs.cost_dict(cost) for app, cost in by_app.items()},
+        "teams": {team: costs.cost_dict(cost) for team, cost in by_team.items()},
         "total": costs.cost_dict(total),
         "idle": round(idle, 4),
         "suggestions": [_suggestion(s) for s in suggestions[:_TOP_SUGGESTIONS]],
