@@ -59,6 +59,11 @@ class Settings:
     prometheus_token: str = field(default="", repr=False)
     prometheus_user: str = ""
     prometheus_password: str = field(default="", repr=False)
+    # reports by e-mail (leitplanke report --mail-to): the sender, STARTTLS and an optional login
+    mail_from: str = "leitplanke@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +102,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         prometheus_token=env.get("LEITPLANKE_PROMETHEUS_TOKEN", ""),
         prometheus_user=env.get("LEITPLANKE_PROMETHEUS_USER", ""),
         prometheus_password=env.get("LEITPLANKE_PROMETHEUS_PASSWORD", ""),
+        mail_from=env.get("LEITPLANKE_MAIL_FROM", "leitplanke@localhost"),
+        smtp_starttls=env.get("LEITPLANKE_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
+        smtp_username=env.get("LEITPLANKE_SMTP_USERNAME", ""),
+        smtp_password=env.get("LEITPLANKE_SMTP_PASSWORD", ""),
     )
 
 

@@ -33,6 +33,10 @@ def report_command(
     ] = None,
     charts: Annotated[bool, typer.Option("--charts/--no-charts", help="Charts in HTML and PDF.")] = True,
     at: Annotated[str | None, typer.Option("--at", help="As of this ISO time (default: now).")] = None,
+    mail_to: Annotated[
+        list[str] | None, typer.Option("--mail-to", help="Send the report to this address (repeatable).")
+    ] = None,
+    smtp: Annotated[str, typer.Option("--smtp", help="SMTP server HOST:PORT.")] = "localhost:25",
     alert: Annotated[
         bool, typer.Option("--alert", help="Queue alerts for recurring violations and missed KPIs.")
     ] = False,
@@ -70,7 +74,12 @@ def report_command(
     data = reportdata.build_report(history, apps, asked, extras)
     if alert:
         _queue_alerts(db, settings, history=history, apps=apps, asked=asked, card=data["kpis"])
-    _write(_render(data, fmt, charts=charts), output)
+    body = _render(data, fmt, charts=charts)
+    if mail_to:
+        _mail(body, fmt, to=mail_to, smtp=smtp, settings=settings, scope=asked.scope.label, at=asked.now)
+        if output is None:
+            return
+    _write(body, output)
 
 
 def _queue_alerts(db: Any, settings: Any, *, history: Any, apps: list[str], asked: Any, card: Any) -> None:
@@ -88,6 +97,29 @@ def _queue_alerts(db: Any, settings: Any, *, history: Any, apps: list[str], aske
     ]
     queued = trendalerts.queue_alerts(db, outbox, alerts, now=asked.now)
     typer.echo(f"{queued} alert(s) queued for {len(settings.alert_targets)} target(s)", err=True)
+
+
+def _mail(
+    body: bytes, fmt: str, *, to: list[str], smtp: str, settings: Any, scope: str, at: datetime
+) -> None:
+    from leitplanke.insights import mailing
+
+    host, sep, port = smtp.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UsageError(f"--smtp {smtp!r}: HOST:PORT")
+    message = mailing.build_message(
+        sender=settings.mail_from,
+        recipients=to,
+        subject=f"leitplanke report: {scope}, {at.date().isoformat()}",
+        text=f"The leitplanke report of {scope} up to {at.isoformat()} is attached ({fmt}).",
+        attachment=body,
+        fmt=fmt,
+    )
+    server = mailing.Smtp(
+        host, int(port), settings.smtp_starttls, settings.smtp_username, settings.smtp_password
+    )
+    mailing.send_message(message, smtp=server)
+    typer.echo(f"mailed to {', '.join(to)}", err=True)
 
 
 def _at(text: str | None) -> datetime:
