@@ -9,6 +9,12 @@ command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # `leitplanke drift` reads the desired state from Git with the git CLI
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+# the insights tests start a real Prometheus (loaded through promtool) and a real Alertmanager on loopback
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# the report's PDF: WeasyPrint needs Pango; its test reads the PDF back with pdftotext and pdftoppm
+ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
+command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 
 if [ ${#need_apt[@]} -eq 0 ]; then
   exit 0

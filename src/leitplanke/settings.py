@@ -58,6 +58,18 @@ class Settings:
     delivery_webhook_secret: str = field(default="", repr=False)
     delivery_git_mirrors: Path | None = None
     dora_environment: str = "prod"
+    # KPI targets of the scorecard (insights.kpis.parse_targets); None: the built-in targets
+    kpi_file: Path | None = None
+    # the Prometheus of runtime insights (leaks, cost): its address and a bearer token or basic auth
+    prometheus_url: str = ""
+    prometheus_token: str = field(default="", repr=False)
+    prometheus_user: str = ""
+    prometheus_password: str = field(default="", repr=False)
+    # reports by e-mail (leitplanke report --mail-to): the sender, STARTTLS and an optional login
+    mail_from: str = "leitplanke@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +106,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         delivery_webhook_secret=env.get("LEITPLANKE_DELIVERY_WEBHOOK_SECRET", ""),
         delivery_git_mirrors=Path(mirrors) if (mirrors := env.get("LEITPLANKE_GIT_MIRRORS")) else None,
         dora_environment=env.get("LEITPLANKE_DORA_ENVIRONMENT", "prod") or "prod",
+        kpi_file=Path(env["LEITPLANKE_KPI_FILE"]) if env.get("LEITPLANKE_KPI_FILE") else None,
+        prometheus_url=env.get("LEITPLANKE_PROMETHEUS_URL", ""),
+        prometheus_token=env.get("LEITPLANKE_PROMETHEUS_TOKEN", ""),
+        prometheus_user=env.get("LEITPLANKE_PROMETHEUS_USER", ""),
+        prometheus_password=env.get("LEITPLANKE_PROMETHEUS_PASSWORD", ""),
+        mail_from=env.get("LEITPLANKE_MAIL_FROM", "leitplanke@localhost"),
+        smtp_starttls=env.get("LEITPLANKE_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
+        smtp_username=env.get("LEITPLANKE_SMTP_USERNAME", ""),
+        smtp_password=env.get("LEITPLANKE_SMTP_PASSWORD", ""),
     )
 
 

@@ -27,7 +27,7 @@ def test_every_bad_field_of_every_target_is_reported_together() -> None:
         parse_targets(text)
     assert [(p.field, p.message) for p in raised.value.problems] == [
         ("[0].name", "required: a non-empty string"),
-        ("[0].type", "expected one of webhook, alertmanager, slack"),
+        ("[0].type", "expected one of webhook, alertmanager, slack, alertmanager-api"),
         ("[0].url", "required: an http:// or https:// URL"),
         ("[1].timeoutSeconds", "expected a number above zero"),
         ("[1].colour", "unknown field"),

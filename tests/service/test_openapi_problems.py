@@ -82,6 +82,9 @@ def test_every_operation_declares_exactly_the_problems_it_may_answer(service: An
         "POST /api/v1/changes/{change_id}/approve": sorted([*API, "404", "409", "502"]),
         "POST /api/v1/changes/{change_id}/reject": sorted([*BODY, "404", "409"]),
         "POST /api/v1/changes/{change_id}/apply": sorted([*BODY, "404", "409", "502"]),
+        "GET /api/v1/insights/scorecard": sorted([*API, "404", "409"]),
+        "GET /api/v1/insights/trends": sorted([*API, "404", "409"]),
+        "GET /api/v1/insights/comparison": sorted([*API, "409"]),
     }
 
 

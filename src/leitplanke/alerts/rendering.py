@@ -116,12 +116,27 @@ def _fit(text: str, limit: int = SLACK_BLOCK_LIMIT) -> str:
     return cut + "\N{HORIZONTAL ELLIPSIS}"
 
 
-RENDERERS: dict[str, Callable[[Alert, Target], dict[str, Any]]] = {
+def render_alertmanager_api(alert: Alert, target: Target) -> list[dict[str, Any]]:
+    """Alertmanager's own API (``POST /api/v2/alerts``): a list of postable alerts, here one."""
+    posted: dict[str, Any] = {
+        "labels": alert.all_labels(),
+        "annotations": alert.all_annotations(),
+        "startsAt": format_time(alert.starts_at),
+        "generatorURL": alert.generator_url,
+    }
+    if alert.ends_at is not None:
+        posted["endsAt"] = format_time(alert.ends_at)
+    return [posted]
+
+
+RENDERERS: dict[str, Callable[[Alert, Target], Any]] = {
     "webhook": render_webhook,
     "alertmanager": render_alertmanager,
+    "alertmanager-api": render_alertmanager_api,
     "slack": render_slack,
 }
 
 
-def render_payload(alert: Alert, target: Target) -> dict[str, Any]:
+def render_payload(alert: Alert, target: Target) -> Any:
+    """The JSON value (an object; a list for Alertmanager's API) to POST to ``target``."""
     return RENDERERS[target.kind](alert, target)

@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 from leitplanke.alerts.errors import TargetError
 from leitplanke.core.problems import Problem
 
-KINDS = ("webhook", "alertmanager", "slack")
+KINDS = ("webhook", "alertmanager", "slack", "alertmanager-api")
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     name: str
-    kind: str  # webhook (generic JSON) | alertmanager (webhook payload version 4) | slack
+    kind: str  # webhook (generic JSON) | alertmanager (webhook payload version 4) | slack | alertmanager-api
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout_seconds: float = 5.0

@@ -37,6 +37,8 @@ def build_app() -> typer.Typer:
         drift,
         fix,
         policies,
+        report,
+        runtime,
         scan,
         serve,
         templates,
@@ -79,6 +81,8 @@ def build_app() -> typer.Typer:
     app.add_typer(templates.build(), name="templates")
     app.add_typer(changes.build(), name="change")
     app.command("agent")(agent.agent_command)
+    app.command("report")(report.report_command)
+    app.add_typer(runtime.build(), name="runtime")
 
     @app.command()
     def version() -> None:

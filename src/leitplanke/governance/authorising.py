@@ -90,6 +90,9 @@ ACTIONS: Mapping[str, Rule] = MappingProxyType(
         "incident.resolve": Rule("developer", _OWNER, "resolve an incident"),
         "dora.read": Rule("viewer", _OWNER, "read DORA figures"),
         "dora.overview": Rule("viewer", _ANYONE, "read DORA figures of a value stream or the organisation"),
+        # insights: a team's (or its app's) scorecard and trends; the organisation's name every team's apps
+        "insights.read": Rule("viewer", _OWNER, "read insights"),
+        "insights.org": Rule("viewer", _PLATFORM, "read the organisation's insights"),
     }
 )
 

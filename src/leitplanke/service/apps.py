@@ -28,6 +28,7 @@ from leitplanke.service import (
     dispatching,
     dorafigures,
     ingesting,
+    insightful,
     metrics,
     portal,
     problems,
@@ -139,6 +140,7 @@ def create_app(
     app.include_router(changing.api_router(), prefix=API_PREFIX)
     portal.install(app)  # the web portal under /portal
     app.include_router(decisions.api_router(), prefix=API_PREFIX)
+    app.include_router(insightful.api_router(), prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         problems.AnonymousBodies,

@@ -1,0 +1,114 @@
+"""The insights routes under /api/v1/insights: the live scorecard, the policy trends and the cloud-native
+comparison of the organisation, a team or an app. Parse, authorise (a team's viewer reads its team and
+apps; the organisation's figures need platform scope), call ``insights.views``, answer JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from leitplanke.governance import authorising, errors
+from leitplanke.insights import historycaches, kpis, scopes, views
+from leitplanke.service import problems, routes
+from leitplanke.service.contexts import Context
+from leitplanke.service.routes import ContextDep, PrincipalDep
+from leitplanke.store import repositories
+
+ScopeText = Annotated[str, Query(min_length=3, max_length=110, description="org, team:<name> or app:<name>")]
+PeriodText = Annotated[str, Query(min_length=2, max_length=6, description="30d, 12w, 24h")]
+_ORG = authorising.Resource("insights:org")
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix="/insights", tags=["insights"])
+
+    @router.get("/scorecard", responses=problems.responses(404, 409))
+    def scorecard(
+        request: Request,
+        context: ContextDep,
+        principal: PrincipalDep,
+        scope: ScopeText = "org",
+        period: PeriodText = "30d",
+    ) -> dict[str, Any]:
+        """Every KPI with value, target, met, trend over the period and the apps that miss it; for the
+        organisation one scorecard per team as well."""
+        asked = _asked(context, principal, scope=scope, period=period)
+        cache = _cache(request)
+        history, apps = views.load_scope(context.database, asked, cache=cache)
+        return views.scorecard(history, apps, asked, cache=cache)
+
+    @router.get("/trends", responses=problems.responses(404, 409))
+    def trends(
+        request: Request,
+        context: ContextDep,
+        principal: PrincipalDep,
+        scope: ScopeText = "org",
+        period: PeriodText = "30d",
+    ) -> dict[str, Any]:
+        """Open findings per severity over time, waiver ratio, new/reopened/fixed per week, recurring
+        violations, regressions with a revision and the slowest-to-fix policies."""
+        asked = _asked(context, principal, scope=scope, period=period)
+        history, apps = views.load_scope(context.database, asked, cache=_cache(request))
+        return views.trend_view(history, apps, asked)
+
+    @router.get("/comparison", responses=problems.responses(409))
+    def comparison(
+        request: Request,
+        context: ContextDep,
+        principal: PrincipalDep,
+        period: PeriodText = "30d",
+        basis: Literal["catalog", "derived"] = "catalog",
+    ) -> dict[str, Any]:
+        """Cloud-native and other apps side by side (the catalog's classes, or those derived from traits)."""
+        asked = _asked(context, principal, scope="org", period=period)
+        history, _ = views.load_scope(context.database, asked, cache=_cache(request))
+        return views.comparison(history, asked, basis=basis)
+
+    return router
+
+
+def _cache(request: Request) -> historycaches.HistoryCache:
+    """The instance's history cache, made on first use (two racing first requests make two: harmless)."""
+    cache = getattr(request.app.state, "insights_history", None)
+    if cache is None:
+        cache = request.app.state.insights_history = historycaches.HistoryCache()
+    assert isinstance(cache, historycaches.HistoryCache)
+    return cache
+
+
+def _asked(context: Context, principal: Any, *, scope: str, period: str) -> views.Asked:
+    parsed = scopes.parse_scope(scope)
+    span = scopes.parse_period(period)
+    routes.authorise(context, principal, *_action(context, parsed))
+    return views.Asked(
+        scope=parsed,
+        now=context.clock(),
+        period=span,
+        kpis=_targets(context),
+        sla_days=context.settings.sla_days,
+    )
+
+
+def _action(context: Context, scope: scopes.Scope) -> tuple[str, authorising.Resource]:
+    if scope.kind == "org":
+        return "insights.org", _ORG
+    if scope.kind == "team":
+        return "insights.read", authorising.for_team(scope.name)
+    with context.database.reading() as session:
+        owner = repositories.app_owner(session, scope.name)
+    if owner is None:
+        raise errors.NotFound(f"no application {scope.name!r} in the catalog", field="scope")
+    return "insights.read", authorising.for_app(scope.name, owner)
+
+
+def _targets(context: Context) -> dict[str, kpis.Kpi]:
+    path = context.settings.kpi_file
+    if path is None:
+        return kpis.default_kpis()
+    parsed, found = kpis.parse_targets(path.read_text(encoding="utf-8"), file=str(path))
+    if found:
+        first = found[0]
+        raise errors.Conflict(f"the KPI file {path} is invalid: {first.message}", field=first.field)
+    return parsed
