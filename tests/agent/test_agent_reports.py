@@ -8,7 +8,7 @@ import jsonschema
 import kubeservers
 import yaml
 
-from conftest import budget, deployment, eventually, report_rows, small_cluster
+from conftest import budget, deployment, eventually, namespace, report_rows, small_cluster
 from leitplanke.agent import assessing, reporting
 
 
@@ -223,8 +223,6 @@ spec:
 def test_an_object_is_evaluated_with_its_namespace_and_again_when_the_namespaces_labels_change(
     kube, start_agent, tmp_path
 ):
-    from conftest import namespace
-
     state, server = kube
     policy = tmp_path / "closed.yaml"
     policy.write_text(CLOSED, encoding="utf-8")

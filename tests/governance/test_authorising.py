@@ -57,6 +57,8 @@ CASES = [
     ("incident.open", SHOP_APP, "developer"),
     ("incident.resolve", SHOP_APP, "developer"),
     ("dora.read", authorising.for_team("team-shop"), "viewer"),
+    ("insights.read", authorising.for_team("team-shop"), "viewer"),
+    ("insights.org", authorising.Resource("insights:org"), None),
 ]
 
 
