@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-STOP_SECONDS = 40.0  # a worker's own graceful stop (requests, then the queue's drain) fits in it
+STOP_SECONDS = 25.0  # within Kubernetes' 30 s grace: a worker's requests, then the queue's drain (10 s)
 RESTART_PAUSE = 1.0  # a worker that dies within this of its start is replaced only after it
 PR_SET_PDEATHSIG = 1
 
