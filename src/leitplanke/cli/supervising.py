@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import select
 import signal
@@ -72,6 +73,9 @@ class Supervisor:
     def _fill(self, reader: int, writer: int) -> None:
         parent = os.getpid()
         while len(self.live) - len(self.leaving) < self.workers and not self.stopping:
+            # the compiled policies move to the collector's permanent generation: a worker's collections
+            # then never write to their pages, which stay shared with the supervisor (copy-on-write)
+            gc.freeze()
             pid = os.fork()
             if pid == 0:  # the child: never returns into the supervisor's loop
                 os.close(reader)
