@@ -23,6 +23,7 @@ import pstats
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -431,6 +432,15 @@ async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, conte
             print(
                 f"soak: server tree {name[:3].upper()} {start / 1024:.1f} MiB at start, {end / 1024:.1f} MiB "
                 f"at end ({(end - start) / start:+.1%}), peak {peak / 1024:.1f} MiB of the samples"
+            )
+            # a recycled worker's memory depends on where in its life it is: the trend is the median
+            # of the first fifth of the samples against that of the last fifth
+            fifth = max(1, len(samples) // 5)
+            first = statistics.median(getattr(sample, name) for sample in samples[:fifth])
+            last = statistics.median(getattr(sample, name) for sample in samples[-fifth:])
+            print(
+                f"soak: server tree {name[:3].upper()} median of the first fifth {first / 1024:.1f} MiB, of "
+                f"the last fifth {last / 1024:.1f} MiB ({(last - first) / first:+.1%})"
             )
         print(f"soak: load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return
