@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from admissionreviews import build_review, pod
 from recordingservices import CONFIG, Service, running_service, wait_until
-from webhookservers import POLICIES, Webhook, start_webhook, stop
+from webhookservers import CONFIG as CONFIG_FILE, POLICIES, Webhook, start_webhook, stop
 
-from leitplanke.service import admissionshipping
+from leitplanke.service import admissionrecycling, admissionshipping
 from leitplanke.service.admissionqueues import DecisionQueue
 
 RECYCLING = ("--workers", "2", "--max-requests", "60", "--max-requests-jitter", "20")
@@ -36,7 +36,9 @@ def _children(pid: int) -> set[int]:
     return {int(child) for child in text.split()}
 
 
-def _load(webhook: Webhook, *, clients: int, each: int, privileged: bool) -> tuple[list[str], list[str]]:
+def _load(
+    webhook: Webhook, *, clients: int, each: int, privileged: bool, namespace: str = "shop"
+) -> tuple[list[str], list[str]]:
     """``clients`` threads, each on its own keep-alive connection, send ``each`` reviews back to back;
     (the uids sent, what went wrong: anything but a 200 with a well-formed AdmissionReview of that uid)."""
     sent: list[str] = []
@@ -49,7 +51,7 @@ def _load(webhook: Webhook, *, clients: int, each: int, privileged: bool) -> tup
         for index in range(each):
             uid = f"load-{number}-{index:04d}"
             review = build_review(
-                pod(f"web-{number}-{index}", privileged=privileged), namespace="shop", uid=uid
+                pod(f"web-{number}-{index}", privileged=privileged), namespace=namespace, uid=uid
             )
             sent.append(uid)
             try:  # http.client opens a new connection after an answer with Connection: close
@@ -222,3 +224,53 @@ def test_sigterm_stops_the_supervisor_and_every_worker(workers: Webhook) -> None
     workers.process.send_signal(signal.SIGTERM)
     assert workers.process.wait(timeout=30) == 0
     assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_a_single_worker_is_replaced_before_it_leaves_and_no_request_is_lost(tmp_path: Path) -> None:
+    webhook = start_webhook(
+        tmp_path, "--pack", "none", "--policies", str(POLICIES), "--config", str(CONFIG_FILE),
+        "--max-requests", "30",
+    )  # fmt: skip
+    try:
+        sent, wrong = _load(webhook, clients=3, each=40, privileged=False, namespace="default")
+        wait_until(lambda: _retired(webhook) == _announced(webhook), what="the retiring worker to exit")
+    finally:
+        stop(webhook)
+    assert (len(sent), wrong) == (120, [])
+    assert _retired(webhook) >= 3  # 120 reviews and a /healthz over workers of 30
+    assert "1 workers, each replaced after 30 to 30 requests" in webhook.log.read_text()
+
+
+async def _through(app: Any, path: str) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "path": path, "method": "GET", "headers": []}, receive, send)
+    return sent
+
+
+def test_from_its_limit_on_a_worker_answers_with_connection_close_and_retires_once() -> None:
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    retired: list[int] = []
+    recycling = admissionrecycling.Recycling(answer, 2, lambda: retired.append(recycling.served))
+
+    async def three() -> list[list[tuple[bytes, bytes]]]:
+        answers = [await _through(recycling, f"/{n}") for n in range(3)]
+        return [list(messages[0]["headers"]) for messages in answers]
+
+    assert asyncio.run(three()) == [
+        [(b"content-type", b"text/plain")],
+        [(b"content-type", b"text/plain"), (b"connection", b"close")],
+        [(b"content-type", b"text/plain"), (b"connection", b"close")],
+    ]
+    assert retired == [2]

@@ -138,12 +138,17 @@ def webhook_command(
         max_requests=max_requests,
         max_requests_jitter=max_requests_jitter,
     )
+    _run(plan, host=host, port=port, workers=workers)
+
+
+def _run(plan: webhookworkers.WorkerPlan, *, host: str, port: int, workers: int) -> None:
+    """Serve in this process (one worker, no limit) or through the pre-fork supervisor."""
     try:
         listener = supervising.bind(host, port)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc}") from exc
     typer.echo(f"leitplanke webhook at https://{host}:{port}/validate and /mutate", err=True)
-    if workers == 1 and not max_requests:
+    if workers == 1 and not plan.max_requests:
         plan.run(listener, announce_fd=None)
         return
     typer.echo(f"leitplanke webhook: {workers} workers, each replaced after {_limit(plan)}", err=True)
