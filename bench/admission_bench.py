@@ -7,7 +7,8 @@ requests at a constant arrival rate over a pool of keep-alive connections. Laten
 each request's scheduled send time, so a slow answer delays none of the later sends' clocks
 (no coordinated omission). Prints per rate p50/p95/p99/max, errors, the achieved rate, the server's
 CPU and RSS (from /proc) and the generator's own CPU. ``--soak N`` sends N requests and prints the
-server's RSS before and after.
+memory of the server's whole process tree (supervisor and workers with ``--workers`` or
+``--max-requests``: RSS summed, and PSS, which counts pages shared after the fork once) before and after.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pstats
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -174,7 +176,7 @@ def make_certificates(folder: Path) -> Path:
 
 
 def start_server(
-    folder: Path, port: int, profile: Path | None, queue: tuple[str, ...] = ()
+    folder: Path, port: int, profile: Path | None, queue: tuple[str, ...] = (), workers: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
     """The real ``leitplanke webhook``; under cProfile (written at its exit) with ``profile``; with
     ``queue`` flags it records every decision through its local queue (no service: nothing ships)."""
@@ -182,7 +184,7 @@ def start_server(
     command = [
         *profiler, "-m", "leitplanke.cli", "webhook", "--port", str(port), "--host", "127.0.0.1",
         "--cert-file", str(folder / "tls.crt"), "--key-file", str(folder / "tls.key"),
-        "--config", str(folder / "leitplanke.yaml"), *queue,
+        "--config", str(folder / "leitplanke.yaml"), *queue, *workers,
     ]  # fmt: skip
     with (folder / "webhook.log").open("wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
@@ -208,21 +210,45 @@ def wait_ready(process: subprocess.Popen[bytes], port: int, context: ssl.SSLCont
 
 @dataclass(frozen=True)
 class ProcStat:
-    cpu: float  # user + system seconds
-    rss_kib: int
-    hwm_kib: int
+    """The server's process tree: the process started and its live children (the workers)."""
+
+    cpu: float  # user + system seconds, the children reaped (recycled workers) included
+    rss_kib: int  # summed: pages a worker shares with the supervisor after the fork count per process
+    hwm_kib: int  # the started process's own peak
+    pss_kib: int = 0  # summed proportional set size: a shared page counts once over its sharers
 
     @staticmethod
     def of(pid: int) -> ProcStat:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        status = dict(
-            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
-        )
-        return ProcStat(
-            (int(fields[11]) + int(fields[12])) / CLK_TCK,
-            int(status["VmRSS"].split()[0]),
-            int(status["VmHWM"].split()[0]),
-        )
+        status = _status(pid)
+        # utime, stime and cutime, cstime: what the reaped children used counts too
+        cpu = sum(int(fields[index]) for index in (11, 12, 13, 14)) / CLK_TCK
+        rss, pss = int(status["VmRSS"].split()[0]), _pss(pid)
+        for child in _children(pid):
+            try:
+                child_fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                cpu += (int(child_fields[11]) + int(child_fields[12])) / CLK_TCK
+                rss += int(_status(int(child))["VmRSS"].split()[0])
+                pss += _pss(int(child))
+            except (OSError, KeyError):
+                continue  # a worker that exited meanwhile: its CPU is in cutime at the next reading
+        return ProcStat(cpu, rss, int(status["VmHWM"].split()[0]), pss)
+
+
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
+def _status(pid: int) -> dict[str, str]:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
+def _pss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
 
 
 # --- the load generator --------------------------------------------------------------------------
@@ -258,13 +284,17 @@ class Connection:
             k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
         }
         if "content-length" in headers:
-            return status, await self.reader.readexactly(int(headers["content-length"]))
-        chunks = []
-        while size := int((await self.reader.readline()).split(b";")[0], 16):
-            chunks.append(await self.reader.readexactly(size))
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        else:
+            chunks = []
+            while size := int((await self.reader.readline()).split(b";")[0], 16):
+                chunks.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
             await self.reader.readexactly(2)
-        await self.reader.readexactly(2)
-        return status, b"".join(chunks)
+            body = b"".join(chunks)
+        if headers.get("connection", "").lower() == "close":
+            self.close()  # a retiring worker's last answer: the next request opens a new connection
+        return status, body
 
 
 @dataclass
@@ -363,11 +393,11 @@ def render_row(phase: Phase, before: ProcStat, after: ProcStat) -> str:
 # --- the run -------------------------------------------------------------------------------------
 
 
-async def sample_rss(pid: int, *, every: float, into: list[int]) -> None:
-    """The server's RSS appended to ``into`` every ``every`` seconds, until cancelled."""
+async def sample_memory(pid: int, *, every: float, into: list[ProcStat]) -> None:
+    """The server tree's memory appended to ``into`` every ``every`` seconds, until cancelled."""
     while True:
         await asyncio.sleep(every)
-        into.append(ProcStat.of(pid).rss_kib)
+        into.append(ProcStat.of(pid))
 
 
 async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, context: ssl.SSLContext) -> None:
@@ -378,20 +408,41 @@ async def bench(args: argparse.Namespace, payloads: list[bytes], pid: int, conte
         raise SystemExit("the warm-up had errors: see the webhook log")
     if args.soak:
         before = ProcStat.of(pid)
-        rss: list[int] = []
-        samples = asyncio.create_task(sample_rss(pid, every=args.soak / args.soak_rate / 10, into=rss))
+        samples: list[ProcStat] = []
+        every = args.soak / args.soak_rate / 20
+        sampling = asyncio.create_task(sample_memory(pid, every=every, into=samples))
         phase = await run_phase(payloads, rate=args.soak_rate, count=args.soak, **common)
+        sampling.cancel()
+        # at rest: a worker retiring at the end (its replacement already up) has left
+        settled = time.monotonic() + 15
+        while len(_children(pid)) > (args.workers if args.max_requests or args.workers > 1 else 0):
+            if time.monotonic() > settled:
+                break
+            await asyncio.sleep(0.2)
         after = ProcStat.of(pid)
-        samples.cancel()
-        print(f"soak: server RSS MiB every tenth: {' '.join(f'{kib / 1024:.0f}' for kib in rss)}")
-        growth = (after.rss_kib - before.rss_kib) / before.rss_kib
+        for name in ("rss_kib", "pss_kib"):
+            series = " ".join(f"{getattr(sample, name) / 1024:.0f}" for sample in samples)
+            print(f"soak: server tree {name[:3].upper()} MiB every twentieth: {series}")
         print(HEADER)
         print(render_row(phase, before, after))
         print(f"soak: {args.soak} requests at {args.soak_rate:.0f}/s; errors {dict(phase.errors) or 0}")
-        print(
-            f"soak: server RSS {before.rss_kib / 1024:.1f} MiB at start, "
-            f"{after.rss_kib / 1024:.1f} MiB at end ({growth:+.1%}), peak {after.hwm_kib / 1024:.1f} MiB"
-        )
+        for name in ("rss_kib", "pss_kib"):
+            start, end = getattr(before, name), getattr(after, name)
+            peak = max([start, end, *(getattr(sample, name) for sample in samples)])
+            print(
+                f"soak: server tree {name[:3].upper()} {start / 1024:.1f} MiB at start, {end / 1024:.1f} MiB "
+                f"at end ({(end - start) / start:+.1%}), peak {peak / 1024:.1f} MiB of the samples"
+            )
+            # a recycled worker's memory depends on where in its life it is: the trend is the median
+            # of the first fifth of the samples against that of the last fifth
+            fifth = max(1, len(samples) // 5)
+            first = statistics.median(getattr(sample, name) for sample in samples[:fifth])
+            last = statistics.median(getattr(sample, name) for sample in samples[-fifth:])
+            print(
+                f"soak: server tree {name[:3].upper()} median of the first fifth {first / 1024:.1f} MiB, of "
+                f"the last fifth {last / 1024:.1f} MiB ({(last - first) / first:+.1%})"
+            )
+        print(f"soak: load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return
     print(HEADER)
     for rate in args.rates:
@@ -422,6 +473,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="a request slower than this is an error")
     parser.add_argument("--soak", type=int, default=0, help="instead: N requests, RSS at start and end")
     parser.add_argument("--soak-rate", type=float, default=500.0)
+    parser.add_argument("--workers", type=int, default=1, help="the webhook's --workers")
+    parser.add_argument("--max-requests", type=int, default=0, help="the webhook's --max-requests")
+    parser.add_argument("--max-requests-jitter", type=int, default=0, help="the webhook's jitter")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--profile", type=Path, help="run the server under cProfile, write and print it")
     parser.add_argument(
@@ -448,11 +502,19 @@ def main() -> None:
                 args.port = probe.getsockname()[1]
         queue = () if args.queue == "off" else ("--queue", str(folder / "queue.sqlite"))
         queue += ("--queue-fsync",) if args.queue == "fsync" else ()
-        process = start_server(folder, args.port, args.profile, queue)
+        workers = (
+            "--workers", str(args.workers), "--max-requests", str(args.max_requests),
+            "--max-requests-jitter", str(args.max_requests_jitter),
+        )  # fmt: skip
+        process = start_server(folder, args.port, args.profile, queue, workers)
         try:
             wait_ready(process, args.port, context, folder / "webhook.log")
             print(f"webhook pid {process.pid}: {(folder / 'webhook.log').read_text().splitlines()[0]}")
             print(f"decision queue: {args.queue}")
+            print(
+                f"workers: {args.workers}, replaced after {args.max_requests or 'no limit'}"
+                f" (+ up to {args.max_requests_jitter}) requests"
+            )
             print(
                 f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
                 f"{args.connections} keep-alive TLS connections, latency from the scheduled send"

@@ -46,6 +46,9 @@ def test_without_recording_the_webhook_has_no_queue_token_or_service_flags() -> 
     ] == [
         "--port",
         "--config",
+        "--workers",
+        "--max-requests",
+        "--max-requests-jitter",
     ]
 
 

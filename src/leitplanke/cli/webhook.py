@@ -3,26 +3,26 @@
 Gathers and compiles the policies as ``scan`` does (``cli/gathering``), builds the service's
 webhook app with them and serves it with TLS 1.2+ from files that are reloaded when they change
 (client certificates required with ``--client-ca-file``), with the decision queue's shipping and the
-waiver sync beside it on the same loop (``service/admissionjobs``).
+waiver sync beside it on the same loop (``service/admissionjobs``): in this process, or with
+``--workers``/``--max-requests`` in workers forked and recycled by ``cli/supervising``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from leitplanke.cli import certificates, gathering, options
+from leitplanke.cli import certificates, gathering, options, supervising, webhookworkers
 from leitplanke.core.problems import UsageError
 from leitplanke.engine import pssversions
 
 # cli and service are sibling layers: the webhook app's factory is imported by name, as Uvicorn
 # imports ``serve``'s
 FACTORY = "leitplanke.service.admission:create_webhook_app"
-JOBS = "leitplanke.service.admissionjobs:background_jobs"
 
 
 def webhook_command(
@@ -73,10 +73,26 @@ def webhook_command(
     ] = None,
     ship_seconds: Annotated[float, typer.Option("--ship-seconds", help="Pause between shipments.")] = 1.0,
     sync_seconds: Annotated[float, typer.Option("--sync-seconds", help="Pause between waiver syncs.")] = 30.0,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes sharing the listening socket.")
+    ] = 1,
+    max_requests: Annotated[
+        int,
+        typer.Option(
+            "--max-requests",
+            min=0,
+            help="Replace a worker after this many requests (bounds memory; 0: never).",
+        ),
+    ] = 0,
+    max_requests_jitter: Annotated[
+        int,
+        typer.Option(
+            "--max-requests-jitter", min=0, help="Add up to this many at random per worker (staggers them)."
+        ),
+    ] = 0,
 ) -> None:
     """Answer admission.k8s.io/v1 AdmissionReviews on POST /validate and /mutate (and /healthz, /readyz,
     /metrics) over HTTPS, with the modes of the config's admission section."""
-    import uvicorn
     from uvicorn.importer import import_from_string
 
     if pssversions.parse_version(pss_version) is None:
@@ -91,16 +107,17 @@ def webhook_command(
         now=datetime.now(UTC),
     )
     policy_set = gathering.compile_gathered(gathered)
-    create = import_from_string(FACTORY)
-    app, problems = create(
+    # the app is made in each worker (its queue connection must not cross a fork); once here, without
+    # the queue, to refuse a bad config before anything listens
+    make_app = functools.partial(
+        import_from_string(FACTORY),
         policy_set=policy_set,
         admission_section=gathered.config.admission,
         config_file=gathered.config.file,
         waivers=gathered.waivers,
         pss_version=pss_version,
-        queue_path=queue,
-        queue_fsync=queue_fsync,
     )
+    _, problems = make_app()
     fatal = gathered.fatal + problems
     if fatal or gathered.broken:
         # admission must not run with a policy missing: a broken one would silently pass everything
@@ -108,27 +125,45 @@ def webhook_command(
             typer.echo(problem.render(), err=True)
         raise UsageError("the webhook does not start with policy or config errors")
     typer.echo(f"leitplanke webhook: {gathering.describe_sources(gathered)}", err=True)
-    typer.echo(f"leitplanke webhook at https://{host}:{port}/validate and /mutate", err=True)
-    served = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        ssl_context_factory=lambda _config, _default: tls.context,
+    plan = webhookworkers.WorkerPlan(
+        make_app=lambda: make_app(queue_path=queue, queue_fsync=queue_fsync)[0],
+        tls=tls,
+        jobs={
+            "service_url": service_url,
+            "token": token,
+            "ca_file": service_ca_file,
+            "ship_seconds": ship_seconds,
+            "sync_seconds": sync_seconds,
+        },
+        max_requests=max_requests,
+        max_requests_jitter=max_requests_jitter,
     )
-    # Uvicorn's own loop (uvloop where installed), with the certificate watcher on it
-    with asyncio.Runner(loop_factory=served.get_loop_factory()) as runner:
-        jobs = import_from_string(JOBS)(
-            app,
-            service_url=service_url,
-            token=token,
-            ca_file=service_ca_file,
-            ship_seconds=ship_seconds,
-            sync_seconds=sync_seconds,
-        )
-        runner.run(_serve(uvicorn.Server(served), tls, app, jobs))
+    _run(plan, host=host, port=port, workers=workers)
+
+
+def _run(plan: webhookworkers.WorkerPlan, *, host: str, port: int, workers: int) -> None:
+    """Serve in this process (one worker, no limit) or through the pre-fork supervisor."""
+    try:
+        listener = supervising.bind(host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc}") from exc
+    typer.echo(f"leitplanke webhook at https://{host}:{port}/validate and /mutate", err=True)
+    if workers == 1 and not plan.max_requests:
+        plan.run(listener, announce_fd=None)
+        return
+    typer.echo(f"leitplanke webhook: {workers} workers, each replaced after {_limit(plan)}", err=True)
+    supervisor = supervising.Supervisor(
+        workers=workers,
+        run_worker=lambda announce_fd: plan.run(listener, announce_fd=announce_fd),
+        log=lambda line: typer.echo(f"leitplanke webhook: {line}", err=True),
+    )
+    supervisor.supervise()
+
+
+def _limit(plan: webhookworkers.WorkerPlan) -> str:
+    if not plan.max_requests:
+        return "never (no --max-requests)"
+    return f"{plan.max_requests} to {plan.max_requests + plan.max_requests_jitter} requests"
 
 
 def _service_token(url: str | None, token_file: Path | None) -> str:
@@ -140,21 +175,3 @@ def _service_token(url: str | None, token_file: Path | None) -> str:
         return token_file.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise UsageError(f"cannot read the service token {token_file}: {exc}") from exc
-
-
-async def _serve(server: Any, tls: certificates.Certificates, app: Any, jobs: Any) -> None:
-    tasks = [asyncio.create_task(tls.watch()), *(asyncio.create_task(job) for job in jobs.running)]
-
-    async def stopping() -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await jobs.stop()  # the queue shipped as far as it goes before the process ends
-
-    # at the lifespan's shutdown: Uvicorn re-raises SIGTERM once ``serve`` ends, so no later code runs
-    app.on_shutdown.append(stopping)
-    try:
-        await server.serve()
-    finally:
-        for task in tasks:
-            task.cancel()

@@ -5,6 +5,8 @@ event loop; ``cli/webhook`` starts them and stops them at the lifespan's shutdow
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +26,15 @@ class BackgroundJobs:
 
     running: list[Coroutine[Any, Any, None]] = field(default_factory=list)
     shipper: admissionshipping.Shipper | None = None
+    sync: admissionwaivers.WaiverSync | None = None
+
+    async def first_sync(self, *, seconds: float) -> None:
+        """The service's waivers before the first answer, if the service answers within ``seconds``
+        (a worker replacing another must let in what the others do); else the periodic sync's."""
+        if self.sync is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.sync.sync_once(now=datetime.now(UTC)), seconds)
 
     async def stop(self, *, seconds: float = DRAIN_SECONDS) -> None:
         if self.shipper is not None:
@@ -56,10 +67,12 @@ def background_jobs(
             shipped=metrics.shipped,
             failed=metrics.ship_failures,
             every=ship_seconds,
+            # one shipper among the workers sharing the queue file: the others' appends are its too
+            lock=admissionshipping.ShippingLock(webhook.queue.path.with_suffix(".ship-lock")),
         )
         jobs.running.append(jobs.shipper.ship_periodically())
-    sync = admissionwaivers.WaiverSync(
+    jobs.sync = admissionwaivers.WaiverSync(
         book=webhook.book, client=client, every=sync_seconds, gauge=metrics.service_waivers
     )
-    jobs.running.append(sync.sync_periodically(lambda: datetime.now(UTC)))
+    jobs.running.append(jobs.sync.sync_periodically(lambda: datetime.now(UTC)))
     return jobs

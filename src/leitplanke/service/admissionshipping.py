@@ -3,19 +3,24 @@ AdmissionReview answer never waits for it, nor for the central database.
 
 ``ship_periodically`` runs on the webhook's event loop (``cli/webhook`` starts it); the HTTP call goes
 to a worker thread. A batch leaves the queue only once the service answered 200; a batch sent again
-after a crash is recorded once (the service keys decisions by request uid). ``ServiceClient`` is the
+after a crash is recorded once (the service keys decisions by request uid). Workers sharing one queue
+file ship through one of them: whoever holds the ``ShippingLock`` (an ``flock``, let go when its
+process ends). ``ServiceClient`` is the
 webhook's one way to the service's API, also used by ``admissionwaivers``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import http.client
 import logging
+import os
 import ssl
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from leitplanke.core.problems import LeitplankeError
@@ -57,6 +62,33 @@ class Shipped(Protocol):
 
 
 @dataclass
+class ShippingLock:
+    """The right to ship a queue file shared by several worker processes: an exclusive ``flock`` on
+    ``path``, taken without waiting and kept until ``release`` or the process's end."""
+
+    path: Path
+    _fd: int | None = field(init=False, default=None, repr=False)
+
+    def acquire(self) -> bool:
+        """True when this process holds the lock (now, or since an earlier call)."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
 class Shipper:
     queue: DecisionQueue
     client: ServiceClient
@@ -64,9 +96,13 @@ class Shipper:
     failed: Shipped  # a counter of batches it did not take
     every: float = 1.0
     batch: int = BATCH
+    lock: ShippingLock | None = None  # with it: ship only while holding it
 
     async def ship_once(self) -> int:
-        """Ship the oldest batch; the number of decisions settled (0: none queued)."""
+        """Ship the oldest batch; the number of decisions settled (0: none queued, or another
+        process holds the lock and ships them)."""
+        if self.lock is not None and not self.lock.acquire():
+            return 0
         items = self.queue.peek(self.batch)
         if not items:
             return 0
@@ -117,13 +153,17 @@ class Shipper:
 
     async def drain(self, *, seconds: float) -> int:
         """At a graceful stop: ship until the queue is empty, a batch fails or ``seconds`` pass; what
-        is left stays in the file for the next start on the same volume. The decisions left."""
+        is left stays in the file for the next start on the same volume, or for the worker that ships
+        it (a worker that does not hold the lock leaves its decisions to that one). The decisions left."""
         try:
             async with asyncio.timeout(seconds):
                 while await self.ship_once():
                     pass
         except (TimeoutError, ShippingFailed) as exc:
             _log.warning("admission decisions left queued at stop: %s", exc or "time is up")
+        finally:
+            if self.lock is not None:
+                self.lock.release()  # another worker ships from now on
         return self.queue.depth()
 
 
