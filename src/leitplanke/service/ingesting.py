@@ -87,6 +87,7 @@ def ingest(
         now=job.now,
         sla_days=settings.sla_days,
         outbox=alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url),
+        source=header.source,
     )
 
 
