@@ -242,3 +242,35 @@ def test_a_drift_configuration_with_an_unknown_field_is_refused_with_the_field_n
     assert str(raised.value) == (
         f"{path}: targets[0]: unknown field(s) branch; known: app, env, namespace, path, repo, revision, values"
     )
+
+
+def test_a_target_whose_git_cannot_be_read_leaves_drift_unknown_rather_than_fixed(tmp_path: Path) -> None:
+    from leitplanke.agent import inventories, processing
+
+    path = tmp_path / "drift.yaml"
+    path.write_text(f"targets:\n- repo: {tmp_path / 'nothing-here'}\n  path: apps\n", encoding="utf-8")
+    drifter = drifting.Drifter(drifting.load_config(path), "test")
+    assert drifter.refresh(0.0) is False
+    assert drifter.results(inventories.Inventory(), scoping=processing.Scoping()) is None
+    assert (drifter.due(59.0), drifter.due(60.0)) == (False, True)
+
+
+def test_ignore_rules_come_from_the_configuration_and_its_ignore_file(tmp_path: Path) -> None:
+    (tmp_path / "ignore.yaml").write_text(
+        "- {kind: Deployment, group: apps, jsonPointers: [/spec/replicas]}\n"
+    )
+    path = tmp_path / "drift.yaml"
+    path.write_text(
+        "ignoreFile: ignore.yaml\n"
+        "ignoreDifferences:\n- {kind: Service, jqPathExpressions: [.spec.ports]}\n"
+        "refreshSeconds: 30\nseverity: high\n"
+        "targets:\n- {repo: /r, path: apps, app: checkout, env: prod}\n",
+        encoding="utf-8",
+    )
+    config = drifting.load_config(path)
+    assert [(r.kind, r.group, r.json_pointers, r.jq_path_expressions) for r in config.rules] == [
+        ("Service", "", (), (".spec.ports",)),
+        ("Deployment", "apps", ("/spec/replicas",), ()),
+    ]
+    assert (config.refresh_seconds, config.severity.label) == (30.0, "high")
+    assert config.targets == (drifting.Target(repo="/r", path="apps", app="checkout", env="prod"),)

@@ -34,7 +34,7 @@ _log = logging.getLogger(__name__)
 # the agent's own reports are live objects Git never holds: never "extra"
 REPORT_GROUPS = frozenset({"wgpolicyk8s.io", "openreports.io"})
 _TARGET_KEYS = frozenset({"repo", "revision", "path", "namespace", "app", "env", "values"})
-_CONFIG_KEYS = frozenset({"targets", "ignoreFile", "refreshSeconds", "severity"})
+_CONFIG_KEYS = frozenset({"targets", "ignoreFile", "ignoreDifferences", "refreshSeconds", "severity"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,8 @@ def load_config(path: Path) -> Config:
 
 
 def parse_config(text: str, *, file: str, base: Path) -> Config:
-    """``{targets: [{repo, path, revision, namespace, app, env, values}], ignoreFile, refreshSeconds,
-    severity}``."""
+    """``{targets: [{repo, path, revision, namespace, app, env, values}], ignoreDifferences, ignoreFile,
+    refreshSeconds, severity}`` (the rules of ``ignoreDifferences`` and of the file both apply)."""
     try:
         body = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -87,19 +87,27 @@ def parse_config(text: str, *, file: str, base: Path) -> Config:
         severity = Severity.parse(str(body.get("severity", "medium")))
     except KeyError:
         raise UsageError(f"{file}: severity: use critical, high, medium, low or info") from None
-    rules: list[driftignoring.IgnoreRule] = []
+    rules = _rules(body.get("ignoreDifferences"), file=file) if "ignoreDifferences" in body else []
     if body.get("ignoreFile"):
         ignore = base / str(body["ignoreFile"])
         try:
             rules_text = ignore.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{file}: ignoreFile {ignore}: cannot be read ({exc})") from exc
-        rules, problems = driftignoring.parse_rules(rules_text, file=str(ignore))
-        if problems:
-            raise UsageError(
-                f"{file}: ignoreFile {ignore}: {len(problems)} bad rule(s)", problems=tuple(problems)
-            )
+        rules += _parsed_rules(rules_text, file=str(ignore))
     return Config(targets=targets, rules=tuple(rules), refresh_seconds=float(refresh), severity=severity)
+
+
+def _rules(value: Any, *, file: str) -> list[driftignoring.IgnoreRule]:
+    """Rules written in the configuration itself (``ignoreDifferences``), as an ignore file holds them."""
+    return _parsed_rules(yaml.safe_dump({"ignoreDifferences": value}), file=f"{file}: ignoreDifferences")
+
+
+def _parsed_rules(text: str, *, file: str) -> list[driftignoring.IgnoreRule]:
+    rules, problems = driftignoring.parse_rules(text, file=file)
+    if problems:
+        raise UsageError(f"{file}: {len(problems)} bad ignore rule(s)", problems=tuple(problems))
+    return rules
 
 
 def _target(item: Any, *, where: str) -> Target:
