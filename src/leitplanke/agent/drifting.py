@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -27,8 +27,14 @@ from leitplanke.core.results import Result
 from leitplanke.delivery import drift, driftignoring, driftloading
 from leitplanke.sources import cluster
 
-if TYPE_CHECKING:  # processing imports this module
-    from leitplanke.agent.processing import Scoping
+
+class Scoping(Protocol):
+    """How an object's (app, env) is found: ``processing.Scoping`` (which imports this module)."""
+
+    def scope_of(
+        self, body: Mapping[str, Any], namespace: Mapping[str, Any] | None, *, cluster_name: str
+    ) -> inventories.Scope | None: ...
+
 
 _log = logging.getLogger(__name__)
 # the agent's own reports are live objects Git never holds: never "extra"
