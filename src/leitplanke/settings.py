@@ -37,6 +37,9 @@ class Settings:
     # where alerts go (LEITPLANKE_ALERT_TARGETS as JSON, or a file: LEITPLANKE_ALERT_TARGETS_FILE);
     # without targets no dispatcher runs
     alert_targets: tuple[alert_targets.Target, ...] = ()
+    # categories whose new findings alert whatever their severity (LEITPLANKE_ALERT_CATEGORIES, comma
+    # separated; empty: none); new critical findings alert in any case
+    alert_categories: tuple[str, ...] = ("drift",)
     # the service's address as its users reach it, for the links in alerts
     public_url: str = "http://127.0.0.1:8080"
     # the dispatcher: how often it looks for due alerts, the first retry delay (doubled per attempt, up to
@@ -95,6 +98,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "LEITPLANKE_WAIVER_EXPIRY_SECONDS", env.get("LEITPLANKE_WAIVER_EXPIRY_SECONDS", "60")
         ),
         alert_targets=_alert_targets(env),
+        alert_categories=tuple(
+            part.strip()
+            for part in env.get("LEITPLANKE_ALERT_CATEGORIES", "drift").split(",")
+            if part.strip()
+        ),
         public_url=env.get("LEITPLANKE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
         audit_key_file=Path(env.get("LEITPLANKE_AUDIT_KEY_FILE") or f"{data_dir}/audit/hmac.key"),
         audit_signing_key_file=Path(

@@ -102,3 +102,21 @@ def test_the_agents_objects_are_valid_against_the_kubernetes_schemas() -> None:
     for doc in render(*ENABLED, "agent.openreports=true", "agent.packs={pss-baseline}"):
         if doc.name.endswith("-agent"):
             kubernetes_validate.validate(doc.body, "1.37", strict=True)
+
+
+def test_a_drift_configuration_becomes_a_config_map_the_agent_reads() -> None:
+    documents = render(
+        *ENABLED,
+        "agent.drift.targets[0].repo=https://git.example.com/gitops.git,agent.drift.targets[0].path=apps/shop/prod",
+    )
+    config = _one(documents, "ConfigMap", "agent-drift")
+    assert config["data"]["drift.yaml"] == (
+        "targets:\n- path: apps/shop/prod\n  repo: https://git.example.com/gitops.git\n"
+    )
+    spec = _one(documents, "Deployment", "agent")["spec"]["template"]["spec"]
+    assert spec["containers"][0]["args"][-2:] == ["--drift-config", "/etc/leitplanke/drift/drift.yaml"]
+    assert {"name": "drift", "mountPath": "/etc/leitplanke/drift", "readOnly": True} in spec["containers"][0][
+        "volumeMounts"
+    ]
+    assert {"name": "drift", "configMap": {"name": f"{PREFIX}-agent-drift"}} in spec["volumes"]
+    assert ("ConfigMap", "agent-drift") not in _names(render(*ENABLED))

@@ -288,11 +288,6 @@ def test_drift_uploaded_becomes_findings_of_the_app_with_the_diff(
     assert again.stderr == "uploaded as scan 2 of checkout in prod: new->fixed 1, new->open 1\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the service takes an upload as the whole scan of (app, env): a drift upload marks the scope's "
-    "policy findings fixed (README, Drift: upload drift for an environment of its own)",
-)
 def test_a_drift_upload_leaves_the_policy_findings_of_its_scope_open(
     repo: Path, live: Path, tmp_path: Path, server: Server
 ) -> None:

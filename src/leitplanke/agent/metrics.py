@@ -1,8 +1,8 @@
 """The agent's own Prometheus metrics, in a registry of its own (no process-wide globals).
 
 Objects watched, evaluations (a counter: ``rate()`` gives evaluations/s), the change queue's depth,
-PolicyReport writes, uploads and API errors by status. Built by ``agent.running``; served on
-``--metrics-port`` by ``serve_metrics``.
+PolicyReport writes, uploads, API errors by status and the objects drifted from Git. Built by
+``agent.running``; served on ``--metrics-port`` by ``serve_metrics``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Metrics:
     report_writes: Counter
     uploads: Counter
     api_errors: Counter
+    drifted: Gauge
 
 
 def build_metrics() -> Metrics:
@@ -51,6 +52,11 @@ def build_metrics() -> Metrics:
             "leitplanke_agent_api_errors",
             "Kubernetes API errors by HTTP status (0: no answer).",
             ["status"],
+            registry=registry,
+        ),
+        drifted=Gauge(
+            "leitplanke_agent_drifted_objects",
+            "Objects drifted, missing or extra against Git at the last comparison.",
             registry=registry,
         ),
     )

@@ -5,18 +5,30 @@ resourceVersion is unchanged is not evaluated again; a changed Namespace re-eval
 is their ``namespaceObject``); a list's ``SYNCED`` removes what the list no longer held. ``flush``
 runs the set-level rules of the namespaces that changed, writes their reports and uploads the
 changed scopes, once every type has been listed (the first complete set of reports, never a partial
-one). ``reload`` re-evaluates everything with new policies. Called by ``agent.running``.
+one). ``reload`` re-evaluates everything with new policies. With a ``drifting.Drifter``, a flush also
+compares the live objects with Git when they changed or Git is due to be read again, and uploads the
+drift of each scope. Called by ``agent.running``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from leitplanke.agent import assessing, discovering, inventories, metrics, reporting, uploading, watching
+from leitplanke.agent import (
+    assessing,
+    discovering,
+    drifting,
+    inventories,
+    metrics,
+    reporting,
+    uploading,
+    watching,
+)
 from leitplanke.core.results import Result
 from leitplanke.governance import uploadformats
 from leitplanke.sources import cluster
@@ -88,6 +100,12 @@ class Processor:
     completed: int = 0  # complete flushes so far
     last_upload: float = 0.0
     last_reports: float = 0.0
+    drifter: drifting.Drifter | None = None
+    drift_seconds: float = 10.0  # drift is compared at most this often under a stream of changes
+    drift_changed: bool = True  # objects changed since drift was last compared
+    drift_pending: set[inventories.Scope] = field(default_factory=set)  # drift uploads that failed
+    last_drift: float = -math.inf
+    drift: dict[inventories.Scope, list[Result]] = field(default_factory=dict)  # the latest, by scope
 
     @property
     def complete(self) -> bool:
@@ -156,6 +174,7 @@ class Processor:
             self._evaluate(key, entry.document(), version=entry.version)
 
     def _mark(self, namespace: str, scope: inventories.Scope | None) -> None:
+        self.drift_changed = True
         self.dirty_namespaces.add(namespace)
         self.dirty_sets.add(namespace)
         if scope is not None:
@@ -197,7 +216,29 @@ class Processor:
                     self.dirty_scopes.discard(scope)
         elif self.uploader is None:
             self.dirty_scopes.clear()
+        if self.drifter is not None:
+            self._compare_drift(self.drifter, now=now)
         self.completed += 1
+
+    def _compare_drift(self, drifter: drifting.Drifter, *, now: datetime) -> None:
+        """Git read again when due; the live objects compared when they or Git changed (at most every
+        ``drift_seconds``); each scope's drift uploaded (an upload the service has is not sent again)."""
+        monotonic = time.monotonic()
+        refreshed = drifter.due(monotonic) and drifter.refresh(monotonic)
+        changed = self.drift_changed and monotonic - self.last_drift >= self.drift_seconds
+        if refreshed or changed or self.completed == 0:
+            found = drifter.results(self.inventory, scoping=self.scoping)
+            if found is None:  # Git never read: no drift is known, none is fixed
+                return
+            self.drift, self.drift_changed, self.last_drift = found, False, monotonic
+            self.figures.drifted.set(sum(len(results) for results in found.values()))
+            if self.uploader is not None:
+                self.drift_pending |= set(found) | set(self.uploader.known_scopes(drift=True))
+        if self.uploader is None:
+            return
+        for scope in sorted(self.drift_pending):
+            if self.uploader.upload(scope, self.drift.get(scope, []), now=now, drift=True):
+                self.drift_pending.discard(scope)
 
     def _run_set_level(self, namespace: str, *, now: datetime) -> None:
         if self.policies.set_level is None:

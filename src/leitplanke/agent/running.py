@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from leitplanke.agent import assessing, discovering, metrics, processing, reporting, uploading, watching
+from leitplanke.agent import (
+    assessing,
+    discovering,
+    drifting,
+    metrics,
+    processing,
+    reporting,
+    uploading,
+    watching,
+)
 from leitplanke.sources import cluster
 
 _log = logging.getLogger(__name__)
@@ -47,6 +56,8 @@ class Options:
     rediscover_seconds: float = 300.0
     page: int = watching.PAGE
     watch_timeout_seconds: int = 300
+    drift: drifting.Config | None = None  # None: no drift detection
+    drift_seconds: float = 10.0
 
 
 def _utc_now() -> datetime:
@@ -105,6 +116,8 @@ class Agent:
             scoping=scoping,
             upload_seconds=options.upload_seconds,
             report_seconds=options.report_seconds,
+            drifter=None if options.drift is None else drifting.Drifter(options.drift, options.cluster_name),
+            drift_seconds=options.drift_seconds,
         )
         self._know_namespaces(connection)
         self._watch(types)

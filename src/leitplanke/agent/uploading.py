@@ -1,10 +1,11 @@
 """Uploading the agent's results to the governance service, one (app, environment) at a time.
 
-Each upload is the scope's complete state (the service's scan upload: what it no longer reports is
-fixed), in the v2 format with the cluster's name in the summary. A scope is uploaded only when what
-it says changed: the digest of every scope's last accepted upload is kept in a state file, so an
-agent that restarts resumes where it stopped, sending again only what the service has not got, never
-the same scan twice. A scope whose objects are all gone is uploaded empty once (its findings fixed).
+Each upload is the scope's complete state as this cluster sees it (a scan of source ``cluster:<name>``:
+what it no longer reports is fixed, findings of CI scans are not; its drift goes as ``cluster:<name>:drift``),
+in the v2 format. A scope is uploaded only when what it says changed: the digest of every scope's last
+accepted upload is kept in a state file, so an agent that restarts resumes where it stopped, sending
+again only what the service has not got, never the same scan twice. A scope whose objects are all gone
+is uploaded empty once (its findings fixed).
 Called by ``agent.processing``.
 """
 
@@ -14,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -30,10 +32,24 @@ from leitplanke.reports import summaries
 _log = logging.getLogger(__name__)
 STATE_FILE = "uploads.json"
 UPLOAD_TIMEOUT = 60.0  # seconds; an upload that hangs is sent again at the next flush
+_DRIFT_KEY = "drift:"  # of a scope's drift upload in ``Uploader.uploaded`` (app names have no colon)
+_NOT_IN_SOURCE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def source_of(cluster_name: str, *, drift: bool = False) -> str:
+    """The uploads' source: ``cluster:<name>`` (``cluster:<name>:drift`` for drift), the name spelt as a
+    source allows (``uploadformats.SOURCE``)."""
+    name = _NOT_IN_SOURCE.sub("-", cluster_name).lstrip("._-") or "unnamed"
+    return f"cluster:{name}:drift" if drift else f"cluster:{name}"
 
 
 def render_lines(
-    results: Sequence[Result], *, scope: inventories.Scope, cluster_name: str, now: datetime
+    results: Sequence[Result],
+    *,
+    scope: inventories.Scope,
+    cluster_name: str,
+    now: datetime,
+    source: str | None = None,
 ) -> tuple[list[bytes], str]:
     """The v2 upload of ``results`` (in report order) and the digest of its content (the header's
     time left out)."""
@@ -62,7 +78,11 @@ def render_lines(
         "verdicts": dict(sorted(verdicts.items())),
     }
     header = uploadformats.render_header(
-        app=app, env=env, generated_at=summaries.rfc3339(now), summary=summary
+        app=app,
+        env=env,
+        generated_at=summaries.rfc3339(now),
+        summary=summary,
+        source=source or source_of(cluster_name),
     )
     return [header, *body], digest
 
@@ -87,17 +107,25 @@ class Uploader:
                     "the upload state %s could not be read (everything is sent again): %s", path, exc
                 )
 
-    def known_scopes(self) -> Iterator[inventories.Scope]:
-        """The scopes uploaded before (this run or a previous one)."""
+    def known_scopes(self, *, drift: bool = False) -> Iterator[inventories.Scope]:
+        """The scopes uploaded before (this run or a previous one), of the policies' or of drift."""
         for key in sorted(self.uploaded):
-            app, _, env = key.partition("/")
-            yield app, env
+            is_drift, scoped = key.startswith(_DRIFT_KEY), key.removeprefix(_DRIFT_KEY)
+            if is_drift == drift:
+                app, _, env = scoped.partition("/")
+                yield app, env
 
-    def upload(self, scope: inventories.Scope, results: Sequence[Result], *, now: datetime) -> bool:
-        """Send ``scope``'s results unless the service has them already; False when it could not."""
+    def upload(
+        self, scope: inventories.Scope, results: Sequence[Result], *, now: datetime, drift: bool = False
+    ) -> bool:
+        """Send ``scope``'s results (its drift results, as a scan of the cluster's drift source) unless
+        the service has them already; False when it could not."""
         ordered = sorted(results, key=Result.sort_key)
-        lines, digest = render_lines(ordered, scope=scope, cluster_name=self.cluster_name, now=now)
-        key = f"{scope[0]}/{scope[1]}"
+        source = source_of(self.cluster_name, drift=drift)
+        lines, digest = render_lines(
+            ordered, scope=scope, cluster_name=self.cluster_name, now=now, source=source
+        )
+        key = f"{_DRIFT_KEY if drift else ''}{scope[0]}/{scope[1]}"
         if self.uploaded.get(key) == digest:
             return True
         try:

@@ -66,6 +66,14 @@ def agent_command(
         int, typer.Option("--max-results", help="Results per report before it is split.")
     ] = 500,
     metrics_port: Annotated[int, typer.Option("--metrics-port", help="Port of /metrics (0: none).")] = 9090,
+    drift_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--drift-config",
+            metavar="FILE",
+            help="Compare live objects with Git: targets (repo, revision, path, app, env) in YAML.",
+        ),
+    ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="Stop after the first complete reports and uploads.")
     ] = False,
@@ -80,6 +88,7 @@ def agent_command(
     running: Any = importlib.import_module(RUNNING)
     processing: Any = importlib.import_module("leitplanke.agent.processing")
     discovering: Any = importlib.import_module("leitplanke.agent.discovering")
+    drifting: Any = importlib.import_module("leitplanke.agent.drifting")
     options = running.Options(
         cluster_name=cluster,
         kubeconfig=kubeconfig,
@@ -93,6 +102,7 @@ def agent_command(
         state_dir=state_dir,
         openreports=openreports,
         max_results=max_results,
+        drift=None if drift_config is None else drifting.load_config(drift_config),
     )
     agent = running.Agent(options)
     agent.start()

@@ -1,6 +1,6 @@
 """``leitplanke drift``: desired objects from a path of a Git revision against live ``kubectl get -o yaml``
 exports; a table or JSON of what is in sync, drifted (with a diff), missing or extra; ``--upload`` sends
-what is not in sync to the service as findings of ``--app`` in ``--env``.
+what is not in sync to the service as findings of ``--app`` in ``--env``, as a scan of source ``drift``.
 
 Exit codes (``cli/main``): 0 all in sync, 1 drift found or an input unreadable, 2 usage error.
 """
@@ -25,6 +25,7 @@ from leitplanke.delivery import drift, driftignoring, driftloading
 
 EXIT_OK, EXIT_DRIFT = 0, 1
 SCHEMA_VERSION = "leitplanke.dev/drift/v1"
+SOURCE = "drift"  # the uploads' (``governance.findings.DRIFT``)
 FORMATS = ("table", "json")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # a name or a value must not steer the terminal
 
@@ -112,7 +113,13 @@ def drift_command(
         report = ScanReport(results=drift.build_results(found, severity=level), documents=len(found))
         report.evaluations = len(found)
         uploading.upload_report(
-            report.finish(), url=upload, app=app_name, env=env_name, token=found_token, now=datetime.now(UTC)
+            report.finish(),
+            url=upload,
+            app=app_name,
+            env=env_name,
+            token=found_token,
+            now=datetime.now(UTC),
+            source=SOURCE,  # the service fixes only the drift findings with it, not the scope's CI ones
         )
     drifted = any(item.status is not drift.Status.IN_SYNC for item in found)
     raise typer.Exit(EXIT_DRIFT if drifted or problems else EXIT_OK)

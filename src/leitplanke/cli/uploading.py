@@ -21,13 +21,16 @@ from leitplanke.governance.uploading import gzipped as gzipped, post_upload  # g
 from leitplanke.reports import jsonreports, summaries
 
 
-def render_upload(report: ScanReport, *, app: str, env: str, now: datetime) -> Iterator[bytes]:
+def render_upload(
+    report: ScanReport, *, app: str, env: str, now: datetime, source: str = uploadformats.DEFAULT_SOURCE
+) -> Iterator[bytes]:
     """The lines of the v2 upload of ``report``: header, results that are not passes, pass counts."""
     yield uploadformats.render_header(
         app=app,
         env=env,
         generated_at=summaries.rfc3339(now),
         summary=jsonreports.render_summary(summaries.build_summary(report)),
+        source=source,
     )
     passes: Counter[Resource] = Counter()
     for result in report.results:
@@ -40,14 +43,21 @@ def render_upload(report: ScanReport, *, app: str, env: str, now: datetime) -> I
 
 
 def upload_report(
-    report: ScanReport, *, url: str, app: str | None, env: str | None, token: str | None, now: datetime
+    report: ScanReport,
+    *,
+    url: str,
+    app: str | None,
+    env: str | None,
+    token: str | None,
+    now: datetime,
+    source: str = uploadformats.DEFAULT_SOURCE,
 ) -> dict[str, Any]:
-    """POST the report to ``URL/api/v1/scans``; the service's answer (scan id, finding transitions)."""
+    """POST the report to ``URL/api/v1/scans`` as a scan of ``source``; the service's answer (scan id,
+    finding transitions)."""
     if not app or not env or not token:
         raise UsageError("--upload needs --app, --env and --token")
-    answer = post_upload(
-        render_upload(report, app=app, env=env, now=now), url=url, app=app, env=env, token=token
-    )
+    lines = render_upload(report, app=app, env=env, now=now, source=source)
+    answer = post_upload(lines, url=url, app=app, env=env, token=token)
     transitions = ", ".join(f"{k} {v}" for k, v in answer.get("transitions", {}).items()) or "no changes"
     typer.echo(f"uploaded as scan {answer.get('scan')} of {app} in {env}: {transitions}", err=True)
     return answer

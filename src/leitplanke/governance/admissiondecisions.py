@@ -165,6 +165,7 @@ def _open_scope(session: Session, *, app: str, env: str, actor: str, now: dateti
         results=0,
         failing=0,
         summary={"source": "admission"},
+        source=findings.ADMISSION,
     )
     repositories.add_scan(session, scan)
     active = waiverexpiring.active_in_scope(session, app_id=app_row.id, env_id=env_row.id, now=now)
@@ -195,6 +196,7 @@ def _observe(
             _pause(row, status, now=now, sla_days=sla_days)
         row.status, row.waiver, row.message = status, item.waiver, item.message
         row.last_seen, row.last_scan_id, row.fixed_at = now, scope.scan.id, None
+        row.source, row.category = findings.ADMISSION, item.category
         if status != before:
             transitions.append(
                 {"fingerprint": key, "from": before, "to": status, "policy": item.policy, "rule": item.rule}
@@ -236,6 +238,8 @@ def _new_finding(
         last_scan_id=scope.scan.id,
         waived_since=now if status == findings.WAIVED else None,
         paused_seconds=0,
+        source=findings.ADMISSION,
+        category=item.category,
     )
 
 

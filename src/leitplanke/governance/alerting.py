@@ -1,4 +1,5 @@
-"""Deciding alerts: a new critical finding, an SLA breach, a waiver awaiting approval, a waiver about
+"""Deciding alerts: a new critical finding, a new finding of an alerting category (drift, unless
+configured otherwise), an SLA breach, a waiver awaiting approval, a waiver about
 to expire. Each becomes an ``alerts.Alert`` with a stable idempotency key, queued in the outbox once
 per target inside the caller's transaction, so an alert exists exactly when its cause was committed.
 
@@ -24,6 +25,8 @@ from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding, Waiver
 
 NEW_CRITICAL = "LeitplankeNewCriticalFinding"
+NEW_IN_CATEGORY = "LeitplankeNewFinding"  # of a category that alerts whatever its severity (drift)
+DEFAULT_CATEGORIES = ("drift",)
 SLA_BREACH = "LeitplankeSlaBreach"
 WAIVER_REQUESTED = "LeitplankeWaiverAwaitingApproval"
 WAIVER_EXPIRING = "LeitplankeWaiverExpiring"
@@ -36,10 +39,18 @@ class Outbox:
 
     targets: tuple[str, ...]
     public_url: str
+    # categories whose new findings alert whatever their severity (``LEITPLANKE_ALERT_CATEGORIES``)
+    categories: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, targets: Iterable[Target], *, public_url: str) -> Outbox:
-        return cls(targets=tuple(target.name for target in targets), public_url=public_url.rstrip("/"))
+    def of(
+        cls, targets: Iterable[Target], *, public_url: str, categories: Iterable[str] = DEFAULT_CATEGORIES
+    ) -> Outbox:
+        return cls(
+            targets=tuple(target.name for target in targets),
+            public_url=public_url.rstrip("/"),
+            categories=tuple(categories),
+        )
 
     def link(self, path: str, **query: str) -> str:
         """A link into the API under the service's own public URL: values (uploaded app and env names)
@@ -63,16 +74,25 @@ def queue(session: Session, outbox: Outbox, alerts: Sequence[Alert], *, now: dat
 def new_critical_alerts(
     findings: Sequence[Mapping[str, Any]], *, app: str, env: str, team: str, outbox: Outbox, now: datetime
 ) -> list[Alert]:
-    """An alert for every critical finding first seen now (the rows the ingestion inserts)."""
+    """An alert for every critical finding first seen now (the rows the ingestion inserts), and for every
+    other one of a category of ``outbox.categories``."""
     alerts = []
     for row in findings:
-        if row["severity"] != "critical" or row["status"] != "new":
+        if row["status"] != "new":
             continue
         resource = (
             f"{row['kind']}/{row['namespace']}/{row['name']}"
             if row["namespace"]
             else f"{row['kind']}/{row['name']}"
         )
+        if row["severity"] != "critical":
+            if row.get("category") in outbox.categories:
+                alerts.append(
+                    _new_in_category(
+                        row, app=app, env=env, team=team, resource=resource, outbox=outbox, now=now
+                    )
+                )
+            continue
         alerts.append(
             Alert(
                 key=f"new-critical:{app}/{env}/{row['fingerprint']}",
@@ -87,6 +107,23 @@ def new_critical_alerts(
             )
         )
     return alerts
+
+
+def _new_in_category(
+    row: Mapping[str, Any], *, app: str, env: str, team: str, resource: str, outbox: Outbox, now: datetime
+) -> Alert:
+    category = str(row["category"])
+    return Alert(
+        key=f"new-finding:{app}/{env}/{row['fingerprint']}",
+        name=NEW_IN_CATEGORY,
+        severity=str(row["severity"]),
+        summary=f"new {category} finding in {app} ({env}): {row['policy']}/{row['rule']} on {resource}",
+        starts_at=now,
+        labels=_finding_labels(app=app, env=env, team=team, policy=row["policy"], rule=row["rule"])
+        | {"resource": resource, "category": category},
+        annotations={"description": str(row["message"]), "path": str(row["path"])},
+        generator_url=outbox.link("findings", app=app, env=env, policy=str(row["policy"]), status="new"),
+    )
 
 
 def queue_new_criticals(

@@ -4,9 +4,11 @@ A failing result is keyed by a stable fingerprint and moves new → open (still 
 scan) → fixed (a later scan of the same scope passes or no longer reports it) → reopened (fails
 again) → open; a failure that an approved, unexpired service waiver covers makes it waived (a waiver
 name the client claims counts for nothing by itself). Every status change is appended to the audit
-chain in the same transaction. Only rows whose state changes are written: a finding that is not fixed
-was reported by its scope's latest scan, which is when it was last seen. Called by the service's scan
-upload and by the demo seed.
+chain in the same transaction. A scan has a source (``ci``, ``drift``, ``cluster:<name>``): only the
+findings its source reported last are fixed when it no longer reports them (``sweeps``); a finding
+reported by another source becomes that source's. Only rows whose state changes are written: a finding
+that is not fixed was reported by its source's latest scan of the scope, which is when it was last seen.
+Called by the service's scan upload and by the demo seed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from leitplanke.store.rows import Scan
 
 NEW, OPEN, FIXED, REOPENED, WAIVED = "new", "open", "fixed", "reopened", "waived"
 STATUSES = (NEW, OPEN, FIXED, REOPENED, WAIVED)
+CI, DRIFT, ADMISSION = "ci", "drift", "admission"  # sources (``uploadformats.SOURCE``)
 _BATCH = 5000  # rows per bulk write: bounds the memory of the rows being built
 # new findings after which the planner's statistics are refreshed at once, not when autovacuum comes:
 # the list queries pick their plans from them
@@ -35,6 +38,21 @@ _ANALYSE_AFTER = 10_000
 def fingerprint(result: Result) -> str:
     """sha256 over policy, rule, resource apiVersion/kind/namespace/name and the field path."""
     return observations.fingerprint_of(result.policy, result.rule, result.resource, result.location.path)
+
+
+def sweeps(source: str, *, reported_by: str) -> bool:
+    """Whether a scan of ``source`` fixes a finding ``reported_by`` last that it does not report.
+
+    Its own findings only; and those of admission decisions (which never report what passes) by any
+    scan but drift's, which evaluates no policy."""
+    if reported_by == source:
+        return True
+    return reported_by == ADMISSION and not is_drift(source)
+
+
+def is_drift(source: str) -> bool:
+    """``drift`` (``leitplanke drift --upload``) or ``cluster:<name>:drift`` (the agent's drift)."""
+    return source == DRIFT or source.endswith(":" + DRIFT)
 
 
 def next_status(current: str | None, *, observed: str | None) -> str:
@@ -96,8 +114,10 @@ def ingest_scan(
     now: datetime,
     sla_days: Mapping[str, int],
     outbox: alerting.Outbox | None = None,
+    source: str = CI,
 ) -> Ingested:
-    """Record a scan of (app, env) and move its findings through the lifecycle, in one transaction.
+    """Record a scan of (app, env) by ``source`` and move its findings through the lifecycle, in one
+    transaction.
 
     ``results`` is consumed once and completely before the transaction opens (an exception it raises
     leaves nothing written). Waivers whose time has come expire first; a failure is then taken as
@@ -117,7 +137,7 @@ def ingest_scan(
         unrecognised = observations.resolve(
             observed, waiverexpiring.active_in_scope(session, **scope, now=now)
         )
-        previous = repositories.latest_scan(session, **scope)
+        previous = repositories.latest_scan(session, **scope, source=source)
         scan_id = repositories.add_scan(
             session,
             Scan(
@@ -128,6 +148,7 @@ def ingest_scan(
                 results=observed.results,
                 failing=observed.failing(),
                 summary=dict(summary),
+                source=source,
             ),
         )
         outcome = Ingested(
@@ -138,7 +159,13 @@ def ingest_scan(
             unrecognised_waivers=unrecognised,
         )
         context = _Context(
-            outcome=outcome, chain=chain, actor=actor, now=now, scan_id=scan_id, scope=f"{app}/{env}"
+            outcome=outcome,
+            chain=chain,
+            actor=actor,
+            now=now,
+            scan_id=scan_id,
+            scope=f"{app}/{env}",
+            source=source,
         )
         fresh = dict(observed.findings)  # what is left once the known findings are matched: the new ones
         changes = _changed_findings(
@@ -199,6 +226,7 @@ class _Context:
     now: datetime
     scan_id: int
     scope: str
+    source: str
     # one per status change, under the Merkle root of the scan's single audit record
     leaves: list[dict[str, Any]] = field(default_factory=list)
 
@@ -268,6 +296,8 @@ def _new_findings(
             "last_scan_id": context.scan_id,
             "waived_since": now if status == WAIVED else None,
             "paused_seconds": 0,
+            "source": context.source,
+            "category": item.category,
         }
         context.audit(key, None, status, item)
 
@@ -286,10 +316,14 @@ def _changed_findings(
     for finding in stored:
         item = fresh.pop(finding.fingerprint, None)
         if item is None:
-            if finding.status == FIXED:
+            if finding.status == FIXED or not sweeps(context.source, reported_by=finding.source):
                 continue
-            # it was reported by the scope's previous scan (every finding not fixed was), not by this one
-            seen_scan, seen_at = previous or (context.scan_id, now)
+            # it was reported by its source's previous scan (every finding not fixed was), not by this
+            # one; an admission decision's finding, when that decision was recorded (its row says so)
+            if finding.source == context.source:
+                seen_scan, seen_at = previous or (context.scan_id, now)
+            else:
+                seen_scan, seen_at = finding.last_scan_id, _aware(finding.last_seen)
             yield _row(
                 finding, status=FIXED, fixed_at=now, last_seen=seen_at, last_scan_id=seen_scan, now=now
             )
@@ -300,7 +334,9 @@ def _changed_findings(
         paused = pause.get("paused_seconds", finding.paused_seconds)
         due = slas.due_date(finding.first_seen, item.severity, sla_days, paused_seconds=paused)  # naive
         same = (finding.status, finding.severity, finding.message, finding.waiver, finding.sla_due)
-        if not pause and same == (status, item.severity, item.message, item.waiver, due):
+        seen = (status, item.severity, item.message, item.waiver, due)
+        mine = (finding.source, finding.category) == (context.source, item.category)
+        if not pause and mine and same == seen:
             continue
         # the row built here, not by ``_row``: this is the path of every finding a scan reports again
         row = {
@@ -315,6 +351,8 @@ def _changed_findings(
             "last_scan_id": context.scan_id,
             "waived_since": _aware(finding.waived_since),
             "paused_seconds": finding.paused_seconds,
+            "source": context.source,  # reported last by this scan's source: its next scan may fix it
+            "category": item.category,
         }
         row.update(pause)
         yield row
@@ -345,6 +383,8 @@ def _row(
         "last_scan_id": last_scan_id,
         "waived_since": _aware(finding.waived_since),
         "paused_seconds": finding.paused_seconds,
+        "source": finding.source,
+        "category": finding.category,
     }
     row.update(changed)
     row.update(_pause(finding, status, now))

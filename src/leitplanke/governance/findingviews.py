@@ -1,7 +1,8 @@
 """Findings as their readers see them: one page of findings in id order, with when each was last seen.
 
 The read side of the findings lifecycle (``findings`` writes): a finding that is not fixed was
-reported by its scope's latest scan, so its ``lastSeen`` is that scan's time. Called by the service's
+reported by its source's latest scan of its scope, so its ``lastSeen`` is that scan's time (an
+admission decision's finding: when it was recorded). Called by the service's
 ``GET /findings`` and by the tests.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leitplanke.governance import slas
-from leitplanke.governance.findings import FIXED
+from leitplanke.governance.findings import ADMISSION, FIXED
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding
@@ -37,6 +38,8 @@ class FindingView:
     fixed_at: datetime | None
     sla_due: datetime | None
     overdue: bool
+    source: str  # of the scan that reported it last: ci, drift, cluster:<name>, admission
+    category: str  # "drift" for drift
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +62,9 @@ def page_findings(
     with database.reading() as session:
         total, rows = repositories.query_findings(session, where, limit=limit + 1, offset=offset, after=after)
         more, rows = len(rows) > limit, rows[:limit]
-        seen = repositories.latest_scan_times(session, {(f.app_id, f.env_id) for f, *_ in rows})
+        seen = repositories.latest_scan_times(session, {source_scope(f) for f, *_ in rows})
         items = [
-            view_of(finding, app, team, env, latest=seen.get((finding.app_id, finding.env_id)), now=now)
+            view_of(finding, app, team, env, latest=seen.get(source_scope(finding)), now=now)
             for finding, app, team, env in rows
         ]
     return FindingsPage(total=total, items=items, more=more)
@@ -80,12 +83,18 @@ def list_findings(
     return page.total, page.items
 
 
+def source_scope(finding: Finding) -> repositories.SourceScope:
+    return (finding.app_id, finding.env_id, finding.source)
+
+
 def view_of(
     finding: Finding, app: str, team: str, env: str, *, latest: datetime | None, now: datetime
 ) -> FindingView:
     is_open = finding.status in slas.OPEN_STATUSES
-    # a finding not fixed was reported by its scope's latest scan: its row is not rewritten for that
-    last_seen = finding.last_seen if finding.status == FIXED or latest is None else latest
+    # a finding not fixed was reported by its source's latest scan: its row is not rewritten for that
+    # (an admission decision's row is: each decision sees only its own object)
+    written = finding.status == FIXED or finding.source == ADMISSION
+    last_seen = finding.last_seen if written or latest is None else latest
     return FindingView(
         id=finding.id,
         fingerprint=finding.fingerprint,
@@ -110,4 +119,6 @@ def view_of(
         fixed_at=finding.fixed_at,
         sla_due=finding.sla_due,
         overdue=is_open and finding.sla_due is not None and finding.sla_due < now,
+        source=finding.source,
+        category=finding.category,
     )

@@ -37,6 +37,7 @@ class Observation:
     message: str
     failing: bool  # verdict fail; False: a skip that claims a waiver
     waiver: str = ""  # the service waiver that covers it, set by ``resolve``; "" while failing
+    category: str = ""  # the result's: "drift", a pack's "Pod Security", or ""
 
     @property
     def kind(self) -> str:
@@ -106,6 +107,7 @@ def collect(results: Iterable[Result]) -> Observed:
             severity=labels[result.severity],
             message=result.message,
             failing=failing,
+            category=shared.setdefault(result.category, result.category),
         )
     return observed
 

@@ -85,10 +85,9 @@ def get_finding(database: Database, finding_id: int, *, now: datetime) -> findin
         if found is None:
             raise errors.NotFound(f"no finding {finding_id}", field="id")
         finding = found[0]
-        seen = repositories.latest_scan_times(session, {(finding.app_id, finding.env_id)})
-        return findingviews.view_of(
-            finding, *found[1:], latest=seen.get((finding.app_id, finding.env_id)), now=now
-        )
+        scope = findingviews.source_scope(finding)
+        seen = repositories.latest_scan_times(session, {scope})
+        return findingviews.view_of(finding, *found[1:], latest=seen.get(scope), now=now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
 optionally one line of pass counts per resource) is written by the CLI's ``scan --upload``
 (``render_*``); the service's upload parser (``service.uploadparsing``) checks every decoded line
 with ``check_*`` and collects at most ``MAX_ISSUES`` issues, each with its field path.
-The old ``leitplanke.dev/scan/v1`` report carries results of the same shape.
+The old ``leitplanke.dev/scan/v1`` report carries results of the same shape. A header names the upload's
+``source`` (absent: ``ci``); the service fixes only the findings that source last reported.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ KUBERNETES_NAME = re.compile(r"[A-Za-z0-9._:@#+=~,${}-]+")
 # other domains' names come from files and configs (sshd_config, _:80, *.example.com:443#2): printable,
 # without blanks, markup or quotes
 CONFIG_NAME = re.compile(r"[^\s<>&|`\"'\\\x00-\x1f\x7f]+")
+# who scanned: ``ci`` (``scan --upload``), ``drift``, ``cluster:<name>`` (the agent), ``admission``, …
+SOURCE = re.compile(r"[a-z][a-z0-9-]*(:[A-Za-z0-9][A-Za-z0-9._-]*)*")
+DEFAULT_SOURCE = "ci"
+MAX_CATEGORY = 100  # characters of a result's category ("Pod Security", "drift")
 _UNSAFE_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 _SEVERITIES = {severity.label: severity for severity in sorted(Severity, reverse=True)}
@@ -169,10 +174,21 @@ def check_result(value: Any, path: str, issues: Issues) -> Result | None:
     location = _location(body.get("location"), f"{path}.location", issues)
     waiver = body.get("waiver") or ""
     waiver = check_name(waiver, f"{path}.waiver", issues, pattern=RULE, limit=253, required=False)
+    category = check_text(body.get("category") or "", f"{path}.category", issues, limit=MAX_CATEGORY)
     if len(issues.items) > before:
         return None
     assert policy and rule and verdict and severity and resource and location  # no issue: all checked
-    return Result(policy, rule, resource, verdict, severity, message or "", location, waiver=waiver or "")
+    return Result(
+        policy,
+        rule,
+        resource,
+        verdict,
+        severity,
+        message or "",
+        location,
+        waiver=waiver or "",
+        category=category or "",
+    )
 
 
 class ResultChecker:
@@ -183,7 +199,7 @@ class ResultChecker:
 
     def __init__(self, issues: Issues) -> None:
         self.issues = issues
-        self.rules: set[tuple[Any, Any, Any]] = set()  # (policy, rule, waiver) checked
+        self.rules: set[tuple[Any, Any, Any, Any]] = set()  # (policy, rule, waiver, category) checked
         self.resources: dict[tuple[Any, ...], Resource] = {}
         self.locations: dict[Any, Location] = {}
 
@@ -200,6 +216,7 @@ class ResultChecker:
             return None
         get: Any = value.get
         policy, rule, waiver, message = get("policy"), get("rule"), get("waiver"), get("message", "")
+        category = get("category")
         verdict, severity = _VERDICTS.get(get("verdict")), _SEVERITIES.get(get("severity"))
         location = self.locations.get(_location_key(get("location")))
         resource = self.resources.get(_resource_key(get("resource")))
@@ -208,13 +225,23 @@ class ResultChecker:
             or severity is None
             or location is None
             or resource is None
-            or (policy, rule, waiver) not in self.rules
+            or (policy, rule, waiver, category) not in self.rules  # a category checked with its rule
             or type(message) is not str
             or len(message) > MAX_MESSAGE
             or _UNSAFE_TEXT.search(message)
         ):
             return None
-        return Result(policy, rule, resource, verdict, severity, message, location, waiver=waiver or "")
+        return Result(
+            policy,
+            rule,
+            resource,
+            verdict,
+            severity,
+            message,
+            location,
+            waiver=waiver or "",
+            category=category or "",
+        )
 
     def passes(self, value: Mapping[str, Any], path: str) -> int | None:
         """``check_passes``, its resource not checked again when it was seen before."""
@@ -238,7 +265,7 @@ class ResultChecker:
         result = check_result(value, path, self.issues)
         if result is None or len(self.resources) >= self.MAX_KNOWN or len(self.locations) >= self.MAX_KNOWN:
             return result
-        self.rules.add((value.get("policy"), value.get("rule"), value.get("waiver")))
+        self.rules.add((value.get("policy"), value.get("rule"), value.get("waiver"), value.get("category")))
         self.resources[_resource_key(value.get("resource"))] = result.resource
         self.locations[_location_key(value.get("location"))] = result.location
         return result
@@ -304,12 +331,14 @@ class Header:
     env: str
     generated_at: str
     summary: dict[str, Any]
+    source: str = DEFAULT_SOURCE
 
 
 def check_header(
     value: Any, issues: Issues, *, version: str = SCHEMA_VERSION, prefix: str = ""
 ) -> Header | None:
-    """The first line of a v2 upload: ``schemaVersion``, ``app``, ``env``, ``generatedAt``, ``summary``."""
+    """The first line of a v2 upload: ``schemaVersion``, ``app``, ``env``, ``generatedAt``, ``summary`` and
+    the optional ``source`` (``ci`` when absent)."""
     body = _mapping(value, prefix or "header", issues)
     if body is None:
         return None
@@ -320,14 +349,20 @@ def check_header(
     env = check_name(body.get("env"), "env", issues, pattern=APP, limit=100)
     generated_at = check_text(body.get("generatedAt", ""), f"{prefix}generatedAt", issues, limit=40)
     summary = check_summary(body.get("summary"), f"{prefix}summary", issues)
+    source = check_name(
+        body.get("source", DEFAULT_SOURCE), f"{prefix}source", issues, pattern=SOURCE, limit=200
+    )
     if len(issues.items) > before:
         return None
-    assert app and env and generated_at is not None and summary is not None
-    return Header(app=app, env=env, generated_at=generated_at, summary=summary)
+    assert app and env and generated_at is not None and summary is not None and source
+    return Header(app=app, env=env, generated_at=generated_at, summary=summary, source=source)
 
 
-def render_header(*, app: str, env: str, generated_at: str, summary: Mapping[str, Any]) -> bytes:
-    """The header line of a v2 upload, with its newline."""
+def render_header(
+    *, app: str, env: str, generated_at: str, summary: Mapping[str, Any], source: str = DEFAULT_SOURCE
+) -> bytes:
+    """The header line of a v2 upload, with its newline (``source`` left out when it is ``ci``, which
+    older services read as they always did)."""
     header = {
         "schemaVersion": SCHEMA_VERSION,
         "app": app,
@@ -335,6 +370,8 @@ def render_header(*, app: str, env: str, generated_at: str, summary: Mapping[str
         "generatedAt": generated_at,
         "summary": summary,
     }
+    if source != DEFAULT_SOURCE:
+        header["source"] = source
     return orjson.dumps(header) + b"\n"
 
 
@@ -367,6 +404,8 @@ def render_result(result: Result) -> bytes:
     }
     if result.waiver:
         value["waiver"] = result.waiver
+    if result.category:
+        value["category"] = _UNSAFE_TEXT.sub("\ufffd", result.category)[:MAX_CATEGORY]
     return orjson.dumps(value) + b"\n"
 
 

@@ -186,7 +186,9 @@ def _dispatcher(
     return dispatching.Dispatcher(
         db,
         targets=settings.alert_targets,
-        outbox=alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url),
+        outbox=alerting.Outbox.of(
+            settings.alert_targets, public_url=settings.public_url, categories=settings.alert_categories
+        ),
         transport=transport,
         clock=clock,
         retry=relaying.RetryPolicy(

@@ -86,7 +86,10 @@ def ingest(
         actor=job.principal.actor,
         now=job.now,
         sla_days=settings.sla_days,
-        outbox=alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url),
+        outbox=alerting.Outbox.of(
+            settings.alert_targets, public_url=settings.public_url, categories=settings.alert_categories
+        ),
+        source=header.source,
     )
 
 

@@ -104,6 +104,8 @@ class FindingOut(BaseModel):
     fixed_at: datetime | None = Field(serialization_alias="fixedAt")
     sla_due: datetime | None = Field(serialization_alias="slaDue")
     overdue: bool
+    source: str  # of the scan that reported it last: ci, drift, cluster:<name>, admission
+    category: str  # "drift" for drift
 
 
 class FindingPage(BaseModel):

@@ -110,10 +110,14 @@ class StoredFinding(NamedTuple):
     namespace: str
     name: str
     path: str
+    source: str
+    category: str
+    last_seen: datetime  # as written: the scope's latest scan of its source saw it when it is not fixed
+    last_scan_id: int
 
 
 def _stored_columns() -> list[Any]:
-    naive = {"first_seen", "sla_due", "waived_since"}
+    naive = {"first_seen", "sla_due", "waived_since", "last_seen"}
     table = Finding.__table__
     return [
         type_coerce(table.c[name], DateTime()).label(name) if name in naive else table.c[name]
@@ -158,6 +162,8 @@ REWRITTEN = (
     "last_scan_id",
     "waived_since",
     "paused_seconds",
+    "source",
+    "category",
 )
 
 
@@ -180,25 +186,33 @@ def update_findings(session: Session, changes: Sequence[Mapping[str, Any]]) -> N
         session.execute(update(Finding), list(changes))
 
 
-def latest_scan(session: Session, *, app_id: int, env_id: int) -> tuple[int, datetime] | None:
-    """(id, received at) of the scope's latest scan, or None before its first."""
+def latest_scan(
+    session: Session, *, app_id: int, env_id: int, source: str | None = None
+) -> tuple[int, datetime] | None:
+    """(id, received at) of the scope's latest scan (of ``source`` when given), or None before its first."""
     query = (
         select(Scan.id, Scan.received_at)
         .where(Scan.app_id == app_id, Scan.env_id == env_id)
         .order_by(Scan.id.desc())
         .limit(1)
     )
+    if source is not None:
+        query = query.where(Scan.source == source)
     found = session.execute(query).first()
     return None if found is None else (found[0], found[1])
 
 
-def latest_scan_times(session: Session, scopes: Iterable[tuple[int, int]]) -> dict[tuple[int, int], datetime]:
-    """When each (app id, env id) was last scanned: when its findings that are not fixed were last seen."""
-    found: dict[tuple[int, int], datetime] = {}
-    for app_id, env_id in sorted(set(scopes)):
-        latest = latest_scan(session, app_id=app_id, env_id=env_id)
+SourceScope = tuple[int, int, str]  # app id, env id, source
+
+
+def latest_scan_times(session: Session, scopes: Iterable[SourceScope]) -> dict[SourceScope, datetime]:
+    """When each source last scanned each (app id, env id): when the findings it last reported that
+    are not fixed were last seen."""
+    found: dict[SourceScope, datetime] = {}
+    for app_id, env_id, source in sorted(set(scopes)):
+        latest = latest_scan(session, app_id=app_id, env_id=env_id, source=source)
         if latest is not None:
-            found[(app_id, env_id)] = latest[1]
+            found[(app_id, env_id, source)] = latest[1]
     return found
 
 

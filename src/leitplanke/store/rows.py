@@ -99,6 +99,9 @@ class Scan(Row):
     results: Mapped[int] = mapped_column(Integer)
     failing: Mapped[int] = mapped_column(Integer)
     summary: Mapped[dict[str, Any]]
+    # who scanned (``ci``, ``drift``, ``cluster:<name>``, ``admission``): its upload fixes only the
+    # findings that this source reported last in the scope (0015_scan_sources)
+    source: Mapped[str] = mapped_column(String(200), default="ci", server_default="ci")
 
     __table_args__ = (
         Index("ix_scans_scope", "app_id", "env_id", "received_at"),
@@ -134,6 +137,10 @@ class Finding(Row):
     # seconds of the pauses that have ended (added to the due date)
     waived_since: Mapped[datetime | None]
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the source of the scan that reported it last (only that source's next scan fixes it) and its
+    # result's category ("drift" for drift, a policy's category otherwise) (0015_scan_sources)
+    source: Mapped[str] = mapped_column(String(200), default="ci", server_default="ci")
+    category: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
     __table_args__ = (
         UniqueConstraint("app_id", "env_id", "fingerprint", name="uq_findings_scope_fingerprint"),
