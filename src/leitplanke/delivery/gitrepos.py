@@ -181,6 +181,13 @@ class WorkingCopy:
         return self._run(["log", "-1", "--format=%an <%ae>|%cn <%ce>", revision]).strip()
 
 
+def init_bare(path: Path, *, branch: str) -> None:
+    """A new, empty bare repository at ``path`` whose HEAD names ``branch`` (a demo's GitOps remote)."""
+    copy = WorkingCopy(path, remote="", branch=branch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    copy._run(["init", "--quiet", "--bare", f"--initial-branch={branch}", str(path)], cwd=path.parent)
+
+
 def _escape(text: str) -> str:
     """``text`` as a literal in git's basic regular expressions."""
     return "".join(f"\\{c}" if c in ".[]*^$\\" else c for c in text)
