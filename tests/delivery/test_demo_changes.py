@@ -55,7 +55,7 @@ def test_the_demo_has_changes_in_four_states_and_one_waits_for_bob(database: Any
     assert approved.status == "approved"
     shown = {env["name"]: env for env in catalog.snapshot(database)["environments"]}
     assert shown["prod"]["changeControl"]["gitops"] == {
-        "repository": str(tmp_path / "demo-gitops.git"),
+        "repository": str(tmp_path.resolve() / "demo-gitops-20261207120000.git"),
         "branch": "main",
         "path": "envs/prod",
     }

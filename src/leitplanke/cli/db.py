@@ -101,7 +101,7 @@ def seed_demo_command(
         typer.echo(line)
 
 
-def seed_demo(database: databases.Database, *, examples: Path) -> str:
+def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | None = None) -> str:
     """Apply the demo catalog, ingest scans of ``examples/good`` and ``examples/bad``, four weeks of
     delivery history and a few change requests in prod (``demochanges``); the admin token."""
     from leitplanke import catalog
@@ -145,7 +145,7 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
         database,
         policy_set=policy_set,
         template=(examples / "good" / "deployment.yaml").read_text(encoding="utf-8"),
-        data_dir=load_settings().data_dir,
+        data_dir=data_dir or load_settings().data_dir,  # the service's: its writer finds the same copies
         now=now,
     )
     if seeded is not None:

@@ -60,14 +60,16 @@ def seed_changes(
     with database.reading() as session:
         if changerecords.query_changes(session, changerecords.ChangeFilter(env="prod", limit=1)):
             return None
-    repository = data_dir / "demo-gitops.git"
+    # a new repository each time the demo database is new: one left from an earlier demo database would
+    # hold commits with the same change IDs (deleting it is not the seed's business)
+    repository = data_dir.resolve() / f"demo-gitops-{now:%Y%m%d%H%M%S}.git"
     if not repository.exists():
         gitrepos.init_bare(repository, branch="main")
     spec = catalog.EnvironmentSpec(
         name="prod", enforcement="enforce", requires_approval=True, change_control=prod_control(repository)
     )
     catalog.put_environment(database, spec, actor="demo", now=now)
-    tools = proposing.Tools(policies=lambda: policy_set, writer=gitops.Writer(data_dir / "gitops"))
+    tools = proposing.Tools(policies=lambda: policy_set, writer=gitops.Writer(data_dir.resolve() / "gitops"))
     seeded = {}
     earlier = now - timedelta(days=2)
     deployed = _propose(database, tools, "node-agent", "1.8.0", template=template, submit=True, now=earlier)
