@@ -92,3 +92,19 @@ def test_a_revert_change_deployed_is_a_rollback_counted_in_the_change_failure_ra
     figures = report.figures
     assert (figures.deployments, figures.failed_deployments, figures.change_failure_rate) == (2, 1, 0.5)
     assert (figures.recovered, figures.recovery_seconds) == (1, 45 * 60.0)
+
+
+def test_an_event_of_another_environment_with_a_changes_sha_leaves_the_change_alone(setup: Any) -> None:
+    applied = _applied(setup, "1.0", at=T0)
+    event = deliveryevents.DeploymentEvent(
+        source="ci",
+        app="checkout",
+        env="dev",
+        revision=str(applied.commit_sha),
+        status="succeeded",
+        time=T0,
+        commits=(),
+    )
+    recorded = deployments.record_deployment(setup.database, event, actor="ci", now=T0)
+    assert (recorded.outcome, recorded.commits, recorded.change) == ("recorded", 0, None)
+    assert changes.get_change(setup.database, applied.id, now=T0).status == "applied"

@@ -285,6 +285,8 @@ class AppliedCommit:
     """The commit a change was applied as: a deployment of it is the change going live."""
 
     change_id: int
+    app: str
+    env: str
     sha: str
     committed_at: datetime  # the writer commits with the clock's time (``applied_at``)
     reverts: int | None  # the change it reverts: its deployment is a rollback
@@ -296,8 +298,14 @@ def applied_commit(database: Database, sha: str) -> AppliedCommit | None:
         row = changerecords.change_by_commit(session, sha)
         if row is None or row.commit_sha is None or row.applied_at is None:
             return None
+        _, app, env, _ = find(session, row.id)
         return AppliedCommit(
-            change_id=row.id, sha=row.commit_sha, committed_at=row.applied_at, reverts=row.reverts_id
+            change_id=row.id,
+            app=app,
+            env=env,
+            sha=row.commit_sha,
+            committed_at=row.applied_at,
+            reverts=row.reverts_id,
         )
 
 

@@ -88,6 +88,8 @@ def record_deployment(
     at = event.time or now
     read = commitreading.CommitsRead(event.commits or ())
     linked = changes.applied_commit(database, event.revision)
+    if linked is not None and (linked.app, linked.env) != (event.app, event.env):
+        linked = None  # another app's or environment's change: this event is not it going live
     if linked is not None:
         # the writer's commit: lead time counts from it; a revert change going live is a rollback
         rollback = event.rollback or linked.reverts is not None
