@@ -9,6 +9,27 @@ from leitplanke import catalog
 from leitplanke.core.problems import Problem
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+SECOND_TEAM_KINDS = [
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "NetworkPolicy",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+]
+# an environment whose catalog entry names no changeControl: the defaults, as GET /environments shows them
+DEFAULT_CONTROL = {
+    "approvals": {
+        "required": 1,
+        "expiresAfter": "24h",
+        "secondTeam": "",
+        "secondTeamKinds": SECOND_TEAM_KINDS,
+    },
+    "syncWindows": [],
+    "failureMode": "closed",
+    "gitops": None,
+}
 
 
 def test_the_catalog_file_is_read_into_teams_apps_and_environments(catalog_database: Any) -> None:
@@ -34,8 +55,18 @@ def test_the_catalog_file_is_read_into_teams_apps_and_environments(catalog_datab
             },
         ],
         "environments": [
-            {"name": "dev", "enforcement": "audit", "requiresApproval": False},
-            {"name": "prod", "enforcement": "enforce", "requiresApproval": True},
+            {
+                "name": "dev",
+                "enforcement": "audit",
+                "requiresApproval": False,
+                "changeControl": DEFAULT_CONTROL,
+            },
+            {
+                "name": "prod",
+                "enforcement": "enforce",
+                "requiresApproval": True,
+                "changeControl": DEFAULT_CONTROL,
+            },
         ],
     }
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from leitplanke import catalog
-from leitplanke.delivery import commits, deliveryevents, deliveryviews, deployments, gitlogs
+from leitplanke.delivery import commits, deliveryevents, deliveryviews, deployments, gitrepos
 from leitplanke.store import deliveries
 from leitplanke.store.deliveryrows import DeploymentCommit
 
@@ -60,8 +60,8 @@ def test_an_unknown_revision_or_an_option_is_a_problem_not_a_crash(repo: Path) -
     _commit(repo, "one", T0)
     unknown = commits.read_commits(repo, revision="f" * 40, since=None)
     assert unknown.commits == () and unknown.problem.startswith("git rev-list in ")
-    with pytest.raises(gitlogs.GitLogError, match="not a revision git is given: '--output=/tmp/x'"):
-        gitlogs.commits_between(repo, revision="--output=/tmp/x", since=None, limit=1)
+    with pytest.raises(gitrepos.GitError, match="not a revision git is given: '--output=/tmp/x'"):
+        gitrepos.commits_between(repo, revision="--output=/tmp/x", since=None, limit=1)
     assert (
         commits.read_commits(None, revision="abc", since=None).problem == "no local repository for this app"
     )

@@ -10,7 +10,7 @@ import pytest
 from driftcases import LIVE, git, write
 
 from leitplanke.core.problems import UsageError
-from leitplanke.delivery import drift, driftloading, gitrevisions
+from leitplanke.delivery import drift, driftloading, gitrepos
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders Kustomize")
 
@@ -100,7 +100,7 @@ def test_an_object_git_holds_that_is_not_live_is_missing(repo: Path, tmp_path: P
 
 def test_an_unknown_revision_is_gits_own_error(repo: Path) -> None:
     with pytest.raises(
-        gitrevisions.GitFailed, match=r"git archive nope exited with 128: fatal: not a valid object name"
+        gitrepos.GitError, match=r"git archive nope exited with 128: fatal: not a valid object name"
     ):
         driftloading.load_desired(repo=str(repo), revision="nope", path="apps/plain")
 

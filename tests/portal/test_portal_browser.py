@@ -68,7 +68,7 @@ def served(tmp_path: Path, audit_keys: Any) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'portal.db'}"
     database = databases.Database(url, audit=audit_keys)
     databases.upgrade(database)
-    db.seed_demo(database, examples=REPO / "examples")
+    db.seed_demo(database, examples=REPO / "examples", data_dir=tmp_path / "data")
     now = datetime.now(UTC)
     for login, role, team in USERS:
         portalusers.put_user(

@@ -269,3 +269,47 @@ def test_a_restarted_service_records_a_change_whose_commit_reached_git_before_a_
         pushed,
         "system",
     )
+
+
+def test_the_environments_show_their_change_control_and_a_put_without_it_keeps_it(api: Api) -> None:
+    control = {
+        "approvals": {
+            "required": 1,
+            "expiresAfter": "24h",
+            "secondTeam": "",
+            "secondTeamKinds": [
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+                "NetworkPolicy",
+                "ValidatingWebhookConfiguration",
+                "MutatingWebhookConfiguration",
+            ],
+        },
+        "syncWindows": [
+            {"kind": "allow", "schedule": "0 8 * * 1-5", "duration": "9h", "timeZone": "Europe/Berlin"}
+        ],
+        "failureMode": "closed",
+        "gitops": {"repository": str(api.remote), "branch": "main", "path": "envs/prod"},
+    }
+    partial = {"name": "prod", "enforcement": "warn", "requiresApproval": True}
+    answer = api.call("PUT", "/environments/prod", "admin", json=partial)
+    assert answer.json() == {"name": "prod", "outcome": "updated"}
+    shown = {env["name"]: env for env in api.call("GET", "/environments", "viewer").json()}
+    assert shown["prod"] == {
+        "name": "prod",
+        "enforcement": "warn",
+        "requiresApproval": True,
+        "changeControl": control,
+    }
+    # sent, it replaces the stored one (a full replacement: what it leaves out takes the defaults)
+    replaced = {**partial, "changeControl": {"approvals": {"required": 2}}}
+    assert api.call("PUT", "/environments/prod", "admin", json=replaced).json()["outcome"] == "updated"
+    shown = {env["name"]: env for env in api.call("GET", "/environments", "viewer").json()}
+    assert shown["prod"]["changeControl"] == {
+        **control,
+        "approvals": {**control["approvals"], "required": 2},
+        "syncWindows": [],
+        "gitops": None,
+    }

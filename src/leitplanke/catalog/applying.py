@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leitplanke.catalog import entities
+from leitplanke.catalog import changecontrols, entities
 from leitplanke.governance import auditing, errors
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
@@ -79,14 +79,20 @@ def put_environment(
     actor: str,
     now: datetime,
     must_be_new: bool = False,
+    keep_change_control: bool = False,
 ) -> str:
-    """Create or update one entity ("created", "updated", "unchanged"); ``must_be_new``: create only."""
+    """Create or update one entity ("created", "updated", "unchanged"); ``must_be_new``: create only.
+    ``keep_change_control``: an existing environment keeps its stored change control (an API ``PUT``
+    that does not name one: a partial update never resets the approval rules silently)."""
     if spec.enforcement not in entities.ENFORCEMENT_MODES:
         raise errors.Invalid("use audit, warn or enforce", field="enforcement")
     with database.transaction() as session:
         chain = auditing.Chain(session)
-        if must_be_new and repositories.environment_by_name(session, spec.name) is not None:
+        current = repositories.environment_by_name(session, spec.name)
+        if must_be_new and current is not None:
             raise errors.Conflict(f"environment {spec.name!r} exists already", field="name")
+        if keep_change_control and current is not None:
+            spec = replace(spec, change_control=changecontrols.from_stored(current.change_control))
         outcome = _put_environment(session, chain, spec, actor=actor, now=now)
         chain.flush()
     return outcome

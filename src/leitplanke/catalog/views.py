@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from leitplanke.catalog import changecontrols
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import App
@@ -26,7 +27,13 @@ def snapshot(database: Database) -> dict[str, Sequence[dict[str, Any]]]:
             "teams": [{"name": t.name, "title": t.title} for t in repositories.list_teams(session)],
             "apps": [_app_dict(app, team) for app, team in repositories.list_apps(session)],
             "environments": [
-                {"name": e.name, "enforcement": e.enforcement, "requiresApproval": e.requires_approval}
+                {
+                    "name": e.name,
+                    "enforcement": e.enforcement,
+                    "requiresApproval": e.requires_approval,
+                    # the stored form, defaults filled in: what a PUT that names no changeControl keeps
+                    "changeControl": changecontrols.from_stored(e.change_control).as_dict(),
+                }
                 for e in repositories.list_environments(session)
             ],
         }

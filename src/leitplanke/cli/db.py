@@ -91,8 +91,9 @@ def seed_demo_command(
     database: DatabaseOpt = None,
     examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
 ) -> None:
-    """Load the demo catalog (2 teams, 3 apps, dev, prod), scans of the examples and four weeks of
-    deployments and incidents in prod; print an admin token and the portal's demo users."""
+    """Load the demo catalog (2 teams, 3 apps, dev, prod), scans of the examples, four weeks of
+    deployments and incidents in prod and a few change requests (one waiting for bob's approval); print
+    an admin token and the portal's demo users."""
     opened = servicecommands.open_database(database)
     token = seed_demo(opened, examples=Path(examples))
     typer.echo(f"platform-admin token (shown once): {token}")
@@ -100,10 +101,11 @@ def seed_demo_command(
         typer.echo(line)
 
 
-def seed_demo(database: databases.Database, *, examples: Path) -> str:
-    """Apply the demo catalog, ingest scans of ``examples/good`` and ``examples/bad``; the admin token."""
+def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | None = None) -> str:
+    """Apply the demo catalog, ingest scans of ``examples/good`` and ``examples/bad``, four weeks of
+    delivery history and a few change requests in prod (``demochanges``); the admin token."""
     from leitplanke import catalog
-    from leitplanke.cli import gathering, scan
+    from leitplanke.cli import demochanges, gathering, scan
     from leitplanke.governance import access, findings
     from leitplanke.settings import load_settings
 
@@ -139,6 +141,16 @@ def seed_demo(database: databases.Database, *, examples: Path) -> str:
         )
         typer.echo(f"scan of {folder}/ as {app} in {env}: {outcome.findings} findings", err=True)
     _seed_delivery_history(database, now=now)
+    seeded = demochanges.seed_changes(
+        database,
+        policy_set=policy_set,
+        template=(examples / "good" / "deployment.yaml").read_text(encoding="utf-8"),
+        data_dir=data_dir or load_settings().data_dir,  # the service's: its writer finds the same copies
+        now=now,
+    )
+    if seeded is not None:
+        states = ", ".join(f"{change} {state}" for state, change in seeded.changes.items())
+        typer.echo(f"change requests in prod (GitOps repository {seeded.repository}): {states}", err=True)
     created = access.create_token(
         database,
         subject="user:demo-admin",

@@ -1,8 +1,8 @@
 """Change requests: the states as one transition table, the views, and the use cases of one step each.
 
 draft → submitted → approved / rejected → applied → deployed / failed, plus expired and cancelled.
-``proposing`` creates and edits changes, ``approvals`` approves them, ``gitops`` applies them; the
-deployment events (h15b) call ``mark_deployed`` / ``mark_failed`` by commit. Every step is audited.
+``proposing`` creates and edits changes, ``approvals`` approves them, ``gitops`` applies them;
+``deployments.record_deployment`` moves them on by commit (``follow_deployment``). Every step is audited.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ TRANSITIONS: Mapping[tuple[str, str], str] = MappingProxyType(
         (APPROVED, "cancel"): CANCELLED,
         (APPLIED, "deploy"): DEPLOYED,
         (APPLIED, "fail"): FAILED,
+        (FAILED, "deploy"): DEPLOYED,  # a failed sync retried: the same commit went live after all
     }
 )
 
@@ -260,12 +261,70 @@ def _finish(
         row = changerecords.change_by_commit(session, commit_sha)
         if row is None:
             return None
-        found = find(session, row.id)
-        if row.status == APPLIED:
-            row.finished_at = now
-            chain = auditing.Chain(session)
-            step(session, chain, row, event=event, actor=actor, now=now, details={"commit": commit_sha})
-            chain.flush()
-        elif row.status != TRANSITIONS[(APPLIED, event)]:
+        moved = _finish_row(session, row, event=event, actor=actor, now=now, details={"commit": commit_sha})
+        if not moved and row.status != TRANSITIONS[(APPLIED, event)]:
             raise errors.Conflict(f"change {row.id} is {row.status}: it cannot be marked {event}ed")
-        return view_of(session, found, now=now)
+        return view_of(session, find(session, row.id), now=now)
+
+
+def _finish_row(
+    session: Session, row: ChangeRequest, *, event: str, actor: str, now: datetime, details: dict[str, Any]
+) -> bool:
+    """Move an applied (or, to deployed, a failed) change by ``event``; False when it is not such a one."""
+    if (row.status, event) not in {(APPLIED, "deploy"), (APPLIED, "fail"), (FAILED, "deploy")}:
+        return False
+    row.finished_at = now
+    chain = auditing.Chain(session)
+    step(session, chain, row, event=event, actor=actor, now=now, details=details)
+    chain.flush()
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedCommit:
+    """The commit a change was applied as: a deployment of it is the change going live."""
+
+    change_id: int
+    app: str
+    env: str
+    sha: str
+    committed_at: datetime  # the writer commits with the clock's time (``applied_at``)
+    reverts: int | None  # the change it reverts: its deployment is a rollback
+
+
+def applied_commit(database: Database, sha: str) -> AppliedCommit | None:
+    """The change whose GitOps commit is ``sha``; None for a revision made outside change control."""
+    with database.reading() as session:
+        row = changerecords.change_by_commit(session, sha)
+        if row is None or row.commit_sha is None or row.applied_at is None:
+            return None
+        _, app, env, _ = find(session, row.id)
+        return AppliedCommit(
+            change_id=row.id,
+            app=app,
+            env=env,
+            sha=row.commit_sha,
+            committed_at=row.applied_at,
+            reverts=row.reverts_id,
+        )
+
+
+def follow_deployment(
+    session: Session,
+    sha: str,
+    *,
+    scope: tuple[int, int],
+    succeeded: bool,
+    actor: str,
+    now: datetime,
+    deployment_id: int,
+) -> int | None:
+    """In the deployment's own transaction: the change applied as ``sha`` to the (app id, env id)
+    ``scope`` becomes deployed (or failed). The id of the change moved; None when none moved (no such
+    change, one of another app or environment, or it is there already)."""
+    row = changerecords.change_by_commit(session, sha)
+    if row is None or (row.app_id, row.env_id) != scope:
+        return None
+    event = "deploy" if succeeded else "fail"
+    details = {"commit": sha, "deployment": deployment_id}
+    return row.id if _finish_row(session, row, event=event, actor=actor, now=now, details=details) else None

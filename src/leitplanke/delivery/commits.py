@@ -2,7 +2,7 @@
 
 ``deployments.record_deployment`` asks ``read_commits`` when an event does not list its commits; the
 history is read from the app's repository (a local path or ``file://`` URL in the catalog, or a
-mirror ``<mirrors>/<app>``) through ``gitlogs``. Reading failures are values, never a lost deployment.
+mirror ``<mirrors>/<app>``) through ``gitrepos``. Reading failures are values, never a lost deployment.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from leitplanke.delivery import deliveryevents, gitlogs
+from leitplanke.delivery import deliveryevents, gitrepos
 
 MAX_COMMITS = 10_000  # a deployment that brings more is cut (the newest kept)
 
@@ -38,8 +38,8 @@ def read_commits(repository: Path | None, *, revision: str, since: str | None) -
     if repository is None:
         return CommitsRead((), problem="no local repository for this app")
     try:
-        logged = gitlogs.commits_between(repository, revision=revision, since=since, limit=MAX_COMMITS)
-    except gitlogs.GitLogError as exc:
+        logged = gitrepos.commits_between(repository, revision=revision, since=since, limit=MAX_COMMITS)
+    except gitrepos.GitError as exc:
         return CommitsRead((), problem=str(exc))
     commits = tuple(deliveryevents.CommitTime(sha=c.sha, committed_at=c.committed_at) for c in logged)
     return CommitsRead(commits[::-1])

@@ -1,21 +1,22 @@
 """Recording deployments: one row per (app, environment, revision), from any delivery event.
 
-Called by ``service.delivering`` (Argo CD, Flux, CI webhooks), by the demo seed and by tests; the
-GitOps writer's ``mark_deployed`` is linked to it at merge. One transaction per event, its audit
-record inside; the same event twice changes nothing (``next_outcome`` is the whole state machine).
+Called by ``service.delivering`` (Argo CD, Flux, CI webhooks), by the demo seed and by tests. A revision
+that is a change's GitOps commit moves that change applied → deployed (or failed) in the same
+transaction, its commit is the deployment's commit and a revert change's deployment is a rollback. One
+transaction per event, its audit records inside; the same event twice changes nothing (``next_outcome``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
 from sqlalchemy.orm import Session
 
-from leitplanke.delivery import commits as commitreading
+from leitplanke.delivery import changes, commits as commitreading, deliveryevents
 from leitplanke.delivery.deliveryevents import FAILED, SUCCEEDED, DeploymentEvent
 from leitplanke.governance import auditing, errors
 from leitplanke.store import deliveries, repositories
@@ -56,6 +57,7 @@ class Recorded:
     status: str
     commits: int
     problem: str = ""  # why no commits were read, if none were
+    change: int | None = None  # the change this event moved to deployed or failed
 
 
 def next_outcome(stored: Deployment | None, status: str, *, latest: Deployment | None, at: datetime) -> str:
@@ -85,7 +87,18 @@ def record_deployment(
     may then both count commits since the same earlier revision)."""
     at = event.time or now
     read = commitreading.CommitsRead(event.commits or ())
-    if event.commits is None and event.status == SUCCEEDED:
+    linked = changes.applied_commit(database, event.revision)
+    if linked is not None and (linked.app, linked.env) != (event.app, event.env):
+        linked = None  # another app's or environment's change: this event is not it going live
+    if linked is not None:
+        # the writer's commit: lead time counts from it; a revert change going live is a rollback
+        rollback = event.rollback or linked.reverts is not None
+        commits = event.commits or (
+            deliveryevents.CommitTime(sha=linked.sha, committed_at=linked.committed_at),
+        )
+        event = replace(event, rollback=rollback, commits=commits)
+        read = commitreading.CommitsRead(commits)
+    elif event.commits is None and event.status == SUCCEEDED:
         repository, since = _history_source(database, event, at=at, mirrors=mirrors)
         read = read_commits(repository, event.revision, since)
     with database.transaction() as session:
@@ -100,6 +113,18 @@ def record_deployment(
         session.flush()
         if outcome not in (DUPLICATE, STALE):
             _audit(session, row, event, outcome=outcome, actor=actor, now=now)
+        moved = None
+        if linked is not None and outcome != STALE:
+            succeeded = row.status == SUCCEEDED
+            moved = changes.follow_deployment(
+                session,
+                event.revision,
+                scope=(app, env),
+                succeeded=succeeded,
+                actor=actor,
+                now=now,
+                deployment_id=row.id,
+            )
         return Recorded(
             outcome=outcome,
             deployment_id=row.id,
@@ -109,6 +134,7 @@ def record_deployment(
             status=row.status,
             commits=row.commits,
             problem=read.problem,
+            change=moved,
         )
 
 

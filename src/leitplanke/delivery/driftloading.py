@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from leitplanke.core.documents import Document, Origin
 from leitplanke.core.problems import Problem, UsageError
-from leitplanke.delivery import gitrevisions
+from leitplanke.delivery import gitrepos
 from leitplanke.sources import files
 
 
@@ -50,7 +50,7 @@ def load_desired(
     outside it. Relative ``helm_values`` files are read from the repository at ``revision`` too."""
     inside = check_path(path)
     with tempfile.TemporaryDirectory(prefix="leitplanke-drift-") as scratch:
-        tree = gitrevisions.export_revision(repo=repo, revision=revision, into=Path(scratch) / "tree")
+        tree = gitrepos.export_revision(repo=repo, revision=revision, into=Path(scratch) / "tree")
         root = tree / inside
         if not root.exists():
             raise UsageError(f"--path {path!r}: not in {repo} at {revision}")

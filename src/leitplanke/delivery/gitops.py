@@ -132,7 +132,7 @@ def apply_change(
         trailer = f"Change-Id: {changes.change_id_of(change_id)}"
         sha = copy.find_commit(trailer)
         if sha is None:
-            sha = _commit(copy, target, view)
+            sha = _commit(copy, target, view, now=now)
         needed_count = sum(needed.values())
         return _record(
             database, view, sha=sha, needed=needed_count, applier=applier, overridden=overridden, now=now
@@ -156,7 +156,7 @@ def _check_window(
     return True
 
 
-def _commit(copy: gitrepos.WorkingCopy, target: GitTarget, view: changes.ChangeView) -> str:
+def _commit(copy: gitrepos.WorkingCopy, target: GitTarget, view: changes.ChangeView, *, now: datetime) -> str:
     """Commit the change if the branch still has the state it was approved against; push (once more
     after a rejected push, against the new state)."""
     file = file_of(target, view.app)
@@ -167,7 +167,11 @@ def _commit(copy: gitrepos.WorkingCopy, target: GitTarget, view: changes.ChangeV
                 field="diff",
             )
         sha = copy.commit_file(
-            file, view.manifests, author=gitrepos.person_of(view.author_subject), message=commit_message(view)
+            file,
+            view.manifests,
+            author=gitrepos.person_of(view.author_subject),
+            message=commit_message(view),
+            at=now,
         )
         try:
             copy.push()

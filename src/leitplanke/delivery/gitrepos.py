@@ -1,25 +1,42 @@
-"""The ``git`` CLI behind a small class: clone, read, commit, push and find commits of one working copy.
+"""The one adapter to the ``git`` CLI: the writer's working copy, the history reader, the tree export.
 
-The only module that runs ``git``; its failures come out as ``GitError`` (code ``git``) with git's
-own words. Nothing from the user's or the system's git configuration is read. Called by ``gitops``.
+``gitops`` commits and pushes through ``WorkingCopy``; ``commits`` reads a deployment's commits with
+``commits_between``; ``driftloading`` reads a desired state with ``export_revision``. The only module
+that runs ``git`` (``tests/delivery/test_git_adapter.py`` checks it); every failure is a ``GitError``::
+
+    SourceError
+     └── GitError            code ``git``: git missing, a timeout, an unknown revision, git's own words
+          └── PushRejected   code ``git-push-rejected``: the remote branch moved on since the fetch
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
+import tarfile
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any
 
-from leitplanke.core.problems import LeitplankeError
+from leitplanke.core.problems import SourceError, UsageError
 
 TIMEOUT = 120.0  # seconds for one git command (a clone or push over the network)
+LOG_TIMEOUT = 30.0  # reading history on this machine
+EXPORT_TIMEOUT = 300.0  # a clone and archive of a whole tree
 COMMITTER = ("leitplanke", "leitplanke@leitplanke.invalid")
+MAX_EXPORT_BYTES = 512 * 1024 * 1024  # a repository's tree at one revision, unpacked
+_STDERR_CHARS = 2000
+# a revision the history reader passes to git: hex object names and plain ref names, never an option
+_REVISION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._/@{}~^-]{0,199}$")
 
 
-class GitError(LeitplankeError):
-    """A git command failed: the repository cannot be reached, a push was refused, …"""
+class GitError(SourceError):
+    """A git command failed: git is missing, the repository cannot be reached, a push was refused, …"""
 
     code = "git"
 
@@ -115,9 +132,11 @@ class WorkingCopy:
         target = self._inside(file)
         return target.read_text(encoding="utf-8") if target.is_file() else ""
 
-    def commit_file(self, file: str, content: str, *, author: Person, message: str) -> str:
+    def commit_file(
+        self, file: str, content: str, *, author: Person, message: str, at: datetime | None = None
+    ) -> str:
         """Write (or, for empty content, remove) ``file`` and commit it as ``author``, committed and
-        signed off by leitplanke; the new commit's sha."""
+        signed off by leitplanke, dated ``at`` (the caller's clock; None: now); the new commit's sha."""
         target = self._inside(file)
         if content:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +150,9 @@ class WorkingCopy:
             "GIT_COMMITTER_NAME": COMMITTER[0],
             "GIT_COMMITTER_EMAIL": COMMITTER[1],
         }
+        if at is not None:
+            stamp = f"@{int(at.timestamp())} +0000"
+            env |= {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
         self._run(["commit", "--quiet", "--allow-empty", "--signoff", "--no-verify", "-m", message], env=env)
         return self._run(["rev-parse", "HEAD"]).strip()
 
@@ -159,6 +181,130 @@ class WorkingCopy:
         return self._run(["log", "-1", "--format=%an <%ae>|%cn <%ce>", revision]).strip()
 
 
+def init_bare(path: Path, *, branch: str) -> None:
+    """A new, empty bare repository at ``path`` whose HEAD names ``branch`` (a demo's GitOps remote)."""
+    copy = WorkingCopy(path, remote="", branch=branch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    copy._run(["init", "--quiet", "--bare", f"--initial-branch={branch}", str(path)], cwd=path.parent)
+
+
 def _escape(text: str) -> str:
     """``text`` as a literal in git's basic regular expressions."""
     return "".join(f"\\{c}" if c in ".[]*^$\\" else c for c in text)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedCommit:
+    sha: str
+    committed_at: datetime  # the committer time, aware UTC
+
+
+def check_log_revision(revision: str) -> str:
+    if not _REVISION.match(revision) or ".." in revision:
+        raise GitError(f"not a revision git is given: {revision!r}")
+    return revision
+
+
+def commits_between(
+    repository: Path, *, revision: str, since: str | None, limit: int
+) -> tuple[LoggedCommit, ...]:
+    """The commits reachable from ``revision`` but not from ``since`` (only ``revision`` itself when
+    ``since`` is None), newest first, at most ``limit``."""
+    count = 1 if since is None else limit
+    args = ["rev-list", f"--max-count={count}", "--format=%H %ct", check_log_revision(revision)]
+    if since is not None:
+        args.append("^" + check_log_revision(since))
+    output = _read(repository, [*args, "--"])
+    commits = []
+    for line in output.splitlines():
+        if line.startswith("commit "):
+            continue
+        sha, _, stamp = line.partition(" ")
+        commits.append(LoggedCommit(sha=sha, committed_at=datetime.fromtimestamp(int(stamp), UTC)))
+    return tuple(commits)
+
+
+def resolve(repository: Path, revision: str) -> str:
+    """The full object name of a commit (``main``, a short sha, ``main@sha1:…`` already split)."""
+    return _read(
+        repository, ["rev-parse", "--verify", "--quiet", check_log_revision(revision) + "^{commit}"]
+    ).strip()
+
+
+def _read(repository: Path, args: list[str]) -> str:
+    command = ["git", "-C", str(repository), "-c", "core.quotepath=off", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=LOG_TIMEOUT, check=False)
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {args[0]} in {repository} took over {LOG_TIMEOUT:.0f} s") from exc
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        raise GitError(f"git {args[0]} in {repository}: {reason}")
+    return done.stdout
+
+
+def check_revision(revision: str) -> str:
+    """``revision`` when git can only read it as a revision (never as an option), else UsageError."""
+    if not revision or revision.startswith("-") or any(ch.isspace() or ch == "\x00" for ch in revision):
+        raise UsageError(f"--revision {revision!r}: expected a branch, tag or commit")
+    return revision
+
+
+def export_revision(*, repo: str, revision: str, into: Path, git: str = "git") -> Path:
+    """The tree of ``repo`` (a local path or a URL git can clone) at ``revision``, unpacked below ``into``.
+
+    A local repository is read where it is (``git archive``); anything else is cloned bare into a
+    temporary directory first. The archive is unpacked with tarfile's ``data`` filter: no links out of
+    ``into``, no device files, no absolute paths; more than ``MAX_EXPORT_BYTES`` is refused.
+    """
+    check_revision(revision)
+    executable = shutil.which(git)
+    if executable is None:
+        raise GitError(f"{git!r} was not found on PATH; it reads the desired state from Git")
+    with tempfile.TemporaryDirectory(prefix="leitplanke-git-") as scratch:
+        source = repo
+        if not _is_local_repository(repo):
+            source = os.path.join(scratch, "clone.git")
+            _export([executable, "clone", "--quiet", "--bare", "--", repo, source], what=f"git clone {repo}")
+        archive = os.path.join(scratch, "tree.tar")
+        with open(archive, "wb") as stream:
+            _export(
+                [executable, "-C", source, "archive", "--format=tar", f"{revision}^{{tree}}"],
+                what=f"git archive {revision}",
+                stdout=stream,
+            )
+        _unpack(archive, into)
+    return into
+
+
+def _is_local_repository(repo: str) -> bool:
+    return "://" not in repo and not repo.startswith("git@") and os.path.isdir(repo)
+
+
+def _export(args: list[str], *, what: str, stdout: int | IO[Any] = subprocess.PIPE) -> None:
+    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password on a terminal
+    try:
+        completed = subprocess.run(
+            args, stdout=stdout, stderr=subprocess.PIPE, timeout=EXPORT_TIMEOUT, check=False, env=environment
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"{what} did not finish within {EXPORT_TIMEOUT:g} s") from exc
+    except OSError as exc:
+        raise GitError(f"{what}: git could not be run: {exc.strerror or exc}") from exc
+    if completed.returncode != 0:
+        stderr = completed.stderr.decode("utf-8", "replace").strip()[-_STDERR_CHARS:]
+        raise GitError(f"{what} exited with {completed.returncode}: {stderr}")
+
+
+def _unpack(archive: str, into: Path) -> None:
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        if sum(member.size for member in members) > MAX_EXPORT_BYTES:
+            raise GitError(f"the tree is larger than {MAX_EXPORT_BYTES} bytes unpacked")
+        try:
+            tar.extractall(into, members=members, filter="data")
+        except tarfile.FilterError as exc:
+            raise GitError(f"the tree holds a path that leaves its directory: {exc}") from exc

@@ -105,6 +105,8 @@ def _deployment_hook(
                 "status": recorded.status,
                 "commits": recorded.commits,
                 **({"problem": recorded.problem} if recorded.problem else {}),
+                # the change applied as this revision, moved to deployed or failed by this event
+                **({"change": recorded.change} if recorded.change is not None else {}),
             }
         )
 

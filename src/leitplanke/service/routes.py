@@ -185,7 +185,7 @@ def _catalog_routes(router: APIRouter) -> None:
 
     @router.get("/environments", tags=["catalog"])
     def environments(context: ContextDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-        """Every environment and its enforcement (any authenticated caller)."""
+        """Every environment: its enforcement, whether it needs approval, and its change control."""
         authorise(context, principal, "catalog.read", authorising.CATALOG)
         return list(catalog.snapshot(context.database)["environments"])
 
@@ -261,7 +261,12 @@ def _catalog_routes(router: APIRouter) -> None:
             change_control=control,
         )
         outcome = catalog.put_environment(
-            context.database, spec, actor=principal.actor, now=context.clock(), must_be_new=new
+            context.database,
+            spec,
+            actor=principal.actor,
+            now=context.clock(),
+            must_be_new=new,
+            keep_change_control=body.change_control is None,  # a PUT without it keeps the stored one
         )
         return {"name": body.name, "outcome": outcome}
 
@@ -276,7 +281,8 @@ def _catalog_routes(router: APIRouter) -> None:
     def update_environment(
         name: str, body: schemas.EnvironmentIn, context: ContextDep, principal: PrincipalDep
     ) -> dict[str, str]:
-        """Create or update an environment (platform-admin)."""
+        """Create or update an environment (platform-admin). A body without ``changeControl`` keeps the
+        environment's current change control; send it to change it."""
         _same_name(name, body.name)
         return put_environment(body, context, principal, new=False)
 
