@@ -13,10 +13,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from leitplanke import catalog
+from leitplanke.delivery import drift
 from leitplanke.governance import authorising, errors, findingviews, postures, waivers
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
-from leitplanke.service.portal import responding, sessions
+from leitplanke.service.portal import changepages, responding, sessions
 from leitplanke.store import repositories
 
 PAGE_SIZE = 25
@@ -91,6 +92,8 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(
             request,
             "team.html",
+            recent_changes=changepages.recent(context, visitor.principal, team=team),
+            dora=[],  # the slot for DORA figures: filled once delivery.dorametrics lands
             team=team,
             posture=posture,
             apps=apps,
@@ -137,6 +140,8 @@ def add_routes(router: APIRouter) -> None:
             scans=scans,
             scan_pager=pager(total=scan_total, page=history, size=10),
             app_waivers=list(reversed(app_waivers))[:20],
+            recent_changes=changepages.recent(context, visitor.principal, app=app),
+            drift=_drift(context, app=app),
             **chrome(visitor),
         )
 
@@ -195,6 +200,13 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(
             request, "finding.html", finding=view, entry=entry, covering=covering, **chrome(visitor)
         )
+
+
+def _drift(context: Context, *, app: str) -> list[findingviews.FindingView]:
+    """The app's open drift findings (policy ``drift.<kind>``), the newest 20."""
+    where = repositories.FindingFilter(app=app, policy_prefix=drift.POLICY_PREFIX)
+    found = findingviews.page_findings(context.database, where, limit=50, offset=0, now=context.clock())
+    return [f for f in found.items if f.status in repositories.OPEN_STATUSES][:20]
 
 
 def _findings(

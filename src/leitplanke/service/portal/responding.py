@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from leitplanke.governance import errors
+from leitplanke.service import templating
 from leitplanke.service.portal import policyindexes, rendering, sessions
 
 _log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Portal:
 
     pages: rendering.Pages
     policies: policyindexes.PolicyIndex
+    templates: templating.TemplateTools
 
 
 def portal_of(request: Request) -> Portal:
