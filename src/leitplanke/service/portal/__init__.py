@@ -23,6 +23,7 @@ from leitplanke.service.portal import (
     rendering,
     responding,
     signing,
+    signinlimits,
     waiverpages,
 )
 
@@ -34,7 +35,10 @@ ASSETS = {"htmx.min.js": "text/javascript", "portal.css": "text/css"}
 def install(app: FastAPI) -> None:
     """The portal's routes and state on ``app`` (whose ``state.context`` is set)."""
     app.state.portal = responding.Portal(
-        pages=rendering.Pages(), policies=policyindexes.PolicyIndex(), templates=templating.TemplateTools()
+        pages=rendering.Pages(),
+        policies=policyindexes.PolicyIndex(),
+        templates=templating.TemplateTools(),
+        limits=signinlimits.SignInLimits(),
     )
     router = APIRouter(route_class=responding.PortalRoute, include_in_schema=False)
     signing.add_routes(router)
