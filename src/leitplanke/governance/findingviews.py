@@ -37,6 +37,7 @@ class FindingView:
     fixed_at: datetime | None
     sla_due: datetime | None
     overdue: bool
+    file: str = ""  # the manifest file the finding was first reported in
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +111,5 @@ def view_of(
         fixed_at=finding.fixed_at,
         sla_due=finding.sla_due,
         overdue=is_open and finding.sla_due is not None and finding.sla_due < now,
+        file=finding.file,
     )

@@ -37,6 +37,7 @@ class Observation:
     message: str
     failing: bool  # verdict fail; False: a skip that claims a waiver
     waiver: str = ""  # the service waiver that covers it, set by ``resolve``; "" while failing
+    file: str = ""  # the manifest file the result is in, as the upload names it
 
     @property
     def kind(self) -> str:
@@ -106,6 +107,7 @@ def collect(results: Iterable[Result]) -> Observed:
             severity=labels[result.severity],
             message=result.message,
             failing=failing,
+            file=result.location.file[:1000],
         )
     return observed
 

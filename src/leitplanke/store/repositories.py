@@ -262,6 +262,8 @@ def _matching_findings(where: FindingFilter) -> list[Any]:
     for column, value in ((Finding.policy, where.policy), (Finding.severity, where.severity)):
         if value is not None:
             conditions.append(column == value)
+    if where.policy_prefix is not None:
+        conditions.append(Finding.policy.startswith(where.policy_prefix, autoescape=True))
     if where.status is not None:
         conditions.append(Finding.status == where.status)
     if where.overdue_at is not None:

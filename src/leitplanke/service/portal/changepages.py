@@ -32,14 +32,6 @@ def may_approve(context: Context, principal: access.Principal, view: changes.Cha
     return not any(a.approver_subject == principal.subject and a.counts for a in view.approvals)
 
 
-def recent(
-    context: Context, principal: access.Principal, *, team: str | None = None, app: str | None = None
-) -> list[changes.ChangeView]:
-    """The ten newest changes of a team or an app (within what ``principal`` may see)."""
-    where = changerecords.ChangeFilter(app=app, team=team, team_ids=principal.visible_team_ids())
-    return list(reversed(changes.list_changes(context.database, where, now=context.clock())))[:10]
-
-
 def diff_lines(diff: str) -> list[tuple[str, str]]:
     """A unified diff's lines, each with its kind: add, remove, hunk, file or same."""
     kinds = []

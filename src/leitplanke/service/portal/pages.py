@@ -13,12 +13,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from leitplanke import catalog
-from leitplanke.delivery import drift
-from leitplanke.governance import authorising, errors, findingviews, postures, waivers
+from leitplanke.delivery import changes, drift
+from leitplanke.governance import access, authorising, errors, findingviews, postures, waivers
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
-from leitplanke.service.portal import changepages, responding, sessions
-from leitplanke.store import repositories
+from leitplanke.service.portal import responding, sessions
+from leitplanke.store import changerecords, repositories
 
 PAGE_SIZE = 25
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
@@ -92,7 +92,7 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(
             request,
             "team.html",
-            recent_changes=changepages.recent(context, visitor.principal, team=team),
+            recent_changes=recent_changes(context, visitor.principal, team=team),
             dora=[],  # the slot for DORA figures: filled once delivery.dorametrics lands
             team=team,
             posture=posture,
@@ -140,7 +140,7 @@ def add_routes(router: APIRouter) -> None:
             scans=scans,
             scan_pager=pager(total=scan_total, page=history, size=10),
             app_waivers=list(reversed(app_waivers))[:20],
-            recent_changes=changepages.recent(context, visitor.principal, app=app),
+            recent_changes=recent_changes(context, visitor.principal, app=app),
             drift=_drift(context, app=app),
             **chrome(visitor),
         )
@@ -200,6 +200,14 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(
             request, "finding.html", finding=view, entry=entry, covering=covering, **chrome(visitor)
         )
+
+
+def recent_changes(
+    context: Context, principal: access.Principal, *, team: str | None = None, app: str | None = None
+) -> list[changes.ChangeView]:
+    """The ten newest changes of a team or an app (within what ``principal`` may see)."""
+    where = changerecords.ChangeFilter(app=app, team=team, team_ids=principal.visible_team_ids())
+    return list(reversed(changes.list_changes(context.database, where, now=context.clock())))[:10]
 
 
 def _drift(context: Context, *, app: str) -> list[findingviews.FindingView]:
