@@ -159,6 +159,15 @@ class WorkingCopy:
         return self._run(["log", "-1", "--format=%an <%ae>|%cn <%ce>", revision]).strip()
 
 
+def init_bare(path: Path, *, branch: str = "main") -> None:
+    """A bare repository at ``path`` (one there is kept): a local GitOps remote, as the demo's."""
+    if (path / "HEAD").is_file():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    init = ["init", "--quiet", "--bare", f"--initial-branch={branch}", str(path.resolve())]
+    WorkingCopy(path, remote="", branch=branch)._run(init, cwd=path)
+
+
 def _escape(text: str) -> str:
     """``text`` as a literal in git's basic regular expressions."""
     return "".join(f"\\{c}" if c in ".[]*^$\\" else c for c in text)

@@ -68,7 +68,8 @@ def add_routes(router: APIRouter) -> None:
         except gitrepos.GitError as failed:
             message = f"the environment's Git repository could not be read or written ({failed.code})"
             problems.append(ParameterError("$", "gitops", message))
-        status = 422 if problems else 200
+        # a whole page is 422 when a value is wrong; an htmx partial is 200, or htmx would not swap it in
+        status = 422 if problems and not responding.is_partial(request) else 200
         return _page(
             request,
             visitor,
