@@ -109,8 +109,8 @@ def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | 
     parsed, problems = catalog.parse_catalog(DEMO_CATALOG, file="<demo>")
     assert not problems, problems  # the demo catalog is ours
     catalog.apply_catalog(database, parsed, actor="demo", now=now)
-    folder = data_dir if data_dir is not None else load_settings().data_dir
-    put_demo_change_control(database, gitops=folder / "demo-gitops.git")
+    data = data_dir if data_dir is not None else load_settings().data_dir
+    put_demo_change_control(database, gitops=data / "demo-gitops.git")
     gathered = gathering.gather(policy_paths=[], packs=[], waiver_paths=[], config_path=None, now=now)
     policy_set = gathering.compile_gathered(gathered)
     sla_days = load_settings().sla_days
