@@ -142,6 +142,9 @@ def test_submitting_registers_the_app_and_another_user_approves_the_change_from_
     shown = library.client.get(change_url).text
     assert "<dt>Status</dt><dd><strong>submitted</strong></dd>" in shown
     assert "Approve change" not in shown  # the author never approves
+    assert re.findall(r"<dt>Pre-flight</dt><dd>([^<]*)</dd>", shown) == [
+        "enforce mode, 10 documents: 105 checks passed, 0 did not"
+    ]
     assert '<span class="add">+kind: Deployment</span>' in shown
     approver = library.fresh()
     sign_in(approver, "shop-approver")
