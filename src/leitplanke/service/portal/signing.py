@@ -46,25 +46,17 @@ def add_routes(router: APIRouter) -> None:
             answer = _form(request, back=back, message=message, status=429)
             answer.headers["Retry-After"] = str(wait)
             return answer
-        if token:
-            principal = access.authenticate(database, token)
-            if principal is None:
-                limits.failed(login=login, client=client, now=now)
-                _audit(context, "portal.sign-in-failed", login="", client=client, now=now)
-                return _form(request, back=back, message="That API token is unknown or revoked.", status=401)
-            opened = portalsessions.sign_in_token(
-                database, token_id=principal.token_id, now=now, replaces=old_key
-            )
-            who = principal.actor
-        else:
-            user_id = portalusers.check_password(database, login=login, password=form.get("password"))
-            if user_id is None:
-                limits.failed(login=login, client=client, now=now)
-                _audit(context, "portal.sign-in-failed", login=login, client=client, now=now)
-                return _form(request, back=back, message="Wrong login or password.", status=401)
+        found = _principal(context, token=token, login=login, password=form.get("password"))
+        if isinstance(found, str):
+            limits.failed(login=login, client=client, now=now)
+            _audit(context, "portal.sign-in-failed", login=login, client=client, now=now)
+            return _form(request, back=back, message=found, status=401)
+        user_id, token_id, who = found
+        if user_id is not None:
             limits.succeeded(login=login)
             opened = portalsessions.sign_in_user(database, user_id=user_id, now=now, replaces=old_key)
-            who = f"user:{login}"
+        else:
+            opened = portalsessions.sign_in_token(database, token_id=token_id, now=now, replaces=old_key)
         auditing.record(
             database, actor=who, action="portal.sign-in", target="portal", now=now, details={"client": client}
         )
@@ -81,6 +73,21 @@ def add_routes(router: APIRouter) -> None:
         response = RedirectResponse(sessions.SIGN_IN, 303)
         sessions.clear_cookie(response)
         return response
+
+
+def _principal(
+    context: Context, *, token: str, login: str, password: str
+) -> tuple[int | None, int, str] | str:
+    """(user id, token id, actor) of a right token or password; else what the form says."""
+    if token:
+        principal = access.authenticate(context.database, token)
+        if principal is None:
+            return "That API token is unknown or revoked."
+        return None, principal.token_id, principal.actor
+    user_id = portalusers.check_password(context.database, login=login, password=password)
+    if user_id is None:
+        return "Wrong login or password."
+    return user_id, 0, f"user:{login}"
 
 
 def _audit(context: Context, action: str, *, login: str, client: str, now: datetime) -> None:
