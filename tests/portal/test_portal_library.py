@@ -121,9 +121,11 @@ def test_a_valid_form_shows_the_manifests_and_the_pre_flight_as_a_page_and_as_an
     assert "Pre-flight in prod (enforce mode)" in partial.text
 
 
-def _submit(portal: Portal, client: Any, *, title: str = "New payments service", **headers: str) -> Any:
+def _submit(
+    portal: Portal, client: Any, *, title: str = "New payments service", app: str = "payments", **headers: str
+) -> Any:
     data = form_of(
-        client.get(TEMPLATE).text, app="payments", environment="prod", valueStream="commerce", title=title
+        client.get(TEMPLATE).text, app=app, environment="prod", valueStream="commerce", title=title
     )
     return _post(client, {**data, "action": "submit"}, **headers)
 
@@ -165,6 +167,18 @@ def test_submitting_registers_the_app_and_another_user_approves_the_change_from_
     assert applied.status_code == 303
     view = changes.get_change(library.database, change_id, now=NOW)
     assert (view.status, len(view.commit_sha or "")) == ("applied", 40)
+
+
+def test_the_team_home_shows_the_newest_changes_first(library: Portal) -> None:
+    sign_in(library.client, "shop-dev")
+    for app in ("payments", "billing", "ledger"):
+        assert _submit(library, library.client, app=app, title=f"New {app}").status_code == 303
+    shown = library.client.get("/portal/teams/team-shop").text
+    assert re.findall(r'<a href="/portal/changes/\d+">#\d+ ([^<]+)</a>', shown) == [
+        "New ledger",
+        "New billing",
+        "New payments",
+    ]
 
 
 def test_an_htmx_submission_sends_the_browser_to_the_change(library: Portal) -> None:

@@ -206,8 +206,10 @@ def recent_changes(
     context: Context, principal: access.Principal, *, team: str | None = None, app: str | None = None
 ) -> list[changes.ChangeView]:
     """The ten newest changes of a team or an app (within what ``principal`` may see)."""
-    where = changerecords.ChangeFilter(app=app, team=team, team_ids=principal.visible_team_ids())
-    return list(reversed(changes.list_changes(context.database, where, now=context.clock())))[:10]
+    where = changerecords.ChangeFilter(
+        app=app, team=team, team_ids=principal.visible_team_ids(), limit=10, newest_first=True
+    )
+    return changes.list_changes(context.database, where, now=context.clock())
 
 
 def _drift(context: Context, *, app: str) -> list[findingviews.FindingView]:
