@@ -1,7 +1,6 @@
-"""The reading pages: team home and application (with their recent changes; drift on the app's),
-findings (with an htmx partial for filters and pages) and finding detail. Each parses, asks
-``authorising`` (through ``routes.authorise``, as the API does) and renders; who may see what is
-decided there, never here.
+"""The reading pages: team home and app (with recent changes; drift on the app's), findings (htmx
+partials for filters and pages) and finding detail. Each parses, asks ``authorising`` (through
+``routes.authorise``, as the API does) and renders; who may see what is decided there, never here.
 """
 
 from __future__ import annotations
