@@ -68,7 +68,7 @@ def served(tmp_path: Path, audit_keys: Any) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'portal.db'}"
     database = databases.Database(url, audit=audit_keys)
     databases.upgrade(database)
-    db.seed_demo(database, examples=REPO / "examples", data_dir=tmp_path / "data")
+    db.seed_demo(database, examples=REPO / "examples", data_dir=tmp_path)
     now = datetime.now(UTC)
     for login, role, team in USERS:
         portalusers.put_user(
@@ -200,6 +200,80 @@ def test_a_developer_requests_a_waiver_another_user_approves_it_and_an_admin_ver
             expect(page.get_by_role("heading", name="The chain is intact")).to_be_visible()
             expect(page.get_by_role("cell", name="waiver.approved")).to_be_visible()
             visit.check("audit")
+        finally:
+            browser.close()
+    assert visit.violations == {}
+    assert console_errors == []
+
+
+def test_a_newcomer_creates_a_web_service_from_the_library_and_another_user_approves_the_change(
+    served: str,
+) -> None:
+    """The path of ``make run``: the demo's developer picks web-service, types an invalid port first (the
+    error is shown at the field), sees the pre-flight of prod, submits the change; the approver approves
+    it in the inbox and the developer commits it to the demo's GitOps repository."""
+    sync_api = _browser_or_skip()
+    expect = sync_api.expect
+    executable = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    console_errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, timeout=TIMEOUT_MS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            visit = Visit(page, expect)
+
+            visit.sign_in(served, "alice")
+            page.get_by_role("link", name="Service library", exact=True).click()
+            expect(page.get_by_role("heading", name="Service library")).to_be_visible()
+            visit.check("library")
+            page.get_by_role("link", name="HTTP web service").click()
+            expect(page.get_by_role("heading", name="HTTP web service")).to_be_visible()
+            page.get_by_label("Application name").fill("payments")
+            page.get_by_label("Environment", exact=True).select_option("prod")
+            page.get_by_label("Container port (HTTP)").fill("80")
+            page.get_by_role("button", name="Check").click()  # htmx: the form and its result swapped
+            expect(page.get_by_text("must satisfy minimum 1024")).to_be_visible()
+            expect(page.get_by_label("Container port (HTTP)")).to_have_attribute("aria-invalid", "true")
+            visit.check("template-invalid", shot=False)
+
+            page.get_by_label("Container port (HTTP)").fill("8080")
+            page.get_by_label("Change title").fill("A new payments service")
+            page.get_by_role("button", name="Check").click()
+            # the first pre-flight compiles every built-in pack: seconds on a busy machine
+            preflight = page.get_by_role("heading", name="Pre-flight in prod (enforce mode)")
+            expect(preflight).to_be_visible(timeout=TIMEOUT_MS)
+            expect(page.get_by_role("status")).to_contain_text("pass: 0 failing")
+            manifests = page.get_by_role("region", name="Rendered manifests", exact=True)
+            expect(manifests).to_contain_text("kind: Deployment")
+            visit.check("template")
+            page.get_by_role("button", name="Submit as change request").click()
+            change = re.compile(r"^Change #\d+: A new payments service$")
+            expect(page.get_by_role("heading", name=change)).to_be_visible(timeout=TIMEOUT_MS)
+            expect(page.get_by_text("submitted", exact=True)).to_be_visible()
+            change_url = page.url
+            visit.check("change", shot=False)
+            visit.sign_out()
+
+            visit.sign_in(served, "bob")
+            page.get_by_role("link", name="Approvals inbox").click()
+            expect(page.get_by_role("heading", name=re.compile(r"A new payments service$"))).to_be_visible()
+            visit.check("inbox")
+            page.get_by_role("button", name=re.compile(r"^Approve change \d+$")).click()
+            expect(page.get_by_text("approved", exact=True)).to_be_visible()
+            expect(page.get_by_role("listitem").filter(has_text="user:bob for team-platform")).to_be_visible()
+            visit.sign_out()
+
+            visit.sign_in(served, "alice")
+            page.goto(change_url)
+            page.get_by_role("button", name="Apply: commit to the GitOps repository").click()
+            expect(page.get_by_text("applied", exact=True)).to_be_visible()
+            expect(page.get_by_text(re.compile(r"^[0-9a-f]{40}$"))).to_be_visible()
+            visit.check("change-applied")
+            page.get_by_role("link", name="payments", exact=True).click()
+            expect(page.get_by_role("table", name="The newest changes of payments")).to_be_visible()
         finally:
             browser.close()
     assert visit.violations == {}

@@ -15,6 +15,7 @@ from portalpages import (
     ingest,
     many_results,
     request_waiver,
+    shop_results,
     sign_in,
 )
 
@@ -99,6 +100,25 @@ def test_a_finding_shows_the_remediation_text_of_its_built_in_policy(portal: Por
         " container, or set it to false." in text
     )
     assert "Request a waiver" in text
+    assert "File api.yaml Field spec.template.spec.containers[0].securityContext" in text
+
+
+def test_the_findings_list_names_the_file_beside_the_field(portal: Portal) -> None:
+    sign_in(portal.client, "shop-dev")
+    text = _text(portal.client.get("/portal/apps/checkout?severity=medium").text)
+    assert "Deployment shop/api spec.template.spec.containers[0].livenessProbe in api.yaml" in text
+
+
+def test_drift_findings_are_shown_as_drift_on_the_app_page(portal: Portal) -> None:
+    drifted = failure("drift.deployment", "modified", "api", severity="medium", path="spec.replicas")
+    ingest(portal.database, "checkout", [*shop_results(), drifted], when=NOW)
+    sign_in(portal.client, "shop-dev")
+    text = _text(portal.client.get("/portal/apps/checkout").text)
+    drift = text[text.index("Drift Open drift") :]
+    assert re.findall(
+        r"\d+ drift\.deployment Deployment shop/api spec.replicas prod 2026-02-01 12:00 UTC", drift
+    )
+    assert "disallow-privileged" not in drift
 
 
 def test_filters_and_pages_answer_whole_pages_and_htmx_partials(portal: Portal) -> None:

@@ -102,8 +102,9 @@ def seed_demo_command(
 
 
 def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | None = None) -> str:
-    """Apply the demo catalog, ingest scans of ``examples/good`` and ``examples/bad``, four weeks of
-    delivery history and a few change requests in prod (``demochanges``); the admin token."""
+    """Apply the demo catalog (dev committing changes to a Git repository under ``data_dir``, by default
+    the settings'), ingest scans of ``examples/good`` and ``examples/bad``, four weeks of delivery history
+    and a few change requests in prod (``demochanges``, with prod's change control); the admin token."""
     from leitplanke import catalog
     from leitplanke.cli import demochanges, gathering, scan
     from leitplanke.governance import access, findings
@@ -113,6 +114,8 @@ def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | 
     parsed, problems = catalog.parse_catalog(DEMO_CATALOG, file="<demo>")
     assert not problems, problems  # the demo catalog is ours
     catalog.apply_catalog(database, parsed, actor="demo", now=now)
+    data = data_dir if data_dir is not None else load_settings().data_dir
+    put_demo_change_control(database, gitops=data / "demo-gitops.git")
     gathered = gathering.gather(policy_paths=[], packs=[], waiver_paths=[], config_path=None, now=now)
     policy_set = gathering.compile_gathered(gathered)
     sla_days = load_settings().sla_days
@@ -161,6 +164,27 @@ def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | 
         now=now,
     )
     return created.token
+
+
+def put_demo_change_control(database: databases.Database, *, gitops: Path) -> None:
+    """dev under change control (one approval, four eyes), committed to ``gitops``: a bare Git
+    repository created there when there is none. prod's is set with its changes (``demochanges``)."""
+    from leitplanke import catalog
+    from leitplanke.catalog import changecontrols
+    from leitplanke.delivery import gitrepos
+
+    gitrepos.init_bare(gitops)
+    for name, enforcement, approval in (("dev", "audit", False),):
+        target = {"repository": str(gitops.resolve()), "branch": "main", "path": f"envs/{name}"}
+        control, problems = changecontrols.parse_change_control(
+            {"approvals": {"required": 1}, "gitops": target}, where=f"{name}.changeControl"
+        )
+        assert not problems, problems  # the demo's settings are ours
+        spec = catalog.EnvironmentSpec(
+            name=name, enforcement=enforcement, requires_approval=approval, change_control=control
+        )
+        catalog.put_environment(database, spec, actor="demo", now=servicecommands.now())
+    typer.echo(f"changes to dev are committed to the Git repository {gitops}", err=True)
 
 
 # (login, role, team): the portal's demo users; a developer requests waivers, an approver of the same

@@ -28,7 +28,7 @@ def serve_command(
     database = servicecommands.open_database(settings.database_url)
     url = f"http://{host}:{port}"
     if demo:
-        token = db.seed_demo(database, examples=Path("examples"))
+        token = db.seed_demo(database, examples=Path("examples"), data_dir=settings.data_dir)
         users = db.seed_portal_users(database)
         typer.echo(f"leitplanke demo at {url}  (API docs: {url}/docs)")
         typer.echo(f"portal: {url}/portal/  sign in as one of (passwords shown once):")

@@ -181,11 +181,13 @@ class WorkingCopy:
         return self._run(["log", "-1", "--format=%an <%ae>|%cn <%ce>", revision]).strip()
 
 
-def init_bare(path: Path, *, branch: str) -> None:
-    """A new, empty bare repository at ``path`` whose HEAD names ``branch`` (a demo's GitOps remote)."""
-    copy = WorkingCopy(path, remote="", branch=branch)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    copy._run(["init", "--quiet", "--bare", f"--initial-branch={branch}", str(path)], cwd=path.parent)
+def init_bare(path: Path, *, branch: str = "main") -> None:
+    """A bare repository at ``path`` (one there is kept): a local GitOps remote, as the demo's."""
+    if (path / "HEAD").is_file():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    init = ["init", "--quiet", "--bare", f"--initial-branch={branch}", str(path.resolve())]
+    WorkingCopy(path, remote="", branch=branch)._run(init, cwd=path)
 
 
 def _escape(text: str) -> str:

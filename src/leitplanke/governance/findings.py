@@ -285,6 +285,7 @@ def _new_findings(
             "namespace": resource.namespace,
             "name": resource.name,
             "path": item.path,
+            "file": item.file,
             "severity": item.severity,
             "message": item.message,
             "status": status,

@@ -40,6 +40,7 @@ class FindingView:
     overdue: bool
     source: str  # of the scan that reported it last: ci, drift, cluster:<name>, admission
     category: str  # "drift" for drift
+    file: str = ""  # the manifest file the finding was first reported in
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,4 +122,5 @@ def view_of(
         overdue=is_open and finding.sla_due is not None and finding.sla_due < now,
         source=finding.source,
         category=finding.category,
+        file=finding.file,
     )

@@ -38,6 +38,7 @@ class Observation:
     failing: bool  # verdict fail; False: a skip that claims a waiver
     waiver: str = ""  # the service waiver that covers it, set by ``resolve``; "" while failing
     category: str = ""  # the result's: "drift", a pack's "Pod Security", or ""
+    file: str = ""  # the manifest file the result is in, as the upload names it
 
     @property
     def kind(self) -> str:
@@ -108,6 +109,7 @@ def collect(results: Iterable[Result]) -> Observed:
             message=result.message,
             failing=failing,
             category=shared.setdefault(result.category, result.category),
+            file=result.location.file[:1000],
         )
     return observed
 

@@ -36,7 +36,7 @@ class RenderIn(BaseModel):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
-class _Library:
+class TemplateTools:
     """The template library, the sandbox and the pre-flight's compiled packs: built on first use
     (not at start: a service that never renders never pays for them), then shared."""
 
@@ -55,7 +55,7 @@ class _Library:
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    library = _Library()
+    library = TemplateTools()
 
     @router.get("/templates", tags=["templates"])
     def list_templates(context: ContextDep, principal: PrincipalDep) -> list[dict[str, Any]]:

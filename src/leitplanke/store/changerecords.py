@@ -45,6 +45,7 @@ class ChangeFilter:
     status: str | None = None
     team_ids: frozenset[int] | None = None  # None: every team
     limit: int = 200
+    newest_first: bool = False  # the newest ``limit`` (the portal's recent changes); else the oldest
 
 
 def query_changes(session: Session, where: ChangeFilter) -> list[Found]:
@@ -62,7 +63,8 @@ def query_changes(session: Session, where: ChangeFilter) -> list[Found]:
         conditions.append(App.team_id.in_(sorted(where.team_ids)))
     if conditions:
         query = query.where(and_(*conditions))
-    query = query.order_by(ChangeRequest.id).limit(where.limit)
+    order = ChangeRequest.id.desc() if where.newest_first else ChangeRequest.id
+    query = query.order_by(order).limit(where.limit)
     return [(r[0], r[1], r[2], r[3]) for r in session.execute(query)]
 
 

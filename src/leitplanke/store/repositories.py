@@ -224,6 +224,7 @@ class FindingFilter:
     policy: str | None = None
     severity: str | None = None
     status: str | None = None
+    policy_prefix: str | None = None  # policies whose id starts so (drift.)
     overdue_at: datetime | None = None  # only findings still open past their due date at this time
     team_ids: frozenset[int] | None = None  # restrict to these owning teams (access control)
 
@@ -247,6 +248,8 @@ def finding_query(columns: Any, where: FindingFilter) -> Select[Any]:
         query = query.where(Environment.name == where.env)
     if where.policy is not None:
         query = query.where(Finding.policy == where.policy)
+    if where.policy_prefix is not None:
+        query = query.where(Finding.policy.startswith(where.policy_prefix, autoescape=True))
     if where.severity is not None:
         query = query.where(Finding.severity == where.severity)
     if where.status is not None:
@@ -276,6 +279,8 @@ def _matching_findings(where: FindingFilter) -> list[Any]:
     for column, value in ((Finding.policy, where.policy), (Finding.severity, where.severity)):
         if value is not None:
             conditions.append(column == value)
+    if where.policy_prefix is not None:
+        conditions.append(Finding.policy.startswith(where.policy_prefix, autoescape=True))
     if where.status is not None:
         conditions.append(Finding.status == where.status)
     if where.overdue_at is not None:

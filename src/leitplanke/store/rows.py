@@ -124,6 +124,8 @@ class Finding(Row):
     namespace: Mapped[str] = mapped_column(String(253))
     name: Mapped[str] = mapped_column(String(253))
     path: Mapped[str] = mapped_column(String(1000))
+    # the manifest file of the scan that first reported it ("" when the upload named none) (0015)
+    file: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     severity: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10))  # new | open | fixed | reopened | waived

@@ -2,7 +2,8 @@
 with a local user or an API token, every page authorised as the API is (``governance.authorising``).
 
 ``install(app)`` is called by ``service.apps.create_app``; the pages live in ``pages``, ``waiverpages``,
-``auditpages`` and ``signing``, sessions and forms in ``sessions`` and ``forms``.
+``auditpages``, ``librarypages``, ``changepages`` and ``signing``, sessions and forms in ``sessions``
+and ``forms``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 
+from leitplanke.service import templating
 from leitplanke.service.portal import (
     auditpages,
+    changepages,
+    librarypages,
     pages,
     policyindexes,
     rendering,
     responding,
     signing,
+    signinlimits,
     waiverpages,
 )
 
@@ -29,12 +34,19 @@ ASSETS = {"htmx.min.js": "text/javascript", "portal.css": "text/css"}
 
 def install(app: FastAPI) -> None:
     """The portal's routes and state on ``app`` (whose ``state.context`` is set)."""
-    app.state.portal = responding.Portal(pages=rendering.Pages(), policies=policyindexes.PolicyIndex())
+    app.state.portal = responding.Portal(
+        pages=rendering.Pages(),
+        policies=policyindexes.PolicyIndex(),
+        templates=templating.TemplateTools(),
+        limits=signinlimits.SignInLimits(),
+    )
     router = APIRouter(route_class=responding.PortalRoute, include_in_schema=False)
     signing.add_routes(router)
     pages.add_routes(router)
     waiverpages.add_routes(router)
     auditpages.add_routes(router)
+    librarypages.add_routes(router)
+    changepages.add_routes(router)
 
     @router.get("/static/{name}")
     def asset(name: str) -> FileResponse:

@@ -1,6 +1,6 @@
-"""The reading pages: team home, application, findings (with an htmx partial for filters and pages) and
-finding detail. Each parses, asks ``authorising`` (through ``routes.authorise``, as the API does) and
-renders; who may see what is decided there, never here.
+"""The reading pages: team home and app (with recent changes; drift on the app's), findings (htmx
+partials for filters and pages) and finding detail. Each parses, asks ``authorising`` (through
+``routes.authorise``, as the API does) and renders; who may see what is decided there, never here.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from leitplanke import catalog
-from leitplanke.governance import authorising, errors, findingviews, postures, waivers
+from leitplanke.delivery import changes, drift
+from leitplanke.governance import access, authorising, errors, findingviews, postures, waivers
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.portal import responding, sessions
-from leitplanke.store import repositories
+from leitplanke.store import changerecords, repositories
 
 PAGE_SIZE = 25
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
@@ -91,6 +92,8 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(
             request,
             "team.html",
+            recent_changes=recent_changes(context, visitor.principal, team=team),
+            dora=[],  # the slot for DORA figures: filled once delivery.dorametrics lands
             team=team,
             posture=posture,
             apps=apps,
@@ -137,6 +140,8 @@ def add_routes(router: APIRouter) -> None:
             scans=scans,
             scan_pager=pager(total=scan_total, page=history, size=10),
             app_waivers=list(reversed(app_waivers))[:20],
+            recent_changes=recent_changes(context, visitor.principal, app=app),
+            drift=_drift(context, app=app),
             **chrome(visitor),
         )
 
@@ -195,6 +200,23 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(
             request, "finding.html", finding=view, entry=entry, covering=covering, **chrome(visitor)
         )
+
+
+def recent_changes(
+    context: Context, principal: access.Principal, *, team: str | None = None, app: str | None = None
+) -> list[changes.ChangeView]:
+    """The ten newest changes of a team or an app (within what ``principal`` may see)."""
+    where = changerecords.ChangeFilter(
+        app=app, team=team, team_ids=principal.visible_team_ids(), limit=10, newest_first=True
+    )
+    return changes.list_changes(context.database, where, now=context.clock())
+
+
+def _drift(context: Context, *, app: str) -> list[findingviews.FindingView]:
+    """The app's open drift findings (policy ``drift.<kind>``), the newest 20."""
+    where = repositories.FindingFilter(app=app, policy_prefix=drift.POLICY_PREFIX)
+    found = findingviews.page_findings(context.database, where, limit=50, offset=0, now=context.clock())
+    return [f for f in found.items if f.status in repositories.OPEN_STATUSES][:20]
 
 
 def _findings(

@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from leitplanke.governance import errors
-from leitplanke.service.portal import policyindexes, rendering, sessions
+from leitplanke.service import templating
+from leitplanke.service.portal import policyindexes, rendering, sessions, signinlimits
 
 _log = logging.getLogger(__name__)
 STATUS = {"not-found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
@@ -42,6 +43,8 @@ class Portal:
 
     pages: rendering.Pages
     policies: policyindexes.PolicyIndex
+    templates: templating.TemplateTools
+    limits: signinlimits.SignInLimits
 
 
 def portal_of(request: Request) -> Portal:

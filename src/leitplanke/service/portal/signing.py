@@ -2,14 +2,18 @@
 
 The sign-in form comes with a session of its own (its CSRF token, nobody's rights); a successful
 sign-in ends that session and opens a new one with a new key, so a key planted before is worthless.
+Failures are limited per login and client address (``signinlimits``); sign-ins and failures are audited.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from leitplanke.governance import access, portalsessions, portalusers
+from leitplanke.governance import access, auditing, portalsessions, portalusers
+from leitplanke.service.contexts import Context
 from leitplanke.service.portal import forms, responding, sessions
 
 
@@ -32,20 +36,30 @@ def add_routes(router: APIRouter) -> None:
         old_key = request.cookies.get(sessions.COOKIE)
         back = sessions.safe_back(form.get("next"))
         token = form.get("token").strip()
-        if token:
-            principal = access.authenticate(database, token)
-            if principal is None:
-                return _form(request, back=back, message="That API token is unknown or revoked.", status=401)
-            opened = portalsessions.sign_in_token(
-                database, token_id=principal.token_id, now=now, replaces=old_key
-            )
-        else:
-            user_id = portalusers.check_password(
-                database, login=form.get("login"), password=form.get("password")
-            )
-            if user_id is None:
-                return _form(request, back=back, message="Wrong login or password.", status=401)
+        login = "" if token else form.get("login")[:100]
+        client = request.client.host if request.client is not None else "unknown"
+        limits = responding.portal_of(request).limits
+        wait = limits.refused(login=login, client=client, now=now)
+        if wait:
+            _audit(context, "portal.sign-in-limited", login=login, client=client, now=now)
+            message = f"Too many failed sign-ins: try again in {-(-wait // 60)} minutes."
+            answer = _form(request, back=back, message=message, status=429)
+            answer.headers["Retry-After"] = str(wait)
+            return answer
+        found = _principal(context, token=token, login=login, password=form.get("password"))
+        if isinstance(found, str):
+            limits.failed(login=login, client=client, now=now)
+            _audit(context, "portal.sign-in-failed", login=login, client=client, now=now)
+            return _form(request, back=back, message=found, status=401)
+        user_id, token_id, who = found
+        if user_id is not None:
+            limits.succeeded(login=login)
             opened = portalsessions.sign_in_user(database, user_id=user_id, now=now, replaces=old_key)
+        else:
+            opened = portalsessions.sign_in_token(database, token_id=token_id, now=now, replaces=old_key)
+        auditing.record(
+            database, actor=who, action="portal.sign-in", target="portal", now=now, details={"client": client}
+        )
         response = RedirectResponse(back, 303)
         sessions.set_cookie(response, opened, now=now)
         return response
@@ -59,6 +73,29 @@ def add_routes(router: APIRouter) -> None:
         response = RedirectResponse(sessions.SIGN_IN, 303)
         sessions.clear_cookie(response)
         return response
+
+
+def _principal(
+    context: Context, *, token: str, login: str, password: str
+) -> tuple[int | None, int, str] | str:
+    """(user id, token id, actor) of a right token or password; else what the form says."""
+    if token:
+        principal = access.authenticate(context.database, token)
+        if principal is None:
+            return "That API token is unknown or revoked."
+        return None, principal.token_id, principal.actor
+    user_id = portalusers.check_password(context.database, login=login, password=password)
+    if user_id is None:
+        return "Wrong login or password."
+    return user_id, 0, f"user:{login}"
+
+
+def _audit(context: Context, action: str, *, login: str, client: str, now: datetime) -> None:
+    """A failed or refused sign-in in the audit log: the login tried (never the password) and from where."""
+    details = {"login": login, "client": client}
+    auditing.record(
+        context.database, actor="anonymous", action=action, target="portal", now=now, details=details
+    )
 
 
 def _form(request: Request, *, back: str, message: str, status: int) -> Response:
