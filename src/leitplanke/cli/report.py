@@ -45,7 +45,7 @@ def report_command(
     """Write the report of SCOPE over PERIOD."""
     from leitplanke import settings as settings_module
     from leitplanke.governance import errors
-    from leitplanke.insights import kpis, reportdata, scopes, views
+    from leitplanke.insights import deliverymeasures, kpis, reportdata, scopes, views
 
     if fmt not in ("json", "md", "html", "pdf"):
         raise UsageError(f"--format is json, md, html or pdf, not {fmt!r}")
@@ -70,7 +70,9 @@ def report_command(
         pairs = namespace_app or []
         cost, external = _cost(url, settings, asked=asked, apps=apps, teams=history.teams, pairs=pairs)
         asked = views.Asked(asked.scope, asked.now, asked.period, asked.kpis, asked.sla_days, external)
-    extras = reportdata.Extras(controls=_controls(asked), cost=cost)
+    asked = views.with_delivery(db, asked, history)
+    dora = deliverymeasures.scope_figures(db, asked.scope, now=asked.now, period=asked.period)
+    extras = reportdata.Extras(controls=_controls(asked), cost=cost, dora=dora)
     data = reportdata.build_report(history, apps, asked, extras)
     if alert:
         _queue_alerts(db, settings, history=history, apps=apps, asked=asked, card=data["kpis"])

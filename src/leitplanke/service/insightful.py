@@ -37,6 +37,7 @@ def api_router() -> APIRouter:
         asked = _asked(context, principal, scope=scope, period=period)
         cache = _cache(request)
         history, apps = views.load_scope(context.database, asked, cache=cache)
+        asked = views.with_delivery(context.database, asked, history, cache=cache)
         return views.scorecard(history, apps, asked, cache=cache)
 
     @router.get("/trends", responses=problems.responses(404, 409))
@@ -63,7 +64,9 @@ def api_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Cloud-native and other apps side by side (the catalog's classes, or those derived from traits)."""
         asked = _asked(context, principal, scope="org", period=period)
-        history, _ = views.load_scope(context.database, asked, cache=_cache(request))
+        cache = _cache(request)
+        history, _ = views.load_scope(context.database, asked, cache=cache)
+        asked = views.with_delivery(context.database, asked, history, cache=cache)
         return views.comparison(history, asked, basis=basis)
 
     return router
