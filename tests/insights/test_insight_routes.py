@@ -144,3 +144,20 @@ def test_the_cached_scorecard_follows_a_new_ingestion(
         ("waiver-ratio", 0.0),
         ("waiver-ratio", None),
     ]
+
+
+def test_the_first_scorecard_after_start_answers_from_the_history_warmed_in_the_background(
+    api: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    client, headers = api
+    cache = client.app.state.insights_history  # type: ignore[attr-defined]
+    assert cache.warmed.wait(timeout=60)
+    computed = cache.computed
+    answer = client.get("/api/v1/insights/scorecard?scope=org&period=30d", headers=headers["admin"])
+    assert answer.status_code == 200
+    assert cache.computed == computed  # nothing replayed or measured for the request
+    assert [line["kpi"] for line in answer.json()["kpis"]][:3] == [
+        "critical-open-over-7d",
+        "sla-adherence",
+        "waiver-ratio",
+    ]

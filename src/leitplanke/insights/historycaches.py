@@ -27,6 +27,8 @@ class HistoryCache:
         # figures derived from the history as of one audit head (the scorecard's measures), by their key:
         # dropped whenever records are appended
         self._derived: dict[Hashable, Any] = {}
+        self.computed = 0  # derived figures computed (not answered from the cache): for the tests
+        self.warmed = threading.Event()  # set once a warm-up (``service.insightful.warm``) is done
 
     def derived(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()``, once per ``key`` for as long as nothing is appended to the history."""
@@ -36,6 +38,7 @@ class HistoryCache:
         value = compute()
         with self._lock:
             self._derived[key] = value
+            self.computed += 1
         return value
 
     def load(self, database: Database, *, until: datetime) -> histories.History:

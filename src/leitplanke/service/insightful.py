@@ -5,6 +5,8 @@ apps; the organisation's figures need platform scope), call ``insights.views``, 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -19,6 +21,7 @@ from leitplanke.store import repositories
 ScopeText = Annotated[str, Query(min_length=3, max_length=110, description="org, team:<name> or app:<name>")]
 PeriodText = Annotated[str, Query(min_length=2, max_length=6, description="30d, 12w, 24h")]
 _ORG = authorising.Resource("insights:org")
+_log = logging.getLogger(__name__)
 
 
 def api_router() -> APIRouter:
@@ -70,6 +73,39 @@ def api_router() -> APIRouter:
         return views.comparison(history, asked, basis=basis)
 
     return router
+
+
+WARM_EVERY_SECONDS = 30.0
+WARM_PERIODS = ("30d",)  # the periods whose org scorecard is kept computed (the portal's and API's default)
+
+
+def warm(context: Context, cache: historycaches.HistoryCache) -> None:
+    """Read what was appended since the last use and compute the org scorecard of ``WARM_PERIODS``: the
+    first request of an instance answers from memory instead of replaying the year."""
+    for period in WARM_PERIODS:
+        asked = views.Asked(
+            scope=scopes.Scope("org"),
+            now=context.clock(),
+            period=scopes.parse_period(period),
+            kpis=_targets(context),
+            sla_days=context.settings.sla_days,
+        )
+        history, apps = views.load_scope(context.database, asked, cache=cache)
+        asked = views.with_delivery(context.database, asked, history, cache=cache)
+        views.scorecard(history, apps, asked, cache=cache)
+    cache.warmed.set()
+
+
+async def warm_periodically(
+    context: Context, cache: historycaches.HistoryCache, *, every: float = WARM_EVERY_SECONDS
+) -> None:
+    """``warm`` at start and every ``every`` seconds after, in a worker thread; failures are logged."""
+    while True:
+        try:
+            await asyncio.to_thread(warm, context, cache)
+        except Exception:  # the edge: the next request computes what warming could not
+            _log.exception("warming the insights history failed")
+        await asyncio.sleep(every)
 
 
 def _cache(request: Request) -> historycaches.HistoryCache:
