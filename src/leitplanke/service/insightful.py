@@ -37,8 +37,8 @@ def api_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Every KPI with value, target, met, trend over the period and the apps that miss it; for the
         organisation one scorecard per team as well."""
-        asked = _asked(context, principal, scope=scope, period=period)
-        cache = _cache(request)
+        asked = asked_for(context, principal, scope=scope, period=period)
+        cache = cache_of(request)
         history, apps = views.load_scope(context.database, asked, cache=cache)
         asked = views.with_delivery(context.database, asked, history, cache=cache)
         return views.scorecard(history, apps, asked, cache=cache)
@@ -53,8 +53,8 @@ def api_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Open findings per severity over time, waiver ratio, new/reopened/fixed per week, recurring
         violations, regressions with a revision and the slowest-to-fix policies."""
-        asked = _asked(context, principal, scope=scope, period=period)
-        history, apps = views.load_scope(context.database, asked, cache=_cache(request))
+        asked = asked_for(context, principal, scope=scope, period=period)
+        history, apps = views.load_scope(context.database, asked, cache=cache_of(request))
         return views.trend_view(history, apps, asked)
 
     @router.get("/comparison", responses=problems.responses(409))
@@ -66,8 +66,8 @@ def api_router() -> APIRouter:
         basis: Literal["catalog", "derived"] = "catalog",
     ) -> dict[str, Any]:
         """Cloud-native and other apps side by side (the catalog's classes, or those derived from traits)."""
-        asked = _asked(context, principal, scope="org", period=period)
-        cache = _cache(request)
+        asked = asked_for(context, principal, scope="org", period=period)
+        cache = cache_of(request)
         history, _ = views.load_scope(context.database, asked, cache=cache)
         asked = views.with_delivery(context.database, asked, history, cache=cache)
         return views.comparison(history, asked, basis=basis)
@@ -108,7 +108,7 @@ async def warm_periodically(
         await asyncio.sleep(every)
 
 
-def _cache(request: Request) -> historycaches.HistoryCache:
+def cache_of(request: Request) -> historycaches.HistoryCache:
     """The instance's history cache, made on first use (two racing first requests make two: harmless)."""
     cache = getattr(request.app.state, "insights_history", None)
     if cache is None:
@@ -117,7 +117,7 @@ def _cache(request: Request) -> historycaches.HistoryCache:
     return cache
 
 
-def _asked(context: Context, principal: Any, *, scope: str, period: str) -> views.Asked:
+def asked_for(context: Context, principal: Any, *, scope: str, period: str) -> views.Asked:
     parsed = scopes.parse_scope(scope)
     span = scopes.parse_period(period)
     routes.authorise(context, principal, *_action(context, parsed))

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 
 from leitplanke.service.portal import (
     auditpages,
+    insightpages,
     pages,
     policyindexes,
     rendering,
@@ -35,6 +36,7 @@ def install(app: FastAPI) -> None:
     pages.add_routes(router)
     waiverpages.add_routes(router)
     auditpages.add_routes(router)
+    insightpages.add_routes(router)
 
     @router.get("/static/{name}")
     def asset(name: str) -> FileResponse:
