@@ -1,5 +1,6 @@
 """`python bench/insights_bench.py`: insights over a year of history for 200 apps (daily scans, 50
-findings each): the org report (target ≤ 10 s) and the scorecard (target ≤ 300 ms), cold and warm.
+findings each): the org report (target ≤ 10 s) and the scorecard (target ≤ 300 ms), cold and warm, in
+process and as the endpoint of a service instance whose history was warmed at start.
 
 The history is written straight into the tables (scans, findings, audit records and their leaves, as
 the ingestion writes them, without the chain's hashes: nothing here verifies them), because 73,000 real
@@ -43,7 +44,9 @@ def seed(database: databases.Database, *, apps: int, days: int, per_app: int, ch
     ]
     catalog.apply_catalog(
         database,
-        catalog.Catalog(teams=teams, apps=app_specs, environments=[catalog.EnvironmentSpec("prod", "enforce")]),
+        catalog.Catalog(
+            teams=teams, apps=app_specs, environments=[catalog.EnvironmentSpec("prod", "enforce")]
+        ),
         actor="bench",
         now=START,
     )
@@ -80,24 +83,73 @@ def seed(database: databases.Database, *, apps: int, days: int, per_app: int, ch
                 policy, rule, _ = POLICIES[f % len(POLICIES)]
                 first, fixed = state[f][1], at if after == "fixed" else None
                 state[f] = (after, first, fixed)
-                body = {"fingerprint": f"{f:064x}", "from": before or None, "to": after, "policy": policy,
-                        "rule": rule, "resource": f"Deployment/{name}/w{f}", "path": ""}
-                leaves.append({"seq": seq, "idx": idx, "body": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()})
-            scans.append({"id": scan_id, "app_id": app_id, "env_id": env_id, "received_at": at, "generated_at": "",
-                          "actor": "bench", "results": per_app, "failing": per_app, "summary": {}})
-            records.append({"seq": seq, "at": at, "actor": "bench", "action": "scan.ingested", "target": f"scan:{scan_id}",
-                            "details": {"app": name, "env": "prod", "scan": scan_id, "leaves": len(changed)},
-                            "prev_hash": "0" * 64, "hash": "0" * 64, "alg": "sha256"})
+                body = {
+                    "fingerprint": f"{f:064x}",
+                    "from": before or None,
+                    "to": after,
+                    "policy": policy,
+                    "rule": rule,
+                    "resource": f"Deployment/{name}/w{f}",
+                    "path": "",
+                }
+                leaves.append(
+                    {"seq": seq, "idx": idx, "body": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()}
+                )
+            scans.append(
+                {
+                    "id": scan_id,
+                    "app_id": app_id,
+                    "env_id": env_id,
+                    "received_at": at,
+                    "generated_at": "",
+                    "actor": "bench",
+                    "results": per_app,
+                    "failing": per_app,
+                    "summary": {},
+                }
+            )
+            records.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor": "bench",
+                    "action": "scan.ingested",
+                    "target": f"scan:{scan_id}",
+                    "details": {"app": name, "env": "prod", "scan": scan_id, "leaves": len(changed)},
+                    "prev_hash": "0" * 64,
+                    "hash": "0" * 64,
+                    "alg": "sha256",
+                }
+            )
     last_at = START + timedelta(days=days - 1)
     for name, app_id in sorted(app_ids.items()):
         for f, (status, first, fixed) in states[name].items():
             policy, rule, severity = POLICIES[f % len(POLICIES)]
-            findings.append({"app_id": app_id, "env_id": env_id, "fingerprint": f"{f:064x}", "policy": policy,
-                             "rule": rule, "api_version": "apps/v1", "kind": "Deployment", "namespace": name,
-                             "name": f"w{f}", "path": "", "severity": severity, "message": "m", "status": status,
-                             "waiver": "", "first_seen": first, "last_seen": last_at, "fixed_at": fixed,
-                             "sla_due": first + timedelta(days=DEFAULT_SLA_DAYS[severity]),
-                             "last_scan_id": last_scan[name], "waived_since": None, "paused_seconds": 0})
+            findings.append(
+                {
+                    "app_id": app_id,
+                    "env_id": env_id,
+                    "fingerprint": f"{f:064x}",
+                    "policy": policy,
+                    "rule": rule,
+                    "api_version": "apps/v1",
+                    "kind": "Deployment",
+                    "namespace": name,
+                    "name": f"w{f}",
+                    "path": "",
+                    "severity": severity,
+                    "message": "m",
+                    "status": status,
+                    "waiver": "",
+                    "first_seen": first,
+                    "last_seen": last_at,
+                    "fixed_at": fixed,
+                    "sla_due": first + timedelta(days=DEFAULT_SLA_DAYS[severity]),
+                    "last_scan_id": last_scan[name],
+                    "waived_since": None,
+                    "paused_seconds": 0,
+                }
+            )
     with database.transaction() as session:
         for table, rows in ((Scan, scans), (AuditRecord, records), (AuditLeaf, leaves), (Finding, findings)):
             for start in range(0, len(rows), 20_000):
@@ -110,6 +162,43 @@ def timed(label: str, work: Any) -> Any:
     value = work()
     print(f"{label}: {(time.perf_counter() - began) * 1000:.0f} ms", flush=True)
     return value
+
+
+def service_calls(database: databases.Database, *, url: str, now: datetime) -> None:
+    """The scorecard endpoint of a new service instance: its history is warmed in the background at
+    start (``service.insightful.warm``), so its first call (the cold one) answers from memory."""
+    from fastapi.testclient import TestClient
+
+    from leitplanke.governance import access
+    from leitplanke.service import create_app
+    from leitplanke.settings import Settings
+
+    token = access.create_token(
+        database,
+        subject="user:bench",
+        name=f"bench-{time.time_ns()}",
+        role="platform-admin",
+        team=None,
+        actor="bench",
+        now=now,
+    ).token
+    headers = {"Authorization": f"Bearer {token}"}
+    app = create_app(Settings(database_url=url, migrate_on_start=False), database=database, clock=lambda: now)
+    began = time.perf_counter()
+    with TestClient(app) as client:
+        app.state.insights_history.warmed.wait(timeout=600)
+        print(
+            f"service start-up warm-up (background): {(time.perf_counter() - began) * 1000:.0f} ms",
+            flush=True,
+        )
+        for label in ("cold: first call of the instance", "warm 1", "warm 2"):
+
+            def call() -> Any:
+                answer = client.get("/api/v1/insights/scorecard?scope=org&period=30d", headers=headers)
+                assert answer.status_code == 200, answer.text
+                return answer
+
+            timed(f"GET /api/v1/insights/scorecard, org ({label})", call)
 
 
 def main() -> None:
@@ -125,12 +214,17 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="insights-bench-"))
     url = args.database or f"sqlite:///{folder}/bench.db"
     keys = auditkeys.load_audit_keys(
-        key_file=folder / "hmac.key", signing_key_file=folder / "signing.pem", checkpoint_dir=folder / "checkpoints"
+        key_file=folder / "hmac.key",
+        signing_key_file=folder / "signing.pem",
+        checkpoint_dir=folder / "checkpoints",
     )
     database = databases.Database(url, audit=keys)
     databases.upgrade(database)
     if not args.seeded:
-        leaves = timed("seed", lambda: seed(database, apps=args.apps, days=args.days, per_app=args.findings, churn=args.churn))
+        leaves = timed(
+            "seed",
+            lambda: seed(database, apps=args.apps, days=args.days, per_app=args.findings, churn=args.churn),
+        )
         print(f"history: {args.apps} apps × {args.days} days, {leaves} transitions", flush=True)
     now = START + timedelta(days=args.days)
     asked = views.Asked(scopes.Scope("org"), now, timedelta(days=30), kpis.default_kpis(), DEFAULT_SLA_DAYS)
@@ -155,6 +249,7 @@ def main() -> None:
         timed(f"scorecard, org and 10 teams (warm {run + 1})", scorecard)
     for run in range(3):
         timed(f"scorecard, history cached, measures computed again ({run + 1})", scorecard_uncached)
+    service_calls(database, url=url, now=now)
     if args.profile:
         import cProfile
         import pstats
