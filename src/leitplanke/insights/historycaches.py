@@ -47,16 +47,18 @@ class HistoryCache:
             appended = histories.load_appended(database, after_seq=self._seq, after_scan=last_scan)
             self._events.extend(appended.events)
             self._scans.extend(appended.scans)
-            findingstates.extend_timelines(self._timelines, appended.events)
+            if appended.events:  # a new dict: a reader in another thread may be iterating the old one
+                self._timelines = dict(self._timelines)
+                findingstates.extend_timelines(self._timelines, appended.events)
             if appended.head != self._seq:
                 self._derived.clear()
             self._seq = appended.head
-            events, scans = self._events, self._scans
+            events, scans, timelines = self._events, self._scans, self._timelines
         return replace(
             appended.catalog,
             until=until,
             events=histories.upto(events, until),
             scans=histories.upto(scans, until),
-            timelines=self._timelines,  # searched by time: later events in them do not count
+            timelines=timelines,  # searched by time: later events in them do not count
             states=None,
         )
