@@ -1,6 +1,7 @@
 """The insights routes under /api/v1/insights: the live scorecard, the policy trends and the cloud-native
 comparison of the organisation, a team or an app. Parse, authorise (a team's viewer reads its team and
-apps; the organisation's figures need platform scope), call ``insights.views``, answer JSON.
+apps; the organisation's figures need platform scope), call ``insights.views``, answer JSON. ``warm``
+keeps the instance's history cache current in the background (``service.apps`` starts it).
 """
 
 from __future__ import annotations
