@@ -161,3 +161,42 @@ def test_the_first_scorecard_after_start_answers_from_the_history_warmed_in_the_
         "sla-adherence",
         "waiver-ratio",
     ]
+
+
+def test_with_prometheus_configured_the_scorecard_measures_each_apps_cost_efficiency(
+    catalog_database: Any, result: Any
+) -> None:
+    from leitplanke.insights import costmeasures, prometheus
+
+    historydata.ingest_history(catalog_database, result)
+    token = access.create_token(
+        catalog_database,
+        subject="user:admin",
+        name="admin",
+        role="platform-admin",
+        team=None,
+        actor="t",
+        now=NOW,
+    ).token
+    settings = Settings(database_url=catalog_database.url, prometheus_url="demo:")
+    app = create_app(settings, database=catalog_database, clock=lambda: NOW)
+    expected = costmeasures.efficiency(
+        "demo:",
+        credentials=prometheus.Credentials(),
+        apps=frozenset({"checkout", "warehouse"}),
+        now=NOW,
+        period=timedelta(days=30),
+    )
+    assert expected is not None and sorted(expected) == ["checkout"]  # the demo has no warehouse namespace
+    usage, request = expected["checkout"]
+    with TestClient(app) as client:
+        answer = client.get(
+            "/api/v1/insights/scorecard?scope=org&period=30d", headers={"Authorization": f"Bearer {token}"}
+        )
+    line = next(k for k in answer.json()["kpis"] if k["kpi"] == "cost-efficiency")
+    assert (line["value"], line["met"], line["missing"], line["note"]) == (
+        round(usage / request, 4),
+        True,
+        [],
+        "",
+    )

@@ -7,13 +7,14 @@ keeps the instance's history cache current in the background (``service.apps`` s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
 from leitplanke.governance import authorising, errors
-from leitplanke.insights import historycaches, kpis, scopes, views
+from leitplanke.insights import costmeasures, histories, historycaches, kpis, prometheus, scopes, views
 from leitplanke.service import problems, routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.routes import ContextDep, PrincipalDep
@@ -41,7 +42,7 @@ def api_router() -> APIRouter:
         asked = asked_for(context, principal, scope=scope, period=period)
         cache = cache_of(request)
         history, apps = views.load_scope(context.database, asked, cache=cache)
-        asked = views.with_delivery(context.database, asked, history, cache=cache)
+        asked = outside_figures(context, asked, history, cache=cache)
         return views.scorecard(history, apps, asked, cache=cache)
 
     @router.get("/trends", responses=problems.responses(404, 409))
@@ -70,10 +71,41 @@ def api_router() -> APIRouter:
         asked = asked_for(context, principal, scope="org", period=period)
         cache = cache_of(request)
         history, _ = views.load_scope(context.database, asked, cache=cache)
-        asked = views.with_delivery(context.database, asked, history, cache=cache)
+        asked = outside_figures(context, asked, history, cache=cache)
         return views.comparison(history, asked, basis=basis)
 
     return router
+
+
+COST_EVERY_MINUTES = 10  # Prometheus is asked for the period's cost at most this often (and per append)
+
+
+def outside_figures(
+    context: Context, asked: views.Asked, history: histories.History, *, cache: historycaches.HistoryCache
+) -> views.Asked:
+    """``asked`` with the figures from outside the findings: DORA from the delivery events and, with a
+    Prometheus configured (or ``demo:``), the cost efficiency of each app."""
+    asked = views.with_delivery(context.database, asked, history, cache=cache)
+    settings = context.settings
+    if not settings.prometheus_url:
+        return asked
+    credentials = prometheus.Credentials(
+        bearer_token=settings.prometheus_token,
+        username=settings.prometheus_user,
+        password=settings.prometheus_password,
+    )
+    now = asked.now
+    bucket = now.replace(minute=now.minute - now.minute % COST_EVERY_MINUTES, second=0, microsecond=0)
+
+    def measure() -> dict[str, tuple[float, float]] | None:
+        apps = frozenset(history.teams)
+        url = settings.prometheus_url
+        return costmeasures.efficiency(url, credentials=credentials, apps=apps, now=now, period=asked.period)
+
+    measured = cache.derived(("cost", bucket, asked.period), measure)
+    if measured is None:
+        return asked
+    return dataclasses.replace(asked, external={**(asked.external or {}), costmeasures.KPI: measured})
 
 
 WARM_EVERY_SECONDS = 30.0
@@ -92,7 +124,7 @@ def warm(context: Context, cache: historycaches.HistoryCache) -> None:
             sla_days=context.settings.sla_days,
         )
         history, apps = views.load_scope(context.database, asked, cache=cache)
-        asked = views.with_delivery(context.database, asked, history, cache=cache)
+        asked = outside_figures(context, asked, history, cache=cache)
         views.scorecard(history, apps, asked, cache=cache)
     cache.warmed.set()
 

@@ -26,7 +26,7 @@ def add_routes(router: APIRouter) -> None:
         asked = insightful.asked_for(context, visitor.principal, scope=chosen, period=period)
         cache = insightful.cache_of(request)
         history, apps = views.load_scope(context.database, asked, cache=cache)
-        asked = views.with_delivery(context.database, asked, history, cache=cache)
+        asked = insightful.outside_figures(context, asked, history, cache=cache)
         card = views.scorecard(history, apps, asked, cache=cache)
         shown = {"scope": chosen, "period": period}
         return responding.page(request, "scorecard.html", card=card, shown=shown, **pages.chrome(visitor))
