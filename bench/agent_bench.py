@@ -36,9 +36,7 @@ def build_objects(count: int, namespaces: int, *, seed: int) -> list[dict[str, A
     seeds = [
         d
         for d in kubeservers.seed_documents(SHARED)
-        if isinstance(d.get("metadata"), dict)
-        and d["metadata"].get("name")
-        and "/" not in str(d.get("kind"))
+        if isinstance(d.get("metadata"), dict) and d["metadata"].get("name") and "/" not in str(d.get("kind"))
         and d.get("kind") not in ("Namespace", "List", "CustomResourceDefinition")
     ]
     chooser = random.Random(seed)
@@ -70,9 +68,8 @@ def serve(connection: Any, count: int, namespaces: int, seed: int) -> None:
             connection.send(_churn(state, keys, rate=rate, seconds=seconds, seed=seed))
 
 
-def _churn(
-    state: kubeservers.State, keys: list[tuple[str, str, str, str]], *, rate: int, seconds: float, seed: int
-) -> int:
+def _churn(state: kubeservers.State, keys: list[tuple[str, str, str, str]], *, rate: int, seconds: float,
+           seed: int) -> int:
     chooser = random.Random(seed + 1)
     changed = 0
     start = time.monotonic()
@@ -81,9 +78,7 @@ def _churn(
         group = api_version.rpartition("/")[0]
         with state.changed:
             kind_type = state.types[(group, kubeservers.plural(kind))]
-            obj = state.objects.get(
-                (group, kind_type.resource, namespace if kind_type.namespaced else "", name)
-            )
+            obj = state.objects.get((group, kind_type.resource, namespace if kind_type.namespaced else "", name))
             if obj is None:
                 continue
             body = copy.deepcopy(obj)
@@ -116,9 +111,7 @@ def main() -> None:
 
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
-    child = context.Process(
-        target=serve, args=(theirs, args.objects, args.namespaces, args.seed), daemon=True
-    )
+    child = context.Process(target=serve, args=(theirs, args.objects, args.namespaces, args.seed), daemon=True)
     child.start()
     url, seeded = ours.recv()
 
@@ -128,18 +121,12 @@ def main() -> None:
     folder = Path(f"/tmp/agent-bench-{child.pid}")
     folder.mkdir(exist_ok=True)
     config = folder / "kubeconfig"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "bench",
-                "clusters": [{"name": "bench", "cluster": {"server": url}}],
-                "users": [{"name": "agent", "user": {"token": kubeservers.TOKEN}}],
-                "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "agent"}}],
-            }
-        )
-    )
+    config.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "bench",
+        "clusters": [{"name": "bench", "cluster": {"server": url}}],
+        "users": [{"name": "agent", "user": {"token": kubeservers.TOKEN}}],
+        "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "agent"}}],
+    }))
     agent = running.Agent(
         running.Options(cluster_name="bench", flush_seconds=2.0, watch_timeout_seconds=3600),
         connection=cluster.connect(kubeconfig=str(config)),

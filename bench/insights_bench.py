@@ -44,9 +44,7 @@ def seed(database: databases.Database, *, apps: int, days: int, per_app: int, ch
     ]
     catalog.apply_catalog(
         database,
-        catalog.Catalog(
-            teams=teams, apps=app_specs, environments=[catalog.EnvironmentSpec("prod", "enforce")]
-        ),
+        catalog.Catalog(teams=teams, apps=app_specs, environments=[catalog.EnvironmentSpec("prod", "enforce")]),
         actor="bench",
         now=START,
     )
@@ -83,73 +81,24 @@ def seed(database: databases.Database, *, apps: int, days: int, per_app: int, ch
                 policy, rule, _ = POLICIES[f % len(POLICIES)]
                 first, fixed = state[f][1], at if after == "fixed" else None
                 state[f] = (after, first, fixed)
-                body = {
-                    "fingerprint": f"{f:064x}",
-                    "from": before or None,
-                    "to": after,
-                    "policy": policy,
-                    "rule": rule,
-                    "resource": f"Deployment/{name}/w{f}",
-                    "path": "",
-                }
-                leaves.append(
-                    {"seq": seq, "idx": idx, "body": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()}
-                )
-            scans.append(
-                {
-                    "id": scan_id,
-                    "app_id": app_id,
-                    "env_id": env_id,
-                    "received_at": at,
-                    "generated_at": "",
-                    "actor": "bench",
-                    "results": per_app,
-                    "failing": per_app,
-                    "summary": {},
-                }
-            )
-            records.append(
-                {
-                    "seq": seq,
-                    "at": at,
-                    "actor": "bench",
-                    "action": "scan.ingested",
-                    "target": f"scan:{scan_id}",
-                    "details": {"app": name, "env": "prod", "scan": scan_id, "leaves": len(changed)},
-                    "prev_hash": "0" * 64,
-                    "hash": "0" * 64,
-                    "alg": "sha256",
-                }
-            )
+                body = {"fingerprint": f"{f:064x}", "from": before or None, "to": after, "policy": policy,
+                        "rule": rule, "resource": f"Deployment/{name}/w{f}", "path": ""}
+                leaves.append({"seq": seq, "idx": idx, "body": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()})
+            scans.append({"id": scan_id, "app_id": app_id, "env_id": env_id, "received_at": at, "generated_at": "",
+                          "actor": "bench", "results": per_app, "failing": per_app, "summary": {}})
+            records.append({"seq": seq, "at": at, "actor": "bench", "action": "scan.ingested", "target": f"scan:{scan_id}",
+                            "details": {"app": name, "env": "prod", "scan": scan_id, "leaves": len(changed)},
+                            "prev_hash": "0" * 64, "hash": "0" * 64, "alg": "sha256"})
     last_at = START + timedelta(days=days - 1)
     for name, app_id in sorted(app_ids.items()):
         for f, (status, first, fixed) in states[name].items():
             policy, rule, severity = POLICIES[f % len(POLICIES)]
-            findings.append(
-                {
-                    "app_id": app_id,
-                    "env_id": env_id,
-                    "fingerprint": f"{f:064x}",
-                    "policy": policy,
-                    "rule": rule,
-                    "api_version": "apps/v1",
-                    "kind": "Deployment",
-                    "namespace": name,
-                    "name": f"w{f}",
-                    "path": "",
-                    "severity": severity,
-                    "message": "m",
-                    "status": status,
-                    "waiver": "",
-                    "first_seen": first,
-                    "last_seen": last_at,
-                    "fixed_at": fixed,
-                    "sla_due": first + timedelta(days=DEFAULT_SLA_DAYS[severity]),
-                    "last_scan_id": last_scan[name],
-                    "waived_since": None,
-                    "paused_seconds": 0,
-                }
-            )
+            findings.append({"app_id": app_id, "env_id": env_id, "fingerprint": f"{f:064x}", "policy": policy,
+                             "rule": rule, "api_version": "apps/v1", "kind": "Deployment", "namespace": name,
+                             "name": f"w{f}", "path": "", "severity": severity, "message": "m", "status": status,
+                             "waiver": "", "first_seen": first, "last_seen": last_at, "fixed_at": fixed,
+                             "sla_due": first + timedelta(days=DEFAULT_SLA_DAYS[severity]),
+                             "last_scan_id": last_scan[name], "waived_since": None, "paused_seconds": 0})
     with database.transaction() as session:
         for table, rows in ((Scan, scans), (AuditRecord, records), (AuditLeaf, leaves), (Finding, findings)):
             for start in range(0, len(rows), 20_000):
@@ -173,31 +122,24 @@ def service_calls(database: databases.Database, *, url: str, now: datetime) -> N
     from leitplanke.service import create_app
     from leitplanke.settings import Settings
 
+    name = f"bench-{time.time_ns()}"
     token = access.create_token(
-        database,
-        subject="user:bench",
-        name=f"bench-{time.time_ns()}",
-        role="platform-admin",
-        team=None,
-        actor="bench",
-        now=now,
+        database, subject="user:bench", name=name, role="platform-admin", team=None, actor="bench", now=now
     ).token
     headers = {"Authorization": f"Bearer {token}"}
     app = create_app(Settings(database_url=url, migrate_on_start=False), database=database, clock=lambda: now)
     began = time.perf_counter()
     with TestClient(app) as client:
         app.state.insights_history.warmed.wait(timeout=600)
-        print(
-            f"service start-up warm-up (background): {(time.perf_counter() - began) * 1000:.0f} ms",
-            flush=True,
-        )
+        took = (time.perf_counter() - began) * 1000
+        print(f"service start-up warm-up (background): {took:.0f} ms", flush=True)
+
+        def call() -> Any:
+            answer = client.get("/api/v1/insights/scorecard?scope=org&period=30d", headers=headers)
+            assert answer.status_code == 200, answer.text
+            return answer
+
         for label in ("cold: first call of the instance", "warm 1", "warm 2"):
-
-            def call() -> Any:
-                answer = client.get("/api/v1/insights/scorecard?scope=org&period=30d", headers=headers)
-                assert answer.status_code == 200, answer.text
-                return answer
-
             timed(f"GET /api/v1/insights/scorecard, org ({label})", call)
 
 
@@ -214,17 +156,12 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="insights-bench-"))
     url = args.database or f"sqlite:///{folder}/bench.db"
     keys = auditkeys.load_audit_keys(
-        key_file=folder / "hmac.key",
-        signing_key_file=folder / "signing.pem",
-        checkpoint_dir=folder / "checkpoints",
+        key_file=folder / "hmac.key", signing_key_file=folder / "signing.pem", checkpoint_dir=folder / "checkpoints"
     )
     database = databases.Database(url, audit=keys)
     databases.upgrade(database)
     if not args.seeded:
-        leaves = timed(
-            "seed",
-            lambda: seed(database, apps=args.apps, days=args.days, per_app=args.findings, churn=args.churn),
-        )
+        leaves = timed("seed", lambda: seed(database, apps=args.apps, days=args.days, per_app=args.findings, churn=args.churn))
         print(f"history: {args.apps} apps × {args.days} days, {leaves} transitions", flush=True)
     now = START + timedelta(days=args.days)
     asked = views.Asked(scopes.Scope("org"), now, timedelta(days=30), kpis.default_kpis(), DEFAULT_SLA_DAYS)
