@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 
 run: install
 	@echo "leitplanke: the governance service on SQLite (./data), seeded with a demo catalog and scans of examples/"
-	$(BIN)/leitplanke serve --demo
+	LEITPLANKE_PROMETHEUS_URL=$${LEITPLANKE_PROMETHEUS_URL:-demo:} $(BIN)/leitplanke serve --demo  # demo: generated runtime series
 
 # examples/bad fails on purpose: exit 1 is what this target shows, not an error of make;
 # 2 and above (a usage or policy error, an internal error) fail the target with their code

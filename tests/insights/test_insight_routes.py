@@ -144,3 +144,59 @@ def test_the_cached_scorecard_follows_a_new_ingestion(
         ("waiver-ratio", 0.0),
         ("waiver-ratio", None),
     ]
+
+
+def test_the_first_scorecard_after_start_answers_from_the_history_warmed_in_the_background(
+    api: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    client, headers = api
+    cache = client.app.state.insights_history  # type: ignore[attr-defined]
+    assert cache.warmed.wait(timeout=60)
+    computed = cache.computed
+    answer = client.get("/api/v1/insights/scorecard?scope=org&period=30d", headers=headers["admin"])
+    assert answer.status_code == 200
+    assert cache.computed == computed  # nothing replayed or measured for the request
+    assert [line["kpi"] for line in answer.json()["kpis"]][:3] == [
+        "critical-open-over-7d",
+        "sla-adherence",
+        "waiver-ratio",
+    ]
+
+
+def test_with_prometheus_configured_the_scorecard_measures_each_apps_cost_efficiency(
+    catalog_database: Any, result: Any
+) -> None:
+    from leitplanke.insights import costmeasures, prometheus
+
+    historydata.ingest_history(catalog_database, result)
+    token = access.create_token(
+        catalog_database,
+        subject="user:admin",
+        name="admin",
+        role="platform-admin",
+        team=None,
+        actor="t",
+        now=NOW,
+    ).token
+    settings = Settings(database_url=catalog_database.url, prometheus_url="demo:")
+    app = create_app(settings, database=catalog_database, clock=lambda: NOW)
+    expected = costmeasures.efficiency(
+        "demo:",
+        credentials=prometheus.Credentials(),
+        apps=frozenset({"checkout", "warehouse"}),
+        now=NOW,
+        period=timedelta(days=30),
+    )
+    assert expected is not None and sorted(expected) == ["checkout"]  # the demo has no warehouse namespace
+    usage, request = expected["checkout"]
+    with TestClient(app) as client:
+        answer = client.get(
+            "/api/v1/insights/scorecard?scope=org&period=30d", headers={"Authorization": f"Bearer {token}"}
+        )
+    line = next(k for k in answer.json()["kpis"] if k["kpi"] == "cost-efficiency")
+    assert (line["value"], line["met"], line["missing"], line["note"]) == (
+        round(usage / request, 4),
+        True,
+        [],
+        "",
+    )

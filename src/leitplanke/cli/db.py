@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -60,6 +61,11 @@ apiVersion: leitplanke.dev/v1
 kind: Environment
 metadata: {name: prod}
 spec: {enforcement: enforce, requiresApproval: true}
+---
+apiVersion: leitplanke.dev/v1
+kind: Environment
+metadata: {name: prod-runtime}
+spec: {enforcement: enforce, requiresApproval: true}
 """
 # (app, environment, examples folder): what the demo scans
 DEMO_SCANS = (
@@ -91,9 +97,10 @@ def seed_demo_command(
     database: DatabaseOpt = None,
     examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
 ) -> None:
-    """Load the demo catalog (2 teams, 3 apps, dev, prod), scans of the examples, four weeks of
-    deployments and incidents in prod and a few change requests (one waiting for bob's approval); print
-    an admin token and the portal's demo users."""
+    """Load the demo catalog (2 teams, 3 apps, dev, prod, prod-runtime), three weeks of scans of the
+    examples, runtime findings of generated series, four weeks of deployments and incidents in prod and
+    a few change requests (one waiting for bob's approval); print an admin token and the portal's demo
+    users."""
     opened = servicecommands.open_database(database)
     token = seed_demo(opened, examples=Path(examples))
     typer.echo(f"platform-admin token (shown once): {token}")
@@ -103,17 +110,20 @@ def seed_demo_command(
 
 def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | None = None) -> str:
     """Apply the demo catalog (dev committing changes to a Git repository under ``data_dir``, by default
-    the settings'), ingest scans of ``examples/good`` and ``examples/bad``, four weeks of delivery history
+    the settings'), ingest scans of ``examples/good`` and ``examples/bad`` (and a history of them in which
+    a policy recurs), the leak detector's findings of generated series, four weeks of delivery history
     and a few change requests in prod (``demochanges``, with prod's change control); the admin token."""
     from leitplanke import catalog
     from leitplanke.cli import demochanges, gathering, scan
     from leitplanke.governance import access, findings
+    from leitplanke.insights import demoseeding
     from leitplanke.settings import load_settings
 
     now = servicecommands.now()
     parsed, problems = catalog.parse_catalog(DEMO_CATALOG, file="<demo>")
     assert not problems, problems  # the demo catalog is ours
-    catalog.apply_catalog(database, parsed, actor="demo", now=now)
+    # the catalog as of four weeks ago: the scan history below begins three weeks ago
+    catalog.apply_catalog(database, parsed, actor="demo", now=now - timedelta(days=DEMO_HISTORY_DAYS))
     data = data_dir if data_dir is not None else load_settings().data_dir
     put_demo_change_control(database, gitops=data / "demo-gitops.git")
     gathered = gathering.gather(policy_paths=[], packs=[], waiver_paths=[], config_path=None, now=now)
@@ -130,6 +140,9 @@ def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | 
             helm_values=[],
             helm_set=[],
         )
+    history = {app: reports["bad"].results for app in DEMO_RECURRING_APPS}
+    demoseeding.seed_scan_history(database, results=history, env="prod", now=now, sla_days=sla_days)
+    typer.echo(f"scan history: {demoseeding.RECURRING_POLICY} fixed and failing again", err=True)
     for app, env, folder in DEMO_SCANS:
         outcome = findings.ingest_scan(
             database,
@@ -143,6 +156,8 @@ def seed_demo(database: databases.Database, *, examples: Path, data_dir: Path | 
             sla_days=sla_days,
         )
         typer.echo(f"scan of {folder}/ as {app} in {env}: {outcome.findings} findings", err=True)
+    runtime, _ = demoseeding.seed_runtime(database, now=now, sla_days=sla_days)
+    typer.echo(f"runtime findings of the generated series: {len(runtime)}", err=True)
     _seed_delivery_history(database, now=now)
     seeded = demochanges.seed_changes(
         database,
@@ -187,6 +202,9 @@ def put_demo_change_control(database: databases.Database, *, gitops: Path) -> No
     typer.echo(f"changes to dev are committed to the Git repository {gitops}", err=True)
 
 
+# the apps whose prod scans of the last three weeks fix a policy and break it again (see seed_demo)
+DEMO_RECURRING_APPS = ("checkout", "node-agent", "legacy-batch")
+
 # (login, role, team): the portal's demo users; a developer requests waivers, an approver of the same
 # team decides them (four eyes), the platform-admin reads the audit trail
 DEMO_USERS = (
@@ -227,8 +245,6 @@ DEMO_HISTORY_DAYS = 28
 def _seed_delivery_history(database: databases.Database, *, now: datetime) -> None:
     """Four weeks of generated deployments, incidents and rollbacks in prod, ending now: ``leitplanke
     dora`` shows real numbers (``delivery.histories``; seeding again adds nothing)."""
-    from datetime import timedelta
-
     from leitplanke.delivery import histories
 
     start = now - timedelta(days=DEMO_HISTORY_DAYS)

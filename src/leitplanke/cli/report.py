@@ -31,6 +31,9 @@ def report_command(
     namespace_app: Annotated[
         list[str] | None, typer.Option("--namespace-app", help="NAMESPACE=APP (default: same names).")
     ] = None,
+    namespace_env: Annotated[
+        list[str] | None, typer.Option("--namespace-env", help="NAMESPACE=ENV: cost per environment.")
+    ] = None,
     charts: Annotated[bool, typer.Option("--charts/--no-charts", help="Charts in HTML and PDF.")] = True,
     at: Annotated[str | None, typer.Option("--at", help="As of this ISO time (default: now).")] = None,
     mail_to: Annotated[
@@ -45,7 +48,7 @@ def report_command(
     """Write the report of SCOPE over PERIOD."""
     from leitplanke import settings as settings_module
     from leitplanke.governance import errors
-    from leitplanke.insights import kpis, reportdata, scopes, views
+    from leitplanke.insights import deliverymeasures, kpis, reportdata, scopes, views
 
     if fmt not in ("json", "md", "html", "pdf"):
         raise UsageError(f"--format is json, md, html or pdf, not {fmt!r}")
@@ -69,8 +72,11 @@ def report_command(
     if url:
         pairs = namespace_app or []
         cost, external = _cost(url, settings, asked=asked, apps=apps, teams=history.teams, pairs=pairs)
+        cost.update(_cost_groups(db, cost.pop("usages"), envs=namespace_env or []))
         asked = views.Asked(asked.scope, asked.now, asked.period, asked.kpis, asked.sla_days, external)
-    extras = reportdata.Extras(controls=_controls(asked), cost=cost)
+    asked = views.with_delivery(db, asked, history)
+    dora = deliverymeasures.scope_figures(db, asked.scope, now=asked.now, period=asked.period)
+    extras = reportdata.Extras(controls=_controls(asked), cost=cost, dora=dora)
     data = reportdata.build_report(history, apps, asked, extras)
     if alert:
         _queue_alerts(db, settings, history=history, apps=apps, asked=asked, card=data["kpis"])
@@ -157,7 +163,7 @@ def _controls(asked: Any) -> dict[str, tuple[str, ...]]:
 def _cost(
     url: str, settings: Any, *, asked: Any, apps: list[str], teams: dict[str, str], pairs: list[str]
 ) -> tuple[dict[str, Any], dict[str, dict[str, tuple[float, float]]]]:
-    from leitplanke.insights import costs, prometheus
+    from leitplanke.insights import costs, demoseries, prometheus
 
     credentials = prometheus.Credentials(
         bearer_token=settings.prometheus_token,
@@ -165,9 +171,14 @@ def _cost(
         password=settings.prometheus_password,
     )
     step = max(60.0, asked.period.total_seconds() / _MAX_POINTS)
-    with prometheus.Prometheus(url, credentials=credentials) as client:
-        start = asked.now - asked.period
-        usages, cpu, memory = costs.load_usage(client, start=start, end=asked.now, step_seconds=step)
+    start = asked.now - asked.period
+    if url == demoseries.URL:  # the demo's generated series, through the same analysis
+        usages, cpu, memory = costs.load_usage(
+            demoseries.DemoSeries(), start=start, end=asked.now, step_seconds=step
+        )
+    else:
+        with prometheus.Prometheus(url, credentials=credentials) as client:
+            usages, cpu, memory = costs.load_usage(client, start=start, end=asked.now, step_seconds=step)
     owners = {u.namespace: u.namespace for u in usages if u.namespace in teams}
     for pair in pairs:
         namespace, sep, app = pair.partition("=")
@@ -195,8 +206,41 @@ def _cost(
         "idle": round(idle, 4),
         "suggestions": [_suggestion(s) for s in suggestions[:_TOP_SUGGESTIONS]],
     }
+    shaped["usages"] = (mine, owners, prices, step)  # popped by the caller: cost per env and value stream
     measures = costs.efficiency_measures(mine, owners=owners, prices=prices, step_seconds=step)
     return shaped, {"cost-efficiency": measures}
+
+
+def _cost_groups(db: Any, measured: Any, *, envs: list[str]) -> dict[str, Any]:
+    """The cost per environment (``--namespace-env``; others "unassigned") and per value stream."""
+    from leitplanke.insights import costs
+    from leitplanke.store import repositories
+
+    usages, owners, prices, step = measured
+    env_of: dict[str, str] = {}
+    for pair in envs:
+        namespace, sep, env = pair.partition("=")
+        if not sep or not namespace or not env:
+            raise UsageError(f"--namespace-env {pair!r}: NAMESPACE=ENV")
+        env_of[namespace] = env
+    with db.reading() as session:
+        streams = {app.name: app.value_stream or "(none)" for app, _ in repositories.list_apps(session)}
+    by_env = {u.namespace: env_of.get(u.namespace, "unassigned") for u in usages}
+    by_stream = {namespace: streams.get(app, "(none)") for namespace, app in owners.items()}
+    return {
+        "environments": {
+            env: costs.cost_dict(c)
+            for env, c in sorted(
+                costs.costs_by(usages, group=by_env, prices=prices, step_seconds=step).items()
+            )
+        },
+        "valueStreams": {
+            name: costs.cost_dict(c)
+            for name, c in sorted(
+                costs.costs_by(usages, group=by_stream, prices=prices, step_seconds=step).items()
+            )
+        },
+    }
 
 
 def _suggestion(s: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def leaks_command(
     """Judge every container's working set, print the failing results as JSON lines and ingest them."""
     from leitplanke import settings as settings_module
     from leitplanke.governance import errors
-    from leitplanke.insights import containers, leaks, prometheus as prom, runtimefindings, scopes
+    from leitplanke.insights import containers, demoseries, leaks, prometheus as prom, runtimefindings, scopes
 
     settings = settings_module.load_settings()
     url = prometheus or settings.prometheus_url
@@ -51,8 +51,13 @@ def leaks_command(
         username=settings.prometheus_user,
         password=settings.prometheus_password,
     )
-    with prom.Prometheus(url, credentials=credentials) as client:
-        series = containers.load_containers(client, start=now - span, end=now, step_seconds=step)
+    if url == demoseries.URL:  # the demo's generated series
+        series = containers.load_containers(
+            demoseries.DemoSeries(), start=now - span, end=now, step_seconds=step
+        )
+    else:
+        with prom.Prometheus(url, credentials=credentials) as client:
+            series = containers.load_containers(client, start=now - span, end=now, step_seconds=step)
     results = leaks.runtime_results(leaks.judge_all(series))
     for result in results:
         shown = {"policy": result.policy, "resource": result.resource.display, "message": result.message}

@@ -81,7 +81,7 @@ def workload_of(namespace: str, pod: str) -> Workload:
 
 
 def load_containers(
-    client: prometheus.Prometheus, *, start: datetime, end: datetime, step_seconds: float
+    client: prometheus.RangeQueries, *, start: datetime, end: datetime, step_seconds: float
 ) -> list[ContainerSeries]:
     """Every container with a working-set series between ``start`` and ``end``, in key order."""
 

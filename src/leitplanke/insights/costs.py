@@ -185,7 +185,7 @@ def cost_dict(cost: Cost) -> dict[str, Any]:
 
 
 def load_usage(
-    client: prometheus.Prometheus, *, start: datetime, end: datetime, step_seconds: float
+    client: prometheus.RangeQueries, *, start: datetime, end: datetime, step_seconds: float
 ) -> tuple[list[Usage], dict[float, float], dict[float, float]]:
     """Every container's requests and usage, and the nodes' allocatable CPU and memory by time."""
 

@@ -27,6 +27,8 @@ class HistoryCache:
         # figures derived from the history as of one audit head (the scorecard's measures), by their key:
         # dropped whenever records are appended
         self._derived: dict[Hashable, Any] = {}
+        self.computed = 0  # derived figures computed (not answered from the cache): for the tests
+        self.warmed = threading.Event()  # set once a warm-up (``service.insightful.warm``) is done
 
     def derived(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()``, once per ``key`` for as long as nothing is appended to the history."""
@@ -36,6 +38,7 @@ class HistoryCache:
         value = compute()
         with self._lock:
             self._derived[key] = value
+            self.computed += 1
         return value
 
     def load(self, database: Database, *, until: datetime) -> histories.History:
@@ -44,16 +47,18 @@ class HistoryCache:
             appended = histories.load_appended(database, after_seq=self._seq, after_scan=last_scan)
             self._events.extend(appended.events)
             self._scans.extend(appended.scans)
-            findingstates.extend_timelines(self._timelines, appended.events)
+            if appended.events:  # a new dict: a reader in another thread may be iterating the old one
+                self._timelines = dict(self._timelines)
+                findingstates.extend_timelines(self._timelines, appended.events)
             if appended.head != self._seq:
                 self._derived.clear()
             self._seq = appended.head
-            events, scans = self._events, self._scans
+            events, scans, timelines = self._events, self._scans, self._timelines
         return replace(
             appended.catalog,
             until=until,
             events=histories.upto(events, until),
             scans=histories.upto(scans, until),
-            timelines=self._timelines,  # searched by time: later events in them do not count
+            timelines=timelines,  # searched by time: later events in them do not count
             states=None,
         )

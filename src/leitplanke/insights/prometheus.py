@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import httpx
 import orjson
@@ -63,6 +64,14 @@ class Series:
 
     labels: Mapping[str, str]
     points: tuple[tuple[float, float], ...]
+
+
+class RangeQueries(Protocol):
+    """What the analyses read: a Prometheus, or the demo's generated series (``insights.demoseries``)."""
+
+    def query_range(
+        self, query: str, *, start: datetime, end: datetime, step_seconds: float
+    ) -> list[Series]: ...
 
 
 class Prometheus:

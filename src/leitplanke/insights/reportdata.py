@@ -42,6 +42,7 @@ class Extras:
 
     controls: Mapping[str, tuple[str, ...]]
     cost: Mapping[str, Any] | None = None
+    dora: Mapping[str, Any] | None = None  # the scope's DORA figures (``deliverymeasures.scope_figures``)
 
 
 def build_report(
@@ -58,7 +59,7 @@ def build_report(
         "apps": len(apps),
         "compliance": _compliance(tracks, found, controls=extras.controls),
         "security": _security(tracks, found, sla_days=asked.sla_days, now=asked.now),
-        "performance": _performance(tracks, card),
+        "performance": _performance(tracks, card, figures=extras.dora),
         "cost": dict(extras.cost) if extras.cost is not None else {"note": "not measured"},
         "kpis": card,
         "comparison": views.comparison(history, asked, basis="catalog"),
@@ -122,7 +123,9 @@ def _security(
     }
 
 
-def _performance(tracks: Tracks, card: Mapping[str, Any]) -> dict[str, Any]:
+def _performance(
+    tracks: Tracks, card: Mapping[str, Any], *, figures: Mapping[str, Any] | None
+) -> dict[str, Any]:
     runtime = sorted(
         (t.app, t.policy, t.severity, key[2])
         for key, t in tracks.items()
@@ -131,6 +134,7 @@ def _performance(tracks: Tracks, card: Mapping[str, Any]) -> dict[str, Any]:
     dora = [k for k in card["kpis"] if k["kpi"] in DORA]
     return {
         "dora": dora,
+        "doraFigures": dict(figures) if figures and figures.get("deployments") else None,
         "leaks": sum(1 for r in runtime if r[1] == leaks.LEAK_POLICY),
         "oomKilled": sum(1 for r in runtime if r[1] == leaks.OOM_POLICY),
         "runtimeFindings": [

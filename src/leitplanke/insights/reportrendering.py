@@ -79,9 +79,23 @@ def _performance_md(data: Mapping[str, Any]) -> list[str]:
     out = [f"Memory leaks: {data['leaks']}; repeatedly OOM-killed: {data['oomKilled']}.", ""]
     out += _table(["app", "policy", "severity"], _pick(data["runtimeFindings"], "app", "policy", "severity"))
     out += ["### DORA", ""]
+    if figures := data.get("doraFigures"):
+        out += [dora_line(figures), ""]
     rows = ((k["title"], k["value"], f"{k['op']} {k['target']}", k["note"]) for k in data["dora"])
     out += _table(["KPI", "value", "target", "note"], rows)
     return out
+
+
+def dora_line(figures: Mapping[str, Any]) -> str:
+    """The scope's DORA figures in one sentence (Markdown and HTML)."""
+    bands = figures["bands"]
+    return (
+        f"{figures['deployments']} deployments ({figures['deploymentsPerWeek']} a week, "
+        f"{bands['deploymentFrequency']}), lead time {_cell(figures['leadTimeHours'])} h "
+        f"({bands['leadTime']}), change failure rate {_cell(figures['changeFailureRate'])} "
+        f"({bands['changeFailureRate']}), recovery {_cell(figures['recoveryHours'])} h "
+        f"({bands['recoveryTime']})."
+    )
 
 
 def _cost_md(data: Mapping[str, Any]) -> list[str]:
@@ -91,6 +105,11 @@ def _cost_md(data: Mapping[str, Any]) -> list[str]:
     out = [f"Total {total['total']}, idle {data['idle']}, efficiency {_cell(total['efficiency'])}.", ""]
     rows = ((app, c["total"], c["efficiency"]) for app, c in data["apps"].items())
     out += _table(["app", "total", "efficiency"], rows)
+    for key, title in (("environments", "environment"), ("valueStreams", "value stream")):
+        if data.get(key):
+            out += [f"### Per {title}", ""]
+            rows = ((name, c["total"], c["efficiency"]) for name, c in data[key].items())
+            out += _table([title, "total", "efficiency"], rows)
     out += ["### Right-sizing", ""]
     keys = ("pod", "container", "cpu", "memoryMiB", "savingPer30Days")
     headers = ["pod", "container", "CPU cores", "memory MiB", "saving / 30 days"]
@@ -142,4 +161,6 @@ def render_html(report: Mapping[str, Any], *, charts: Mapping[str, str] | None =
     )
     template = environment.get_template("report.html.j2")
     svg = {name: markupsafe.Markup(text) for name, text in (charts or {}).items()}
-    return template.render(report=report, sections=SECTIONS, titles=TITLES, charts=svg, met=_met)
+    return template.render(
+        report=report, sections=SECTIONS, titles=TITLES, charts=svg, met=_met, dora_line=dora_line
+    )

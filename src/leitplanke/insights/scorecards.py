@@ -85,9 +85,11 @@ def build_scorecard(
     apps: Sequence[str] | None = None,
     external: External | None = None,
     measured: tuple[dict[str, Measures], dict[str, Measures]] | None = None,
+    external_before: External | None = None,
 ) -> Scorecard:
     """The scorecard of ``apps`` (None: every app of the history) at ``now``; ``measured``: the
-    findings' measures at ``now`` and a period before, when the caller has them (``measure_both``)."""
+    findings' measures at ``now`` and a period before, when the caller has them (``measure_both``);
+    ``external_before``: the outside figures a period before (the trend of those KPIs)."""
     chosen = sorted(history.teams if apps is None else apps)
     current, before = measured or measure_both(history, now=now, period=period, sla_days=sla_days)
     lines = []
@@ -99,7 +101,9 @@ def build_scorecard(
         elif kpi.id in current:
             lines.append(_line(kpi, current[kpi.id], before[kpi.id], chosen))
         elif external is not None and kpi.id in external:
-            lines.append(_line(kpi, dict(external[kpi.id]), None, chosen))
+            earlier = None if external_before is None else external_before.get(kpi.id)
+            before_of = None if earlier is None else dict(earlier)
+            lines.append(_line(kpi, dict(external[kpi.id]), before_of, chosen))
         else:
             lines.append(Line(kpi, None, None, (), note=NOT_MEASURED))
     return Scorecard(scope, now, period.days, lines)

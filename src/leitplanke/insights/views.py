@@ -5,12 +5,22 @@ plain values for JSON. Called by ``service.insightful`` and ``cli.report``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from leitplanke.insights import comparisons, histories, historycaches, kpis, scopes, scorecards, trends
+from leitplanke.insights import (
+    comparisons,
+    deliverymeasures,
+    histories,
+    historycaches,
+    kpis,
+    scopes,
+    scorecards,
+    trends,
+)
 from leitplanke.store.databases import Database
 
 
@@ -22,6 +32,33 @@ class Asked:
     kpis: Mapping[str, kpis.Kpi]
     sla_days: Mapping[str, int]
     external: scorecards.External | None = None
+    external_before: scorecards.External | None = None  # the same a period before
+
+
+def with_delivery(
+    database: Database,
+    asked: Asked,
+    history: histories.History,
+    *,
+    cache: historycaches.HistoryCache | None = None,
+) -> Asked:
+    """``asked`` with the DORA KPIs of every app (deployment frequency, change failure rate) among its
+    outside figures, now and a period before; unchanged while nothing was deployed."""
+
+    def measure() -> deliverymeasures.DoraMeasures:
+        apps = sorted(history.teams)
+        return deliverymeasures.load_dora_measures(database, apps=apps, now=asked.now, period=asked.period)
+
+    if cache is None:
+        measured = measure()
+    else:
+        minute = asked.now.replace(second=0, microsecond=0)
+        measured = cache.derived(("dora", minute, asked.period), measure)
+    if not measured.current:
+        return asked
+    external = {**(asked.external or {}), **measured.current}
+    before = {**(asked.external_before or {}), **measured.before}
+    return dataclasses.replace(asked, external=external, external_before=before)
 
 
 def load_scope(
@@ -67,6 +104,7 @@ def scorecard(
             apps=chosen,
             external=asked.external,
             measured=measured,
+            external_before=asked.external_before,
         )
 
     answer = card(asked.scope.label, apps).as_dict()

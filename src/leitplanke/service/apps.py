@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse
 from leitplanke import __version__
 from leitplanke.alerts import HttpTransport, Transport
 from leitplanke.governance import access, alerting, auditkeys, denials, relaying
+from leitplanke.insights import historycaches
 from leitplanke.service import (
     apidocs,
     changing,
@@ -91,7 +92,10 @@ def create_app(
         expiring = asyncio.create_task(waiving.expire_periodically(context, every=every))
         flushing = asyncio.create_task(_flush_denials_periodically(context, every=denial_flush_seconds))
         changes_expiring = asyncio.create_task(changing.expire_periodically(context, every=every))
+        app.state.insights_history = historycaches.HistoryCache()  # warmed in the background
+        warming = asyncio.create_task(insightful.warm_periodically(context, app.state.insights_history))
         yield
+        warming.cancel()
         changes_expiring.cancel()
         expiring.cancel()
         flushing.cancel()

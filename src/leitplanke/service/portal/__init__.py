@@ -17,6 +17,7 @@ from leitplanke.service import templating
 from leitplanke.service.portal import (
     auditpages,
     changepages,
+    insightpages,
     librarypages,
     pages,
     policyindexes,
@@ -47,6 +48,7 @@ def install(app: FastAPI) -> None:
     auditpages.add_routes(router)
     librarypages.add_routes(router)
     changepages.add_routes(router)
+    insightpages.add_routes(router)
 
     @router.get("/static/{name}")
     def asset(name: str) -> FileResponse:
