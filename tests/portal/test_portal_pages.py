@@ -227,3 +227,28 @@ def test_the_password_is_stored_as_an_argon2id_hash(portal: Portal) -> None:
         stored = session.scalars(select(PortalUser.password_hash).where(PortalUser.login == "shop-dev")).one()
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert PASSWORD not in stored
+
+
+def test_the_team_home_shows_the_dora_figures_of_its_last_30_days_in_production(portal: Portal) -> None:
+    from datetime import timedelta
+
+    from leitplanke.delivery import deliveryevents, deployments
+
+    for days, revision, lead in ((10, "a1", 2), (3, "b2", 1)):
+        at = NOW - timedelta(days=days)
+        commit = deliveryevents.CommitTime(sha=revision, committed_at=at - timedelta(hours=lead))
+        event = deliveryevents.DeploymentEvent(
+            "argocd", "checkout", "prod", revision, deliveryevents.SUCCEEDED, at, commits=(commit,)
+        )
+        deployments.record_deployment(portal.database, event, actor="test", now=at)
+    sign_in(portal.client, "shop-dev")
+    text = _text(portal.client.get("/portal/teams/team-shop").text)
+    assert (
+        "Delivery (DORA) Period last 30 days in prod"
+        " Deployment frequency 0.07/day, 2 deployments (medium)"
+        " Lead time for changes 1.5h (elite) Change failure rate 0.0% (elite) Recovery time —"
+    ) in text
+    sign_in(portal.client, "admin")
+    data_home = portal.client.get("/portal/teams/team-data")
+    assert data_home.status_code == 200 and "warehouse" in data_home.text
+    assert "Delivery (DORA)" not in _text(data_home.text)

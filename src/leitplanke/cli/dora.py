@@ -22,6 +22,7 @@ from rich.text import Text
 from leitplanke import settings
 from leitplanke.cli import credentials, terminals, waivers
 from leitplanke.core.problems import UsageError
+from leitplanke.delivery.deliveryviews import duration
 from leitplanke.reports import tables
 
 ValueStreamOpt = Annotated[str | None, typer.Option("--value-stream", help="A value stream's figures.")]
@@ -135,14 +136,3 @@ def _weeks_table(weeks: list[Mapping[str, Any]]) -> Table:
             duration(week["recoverySeconds"]),
         )
     return table
-
-
-def duration(seconds: float | None) -> str:
-    """``45m``, ``5.5h``, ``3.2d``; ``—`` for none."""
-    if seconds is None:
-        return "—"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"

@@ -66,3 +66,14 @@ def dora_report(
     figures = dorametrics.compute(deployments, incidents, start=start, end=now)
     weeks = dorametrics.weekly(deployments, incidents, start=start, end=now) if weekly else []
     return DoraReport(scope=scope, env=env, figures=figures, weeks=tuple(weeks))
+
+
+def duration(seconds: float | None) -> str:
+    """``45m``, ``5.5h``, ``3.2d``; ``—`` for none."""
+    if seconds is None:
+        return "—"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from leitplanke import catalog
-from leitplanke.delivery import changes, drift
+from leitplanke.delivery import changes, deliveryviews, drift
 from leitplanke.governance import access, authorising, errors, findingviews, postures, waivers
 from leitplanke.service import routes
 from leitplanke.service.contexts import Context
 from leitplanke.service.portal import responding, sessions
-from leitplanke.store import changerecords, repositories
+from leitplanke.store import changerecords, deliveries, repositories
 
 PAGE_SIZE = 25
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
@@ -93,7 +93,7 @@ def add_routes(router: APIRouter) -> None:
             request,
             "team.html",
             recent_changes=recent_changes(context, visitor.principal, team=team),
-            dora=[],  # the slot for DORA figures: filled once delivery.dorametrics lands
+            dora=dora_facts(context, visitor.principal, team=team),
             team=team,
             posture=posture,
             apps=apps,
@@ -236,3 +236,45 @@ def _findings(
         context.database, where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, now=now
     )
     return {"items": found.items, "filters": filters, "pager": pager(total=found.total, page=page)}
+
+
+DORA_DAYS = 30
+
+
+def dora_facts(context: Context, principal: access.Principal, *, team: str) -> list[tuple[str, str]]:
+    """The team's DORA figures of the last 30 days in production, each with its band, as the API and
+    ``leitplanke dora`` compute them; none while the team has no deployment there."""
+    routes.authorise(context, principal, "dora.read", authorising.for_team(team))
+    report = deliveryviews.dora_report(
+        context.database,
+        deliveries.Scope(team=team),
+        now=context.clock(),
+        days=DORA_DAYS,
+        env=context.settings.dora_environment,
+        weekly=False,
+    )
+    figures = report.figures
+    if not figures.deployments:
+        return []
+    bands = figures.bands
+    rate = figures.change_failure_rate
+
+    def banded(text: str, band: str | None) -> str:
+        return f"{text} ({band})" if band else text
+
+    return [
+        ("Period", f"last {DORA_DAYS} days in {report.env}"),
+        (
+            "Deployment frequency",
+            banded(
+                f"{figures.deployments_per_day:.2f}/day, {figures.deployments} deployments",
+                bands["deploymentFrequency"],
+            ),
+        ),
+        (
+            "Lead time for changes",
+            banded(deliveryviews.duration(figures.lead_time_seconds), bands["leadTime"]),
+        ),
+        ("Change failure rate", banded("—" if rate is None else f"{rate:.1%}", bands["changeFailureRate"])),
+        ("Recovery time", banded(deliveryviews.duration(figures.recovery_seconds), bands["recoveryTime"])),
+    ]
