@@ -5,6 +5,7 @@ directory is private, fresh and gone after SIGTERM; one worker without a limit k
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from admissionreviews import build_review, pod
 from recordingservices import wait_until
 from webhookservers import CONFIG, POLICIES, Webhook, start_webhook, stop
+
+from leitplanke.cli import webhookmetrics
 
 SOURCES = ("--pack", "none", "--policies", str(POLICIES), "--config", str(CONFIG))
 SAMPLE = re.compile(rb"^(leitplanke_admission_[a-z_]+)(\{[^}]*\})? (\S+)$", re.MULTILINE)
@@ -87,3 +90,21 @@ def test_one_worker_without_a_limit_keeps_its_own_registry_and_makes_no_metrics_
     assert samples['leitplanke_admission_requests_total{route="/validate",status="200"}'] == 5.0
     # the per-process registry's own sample, absent in multiprocess mode: the mode is unchanged
     assert 'leitplanke_admission_requests_created{route="/validate",status="200"}' in samples
+
+
+def test_the_directory_is_refused_once_prometheus_client_is_imported_and_the_environment_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import prometheus_client.values  # noqa: F401  # as in this test process: imported by the service's tests
+
+    monkeypatch.delenv(webhookmetrics.VARIABLE, raising=False)
+    with pytest.raises(webhookmetrics.ImportOrderError), webhookmetrics.shared_directory():
+        pass
+    assert webhookmetrics.VARIABLE not in os.environ
+
+
+def test_an_exited_workers_live_gauge_file_is_forgotten_and_its_counter_file_kept(tmp_path: Path) -> None:
+    for name in ("gauge_livemostrecent_41.db", "gauge_livemostrecent_42.db", "counter_41.db"):
+        (tmp_path / name).write_bytes(b"")
+    webhookmetrics.forget_worker(41, directory=tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["counter_41.db", "gauge_livemostrecent_42.db"]
