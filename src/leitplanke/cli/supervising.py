@@ -46,6 +46,7 @@ class Supervisor:
     workers: int
     run_worker: Callable[[int], int]  # in the child: (announce fd) → exit code
     log: Callable[[str], None]
+    on_exit: Callable[[int], None] = lambda _pid: None  # in the supervisor, with the pid of an exited worker
     live: dict[int, float] = field(default_factory=dict)  # pid → start time (monotonic)
     leaving: set[int] = field(default_factory=set)
     stopping: bool = False
@@ -116,6 +117,7 @@ class Supervisor:
             if pid == 0:
                 return
             started = self.live.pop(pid, time.monotonic())
+            self.on_exit(pid)
             recycled = pid in self.leaving
             self.leaving.discard(pid)
             self.log(f"worker {pid} exited {_describe(status)}" + (" (recycled)" if recycled else ""))
@@ -134,6 +136,7 @@ class Supervisor:
             _signal(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             self.live.pop(pid)
+            self.on_exit(pid)
 
 
 def announce(writer: int) -> None:

@@ -9,6 +9,7 @@ waiver sync beside it on the same loop (``service/admissionjobs``): in this proc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from leitplanke.cli import certificates, gathering, options, supervising, webhookworkers
+from leitplanke.cli import certificates, gathering, options, supervising, webhookmetrics, webhookworkers
 from leitplanke.core.problems import UsageError
 from leitplanke.engine import pssversions
 
@@ -95,53 +96,60 @@ def webhook_command(
     /metrics) over HTTPS, with the modes of the config's admission section."""
     from uvicorn.importer import import_from_string
 
-    if pssversions.parse_version(pss_version) is None:
-        raise UsageError(f"--pss-version {pss_version!r}: use latest or v1.N, such as v1.30")
-    tls = certificates.Certificates(cert_file=cert_file, key_file=key_file, client_ca_file=client_ca_file)
-    token = _service_token(service_url, service_token_file)
-    gathered = gathering.gather(
-        policy_paths=policies or [],
-        packs=pack or [],
-        waiver_paths=waivers or [],
-        config_path=config,
-        now=datetime.now(UTC),
-    )
-    policy_set = gathering.compile_gathered(gathered)
-    # the app is made in each worker (its queue connection must not cross a fork); once here, without
-    # the queue, to refuse a bad config before anything listens
-    make_app = functools.partial(
-        import_from_string(FACTORY),
-        policy_set=policy_set,
-        admission_section=gathered.config.admission,
-        config_file=gathered.config.file,
-        waivers=gathered.waivers,
-        pss_version=pss_version,
-    )
-    _, problems = make_app()
-    fatal = gathered.fatal + problems
-    if fatal or gathered.broken:
-        # admission must not run with a policy missing: a broken one would silently pass everything
-        for problem in sorted(gathered.problems + problems):
-            typer.echo(problem.render(), err=True)
-        raise UsageError("the webhook does not start with policy or config errors")
-    typer.echo(f"leitplanke webhook: {gathering.describe_sources(gathered)}", err=True)
-    plan = webhookworkers.WorkerPlan(
-        make_app=lambda: make_app(queue_path=queue, queue_fsync=queue_fsync)[0],
-        tls=tls,
-        jobs={
-            "service_url": service_url,
-            "token": token,
-            "ca_file": service_ca_file,
-            "ship_seconds": ship_seconds,
-            "sync_seconds": sync_seconds,
-        },
-        max_requests=max_requests,
-        max_requests_jitter=max_requests_jitter,
-    )
-    _run(plan, host=host, port=port, workers=workers)
+    # before anything imports prometheus_client: workers add up their metrics in a directory they share
+    with contextlib.ExitStack() as stack:
+        pooled = workers > 1 or max_requests > 0
+        metrics_directory = stack.enter_context(webhookmetrics.shared_directory()) if pooled else None
+        if pssversions.parse_version(pss_version) is None:
+            raise UsageError(f"--pss-version {pss_version!r}: use latest or v1.N, such as v1.30")
+        tls = certificates.Certificates(cert_file=cert_file, key_file=key_file, client_ca_file=client_ca_file)
+        token = _service_token(service_url, service_token_file)
+        gathered = gathering.gather(
+            policy_paths=policies or [],
+            packs=pack or [],
+            waiver_paths=waivers or [],
+            config_path=config,
+            now=datetime.now(UTC),
+        )
+        policy_set = gathering.compile_gathered(gathered)
+        # the app is made in each worker (its queue connection must not cross a fork); once here, without
+        # the queue, to refuse a bad config before anything listens
+        make_app = functools.partial(
+            import_from_string(FACTORY),
+            policy_set=policy_set,
+            admission_section=gathered.config.admission,
+            config_file=gathered.config.file,
+            waivers=gathered.waivers,
+            pss_version=pss_version,
+            metrics_directory=metrics_directory,
+        )
+        _, problems = make_app()
+        fatal = gathered.fatal + problems
+        if fatal or gathered.broken:
+            # admission must not run with a policy missing: a broken one would silently pass everything
+            for problem in sorted(gathered.problems + problems):
+                typer.echo(problem.render(), err=True)
+            raise UsageError("the webhook does not start with policy or config errors")
+        typer.echo(f"leitplanke webhook: {gathering.describe_sources(gathered)}", err=True)
+        plan = webhookworkers.WorkerPlan(
+            make_app=lambda: make_app(queue_path=queue, queue_fsync=queue_fsync)[0],
+            tls=tls,
+            jobs={
+                "service_url": service_url,
+                "token": token,
+                "ca_file": service_ca_file,
+                "ship_seconds": ship_seconds,
+                "sync_seconds": sync_seconds,
+            },
+            max_requests=max_requests,
+            max_requests_jitter=max_requests_jitter,
+        )
+        _run(plan, host=host, port=port, workers=workers, metrics_directory=metrics_directory)
 
 
-def _run(plan: webhookworkers.WorkerPlan, *, host: str, port: int, workers: int) -> None:
+def _run(
+    plan: webhookworkers.WorkerPlan, *, host: str, port: int, workers: int, metrics_directory: Path | None
+) -> None:
     """Serve in this process (one worker, no limit) or through the pre-fork supervisor."""
     try:
         listener = supervising.bind(host, port)
@@ -156,8 +164,14 @@ def _run(plan: webhookworkers.WorkerPlan, *, host: str, port: int, workers: int)
         workers=workers,
         run_worker=lambda announce_fd: plan.run(listener, announce_fd=announce_fd),
         log=lambda line: typer.echo(f"leitplanke webhook: {line}", err=True),
+        on_exit=lambda pid: _forget(pid, metrics_directory),
     )
     supervisor.supervise()
+
+
+def _forget(pid: int, metrics_directory: Path | None) -> None:
+    if metrics_directory is not None:
+        webhookmetrics.forget_worker(pid, directory=metrics_directory)
 
 
 def _limit(plan: webhookworkers.WorkerPlan) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.types import Receive, Scope, Send
 
 from leitplanke import engine
@@ -39,7 +39,12 @@ METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 @dataclass
 class WebhookMetrics:
+    """The webhook's metrics; with ``directory`` (``PROMETHEUS_MULTIPROC_DIR``, set by ``cli/webhook``
+    before prometheus_client's import) every worker writes its values there and ``render`` adds them up,
+    those of the retired workers included."""
+
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    directory: Path | None = None
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -89,7 +94,16 @@ class WebhookMetrics:
             "leitplanke_admission_service_waivers",
             "Service waivers in force, as last synced",
             registry=self.registry,
+            multiprocess_mode="livemostrecent",  # the last sync of a live worker
         )
+
+    def render(self) -> bytes:
+        """The text exposition: this process's registry, or every worker's values in ``directory``."""
+        if self.directory is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]  # untyped upstream
+        return generate_latest(registry)
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,7 @@ class Webhook:
         elif path in ("/healthz", "/readyz") and method == "GET":
             status, body, kind = 200, orjson.dumps({"status": "ok"}), JSON
         elif path == "/metrics" and method == "GET":
-            status, body, kind = 200, generate_latest(self.metrics.registry), METRICS_TYPE
+            status, body, kind = 200, self.metrics.render(), METRICS_TYPE
         else:
             status, body, kind = 404, _problem("not-found", "", f"no route {method} {path}"), JSON
         self.metrics.requests.labels(path if status != 404 else "other", str(status)).inc()
@@ -288,14 +302,16 @@ def create_webhook_app(
     pss_version: str = "latest",
     queue_path: Path | None = None,
     queue_fsync: bool = False,
+    metrics_directory: Path | None = None,
 ) -> tuple[Webhook, list[Problem]]:
     """The webhook for the config's ``admission:`` section, and what is wrong with that section
-    (the caller refuses to start on any); with ``queue_path`` it records decisions through that queue."""
+    (the caller refuses to start on any); with ``queue_path`` it records decisions through that queue;
+    with ``metrics_directory`` its /metrics adds up the values of all the workers that write there."""
     config, problems = admissionmodes.parse_admission_config(admission_section, file=config_file)
     webhook = Webhook(
         policy_set=policy_set,
         config=config,
-        metrics=WebhookMetrics(),
+        metrics=WebhookMetrics(directory=metrics_directory),
         waivers=waivers,
         pss_version=pss_version,
         queue=DecisionQueue(queue_path, durable=queue_fsync) if queue_path is not None else None,
