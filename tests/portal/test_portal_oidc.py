@@ -218,3 +218,21 @@ def test_wrong_oidc_settings_are_refused_with_the_variable_named(
     with pytest.raises(UsageError) as raised:
         load_settings(env)
     assert str(raised.value) == message
+
+
+def test_an_unreachable_provider_gives_a_502_page_naming_the_discovery_step(portal: Portal) -> None:
+    with serving(Behaviour(now=NOW)) as provider:
+        issuer = provider.issuer  # the port is closed once the provider has stopped
+    oidc = OidcSettings(
+        issuer=issuer,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_url=CALLBACK,
+        provider_name="Gone",
+    )
+    settings = Settings(database_url=portal.database.url, migrate_on_start=False, oidc=oidc)
+    app = create_app(settings, database=portal.database, clock=lambda: NOW)
+    with TestClient(app, base_url="https://testserver") as client:
+        answer = client.get("/portal/sign-in/oidc", follow_redirects=False)
+    assert answer.status_code == 502
+    assert "Sign-in with Gone is not available now (discovery: cannot reach" in answer.text
