@@ -73,6 +73,21 @@ class Settings:
     smtp_starttls: bool = False
     smtp_username: str = ""
     smtp_password: str = field(default="", repr=False)
+    # OIDC sign-in for the portal (off without an issuer): the provider, this client, the claim naming the
+    # user and the groups claim whose first mapped group gives the role and team (group -> (role, team))
+    oidc: OidcSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_url: str
+    provider_name: str = "OIDC"
+    user_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    group_roles: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -123,6 +138,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_starttls=env.get("LEITPLANKE_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
         smtp_username=env.get("LEITPLANKE_SMTP_USERNAME", ""),
         smtp_password=env.get("LEITPLANKE_SMTP_PASSWORD", ""),
+        oidc=_oidc(env),
     )
 
 
@@ -180,3 +196,56 @@ def _alert_targets(env: Mapping[str, str]) -> tuple[alert_targets.Target, ...]:
         reason = exc.strerror or exc
         raise UsageError(f"LEITPLANKE_ALERT_TARGETS_FILE={path!r}: cannot read: {reason}") from None
     return alert_targets.parse_targets(text, source=path)
+
+
+def _oidc(env: Mapping[str, str]) -> OidcSettings | None:
+    """``LEITPLANKE_OIDC_*``: None without an issuer; the client id, secret and redirect URL are needed
+    with one. ``LEITPLANKE_OIDC_GROUP_ROLES`` is JSON: ``{"group": ["role", "team" or null], ...}``."""
+    issuer = env.get("LEITPLANKE_OIDC_ISSUER", "").rstrip("/")
+    if not issuer:
+        return None
+    names = ("CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URL")
+    needed = {name: env.get(f"LEITPLANKE_OIDC_{name}", "") for name in names}
+    for name, value in needed.items():
+        if not value:
+            raise UsageError(f"LEITPLANKE_OIDC_{name}: needed with LEITPLANKE_OIDC_ISSUER")
+    for name, url in (("ISSUER", issuer), ("REDIRECT_URL", needed["REDIRECT_URL"])):
+        if not _secure_url(url):
+            raise UsageError(f"LEITPLANKE_OIDC_{name}={url!r}: expected an https URL (http only on loopback)")
+    return OidcSettings(
+        issuer=issuer,
+        client_id=needed["CLIENT_ID"],
+        client_secret=needed["CLIENT_SECRET"],
+        redirect_url=needed["REDIRECT_URL"],
+        provider_name=env.get("LEITPLANKE_OIDC_PROVIDER_NAME", "") or "OIDC",
+        user_claim=env.get("LEITPLANKE_OIDC_USER_CLAIM", "") or "preferred_username",
+        groups_claim=env.get("LEITPLANKE_OIDC_GROUPS_CLAIM", "") or "groups",
+        group_roles=_group_roles(env.get("LEITPLANKE_OIDC_GROUP_ROLES", "{}")),
+    )
+
+
+def _secure_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and loopback))
+
+
+def _group_roles(text: str) -> dict[str, tuple[str, str | None]]:
+    import json
+
+    name = "LEITPLANKE_OIDC_GROUP_ROLES"
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{name}: not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f'{name}: expected an object {{"group": ["role", "team" or null]}}')
+    roles: dict[str, tuple[str, str | None]] = {}
+    for group, pair in raw.items():
+        valid = isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
+        if not valid or not (pair[1] is None or isinstance(pair[1], str)):
+            raise UsageError(f'{name}: group {group!r}: expected ["role", "team" or null]')
+        roles[group] = (pair[0], pair[1] or None)
+    return roles

@@ -16,6 +16,7 @@ from leitplanke.store.databases import Database
 from leitplanke.store.rows import PortalUser
 
 LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,94}$")
+OIDC_HASH = "!oidc"  # the password hash of a user the OIDC provider signs in: no password matches it
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +149,49 @@ def principal_of_token(database: Database, token_id: int) -> access.Principal | 
     return access.Principal(
         token_id=row.id, subject=row.subject, name=row.name, role=row.role, team=team, team_id=row.team_id
     )
+
+
+def put_oidc_user(database: Database, *, name: str, role: str, team: str | None, now: datetime) -> int | None:
+    """The id of the portal user ``oidc:<name>`` signed in by the OIDC provider, created or given the role
+    and team its groups map to now (audited when it changes); None when a platform admin disabled it.
+    Its login has a colon, which no local login has, and its hash is no argon2 hash: no password opens it."""
+    if not LOGIN.match(name):
+        message = f"user name {name[:100]!r}: letters, digits, . _ @ + - (at most 95)"
+        raise errors.Invalid(message, field="login")
+    if role not in access.ROLES or (role == access.PLATFORM_ADMIN) == bool(team):
+        raise errors.Invalid(f"the group mapping gives role {role!r} with team {team!r}", field="role")
+    login = f"oidc:{name}"
+    with database.transaction() as session:
+        team_id = None
+        if team:
+            team_row = repositories.team_by_name(session, team)
+            if team_row is None:
+                raise errors.NotFound(f"no team {team!r} (named by the OIDC group mapping)", field="team")
+            team_id = team_row.id
+        found = accounts.user_by_login(session, login)
+        if found is not None and found[0].disabled_at is not None:
+            return None
+        if found is not None and (found[0].role, found[0].team_id) == (role, team_id):
+            return found[0].id
+        if found is None:
+            row = PortalUser(
+                login=login,
+                subject=f"user:{login}",
+                password_hash=OIDC_HASH,
+                role=role,
+                team_id=team_id,
+                created_at=now,
+                disabled_at=None,
+            )
+            repositories.add(session, row)
+            action = "portal-user.created"
+        else:
+            row = found[0]
+            row.role, row.team_id = role, team_id
+            session.flush()
+            action = "portal-user.updated"
+        chain = auditing.Chain(session)
+        details = {"id": row.id, "subject": row.subject, "role": role, "team": team, "via": "oidc"}
+        chain.append(actor="oidc", action=action, target=f"portal-user:{login}", at=now, details=details)
+        chain.flush()
+        return row.id

@@ -19,6 +19,7 @@ from leitplanke.service.portal import (
     changepages,
     insightpages,
     librarypages,
+    oidcsigning,
     pages,
     policyindexes,
     rendering,
@@ -43,6 +44,7 @@ def install(app: FastAPI) -> None:
     )
     router = APIRouter(route_class=responding.PortalRoute, include_in_schema=False)
     signing.add_routes(router)
+    oidcsigning.install(app, router)  # only when settings configure an OIDC provider
     pages.add_routes(router)
     waiverpages.add_routes(router)
     auditpages.add_routes(router)

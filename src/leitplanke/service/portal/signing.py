@@ -20,14 +20,14 @@ from leitplanke.service.portal import forms, responding, sessions
 def add_routes(router: APIRouter) -> None:
     @router.get("/sign-in")
     def sign_in_form(request: Request, next: str = "") -> Response:
-        return _form(request, back=sessions.safe_back(next), message="", status=200)
+        return form_page(request, back=sessions.safe_back(next), message="", status=200)
 
     @router.post("/sign-in")
     async def sign_in(request: Request) -> Response:
         context = sessions.context_of(request)
         known = sessions.current(request)  # resolved before the body is read
         if known is None:
-            return _form(
+            return form_page(
                 request, back="/portal/", message="Your sign-in form expired; try again.", status=403
             )
         form = await forms.read_form(request)
@@ -43,14 +43,14 @@ def add_routes(router: APIRouter) -> None:
         if wait:
             _audit(context, "portal.sign-in-limited", login=login, client=client, now=now)
             message = f"Too many failed sign-ins: try again in {-(-wait // 60)} minutes."
-            answer = _form(request, back=back, message=message, status=429)
+            answer = form_page(request, back=back, message=message, status=429)
             answer.headers["Retry-After"] = str(wait)
             return answer
         found = _principal(context, token=token, login=login, password=form.get("password"))
         if isinstance(found, str):
             limits.failed(login=login, client=client, now=now)
             _audit(context, "portal.sign-in-failed", login=login, client=client, now=now)
-            return _form(request, back=back, message=found, status=401)
+            return form_page(request, back=back, message=found, status=401)
         user_id, token_id, who = found
         if user_id is not None:
             limits.succeeded(login=login)
@@ -98,15 +98,23 @@ def _audit(context: Context, action: str, *, login: str, client: str, now: datet
     )
 
 
-def _form(request: Request, *, back: str, message: str, status: int) -> Response:
+def form_page(request: Request, *, back: str, message: str, status: int) -> Response:
     """The sign-in page with a fresh form session (and its cookie)."""
     context = sessions.context_of(request)
     now = context.clock()
     opened = portalsessions.open_anonymous(
         context.database, now=now, replaces=request.cookies.get(sessions.COOKIE)
     )
+    oidc = context.settings.oidc
     response = responding.page(
-        request, "signin.html", status=status, back=back, message=message, csrf=opened.csrf, principal=None
+        request,
+        "signin.html",
+        status=status,
+        back=back,
+        message=message,
+        csrf=opened.csrf,
+        principal=None,
+        oidc_name=oidc.provider_name if oidc is not None else "",
     )
     sessions.set_cookie(response, opened, now=now)
     return response
