@@ -59,8 +59,8 @@ class Supervisor:
             while not self.stopping:
                 self._fill(reader, writer)
                 self._read_announcements(reader)
-                self._reap()
-            self._stop_all()
+                self._reap(reader)
+            self._stop_all(reader)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -98,8 +98,8 @@ class Supervisor:
             sys.stderr.flush()
         return code
 
-    def _read_announcements(self, reader: int) -> None:
-        ready, _, _ = select.select([reader], [], [], 0.2)
+    def _read_announcements(self, reader: int, *, wait: float = 0.2) -> None:
+        ready, _, _ = select.select([reader], [], [], wait)
         if not ready:
             return
         for line in os.read(reader, 4096).split():  # each announcement is one write under PIPE_BUF
@@ -108,7 +108,7 @@ class Supervisor:
                 self.leaving.add(pid)
                 self.log(f"worker {pid} recycling: its replacement starts now")
 
-    def _reap(self) -> None:
+    def _reap(self, reader: int) -> None:
         while self.live:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -116,6 +116,9 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            if pid not in self.leaving:
+                # its announcement may still be in the pipe: it wrote it before it exited
+                self._read_announcements(reader, wait=0)
             started = self.live.pop(pid, time.monotonic())
             self.on_exit(pid)
             recycled = pid in self.leaving
@@ -124,12 +127,12 @@ class Supervisor:
             if not recycled and not self.stopping and time.monotonic() - started < RESTART_PAUSE:
                 time.sleep(RESTART_PAUSE)  # a worker that cannot start must not become a fork loop
 
-    def _stop_all(self) -> None:
+    def _stop_all(self, reader: int) -> None:
         for pid in self.live:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
         while self.live and time.monotonic() < deadline:
-            self._reap()
+            self._reap(reader)
             time.sleep(0.05)
         for pid in list(self.live):
             self.log(f"worker {pid} did not stop in {STOP_SECONDS:g} s: killed")
