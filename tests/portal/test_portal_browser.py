@@ -1,6 +1,7 @@
 """The portal in Debian's Chromium (Playwright, no browser download) against a real ``leitplanke serve``:
 sign-in, the team home, an app and its filters (htmx), a finding, a waiver request, its approval by
-another user, the policy catalog and the audit trail's "verify chain" button; locators by role and label.
+another user, the policy catalog, the audit trail's "verify chain" button, the scorecard and the trends;
+locators by role and label.
 
 Every page visited is checked with axe-core (bundled by axe-playwright-python): no serious or critical
 violation. Screenshots of the main pages go to ``build/test-artefacts/portal-*.png``. Without Chromium or
@@ -200,6 +201,12 @@ def test_a_developer_requests_a_waiver_another_user_approves_it_and_an_admin_ver
             expect(page.get_by_role("heading", name="The chain is intact")).to_be_visible()
             expect(page.get_by_role("cell", name="waiver.approved")).to_be_visible()
             visit.check("audit")
+            page.goto(f"{served}/portal/scorecard")
+            expect(page.get_by_role("heading", name=re.compile(r"^Level-4 scorecard: "))).to_be_visible()
+            visit.check("scorecard", shot=False)
+            page.goto(f"{served}/portal/trends")
+            expect(page.get_by_role("heading", name="Recurring violations")).to_be_visible()
+            visit.check("trends", shot=False)
         finally:
             browser.close()
     assert visit.violations == {}
