@@ -179,6 +179,36 @@ def test_with_checkpoints_elsewhere_a_checkpoint_from_another_thread_empties_the
     assert queue.peek(5) == [(2001, b"y")]
 
 
+def test_close_waits_for_a_checkpoint_in_progress_and_later_checkpoints_do_nothing(tmp_path: Path) -> None:
+    # at a worker's stop the shipper's task is cancelled while its checkpoint thread may still run:
+    # closing under it was a use of a closed connection (a worker died of SIGSEGV at its recycling)
+    import threading
+
+    queue = DecisionQueue(tmp_path / "q.sqlite")
+    queue.checkpoint_elsewhere()
+    for number in range(500):
+        queue.append(f"u{number}", b"x" * 500)
+    outcomes: list[object] = []
+    started = threading.Event()
+
+    def checkpoints() -> None:
+        started.set()
+        try:
+            outcomes.extend(queue.checkpoint() for _ in range(200))
+        except BaseException as exc:  # the failure this test looks for
+            outcomes.append(exc)
+
+    worker = threading.Thread(target=checkpoints)
+    worker.start()
+    started.wait()
+    queue.close()
+    worker.join()
+    assert all(isinstance(outcome, bool) for outcome in outcomes), outcomes[-1]
+    assert outcomes[-1] is False  # after the close: nothing opened again, nothing written
+    assert queue.checkpoint() is False
+    assert DecisionQueue(tmp_path / "q.sqlite").depth() == 500
+
+
 def test_a_decision_the_service_refuses_is_dropped_alone_and_the_others_are_shipped(tmp_path: Path) -> None:
     """A real HTTP server on loopback that refuses (422) every batch holding ``"bad"``."""
     import asyncio

@@ -122,11 +122,13 @@ def test_workers_recycled_under_continuous_load_answer_every_request_and_record_
     log = _supervisor_log(webhook)
     recycled = [line for line in log if line.endswith("(recycled)")]
     # 400 requests (and the start's /healthz) over workers of 60 to 80 requests: at least four retire
-    assert len(recycled) >= 4
-    assert all(re.search(r"worker \d+ exited with code 0 \(recycled\)$", line) for line in recycled)
+    assert len(recycled) >= 4, "\n".join(log)
+    assert all(re.search(r"worker \d+ exited with code 0 \(recycled\)$", line) for line in recycled), (
+        "\n".join(log)
+    )
     # every retiring worker was replaced when it announced it, before it exited
     announced = [line for line in log if line.endswith("its replacement starts now")]
-    assert len([line for line in log if line.endswith(" started")]) == 2 + len(announced)
+    assert len([line for line in log if line.endswith(" started")]) == 2 + len(announced), "\n".join(log)
     targets = [target for target, _ in service.audited()]
     assert sorted(targets) == [f"admission:{uid}" for uid in sent]  # each decision audited once
     assert webhook.process.returncode == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import gc
 import os
 import select
@@ -90,6 +91,7 @@ class Supervisor:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             _die_with_parent(parent=parent)
+            faulthandler.enable()  # a crash in native code leaves the Python stacks in the log
             code = self.run_worker(writer)
         except BaseException as exc:  # the edge of a process: report, never unwind into the parent's code
             print(f"leitplanke webhook worker {os.getpid()} failed: {exc!r}", file=sys.stderr)

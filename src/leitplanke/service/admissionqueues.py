@@ -10,6 +10,7 @@ survives the webhook being killed (SIGKILL), not the machine losing power (``dur
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,10 @@ class DecisionQueue:
     durable: bool = False  # fsync every append (power loss too), at a cost measured in the README
     _db: sqlite3.Connection = field(init=False, repr=False)
     _checkpointer: sqlite3.Connection | None = field(init=False, default=None, repr=False)
+    # held by a checkpoint and by ``close``: a worker thread's checkpoint still running when the
+    # shipper's task is cancelled at a stop would otherwise use a closed connection (a SIGSEGV)
+    _closing: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
+    _closed: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
         try:
@@ -70,15 +75,21 @@ class DecisionQueue:
     def checkpoint(self) -> bool:
         """Write the WAL back into the database file without waiting for, or blocking, the appends
         (a passive checkpoint on a connection of its own); any thread. True when all of it was."""
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        busy, frames, written = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return bool(busy == 0 and frames == written)
+        with self._closing:
+            if self._closed:
+                return False
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            busy, frames, written = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return bool(busy == 0 and frames == written)
 
     def depth(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM decisions").fetchone()[0])
 
     def close(self) -> None:
-        self._db.close()
-        if self._checkpointer is not None:
-            self._checkpointer.close()
+        """Close both connections, after a checkpoint in progress on another thread has ended."""
+        with self._closing:
+            self._closed = True
+            self._db.close()
+            if self._checkpointer is not None:
+                self._checkpointer.close()
