@@ -51,6 +51,7 @@ def _scripts() -> Any:
 def test_the_migrations_are_one_line_from_0001_to_the_newest() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0016_runtime_source",
         "0015_portal_files",
         "0015_scan_sources",
         "0013_admission",
