@@ -33,6 +33,7 @@ from leitplanke.service import (
     metrics,
     portal,
     problems,
+    reportscheduling,
     routes,
     templating,
     uploads,
@@ -86,6 +87,10 @@ def create_app(
         if dispatcher is not None:
             dispatcher.start()
         app.state.dispatcher = dispatcher
+        scheduler = _scheduler(settings, db, clock=clock, transport=alert_transport or HttpTransport())
+        if scheduler is not None:
+            scheduler.start()
+        app.state.report_scheduler = scheduler
         # applies a crash cut off between the Git push and the database: recorded before serving
         await asyncio.to_thread(changing.reconcile_on_start, context, app.state.changes)
         every = settings.waiver_expiry_seconds
@@ -105,6 +110,8 @@ def create_app(
             _log.exception("denial counts could not be written at shutdown")
         if dispatcher is not None:
             dispatcher.stop()
+        if scheduler is not None:
+            scheduler.stop()
         if ingester is not None:
             ingester.stop()
         if database is None:  # ours to close; a database passed in belongs to the caller
@@ -202,6 +209,60 @@ def _dispatcher(
         ),
         poll_seconds=settings.alert_poll_seconds,
         expiry_days=settings.alert_waiver_expiry_days,
+    )
+
+
+def _scheduler(
+    settings: Settings, db: databases.Database, *, clock: Callable[[], datetime], transport: Transport
+) -> reportscheduling.Scheduler | None:
+    """The scheduler of the configured report schedules; none without schedules."""
+    if not settings.report_schedules:
+        return None
+    from leitplanke.insights import costreports, kpis, mailing, prometheus, reportdelivering
+
+    smtp = None
+    if settings.smtp_server:
+        host, _, port = settings.smtp_server.rpartition(":")
+        smtp = mailing.Smtp(
+            host, int(port), settings.smtp_starttls, settings.smtp_username, settings.smtp_password
+        )
+    cost = None
+    if settings.prometheus_url:
+        credentials = prometheus.Credentials(
+            settings.prometheus_token, settings.prometheus_user, settings.prometheus_password
+        )
+        cost = costreports.Source(settings.prometheus_url, credentials)
+    targets = kpis.default_kpis()
+    if settings.kpi_file is not None:
+        text = settings.kpi_file.read_text(encoding="utf-8")
+        parsed, problems = kpis.parse_targets(text, file=str(settings.kpi_file))
+        if problems:  # as the scorecard route does, the service runs on; the reports use the defaults
+            _log.error("scheduled reports use the built-in KPI targets: %s", problems[0].render())
+        else:
+            targets = parsed
+    delivery = reportdelivering.Delivery(
+        smtp=smtp,
+        mail_from=settings.mail_from,
+        transport=transport,
+        kpis=targets,
+        sla_days=settings.sla_days,
+        cost=cost,
+    )
+    outbox = None
+    if settings.alert_targets:
+        outbox = alerting.Outbox.of(settings.alert_targets, public_url=settings.public_url)
+    return reportscheduling.Scheduler(
+        db,
+        schedules=settings.report_schedules,
+        delivery=delivery,
+        clock=clock,
+        policy=reportscheduling.policy_of(
+            lateness=settings.report_lateness_seconds,
+            retry=settings.report_retry_seconds,
+            max_attempts=settings.report_max_attempts,
+        ),
+        poll_seconds=settings.report_poll_seconds,
+        outbox=outbox,
     )
 
 
