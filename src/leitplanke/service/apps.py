@@ -10,7 +10,7 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -97,6 +97,7 @@ def create_app(
         expiring = asyncio.create_task(waiving.expire_periodically(context, every=every))
         flushing = asyncio.create_task(_flush_denials_periodically(context, every=denial_flush_seconds))
         changes_expiring = asyncio.create_task(changing.expire_periodically(context, every=every))
+        await asyncio.to_thread(prepare_routes, app.router.routes)
         app.state.insights_history = historycaches.HistoryCache()  # warmed in the background
         warming = asyncio.create_task(insightful.warm_periodically(context, app.state.insights_history))
         yield
@@ -161,6 +162,25 @@ def create_app(
     app.add_middleware(problems.NulInAddress)
     app.add_middleware(metrics.Measuring, metrics=context.metrics)
     return app
+
+
+def prepare_routes(routes: Sequence[object]) -> int:
+    """Build every included router's routes now; the route contexts built.
+
+    FastAPI (0.16x) builds the routes of an included router (their dependencies and validators) on the
+    first request that is matched against them: the first request to a route behind many routers paid
+    for all of them (the scorecard's first call 200 to 500 ms beside 15 ms later, on both databases).
+    Duck-typed: with a FastAPI that builds them eagerly there is nothing to call and nothing is done."""
+    built = 0
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            children = candidates()
+            built += len(children) + prepare_routes(children)
+        low = getattr(route, "effective_low_priority_routes", None)
+        if callable(low):
+            built += len(low())
+    return built
 
 
 def _install_delivery_metrics(app: FastAPI, context: Context) -> None:
