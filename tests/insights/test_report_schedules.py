@@ -325,3 +325,26 @@ def test_the_example_schedules_are_valid() -> None:
         ("weekly-org", "org", ("mail", "webhook")),
         ("monthly-shop", "team:team-shop", ("mail",)),
     ]
+
+
+def test_serve_records_an_undeliverable_report_as_failed_and_keeps_serving(history: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from leitplanke.service import create_app
+
+    settings = Settings(
+        database_url=history.url,
+        migrate_on_start=False,
+        report_schedules=reportschedules.parse_schedules(WEEKLY),
+        smtp_server=f"127.0.0.1:{prometheusservers.free_port()}",  # nothing listens there
+        report_poll_seconds=0.2,
+        report_max_attempts=1,
+    )
+    app = create_app(settings, database=history, clock=lambda: DUE + timedelta(seconds=3))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 60
+        while not _audited(history) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/healthz").status_code == 200
+    assert _runs(history) == [("weekly-org", DUE, "failed", 1, [])]
+    assert [action for action, _, _ in _audited(history)] == ["report.failed"]
