@@ -16,6 +16,7 @@ from leitplanke.core.problems import UsageError
 
 if TYPE_CHECKING:
     from leitplanke.alerts import targets as alert_targets
+    from leitplanke.insights import reportschedules
 
 DEFAULT_SLA_DAYS: Mapping[str, int] = {"critical": 15, "high": 30, "medium": 90, "low": 180}
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -73,6 +74,17 @@ class Settings:
     smtp_starttls: bool = False
     smtp_username: str = ""
     smtp_password: str = field(default="", repr=False)
+    # the SMTP server of scheduled reports, HOST:PORT (LEITPLANKE_SMTP; empty: none); ``report --smtp``'s
+    # default too
+    smtp_server: str = ""
+    # reports the service sends itself (LEITPLANKE_REPORT_SCHEDULES as YAML, or a file:
+    # LEITPLANKE_REPORT_SCHEDULES_FILE); how often the scheduler looks for due runs, how late a run may
+    # still go out (a firing missed by more while no replica ran is skipped), and the retries
+    report_schedules: tuple[reportschedules.Schedule, ...] = ()
+    report_poll_seconds: float = 30.0
+    report_lateness_seconds: float = 3600.0
+    report_retry_seconds: float = 60.0
+    report_max_attempts: int = 5
     # OIDC sign-in for the portal (off without an issuer): the provider, this client, the claim naming the
     # user and the groups claim whose first mapped group gives the role and team (group -> (role, team))
     oidc: OidcSettings | None = None
@@ -138,6 +150,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_starttls=env.get("LEITPLANKE_SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
         smtp_username=env.get("LEITPLANKE_SMTP_USERNAME", ""),
         smtp_password=env.get("LEITPLANKE_SMTP_PASSWORD", ""),
+        smtp_server=_smtp_server(env.get("LEITPLANKE_SMTP", "")),
+        report_schedules=_report_schedules(env),
+        report_poll_seconds=_positive(
+            "LEITPLANKE_REPORT_POLL_SECONDS", env.get("LEITPLANKE_REPORT_POLL_SECONDS", "30")
+        ),
+        report_lateness_seconds=_positive(
+            "LEITPLANKE_REPORT_LATENESS_SECONDS", env.get("LEITPLANKE_REPORT_LATENESS_SECONDS", "3600")
+        ),
+        report_retry_seconds=_positive(
+            "LEITPLANKE_REPORT_RETRY_SECONDS", env.get("LEITPLANKE_REPORT_RETRY_SECONDS", "60")
+        ),
+        report_max_attempts=_positive(
+            "LEITPLANKE_REPORT_MAX_ATTEMPTS", env.get("LEITPLANKE_REPORT_MAX_ATTEMPTS", "5")
+        ),
         oidc=_oidc(env),
     )
 
@@ -196,6 +222,39 @@ def _alert_targets(env: Mapping[str, str]) -> tuple[alert_targets.Target, ...]:
         reason = exc.strerror or exc
         raise UsageError(f"LEITPLANKE_ALERT_TARGETS_FILE={path!r}: cannot read: {reason}") from None
     return alert_targets.parse_targets(text, source=path)
+
+
+def _smtp_server(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if text and (not sep or not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise UsageError(f"LEITPLANKE_SMTP={text!r}: expected HOST:PORT")
+    return text
+
+
+def _report_schedules(env: Mapping[str, str]) -> tuple[reportschedules.Schedule, ...]:
+    # imported here, as the alert targets are: most commands never need them
+    from leitplanke.insights import reportschedules
+
+    if env.get("LEITPLANKE_REPORT_SCHEDULES"):
+        text, source = env["LEITPLANKE_REPORT_SCHEDULES"], "LEITPLANKE_REPORT_SCHEDULES"
+    elif path := env.get("LEITPLANKE_REPORT_SCHEDULES_FILE"):
+        try:
+            text, source = Path(path).read_text(encoding="utf-8"), path
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise UsageError(f"LEITPLANKE_REPORT_SCHEDULES_FILE={path!r}: cannot read: {reason}") from None
+    else:
+        return ()
+    try:
+        schedules = reportschedules.parse_schedules(text, source=source)
+    except reportschedules.ScheduleError as exc:
+        raise UsageError(str(exc), problems=exc.problems) from None
+    mailing = [s.name for s in schedules if s.mail_to]
+    if mailing and not env.get("LEITPLANKE_SMTP"):
+        raise UsageError(
+            f"{source}: schedules {', '.join(mailing)} send mail: LEITPLANKE_SMTP (HOST:PORT) is unset"
+        )
+    return schedules
 
 
 def _oidc(env: Mapping[str, str]) -> OidcSettings | None:

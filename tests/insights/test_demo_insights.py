@@ -42,9 +42,9 @@ def _open_runtime_findings(database: Any) -> list[tuple[str, str, str, str]]:
 
 def test_the_demo_holds_the_leak_and_oom_findings_of_the_generated_series(demo: Any) -> None:
     assert _open_runtime_findings(demo) == [
-        ("checkout", "prod-runtime", "runtime-memory-leak", "high"),
-        ("legacy-batch", "prod-runtime", "runtime-memory-leak", "critical"),
-        ("legacy-batch", "prod-runtime", "runtime-oom-kills", "high"),
+        ("checkout", "prod", "runtime-memory-leak", "high"),
+        ("legacy-batch", "prod", "runtime-memory-leak", "critical"),
+        ("legacy-batch", "prod", "runtime-oom-kills", "high"),
     ]
 
 

@@ -161,7 +161,7 @@ def test_the_runtime_leaks_command_prints_the_findings_it_would_ingest(
         "LEITPLANKE_PROMETHEUS_PASSWORD": PASSWORD,
     }
     command = [sys.executable, "-m", "leitplanke.cli", "runtime", "leaks", "--prometheus", url]
-    command += ["--env", "prod-runtime", "--window", "52h", "--dry-run"]
+    command += ["--env", "prod", "--window", "52h", "--dry-run"]
     done = subprocess.run(command, capture_output=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr.decode()
     printed = [json.loads(line) for line in done.stdout.decode().splitlines()]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import historydata
-import prometheusservers
 import pytest
+import smtpservers
 
 AT = (historydata.T + timedelta(days=21)).isoformat()
 
@@ -141,33 +141,16 @@ def test_the_report_queues_trend_alerts_for_the_configured_targets_once(
 
 
 def test_the_report_is_mailed_through_a_real_smtp_server(seeded: str) -> None:
-    from email import message_from_bytes, policy
-
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Sink
-
-    class Keeping(Sink):
-        received: list[bytes] = []  # noqa: RUF012  (one test, one list)
-
-        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
-            type(self).received.append(envelope.content)
-            return "250 OK"
-
-    port = prometheusservers.free_port()
-    controller = Controller(Keeping(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtpservers.smtp_server() as server:
         done = _report(
-            seeded, "--format", "md", "--mail-to", "cto@example.com", "--smtp", f"127.0.0.1:{port}"
+            seeded, "--format", "md", "--mail-to", "cto@example.com", "--smtp", f"127.0.0.1:{server.port}"
         )
-    finally:
-        controller.stop()
     assert (done.returncode, done.stderr.decode().strip(), done.stdout) == (
         0,
         "mailed to cto@example.com",
         b"",
     )
-    mail = message_from_bytes(Keeping.received[0], policy=policy.default)
+    (mail,) = server.messages
     attachment = next(mail.iter_attachments())
     assert (mail["To"], mail["Subject"], attachment.get_filename()) == (
         "cto@example.com",

@@ -1,5 +1,7 @@
 """Leaks and repeated OOM kills become findings of the owning app (owner, SLA, lifecycle) through the
-findings ingestion, on SQLite and PostgreSQL; and the bearer token reaches Prometheus."""
+findings ingestion, as scans of the ``runtime`` source in the app's environment, on SQLite and
+PostgreSQL: a runtime ingestion and a CI scan of the same scope never fix each other's findings; and
+the bearer token reaches Prometheus."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
-from leitplanke import catalog
+from leitplanke.governance import findings
 from leitplanke.insights import containers, leaks, prometheus, runtimefindings
 from leitplanke.settings import DEFAULT_SLA_DAYS
 from leitplanke.store import repositories
+from leitplanke.store.rows import Scan
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 MIB = 1024 * 1024
@@ -29,10 +33,39 @@ def _results(*series: containers.ContainerSeries) -> list[object]:
     return leaks.runtime_results(leaks.judge_all(series))
 
 
-@pytest.fixture
-def runtime_database(catalog_database: object) -> object:
-    catalog.put_environment(catalog_database, catalog.EnvironmentSpec("prod-runtime"), actor="test", now=NOW)  # type: ignore[arg-type]
-    return catalog_database
+def _states(database: object) -> set[tuple[str, str, str, str]]:
+    """(policy, resource name, status, source) of every finding."""
+    with database.reading() as session:  # type: ignore[attr-defined]
+        _, rows = repositories.query_findings(session, repositories.FindingFilter(), limit=100)
+    return {(f.policy, f.name, f.status, f.source) for f, _, _, _ in rows}
+
+
+def _ci_scan(database: object, results: list[object], *, at: datetime, source: str = findings.CI) -> object:
+    return findings.ingest_scan(
+        database,  # type: ignore[arg-type]
+        app="checkout",
+        env="prod",
+        results=results,  # type: ignore[arg-type]
+        summary={},
+        generated_at="",
+        actor="token:ci",
+        now=at,
+        sla_days=DEFAULT_SLA_DAYS,
+        source=source,
+    )
+
+
+def _runtime(database: object, results: list[object], *, at: datetime) -> findings.Ingested:
+    (done,), _ = runtimefindings.ingest_runtime(
+        database,  # type: ignore[arg-type]
+        results=results,  # type: ignore[arg-type]
+        owners={"shop": "checkout"},
+        env="prod",
+        actor="insights",
+        now=at,
+        sla_days=DEFAULT_SLA_DAYS,
+    )
+    return done
 
 
 def _findings(database: object) -> list[tuple[str, str, str, str, str, str, str, object]]:
@@ -45,28 +78,28 @@ def _findings(database: object) -> list[tuple[str, str, str, str, str, str, str,
 
 
 def test_a_leak_reaching_its_limit_within_a_day_becomes_a_critical_finding_of_the_owning_app_with_its_sla(
-    runtime_database: object,
+    catalog_database: object,
 ) -> None:
     results = _results(_growing("cart-7d9c5b8f6-x2k4p", mib_per_hour=8))
     done, unowned = runtimefindings.ingest_runtime(
-        runtime_database,  # type: ignore[arg-type]
+        catalog_database,  # type: ignore[arg-type]
         results=results,  # type: ignore[arg-type]
         owners={"shop": "checkout", "data": "warehouse"},
-        env="prod-runtime",
+        env="prod",
         actor="insights",
         now=NOW,
         sla_days=DEFAULT_SLA_DAYS,
     )
     assert unowned == []
     assert [(d.app, d.env, d.transitions) for d in done] == [
-        ("checkout", "prod-runtime", {"none->new": 1}),
-        ("warehouse", "prod-runtime", {}),
+        ("checkout", "prod", {"none->new": 1}),
+        ("warehouse", "prod", {}),
     ]
-    assert _findings(runtime_database) == [
+    assert _findings(catalog_database) == [
         (
             "checkout",
             "team-shop",
-            "prod-runtime",
+            "prod",
             "runtime-memory-leak",
             "Deployment/shop/cart",
             "critical",
@@ -76,27 +109,72 @@ def test_a_leak_reaching_its_limit_within_a_day_becomes_a_critical_finding_of_th
     ]
 
 
-def test_a_leak_that_is_gone_is_fixed_by_the_next_runtime_ingestion(runtime_database: object) -> None:
+def test_a_leak_that_is_gone_is_fixed_by_the_next_runtime_ingestion(catalog_database: object) -> None:
     kwargs = {
         "owners": {"shop": "checkout"},
-        "env": "prod-runtime",
+        "env": "prod",
         "actor": "insights",
         "sla_days": DEFAULT_SLA_DAYS,
     }
     runtimefindings.ingest_runtime(
-        runtime_database,
+        catalog_database,
         results=_results(_growing("cart-7d9c5b8f6-x2k4p", mib_per_hour=8)),
         now=NOW,
         **kwargs,
     )  # type: ignore[arg-type]
     later = NOW + timedelta(days=1)
     done, _ = runtimefindings.ingest_runtime(
-        runtime_database,
+        catalog_database,
         results=_results(_growing("cart-7d9c5b8f6-x2k4p", mib_per_hour=0)),
         now=later,
         **kwargs,
     )  # type: ignore[arg-type]
     assert [d.transitions for d in done] == [{"new->fixed": 1}]
+
+
+def test_a_runtime_ingestion_and_a_ci_scan_of_one_scope_never_fix_each_others_findings(
+    catalog_database: object, result: object
+) -> None:
+    hour = timedelta(hours=1)
+    leak = _results(_growing("cart-7d9c5b8f6-x2k4p", mib_per_hour=8))
+    privileged = [result("no-privileged", "containers", "web")]  # type: ignore[operator]
+    _ci_scan(catalog_database, privileged, at=NOW)
+    assert _runtime(catalog_database, leak, at=NOW + hour).transitions == {"none->new": 1}
+    assert _states(catalog_database) == {
+        ("no-privileged", "web", "new", "ci"),
+        ("runtime-memory-leak", "cart", "new", "runtime"),
+    }
+    # a CI scan that no longer reports its finding fixes it, and leaves the leak open
+    assert _ci_scan(catalog_database, [], at=NOW + 2 * hour).transitions == {"new->fixed": 1}  # type: ignore[attr-defined]
+    assert _states(catalog_database) == {
+        ("no-privileged", "web", "fixed", "ci"),
+        ("runtime-memory-leak", "cart", "new", "runtime"),
+    }
+    # the CI finding fails again; a runtime ingestion that finds no leak fixes the leak and nothing else
+    _ci_scan(catalog_database, privileged, at=NOW + 3 * hour)
+    assert _runtime(catalog_database, [], at=NOW + 4 * hour).transitions == {"new->fixed": 1}
+    assert _states(catalog_database) == {
+        ("no-privileged", "web", "reopened", "ci"),
+        ("runtime-memory-leak", "cart", "fixed", "runtime"),
+    }
+    with catalog_database.reading() as session:  # type: ignore[attr-defined]
+        scans = session.execute(select(Scan.source, Scan.summary).order_by(Scan.id)).all()
+    assert [tuple(row) for row in scans] == [
+        ("ci", {}),
+        ("runtime", {"source": "runtime", "fail": 1}),
+        ("ci", {}),
+        ("ci", {}),
+        ("runtime", {"source": "runtime", "fail": 0}),
+    ]
+
+
+def test_a_runtime_ingestion_leaves_an_admission_decisions_finding_open(
+    catalog_database: object, result: object
+) -> None:
+    denied = [result("no-privileged", "containers", "web")]  # type: ignore[operator]
+    _ci_scan(catalog_database, denied, at=NOW, source=findings.ADMISSION)
+    assert _runtime(catalog_database, [], at=NOW + timedelta(hours=1)).transitions == {}
+    assert _states(catalog_database) == {("no-privileged", "web", "new", "admission")}
 
 
 def test_results_in_namespaces_no_app_owns_are_named_not_ingested() -> None:

@@ -35,6 +35,7 @@ def test_upgrade_creates_every_table_and_a_second_upgrade_changes_nothing(databa
         "deployments",
         "deployment_commits",
         "incidents",
+        "report_runs",
     }
     assert databases.current_revision(database) == _scripts().get_current_head()
 
@@ -51,6 +52,8 @@ def _scripts() -> Any:
 def test_the_migrations_are_one_line_from_0001_to_the_newest() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0017_report_runs",
+        "0016_runtime_source",
         "0015_portal_files",
         "0015_scan_sources",
         "0013_admission",

@@ -61,11 +61,6 @@ apiVersion: leitplanke.dev/v1
 kind: Environment
 metadata: {name: prod}
 spec: {enforcement: enforce, requiresApproval: true}
----
-apiVersion: leitplanke.dev/v1
-kind: Environment
-metadata: {name: prod-runtime}
-spec: {enforcement: enforce, requiresApproval: true}
 """
 # (app, environment, examples folder): what the demo scans
 DEMO_SCANS = (
@@ -97,7 +92,7 @@ def seed_demo_command(
     database: DatabaseOpt = None,
     examples: Annotated[str, typer.Option("--examples", help="The bundled examples folder.")] = "examples",
 ) -> None:
-    """Load the demo catalog (2 teams, 3 apps, dev, prod, prod-runtime), three weeks of scans of the
+    """Load the demo catalog (2 teams, 3 apps, dev, prod), three weeks of scans of the
     examples, runtime findings of generated series, four weeks of deployments and incidents in prod and
     a few change requests (one waiting for bob's approval); print an admin token and the portal's demo
     users."""

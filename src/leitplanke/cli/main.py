@@ -81,7 +81,7 @@ def build_app() -> typer.Typer:
     app.add_typer(templates.build(), name="templates")
     app.add_typer(changes.build(), name="change")
     app.command("agent")(agent.agent_command)
-    app.command("report")(report.report_command)
+    app.add_typer(report.build(), name="report")
     app.add_typer(runtime.build(), name="runtime")
 
     @app.command()

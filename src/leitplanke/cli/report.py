@@ -17,11 +17,18 @@ from leitplanke.cli.db import DatabaseOpt
 from leitplanke.core.problems import UsageError
 
 Format = Literal["json", "md", "html", "pdf"]
-_MAX_POINTS = 1000  # samples per series asked of Prometheus: the step grows with the period
-_TOP_SUGGESTIONS = 10
+
+
+def build() -> typer.Typer:
+    """``report`` writes a report; ``report schedules`` lists the service's schedules."""
+    app = typer.Typer()
+    app.callback(invoke_without_command=True)(report_command)
+    app.command("schedules")(schedules_command)
+    return app
 
 
 def report_command(
+    ctx: typer.Context,
     period: Annotated[str, typer.Option("--period", help="How far back: 30d, 12w, 24h.")] = "30d",
     scope: Annotated[str, typer.Option("--scope", help="org, team:<name> or app:<name>.")] = "org",
     fmt: Annotated[str, typer.Option("--format", help="json, md, html or pdf.")] = "md",
@@ -39,22 +46,35 @@ def report_command(
     mail_to: Annotated[
         list[str] | None, typer.Option("--mail-to", help="Send the report to this address (repeatable).")
     ] = None,
-    smtp: Annotated[str, typer.Option("--smtp", help="SMTP server HOST:PORT.")] = "localhost:25",
+    smtp: Annotated[
+        str | None, typer.Option("--smtp", help="SMTP HOST:PORT (default: LEITPLANKE_SMTP, localhost:25).")
+    ] = None,
     alert: Annotated[
         bool, typer.Option("--alert", help="Queue alerts for recurring violations and missed KPIs.")
     ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Write the report of SCOPE over PERIOD."""
+    if ctx.invoked_subcommand is not None:
+        return
     from leitplanke import settings as settings_module
     from leitplanke.governance import errors
-    from leitplanke.insights import deliverymeasures, kpis, reportdata, scopes, views
+    from leitplanke.insights import costreports, kpis, prometheus as prom, reportmaking, scopes, views
 
     if fmt not in ("json", "md", "html", "pdf"):
         raise UsageError(f"--format is json, md, html or pdf, not {fmt!r}")
     if fmt == "pdf" and output is None:
         raise UsageError("--format pdf needs --output FILE")
     settings = settings_module.load_settings()
+    url = prometheus or settings.prometheus_url
+    source = None
+    if url:
+        credentials = prom.Credentials(
+            bearer_token=settings.prometheus_token,
+            username=settings.prometheus_user,
+            password=settings.prometheus_password,
+        )
+        source = costreports.Source(url, credentials, tuple(namespace_app or ()), tuple(namespace_env or ()))
     try:
         asked = views.Asked(
             scope=scopes.parse_scope(scope),
@@ -64,28 +84,44 @@ def report_command(
             sla_days=settings.sla_days,
         )
         db = servicecommands.open_database(database)
-        history, apps = views.load_scope(db, asked)
+        made = reportmaking.make_report(db, asked, cost=source)
     except errors.GovernanceError as exc:
         raise UsageError(f"--{exc.field or 'scope'}: {exc}") from exc
-    cost, external = None, None
-    url = prometheus or settings.prometheus_url
-    if url:
-        pairs = namespace_app or []
-        cost, external = _cost(url, settings, asked=asked, apps=apps, teams=history.teams, pairs=pairs)
-        cost.update(_cost_groups(db, cost.pop("usages"), envs=namespace_env or []))
-        asked = views.Asked(asked.scope, asked.now, asked.period, asked.kpis, asked.sla_days, external)
-    asked = views.with_delivery(db, asked, history)
-    dora = deliverymeasures.scope_figures(db, asked.scope, now=asked.now, period=asked.period)
-    extras = reportdata.Extras(controls=_controls(asked), cost=cost, dora=dora)
-    data = reportdata.build_report(history, apps, asked, extras)
+    data, asked = made.data, made.asked
     if alert:
-        _queue_alerts(db, settings, history=history, apps=apps, asked=asked, card=data["kpis"])
-    body = _render(data, fmt, charts=charts)
+        _queue_alerts(db, settings, history=made.history, apps=made.apps, asked=asked, card=data["kpis"])
+    body = reportmaking.render(data, fmt, charts=charts)
     if mail_to:
-        _mail(body, fmt, to=mail_to, smtp=smtp, settings=settings, scope=asked.scope.label, at=asked.now)
+        server = smtp or settings.smtp_server or "localhost:25"
+        _mail(body, fmt, to=mail_to, smtp=server, settings=settings, scope=asked.scope.label, at=asked.now)
         if output is None:
             return
     _write(body, output)
+
+
+def schedules_command(
+    at: Annotated[str | None, typer.Option("--at", help="Next runs after this ISO time.")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """List the report schedules of the service's settings with their next run and last recorded run."""
+    from leitplanke import settings as settings_module
+    from leitplanke.insights import reportruns
+
+    settings = settings_module.load_settings()
+    if not settings.report_schedules:
+        typer.echo("no report schedules (LEITPLANKE_REPORT_SCHEDULES or LEITPLANKE_REPORT_SCHEDULES_FILE)")
+        return
+    latest: dict[str, Any] = {}
+    for run in reportruns.runs(servicecommands.open_database(database)):
+        latest.setdefault(run.schedule, run)
+    now = _at(at)
+    typer.echo("NAME\tCRON\tTIME ZONE\tSCOPE\tPERIOD\tFORMAT\tTARGETS\tNEXT RUN (UTC)\tLAST RUN")
+    for schedule in settings.report_schedules:
+        last = latest.get(schedule.name)
+        shown = f"{last.due_at.isoformat()} {last.status}" if last is not None else "-"
+        targets = ", ".join([*schedule.mail_to, *([schedule.webhook] if schedule.webhook else [])])
+        fields = (schedule.name, schedule.cron, schedule.time_zone, schedule.scope, schedule.period)
+        typer.echo("\t".join((*fields, schedule.format, targets, schedule.next_at(now).isoformat(), shown)))
 
 
 def _queue_alerts(db: Any, settings: Any, *, history: Any, apps: list[str], asked: Any, card: Any) -> None:
@@ -149,129 +185,6 @@ def _kpis(path: str | None, kpis: Any) -> Any:
     if problems:
         raise UsageError(f"{path}: {len(problems)} problem(s) in the KPI targets", problems=tuple(problems))
     return parsed
-
-
-def _controls(asked: Any) -> dict[str, tuple[str, ...]]:
-    """Every built-in policy's controls: the report's compliance maps findings onto them."""
-    from leitplanke.engine import loading
-    from leitplanke.insights import reportdata
-
-    loaded = loading.load_packs(loading.available_packs(), now=asked.now)
-    return reportdata.controls_of(loaded.policies)
-
-
-def _cost(
-    url: str, settings: Any, *, asked: Any, apps: list[str], teams: dict[str, str], pairs: list[str]
-) -> tuple[dict[str, Any], dict[str, dict[str, tuple[float, float]]]]:
-    from leitplanke.insights import costs, demoseries, prometheus
-
-    credentials = prometheus.Credentials(
-        bearer_token=settings.prometheus_token,
-        username=settings.prometheus_user,
-        password=settings.prometheus_password,
-    )
-    step = max(60.0, asked.period.total_seconds() / _MAX_POINTS)
-    start = asked.now - asked.period
-    if url == demoseries.URL:  # the demo's generated series, through the same analysis
-        usages, cpu, memory = costs.load_usage(
-            demoseries.DemoSeries(), start=start, end=asked.now, step_seconds=step
-        )
-    else:
-        with prometheus.Prometheus(url, credentials=credentials) as client:
-            usages, cpu, memory = costs.load_usage(client, start=start, end=asked.now, step_seconds=step)
-    owners = {u.namespace: u.namespace for u in usages if u.namespace in teams}
-    for pair in pairs:
-        namespace, sep, app = pair.partition("=")
-        if not sep or app not in teams:
-            raise UsageError(f"--namespace-app {pair!r}: NAMESPACE=APP with an app of the catalog")
-        owners[namespace] = app
-    chosen = set(apps)
-    mine = [u for u in usages if owners.get(u.namespace) in chosen]
-    prices = costs.Prices()
-    by_app = costs.costs_by(mine, group=owners, prices=prices, step_seconds=step)
-    total = sum(by_app.values(), costs.ZERO)
-    everyone = costs.costs_by(usages, group={}, prices=prices, step_seconds=step).get("", costs.ZERO)
-    idle = costs.idle_cost(
-        allocatable_cpu=cpu, allocatable_memory=memory, allocated=everyone, prices=prices, step_seconds=step
-    )
-    suggested = (costs.suggest(u, prices=prices) for u in mine)
-    suggestions = [s for s in suggested if s is not None and s.saving_per_hour > 0]
-    suggestions.sort(key=lambda s: (-s.saving_per_hour, s.namespace, s.pod, s.container))
-    team_of = {namespace: teams[app] for namespace, app in owners.items()}
-    by_team = costs.costs_by(mine, group=team_of, prices=prices, step_seconds=step)
-    shaped = {
-        "apps": {app: costs.cost_dict(cost) for app, cost in by_app.items()},
-        "teams": {team: costs.cost_dict(cost) for team, cost in by_team.items()},
-        "total": costs.cost_dict(total),
-        "idle": round(idle, 4),
-        "suggestions": [_suggestion(s) for s in suggestions[:_TOP_SUGGESTIONS]],
-    }
-    shaped["usages"] = (mine, owners, prices, step)  # popped by the caller: cost per env and value stream
-    measures = costs.efficiency_measures(mine, owners=owners, prices=prices, step_seconds=step)
-    return shaped, {"cost-efficiency": measures}
-
-
-def _cost_groups(db: Any, measured: Any, *, envs: list[str]) -> dict[str, Any]:
-    """The cost per environment (``--namespace-env``; others "unassigned") and per value stream."""
-    from leitplanke.insights import costs
-    from leitplanke.store import repositories
-
-    usages, owners, prices, step = measured
-    env_of: dict[str, str] = {}
-    for pair in envs:
-        namespace, sep, env = pair.partition("=")
-        if not sep or not namespace or not env:
-            raise UsageError(f"--namespace-env {pair!r}: NAMESPACE=ENV")
-        env_of[namespace] = env
-    with db.reading() as session:
-        streams = {app.name: app.value_stream or "(none)" for app, _ in repositories.list_apps(session)}
-    by_env = {u.namespace: env_of.get(u.namespace, "unassigned") for u in usages}
-    by_stream = {namespace: streams.get(app, "(none)") for namespace, app in owners.items()}
-    return {
-        "environments": {
-            env: costs.cost_dict(c)
-            for env, c in sorted(
-                costs.costs_by(usages, group=by_env, prices=prices, step_seconds=step).items()
-            )
-        },
-        "valueStreams": {
-            name: costs.cost_dict(c)
-            for name, c in sorted(
-                costs.costs_by(usages, group=by_stream, prices=prices, step_seconds=step).items()
-            )
-        },
-    }
-
-
-def _suggestion(s: Any) -> dict[str, Any]:
-    mib = 1024 * 1024
-    return {
-        "pod": s.pod,
-        "container": s.container,
-        "cpu": f"{s.cpu_request:.3f} → {s.cpu_recommended:.3f}",
-        "memoryMiB": f"{s.memory_request / mib:.0f} → {s.memory_recommended / mib:.0f}",
-        "savingPer30Days": round(s.saving_per_30_days, 2),
-    }
-
-
-def _render(data: dict[str, Any], fmt: str, *, charts: bool) -> bytes:
-    from leitplanke.insights import reportrendering
-
-    if fmt == "json":
-        return reportrendering.render_json(data)
-    if fmt == "md":
-        return reportrendering.render_markdown(data).encode("utf-8")
-    pictures = None
-    if charts:
-        from leitplanke.insights import charts as charting
-
-        pictures = charting.render_charts(data)
-    html = reportrendering.render_html(data, charts=pictures)
-    if fmt == "html":
-        return html.encode("utf-8")
-    from leitplanke.insights import pdfs
-
-    return pdfs.render_pdf(html)
 
 
 def _write(body: bytes, output: str | None) -> None:

@@ -20,7 +20,7 @@ def build() -> typer.Typer:
 
 
 def leaks_command(
-    env: Annotated[str, typer.Option("--env", help="Runtime findings' environment.")],
+    env: Annotated[str, typer.Option("--env", help="The apps' environment (prod, say).")],
     prometheus: Annotated[str | None, typer.Option("--prometheus", help="Prometheus URL.")] = None,
     window: Annotated[str, typer.Option("--window", help="How far back: 48h, 7d.")] = "48h",
     step: Annotated[int, typer.Option("--step", help="Seconds between samples.")] = 60,

@@ -4,8 +4,8 @@ A failing result is keyed by a stable fingerprint and moves new → open (still 
 scan) → fixed (a later scan of the same scope passes or no longer reports it) → reopened (fails
 again) → open; a failure that an approved, unexpired service waiver covers makes it waived (a waiver
 name the client claims counts for nothing by itself). Every status change is appended to the audit
-chain in the same transaction. A scan has a source (``ci``, ``drift``, ``cluster:<name>``): only the
-findings its source reported last are fixed when it no longer reports them (``sweeps``); a finding
+chain in the same transaction. A scan has a source (``ci``, ``drift``, ``cluster:<name>``, ``runtime``):
+only the findings its source reported last are fixed when it no longer reports them (``sweeps``); a finding
 reported by another source becomes that source's. Only rows whose state changes are written: a finding
 that is not fixed was reported by its source's latest scan of the scope, which is when it was last seen.
 Called by the service's scan upload and by the demo seed.
@@ -29,6 +29,7 @@ from leitplanke.store.rows import Scan
 NEW, OPEN, FIXED, REOPENED, WAIVED = "new", "open", "fixed", "reopened", "waived"
 STATUSES = (NEW, OPEN, FIXED, REOPENED, WAIVED)
 CI, DRIFT, ADMISSION = "ci", "drift", "admission"  # sources (``uploadformats.SOURCE``)
+RUNTIME = "runtime"  # leaks and OOM kills judged from Prometheus (``insights.runtimefindings``)
 _BATCH = 5000  # rows per bulk write: bounds the memory of the rows being built
 # new findings after which the planner's statistics are refreshed at once, not when autovacuum comes:
 # the list queries pick their plans from them
@@ -44,10 +45,10 @@ def sweeps(source: str, *, reported_by: str) -> bool:
     """Whether a scan of ``source`` fixes a finding ``reported_by`` last that it does not report.
 
     Its own findings only; and those of admission decisions (which never report what passes) by any
-    scan but drift's, which evaluates no policy."""
+    scan but drift's and runtime's, which evaluate no policy."""
     if reported_by == source:
         return True
-    return reported_by == ADMISSION and not is_drift(source)
+    return reported_by == ADMISSION and not is_drift(source) and source != RUNTIME
 
 
 def is_drift(source: str) -> bool:

@@ -14,7 +14,7 @@ from leitplanke.insights import containers, demoseries, leaks, runtimefindings
 from leitplanke.store.databases import Database
 
 RECURRING_POLICY = "require-probes"
-RUNTIME_ENV = "prod-runtime"
+RUNTIME_ENV = "prod"  # beside the CI scans of prod: runtime findings have a source of their own
 LEAK_WINDOW = timedelta(hours=48)
 LEAK_STEP_SECONDS = 300.0
 # days before now: failing, then the policy fixed, then failing again (a template change, say)

@@ -1,9 +1,10 @@
 """Runtime findings (leaks, repeated OOM kills) ingested as a scan of each owning app, so that they get
 an owner, a severity's SLA, a lifecycle and audit records like any policy finding. Called by the CLI.
 
-A scope's open findings are exactly its latest scan's, so runtime results go to an environment of their
-own (``prod-runtime`` beside ``prod``, say): a policy scan of ``prod`` would otherwise fix them, and
-they would fix its findings. Every app ``owners`` names gets a scan, so a leak that is gone is fixed.
+Runtime scans have a source of their own (``runtime``) in the app's real environment (``prod``): a
+scan fixes only what its own source reported last (``findings.sweeps``), so a runtime ingestion never
+fixes a CI scan's findings nor a CI scan the runtime ones. Every app ``owners`` names gets a scan, so a
+leak that is gone is fixed by the next ingestion.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from leitplanke.core.results import Result
 from leitplanke.governance import findings
 from leitplanke.store.databases import Database
 
-SOURCE = "prometheus"
+SOURCE = findings.RUNTIME
 
 
 def apps_of(
@@ -60,6 +61,7 @@ def ingest_runtime(
                 actor=actor,
                 now=now,
                 sla_days=sla_days,
+                source=SOURCE,
             )
         )
     return done, unowned

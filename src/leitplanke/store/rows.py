@@ -255,6 +255,32 @@ class OutboxAlert(Row):
     )
 
 
+class ReportRun(Row):
+    """One due run of a report schedule (``insights.reportruns``, 0017_report_runs): the unique
+    (schedule, due_at) makes the replica that inserts it first its only owner. ``pending`` until a
+    replica leases it (``sending``, until ``lease_until``: a replica that dies loses it), then ``sent``,
+    ``pending`` again for a retry, or ``failed`` when the attempts are spent."""
+
+    __tablename__ = "report_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str] = mapped_column(String(200), default="")  # the replica of the last attempt
+    delivered: Mapped[list[str]] = mapped_column(JSON, default=list)  # targets done: mail, webhook
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("schedule", "due_at", name="uq_report_runs_schedule_due_at"),
+        Index("ix_report_runs_due", "status", "next_attempt_at"),
+    )
+
+
 # the states of a change (delivery.changes); the checks below name them, so keep them in step
 _UNAPPLIED = "'draft', 'submitted', 'approved', 'rejected', 'expired', 'cancelled'"
 _APPLIED = "'applied', 'deployed', 'failed'"
