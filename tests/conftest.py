@@ -23,6 +23,11 @@ os.environ.setdefault(
     os.path.join(os.environ.get("TMPDIR", "/tmp"), f"leitplanke-test-cache-{os.getpid()}"),
 )
 
+# the CLI's table follows COLUMNS, and pytest-xdist's workers are started with COLUMNS=80 and LINES=24:
+# the CLI processes the tests start print at the default width unless a test names one
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 POSTGRES_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",

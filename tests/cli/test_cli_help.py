@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import pytest
@@ -106,3 +107,33 @@ def test_the_policies_group_mentions_docs(run_cli):
     assert _option_line(text, "policies") == (
         "│ policies List, show, lint and document policies (docs: a browsable catalog, markdown or html). │"
     )
+
+
+def test_a_command_line_that_names_a_command_builds_that_command_alone() -> None:
+    assert set(main.build_command(["tokens", "list"]).commands) == {"tokens", "version"}
+    assert set(main.build_command(["scan", "."]).commands) == {"scan", "version"}
+    # no command, an option first or an unknown word: the whole tree, for the help and click's suggestions
+    whole = {*main.COMMANDS, "version"}
+    for arguments in ([], ["--help"], ["--version"], ["scna"]):
+        assert set(main.build_command(arguments).commands) == whole
+
+
+def test_a_command_starts_without_importing_the_other_commands_modules() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from leitplanke.cli import main; sys.argv = ['leitplanke', 'tokens', '--help']\n"
+        "try:\n    main.run()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('leitplanke.engine', 'leitplanke.cli.'))))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(ast.literal_eval(run.stdout.splitlines()[-1]))
+    assert "leitplanke.cli.tokens" in loaded
+    heavy = {
+        "leitplanke.engine",
+        *(f"leitplanke.cli.{name}" for name in ("scan", "webhook", "agent", "serve")),
+    }
+    assert loaded & heavy == set()

@@ -161,11 +161,16 @@ def _config(config_path: str | None) -> tuple[configuring.Config, list[Problem]]
     return configuring.load_config(path)
 
 
-def compile_gathered(gathered: Gathered) -> engine.PolicySet:
+def compile_gathered(gathered: Gathered, *, cached: bool = True) -> engine.PolicySet:
+    """The gathered policies compiled. ``cached=False`` for a process that forks workers: a program
+    read back from the cache is only decoded at its first use, in each worker on its own, while one
+    compiled here is shared by every worker (copy-on-write) and costs a new worker nothing."""
     policy_set = engine.compile(
         gathered.policies,
         options=engine.CompileOptions(
-            foreign=tuple(gathered.foreign), broken=tuple(gathered.broken), cache=settings.cache_directory()
+            foreign=tuple(gathered.foreign),
+            broken=tuple(gathered.broken),
+            cache=settings.cache_directory() if cached else None,
         ),
     )
     gathered.problems.extend(policy_set.problems)

@@ -26,28 +26,35 @@ EXIT_USAGE, EXIT_INTERNAL, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_INTERRUPTED = 2,
 _VALUE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH"}
 
 
-def build_app() -> typer.Typer:
-    from leitplanke.cli import (
-        agent,
-        audit,
-        catalog,
-        changes,
-        db,
-        dora,
-        drift,
-        fix,
-        policies,
-        report,
-        runtime,
-        scan,
-        serve,
-        templates,
-        testcmd,
-        tokens,
-        users,
-        waivers,
-        webhook,
-    )
+# every command: (its module under ``leitplanke.cli``, its function or group builder, a group?); a
+# command's module is imported only when the command line names it (or asks for the full help), so
+# that ``leitplanke tokens list`` does not import the engine, the webhook and the agent first
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "scan": ("scan", "scan_command", False),
+    "test": ("testcmd", "test_command", False),
+    "fix": ("fix", "fix_command", False),
+    "drift": ("drift", "drift_command", False),
+    "policies": ("policies", "build", True),
+    "serve": ("serve", "serve_command", False),
+    "webhook": ("webhook", "webhook_command", False),
+    "db": ("db", "build", True),
+    "audit": ("audit", "build", True),
+    "catalog": ("catalog", "build", True),
+    "tokens": ("tokens", "build", True),
+    "users": ("users", "build", True),  # the portal's local users
+    "waivers": ("waivers", "build", True),
+    "dora": ("dora", "dora_command", False),
+    "templates": ("templates", "build", True),
+    "change": ("changes", "build", True),
+    "agent": ("agent", "agent_command", False),
+    "report": ("report", "build", True),
+    "runtime": ("runtime", "build", True),
+}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The command tree; with ``only`` (a command's name), that command alone besides ``version``."""
+    import importlib
 
     app = typer.Typer(
         no_args_is_help=True,
@@ -64,25 +71,14 @@ def build_app() -> typer.Typer:
     ) -> None:
         """leitplanke: policies as code for Kubernetes and the configuration around it."""
 
-    app.command("scan")(scan.scan_command)
-    app.command("test")(testcmd.test_command)
-    app.command("fix")(fix.fix_command)
-    app.command("drift")(drift.drift_command)
-    app.add_typer(policies.build(), name="policies")
-    app.command("serve")(serve.serve_command)
-    app.command("webhook")(webhook.webhook_command)
-    app.add_typer(db.build(), name="db")
-    app.add_typer(audit.build(), name="audit")
-    app.add_typer(catalog.build(), name="catalog")
-    app.add_typer(tokens.build(), name="tokens")
-    app.add_typer(users.build(), name="users")  # the portal's local users
-    app.add_typer(waivers.build(), name="waivers")
-    app.command("dora")(dora.dora_command)
-    app.add_typer(templates.build(), name="templates")
-    app.add_typer(changes.build(), name="change")
-    app.command("agent")(agent.agent_command)
-    app.add_typer(report.build(), name="report")
-    app.add_typer(runtime.build(), name="runtime")
+    for name, (module_name, attribute, group) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        made = getattr(importlib.import_module(f"leitplanke.cli.{module_name}"), attribute)
+        if group:
+            app.add_typer(made(), name=name)
+        else:
+            app.command(name)(made)
 
     @app.command()
     def version() -> None:
@@ -100,10 +96,12 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def build_command() -> typer.core.TyperGroup:
+def build_command(arguments: list[str] | None = None) -> typer.core.TyperGroup:
     """The command tree with help that reads right: flags show no value name, options that take a
-    value show one, ``--pack`` lists the built-in packs and the default ones."""
-    command = typer.main.get_command(build_app())
+    value show one, ``--pack`` lists the built-in packs and the default ones. With ``arguments`` (the
+    command line) whose first names a command, that command's branch alone."""
+    first = arguments[0] if arguments else None
+    command = typer.main.get_command(build_app(first if first in COMMANDS else None))
     assert isinstance(command, typer.core.TyperGroup)
     for each in _commands(command):
         _tidy_help(each)
@@ -141,7 +139,7 @@ def _packs_help() -> str:
 
 def run() -> None:
     try:
-        command = build_command()
+        command = build_command(sys.argv[1:])
         code = command(standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -111,7 +111,7 @@ def webhook_command(
             config_path=config,
             now=datetime.now(UTC),
         )
-        policy_set = gathering.compile_gathered(gathered)
+        policy_set = gathering.compile_gathered(gathered, cached=False)
         # the app is made in each worker (its queue connection must not cross a fork); once here, without
         # the queue, to refuse a bad config before anything listens
         make_app = functools.partial(
