@@ -8,6 +8,7 @@ then only that URL is tried.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -61,8 +62,15 @@ def _postgres_url() -> str | None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'leitplanke.db'}"
+    with _database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _database_url(kind: str, folder: Path) -> Iterator[str]:
+    """A fresh SQLite file in ``folder``, or a fresh schema of the PostgreSQL database (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'leitplanke.db'}"
         return
     base = _postgres_url()
     if base is None:
@@ -91,9 +99,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def audit_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     """Fresh audit keys in files of the test's own, checkpoints beside them; the LEITPLANKE_AUDIT_*
     variables name them, so that a ``leitplanke`` subprocess of the test uses the same keys."""
+    return _audit_keys(tmp_path / "audit-keys", monkeypatch)
+
+
+def _audit_keys(folder: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     from leitplanke.governance import auditkeys
 
-    folder = tmp_path / "audit-keys"
     paths = {
         "LEITPLANKE_AUDIT_KEY_FILE": folder / "hmac.key",
         "LEITPLANKE_AUDIT_SIGNING_KEY_FILE": folder / "signing-key.pem",
@@ -118,6 +129,24 @@ def database(database_url: str, audit_keys: object) -> Iterator[object]:
         yield db
     finally:
         db.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    """One database (with its audit keys) for every test of a module, on SQLite and PostgreSQL: for
+    tests that only read what an expensive fixture of theirs seeded once (a year of history, the demo)."""
+    from leitplanke.store import databases
+
+    folder = tmp_path_factory.mktemp(f"module-{request.param}")
+    with pytest.MonkeyPatch.context() as monkeypatch, _database_url(request.param, folder) as url:
+        db = databases.Database(url, audit=_audit_keys(folder / "audit-keys", monkeypatch))
+        databases.upgrade(db)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

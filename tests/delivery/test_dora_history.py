@@ -50,8 +50,10 @@ def _as_expected(figures: dorametrics.DoraFigures) -> histories.Expected:
     )
 
 
-@pytest.fixture
-def replayed(database: Any) -> tuple[Any, histories.History]:
+@pytest.fixture(scope="module")
+def replayed(module_database: Any) -> tuple[Any, histories.History]:
+    """Read only by the tests: seeded once per module and database."""
+    database = module_database
     history = histories.build_history(start=START, days=DAYS, seed=7)
     catalog.apply_catalog(database, histories.catalog_of(), actor="test", now=START)
     histories.replay(database, history)

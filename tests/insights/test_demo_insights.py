@@ -21,10 +21,11 @@ from leitplanke.store import rows
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def demo(database: Any) -> Any:
-    db.seed_demo(database, examples=ROOT / "examples")
-    return database
+@pytest.fixture(scope="module")
+def demo(module_database: Any) -> Any:
+    """Read only by the tests: seeded once per module and database."""
+    db.seed_demo(module_database, examples=ROOT / "examples")
+    return module_database
 
 
 def _open_runtime_findings(database: Any) -> list[tuple[str, str, str, str]]:

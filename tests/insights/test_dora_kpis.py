@@ -19,8 +19,10 @@ PERIOD = timedelta(days=DAYS)
 APPS = ("checkout", "legacy-batch", "node-agent", "payments")
 
 
-@pytest.fixture
-def replayed(database: Any) -> tuple[Any, deliveryhistories.History]:
+@pytest.fixture(scope="module")
+def replayed(module_database: Any) -> tuple[Any, deliveryhistories.History]:
+    """Read only by the tests: seeded once per module and database."""
+    database = module_database
     history = deliveryhistories.build_history(start=START, days=DAYS, seed=7)
     catalog.apply_catalog(database, deliveryhistories.catalog_of(), actor="test", now=START)
     deliveryhistories.replay(database, history)
