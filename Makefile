@@ -39,8 +39,9 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# one pytest process per core (pytest-xdist); work-stealing, as the tests' lengths differ a hundredfold
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 bench: install
 	@# bytecode for the package: PYTHONDONTWRITEBYTECODE would make every run compile it again
