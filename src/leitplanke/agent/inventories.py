@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -79,43 +79,18 @@ class Inventory:
     shared_passes: dict[Pass, Pass] = field(default_factory=dict)
 
     def build_entry(
-        self, *, version: str, body: dict[str, Any], results: list[Result], scope: Scope | None
+        self, *, version: str, body: dict[str, Any], verdicts: Verdicts, scope: Scope | None
     ) -> Entry:
-        """The entry of ``body`` with ``results``: plain passes as shared tuples, the rest as they are."""
-        kept: list[Result] = []
-        passes: list[Pass] = []
-        resource, file = None, ""
-        for result in results:
-            location = result.location
-            if (
-                result.verdict is not Verdict.PASS
-                or result.fix is not None
-                or result.waiver
-                or result.code
-                or location.line
-                or location.index
-            ):
-                kept.append(result)
-                continue
-            resource, file = result.resource, location.file
-            key = (
-                result.policy,
-                result.rule,
-                result.severity,
-                result.message,
-                location.path,
-                result.category,
-                result.controls,
-            )
-            passes.append(self.shared_passes.setdefault(key, key))
+        """The entry of ``body`` with its ``verdicts`` (their passes shared with every other entry's)."""
+        shared = self.shared_passes
         return Entry(
             version=version,
             body=compact(body),
             kind=str(body.get("kind", "")),
-            results=kept,
-            passes=tuple(passes),
-            resource=resource,
-            file=file,
+            results=verdicts.results,
+            passes=tuple(shared.setdefault(key, key) for key in verdicts.passes),
+            resource=verdicts.resource,
+            file=verdicts.file,
             scope=scope,
         )
 
@@ -146,6 +121,48 @@ class Inventory:
 
     def keys_of(self, group: str, resource: str) -> set[ObjectKey]:
         return {key for key in self.entries if key[0] == group and key[1] == resource}
+
+
+class Verdicts(NamedTuple):
+    """An object's results as an ``Entry`` keeps them: built where it is evaluated (in the evaluator
+    process: its passes then travel back as a few shared tuples, not as thousands of ``Result``)."""
+
+    results: list[Result]  # not plain passes
+    passes: tuple[Pass, ...]
+    resource: Resource | None  # of its passes
+    file: str  # their location's file
+
+
+def condense(results: list[Result], *, shared: dict[Pass, Pass]) -> Verdicts:
+    """``results`` as ``Verdicts``: plain passes as tuples (one object per distinct pass in ``shared``),
+    the rest as they are."""
+    kept: list[Result] = []
+    passes: list[Pass] = []
+    resource, file = None, ""
+    for result in results:
+        location = result.location
+        if (
+            result.verdict is not Verdict.PASS
+            or result.fix is not None
+            or result.waiver
+            or result.code
+            or location.line
+            or location.index
+        ):
+            kept.append(result)
+            continue
+        resource, file = result.resource, location.file
+        key = (
+            result.policy,
+            result.rule,
+            result.severity,
+            result.message,
+            location.path,
+            result.category,
+            result.controls,
+        )
+        passes.append(shared.setdefault(key, key))
+    return Verdicts(kept, tuple(passes), resource, file)
 
 
 def _discard(index: dict[Any, set[ObjectKey]], name: Any, key: ObjectKey) -> None:
