@@ -1,5 +1,6 @@
 """Evaluating in a child process: the agent's evaluations run in an evaluator forked from it, replaced
-after ``per_child`` evaluations, when it dies and when the policies change.
+after ``per_child`` evaluations (an object's, or one result of a set-level rule), when it dies and when
+the policies change.
 
 Why a child: the CEL runtime keeps the arguments of every call of a function written in Python (a leak
 in cel-expr-python 0.1.3, see tests/engine/test_cel.py), so a process that evaluates for weeks grows;
@@ -21,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import connection as connections, get_context
@@ -71,7 +72,7 @@ class Evaluator:
         if not self.per_child:
             return evaluate_objects(self.policies, items, around, cluster_name=self.cluster_name)
         try:
-            verdicts: list[inventories.Verdicts] = self._ask(("objects", items, around), len(items))
+            verdicts: list[inventories.Verdicts] = self._ask(("objects", items, around), len)
             return verdicts
         except Died as first:
             _log.warning("the evaluator died (%s): %d objects evaluated again, one by one", first, len(items))
@@ -80,7 +81,7 @@ class Evaluator:
         for body, name in items:
             single = [(body, name)]
             try:
-                found.extend(self._ask(("objects", single, around), 1))
+                found.extend(self._ask(("objects", single, around), len))
             except Died as again:
                 document = cluster.document_of(body, cluster=self.cluster_name)
                 message = f"evaluating it ended the evaluator twice ({again})"
@@ -102,7 +103,9 @@ class Evaluator:
         reason = ""
         for _ in (1, 2):
             try:
-                results: list[Result] = self._ask(request, len(bodies))
+                # counted by result (one per object a set-level rule applies to), not by object:
+                # most objects of a namespace are of kinds no set-level rule reads
+                results: list[Result] = self._ask(request, len)
                 return results
             except Died as exc:
                 _log.warning("the evaluator died (%s) on the set-level rules of %r", exc, namespace)
@@ -119,7 +122,8 @@ class Evaluator:
     def close(self) -> None:
         self._retire("")
 
-    def _ask(self, request: tuple[Any, ...], evaluations: int) -> Any:
+    def _ask(self, request: tuple[Any, ...], evaluations: Callable[[Any], int]) -> Any:
+        """The child's reply to ``request``; ``evaluations(reply)`` counts toward its replacement."""
         child = self.child or self._fork()
         try:
             child.channel.send(request)
@@ -131,7 +135,7 @@ class Evaluator:
             self.child = None
             self.figures.evaluator_restarts.labels("died").inc()
             raise Died(_reaped(child, reason=str(exc))) from exc
-        child.evaluations += evaluations
+        child.evaluations += evaluations(reply)
         if child.evaluations >= self.per_child:
             self._retire("recycled")
         return reply
