@@ -2,8 +2,8 @@
 
 An ``Entry`` per live object: its resourceVersion (an unchanged one is not evaluated again), its body
 as compact JSON (for re-evaluation when policies or its Namespace change, and for set-level rules),
-its results and the (app, env) it is uploaded for. Indexed by namespace and by scope. Written only by
-``agent.processing``'s thread.
+its results, the (app, env) it is uploaded for and, when drift needs them, a few of its managedFields.
+Indexed by namespace and by scope. Written only by ``agent.processing``'s thread.
 """
 
 from __future__ import annotations
@@ -42,9 +42,15 @@ class Entry:
     file: str = ""  # their location's file
     set_results: list[Result] = field(default_factory=list)  # set-level rules' results about it
     scope: Scope | None = None
+    # the managedFields entries drift's ignore rules read (manager and fieldsV1 only), compressed like
+    # the body; b"" for the objects no rule with managedFieldsManagers matches (nearly all)
+    managed: bytes = b""
 
-    def document(self) -> dict[str, Any]:
+    def document(self, *, managed_fields: bool = False) -> dict[str, Any]:
+        """Its body; with ``managed_fields``, with the managedFields entries it keeps."""
         body: dict[str, Any] = orjson.loads(zlib.decompress(self.body))
+        if managed_fields and self.managed:
+            body.setdefault("metadata", {})["managedFields"] = orjson.loads(zlib.decompress(self.managed))
         return body
 
     @property
@@ -79,9 +85,16 @@ class Inventory:
     shared_passes: dict[Pass, Pass] = field(default_factory=dict)
 
     def build_entry(
-        self, *, version: str, body: dict[str, Any], verdicts: Verdicts, scope: Scope | None
+        self,
+        *,
+        version: str,
+        body: dict[str, Any],
+        verdicts: Verdicts,
+        scope: Scope | None,
+        managed: list[dict[str, Any]] | None = None,
     ) -> Entry:
-        """The entry of ``body`` with its ``verdicts`` (their passes shared with every other entry's)."""
+        """The entry of ``body`` with its ``verdicts`` (their passes shared with every other entry's) and
+        the ``managed`` fields to keep of it."""
         shared = self.shared_passes
         return Entry(
             version=version,
@@ -92,6 +105,7 @@ class Inventory:
             resource=verdicts.resource,
             file=verdicts.file,
             scope=scope,
+            managed=zlib.compress(orjson.dumps(managed), 1) if managed else b"",
         )
 
     def put(self, key: ObjectKey, entry: Entry) -> None:

@@ -177,7 +177,10 @@ class Processor:
         namespace = self.inventory.namespaces.get(key[2]) if key[2] else None
         scope = self.scoping.scope_of(body, namespace, cluster_name=self.cluster_name)
         before = self.inventory.entries.get(key)
-        entry = self.inventory.build_entry(version=version, body=body, verdicts=verdicts, scope=scope)
+        managed = self.drifter.managed_fields(body) if self.drifter is not None else None
+        entry = self.inventory.build_entry(
+            version=version, body=body, verdicts=verdicts, scope=scope, managed=managed
+        )
         if before is not None:
             entry.set_results = before.set_results
             self._mark(key[2], before.scope)
@@ -200,7 +203,7 @@ class Processor:
         if before is not None and _labels(before) == _labels(body):
             return
         for key, entry in self.inventory.in_namespace(name):
-            self.changed.setdefault(key, (entry.document(), entry.version))
+            self.changed.setdefault(key, (entry.document(managed_fields=True), entry.version))
 
     def _mark(self, namespace: str, scope: inventories.Scope | None) -> None:
         self.drift_changed = True
@@ -214,7 +217,7 @@ class Processor:
         self.settle()
         self.evaluator.replace(policies)
         for key, entry in list(self.inventory.entries.items()):
-            self.changed[key] = (entry.document(), entry.version)
+            self.changed[key] = (entry.document(managed_fields=True), entry.version)
             if len(self.changed) >= evaluating.BATCH:
                 self.settle()
         self.settle()
