@@ -117,12 +117,13 @@ def tree(*, besides: int) -> dict[str, float]:
     """The RSS and PSS of this process and its children but ``besides`` (the API server): the agent
     and its evaluator. RSS counts the pages they share (copy-on-write) twice; PSS splits them."""
     own = os.getpid()
-    children = [
-        int(pid)
-        for task in Path(f"/proc/{own}/task").iterdir()
-        for pid in (task / "children").read_text().split()
-        if int(pid) != besides
-    ]
+    children = []
+    for task in Path(f"/proc/{own}/task").iterdir():
+        try:
+            found = (task / "children").read_text().split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        children += [int(pid) for pid in found if int(pid) != besides]
     processes = [own, *children]
     return {
         "rss_mib": round(sum(rss_mib(pid) for pid in processes), 1),
@@ -182,6 +183,8 @@ def main() -> None:
     evaluations_before = agent.figures.evaluations._value.get()
     rss_before = rss_mib()
     memory = [{"minute": 0, **tree(besides=child.pid)}]
+    if args.watch_minutes:
+        print(json.dumps(memory[-1]), file=sys.stderr, flush=True)
     depth: list[float] = []
     sampling = threading.Event()
 

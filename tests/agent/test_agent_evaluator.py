@@ -220,3 +220,28 @@ def test_the_small_cluster_gets_the_same_set_level_verdicts_both_ways(policy_fil
         ("budget", "web", "fail"),
         ("budget", "api", "fail"),
     }
+
+
+def test_an_object_whose_evaluation_raises_in_the_evaluator_gets_an_error_naming_it(policy_file, monkeypatch):
+    original = evaluating.evaluate_objects
+
+    def evaluate(policies, items, namespaces, *, cluster_name):
+        if any(body["metadata"]["name"] == "poison" for body, _ in items):
+            raise RecursionError("too deep")
+        return original(policies, items, namespaces, cluster_name=cluster_name)
+
+    monkeypatch.setattr(evaluating, "evaluate_objects", evaluate)
+    evaluator = _evaluator(policy_file, per_child=100)
+
+    found = evaluator.objects(
+        [(deployment("poison", "shop"), "shop"), (deployment("web", "shop"), "shop")], namespaces={}
+    )
+
+    assert _rows(found) == [
+        {("leitplanke-agent", "evaluation", "poison", "error")},
+        {("require-team-label", "team-label", "web", "fail")},
+    ]
+    assert found[0].results[0].message == (
+        "Deployment/shop/poison: evaluating it ended the evaluator twice (exit code 1)"
+    )
+    evaluator.close()

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,6 +134,7 @@ class Evaluator:
             reply = child.channel.recv()
         except (EOFError, OSError) as exc:
             self.child = None
+            child.channel.close()
             self.figures.evaluator_restarts.labels("died").inc()
             raise Died(_reaped(child, reason=str(exc))) from exc
         child.evaluations += evaluations(reply)
@@ -156,6 +158,8 @@ class Evaluator:
             try:
                 ours.close()
                 code = _serve(theirs, self, parent=parent)
+            except BaseException:  # the edge of a process: say why, never unwind into the agent's code
+                traceback.print_exc()
             finally:
                 os._exit(code)
         gc.unfreeze()  # the agent's own collections go on as before
