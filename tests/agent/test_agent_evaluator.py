@@ -12,7 +12,7 @@ from pathlib import Path
 import kubeservers
 import pytest
 
-from conftest import budget, deployment, namespace, small_cluster
+from conftest import budget, deployment, namespace, report_rows, small_cluster
 from leitplanke.agent import assessing, evaluating, inventories, metrics
 from leitplanke.core.results import Result, Verdict
 
@@ -245,3 +245,31 @@ def test_an_object_whose_evaluation_raises_in_the_evaluator_gets_an_error_naming
         "Deployment/shop/poison: evaluating it ended the evaluator twice (exit code 1)"
     )
     evaluator.close()
+
+
+def test_objects_of_a_batch_no_evaluator_could_take_are_evaluated_at_the_next_try(
+    kube, start_agent, policy_file, monkeypatch
+):
+    state, server = kube
+    kubeservers.seed(state, small_cluster())
+    original = evaluating.Evaluator.objects
+    refused: list[int] = []
+
+    def objects(evaluator, items, **kwargs):
+        if not refused:
+            refused.append(len(items))
+            raise OSError(11, "Resource temporarily unavailable")  # as a fork that fails
+        return original(evaluator, items, **kwargs)
+
+    monkeypatch.setattr(evaluating.Evaluator, "objects", objects)
+    agent = start_agent(server, policy_paths=(str(policy_file),), packs=("none",))
+
+    assert agent.wait_for_flush()
+    assert refused and refused[0] >= 1
+    assert report_rows(state, ns="shop") == {
+        ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "fail"),
+        ("leitplanke-agent", "require-team-label", "team-label", "Deployment/api", "pass"),
+        ("leitplanke-agent", "require-budget", "budget", "Deployment/web", "fail"),
+        ("leitplanke-agent", "require-budget", "budget", "Deployment/api", "fail"),
+    }
+    assert agent.figures.objects._value.get() == 6

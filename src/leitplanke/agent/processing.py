@@ -2,8 +2,8 @@
 
 The one thread that owns the ``Inventory``. ``apply`` takes a ``watching.Change``: an object whose
 resourceVersion is unchanged is not evaluated again; changed ones are evaluated in batches (``settle``,
-through ``evaluating.Evaluator``); a changed Namespace re-evaluates its objects (it
-is their ``namespaceObject``); a list's ``SYNCED`` removes what the list no longer held. ``flush``
+through ``evaluating.Evaluator``); a changed Namespace re-evaluates its objects (it is their
+``namespaceObject``); a list's ``SYNCED`` removes what the list no longer held. ``flush``
 runs the set-level rules of the namespaces that changed, writes their reports and uploads the
 changed scopes, once every type has been listed (the first complete set of reports, never a partial
 one). ``reload`` re-evaluates everything with new policies. With a ``drifting.Drifter``, a flush also
@@ -126,10 +126,11 @@ class Processor:
     def apply(self, change: watching.Change) -> None:
         served = change.served
         if change.event == watching.SYNCED:
-            self.settle()  # what the list held is known before what it no longer holds is removed
             self.synced.add(served)
             listed = {(served.group, served.resource, ns, name) for ns, name in change.seen}
-            for key in self.inventory.keys_of(served.group, served.resource) - listed:
+            queued = {key for key in self.changed if key[:2] == (served.group, served.resource)}
+            for key in (self.inventory.keys_of(served.group, served.resource) | queued) - listed:
+                self.changed.pop(key, None)
                 self._delete(key)
             return
         metadata = change.body.get("metadata") or {}
@@ -161,7 +162,12 @@ class Processor:
             for key, _ in batch:
                 del self.changed[key]
             items = [(body, key[2]) for key, (body, _) in batch]
-            found = self.evaluator.objects(items, namespaces=self.inventory.namespaces)
+            try:
+                found = self.evaluator.objects(items, namespaces=self.inventory.namespaces)
+            except BaseException:  # no evaluator could be forked: the batch waits for the next settle
+                for key, waiting in batch:
+                    self.changed.setdefault(key, waiting)
+                raise
             self.figures.evaluations.inc(len(batch))
             for (key, (body, version)), verdicts in zip(batch, found, strict=True):
                 self._store(key, body, version=version, verdicts=verdicts)
