@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The image the Helm chart in deploy/helm/leitplanke runs: `leitplanke serve`, `leitplanke webhook`
-# and `leitplanke db upgrade`. Build: docker build -t registry.example.com/leitplanke/leitplanke:0.1.0 .
+# The image the Helm chart in deploy/helm/leitplanke runs: `leitplanke serve`, `leitplanke webhook`,
+# `leitplanke agent` and `leitplanke db upgrade`. Build: docker build -t registry.example.com/leitplanke/leitplanke:0.1.0 .
 
 # Stage 1: the wheel of leitplanke and the wheels of its dependencies
 FROM python:3.11-slim-bookworm AS build
@@ -16,6 +16,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     LEITPLANKE_DATA_DIR=/var/lib/leitplanke \
     LEITPLANKE_CACHE_DIR=/tmp/leitplanke-cache
+# git: the agent's drift detection (and `leitplanke drift`) reads the desired state from a Git repository
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 leitplanke \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin leitplanke \

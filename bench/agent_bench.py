@@ -5,8 +5,12 @@ stream of changes, peak RSS.
 
 The test API server (tests/agent/kubeservers.py) runs in a child process, seeded with OBJECTS copies of
 the real objects of ../shared/bench/seeds.json.gz (a unique name each, spread over NAMESPACES
-namespaces); this process runs the agent (default packs, no upload) and is what the RSS figures
-measure. Then RATE changes per second (a label toggled on a random object) for SECONDS seconds.
+namespaces); this process runs the agent (default packs, no upload) and forks its evaluator: they are
+what the RSS figures measure. Then RATE changes per second (a label toggled on a random object) for
+SECONDS seconds, or WATCH_MINUTES minutes with the RSS and PSS of agent + evaluator every minute:
+
+    PYTHONPATH=src python bench/agent_bench.py --objects 10000 --rate 50 --watch-minutes 30
+
 Prints one JSON object of figures. No real API server is involved.
 """
 
@@ -16,6 +20,7 @@ import argparse
 import copy
 import json
 import multiprocessing
+import os
 import random
 import resource
 import sys
@@ -93,11 +98,38 @@ def _churn(state: kubeservers.State, keys: list[tuple[str, str, str, str]], *, r
     return changed
 
 
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def rss_mib(pid: int | str = "self") -> float:
+    return _field_mib(f"/proc/{pid}/status", "VmRSS:")
+
+
+def _field_mib(path: str, name: str) -> float:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:  # the process ended meanwhile
+        return 0.0
+    for line in lines:
+        if line.startswith(name):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def tree(*, besides: int) -> dict[str, float]:
+    """The RSS and PSS of this process and its children but ``besides`` (the API server): the agent
+    and its evaluator. RSS counts the pages they share (copy-on-write) twice; PSS splits them."""
+    own = os.getpid()
+    children = []
+    for task in Path(f"/proc/{own}/task").iterdir():
+        try:
+            found = (task / "children").read_text().split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        children += [int(pid) for pid in found if int(pid) != besides]
+    processes = [own, *children]
+    return {
+        "rss_mib": round(sum(rss_mib(pid) for pid in processes), 1),
+        "pss_mib": round(sum(_field_mib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in processes), 1),
+        "evaluator_rss_mib": round(sum(rss_mib(pid) for pid in children), 1),
+    }
 
 
 def main() -> None:
@@ -107,7 +139,15 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="changes per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the changes come")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--watch-minutes",
+        type=float,
+        default=0.0,
+        help="changes come this long instead of --seconds; the tree's memory is sampled every minute",
+    )
+    parser.add_argument("--evaluations-per-worker", type=int, default=20_000, help="0: in-process")
     args = parser.parse_args()
+    seconds = args.watch_minutes * 60 if args.watch_minutes else args.seconds
 
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
@@ -128,7 +168,12 @@ def main() -> None:
         "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "agent"}}],
     }))
     agent = running.Agent(
-        running.Options(cluster_name="bench", flush_seconds=2.0, watch_timeout_seconds=3600),
+        running.Options(
+            cluster_name="bench",
+            flush_seconds=2.0,
+            watch_timeout_seconds=3600,
+            evaluations_per_worker=args.evaluations_per_worker,
+        ),
         connection=cluster.connect(kubeconfig=str(config)),
     )
     started = time.monotonic()
@@ -137,6 +182,9 @@ def main() -> None:
     first_reports = time.monotonic() - started
     evaluations_before = agent.figures.evaluations._value.get()
     rss_before = rss_mib()
+    memory = [{"minute": 0, **tree(besides=child.pid)}]
+    if args.watch_minutes:
+        print(json.dumps(memory[-1]), file=sys.stderr, flush=True)
     depth: list[float] = []
     sampling = threading.Event()
 
@@ -147,7 +195,11 @@ def main() -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     churn_started = time.monotonic()
-    ours.send(("churn", args.rate, args.seconds))
+    ours.send(("churn", args.rate, seconds))
+    while not ours.poll(max(0.0, churn_started + 60 * len(memory) - time.monotonic())):
+        memory.append({"minute": len(memory), **tree(besides=child.pid)})
+        if args.watch_minutes:
+            print(json.dumps(memory[-1]), file=sys.stderr, flush=True)
     changed = ours.recv()
     churn_seconds = time.monotonic() - churn_started
     completed = agent.processor.completed if agent.processor else 0
@@ -171,6 +223,13 @@ def main() -> None:
         "rss_mib_after_first_reports": round(rss_before, 1),
         "rss_mib_after_changes": round(rss_mib(), 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "evaluations_per_worker": args.evaluations_per_worker,
+        "evaluator_restarts": {
+            reason: int(agent.figures.evaluator_restarts.labels(reason)._value.get())
+            for reason in ("recycled", "died", "policies")
+        },
+        # the agent and its evaluator: at the first reports (minute 0), then every minute of changes
+        "tree_memory": [*memory, {"minute": round(drained / 60, 1), **tree(besides=child.pid)}],
     }
     agent.stop()
     ours.send(("stop",))

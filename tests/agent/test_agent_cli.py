@@ -56,6 +56,15 @@ def test_a_service_without_a_token_file_is_refused_before_anything_starts(tmp_pa
     assert (done.returncode, done.stderr.strip()) == (2, "leitplanke: --service needs --token-file")
 
 
+def test_a_negative_share_of_evaluations_per_evaluator_is_refused(tmp_path):
+    done = _run("--cluster", "test", "--evaluations-per-worker", "-1", cwd=tmp_path)
+
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "leitplanke: --evaluations-per-worker -1: must be 0 or more",
+    )
+
+
 def test_a_kubeconfig_that_cannot_be_read_is_a_usage_error(tmp_path):
     done = _run("--cluster", "test", "--kubeconfig", str(tmp_path / "missing"), "--once", cwd=tmp_path)
 
@@ -65,7 +74,7 @@ def test_a_kubeconfig_that_cannot_be_read_is_a_usage_error(tmp_path):
     )
 
 
-def test_the_metrics_endpoint_shows_objects_evaluations_queue_report_writes_and_api_errors(
+def test_the_metrics_endpoint_shows_objects_evaluations_queue_report_writes_api_errors_and_restarts(
     kube, start_agent, policy_file
 ):
     import socket
@@ -76,7 +85,8 @@ def test_the_metrics_endpoint_shows_objects_evaluations_queue_report_writes_and_
     state, server = kube
     kubeservers.seed(state, small_cluster())
     state.fail("GET", "/api/v1/pods", 500)
-    agent = start_agent(server, policy_paths=(str(policy_file),), packs=("none",))
+    # one evaluator for the 6 objects, the next for the set-level rule's 3 results (a Deployment each)
+    agent = start_agent(server, policy_paths=(str(policy_file),), packs=("none",), evaluations_per_worker=6)
     assert agent.wait_for_flush()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -96,6 +106,7 @@ def test_the_metrics_endpoint_shows_objects_evaluations_queue_report_writes_and_
             "leitplanke_agent_queue_depth",
             'leitplanke_agent_report_writes_total{operation="apply"}',
             'leitplanke_agent_api_errors_total{status="500"}',
+            'leitplanke_agent_evaluator_restarts_total{reason="recycled"}',
         )
     } == {
         "leitplanke_agent_objects_watched": "6.0",
@@ -103,4 +114,5 @@ def test_the_metrics_endpoint_shows_objects_evaluations_queue_report_writes_and_
         "leitplanke_agent_queue_depth": "0.0",
         'leitplanke_agent_report_writes_total{operation="apply"}': "2.0",
         'leitplanke_agent_api_errors_total{status="500"}': "1.0",
+        'leitplanke_agent_evaluator_restarts_total{reason="recycled"}': "1.0",
     }

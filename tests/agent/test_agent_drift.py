@@ -274,3 +274,94 @@ def test_ignore_rules_come_from_the_configuration_and_its_ignore_file(tmp_path: 
     ]
     assert (config.refresh_seconds, config.severity.label) == (30.0, "high")
     assert config.targets == (drifting.Target(repo="/r", path="apps", app="checkout", env="prod"),)
+
+
+def _managed_by(manager: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A managedFields entry as the API server writes it."""
+    return {
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": "apps/v1",
+        "time": "2026-02-01T12:00:00Z",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
+
+
+def _scaled(replicas: int, *, by: str) -> dict[str, Any]:
+    """web as Git has it, but scaled to ``replicas`` by the field manager ``by``."""
+    web = deployment("web", "shop", labels={"team": "shop"})
+    web["spec"]["replicas"] = replicas
+    web["metadata"]["managedFields"] = [
+        _managed_by(
+            "argocd-controller", {"f:metadata": {"f:labels": {"f:team": {}}}, "f:spec": {"f:template": {}}}
+        ),
+        _managed_by(by, {"f:spec": {"f:replicas": {}}}),
+    ]
+    return web
+
+
+def test_a_change_by_an_ignored_field_manager_is_no_drift_and_the_same_change_by_another_manager_is(
+    kube, start_agent, policy_file, repo, tmp_path
+):
+    state, server = kube
+    desired = deployment("web", "shop", labels={"team": "shop"})
+    desired["spec"]["replicas"] = 2
+    (repo / "apps" / "shop" / "web.yaml").write_text(yaml.safe_dump(desired), encoding="utf-8")
+    _git(repo, "commit", "-q", "-am", "two replicas")
+    config = tmp_path / "drift.yaml"
+    config.write_text(
+        f"targets:\n- {{repo: {repo}, revision: main, path: apps/shop, namespace: shop}}\n"
+        "ignoreDifferences:\n- {group: apps, kind: Deployment, managedFieldsManagers: [hpa-controller]}\n",
+        encoding="utf-8",
+    )
+    shop = namespace("shop", **{"leitplanke.dev/app": "checkout", "leitplanke.dev/env": "prod"})
+    pdb = budget("web", "shop")
+    pdb["metadata"]["managedFields"] = [_managed_by("hpa-controller", {"f:spec": {"f:maxUnavailable": {}}})]
+    kubeservers.seed(state, [shop, _scaled(5, by="hpa-controller"), pdb])
+    agent = start_agent(
+        server,
+        policy_paths=(str(policy_file),),
+        packs=("none",),
+        drift=drifting.load_config(config),
+        drift_seconds=0.0,
+    )
+    assert agent.wait_for_flush()
+    processor = agent.processor
+    assert processor is not None
+
+    # scaled by the ignored manager: only the budget, which Git does not hold, is drift (extra)
+    assert {(r.rule, r.resource.display) for r in processor.drift[("checkout", "prod")]} == {
+        ("extra", "PodDisruptionBudget/shop/web")
+    }
+    # kept: the rule's manager's field set of web only; none of the budget (no rule matches it)
+    entries = {key[3] + "/" + key[1]: entry for key, entry in processor.inventory.entries.items()}
+    assert entries["web/deployments"].document(managed_fields=True)["metadata"]["managedFields"] == [
+        {"manager": "hpa-controller", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]
+    assert entries["web/poddisruptionbudgets"].managed == b""
+    assert "managedFields" not in entries["web/deployments"].document()["metadata"]
+
+    # its Namespace's labels change: web is evaluated again from what the agent kept, field sets too
+    evaluated = agent.figures.evaluations._value.get()
+    state.put({**shop, "metadata": {**shop["metadata"], "labels": {**shop["metadata"]["labels"], "x": "y"}}})
+    eventually(lambda: agent.figures.evaluations._value.get() == evaluated + 3)  # Namespace, web, budget
+    assert agent.wait_for_flush(after=processor.completed)
+    web = processor.inventory.entries[("apps", "deployments", "shop", "web")]
+    assert web.document(managed_fields=True)["metadata"]["managedFields"] == [
+        {"manager": "hpa-controller", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]
+    assert {(r.rule, r.resource.display) for r in processor.drift[("checkout", "prod")]} == {
+        ("extra", "PodDisruptionBudget/shop/web")
+    }
+
+    state.put(_scaled(6, by="kubectl-edit"))  # the same kind of change, by a manager no rule names
+
+    drifted = eventually(
+        lambda: [r for r in processor.drift.get(("checkout", "prod"), []) if r.rule == "drifted"]
+    )
+    assert [(r.resource.display, r.verdict) for r in drifted] == [("Deployment/shop/web", "fail")]
+    assert [line for line in drifted[0].message.splitlines() if line.startswith(("-  ", "+  "))] == [
+        "-  replicas: 2",
+        "+  replicas: 6",
+    ]

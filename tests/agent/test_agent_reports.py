@@ -9,7 +9,7 @@ import kubeservers
 import yaml
 
 from conftest import budget, deployment, eventually, namespace, report_rows, small_cluster
-from leitplanke.agent import assessing, reporting
+from leitplanke.agent import evaluating, reporting
 
 
 def test_an_empty_cluster_gets_reports_once_its_objects_appear_and_they_say_exactly_what_fails(
@@ -96,13 +96,13 @@ def test_a_budget_added_to_one_namespace_reruns_the_set_level_rules_of_that_name
     agent = start_agent(server, policy_paths=(str(policy_file),), packs=("none",))
     agent.wait_for_flush()
     namespaces: list[str] = []
-    original = assessing.evaluate_namespace
+    original = evaluating.Evaluator.namespace  # in the agent: the evaluator process is its child
 
-    def recording(policies, documents, **kwargs):
+    def recording(evaluator, bodies, **kwargs):
         namespaces.append(kwargs["namespace"])
-        return original(policies, documents, **kwargs)
+        return original(evaluator, bodies, **kwargs)
 
-    monkeypatch.setattr(assessing, "evaluate_namespace", recording)
+    monkeypatch.setattr(evaluating.Evaluator, "namespace", recording)
 
     state.put(budget("web", "shop"))
 

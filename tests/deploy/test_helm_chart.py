@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -400,20 +399,3 @@ def test_the_strict_kubernetes_schemas_do_reject_an_unknown_field() -> None:
     body["spec"]["template"]["spec"]["containers"][0]["readOnlyRootFilesytem"] = True
     with pytest.raises(utils.ValidationError, match="readOnlyRootFilesytem"):
         kubernetes_validate.validate(body, "1.37", strict=True)
-
-
-def test_the_dockerfile_builds_a_wheel_and_runs_it_as_uid_10001() -> None:
-    text = (REPO / "Dockerfile").read_text(encoding="utf-8")
-    stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", text, flags=re.MULTILINE)
-    assert stages == [("python:3.11-slim-bookworm", "build"), ("python:3.11-slim-bookworm", "")]
-    runtime = text.split("\nFROM ")[2]
-    assert "pip wheel" in text.split("\nFROM ")[1]
-    assert re.findall(r"^USER (.+)$", runtime, flags=re.MULTILINE) == ["10001:10001"]
-    assert re.findall(r"^ENTRYPOINT (.+)$", runtime, flags=re.MULTILINE) == ['["leitplanke"]']
-    ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    # the context is an allow-list of what the build stage copies
-    assert [line for line in ignored if line.startswith("!")] == ["!pyproject.toml", "!README.md", "!src/"]
-    assert re.findall(r"^COPY (?!--)(.+) \./", text, flags=re.MULTILINE) == [
-        "pyproject.toml README.md",
-        "src",
-    ]

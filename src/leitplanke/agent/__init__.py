@@ -2,5 +2,6 @@
 
 A layer of its own beside the CLI and the service (``leitplanke agent`` starts it): ``discovering``
 the served types, ``watching`` each (list, then watch), ``processing`` the changes (``assessing``
-them with the shared engine), ``reporting`` PolicyReports and ``uploading`` findings to the service.
+them with the shared engine, ``evaluating`` in a child process that is replaced now and then),
+``reporting`` PolicyReports and ``uploading`` findings to the service.
 """

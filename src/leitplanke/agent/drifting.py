@@ -5,7 +5,9 @@ A ``Target`` names a repository (a URL or a path), a revision and a path in it, 
 ``Drifter.refresh`` reads the desired objects from Git (``delivery.driftloading``) every
 ``refresh_seconds``; ``Drifter.results`` compares them with the inventory through ``delivery.drift``
 and gives the drift results by scope. ``agent.processing`` calls both when objects changed or Git may
-have; the results go up as scans of the source ``cluster:<name>:drift``. Configured by ``parse_config``.
+have; the results go up as scans of the source ``cluster:<name>:drift``. ``Drifter.managed_fields``
+says which managedFields the inventory keeps (for ignore rules naming field managers). Configured by
+``parse_config``.
 """
 
 from __future__ import annotations
@@ -157,6 +159,32 @@ class Drifter:
     desired: dict[int, list[Document]] = field(default_factory=dict)  # per target, as last read from Git
     refreshed_at: float = -math.inf  # time.monotonic() of the last read
 
+    def managed_fields(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """What the comparison needs of ``body``'s managedFields (the agent keeps no others): the field
+        sets of the managers named by the ignore rules that match it."""
+        if not any(rule.managed_fields_managers for rule in self.config.rules):
+            return []
+        metadata = body.get("metadata")
+        entries = metadata.get("managedFields") if isinstance(metadata, Mapping) else None
+        if not isinstance(entries, list) or not entries:
+            return []
+        assert isinstance(metadata, Mapping)
+        matching = driftignoring.matching(
+            self.config.rules,
+            api_version=str(body.get("apiVersion") or ""),
+            kind=str(body.get("kind") or ""),
+            namespace=str(metadata.get("namespace") or ""),
+            name=str(metadata.get("name") or ""),
+        )
+        managers = {manager for rule in matching for manager in rule.managed_fields_managers}
+        return [
+            {"manager": entry["manager"], "fieldsV1": entry["fieldsV1"]}
+            for entry in entries
+            if isinstance(entry, Mapping)
+            and entry.get("manager") in managers
+            and isinstance(entry.get("fieldsV1"), Mapping)
+        ]
+
     def due(self, monotonic: float) -> bool:
         return monotonic - self.refreshed_at >= self.config.refresh_seconds
 
@@ -218,12 +246,12 @@ class Drifter:
         for namespace in sorted(namespaces):
             for key, entry in inventory.in_namespace(namespace):
                 if key[0] not in REPORT_GROUPS:
-                    yield cluster.document_of(entry.document(), cluster=self.cluster_name)
+                    yield cluster.document_of(entry.document(managed_fields=True), cluster=self.cluster_name)
         wanted = {(d.kind, d.name) for d in desired if d.kind in drift.CLUSTER_SCOPED}
         if wanted:
             for key, entry in inventory.in_namespace(""):
                 if (entry.kind, key[3]) in wanted:
-                    yield cluster.document_of(entry.document(), cluster=self.cluster_name)
+                    yield cluster.document_of(entry.document(managed_fields=True), cluster=self.cluster_name)
 
     def _scope_of(
         self,

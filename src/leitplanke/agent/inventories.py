@@ -2,8 +2,8 @@
 
 An ``Entry`` per live object: its resourceVersion (an unchanged one is not evaluated again), its body
 as compact JSON (for re-evaluation when policies or its Namespace change, and for set-level rules),
-its results and the (app, env) it is uploaded for. Indexed by namespace and by scope. Written only by
-``agent.processing``'s thread.
+its results, the (app, env) it is uploaded for and, when drift needs them, a few of its managedFields.
+Indexed by namespace and by scope. Written only by ``agent.processing``'s thread.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -42,9 +42,15 @@ class Entry:
     file: str = ""  # their location's file
     set_results: list[Result] = field(default_factory=list)  # set-level rules' results about it
     scope: Scope | None = None
+    # the managedFields entries drift's ignore rules read (manager and fieldsV1 only), compressed like
+    # the body; b"" for the objects no rule with managedFieldsManagers matches (nearly all)
+    managed: bytes = b""
 
-    def document(self) -> dict[str, Any]:
+    def document(self, *, managed_fields: bool = False) -> dict[str, Any]:
+        """Its body; with ``managed_fields``, with the managedFields entries it keeps."""
         body: dict[str, Any] = orjson.loads(zlib.decompress(self.body))
+        if managed_fields and self.managed:
+            body.setdefault("metadata", {})["managedFields"] = orjson.loads(zlib.decompress(self.managed))
         return body
 
     @property
@@ -79,44 +85,27 @@ class Inventory:
     shared_passes: dict[Pass, Pass] = field(default_factory=dict)
 
     def build_entry(
-        self, *, version: str, body: dict[str, Any], results: list[Result], scope: Scope | None
+        self,
+        *,
+        version: str,
+        body: dict[str, Any],
+        verdicts: Verdicts,
+        scope: Scope | None,
+        managed: list[dict[str, Any]] | None = None,
     ) -> Entry:
-        """The entry of ``body`` with ``results``: plain passes as shared tuples, the rest as they are."""
-        kept: list[Result] = []
-        passes: list[Pass] = []
-        resource, file = None, ""
-        for result in results:
-            location = result.location
-            if (
-                result.verdict is not Verdict.PASS
-                or result.fix is not None
-                or result.waiver
-                or result.code
-                or location.line
-                or location.index
-            ):
-                kept.append(result)
-                continue
-            resource, file = result.resource, location.file
-            key = (
-                result.policy,
-                result.rule,
-                result.severity,
-                result.message,
-                location.path,
-                result.category,
-                result.controls,
-            )
-            passes.append(self.shared_passes.setdefault(key, key))
+        """The entry of ``body`` with its ``verdicts`` (their passes shared with every other entry's) and
+        the ``managed`` fields to keep of it."""
+        shared = self.shared_passes
         return Entry(
             version=version,
             body=compact(body),
             kind=str(body.get("kind", "")),
-            results=kept,
-            passes=tuple(passes),
-            resource=resource,
-            file=file,
+            results=verdicts.results,
+            passes=tuple(shared.setdefault(key, key) for key in verdicts.passes),
+            resource=verdicts.resource,
+            file=verdicts.file,
             scope=scope,
+            managed=zlib.compress(orjson.dumps(managed), 1) if managed else b"",
         )
 
     def put(self, key: ObjectKey, entry: Entry) -> None:
@@ -146,6 +135,48 @@ class Inventory:
 
     def keys_of(self, group: str, resource: str) -> set[ObjectKey]:
         return {key for key in self.entries if key[0] == group and key[1] == resource}
+
+
+class Verdicts(NamedTuple):
+    """An object's results as an ``Entry`` keeps them: built where it is evaluated (in the evaluator
+    process: its passes then travel back as a few shared tuples, not as thousands of ``Result``)."""
+
+    results: list[Result]  # not plain passes
+    passes: tuple[Pass, ...]
+    resource: Resource | None  # of its passes
+    file: str  # their location's file
+
+
+def condense(results: list[Result], *, shared: dict[Pass, Pass]) -> Verdicts:
+    """``results`` as ``Verdicts``: plain passes as tuples (one object per distinct pass in ``shared``),
+    the rest as they are."""
+    kept: list[Result] = []
+    passes: list[Pass] = []
+    resource, file = None, ""
+    for result in results:
+        location = result.location
+        if (
+            result.verdict is not Verdict.PASS
+            or result.fix is not None
+            or result.waiver
+            or result.code
+            or location.line
+            or location.index
+        ):
+            kept.append(result)
+            continue
+        resource, file = result.resource, location.file
+        key = (
+            result.policy,
+            result.rule,
+            result.severity,
+            result.message,
+            location.path,
+            result.category,
+            result.controls,
+        )
+        passes.append(shared.setdefault(key, key))
+    return Verdicts(kept, tuple(passes), resource, file)
 
 
 def _discard(index: dict[Any, set[ObjectKey]], name: Any, key: ObjectKey) -> None:

@@ -1,8 +1,8 @@
 """The agent's own Prometheus metrics, in a registry of its own (no process-wide globals).
 
 Objects watched, evaluations (a counter: ``rate()`` gives evaluations/s), the change queue's depth,
-PolicyReport writes, uploads, API errors by status and the objects drifted from Git. Built by
-``agent.running``; served on ``--metrics-port`` by ``serve_metrics``.
+PolicyReport writes, uploads, API errors by status, the objects drifted from Git and the evaluator
+processes replaced. Built by ``agent.running``; served on ``--metrics-port`` by ``serve_metrics``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Metrics:
     uploads: Counter
     api_errors: Counter
     drifted: Gauge
+    evaluator_restarts: Counter
 
 
 def build_metrics() -> Metrics:
@@ -57,6 +58,12 @@ def build_metrics() -> Metrics:
         drifted=Gauge(
             "leitplanke_agent_drifted_objects",
             "Objects drifted, missing or extra against Git at the last comparison.",
+            registry=registry,
+        ),
+        evaluator_restarts=Counter(
+            "leitplanke_agent_evaluator_restarts",
+            "Evaluator processes replaced, by reason (recycled, died, policies).",
+            ["reason"],
             registry=registry,
         ),
     )

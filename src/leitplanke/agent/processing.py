@@ -1,8 +1,9 @@
 """Processing changes: each changed object evaluated, its namespace's reports and its scope marked.
 
 The one thread that owns the ``Inventory``. ``apply`` takes a ``watching.Change``: an object whose
-resourceVersion is unchanged is not evaluated again; a changed Namespace re-evaluates its objects (it
-is their ``namespaceObject``); a list's ``SYNCED`` removes what the list no longer held. ``flush``
+resourceVersion is unchanged is not evaluated again; changed ones are evaluated in batches (``settle``,
+through ``evaluating.Evaluator``); a changed Namespace re-evaluates its objects (it is their
+``namespaceObject``); a list's ``SYNCED`` removes what the list no longer held. ``flush``
 runs the set-level rules of the namespaces that changed, writes their reports and uploads the
 changed scopes, once every type has been listed (the first complete set of reports, never a partial
 one). ``reload`` re-evaluates everything with new policies. With a ``drifting.Drifter``, a flush also
@@ -12,6 +13,7 @@ drift of each scope. Called by ``agent.running``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +25,7 @@ from leitplanke.agent import (
     assessing,
     discovering,
     drifting,
+    evaluating,
     inventories,
     metrics,
     reporting,
@@ -31,7 +34,6 @@ from leitplanke.agent import (
 )
 from leitplanke.core.results import Result
 from leitplanke.governance import uploadformats
-from leitplanke.sources import cluster
 
 APP_LABEL = "leitplanke.dev/app"
 ENV_LABEL = "leitplanke.dev/env"
@@ -80,7 +82,7 @@ def _is_name(value: object) -> bool:
 
 @dataclass(slots=True)
 class Processor:
-    policies: assessing.Policies
+    evaluator: evaluating.Evaluator  # holds the policies
     cluster_name: str
     figures: metrics.Metrics
     writer: reporting.ReportWriter
@@ -93,6 +95,8 @@ class Processor:
     # carries many of them, instead of one write per change
     report_seconds: float = 10.0
     inventory: inventories.Inventory = field(default_factory=inventories.Inventory)
+    # objects to evaluate (body, resourceVersion), in batches: one message to the evaluator carries many
+    changed: dict[inventories.ObjectKey, tuple[dict[str, Any], str]] = field(default_factory=dict)
     synced: set[discovering.ServedType] = field(default_factory=set)
     dirty_namespaces: set[str] = field(default_factory=set)  # reports to write
     dirty_sets: set[str] = field(default_factory=set)  # set-level rules to run again
@@ -108,19 +112,25 @@ class Processor:
     drift: dict[inventories.Scope, list[Result]] = field(default_factory=dict)  # the latest, by scope
 
     @property
+    def policies(self) -> assessing.Policies:
+        return self.evaluator.policies
+
+    @property
     def complete(self) -> bool:
         return self.expected <= self.synced
 
     @property
     def pending(self) -> bool:
-        return bool(self.dirty_namespaces or self.dirty_sets or self.dirty_scopes)
+        return bool(self.changed or self.dirty_namespaces or self.dirty_sets or self.dirty_scopes)
 
     def apply(self, change: watching.Change) -> None:
         served = change.served
         if change.event == watching.SYNCED:
             self.synced.add(served)
             listed = {(served.group, served.resource, ns, name) for ns, name in change.seen}
-            for key in self.inventory.keys_of(served.group, served.resource) - listed:
+            queued = {key for key in self.changed if key[:2] == (served.group, served.resource)}
+            for key in (self.inventory.keys_of(served.group, served.resource) | queued) - listed:
+                self.changed.pop(key, None)
                 self._delete(key)
             return
         metadata = change.body.get("metadata") or {}
@@ -131,24 +141,52 @@ class Processor:
             str(metadata.get("name") or ""),
         )
         if change.event == watching.DELETED:
+            self.changed.pop(key, None)
             self._delete(key)
             return
-        before = self.inventory.entries.get(key)
         version = str(metadata.get("resourceVersion") or "")
-        if before is not None and version and before.version == version:
+        waiting, before = self.changed.get(key), self.inventory.entries.get(key)
+        known = waiting[1] if waiting is not None else before.version if before is not None else None
+        if version and known == version:
             return  # unchanged: its verdict stands
-        self._evaluate(key, change.body, version=version)
+        self.changed[key] = (change.body, version)
         if served.group == "" and served.resource == "namespaces":
             self._namespace_changed(key[3], change.body)
+        if len(self.changed) >= evaluating.BATCH:
+            self.settle()
 
-    def _evaluate(self, key: inventories.ObjectKey, body: dict[str, Any], *, version: str) -> None:
+    def settle(self) -> None:
+        """The changed objects evaluated, a batch at a time, and their entries stored."""
+        while self.changed:
+            batch = list(itertools.islice(self.changed.items(), evaluating.BATCH))
+            for key, _ in batch:
+                del self.changed[key]
+            items = [(body, key[2]) for key, (body, _) in batch]
+            try:
+                found = self.evaluator.objects(items, namespaces=self.inventory.namespaces)
+            except BaseException:  # no evaluator could be forked: the batch waits for the next settle
+                for key, waiting in batch:
+                    self.changed.setdefault(key, waiting)
+                raise
+            self.figures.evaluations.inc(len(batch))
+            for (key, (body, version)), verdicts in zip(batch, found, strict=True):
+                self._store(key, body, version=version, verdicts=verdicts)
+
+    def _store(
+        self,
+        key: inventories.ObjectKey,
+        body: dict[str, Any],
+        *,
+        version: str,
+        verdicts: inventories.Verdicts,
+    ) -> None:
         namespace = self.inventory.namespaces.get(key[2]) if key[2] else None
-        document = cluster.document_of(body, cluster=self.cluster_name)
-        results = assessing.evaluate_object(self.policies, document, namespace_object=namespace)
-        self.figures.evaluations.inc()
         scope = self.scoping.scope_of(body, namespace, cluster_name=self.cluster_name)
         before = self.inventory.entries.get(key)
-        entry = self.inventory.build_entry(version=version, body=body, results=results, scope=scope)
+        managed = self.drifter.managed_fields(body) if self.drifter is not None else None
+        entry = self.inventory.build_entry(
+            version=version, body=body, verdicts=verdicts, scope=scope, managed=managed
+        )
         if before is not None:
             entry.set_results = before.set_results
             self._mark(key[2], before.scope)
@@ -170,8 +208,8 @@ class Processor:
         self.inventory.namespaces[name] = body
         if before is not None and _labels(before) == _labels(body):
             return
-        for key, entry in list(self.inventory.in_namespace(name)):
-            self._evaluate(key, entry.document(), version=entry.version)
+        for key, entry in self.inventory.in_namespace(name):
+            self.changed.setdefault(key, (entry.document(managed_fields=True), entry.version))
 
     def _mark(self, namespace: str, scope: inventories.Scope | None) -> None:
         self.drift_changed = True
@@ -182,13 +220,18 @@ class Processor:
 
     def reload(self, policies: assessing.Policies) -> None:
         """New policies: every object evaluated again (from the bodies kept); reports and scopes rewritten."""
-        self.policies = policies
+        self.settle()
+        self.evaluator.replace(policies)
         for key, entry in list(self.inventory.entries.items()):
-            self._evaluate(key, entry.document(), version=entry.version)
+            self.changed[key] = (entry.document(managed_fields=True), entry.version)
+            if len(self.changed) >= evaluating.BATCH:
+                self.settle()
+        self.settle()
         self.dirty_scopes.update(self.inventory.by_scope)
 
     def flush(self, *, force_upload: bool = False) -> None:
         """Set-level rules, reports and uploads for what changed; nothing before every type was listed."""
+        self.settle()
         if not self.complete:
             return
         now = self.clock()
@@ -244,10 +287,8 @@ class Processor:
         if self.policies.set_level is None:
             return
         entries = list(self.inventory.in_namespace(namespace))
-        documents = [cluster.document_of(entry.document(), cluster=self.cluster_name) for _, entry in entries]
-        results = assessing.evaluate_namespace(
-            self.policies,
-            documents,
+        results = self.evaluator.namespace(
+            [entry.document() for _, entry in entries],
             namespace=namespace,
             namespace_object=self.inventory.namespaces.get(namespace),
             now=now,

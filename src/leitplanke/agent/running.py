@@ -24,6 +24,7 @@ from leitplanke.agent import (
     assessing,
     discovering,
     drifting,
+    evaluating,
     metrics,
     processing,
     reporting,
@@ -58,6 +59,8 @@ class Options:
     watch_timeout_seconds: int = 300
     drift: drifting.Config | None = None  # None: no drift detection
     drift_seconds: float = 10.0
+    # evaluations before the evaluator process is replaced (it leaks a little with each); 0: in-process
+    evaluations_per_worker: int = evaluating.PER_CHILD
 
 
 def _utc_now() -> datetime:
@@ -105,8 +108,14 @@ class Agent:
         if uploader is not None:
             scoping = dataclasses.replace(scoping, catalog_apps=uploader.catalog_apps())
         types = discovering.discover(connection, exclusions=options.exclusions)
-        self.processor = processing.Processor(
+        evaluator = evaluating.Evaluator(
             policies=policies,
+            cluster_name=options.cluster_name,
+            figures=self.figures,
+            per_child=options.evaluations_per_worker,
+        )
+        self.processor = processing.Processor(
+            evaluator=evaluator,
             cluster_name=options.cluster_name,
             figures=self.figures,
             writer=writer,
@@ -208,6 +217,7 @@ class Agent:
             except Exception:  # the thread's edge: one bad object or call must not end the agent
                 _log.exception("processing failed; going on")
                 self.stop_event.wait(1.0)
+        processor.evaluator.close()
 
     def _drain(self, processor: processing.Processor, *, deadline: float) -> None:
         """Changes until the queue is empty or ``deadline`` passed (the first one waited for briefly)."""

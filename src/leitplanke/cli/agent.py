@@ -74,6 +74,13 @@ def agent_command(
             help="Compare live objects with Git: targets (repo, revision, path, app, env) in YAML.",
         ),
     ] = None,
+    evaluations_per_worker: Annotated[
+        int,
+        typer.Option(
+            "--evaluations-per-worker",
+            help="Evaluations before the evaluator process is replaced (0: evaluate in the agent's process).",
+        ),
+    ] = 20_000,
     once: Annotated[
         bool, typer.Option("--once", help="Stop after the first complete reports and uploads.")
     ] = False,
@@ -83,6 +90,8 @@ def agent_command(
         raise UsageError("--service needs --token-file")
     if max_results < 1:
         raise UsageError(f"--max-results {max_results}: must be 1 or more")
+    if evaluations_per_worker < 0:
+        raise UsageError(f"--evaluations-per-worker {evaluations_per_worker}: must be 0 or more")
     token = _read_token(token_file) if token_file else ""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     running: Any = importlib.import_module(RUNNING)
@@ -103,6 +112,7 @@ def agent_command(
         openreports=openreports,
         max_results=max_results,
         drift=None if drift_config is None else drifting.load_config(drift_config),
+        evaluations_per_worker=evaluations_per_worker,
     )
     agent = running.Agent(options)
     agent.start()
