@@ -287,10 +287,38 @@ def _rule_documents(
     return lambda namespace: by_key.get(namespace, []) + shared
 
 
+# subjects converted for CEL at once: a namespace of a large scan holds thousands, and its
+# collected documents are converted again for each chunk (few next to the subjects)
+_SUBJECTS_AT_ONCE = 500
+
+
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
     bodies: dict[int, Any] = {}
-    subjects = [evaluating.build_subject(k.load(bodies)) for k in group.subjects]
     collected, variables, failed = _filtered(compiled, group, bodies)
+    chunks: dict[int, list[tuple[CompiledPolicy, CompiledRule, int]]] = {}
+    for task in group.tasks:
+        chunks.setdefault(task[2] // _SUBJECTS_AT_ONCE, []).append(task)
+    out: list[Result] = []
+    for chunk, tasks in sorted(chunks.items()):
+        first = chunk * _SUBJECTS_AT_ONCE
+        # a subject that is collected too is read back once; the others only for their chunk
+        subjects = [
+            evaluating.build_subject(k.load(bodies) if id(k) in bodies else k.load())
+            for k in group.subjects[first : first + _SUBJECTS_AT_ONCE]
+        ]
+        out.extend(_evaluate_chunk(compiled, tasks, first, subjects, (collected, variables, failed)))
+    return out, len(group.tasks)
+
+
+def _evaluate_chunk(
+    compiled: CompiledSet,
+    tasks: list[tuple[CompiledPolicy, CompiledRule, int]],
+    first: int,
+    subjects: list[evaluating.Subject],
+    filtered: tuple[dict[str, list[Any]], dict[str, Any], dict[str, str]],
+) -> list[Result]:
+    """The results of ``tasks``, whose subjects are ``subjects`` from the group's ``first`` on."""
+    collected, variables, failed = filtered
     data = _set_bindings(compiled)
     data.update(
         lpVariables=variables,
@@ -303,20 +331,20 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
     environment = compiled.environment
     activation = environment.activation(data)
     out: list[Result] = []
-    for policy, rule, index in group.tasks:
+    for policy, rule, index in tasks:
         assert rule.set_validate is not None
-        subject = subjects[index]
+        subject = subjects[index - first]
         failure = failed.get(compiling.collected_key(policy.id, rule.rule.index))
         if failure is not None:
             out.append(_set_result(policy, rule, subject, cel.CelFailure(failure), ""))
             continue
-        environment.set_subject(index)
+        environment.set_subject(index - first)
         verdict = rule.set_validate.evaluate_bool(activation)
         text = policy.policy.title
         if verdict is False and rule.set_message is not None:
             text = _set_message(rule.set_message, activation, default=text)
         out.append(_set_result(policy, rule, subject, verdict, text))
-    return out, len(group.tasks)
+    return out
 
 
 def _condition_holds(compiled: CompiledSet, policy: CompiledPolicy, kept: Kept, out: list[Result]) -> bool:
