@@ -3,8 +3,9 @@
 ``scanning.scan`` hands each source's results to ``Sink.prepare`` in the worker that made
 them and passes what that returns to ``Sink.accept`` in the main process; the results of
 set-level rules, a namespace at a time, go through ``prepare`` the same way and then to
-``Sink.accept_set``; ``Sink.close`` ends the scan. ``Sink.report`` is the one ``ScanReport`` the formats in
-``leitplanke.reports`` render. New output formats read a report or are a sink of their own.
+``Sink.accept_set``; ``Sink.close`` ends the scan. ``Sink.report`` is the one ``ScanReport``
+the formats in ``leitplanke.reports`` render. New output formats read a report or are a sink
+of their own.
 """
 
 from __future__ import annotations
