@@ -324,12 +324,16 @@ def test_workers_that_render_the_json_report_write_the_same_report(jobs: int, tm
     expected = jsonreports.render(_scan_sources(jobs=jobs), policies={}, now=NOW)
     rendered = _scan_sources(jobs=jobs, render=jsonreports.LineRenderer(), spool=str(tmp_path))
     assert rendered.rendered is not None
+    # each document's own results, then its set-level ones (has-pdb), rendered by workers too
     assert [(s.file, s.index) for s in rendered.rendered.segments] == [
         ("a.yaml", 0),
+        ("a.yaml", 0),
+        ("b.yaml", 0),
         ("b.yaml", 0),
         ("b.yaml", 1),
+        ("b.yaml", 1),
     ]
-    assert [r.rule for r in rendered.results] == ["has-pdb", "has-pdb", "has-pdb"]  # set-level: objects
+    assert rendered.results == []  # the caller holds no result
     assert jsonreports.render(rendered, policies={}, now=NOW) == expected
     # to a file, the spool's bytes go by sendfile, not through Python: the same report
     with open(tmp_path / "report.json", "w", encoding="utf-8") as out:

@@ -1,8 +1,9 @@
 """Collecting: set-level rules (``collect``), which see other documents of the same scan.
 
-``scanning`` keeps the documents these rules need (``keep``) while it evaluates the others, then
-calls ``evaluate_set_level``: subjects grouped by the documents they see (a namespace, or the
-whole scan), one group per task, in forked workers when there are many.
+``scanning`` keeps the documents these rules need (``keeps``) while it evaluates the others and
+spills them to disk (``spilling``), then calls ``evaluate_set_level``: one partition (a
+namespace, or the whole scan) read back per task, its subjects grouped by the documents they
+see, in forked workers when there are several.
 """
 
 from __future__ import annotations
@@ -51,29 +52,52 @@ def keeping(compiled: CompiledSet) -> Keeping:
     return Keeping(kinds=frozenset(keep), paths=paths)
 
 
-def evaluate_set_level(
-    compiled: CompiledSet, kept: list[Kept], *, jobs: int
-) -> Iterator[tuple[list[Result], int]]:
-    """Results and evaluations of set-level rules, a group (namespace) at a time.
+# what a partition's results become in its worker (waived, sorted, prepared for the sink)
+Finish = Callable[[list[Result]], Any]
 
-    ``kept`` in report order; forked workers share the groups when there are many.
+
+def evaluate_set_level(
+    compiled: CompiledSet,
+    partitions: Sequence[str],
+    read: Callable[[str], list[Kept]],
+    *,
+    namespaced: bool,
+    jobs: int,
+    finish: Finish,
+) -> Iterator[tuple[Any, int]]:
+    """What ``finish`` makes of the results of set-level rules, and their evaluations, a
+    partition at a time: a namespace (``namespaced``: its subjects, the documents they see),
+    or the whole scan. ``read`` gives a partition's kept documents in report order.
+
+    Forked workers share the partitions when there are several; put the largest first.
     """
-    errors: list[Result] = []
-    groups = _set_groups(compiled, kept, errors)
-    yield errors, 0
-    evaluate = functools.partial(_evaluate_group, compiled)
-    if jobs <= 1 or len(groups) < 2 or len(kept) < 200:
-        for group in groups:
-            yield evaluate(group)
+    evaluate = functools.partial(_evaluate_partition, compiled, read, namespaced, finish)
+    if jobs <= 1 or len(partitions) < 2:
+        yield from map(evaluate, partitions)
         return
-    # the largest groups first, so that no worker is left with one at the end
-    largest_first = sorted(groups, key=lambda group: -len(group.tasks))
-    yield from forking.forked_map(evaluate, largest_first, processes=jobs)
+    yield from forking.forked_map(evaluate, partitions, processes=jobs)
+
+
+def _evaluate_partition(
+    compiled: CompiledSet,
+    read: Callable[[str], list[Kept]],
+    namespaced: bool,
+    finish: Finish,
+    partition: str,
+) -> tuple[Any, int]:
+    kept = read(partition)
+    out: list[Result] = []  # errors of match conditions, then the groups' results
+    evaluations = 0
+    for group in _set_groups(compiled, kept, out, namespace=partition if namespaced else None):
+        results, counted = _evaluate_group(compiled, group)
+        out.extend(results)
+        evaluations += counted
+    return finish(out), evaluations
 
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """A document kept for set-level rules, small enough for the main process to hold many.
+    """A document kept for set-level rules, small enough to spill and read back quickly.
 
     ``doc`` has what matching and grouping read (apiVersion, kind, name, namespace, labels)
     and the lines set-level rules may report; the body travels and waits as bytes, and is
@@ -152,21 +176,25 @@ class _SetGroup:
         return index
 
 
-def _set_groups(compiled: CompiledSet, kept: Sequence[Kept], out: list[Result]) -> list[_SetGroup]:
+def _set_groups(
+    compiled: CompiledSet, kept: Sequence[Kept], out: list[Result], *, namespace: str | None = None
+) -> list[_SetGroup]:
     """Every (rule, subject) of the set-level policies, grouped by the documents the subject sees.
 
-    ``kept`` is in report order; a policy's failing match condition becomes an error result in ``out``.
+    ``kept`` is in report order; a policy's failing match condition becomes an error result in
+    ``out``. ``namespace``: only the subjects in it (``kept`` holds the documents they see).
     """
     groups: dict[tuple[bool, str], _SetGroup] = {}
     answers: dict[tuple[Any, int], bool] = {}
     by_kind: dict[str, list[tuple[int, Kept]]] = {}
+    everything: list[tuple[int, Kept]] = []
     for position, k in enumerate(kept):
-        by_kind.setdefault(k.kind, []).append((position, k))
+        if namespace is None or k.namespace == namespace:
+            by_kind.setdefault(k.kind, []).append((position, k))
+            everything.append((position, k))
     for policy in compiled.set_level:
         kinds = policy.policy.match.kinds
-        candidates = (
-            sorted(c for kind in kinds for c in by_kind.get(kind, ())) if kinds else list(enumerate(kept))
-        )
+        candidates = sorted(c for kind in kinds for c in by_kind.get(kind, ())) if kinds else everything
         members = []
         for position, k in candidates:  # policies matching alike share one check per document
             answer = answers.get((policy.match_key, position))
@@ -259,10 +287,38 @@ def _rule_documents(
     return lambda namespace: by_key.get(namespace, []) + shared
 
 
+# subjects converted for CEL at once: a namespace of a large scan holds thousands, and its
+# collected documents are converted again for each chunk (few next to the subjects)
+_SUBJECTS_AT_ONCE = 500
+
+
 def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Result], int]:
     bodies: dict[int, Any] = {}
-    subjects = [evaluating.build_subject(k.load(bodies)) for k in group.subjects]
     collected, variables, failed = _filtered(compiled, group, bodies)
+    chunks: dict[int, list[tuple[CompiledPolicy, CompiledRule, int]]] = {}
+    for task in group.tasks:
+        chunks.setdefault(task[2] // _SUBJECTS_AT_ONCE, []).append(task)
+    out: list[Result] = []
+    for chunk, tasks in sorted(chunks.items()):
+        first = chunk * _SUBJECTS_AT_ONCE
+        # a subject that is collected too is read back once; the others only for their chunk
+        subjects = [
+            evaluating.build_subject(k.load(bodies) if id(k) in bodies else k.load())
+            for k in group.subjects[first : first + _SUBJECTS_AT_ONCE]
+        ]
+        out.extend(_evaluate_chunk(compiled, tasks, first, subjects, (collected, variables, failed)))
+    return out, len(group.tasks)
+
+
+def _evaluate_chunk(
+    compiled: CompiledSet,
+    tasks: list[tuple[CompiledPolicy, CompiledRule, int]],
+    first: int,
+    subjects: list[evaluating.Subject],
+    filtered: tuple[dict[str, list[Any]], dict[str, Any], dict[str, str]],
+) -> list[Result]:
+    """The results of ``tasks``, whose subjects are ``subjects`` from the group's ``first`` on."""
+    collected, variables, failed = filtered
     data = _set_bindings(compiled)
     data.update(
         lpVariables=variables,
@@ -275,20 +331,20 @@ def _evaluate_group(compiled: CompiledSet, group: _SetGroup) -> tuple[list[Resul
     environment = compiled.environment
     activation = environment.activation(data)
     out: list[Result] = []
-    for policy, rule, index in group.tasks:
+    for policy, rule, index in tasks:
         assert rule.set_validate is not None
-        subject = subjects[index]
+        subject = subjects[index - first]
         failure = failed.get(compiling.collected_key(policy.id, rule.rule.index))
         if failure is not None:
             out.append(_set_result(policy, rule, subject, cel.CelFailure(failure), ""))
             continue
-        environment.set_subject(index)
+        environment.set_subject(index - first)
         verdict = rule.set_validate.evaluate_bool(activation)
         text = policy.policy.title
         if verdict is False and rule.set_message is not None:
             text = _set_message(rule.set_message, activation, default=text)
         out.append(_set_result(policy, rule, subject, verdict, text))
-    return out, len(group.tasks)
+    return out
 
 
 def _condition_holds(compiled: CompiledSet, policy: CompiledPolicy, kept: Kept, out: list[Result]) -> bool:

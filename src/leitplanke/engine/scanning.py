@@ -3,7 +3,10 @@
 The caller injects ``load`` (source → documents, problems, skipped inputs), so the same
 pipeline serves files, Helm, Kustomize and stdin, and a ``sinks.Sink`` that receives the
 results. Workers evaluate each document, apply waivers, put each source's results in report
-order and ``prepare`` them for the sink; set-level rules run at the end (``collecting``).
+order and ``prepare`` them for the sink, and spill the documents set-level rules need to a
+scratch folder (``spilling``); set-level rules run at the end, a namespace at a time, and
+their results reach the sink the same way (``collecting``). The main process holds counts and
+what the sink keeps (``Spooled``: 40 bytes a document), no document.
 Called through ``leitplanke.engine.scan``.
 """
 
@@ -12,6 +15,8 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,10 +26,14 @@ from leitplanke.core.documents import Document, SkippedInput
 from leitplanke.core.problems import Level, Problem
 from leitplanke.core.results import Result, ScanReport, Verdict
 from leitplanke.core.waivers import Waiver
-from leitplanke.engine import collecting, contexts, evaluating, forking, sinks
+from leitplanke.engine import collecting, contexts, evaluating, forking, sinks, spilling
 from leitplanke.engine.compiling import CompiledSet
 
 S = TypeVar("S")
+# a scan worker that grew by this much is replaced by a fresh fork (``forking``): at 1.4 kB a
+# document kept by the CEL runtime, every ~45,000 documents; a fresh worker reads the compiled
+# programs it uses back again, so not much more often
+WORKER_GROWTH_MB = 64
 Loaded = Document | Problem | SkippedInput
 Loader = Callable[[S], Iterable[Loaded]]
 
@@ -38,7 +47,9 @@ class Batch:
     skipped: list[SkippedInput] = field(default_factory=list)
     documents: int = 0
     evaluations: int = 0
-    kept: list[collecting.Kept] = field(default_factory=list)  # for set-level rules
+    # where the documents set-level rules need were spilled, and how many by namespace
+    partitions: set[str] = field(default_factory=set)
+    namespaces: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +60,7 @@ class Job(Generic[S]):
     load: Loader[S]
     sink: sinks.Sink
     keeping: collecting.Keeping
+    spill: spilling.Spill
     waivers: tuple[Waiver, ...] = ()  # the active ones
     context: contexts.Context = contexts.NO_REQUEST
     # per namespace of the scanned set: ``context`` with that Namespace as its namespace_object
@@ -118,22 +130,35 @@ def _scan(
         if context.namespace_object is not None
         else {name: replace(context, namespace_object=body) for name, body in namespaces.items()}
     )
-    job = Job(
-        compiled=compiled,
-        load=load,
-        sink=sink,
-        keeping=collecting.keeping(compiled),
-        waivers=active,
-        context=context,
-        in_namespace=in_namespace,
-    )
-    scanned = sinks.Scanned(policies=len(compiled.policies))
-    kept: list[collecting.Kept] = []
+    with tempfile.TemporaryDirectory(prefix="leitplanke-kept-") as scratch:
+        job = Job(
+            compiled=compiled,
+            load=load,
+            sink=sink,
+            keeping=collecting.keeping(compiled),
+            spill=spilling.spill(compiled, scratch),
+            waivers=active,
+            context=context,
+            in_namespace=in_namespace,
+        )
+        scanned = _scanned(job, sources, jobs=jobs, on_progress=on_progress)
+    scanned.problems.extend(_expired(waivers, now=now))
+    sink.close()
+    return scanned
+
+
+def _scanned(
+    job: Job[S], sources: Sequence[S], *, jobs: int, on_progress: Callable[[int], None] | None
+) -> sinks.Scanned:
+    """Every source through ``job`` into its sink, then the set-level rules."""
+    sink = job.sink
+    scanned = sinks.Scanned(policies=len(job.compiled.policies))
+    spilled = spilling.Spilled()
     work = functools.partial(process_source, job)
     batches = (
         map(work, sources)
         if jobs <= 1 or len(sources) < 2
-        else forking.forked_map(work, sources, processes=jobs)
+        else forking.forked_map(work, sources, processes=jobs, retire_mb=WORKER_GROWTH_MB)
     )
     for batch in batches:
         sink.accept(batch.piece)
@@ -141,25 +166,35 @@ def _scan(
         scanned.skipped.extend(batch.skipped)
         scanned.documents += batch.documents
         scanned.evaluations += batch.evaluations
-        kept.extend(batch.kept)
+        spilled.update(batch.partitions, batch.namespaces)
         if on_progress is not None:
             on_progress(1)
-    kept.sort(key=lambda k: (k.doc.origin.file, k.doc.origin.index))
-    set_results: list[Result] = []
-    for results, evaluations in collecting.evaluate_set_level(compiled, kept, jobs=jobs):
-        set_results.extend(results)
+    set_level = collecting.evaluate_set_level(
+        job.compiled,
+        spilled.tasks(job.spill),
+        job.spill.read,
+        namespaced=not job.spill.whole,
+        jobs=jobs if spilled.count >= 200 else 1,  # a few documents: not worth a fork
+        finish=functools.partial(_prepared, job),
+    )
+    for piece, evaluations in set_level:
+        sink.accept_set(piece)
         scanned.evaluations += evaluations
-    scanned.problems.extend(_expired(waivers, now=now))
-    waive(set_results, active)
-    set_results.sort(key=Result.sort_key)
-    sink.close(set_results)
     return scanned
+
+
+def _prepared(job: Job[S], results: list[Result]) -> Any:
+    """Set-level results waived, in report order and prepared for the sink, where they were made."""
+    waive(results, job.waivers)
+    results.sort(key=Result.sort_key)
+    return job.sink.prepare(results)
 
 
 def process_source(job: Job[S], source: S) -> Batch:
     """One source's documents evaluated, waived and in report order, prepared for the sink."""
     batch = Batch()
     results: list[Result] = []
+    kept: list[collecting.Kept] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()  # documents are acyclic trees; the collector only costs time here
     try:
@@ -169,9 +204,10 @@ def process_source(job: Job[S], source: S) -> Batch:
                 outcome = evaluate_document(job.compiled, item, context=job.context_for(item))
                 results.extend(outcome.results)
                 batch.evaluations += outcome.evaluations
-                kept = job.keeping.keeps(item, outcome.subject)
-                if kept is not None:
-                    batch.kept.append(kept)
+                keeps = job.keeping.keeps(item, outcome.subject)
+                if keeps is not None:
+                    kept.append(keeps)
+                    batch.namespaces[keeps.namespace] += 1
             elif isinstance(item, Problem):
                 batch.problems.append(item)
             else:
@@ -179,6 +215,7 @@ def process_source(job: Job[S], source: S) -> Batch:
         waive(results, job.waivers)
         results.sort(key=Result.sort_key)  # here, in parallel: the main process only joins
         batch.piece = job.sink.prepare(results)
+        batch.partitions = job.spill.write(kept) if kept else set()
     finally:
         if gc_was_enabled:
             gc.enable()

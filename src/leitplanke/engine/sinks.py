@@ -1,9 +1,11 @@
 """Sinks: where a scan streams its results, and the report every output format reads.
 
 ``scanning.scan`` hands each source's results to ``Sink.prepare`` in the worker that made
-them, passes what that returns to ``Sink.accept`` in the main process, and ends with
-``Sink.close`` (set-level results). ``Sink.report`` is the one ``ScanReport`` the formats in
-``leitplanke.reports`` render. New output formats read a report or are a sink of their own.
+them and passes what that returns to ``Sink.accept`` in the main process; the results of
+set-level rules, a namespace at a time, go through ``prepare`` the same way and then to
+``Sink.accept_set``; ``Sink.close`` ends the scan. ``Sink.report`` is the one ``ScanReport``
+the formats in ``leitplanke.reports`` render. New output formats read a report or are a sink
+of their own.
 """
 
 from __future__ import annotations
@@ -42,8 +44,13 @@ class Sink(Protocol):
         """What ``prepare`` made, for the sources in the order the workers finish them."""
         ...
 
-    def close(self, set_results: list[Result]) -> None:
-        """The results of set-level rules (waived, in report order); nothing follows."""
+    def accept_set(self, piece: Any) -> None:
+        """What ``prepare`` made of set-level results (of a namespace, or of the whole scan):
+        every set-level result of a document is in one piece."""
+        ...
+
+    def close(self) -> None:
+        """Nothing follows."""
         ...
 
     def report(self, scanned: Scanned) -> ScanReport:
@@ -58,6 +65,7 @@ class Collected:
         self.results: list[Result] = []
         self.dropped: Tally = Counter()  # results counted, not kept (see ``Findings``)
         self._chunks: list[list[Result]] = []
+        self._set_results: list[Result] = []
 
     def keep(self, results: list[Result]) -> list[Result]:
         """The results this sink keeps; ``Findings`` counts passes instead."""
@@ -75,11 +83,14 @@ class Collected:
         self._chunks.append(kept)
         self.dropped.update(dropped)
 
-    def close(self, set_results: list[Result]) -> None:
-        kept, dropped = self.prepare(set_results)
+    def accept_set(self, piece: Any) -> None:
+        kept, dropped = piece
+        self._set_results.extend(kept)
         self.dropped.update(dropped)
-        self.results = in_report_order(self._chunks, kept)
-        self._chunks = []
+
+    def close(self) -> None:
+        self.results = in_report_order(self._chunks, self._set_results)
+        self._chunks, self._set_results = [], []
 
     def report(self, scanned: Scanned) -> ScanReport:
         report = _report(scanned)
@@ -105,7 +116,8 @@ class Spooled:
 
     A large scan produces hundreds of thousands of results: rendering them in the workers
     spreads the work and keeps them out of the caller's memory. ``spool`` is a directory that
-    outlives the report; set-level results stay objects (``results``).
+    outlives the report; set-level results are rendered the same way, where a namespace's
+    set-level rules run, so the caller holds no result at all.
     """
 
     def __init__(self, render: Renderer, *, spool: str) -> None:
@@ -122,15 +134,18 @@ class Spooled:
 
     def accept(self, piece: Any) -> None:
         segments, counted = piece
-        self.rendered.segments.extend(segments)
+        for segment in segments:
+            self.rendered.add(segment)
         self.rendered.tally.update(counted)
 
-    def close(self, set_results: list[Result]) -> None:
+    def accept_set(self, piece: Any) -> None:
+        self.accept(piece)  # added after every document's own: a stable sort keeps them after
+
+    def close(self) -> None:
         own = self._streams.pop(os.getpid(), None)  # written here when the scan had no workers
         if own is not None:
             own.close()
-        self.rendered.segments.sort(key=lambda segment: (segment.file, segment.index))
-        self.results = sorted(set_results, key=Result.sort_key)
+        self.rendered.sort()
 
     def report(self, scanned: Scanned) -> ScanReport:
         report = _report(scanned)

@@ -167,6 +167,7 @@ class _Sink:
 
 
 _COPY_CHUNK = 1 << 22
+_RESOURCES_KEPT = 1024  # a document's results share one resource; a few documents' suffice
 
 
 def _merged(pieces: Iterable[bytes | _Span]) -> Iterator[bytes | _Span]:
@@ -202,7 +203,7 @@ def _rendered_pieces(
         extra.setdefault((result.location.file, result.location.index), []).append(result)
     documents = sorted(extra)
     position = 0
-    for segment in rendered.segments:
+    for segment in rendered:  # read from its columns one at a time
         while position < len(documents) and documents[position] < (segment.file, segment.index):
             yield lines(extra[documents[position]]).encode("utf-8")
             position += 1
@@ -246,6 +247,8 @@ class LineRenderer:
         message = texts.get(result.message) or _text(result.message)
         resource = self.resources.get(id(result.resource))
         if resource is None or resource[0] is not result.resource:
+            if len(self.resources) >= _RESOURCES_KEPT:
+                self.resources.clear()  # a worker renders ~50,000 documents: keep the recent ones
             resource = self.resources[id(result.resource)] = (
                 result.resource,
                 orjson.dumps(_resource(result.resource), option=orjson.OPT_SORT_KEYS).decode(),
