@@ -491,6 +491,7 @@ def main() -> None:
         f"payloads: {len(payloads)} reviews from {real}, body {sizes[0]}-{sizes[-1]} bytes "
         f"(median {sizes[len(sizes) // 2]}): {', '.join(f'{k} {v}' for k, v in sorted(mix.items()))}"
     )
+    args.work = args.work.resolve()  # the webhook runs in a folder of its own: paths must not be relative
     args.work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.work, prefix="admission-") as tmp:
         folder = Path(tmp)
