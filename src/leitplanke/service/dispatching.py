@@ -8,19 +8,21 @@ resumes where a stopped or killed one left off.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from leitplanke.alerts import Target, Transport
 from leitplanke.governance import alerting, relaying
+from leitplanke.service.loops import BackgroundLoop
 from leitplanke.store.databases import Database
 
 log = logging.getLogger("leitplanke.alerts")
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
+    thread_name = "leitplanke-alerts"
+
     def __init__(
         self,
         database: Database,
@@ -37,20 +39,7 @@ class Dispatcher:
         self.database, self.targets, self.outbox = database, tuple(targets), outbox
         self.transport, self.clock, self.retry = transport, clock, retry
         self.poll_seconds, self.sweep_seconds, self.expiry_days = poll_seconds, sweep_seconds, expiry_days
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="leitplanke-alerts", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the loop to end and wait for it; an alert being sent is finished first."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        super().__init__()
 
     def run_once(self) -> relaying.Relayed:
         """Send what is due now, until nothing due is left (or the dispatcher is stopping)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 from leitplanke.governance import alerting
 from leitplanke.insights import reportdelivering, reportruns
 from leitplanke.insights.reportschedules import Schedule
+from leitplanke.service.loops import BackgroundLoop
 from leitplanke.store.databases import Database
 
 log = logging.getLogger("leitplanke.reports")
@@ -28,7 +28,9 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class Scheduler:
+class Scheduler(BackgroundLoop):
+    thread_name = "leitplanke-reports"
+
     def __init__(
         self,
         database: Database,
@@ -44,20 +46,7 @@ class Scheduler:
         self.database, self.schedules, self.delivery = database, tuple(schedules), delivery
         self.clock, self.policy, self.poll_seconds, self.outbox = clock, policy, poll_seconds, outbox
         self.instance = instance or instance_name()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="leitplanke-reports", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the loop to end and wait for it; a report being sent is finished first (within ``timeout``)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        super().__init__()
 
     def run_once(self) -> reportruns.Ran:
         def deliver(schedule: Schedule, due_at: datetime, targets: Sequence[str]) -> dict[str, str]:
