@@ -29,6 +29,10 @@ os.environ.setdefault(
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
+# portal passwords: argon2id with one pass over 1 MiB instead of three over 64 MiB (0.13 s a hash here,
+# hundreds of hashes in the suite); the default parameters have a test of their own
+os.environ.setdefault("LEITPLANKE_ARGON2", "t=1,m=1024,p=1")
+
 POSTGRES_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",

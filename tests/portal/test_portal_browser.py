@@ -152,6 +152,8 @@ def test_a_developer_requests_a_waiver_another_user_approves_it_and_an_admin_ver
             page.get_by_label("Severity").select_option("high")  # htmx swaps the list, pushes the address
             expect(page).to_have_url(re.compile(r"severity=high"))
             severities = page.get_by_role("table", name="Findings").locator("tbody tr td:nth-child(2)")
+            # waits for the swap: before it, the unfiltered list may also begin with a high finding
+            expect(severities.filter(has_not_text="high")).to_have_count(0)
             expect(severities.first).to_have_text("high")
             assert set(severities.all_inner_texts()) == {"high"}
             visit.check("app")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from portalpages import (
     NOW,
     PASSWORD,
@@ -225,8 +226,21 @@ def test_the_password_is_stored_as_an_argon2id_hash(portal: Portal) -> None:
 
     with portal.database.reading() as session:
         stored = session.scalars(select(PortalUser.password_hash).where(PortalUser.login == "shop-dev")).one()
-    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert stored.startswith("$argon2id$v=19$m=1024,t=1,p=1$")  # the tests' LEITPLANKE_ARGON2
     assert PASSWORD not in stored
+
+
+def test_without_parameters_a_hash_has_rfc_9106s_and_a_bad_spelling_is_refused() -> None:
+    from leitplanke.core.problems import UsageError
+    from leitplanke.governance import passwords
+
+    made = passwords.hasher("").hash(PASSWORD)
+    assert made.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert passwords.verify_password(made, PASSWORD)  # verified with its own parameters, whatever is set
+    assert passwords.hasher("t=2, m=19456, p=1").hash(PASSWORD).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    for bad in ("t=0,m=1024,p=1", "m=1024,t=1,p=1", "t=1,m=4,p=1", "t=1,m=64,p=9", "fast"):
+        with pytest.raises(UsageError, match="LEITPLANKE_ARGON2="):
+            passwords.hasher(bad)
 
 
 def test_the_team_home_shows_the_dora_figures_of_its_last_30_days_in_production(portal: Portal) -> None:
