@@ -189,12 +189,14 @@ def test_close_waits_for_a_checkpoint_in_progress_and_later_checkpoints_do_nothi
     for number in range(500):
         queue.append(f"u{number}", b"x" * 500)
     outcomes: list[object] = []
-    started = threading.Event()
+    started, closed = threading.Event(), threading.Event()
 
     def checkpoints() -> None:
         started.set()
         try:
-            outcomes.extend(queue.checkpoint() for _ in range(200))
+            while not closed.is_set():
+                outcomes.append(queue.checkpoint())
+            outcomes.append(queue.checkpoint())  # one after the close
         except BaseException as exc:  # the failure this test looks for
             outcomes.append(exc)
 
@@ -202,6 +204,7 @@ def test_close_waits_for_a_checkpoint_in_progress_and_later_checkpoints_do_nothi
     worker.start()
     started.wait()
     queue.close()
+    closed.set()
     worker.join()
     assert all(isinstance(outcome, bool) for outcome in outcomes), outcomes[-1]
     assert outcomes[-1] is False  # after the close: nothing opened again, nothing written
