@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -123,12 +125,60 @@ def _audit_keys(folder: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     )
 
 
-@pytest.fixture
-def database(database_url: str, audit_keys: object) -> Iterator[object]:
+_MIGRATED: dict[str, object] = {}  # per test process: the template of each kind
+
+
+def _migrated(url: str, audit: object) -> object:
+    """A Database at ``url`` (fresh, empty) with the schema at Alembic's head, as ``databases.upgrade``
+    makes it, without running Alembic for every test: SQLite gets a copy of a file migrated once per test
+    process; PostgreSQL the statements one real migration of this process sent, replayed in one
+    transaction (``test_conftest_databases`` checks both against a real migration)."""
     from leitplanke.store import databases
 
-    db = databases.Database(database_url, audit=audit_keys)
-    databases.upgrade(db)
+    kind = "sqlite" if url.startswith("sqlite") else "postgresql"
+    if kind not in _MIGRATED:
+        _MIGRATED[kind] = _template(kind, url)
+    template = _MIGRATED[kind]
+    if isinstance(template, Path):
+        shutil.copyfile(template, url.removeprefix("sqlite:///"))
+        return databases.Database(url, audit=audit)
+    db = databases.Database(url, audit=audit)
+    with db.engine.begin() as connection:
+        for statement, parameters in template:  # type: ignore[attr-defined]
+            connection.exec_driver_sql(statement, parameters)
+    return db
+
+
+def _template(kind: str, url: str) -> object:
+    """SQLite: a migrated file beside the first test's; PostgreSQL: the statements of a real migration of
+    a scratch schema (dropped after), in order, with their parameters."""
+    from sqlalchemy import event
+
+    from leitplanke.store import databases
+
+    if kind == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="leitplanke-template-"))
+        path = folder / "template.db"
+        db = databases.Database(f"sqlite:///{path}")
+        databases.upgrade(db)
+        db.dispose()
+        return path
+    sent: list[tuple[str, object]] = []
+
+    def record(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        sent.append((statement, parameters))
+
+    with _database_url("postgresql", Path(tempfile.gettempdir())) as scratch:
+        db = databases.Database(scratch)
+        event.listen(db.engine, "before_cursor_execute", record)
+        databases.upgrade(db)
+        db.dispose()
+    return sent
+
+
+@pytest.fixture
+def database(database_url: str, audit_keys: object) -> Iterator[object]:
+    db = _migrated(database_url, audit_keys)
     try:
         yield db
     finally:
@@ -141,12 +191,10 @@ def module_database(
 ) -> Iterator[object]:
     """One database (with its audit keys) for every test of a module, on SQLite and PostgreSQL: for
     tests that only read what an expensive fixture of theirs seeded once (a year of history, the demo)."""
-    from leitplanke.store import databases
 
     folder = tmp_path_factory.mktemp(f"module-{request.param}")
     with pytest.MonkeyPatch.context() as monkeypatch, _database_url(request.param, folder) as url:
-        db = databases.Database(url, audit=_audit_keys(folder / "audit-keys", monkeypatch))
-        databases.upgrade(db)
+        db = _migrated(url, _audit_keys(folder / "audit-keys", monkeypatch))
         try:
             yield db
         finally:
