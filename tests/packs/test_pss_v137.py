@@ -475,3 +475,22 @@ def test_the_sysctl_safe_set_of_v1_37_is_the_standards_fourteen_names() -> None:
         "net.ipv4.tcp_syncookies",
         "net.ipv4.tcp_wmem",
     ]
+
+
+def test_yaml_words_kubernetes_reads_as_true_break_the_controls_they_name(tmp_path: Any) -> None:
+    """``privileged: y`` and ``hostNetwork: on`` are true for kubectl (sigs.k8s.io/yaml on go-yaml v2),
+    so the pod they are in is privileged and on the host's network: the scan of the file says so."""
+    from leitplanke.sources import files
+
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: team}\n"
+        "spec:\n  hostNetwork: on\n  containers:\n  - name: app\n    image: nginx:1.27\n"
+        "    securityContext: {privileged: y}\n"
+    )
+    (document,) = files.load_path(str(manifest))
+    results = engine.evaluate(policy_set(BASELINE), document)
+    assert sorted((r.policy, r.rule, r.location.line) for r in results if r.verdict is Verdict.FAIL) == [
+        ("disallow-host-namespaces", "no-host-network", 5),
+        ("disallow-privileged-containers", "no-privileged-containers", 9),
+    ]

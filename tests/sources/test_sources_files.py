@@ -75,11 +75,11 @@ def test_loading_a_walk_gives_every_document(tree: Path) -> None:
 
 
 def test_load_documents_reads_one_file_with_its_origin(tmp_path: Path) -> None:
-    path = write(tmp_path / "two.yaml", NAMESPACE.format(name="x") + "---\n" + NAMESPACE.format(name="y"))
+    path = write(tmp_path / "two.yaml", NAMESPACE.format(name="x") + "---\n" + NAMESPACE.format(name="z"))
     found = list(files.load_documents(str(path)))
     assert [(doc.name, doc.origin.file, doc.origin.index, doc.origin.line) for doc in found] == [
         ("x", str(path), 0, 1),
-        ("y", str(path), 1, 6),
+        ("z", str(path), 1, 6),
     ]
 
 

@@ -202,9 +202,13 @@ values:
   exponent: 1e5
   infinity: -.inf
   not-a-number: .nan
-  yes: yes
-  off: off
+  word-yes: yes
+  word-off: off
+  letter-y: y
+  letter-n: n
   "true": True
+  minus-dot: -.5
+  no-octal: 08
   tilde: ~
   empty:
   ports: 8080:80
@@ -215,6 +219,8 @@ values:
   binary: !!binary aGVsbG8=
   =: value-key
   80: numeric-key
+  0x1F: hex-key
+  off: bool-key
   huge: 99999999999999999999
 """
     (doc,) = documents(data)
@@ -223,15 +229,19 @@ values:
     assert values == {
         "decimal": 1000,
         "hex": 31,
-        "octal": "0o17",  # not an int in YAML 1.1 unless tagged
+        "octal": 15,  # Go's ParseInt(base 0), as go-yaml v2 in sigs.k8s.io/yaml
         "old-octal": 15,
         "negative": -42,
         "float": 1.5,
         "exponent": 100000.0,
         "infinity": -math.inf,
-        "yes": True,
-        "off": False,
+        "word-yes": True,
+        "word-off": False,
+        "letter-y": True,
+        "letter-n": False,
         "true": True,
+        "minus-dot": -0.5,
+        "no-octal": 8.0,  # not an octal number, so a float for go-yaml v2
         # an explicit null is null, not absent (as Kyverno and unstructured objects read it)
         "tilde": None,
         "empty": None,
@@ -244,6 +254,8 @@ values:
         "binary": "aGVsbG8=",
         "=": "value-key",
         "80": "numeric-key",
+        "31": "hex-key",  # keys as sigs.k8s.io/yaml writes them into JSON
+        "false": "bool-key",
     }
 
 

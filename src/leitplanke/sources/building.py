@@ -16,9 +16,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
 from leitplanke.core.documents import join_path
+from leitplanke.sources import yamlloaders
 
 STR_TAG = BaseResolver.DEFAULT_SCALAR_TAG  # the resolver hands out this very object: compared by identity
-MERGE_TAG = "tag:yaml.org,2002:merge"
+MERGE_TAG = yamlloaders.MERGE_TAG
+INT_TAG = yamlloaders.INT_TAG
+BOOL_TAG = yamlloaders.BOOL_TAG
 
 
 class Rejected(Exception):
@@ -155,7 +158,7 @@ class _CarefulWalk:
                 continue
             if not isinstance(key_node, ScalarNode):
                 raise Rejected("a mapping key must be a scalar", key_node)
-            key = key_node.value  # as written: Kubernetes objects have string keys only
+            key = mapping_key(key_node)
             if key in out:
                 self.duplicates.append(Duplicate(join_path(path, key), key_node))
             out[key] = self.value(value_node, join_path(path, key))
@@ -163,6 +166,19 @@ class _CarefulWalk:
             merged.update(out)  # keys written in the mapping win over merged ones
             return merged
         return out
+
+
+def mapping_key(node: ScalarNode) -> str:
+    """A mapping key as sigs.k8s.io/yaml turns it into a JSON object's: a boolean becomes ``true`` or
+    ``false`` (``on:`` is ``"true"``), an integer its decimal digits (``0x1F:`` is ``"31"``); any other
+    key as written (a float or null key: Kubernetes would refuse the second and rarely sees the first)."""
+    text: str = node.value
+    if node.tag == BOOL_TAG:
+        return "true" if text in yamlloaders.TRUE_WORDS else "false"
+    if node.tag == INT_TAG:
+        value = _to_int(text)
+        return str(value) if value.__class__ is int else text
+    return text
 
 
 def merge_sources(node: Node) -> Iterator[MappingNode]:
@@ -219,7 +235,7 @@ def _to_float(text: str) -> float | str:
 
 
 def _to_bool(text: str) -> bool:
-    return text.lower() in ("true", "yes", "on")
+    return text in yamlloaders.TRUE_WORDS
 
 
 def _to_null(text: str) -> None:
@@ -227,8 +243,8 @@ def _to_null(text: str) -> None:
 
 
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "tag:yaml.org,2002:int": _to_int,
+    INT_TAG: _to_int,
     "tag:yaml.org,2002:float": _to_float,
-    "tag:yaml.org,2002:bool": _to_bool,
+    BOOL_TAG: _to_bool,
     "tag:yaml.org,2002:null": _to_null,
 }

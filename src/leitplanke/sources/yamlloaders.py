@@ -1,5 +1,5 @@
-"""PyYAML's loaders as leitplanke composes with them: YAML 1.1 tag resolution plus JSON exponents as
-floats, in a lean ``resolve`` on libyaml's C parser (or the pure-Python one where libyaml is missing).
+"""PyYAML's loaders as leitplanke composes with them: plain scalars resolved as Kubernetes resolves them
+(go-yaml v2), in a lean ``resolve`` on libyaml's C parser (or the pure-Python one where libyaml is missing).
 
 ``composing`` calls ``new_loader`` for every region of text it composes and for its depth check.
 """
@@ -19,24 +19,29 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 FLOAT_TAG = "tag:yaml.org,2002:float"
-# JSON numbers with an exponent and no dot (``1e5``) are strings in YAML 1.1, floats for Kubernetes.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+INT_TAG = "tag:yaml.org,2002:int"
+BOOL_TAG = "tag:yaml.org,2002:bool"
+NULL_TAG = "tag:yaml.org,2002:null"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = Resolver.DEFAULT_SCALAR_TAG
 
-
-def _with_exponent_floats(resolvers: dict[Any, Any]) -> dict[Any, Any]:
-    extended = {first: list(pairs) for first, pairs in resolvers.items()}
-    for first in "-+.0123456789":
-        extended.setdefault(first, []).append((FLOAT_TAG, _EXPONENT_FLOAT))
-    return extended
-
-
-def _by_first_letter(resolvers: dict[Any, Any]) -> dict[str, tuple[tuple[str, re.Pattern[str]], ...]]:
-    anywhere = tuple(resolvers.get(None, ()))
-    return {first: (*pairs, *anywhere) for first, pairs in resolvers.items() if first is not None}
-
-
-_IMPLICIT = _with_exponent_floats(Resolver.yaml_implicit_resolvers)
-_IMPLICIT_BY_FIRST = _by_first_letter(_IMPLICIT)
+# How Kubernetes reads a plain scalar: sigs.k8s.io/yaml decodes YAML with go-yaml v2, whose ``resolve``
+# looks a scalar up in a table of words (YAML 1.1's booleans and y/n, nulls, infinities), then tries
+# Go's ``ParseInt(s, 0, 64)`` (signed; 0b, 0o, 0x in either case; a leading 0 is octal) and its YAML-style
+# float, both after removing underscores. Anything else is a string: timestamps too (go-yaml v2 hands
+# them to an untyped value as the text), and YAML 1.1's base 60 (``8080:80``) and ``=``.
+_WORDS: dict[str, str] = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), BOOL_TAG),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), BOOL_TAG),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), NULL_TAG),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), FLOAT_TAG),
+    **{sign + word: FLOAT_TAG for sign in ("", "+", "-") for word in (".inf", ".Inf", ".INF")},
+    "<<": MERGE_TAG,
+}
+TRUE_WORDS = frozenset(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"))
+_GO_INT = re.compile(r"[-+]?(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")  # Go's ParseFloat of a scalar that starts with a dot
 
 
 _RESOLVED: dict[str, str] = {}  # plain scalar -> its tag
@@ -44,21 +49,29 @@ _RESOLVED_LENGTH = 64
 _RESOLVED_LIMIT = 200_000
 
 
-def _resolved(value: str) -> str:
-    for tag, pattern in _IMPLICIT_BY_FIRST.get(value[:1], ()):
-        if pattern.match(value):
-            return tag
-    return Resolver.DEFAULT_SCALAR_TAG
+def resolved_tag(value: str) -> str:
+    """The tag go-yaml v2 gives the plain scalar ``value`` (module comment above)."""
+    tag = _WORDS.get(value)
+    if tag is not None:
+        return tag
+    first = value[:1]
+    if first in "0123456789+-":
+        plain = value.replace("_", "")
+        if _GO_INT.fullmatch(plain):
+            return INT_TAG
+        if _GO_FLOAT.fullmatch(plain):
+            return FLOAT_TAG
+    elif first == "." and _DOT_FLOAT.fullmatch(value):
+        return FLOAT_TAG
+    return STR_TAG
 
 
 class _Resolver(Resolver):
-    """PyYAML's YAML 1.1 resolution plus JSON exponents as floats, in a leaner ``resolve``.
+    """go-yaml v2's resolution of plain scalars (``resolved_tag``) in PyYAML's loader.
 
     libyaml's composer calls ``resolve`` and the two path hooks once per node, so these are on
-    the hot path: no path resolvers, and the implicit resolvers looked up once per first letter.
+    the hot path: no path resolvers, and each short scalar resolved once per process.
     """
-
-    yaml_implicit_resolvers = _IMPLICIT
 
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
@@ -67,7 +80,7 @@ class _Resolver(Resolver):
                 # short one is resolved once per process
                 tag = _RESOLVED.get(value)
                 if tag is None:
-                    tag = _resolved(value)
+                    tag = resolved_tag(value)
                     if len(value) <= _RESOLVED_LENGTH and len(_RESOLVED) < _RESOLVED_LIMIT:
                         _RESOLVED[value] = tag
                 return tag
