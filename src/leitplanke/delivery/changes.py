@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from leitplanke.catalog import changecontrols
 from leitplanke.governance import auditing, errors
 from leitplanke.store import changerecords
+from leitplanke.store.changerows import ChangeApproval, ChangeRequest
 from leitplanke.store.databases import Database
-from leitplanke.store.rows import ChangeApproval, ChangeRequest, Environment
+from leitplanke.store.rows import Environment
 
 DRAFT, SUBMITTED, APPROVED, REJECTED = "draft", "submitted", "approved", "rejected"
 APPLIED, DEPLOYED, FAILED, EXPIRED, CANCELLED = "applied", "deployed", "failed", "expired", "cancelled"

@@ -19,8 +19,8 @@ from leitplanke import engine
 from leitplanke.delivery import changes, gitops, preflight
 from leitplanke.governance import auditing, errors, waivers
 from leitplanke.store import repositories
+from leitplanke.store.changerows import ChangeRequest
 from leitplanke.store.databases import Database
-from leitplanke.store.rows import ChangeRequest
 
 MAX_MANIFEST_CHARS = 4 * 1024 * 1024
 

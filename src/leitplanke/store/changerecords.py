@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
-from leitplanke.store.rows import App, ChangeApproval, ChangeRequest, Environment, Team
+from leitplanke.store.changerows import ChangeApproval, ChangeRequest
+from leitplanke.store.rows import App, Environment, Team
 
 Found = tuple[ChangeRequest, str, str, str]  # the change, its app, env and owning team
 
