@@ -19,7 +19,7 @@ from leitplanke.catalog.parametervalidating import ParameterError
 from leitplanke.delivery import changes, gitrepos, proposing
 from leitplanke.governance import authorising, errors
 from leitplanke.service import routes
-from leitplanke.service.portal import forms, pages, responding, schemaforms, sessions
+from leitplanke.service.portal import changeediting, forms, pages, responding, schemaforms, sessions
 from leitplanke.store import repositories
 
 TemplateName = Annotated[str, Path(max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -61,7 +61,8 @@ def add_routes(router: APIRouter) -> None:
             result = _scaffold(request, template, values=values, target=target)
             problems.extend(result.errors)
             if form.get("action") == "submit" and not problems:
-                change_id = _submit(request, visitor, result, title=target["title"])
+                waiver = _waiver(context, result, form.get("waiver"))
+                change_id = _submit(request, visitor, result, title=target["title"], waiver=waiver)
                 return _redirect(request, f"/portal/changes/{change_id}")
         except (errors.Invalid, errors.NotFound, errors.Conflict) as refused:
             problems.append(ParameterError(refused.field or "$", refused.code, str(refused)))
@@ -79,7 +80,21 @@ def add_routes(router: APIRouter) -> None:
             result=result,
             problems=problems,
             status=status,
+            chosen=form.get("waiver"),
         )
+
+
+def _waiver(context: Any, result: scaffolding.Scaffold, text: str) -> int | None:
+    """The waiver the form names for a blocking pre-flight: one of the app's eligible ones, or none."""
+    waiver = changeediting.parse_waiver(text)
+    target, now = result.target, context.clock()
+    eligible = changeediting.eligible_waivers(context, app=target.app, env=target.environment, now=now)
+    if waiver is not None and waiver not in {w.id for w in eligible}:
+        raise errors.Invalid(
+            f"waiver {waiver} is not an approved, unexpired waiver of {target.app} in {target.environment}",
+            field="waiver",
+        )
+    return waiver
 
 
 def _template(request: Request, name: str) -> templatelibrary.Template:
@@ -136,7 +151,14 @@ def manifests_of(result: scaffolding.Scaffold) -> str:
     return "".join(f"---\n# {f.name}\n{f.text.strip()}\n" for f in result.files)
 
 
-def _submit(request: Request, visitor: sessions.Visitor, result: scaffolding.Scaffold, *, title: str) -> int:
+def _submit(
+    request: Request,
+    visitor: sessions.Visitor,
+    result: scaffolding.Scaffold,
+    *,
+    title: str,
+    waiver: int | None,
+) -> int:
     """Register the app when it is new, propose the change and submit it; the change's id."""
     context = sessions.context_of(request)
     principal, target, now = visitor.principal, result.target, context.clock()
@@ -146,7 +168,7 @@ def _submit(request: Request, visitor: sessions.Visitor, result: scaffolding.Sca
     if catalog.owner_of(context.database, target.app) is None:
         catalog.put_app(context.database, scaffolding.catalog_entry(target), actor=principal.actor, now=now)
     proposal = proposing.Proposal(
-        app=target.app, env=target.environment, title=title, manifests=manifests_of(result)
+        app=target.app, env=target.environment, title=title, manifests=manifests_of(result), waiver=waiver
     )
     author = proposing.Author(actor=principal.actor, subject=principal.subject)
     view = proposing.create_change(
@@ -180,6 +202,7 @@ def _page(
     result: scaffolding.Scaffold | None,
     problems: list[ParameterError],
     status: int = 200,
+    chosen: str = "",
 ) -> Response:
     context = sessions.context_of(request)
     snapshot = catalog.snapshot(context.database)
@@ -195,6 +218,9 @@ def _page(
     known = {f.name for f in fields} | set(TARGET)
     general = [message for field, found in by_field.items() if field not in known for message in found]
     shown = result if result is not None and result.valid and not problems else None
+    preflight = shown.as_dict()["preflight"] if shown is not None else None
+    blocked = preflight is not None and not preflight["allowed"]
+    env, now = target["environment"], context.clock()
     name = "partials/scaffold.html" if responding.is_partial(request) else "template.html"
     return responding.page(
         request,
@@ -209,7 +235,19 @@ def _page(
         general=general,
         result=shown,
         manifests=manifests_of(shown) if shown is not None else "",
-        preflight=shown.as_dict()["preflight"] if shown is not None else None,
+        preflight=preflight,
+        eligible=changeediting.eligible_waivers(context, app=target["app"], env=env, now=now)
+        if blocked
+        else [],
+        chosen=chosen,
+        waiver_links=[
+            changeediting.waiver_request_url(app=target["app"], env=env, result=r)
+            if r["verdict"] == "fail"
+            else ""
+            for r in preflight["failing"] + preflight["warnings"]
+        ]
+        if blocked and preflight is not None
+        else [],
         action=f"/portal/library/{quote(template.name, safe='')}",
         **pages.chrome(visitor),
     )
