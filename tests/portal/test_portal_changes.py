@@ -332,6 +332,7 @@ def test_a_template_submitted_under_a_waiver_names_it_only_when_it_is_eligible(l
     change_id = int(answer.headers["location"].rsplit("/", 1)[1])
     view = changes.get_change(library.database, change_id, now=NOW)
     assert (view.app, view.waiver, view.status) == ("checkout", eligible, "submitted")
-    assert f'<a href="/portal/waivers/{eligible}">waiver {eligible}</a>' in library.client.get(
-        answer.headers["location"]
-    ).text
+    assert (
+        f'<a href="/portal/waivers/{eligible}">waiver {eligible}</a>'
+        in library.client.get(answer.headers["location"]).text
+    )
