@@ -336,3 +336,90 @@ def test_a_template_submitted_under_a_waiver_names_it_only_when_it_is_eligible(l
         f'<a href="/portal/waivers/{eligible}">waiver {eligible}</a>'
         in library.client.get(answer.headers["location"]).text
     )
+
+
+def test_the_author_edits_a_template_change_in_its_form_with_its_parameters_filled_in(
+    library: Portal,
+) -> None:
+    from test_portal_library import TEMPLATE, _post, form_of
+
+    sign_in(library.client, "shop-dev")
+    first = form_of(
+        library.client.get(TEMPLATE).text,
+        app="payments",
+        environment="prod",
+        namespace="pay",
+        title="Payments",
+        **{"p.minReplicas": "3"},
+    )
+    change_url = _post(library.client, {**first, "action": "submit"}).headers["location"]
+    change_id = int(change_url.rsplit("/", 1)[1])
+    approver = library.fresh()
+    sign_in(approver, "shop-approver")
+    approver.post(f"{change_url}/approve", data={"csrf": csrf_of(approver.get(change_url).text)})
+    before = changes.get_change(library.database, change_id, now=NOW)
+    assert before.source is not None
+    assert (
+        before.source["template"],
+        before.source["namespace"],
+        before.source["values"]["minReplicas"],
+    ) == (
+        "web-service",
+        "pay",
+        3,
+    )
+    page = library.client.get(change_url).text
+    edit_url = f"{TEMPLATE}?change={change_id}"
+    assert f'<a class="button" href="{edit_url}">Edit in the template form</a>' in page
+    form = library.client.get(edit_url).text
+    assert f'<input type="hidden" name="change" value="{change_id}">' in form
+    assert 'id="t-app"' not in form and 'id="t-environment"' not in form  # the change's, kept
+    shown = form_of(form)
+    assert (shown["p.minReplicas"], shown["namespace"], shown["title"]) == ("3", "pay", "Payments")
+    data = {**shown, "change": str(change_id), "p.minReplicas": "4", "title": "Payments, four replicas"}
+    checked = _post(library.client, {**data, "action": "check"})
+    assert checked.status_code == 200
+    assert f'value="edit">Save as a new version of change #{change_id}</button>' in checked.text
+    assert "Submit as change request" not in checked.text
+    saved = _post(library.client, {**data, "app": "elsewhere", "action": "edit"})
+    assert (saved.status_code, saved.headers["location"]) == (303, change_url)
+    after = changes.get_change(library.database, change_id, now=NOW)
+    assert (after.app, after.status, after.title) == ("payments", "submitted", "Payments, four replicas")
+    assert after.source is not None and after.source["values"]["minReplicas"] == 4
+    assert after.diff_hash != before.diff_hash and [a.counts for a in after.approvals] == [False]
+    assert re.findall(r"^\+\s*minReplicas: 4$", after.diff, re.M) == ["+  minReplicas: 4"]
+    assert [d.get("template") for _, d in _audited(library, "change.edit")] == ["web-service"]
+    hand = library.client.get(f"{change_url}/edit").text
+    assert "it no longer follows the template" in hand
+    data = {
+        "csrf": csrf_of(hand),
+        "title": after.title,
+        "manifests": after.manifests + "# by hand\n",
+        "waiver": "",
+    }
+    assert library.client.post(f"{change_url}/edit", data=data, follow_redirects=False).status_code == 303
+    assert changes.get_change(library.database, change_id, now=NOW).source is None
+    assert "Edit in the template form" not in library.client.get(change_url).text
+    refused = library.client.get(edit_url)
+    assert refused.status_code == 409
+    assert f"change {change_id} was not made from the template web-service" in html.unescape(refused.text)
+
+
+def test_the_template_form_of_a_change_is_its_authors_only(library: Portal) -> None:
+    from test_portal_library import TEMPLATE, _post, form_of
+
+    sign_in(library.client, "shop-dev")
+    change_url = submit_from_library(library, library.client).headers["location"]
+    change_id = int(change_url.rsplit("/", 1)[1])
+    edit_url = f"{TEMPLATE}?change={change_id}"
+    data = {**form_of(library.client.get(edit_url).text), "change": str(change_id), "action": "edit"}
+    seen = {}
+    for user in ("shop-viewer", "shop-approver", "data-dev", "admin"):
+        client = library.fresh()
+        sign_in(client, user)
+        csrf = csrf_of(client.get("/portal/").text)
+        seen[user] = (client.get(edit_url).status_code, _post(client, {**data, "csrf": csrf}).status_code)
+    assert seen == {user: (403, 403) for user in ("shop-viewer", "shop-approver", "data-dev", "admin")}
+    assert _post(library.client, {**data, "csrf": "forged"}).status_code == 403
+    assert changes.get_change(library.database, change_id, now=NOW).status == "submitted"
+    assert _audited(library, "change.edit") == []

@@ -98,6 +98,7 @@ class ChangeView:
     commit_sha: str | None
     window_override: str
     finished_at: datetime | None
+    source: dict[str, Any] | None = None  # template, values, namespace, valueStream (``proposing.Proposal``)
 
 
 def change_id_of(change_id: int) -> str:
@@ -143,6 +144,7 @@ def view_of(
         commit_sha=row.commit_sha,
         window_override=row.window_override,
         finished_at=row.finished_at,
+        source=dict(row.source) if row.source is not None else None,
     )
 
 

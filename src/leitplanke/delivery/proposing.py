@@ -42,6 +42,9 @@ class Proposal:
     manifests: str
     waiver: int | None = None  # an approved waiver for failures the pre-flight finds
     reverts: int | None = None
+    # the library template the manifests were rendered from: {"template", "values", "namespace",
+    # "valueStream"}, so that an edit can go back to its form
+    source: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +213,7 @@ def _new_row(
         commit_sha=None,
         window_override="",
         finished_at=None,
+        source=proposal.source,
     )
 
 
@@ -223,9 +227,11 @@ def edit_change(
     author: Author,
     now: datetime,
     title: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> changes.ChangeView:
     """New manifests for a change not yet applied: a new diff and hash, so that earlier approvals
-    no longer count. ``title``: a new title too (None keeps it)."""
+    no longer count. ``title``: a new title too (None keeps it); ``source``: the template and values
+    the new manifests were rendered from (None: edited by hand, so the change no longer names any)."""
     current = changes.get_change(database, change_id, now=now)
     if current.author_subject != author.subject:
         raise errors.Forbidden(f"only the author of change {change_id} edits it")
@@ -246,7 +252,7 @@ def edit_change(
         row.manifests, row.diff, row.diff_hash = manifests, assessed.diff, assessed.diff_hash
         row.approved_hash = None
         row.preflight, row.preflight_blocking, row.waiver_id = assessed.preflight, assessed.blocking, waiver
-        row.title, row.updated_at = new_title, now
+        row.title, row.source, row.updated_at = new_title, source, now
         session.flush()
         chain = auditing.Chain(session)
         details: dict[str, Any] = {
@@ -260,6 +266,8 @@ def edit_change(
             details["title"] = new_title
         if waiver != current.waiver:
             details["waiver"] = waiver
+        if source is not None:
+            details["template"] = source.get("template")
         chain.append(
             actor=author.actor, action="change.edit", target=f"change:{change_id}", at=now, details=details
         )

@@ -317,6 +317,8 @@ class ChangeRequest(Row):
     commit_sha: Mapped[str | None] = mapped_column(String(40), unique=True)
     window_override: Mapped[str] = mapped_column(String(200), default="")  # the platform-admin who overrode
     finished_at: Mapped[datetime | None]  # deployed or failed
+    # the library template and parameters the manifests were rendered from (0018); None: by hand
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         CheckConstraint(f"status IN ({_UNAPPLIED}, {_APPLIED})", name="ck_change_requests_status"),

@@ -73,7 +73,7 @@ def add_routes(router: APIRouter) -> None:
     def edit_page(request: Request, change_id: pages.ItemId) -> Response:
         visitor = sessions.signed_in(request)
         context = sessions.context_of(request)
-        view = _editable(context, visitor.principal, change_id)
+        view = editable(context, visitor.principal, change_id)
         values = {"title": view.title, "manifests": view.manifests, "waiver": str(view.waiver or "")}
         return _form(request, visitor, view, values=values, problem=None, status=200)
 
@@ -83,7 +83,7 @@ def add_routes(router: APIRouter) -> None:
         form = await forms.read_form(request, limit=MAX_EDIT_BYTES)
         forms.check_csrf(form, visitor.csrf)
         context = sessions.context_of(request)
-        view = _editable(context, visitor.principal, change_id)
+        view = editable(context, visitor.principal, change_id)
         values = {key: form.get(key) for key in ("title", "manifests", "waiver")}
         try:
             _save(request, context, visitor.principal, view, values=values, title=values["title"])
@@ -97,13 +97,13 @@ def add_routes(router: APIRouter) -> None:
         form = await forms.read_form(request)
         forms.check_csrf(form, visitor.csrf)
         context = sessions.context_of(request)
-        view = _editable(context, visitor.principal, change_id)
+        view = editable(context, visitor.principal, change_id)
         values = {"manifests": view.manifests, "waiver": form.get("waiver")}
         _save(request, context, visitor.principal, view, values=values, title=None)
         return RedirectResponse(f"/portal/changes/{change_id}", 303)
 
 
-def _editable(context: Context, principal: access.Principal, change_id: int) -> changes.ChangeView:
+def editable(context: Context, principal: access.Principal, change_id: int) -> changes.ChangeView:
     """The change, once ``principal`` may edit it (the API's rule, then the author only)."""
     view = changes.get_change(context.database, change_id, now=context.clock())
     resource = authorising.for_change(view.id, view.team, author=view.author_subject)
