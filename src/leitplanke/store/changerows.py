@@ -1,5 +1,6 @@
-"""The change control tables: change requests and their approvals (migration ``0008_changes``). Written
-by ``leitplanke.delivery`` through ``store.changerecords``; beside ``rows`` as ``deliveryrows`` is.
+"""The change control tables: change requests and their approvals (migrations ``0008_changes`` and
+``0018_change_sources``). Written by ``leitplanke.delivery`` through ``store.changerecords``; beside
+``rows`` as ``deliveryrows`` is.
 
 The checks keep the rules of change control true whoever writes to the database: four eyes, one
 approval per approver and diff, an approved or applied change carrying the diff it was approved for.
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -61,6 +63,8 @@ class ChangeRequest(Row):
     commit_sha: Mapped[str | None] = mapped_column(String(40), unique=True)
     window_override: Mapped[str] = mapped_column(String(200), default="")  # the platform-admin who overrode
     finished_at: Mapped[datetime | None]  # deployed or failed
+    # the library template and parameters the manifests were rendered from (0018); None: by hand
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         CheckConstraint(f"status IN ({_UNAPPLIED}, {_APPLIED})", name="ck_change_requests_status"),
