@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from leitplanke.governance import findings
+from leitplanke.governance import findings, findingstates
 from leitplanke.insights import containers, leaks, prometheus, runtimefindings
 from leitplanke.settings import DEFAULT_SLA_DAYS
 from leitplanke.store import repositories
@@ -40,7 +40,9 @@ def _states(database: object) -> set[tuple[str, str, str, str]]:
     return {(f.policy, f.name, f.status, f.source) for f, _, _, _ in rows}
 
 
-def _ci_scan(database: object, results: list[object], *, at: datetime, source: str = findings.CI) -> object:
+def _ci_scan(
+    database: object, results: list[object], *, at: datetime, source: str = findingstates.CI
+) -> object:
     return findings.ingest_scan(
         database,  # type: ignore[arg-type]
         app="checkout",
@@ -172,7 +174,7 @@ def test_a_runtime_ingestion_leaves_an_admission_decisions_finding_open(
     catalog_database: object, result: object
 ) -> None:
     denied = [result("no-privileged", "containers", "web")]  # type: ignore[operator]
-    _ci_scan(catalog_database, denied, at=NOW, source=findings.ADMISSION)
+    _ci_scan(catalog_database, denied, at=NOW, source=findingstates.ADMISSION)
     assert _runtime(catalog_database, [], at=NOW + timedelta(hours=1)).transitions == {}
     assert _states(catalog_database) == {("no-privileged", "web", "new", "admission")}
 

@@ -7,6 +7,7 @@ with markup, so that every page that shows them is checked to escape them.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,10 @@ from fastapi.testclient import TestClient
 from portalpages import NOW, PASSWORD, T_SCAN, USERS, XSS, XSS_APP, Portal, failure, ingest, shop_results
 
 from leitplanke import catalog
+from leitplanke.catalog import changecontrols
+from leitplanke.delivery import gitops
 from leitplanke.governance import access, portalusers
-from leitplanke.service import create_app
+from leitplanke.service import changing, create_app
 from leitplanke.settings import Settings
 
 # the browser test starts a real serve with the helper of tests/service
@@ -54,3 +57,24 @@ def portal(catalog_database: Any) -> Iterator[Portal]:
     )
     with TestClient(app, base_url="https://testserver") as client:
         yield Portal(client=client, database=database, token=token)
+
+
+@pytest.fixture
+def library(portal: Portal, tmp_path: Path) -> Portal:
+    """``portal`` with prod under change control (one approval) into a bare Git repository."""
+    remote = tmp_path / "gitops.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    control, problems = changecontrols.parse_change_control(
+        {
+            "approvals": {"required": 1},
+            "gitops": {"repository": str(remote), "branch": "main", "path": "prod"},
+        },
+        where="changeControl",
+    )
+    assert problems == []
+    spec = catalog.EnvironmentSpec(
+        name="prod", enforcement="enforce", requires_approval=True, change_control=control
+    )
+    catalog.put_environment(portal.database, spec, actor="test", now=NOW)
+    portal.client.app.state.changes = changing.ChangeTools(writer=gitops.Writer(tmp_path / "work"))  # type: ignore[attr-defined]
+    return portal

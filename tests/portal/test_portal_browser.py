@@ -264,6 +264,12 @@ def test_a_newcomer_creates_a_web_service_from_the_library_and_another_user_appr
             expect(page.get_by_text("submitted", exact=True)).to_be_visible()
             change_url = page.url
             visit.check("change", shot=False)
+            page.goto(f"{change_url}/edit")  # the author's edit form (title and manifests), not sent
+            expect(page.get_by_role("heading", name=re.compile(r"^Edit change #\d+$"))).to_be_visible()
+            visit.check("change-edit", shot=False)
+            page.goto(f"{served}/portal/findings")
+            expect(page.get_by_role("heading", name="Findings", exact=True)).to_be_visible()
+            visit.check("findings", shot=False)
             visit.sign_out()
 
             visit.sign_in(served, "bob")

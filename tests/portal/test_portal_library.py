@@ -6,41 +6,15 @@ inbox, approval by another user (never the author), and the change on the team a
 from __future__ import annotations
 
 import re
-import subprocess
-from pathlib import Path
 from typing import Any
 
-import pytest
 from portalpages import NOW, XSS, Portal, csrf_of, sign_in
 
 from leitplanke import catalog
-from leitplanke.catalog import changecontrols
-from leitplanke.delivery import changes, gitops
-from leitplanke.service import changing
+from leitplanke.delivery import changes
 from leitplanke.store import changerecords
 
 TEMPLATE = "/portal/library/web-service"
-
-
-@pytest.fixture
-def library(portal: Portal, tmp_path: Path) -> Portal:
-    """``portal`` with prod under change control (one approval) into a bare Git repository."""
-    remote = tmp_path / "gitops.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
-    control, problems = changecontrols.parse_change_control(
-        {
-            "approvals": {"required": 1},
-            "gitops": {"repository": str(remote), "branch": "main", "path": "prod"},
-        },
-        where="changeControl",
-    )
-    assert problems == []
-    spec = catalog.EnvironmentSpec(
-        name="prod", enforcement="enforce", requires_approval=True, change_control=control
-    )
-    catalog.put_environment(portal.database, spec, actor="test", now=NOW)
-    portal.client.app.state.changes = changing.ChangeTools(writer=gitops.Writer(tmp_path / "work"))  # type: ignore[attr-defined]
-    return portal
 
 
 def form_of(page: str, **changed: str) -> dict[str, str]:

@@ -33,7 +33,7 @@ from sqlalchemy import text
 import leitplanke
 from leitplanke import catalog
 from leitplanke.core.results import Result, ScanReport
-from leitplanke.governance import access, findings, uploadformats
+from leitplanke.governance import access, findings, uploadformats, uploadrendering
 from leitplanke.reports import jsonreports
 from leitplanke.settings import DEFAULT_SLA_DAYS
 from leitplanke.store import auditrecords, databases
@@ -113,8 +113,8 @@ def _json_upload(app: str, env: str, names: list[str]) -> tuple[bytes, str]:
 def _compact_upload(app: str, env: str, names: list[str]) -> tuple[bytes, str]:
     """``leitplanke.dev/upload/v2``: a header line, then one line per failing result."""
     stamp = datetime.now(UTC).isoformat()
-    header = uploadformats.render_header(app=app, env=env, generated_at=stamp, summary={})
-    lines = b"".join(uploadformats.render_result(_failing(name)) for name in names)
+    header = uploadrendering.render_header(app=app, env=env, generated_at=stamp, summary={})
+    lines = b"".join(uploadrendering.render_result(_failing(name)) for name in names)
     return header + lines, uploadformats.MEDIA_TYPE
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from leitplanke.governance import uploadformats
+from leitplanke.governance import uploadrendering
 
 
 def _header(**fields: Any) -> bytes:
@@ -71,6 +71,6 @@ def test_a_bad_source_or_an_over_long_category_is_refused_with_its_field(service
 
 
 def test_the_header_names_its_source_only_when_it_is_not_ci() -> None:
-    ci = uploadformats.render_header(app="a", env="e", generated_at="", summary={})
-    drift = uploadformats.render_header(app="a", env="e", generated_at="", summary={}, source="drift")
+    ci = uploadrendering.render_header(app="a", env="e", generated_at="", summary={})
+    drift = uploadrendering.render_header(app="a", env="e", generated_at="", summary={}, source="drift")
     assert (json.loads(ci).get("source"), json.loads(drift)["source"]) == (None, "drift")

@@ -52,6 +52,7 @@ def _scripts() -> Any:
 def test_the_migrations_are_one_line_from_0001_to_the_newest() -> None:
     revisions = [r.revision for r in _scripts().walk_revisions()]
     assert revisions == [
+        "0018_change_sources",
         "0017_report_runs",
         "0016_runtime_source",
         "0015_portal_files",

@@ -26,7 +26,7 @@ from pathlib import Path
 from leitplanke.agent import inventories, metrics
 from leitplanke.core.problems import ServiceError
 from leitplanke.core.results import Resource, Result, Verdict
-from leitplanke.governance import uploadformats, uploading
+from leitplanke.governance import uploading, uploadrendering
 from leitplanke.reports import summaries
 
 _log = logging.getLogger(__name__)
@@ -61,9 +61,9 @@ def render_lines(
         if result.verdict is Verdict.PASS:
             passes[result.resource] += 1
         else:
-            body.append(uploadformats.render_result(result))
+            body.append(uploadrendering.render_result(result))
     body.extend(
-        uploadformats.render_passes(resource, count)
+        uploadrendering.render_passes(resource, count)
         for resource, count in sorted(
             passes.items(), key=lambda item: (item[0].namespace, item[0].kind, item[0].name)
         )
@@ -77,7 +77,7 @@ def render_lines(
         "checks": len(results),
         "verdicts": dict(sorted(verdicts.items())),
     }
-    header = uploadformats.render_header(
+    header = uploadrendering.render_header(
         app=app,
         env=env,
         generated_at=summaries.rfc3339(now),

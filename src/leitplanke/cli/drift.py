@@ -25,7 +25,7 @@ from leitplanke.delivery import drift, driftignoring, driftloading
 
 EXIT_OK, EXIT_DRIFT = 0, 1
 SCHEMA_VERSION = "leitplanke.dev/drift/v1"
-SOURCE = "drift"  # the uploads' (``governance.findings.DRIFT``)
+SOURCE = "drift"  # the uploads' (``governance.findingstates.DRIFT``)
 FORMATS = ("table", "json")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # a name or a value must not steer the terminal
 

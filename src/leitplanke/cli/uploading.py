@@ -16,7 +16,7 @@ import typer
 
 from leitplanke.core.problems import UsageError
 from leitplanke.core.results import Resource, ScanReport, Verdict
-from leitplanke.governance import uploadformats
+from leitplanke.governance import uploadformats, uploadrendering
 from leitplanke.governance.uploading import gzipped as gzipped, post_upload  # gzipped: the tests' name for it
 from leitplanke.reports import jsonreports, summaries
 
@@ -25,7 +25,7 @@ def render_upload(
     report: ScanReport, *, app: str, env: str, now: datetime, source: str = uploadformats.DEFAULT_SOURCE
 ) -> Iterator[bytes]:
     """The lines of the v2 upload of ``report``: header, results that are not passes, pass counts."""
-    yield uploadformats.render_header(
+    yield uploadrendering.render_header(
         app=app,
         env=env,
         generated_at=summaries.rfc3339(now),
@@ -37,9 +37,9 @@ def render_upload(
         if result.verdict is Verdict.PASS:
             passes[result.resource] += 1
         else:
-            yield uploadformats.render_result(result)
+            yield uploadrendering.render_result(result)
     for resource, count in passes.items():
-        yield uploadformats.render_passes(resource, count)
+        yield uploadrendering.render_passes(resource, count)
 
 
 def upload_report(

@@ -17,8 +17,8 @@ from leitplanke.catalog.changecontrols import ChangeControl
 from leitplanke.delivery import changes
 from leitplanke.governance import access, auditing, authorising, errors
 from leitplanke.store import changerecords, repositories
+from leitplanke.store.changerows import ChangeApproval
 from leitplanke.store.databases import Database
-from leitplanke.store.rows import ChangeApproval
 
 DEFAULT_LIFETIME = timedelta(hours=24)
 

@@ -7,7 +7,7 @@ draft → submitted → approved / rejected → applied → deployed / failed, p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from leitplanke.catalog import changecontrols
 from leitplanke.governance import auditing, errors
 from leitplanke.store import changerecords
+from leitplanke.store.changerows import ChangeApproval, ChangeRequest
 from leitplanke.store.databases import Database
-from leitplanke.store.rows import ChangeApproval, ChangeRequest, Environment
+from leitplanke.store.rows import Environment
 
 DRAFT, SUBMITTED, APPROVED, REJECTED = "draft", "submitted", "approved", "rejected"
 APPLIED, DEPLOYED, FAILED, EXPIRED, CANCELLED = "applied", "deployed", "failed", "expired", "cancelled"
@@ -98,6 +99,7 @@ class ChangeView:
     commit_sha: str | None
     window_override: str
     finished_at: datetime | None
+    source: dict[str, Any] | None = None  # template, values, namespace, valueStream (``proposing.Proposal``)
 
 
 def change_id_of(change_id: int) -> str:
@@ -105,9 +107,17 @@ def change_id_of(change_id: int) -> str:
     return f"leitplanke-change-{change_id}"
 
 
-def view_of(session: Session, found: changerecords.Found, *, now: datetime) -> ChangeView:
+def view_of(
+    session: Session,
+    found: changerecords.Found,
+    *,
+    now: datetime,
+    approved: Sequence[ChangeApproval] | None = None,
+) -> ChangeView:
+    """The change as callers see it; ``approved``: its approvals when the caller read them already."""
     row, app, env, team = found
-    approvals = [_approval_view(a, row, now=now) for a in changerecords.approvals_of(session, row.id)]
+    rows = changerecords.approvals_of(session, row.id) if approved is None else approved
+    approvals = [_approval_view(a, row, now=now) for a in rows]
     return ChangeView(
         id=row.id,
         app=app,
@@ -135,6 +145,7 @@ def view_of(session: Session, found: changerecords.Found, *, now: datetime) -> C
         commit_sha=row.commit_sha,
         window_override=row.window_override,
         finished_at=row.finished_at,
+        source=dict(row.source) if row.source is not None else None,
     )
 
 
@@ -187,7 +198,9 @@ def get_change(database: Database, change_id: int, *, now: datetime) -> ChangeVi
 
 def list_changes(database: Database, where: changerecords.ChangeFilter, *, now: datetime) -> list[ChangeView]:
     with database.reading() as session:
-        return [view_of(session, found, now=now) for found in changerecords.query_changes(session, where)]
+        listed = changerecords.query_changes(session, where)
+        approved = changerecords.approvals_of_changes(session, [found[0].id for found in listed])
+        return [view_of(session, found, now=now, approved=approved[found[0].id]) for found in listed]
 
 
 def step(

@@ -19,8 +19,8 @@ from leitplanke import engine
 from leitplanke.delivery import changes, gitops, preflight
 from leitplanke.governance import auditing, errors, waivers
 from leitplanke.store import repositories
+from leitplanke.store.changerows import ChangeRequest
 from leitplanke.store.databases import Database
-from leitplanke.store.rows import ChangeRequest
 
 MAX_MANIFEST_CHARS = 4 * 1024 * 1024
 
@@ -42,6 +42,9 @@ class Proposal:
     manifests: str
     waiver: int | None = None  # an approved waiver for failures the pre-flight finds
     reverts: int | None = None
+    # the library template the manifests were rendered from: {"template", "values", "namespace",
+    # "valueStream"}, so that an edit can go back to its form
+    source: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +213,7 @@ def _new_row(
         commit_sha=None,
         window_override="",
         finished_at=None,
+        source=proposal.source,
     )
 
 
@@ -222,13 +226,19 @@ def edit_change(
     waiver: int | None,
     author: Author,
     now: datetime,
+    title: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> changes.ChangeView:
     """New manifests for a change not yet applied: a new diff and hash, so that earlier approvals
-    no longer count."""
+    no longer count. ``title``: a new title too (None keeps it); ``source``: the template and values
+    the new manifests were rendered from (None: edited by hand, so the change no longer names any)."""
     current = changes.get_change(database, change_id, now=now)
     if current.author_subject != author.subject:
         raise errors.Forbidden(f"only the author of change {change_id} edits it")
     changes.next_status(current.status, event="edit")
+    new_title = current.title if title is None else " ".join(title.split())[:200]
+    if not new_title:
+        raise errors.Invalid("a change has a title", field="title")
     assessed = assess(
         database, tools, app=current.app, env=current.env, manifests=manifests, waiver=waiver, now=now
     )
@@ -242,16 +252,22 @@ def edit_change(
         row.manifests, row.diff, row.diff_hash = manifests, assessed.diff, assessed.diff_hash
         row.approved_hash = None
         row.preflight, row.preflight_blocking, row.waiver_id = assessed.preflight, assessed.blocking, waiver
-        row.updated_at = now
+        row.title, row.source, row.updated_at = new_title, source, now
         session.flush()
         chain = auditing.Chain(session)
-        details = {
+        details: dict[str, Any] = {
             "from": current.status,
             "to": row.status,
             "previousDiffHash": before,
             "diffHash": row.diff_hash,
             "preflightBlocking": assessed.blocking,
         }
+        if new_title != current.title:
+            details["title"] = new_title
+        if waiver != current.waiver:
+            details["waiver"] = waiver
+        if source is not None:
+            details["template"] = source.get("template")
         chain.append(
             actor=author.actor, action="change.edit", target=f"change:{change_id}", at=now, details=details
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leitplanke.governance import auditing, errors
-from leitplanke.store import repositories
+from leitplanke.store import repositories, tokenrecords
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import ApiToken
 
@@ -114,7 +114,7 @@ def create_token(
             if team_row is None:
                 raise errors.NotFound(f"no team {team!r}", field="team")
             team_id = team_row.id
-        if repositories.token_named(session, subject=subject, name=name) is not None:
+        if tokenrecords.token_named(session, subject=subject, name=name) is not None:
             raise errors.Conflict(f"{subject} already has a token named {name!r}", field="name")
         row = ApiToken(
             subject=subject,
@@ -157,13 +157,13 @@ def list_tokens(database: Database) -> list[TokenView]:
                 created_at=row.created_at,
                 revoked_at=row.revoked_at,
             )
-            for row, team in repositories.list_tokens(session)
+            for row, team in tokenrecords.list_tokens(session)
         ]
 
 
 def revoke_token(database: Database, *, token_id: int, actor: str, now: datetime) -> None:
     with database.transaction() as session:
-        if not repositories.revoke_token(session, token_id, now=now):
+        if not tokenrecords.revoke_token(session, token_id, now=now):
             raise errors.NotFound(f"no active token {token_id}", field="id")
         chain = auditing.Chain(session)
         chain.append(actor=actor, action="token.revoked", target=f"token:{token_id}", at=now, details={})
@@ -182,7 +182,7 @@ def authenticate(database: Database, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
     with database.reading() as session:
-        found = repositories.token_by_hash(session, hash_token(token))
+        found = tokenrecords.token_by_hash(session, hash_token(token))
     if found is None:
         return None
     row, team = found

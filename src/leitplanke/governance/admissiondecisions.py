@@ -3,7 +3,7 @@
 
 A decision is keyed by its AdmissionReview request uid: a batch delivered again (the webhook retries
 until the service acknowledged it) records nothing twice. Its failing results move findings through
-the same lifecycle as a scan (``findings.next_status``), each under a scan row of source admission; a
+the same lifecycle as a scan (``findingstates.next_status``), each under a scan row of source admission; a
 waiver the webhook applied counts only when it is an approved, unexpired waiver of the scope
 (``observations.resolve``), and its name goes into the audit record. Called by ``service.decisions``.
 """
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from leitplanke.core.policies import Severity
 from leitplanke.core.results import Location, Resource, Result, Verdict
 from leitplanke.core.waivers import Waiver
-from leitplanke.governance import auditing, findings, observations, slas, waiverexpiring
+from leitplanke.governance import auditing, findingstates, observations, slas, waiverexpiring
 from leitplanke.store import admissiondecisions, repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding, Scan
@@ -165,7 +165,7 @@ def _open_scope(session: Session, *, app: str, env: str, actor: str, now: dateti
         results=0,
         failing=0,
         summary={"source": "admission"},
-        source=findings.ADMISSION,
+        source=findingstates.ADMISSION,
     )
     repositories.add_scan(session, scan)
     active = waiverexpiring.active_in_scope(session, app_id=app_row.id, env_id=env_row.id, now=now)
@@ -188,7 +188,7 @@ def _observe(
         seen = "waived" if item.waiver else "fail"
         row = stored.get(key)
         before = None if row is None else row.status
-        status = findings.next_status(before, observed=seen)
+        status = findingstates.next_status(before, observed=seen)
         if row is None:
             row = _new_finding(scope, key, item, status=status, now=now, sla_days=sla_days)
             session.add(row)
@@ -196,7 +196,7 @@ def _observe(
             _pause(row, status, now=now, sla_days=sla_days)
         row.status, row.waiver, row.message = status, item.waiver, item.message
         row.last_seen, row.last_scan_id, row.fixed_at = now, scope.scan.id, None
-        row.source, row.category = findings.ADMISSION, item.category
+        row.source, row.category = findingstates.ADMISSION, item.category
         if status != before:
             transitions.append(
                 {"fingerprint": key, "from": before, "to": status, "policy": item.policy, "rule": item.rule}
@@ -236,18 +236,18 @@ def _new_finding(
         fixed_at=None,
         sla_due=slas.due_date(now, item.severity, sla_days),
         last_scan_id=scope.scan.id,
-        waived_since=now if status == findings.WAIVED else None,
+        waived_since=now if status == findingstates.WAIVED else None,
         paused_seconds=0,
-        source=findings.ADMISSION,
+        source=findingstates.ADMISSION,
         category=item.category,
     )
 
 
 def _pause(row: Finding, status: str, *, now: datetime, sla_days: Mapping[str, int]) -> None:
     """The SLA clock pauses while waived, as in a scan's ingestion: the pause ended moves the due date."""
-    if status == findings.WAIVED and row.waived_since is None:
+    if status == findingstates.WAIVED and row.waived_since is None:
         row.waived_since = now
-    elif status != findings.WAIVED and row.waived_since is not None:
+    elif status != findingstates.WAIVED and row.waived_since is not None:
         row.paused_seconds += slas.pause_seconds(row.waived_since, now)
         row.waived_since = None
         row.sla_due = slas.due_date(row.first_seen, row.severity, sla_days, paused_seconds=row.paused_seconds)

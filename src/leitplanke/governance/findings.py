@@ -5,9 +5,10 @@ scan) → fixed (a later scan of the same scope passes or no longer reports it) 
 again) → open; a failure that an approved, unexpired service waiver covers makes it waived (a waiver
 name the client claims counts for nothing by itself). Every status change is appended to the audit
 chain in the same transaction. A scan has a source (``ci``, ``drift``, ``cluster:<name>``, ``runtime``):
-only the findings its source reported last are fixed when it no longer reports them (``sweeps``); a finding
-reported by another source becomes that source's. Only rows whose state changes are written: a finding
-that is not fixed was reported by its source's latest scan of the scope, which is when it was last seen.
+only the findings its source reported last are fixed when it no longer reports them
+(``findingstates.sweeps``); a finding reported by another source becomes that source's. Only rows whose
+state changes are written: a finding that is not fixed was reported by its source's latest scan of the
+scope, which is when it was last seen.
 Called by the service's scan upload and by the demo seed.
 """
 
@@ -22,14 +23,17 @@ from typing import Any, Protocol, overload
 
 from leitplanke.core.results import Result
 from leitplanke.governance import alerting, auditing, errors, observations, slas, waiverexpiring
+from leitplanke.governance.findingstates import (
+    CI,
+    FIXED,
+    WAIVED,
+    next_status,
+    sweeps,
+)
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Scan
 
-NEW, OPEN, FIXED, REOPENED, WAIVED = "new", "open", "fixed", "reopened", "waived"
-STATUSES = (NEW, OPEN, FIXED, REOPENED, WAIVED)
-CI, DRIFT, ADMISSION = "ci", "drift", "admission"  # sources (``uploadformats.SOURCE``)
-RUNTIME = "runtime"  # leaks and OOM kills judged from Prometheus (``insights.runtimefindings``)
 _BATCH = 5000  # rows per bulk write: bounds the memory of the rows being built
 # new findings after which the planner's statistics are refreshed at once, not when autovacuum comes:
 # the list queries pick their plans from them
@@ -39,32 +43,6 @@ _ANALYSE_AFTER = 10_000
 def fingerprint(result: Result) -> str:
     """sha256 over policy, rule, resource apiVersion/kind/namespace/name and the field path."""
     return observations.fingerprint_of(result.policy, result.rule, result.resource, result.location.path)
-
-
-def sweeps(source: str, *, reported_by: str) -> bool:
-    """Whether a scan of ``source`` fixes a finding ``reported_by`` last that it does not report.
-
-    Its own findings only; and those of admission decisions (which never report what passes) by any
-    scan but drift's and runtime's, which evaluate no policy."""
-    if reported_by == source:
-        return True
-    return reported_by == ADMISSION and not is_drift(source) and source != RUNTIME
-
-
-def is_drift(source: str) -> bool:
-    """``drift`` (``leitplanke drift --upload``) or ``cluster:<name>:drift`` (the agent's drift)."""
-    return source == DRIFT or source.endswith(":" + DRIFT)
-
-
-def next_status(current: str | None, *, observed: str | None) -> str:
-    """The lifecycle as a table. ``observed`` is "fail", "waived" or None (passes or not reported)."""
-    if observed == "waived":
-        return WAIVED
-    if observed == "fail":
-        if current is None:
-            return NEW
-        return REOPENED if current == FIXED else OPEN
-    return FIXED  # no longer reported: every status ends in fixed
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leitplanke.governance import slas
-from leitplanke.governance.findings import ADMISSION, FIXED
+from leitplanke.governance.findingstates import ADMISSION, FIXED
 from leitplanke.store import repositories
 from leitplanke.store.databases import Database
 from leitplanke.store.rows import Finding

@@ -2,7 +2,7 @@
 
 ``leitplanke.dev/upload/v2`` (NDJSON: a header line, then one line per result that is not a pass, and
 optionally one line of pass counts per resource) is written by the CLI's ``scan --upload``
-(``render_*``); the service's upload parser (``service.uploadparsing``) checks every decoded line
+(``uploadrendering``); the service's upload parser (``service.uploadparsing``) checks every decoded line
 with ``check_*`` and collects at most ``MAX_ISSUES`` issues, each with its field path.
 The old ``leitplanke.dev/scan/v1`` report carries results of the same shape. A header names the upload's
 ``source`` (absent: ``ci``); the service fixes only the findings that source last reported.
@@ -47,7 +47,7 @@ CONFIG_NAME = re.compile(r"[^\s<>&|`\"'\\\x00-\x1f\x7f]+")
 SOURCE = re.compile(r"[a-z][a-z0-9-]*(:[A-Za-z0-9][A-Za-z0-9._-]*)*")
 DEFAULT_SOURCE = "ci"
 MAX_CATEGORY = 100  # characters of a result's category ("Pod Security", "drift")
-_UNSAFE_TEXT = re.compile(r"[\x00\ud800-\udfff]")
+UNSAFE_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 _SEVERITIES = {severity.label: severity for severity in sorted(Severity, reverse=True)}
 
@@ -81,7 +81,7 @@ def check_text(value: Any, path: str, issues: Issues, *, limit: int, required: b
     if len(value) > limit:
         issues.add(path, f"must be at most {limit} characters long")
         return None
-    if _UNSAFE_TEXT.search(value):
+    if UNSAFE_TEXT.search(value):
         issues.add(path, "must not contain NUL characters or unpaired surrogates")
         return None
     return value
@@ -228,7 +228,7 @@ class ResultChecker:
             or (policy, rule, waiver, category) not in self.rules  # a category checked with its rule
             or type(message) is not str
             or len(message) > MAX_MESSAGE
-            or _UNSAFE_TEXT.search(message)
+            or UNSAFE_TEXT.search(message)
         ):
             return None
         return Result(
@@ -356,59 +356,3 @@ def check_header(
         return None
     assert app and env and generated_at is not None and summary is not None and source
     return Header(app=app, env=env, generated_at=generated_at, summary=summary, source=source)
-
-
-def render_header(
-    *, app: str, env: str, generated_at: str, summary: Mapping[str, Any], source: str = DEFAULT_SOURCE
-) -> bytes:
-    """The header line of a v2 upload, with its newline (``source`` left out when it is ``ci``, which
-    older services read as they always did)."""
-    header = {
-        "schemaVersion": SCHEMA_VERSION,
-        "app": app,
-        "env": env,
-        "generatedAt": generated_at,
-        "summary": summary,
-    }
-    if source != DEFAULT_SOURCE:
-        header["source"] = source
-    return orjson.dumps(header) + b"\n"
-
-
-def _resource_value(resource: Resource) -> dict[str, str]:
-    value = {
-        "apiVersion": resource.api_version,
-        "kind": resource.kind,
-        "namespace": resource.namespace,
-        "name": resource.name,
-    }
-    if resource.domain != "kubernetes":
-        value["domain"] = resource.domain
-    return value
-
-
-def render_result(result: Result) -> bytes:
-    """One result line with its newline: the fields the service reads, the message cut to ``MAX_MESSAGE``
-    (a scanned value may bring a NUL into it: the service refuses those, so they become U+FFFD here)."""
-    message = _UNSAFE_TEXT.sub("\ufffd", result.message)
-    if len(message) > MAX_MESSAGE:
-        message = message[: MAX_MESSAGE - 1] + "…"
-    value: dict[str, Any] = {
-        "policy": result.policy,
-        "rule": result.rule,
-        "verdict": result.verdict.value,
-        "severity": result.severity.label,
-        "message": message,
-        "resource": _resource_value(result.resource),
-        "location": {"path": _UNSAFE_TEXT.sub("\ufffd", result.location.path)},
-    }
-    if result.waiver:
-        value["waiver"] = result.waiver
-    if result.category:
-        value["category"] = _UNSAFE_TEXT.sub("\ufffd", result.category)[:MAX_CATEGORY]
-    return orjson.dumps(value) + b"\n"
-
-
-def render_passes(resource: Resource, count: int) -> bytes:
-    """The pass count line of one resource, with its newline."""
-    return orjson.dumps({"passes": count, "resource": _resource_value(resource)}) + b"\n"

@@ -2,7 +2,7 @@
 an owner, a severity's SLA, a lifecycle and audit records like any policy finding. Called by the CLI.
 
 Runtime scans have a source of their own (``runtime``) in the app's real environment (``prod``): a
-scan fixes only what its own source reported last (``findings.sweeps``), so a runtime ingestion never
+scan fixes only what its own source reported last (``findingstates.sweeps``), so a runtime ingestion never
 fixes a CI scan's findings nor a CI scan the runtime ones. Every app ``owners`` names gets a scan, so a
 leak that is gone is fixed by the next ingestion.
 """
@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from leitplanke.core.results import Result
-from leitplanke.governance import findings
+from leitplanke.governance import findings, findingstates
 from leitplanke.store.databases import Database
 
-SOURCE = findings.RUNTIME
+SOURCE = findingstates.RUNTIME
 
 
 def apps_of(

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
-from leitplanke.store.rows import App, ChangeApproval, ChangeRequest, Environment, Team
+from leitplanke.store.changerows import ChangeApproval, ChangeRequest
+from leitplanke.store.rows import App, Environment, Team
 
 Found = tuple[ChangeRequest, str, str, str]  # the change, its app, env and owning team
 
@@ -76,6 +77,21 @@ def changes_in_status(session: Session, status: str) -> Sequence[ChangeRequest]:
 def approvals_of(session: Session, change_id: int) -> Sequence[ChangeApproval]:
     query = select(ChangeApproval).where(ChangeApproval.change_id == change_id).order_by(ChangeApproval.id)
     return session.scalars(query).all()
+
+
+def approvals_of_changes(session: Session, change_ids: Sequence[int]) -> dict[int, list[ChangeApproval]]:
+    """The approvals of each of ``change_ids`` (oldest first) in one query: a listing's, not one a change."""
+    found: dict[int, list[ChangeApproval]] = {change_id: [] for change_id in change_ids}
+    if not change_ids:
+        return found
+    query = (
+        select(ChangeApproval)
+        .where(ChangeApproval.change_id.in_(sorted(set(change_ids))))
+        .order_by(ChangeApproval.id)
+    )
+    for approval in session.scalars(query):
+        found[approval.change_id].append(approval)
+    return found
 
 
 def mark_applied(

@@ -2,19 +2,18 @@
 imports ``cel_expr_python``) and the Kubernetes libraries it registers (``functions`` for lists
 and sets, ``quantities``, ``networks``, ``urls``, ``regexfunctions``, ``formats``, ``semvers``,
 ``jsonpatches``), plus ``rewriting`` (source the runtime cannot compile as written),
-``sourcetext`` (CEL source as text) and ``literals`` (plain values as CEL literals).
+``sourcetext`` (CEL source as text), ``celmessages`` (the runtime's messages as reported) and
+``literals`` (plain values as CEL literals).
 Callers use the names below: ``cel.Program``, ``cel.CelFailure``.
 """
 
+from leitplanke.engine.cel.celmessages import CelFailure, CelIssue, parse_issue
 from leitplanke.engine.cel.environments import (
     SUBJECT_FUNCTION,
-    CelFailure,
-    CelIssue,
     EagerProgram,
     Environment,
     Program,
     build_environment,
-    parse_issue,
 )
 from leitplanke.engine.cel.literals import literal
 

@@ -2,17 +2,15 @@
 
 The compiler builds one `Environment` per scan and compiles every expression of every policy
 through it; the evaluator makes one activation per document and evaluates `Program`s against
-it. Compile problems come back as `CelIssue`, runtime errors as `CelFailure`: values, never
-exceptions.
+it. Compile problems come back as `celmessages.CelIssue`, runtime errors as
+`celmessages.CelFailure`: values, never exceptions.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +22,7 @@ from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_option
 from leitplanke.core import problems
 from leitplanke.engine import caching, regexes
 from leitplanke.engine.cel import (
+    celmessages,
     formats,
     functions,
     jsonpatches,
@@ -36,35 +35,11 @@ from leitplanke.engine.cel import (
     urls,
 )
 
-_LOCATION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ")
-_STATUS = re.compile(r"^[A-Z_]+: ")
-_STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
-_FUNCTION_REPR = re.compile(r"'Python function '<function (\S+) at 0x[0-9a-f]+>''")
 _OPTIONAL_RESULT = "the result is an optional value; end the expression with .orValue(default) or .value()"
 
 
 SUBJECT_FUNCTION = "leitplanke.subject"
 _ERROR = runtime.Type.ERROR
-
-
-@dataclass(frozen=True, slots=True)
-class CelIssue:
-    """A problem found while compiling: a syntax error, an undeclared name, a type mismatch.
-
-    `line` and `column` are 1-based, in characters, within the expression source; a problem
-    the runtime reports without a place (nesting too deep) is put at 1:1.
-    """
-
-    message: str
-    line: int
-    column: int
-
-
-@dataclass(frozen=True, slots=True)
-class CelFailure:
-    """An error value produced while evaluating: a missing key, a division by zero, a bad quantity."""
-
-    message: str
 
 
 class Program:
@@ -84,8 +59,8 @@ class Program:
     def __repr__(self) -> str:
         return f"Program({self.source!r})"
 
-    def evaluate(self, activation: Any) -> Any | CelFailure:
-        """The result as a plain Python value, or a CelFailure; never raises.
+    def evaluate(self, activation: Any) -> Any | celmessages.CelFailure:
+        """The result as a plain Python value, or a celmessages.CelFailure; never raises.
 
         Plain values: bool, int (also for uint), float, str, bytes, None, list, dict,
         datetime (timestamp), timedelta (duration).
@@ -95,11 +70,11 @@ class Program:
         except (RuntimeError, TypeError) as exc:
             # the runtime raises, rather than returning an error value, when a value it was
             # handed cannot be represented in CEL
-            return CelFailure(_clean(str(exc)))
+            return celmessages.CelFailure(celmessages.clean(str(exc)))
         try:
             result = value.value()
         except TypeError:
-            return CelFailure(_OPTIONAL_RESULT)
+            return celmessages.CelFailure(_OPTIONAL_RESULT)
         kind = result.__class__
         if kind is bool or kind is int or kind is float:  # the hot path: most results are bools
             return result
@@ -108,18 +83,18 @@ class Program:
         try:
             return _plain(value, result)
         except _Unconvertible as exc:
-            return CelFailure(str(exc))
+            return celmessages.CelFailure(str(exc))
 
-    def evaluate_whole(self, activation: Any) -> Any | CelFailure:
+    def evaluate_whole(self, activation: Any) -> Any | celmessages.CelFailure:
         """``evaluate`` for the engine's own programs, whose values hold only null, bools, ints,
         strings and lists of them: the runtime hands such a value over whole, where
         ``evaluate`` converts it part by part (handing over an optional would crash it)."""
         try:
             value = (self._expression or self._read_back()).eval(activation)
         except (RuntimeError, TypeError) as exc:
-            return CelFailure(_clean(str(exc)))
+            return celmessages.CelFailure(celmessages.clean(str(exc)))
         if value.type() == _ERROR:
-            return CelFailure(_clean(value.value()))
+            return celmessages.CelFailure(celmessages.clean(value.value()))
         return value.plain_value()
 
     def _read_back(self) -> Any:
@@ -130,11 +105,11 @@ class Program:
         self._env, self._serialized = None, b""
         return self._expression
 
-    def evaluate_bool(self, activation: Any) -> bool | CelFailure:
+    def evaluate_bool(self, activation: Any) -> bool | celmessages.CelFailure:
         result = self.evaluate(activation)
-        if result.__class__ is bool or result.__class__ is CelFailure:
+        if result.__class__ is bool or result.__class__ is celmessages.CelFailure:
             return result
-        return CelFailure(f"expected bool, got {functions.type_name(result)}")
+        return celmessages.CelFailure(f"expected bool, got {functions.type_name(result)}")
 
 
 class EagerProgram(Program):
@@ -149,15 +124,15 @@ class EagerProgram(Program):
         self._expression = eager._expression
         self._written = written
 
-    def evaluate(self, activation: Any) -> Any | CelFailure:
+    def evaluate(self, activation: Any) -> Any | celmessages.CelFailure:
         result = super().evaluate(activation)
-        if result.__class__ is CelFailure:
+        if result.__class__ is celmessages.CelFailure:
             return self._written.evaluate(activation)
         return result
 
-    def evaluate_whole(self, activation: Any) -> Any | CelFailure:
+    def evaluate_whole(self, activation: Any) -> Any | celmessages.CelFailure:
         result = super().evaluate_whole(activation)
-        if result.__class__ is CelFailure:
+        if result.__class__ is celmessages.CelFailure:
             return self._written.evaluate_whole(activation)
         return result
 
@@ -170,7 +145,7 @@ class Environment:
     def __init__(self, env: Any, subject: threading.local, store: Path | None = None) -> None:
         self._env = env
         self._subject = subject
-        self._compiled: dict[str, Program | CelIssue] = {}
+        self._compiled: dict[str, Program | celmessages.CelIssue] = {}
         # compiled programs kept between runs (see ``build_environment``): source -> serialized
         self._store = store
         self._stored: dict[str, bytes] = caching.read_entries(store) if store is not None else {}
@@ -186,7 +161,7 @@ class Environment:
         """
         self._subject.value = value
 
-    def compile(self, source: str) -> Program | CelIssue:
+    def compile(self, source: str) -> Program | celmessages.CelIssue:
         """The program of ``source``; the same source gives the same (immutable) program."""
         found = self._compiled.get(source)
         if found is None:
@@ -212,18 +187,18 @@ class Environment:
             return None
         return Program(source, None, env=self._env, serialized=data)
 
-    def _compile(self, source: str) -> Program | CelIssue:
+    def _compile(self, source: str) -> Program | celmessages.CelIssue:
         rewritten = rewriting.rewrite(source)
         try:
             expression = self._env.compile(source if rewritten is None else rewritten.source)
         except RuntimeError as exc:
-            found = parse_issue(str(exc))
+            found = celmessages.parse_issue(str(exc))
             if rewritten is None:
                 return found
             # the problem's place in the source as written
-            return CelIssue(found.message, *rewritten.place(source, found.line, found.column))
+            return celmessages.CelIssue(found.message, *rewritten.place(source, found.line, found.column))
         except TypeError:  # the binding rejects text it cannot encode as UTF-8
-            return CelIssue("the expression is not valid Unicode text", 1, 1)
+            return celmessages.CelIssue("the expression is not valid Unicode text", 1, 1)
         issue = self._pattern_issue(source)
         if issue is not None:
             return issue
@@ -231,7 +206,7 @@ class Environment:
             self._fresh[source] = expression.serialize()
         return Program(source, expression)
 
-    def _pattern_issue(self, source: str) -> CelIssue | None:
+    def _pattern_issue(self, source: str) -> celmessages.CelIssue | None:
         """A constant `find`/`findAll` pattern that RE2 rejects, reported at compile time in
         Kubernetes' words (it compiles such a pattern with the program)."""
         for constant in regexfunctions.constant_patterns(source):
@@ -241,7 +216,9 @@ class Environment:
                 continue
             error = regexes.check(pattern) if isinstance(pattern, str) else None
             if error is not None:
-                return CelIssue(f"program instantiation failed: {error}", constant.line, constant.column)
+                return celmessages.CelIssue(
+                    f"program instantiation failed: {error}", constant.line, constant.column
+                )
         return None
 
     def activation(self, data: Mapping[str, Any]) -> Any:
@@ -326,16 +303,6 @@ def _signature(variables: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-def parse_issue(text: str) -> CelIssue:
-    """The first problem of a compile error message, with its place."""
-    text = _STATUS_SUFFIX.sub("", text)
-    located = _LOCATION.search(text)
-    if located is None:
-        return CelIssue(_STATUS.sub("", text), 1, 1)
-    message = text[located.end() :].split("\n", 1)[0].replace(" (in container '')", "")
-    return CelIssue(message, max(int(located[1]), 1), max(int(located[2]), 1))
-
-
 def _function_decls() -> list[Any]:
     kinds = {
         "bool": runtime.Type.BOOL,
@@ -376,7 +343,7 @@ def _plain(value: Any, result: Any) -> Any:
         return result
     if kind is str:
         if value.type() == runtime.Type.ERROR:
-            raise _Unconvertible(_clean(result))
+            raise _Unconvertible(celmessages.clean(result))
         return result
     if kind is list:
         return [_plain_value(item) for item in result]
@@ -396,8 +363,3 @@ def _plain_value(value: Any) -> Any:
     except TypeError:
         raise _Unconvertible(_OPTIONAL_RESULT) from None
     return _plain(value, result)
-
-
-def _clean(message: str) -> str:
-    """Drop what makes runtime messages unstable across runs: object addresses, status suffixes."""
-    return _STATUS_SUFFIX.sub("", _FUNCTION_REPR.sub(r"function '\1'", message))

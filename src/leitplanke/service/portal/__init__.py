@@ -2,8 +2,8 @@
 with a local user or an API token, every page authorised as the API is (``governance.authorising``).
 
 ``install(app)`` is called by ``service.apps.create_app``; the pages live in ``pages``, ``waiverpages``,
-``auditpages``, ``librarypages``, ``changepages`` and ``signing``, sessions and forms in ``sessions``
-and ``forms``.
+``auditpages``, ``librarypages``, ``changepages``, ``changeediting`` and ``signing``, sessions and forms
+in ``sessions`` and ``forms``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from leitplanke.service import templating
 from leitplanke.service.portal import (
     auditpages,
+    changeediting,
     changepages,
     insightpages,
     librarypages,
@@ -49,6 +50,7 @@ def install(app: FastAPI) -> None:
     waiverpages.add_routes(router)
     auditpages.add_routes(router)
     librarypages.add_routes(router)
+    changeediting.add_routes(router)  # before changepages: its paths are literal, the decisions' are not
     changepages.add_routes(router)
     insightpages.add_routes(router)
 

@@ -28,15 +28,15 @@ class Form:
         return list(self._values.get(name, []))
 
 
-async def read_form(request: Request) -> Form:
-    """The posted form (an empty body is an empty form); 413 past the bound, 415 for a body of another
-    content type."""
+async def read_form(request: Request, *, limit: int = MAX_FORM_BYTES) -> Form:
+    """The posted form (an empty body is an empty form); 413 past ``limit`` bytes, 415 for a body of
+    another content type."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
-        if len(body) > MAX_FORM_BYTES:
-            raise HTTPException(413, f"a form has at most {MAX_FORM_BYTES} bytes")
+        if len(body) > limit:
+            raise HTTPException(413, f"a form has at most {limit} bytes")
     if body and kind != "application/x-www-form-urlencoded":
         raise HTTPException(415, "the portal's forms are posted as application/x-www-form-urlencoded")
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from leitplanke import catalog
@@ -19,11 +19,12 @@ from leitplanke.catalog.parametervalidating import ParameterError
 from leitplanke.delivery import changes, gitrepos, proposing
 from leitplanke.governance import authorising, errors
 from leitplanke.service import routes
-from leitplanke.service.portal import forms, pages, responding, schemaforms, sessions
+from leitplanke.service.portal import changeediting, forms, pages, responding, schemaforms, sessions
 from leitplanke.store import repositories
 
 TemplateName = Annotated[str, Path(max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 TARGET = ("app", "team", "environment", "namespace", "valueStream", "title")
+ChangeQuery = Annotated[int, Query(ge=0, le=2_147_483_647)]
 
 
 def add_routes(router: APIRouter) -> None:
@@ -36,14 +37,35 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(request, "library.html", templates=templates, **pages.chrome(visitor))
 
     @router.get("/library/{name}")
-    def template_page(request: Request, name: TemplateName) -> Response:
+    def template_page(request: Request, name: TemplateName, change: ChangeQuery = 0) -> Response:
+        """The template's form; ``change``: its author edits that change, made from this template, with
+        its recorded parameters filled in."""
         visitor = sessions.signed_in(request)
         context = sessions.context_of(request)
         routes.authorise(context, visitor.principal, "catalog.read", authorising.CATALOG)
         template = _template(request, name)
         target = {key: "" for key in TARGET}
         target["team"] = visitor.principal.team or ""
-        return _page(request, visitor, template, target=target, texts={}, result=None, problems=[])
+        editing, values = None, None
+        if change:
+            editing = _editing(context, visitor, change, template=template.name)
+            source = editing.source or {}
+            target.update(_fixed(editing), title=editing.title)
+            target.update(
+                namespace=str(source.get("namespace", "")), valueStream=str(source.get("valueStream", ""))
+            )
+            values = parametervalidating.with_defaults(template.parameters, dict(source.get("values") or {}))
+        return _page(
+            request,
+            visitor,
+            template,
+            target=target,
+            texts={},
+            result=None,
+            problems=[],
+            editing=editing,
+            values=values,
+        )
 
     @router.post("/library/{name}")
     async def check_or_submit(request: Request, name: TemplateName) -> Response:
@@ -53,6 +75,10 @@ def add_routes(router: APIRouter) -> None:
         context = sessions.context_of(request)
         template = _template(request, name)
         target = {key: form.get(key).strip()[:200] for key in TARGET}
+        editing = None
+        if form.get("change"):
+            editing = _editing(context, visitor, _change_id(form.get("change")), template=template.name)
+            target.update(_fixed(editing))  # an edit keeps the change's app, team and environment
         routes.authorise(context, visitor.principal, "template.render", authorising.for_team(target["team"]))
         texts = schemaforms.texts_of(template.parameters, form)
         values, problems = schemaforms.values_of(template.parameters, texts)
@@ -60,9 +86,14 @@ def add_routes(router: APIRouter) -> None:
         try:
             result = _scaffold(request, template, values=values, target=target)
             problems.extend(result.errors)
-            if form.get("action") == "submit" and not problems:
-                change_id = _submit(request, visitor, result, title=target["title"])
+            if form.get("action") == "submit" and not problems and editing is None:
+                waiver = _waiver(context, result, form.get("waiver"))
+                change_id = _submit(request, visitor, result, title=target["title"], waiver=waiver)
                 return _redirect(request, f"/portal/changes/{change_id}")
+            if form.get("action") == "edit" and not problems and editing is not None:
+                waiver = _waiver(context, result, form.get("waiver"))
+                _edit(request, visitor, editing, result, title=target["title"], waiver=waiver)
+                return _redirect(request, f"/portal/changes/{editing.id}")
         except (errors.Invalid, errors.NotFound, errors.Conflict) as refused:
             problems.append(ParameterError(refused.field or "$", refused.code, str(refused)))
         except gitrepos.GitError as failed:
@@ -79,7 +110,80 @@ def add_routes(router: APIRouter) -> None:
             result=result,
             problems=problems,
             status=status,
+            chosen=form.get("waiver"),
+            editing=editing,
         )
+
+
+def _change_id(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= changeediting.MAX_WAIVER_ID:
+        raise errors.Invalid("the form names no change", field="change")
+    return int(text)
+
+
+def _editing(context: Any, visitor: sessions.Visitor, change_id: int, *, template: str) -> changes.ChangeView:
+    """The change its author edits in ``template``'s form: refused unless it was made from it."""
+    view = changeediting.editable(context, visitor.principal, change_id)
+    if view.source is None or view.source.get("template") != template:
+        raise errors.Conflict(
+            f"change {change_id} was not made from the template {template} (or was edited by hand since)",
+            field="change",
+        )
+    return view
+
+
+def _fixed(view: changes.ChangeView) -> dict[str, str]:
+    """What an edit keeps of its change's target: the app, its team and the environment."""
+    return {"app": view.app, "team": view.team, "environment": view.env}
+
+
+def source_of(result: scaffolding.Scaffold) -> dict[str, Any]:
+    """What a change records of the template form it came from (``proposing.Proposal.source``)."""
+    target = result.target
+    return {
+        "template": result.template,
+        "values": result.values,
+        "namespace": target.namespace,
+        "valueStream": target.value_stream,
+    }
+
+
+def _edit(
+    request: Request,
+    visitor: sessions.Visitor,
+    view: changes.ChangeView,
+    result: scaffolding.Scaffold,
+    *,
+    title: str,
+    waiver: int | None,
+) -> None:
+    """The change's new version: the form's manifests, title and parameters (a new diff)."""
+    context = sessions.context_of(request)
+    principal = visitor.principal
+    proposing.edit_change(
+        context.database,
+        request.app.state.changes.tools(),
+        view.id,
+        manifests=manifests_of(result),
+        waiver=waiver,
+        author=proposing.Author(actor=principal.actor, subject=principal.subject),
+        now=context.clock(),
+        title=title,
+        source=source_of(result),
+    )
+
+
+def _waiver(context: Any, result: scaffolding.Scaffold, text: str) -> int | None:
+    """The waiver the form names for a blocking pre-flight: one of the app's eligible ones, or none."""
+    waiver = changeediting.parse_waiver(text)
+    target, now = result.target, context.clock()
+    eligible = changeediting.eligible_waivers(context, app=target.app, env=target.environment, now=now)
+    if waiver is not None and waiver not in {w.id for w in eligible}:
+        raise errors.Invalid(
+            f"waiver {waiver} is not an approved, unexpired waiver of {target.app} in {target.environment}",
+            field="waiver",
+        )
+    return waiver
 
 
 def _template(request: Request, name: str) -> templatelibrary.Template:
@@ -136,7 +240,14 @@ def manifests_of(result: scaffolding.Scaffold) -> str:
     return "".join(f"---\n# {f.name}\n{f.text.strip()}\n" for f in result.files)
 
 
-def _submit(request: Request, visitor: sessions.Visitor, result: scaffolding.Scaffold, *, title: str) -> int:
+def _submit(
+    request: Request,
+    visitor: sessions.Visitor,
+    result: scaffolding.Scaffold,
+    *,
+    title: str,
+    waiver: int | None,
+) -> int:
     """Register the app when it is new, propose the change and submit it; the change's id."""
     context = sessions.context_of(request)
     principal, target, now = visitor.principal, result.target, context.clock()
@@ -146,7 +257,12 @@ def _submit(request: Request, visitor: sessions.Visitor, result: scaffolding.Sca
     if catalog.owner_of(context.database, target.app) is None:
         catalog.put_app(context.database, scaffolding.catalog_entry(target), actor=principal.actor, now=now)
     proposal = proposing.Proposal(
-        app=target.app, env=target.environment, title=title, manifests=manifests_of(result)
+        app=target.app,
+        env=target.environment,
+        title=title,
+        manifests=manifests_of(result),
+        waiver=waiver,
+        source=source_of(result),
     )
     author = proposing.Author(actor=principal.actor, subject=principal.subject)
     view = proposing.create_change(
@@ -180,13 +296,17 @@ def _page(
     result: scaffolding.Scaffold | None,
     problems: list[ParameterError],
     status: int = 200,
+    chosen: str = "",
+    editing: changes.ChangeView | None = None,
+    values: dict[str, Any] | None = None,
 ) -> Response:
     context = sessions.context_of(request)
     snapshot = catalog.snapshot(context.database)
     principal = visitor.principal
     teams = [t["name"] for t in snapshot["teams"] if principal.team is None or t["name"] == principal.team]
-    values = result.values if result is not None and result.values else {}
-    if not values:
+    if result is not None and result.values:
+        values = result.values
+    elif values is None:
         values = parametervalidating.with_defaults(template.parameters, {})
     by_field: dict[str, list[str]] = {}
     for problem in problems:
@@ -195,6 +315,9 @@ def _page(
     known = {f.name for f in fields} | set(TARGET)
     general = [message for field, found in by_field.items() if field not in known for message in found]
     shown = result if result is not None and result.valid and not problems else None
+    preflight = shown.as_dict()["preflight"] if shown is not None else None
+    blocked = preflight is not None and not preflight["allowed"]
+    env, now = target["environment"], context.clock()
     name = "partials/scaffold.html" if responding.is_partial(request) else "template.html"
     return responding.page(
         request,
@@ -209,7 +332,20 @@ def _page(
         general=general,
         result=shown,
         manifests=manifests_of(shown) if shown is not None else "",
-        preflight=shown.as_dict()["preflight"] if shown is not None else None,
+        preflight=preflight,
+        eligible=changeediting.eligible_waivers(context, app=target["app"], env=env, now=now)
+        if blocked
+        else [],
+        chosen=chosen,
+        editing=editing,
+        waiver_links=[
+            changeediting.waiver_request_url(app=target["app"], env=env, result=r)
+            if r["verdict"] == "fail"
+            else ""
+            for r in preflight["failing"] + preflight["warnings"]
+        ]
+        if blocked and preflight is not None
+        else [],
         action=f"/portal/library/{quote(template.name, safe='')}",
         **pages.chrome(visitor),
     )

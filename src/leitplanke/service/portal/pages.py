@@ -44,13 +44,14 @@ def pager(*, total: int, page: int, size: int = PAGE_SIZE) -> dict[str, Any]:
     }
 
 
-def listing(found: Sequence[Any], *, page: int, filters: dict[str, Any], base: str) -> dict[str, Any]:
+def listing(
+    found: Sequence[Any], *, page: int, filters: dict[str, Any], base: str, size: int = PAGE_SIZE
+) -> dict[str, Any]:
     """One page of a list held whole (waivers, policies): its items, filters, pager and address."""
-    size = PAGE_SIZE
     return {
         "items": found[(page - 1) * size : page * size],
         "filters": filters,
-        "pager": pager(total=len(found), page=page),
+        "pager": pager(total=len(found), page=page, size=size),
         "base": base,
     }
 

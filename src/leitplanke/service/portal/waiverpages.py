@@ -19,6 +19,7 @@ from leitplanke.service.portal import forms, pages, responding, sessions
 from leitplanke.store import repositories
 
 WaiverStatus = Literal["", "requested", "approved", "rejected", "expired"]
+Prefill = Annotated[str, Query(max_length=253)]
 FIELDS = ("app", "env", "policy", "rule", "kind", "namespace", "name", "justification", "expires")
 
 
@@ -45,11 +46,25 @@ def add_routes(router: APIRouter) -> None:
         return responding.page(request, template, **listing, **pages.chrome(visitor))
 
     @router.get("/waivers/new")
-    def new_waiver(request: Request, finding: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0) -> Response:
+    def new_waiver(
+        request: Request,
+        finding: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+        app: Prefill = "",
+        env: Prefill = "",
+        policy: Prefill = "",
+        rule: Prefill = "",
+        kind: Prefill = "",
+        namespace: Prefill = "",
+        name: Prefill = "",
+    ) -> Response:
+        """The request form, prefilled from a finding, or from the fields given (a blocking pre-flight's
+        failure links here); the post checks everything again."""
         visitor = sessions.signed_in(request)
         context = sessions.context_of(request)
         now = context.clock()
         values = {"expires": (now + timedelta(days=30)).strftime("%Y-%m-%d")}
+        given = {"app": app, "env": env, "policy": policy, "rule": rule, "kind": kind}
+        values.update({**given, "namespace": namespace, "name": name})
         if finding:
             view = postures.get_finding(context.database, finding, now=now)
             routes.authorise(
