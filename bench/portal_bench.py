@@ -32,7 +32,8 @@ from leitplanke.governance import auditkeys, findings, portalusers, waivers
 from leitplanke.service import create_app
 from leitplanke.settings import Settings
 from leitplanke.store import databases
-from leitplanke.store.rows import App, ChangeApproval, ChangeRequest, Environment
+from leitplanke.store.changerows import ChangeApproval, ChangeRequest
+from leitplanke.store.rows import App, Environment
 
 GOAL_MS = 200.0
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
