@@ -87,6 +87,27 @@ class Agent:
             kubeconfig=options.kubeconfig, context=options.context
         )
         policies = assessing.load_policies(paths=options.policy_paths, packs=options.packs, now=self.clock())
+        evaluator = evaluating.Evaluator(
+            policies=policies,
+            cluster_name=options.cluster_name,
+            figures=self.figures,
+            per_child=options.evaluations_per_worker,
+        )
+        # the evaluators' zygote is forked now, before the agent holds any object
+        evaluator.start()
+        try:
+            types = self._prepare(connection, evaluator)
+        except BaseException:
+            evaluator.close()
+            raise
+        self._watch(types)
+        self._spawn(self._process, "leitplanke-agent-processing")
+
+    def _prepare(
+        self, connection: cluster.Connection, evaluator: evaluating.Evaluator
+    ) -> list[discovering.ServedType]:
+        """The report writer (with the reports adopted), the uploader and the processor; the served types."""
+        options = self.options
         writer = reporting.ReportWriter(
             connection=connection,
             cluster_name=options.cluster_name,
@@ -108,12 +129,6 @@ class Agent:
         if uploader is not None:
             scoping = dataclasses.replace(scoping, catalog_apps=uploader.catalog_apps())
         types = discovering.discover(connection, exclusions=options.exclusions)
-        evaluator = evaluating.Evaluator(
-            policies=policies,
-            cluster_name=options.cluster_name,
-            figures=self.figures,
-            per_child=options.evaluations_per_worker,
-        )
         self.processor = processing.Processor(
             evaluator=evaluator,
             cluster_name=options.cluster_name,
@@ -129,8 +144,7 @@ class Agent:
             drift_seconds=options.drift_seconds,
         )
         self._know_namespaces(connection)
-        self._watch(types)
-        self._spawn(self._process, "leitplanke-agent-processing")
+        return types
 
     def _know_namespaces(self, connection: cluster.Connection) -> None:
         """The Namespaces before any other object: each object is evaluated with its Namespace the first
