@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -126,7 +125,9 @@ class Evaluator:
         if zygote is None:
             return
         try:
-            problem = zygote.prepare((policies.paths, policies.packs, policies.now), timeout=self.reply_seconds)
+            problem = zygote.prepare(
+                (policies.paths, policies.packs, policies.now), timeout=self.reply_seconds
+            )
         except (forking.ZygoteDied, TimeoutError) as exc:
             self._zygote_died(str(exc))
             return
@@ -190,7 +191,9 @@ class Evaluator:
         if zygote is None:
             return
         ended = zygote.close(wait=1.0)
-        _log.warning("the evaluators' zygote %d ended (%s: %s): another one is started", zygote.pid, reason, ended)
+        _log.warning(
+            "the evaluators' zygote %d ended (%s: %s): another one is started", zygote.pid, reason, ended
+        )
         self.figures.evaluator_restarts.labels("zygote").inc()
 
     def _retire(self, reason: str) -> None:

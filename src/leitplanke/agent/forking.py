@@ -94,7 +94,7 @@ class Zygote:
             raise ZygoteDied(f"the zygote's socket: {exc}") from exc
 
     def _receive(self, timeout: float) -> tuple[tuple[Any, ...], list[int]]:
-        """The next message (TimeoutError after ``timeout`` seconds); a wait status is also kept in ``ended``."""
+        """The next message (TimeoutError after ``timeout`` seconds); wait statuses also go to ``ended``."""
         try:
             ready, _, _ = select.select([self.control], [], [], max(0.0, timeout))
             if not ready:
@@ -181,7 +181,8 @@ def _run(control: socket.socket, state: Any, *, serve: Serve, prepare: Prepare, 
         return 0
     children: dict[int, int] = {}  # pidfd by pid: readable once the child ended
     while True:
-        ready, _, _ = select.select([control, *children.values()], [], [])
+        waited: list[int] = [control.fileno(), *children.values()]
+        ready, _, _ = select.select(waited, [], [])
         for pid, pidfd in list(children.items()):
             if pidfd in ready:
                 _, status = os.waitpid(pid, 0)
@@ -189,7 +190,7 @@ def _run(control: socket.socket, state: Any, *, serve: Serve, prepare: Prepare, 
                 del children[pid]
                 if not _tell(control, ("ended", pid, status)):
                     return 0
-        if control not in ready:
+        if control.fileno() not in ready:
             continue
         try:
             data = control.recv(BUFFER)
@@ -231,10 +232,7 @@ def _fork_child(
             ours.close()
             for pidfd in pidfds:
                 os.close(pidfd)
-            if _dies_with(zygote):
-                code = serve(connections.Connection(theirs.detach()), state)
-            else:
-                code = 0
+            code = serve(connections.Connection(theirs.detach()), state) if _dies_with(zygote) else 0
         except BaseException:  # the edge of a process: say why
             traceback.print_exc()
         finally:
