@@ -5,6 +5,7 @@ policies itself, and is replaced when it dies, with no object lost."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import signal
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ import kubeservers
 import pytest
 
 from conftest import deployment, eventually, small_cluster
-from leitplanke.agent import assessing, evaluating, inventories, metrics
+from leitplanke.agent import assessing, evaluating, forking, inventories, metrics
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 MIB = 1 << 20
@@ -163,6 +164,35 @@ def test_how_an_evaluator_ended_is_reported_exactly(policy_file, monkeypatch, en
         f"Deployment/shop/poison: evaluating it ended the evaluator twice ({said})"
     )
     assert _restarts(evaluator) == {"recycled": 0, "died": 2, "policies": 0, "zygote": 0}
+    evaluator.close()
+
+
+def test_a_fork_the_zygote_could_not_make_fails_as_a_fork_in_the_agent_would(
+    policy_file, monkeypatch, tmp_path
+):
+    original, refused = forking._fork_child, tmp_path / "refused"
+
+    def fork_child(*args, **kwargs):
+        if not refused.exists():  # the first time only (the zygote is another process: a file says it)
+            refused.touch()
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(forking, "_fork_child", fork_child)  # before the zygote forks
+    evaluator = _evaluator(policy_file)
+    assert evaluator.zygote is not None
+    zygote = evaluator.zygote.pid
+
+    with pytest.raises(OSError) as refusal:
+        evaluator.objects([WEB], namespaces={})
+
+    assert (refusal.value.errno, refusal.value.strerror) == (
+        errno.EAGAIN,
+        "the zygote could not fork: Resource temporarily unavailable",
+    )
+    assert _rows(evaluator.objects([WEB], namespaces={})) == EXPECTED[:1]
+    assert evaluator.zygote.pid == zygote
+    assert _restarts(evaluator) == {"recycled": 0, "died": 0, "policies": 0, "zygote": 0}
     evaluator.close()
 
 

@@ -49,13 +49,15 @@ class Zygote:
     ended: dict[int, int] = field(default_factory=dict)  # wait status by child pid, not yet asked for
 
     def fork(self, *, timeout: float) -> tuple[int, connections.Connection]:
-        """A new child: its pid and the channel to it."""
+        """A new child: its pid and the channel to it (OSError when the zygote could not fork)."""
         self._send(("fork",))
         deadline = time.monotonic() + timeout
         while True:
             message, fds = self._receive(deadline - time.monotonic())
             if message[0] == "forked" and len(fds) == 1:
                 return int(message[1]), connections.Connection(fds[0])
+            if message[0] == "refused":  # as a fork in the agent that fails
+                raise OSError(message[1], f"the zygote could not fork: {message[2]}")
             for fd in fds:  # never expected: not leaked either
                 os.close(fd)
 
@@ -200,7 +202,12 @@ def _run(control: socket.socket, state: Any, *, serve: Serve, prepare: Prepare, 
             return 0
         request = pickle.loads(data)
         if request[0] == "fork":
-            pid, ours = _fork_child(control, state, serve=serve, pidfds=children.values())
+            try:
+                pid, ours = _fork_child(control, state, serve=serve, pidfds=children.values())
+            except OSError as exc:  # no process to be had now (EAGAIN, ENOMEM): the agent tries later
+                if not _tell(control, ("refused", exc.errno, exc.strerror or str(exc))):
+                    return 0
+                continue
             children[pid] = os.pidfd_open(pid)
             try:
                 socket.send_fds(control, [pickle.dumps(("forked", pid))], [ours.fileno()])
@@ -224,7 +231,12 @@ def _fork_child(
 ) -> tuple[int, socket.socket]:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     zygote = os.getpid()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        raise
     if pid == 0:
         code = 1
         try:
