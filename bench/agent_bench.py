@@ -133,18 +133,20 @@ def descendants(pid: int, *, besides: int) -> list[int]:
     return found
 
 
-def tree(*, besides: int) -> dict[str, float]:
+def tree(*, besides: int) -> dict[str, Any]:
     """The RSS and PSS of this process and all under it but ``besides`` (the API server): the agent,
     the evaluators' zygote and the evaluator. RSS counts the pages they share (copy-on-write) twice;
     PSS splits them."""
     own = os.getpid()
     children = descendants(own, besides=besides)
     processes = [own, *children]
+    pss = [_field_mib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in processes]
     return {
         "rss_mib": round(sum(rss_mib(pid) for pid in processes), 1),
-        "pss_mib": round(sum(_field_mib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in processes), 1),
+        "pss_mib": round(sum(pss), 1),
         "evaluator_rss_mib": round(sum(rss_mib(pid) for pid in children), 1),
-        "processes": len(processes),
+        # the agent's first, then the zygote's and the evaluator's (or the evaluator's alone)
+        "pss_mib_by_process": [round(value, 1) for value in pss],
     }
 
 
@@ -154,6 +156,7 @@ class Peaks:
     def __init__(self, *, besides: int, seconds: float = 5.0) -> None:
         self.besides, self.seconds = besides, seconds
         self.pss_mib = self.rss_mib = 0.0
+        self.at_peak: dict[str, Any] = {}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
@@ -161,13 +164,18 @@ class Peaks:
     def _sample(self) -> None:
         while not self.stopping.wait(self.seconds):
             found = tree(besides=self.besides)
-            self.pss_mib = max(self.pss_mib, found["pss_mib"])
+            if found["pss_mib"] > self.pss_mib:
+                self.pss_mib, self.at_peak = found["pss_mib"], found
             self.rss_mib = max(self.rss_mib, found["rss_mib"])
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, Any]:
         self.stopping.set()
         self.thread.join()
-        return {"peak_tree_pss_mib": self.pss_mib, "peak_tree_rss_mib": self.rss_mib}
+        return {
+            "peak_tree_pss_mib": self.pss_mib,
+            "peak_tree_rss_mib": self.rss_mib,
+            "pss_mib_by_process_at_peak": self.at_peak.get("pss_mib_by_process", []),
+        }
 
 
 def main() -> None:
