@@ -1,7 +1,8 @@
 """Running the agent: discovery, a watching thread per type, the processing thread, policy reloads.
 
-``Agent(options).start()`` connects (a kubeconfig, or in-cluster), compiles the policies, finds the
-served types, adopts the reports a previous run wrote and starts the threads; ``stop()`` ends them.
+``Agent(options).start()`` connects (a kubeconfig, or in-cluster), compiles the policies, forks the
+evaluators' zygote (``agent.forking``: before any object is held), adopts the reports a previous run
+wrote, finds the served types and starts the threads; ``stop()`` ends them.
 Changes reach the processing thread through one queue (its depth is a metric); the processing thread
 flushes (set-level rules, reports, uploads) when the queue runs dry or every ``flush_seconds``, polls
 the policy files and rediscovers types now and then. Called by ``leitplanke agent`` and the tests.
