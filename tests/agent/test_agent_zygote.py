@@ -14,7 +14,7 @@ from pathlib import Path
 import kubeservers
 import pytest
 
-from conftest import deployment, eventually, small_cluster
+from conftest import deployment, eventually, report_rows, small_cluster
 from leitplanke.agent import assessing, evaluating, forking, inventories, metrics
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -249,4 +249,36 @@ def test_the_agent_forks_the_zygote_when_it_starts_and_ends_it_when_it_stops(kub
 
     agent.stop()
 
+    assert not _running(zygote)
+
+
+def test_an_agent_whose_zygote_died_evaluates_the_next_changes_with_a_new_one(kube, start_agent, policy_file):
+    state, server = kube
+    kubeservers.seed(state, small_cluster())
+    agent = start_agent(server, policy_paths=(str(policy_file),), packs=("none",))
+    assert agent.wait_for_flush()
+    assert agent.processor is not None and agent.processor.evaluator.zygote is not None
+    zygote = agent.processor.evaluator.zygote.pid
+
+    os.kill(zygote, signal.SIGKILL)
+    state.put(deployment("web", "shop", labels={"team": "shop"}))
+    state.put(deployment("etl", "data"))
+
+    eventually(
+        lambda: (
+            {
+                ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "pass"),
+                ("leitplanke-agent", "require-team-label", "team-label", "Deployment/etl", "fail"),
+            }
+            <= (report_rows(state, ns="shop") | report_rows(state, ns="data"))
+        )
+    )
+    assert report_rows(state, ns="shop") == {
+        ("leitplanke-agent", "require-team-label", "team-label", "Deployment/web", "pass"),
+        ("leitplanke-agent", "require-team-label", "team-label", "Deployment/api", "pass"),
+        ("leitplanke-agent", "require-budget", "budget", "Deployment/web", "fail"),
+        ("leitplanke-agent", "require-budget", "budget", "Deployment/api", "fail"),
+    }
+    assert agent.figures.evaluator_restarts.labels("zygote")._value.get() == 1
+    assert agent.processor.evaluator.zygote is not None and agent.processor.evaluator.zygote.pid != zygote
     assert not _running(zygote)
