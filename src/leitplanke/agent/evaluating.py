@@ -33,7 +33,7 @@ from leitplanke.sources import cluster
 _log = logging.getLogger(__name__)
 
 PER_CHILD = 20_000  # evaluations before the evaluator is replaced: its leak stays a few MiB
-BATCH = 256  # objects per message: the pipe's cost is a few percent of the evaluations'
+BATCH = 256  # objects per message: the socket's cost is a few percent of the evaluations'
 REPLY_SECONDS = 600.0  # a child silent this long on one batch is taken for hung and replaced
 FORK_SECONDS = 30.0  # a zygote that forks no child in this time is taken for hung and replaced
 DIED = "evaluator-died"
