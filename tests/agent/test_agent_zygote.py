@@ -259,8 +259,11 @@ def test_an_agent_whose_zygote_died_evaluates_the_next_changes_with_a_new_one(ku
     assert agent.wait_for_flush()
     assert agent.processor is not None and agent.processor.evaluator.zygote is not None
     zygote = agent.processor.evaluator.zygote.pid
+    assert agent.processor.evaluator.child is not None
+    child = agent.processor.evaluator.child.pid
 
     os.kill(zygote, signal.SIGKILL)
+    eventually(lambda: not _running(zygote) and not _running(child))  # its evaluator ends with it
     state.put(deployment("web", "shop", labels={"team": "shop"}))
     state.put(deployment("etl", "data"))
 
