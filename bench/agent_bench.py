@@ -5,9 +5,10 @@ stream of changes, peak RSS.
 
 The test API server (tests/agent/kubeservers.py) runs in a child process, seeded with OBJECTS copies of
 the real objects of ../shared/bench/seeds.json.gz (a unique name each, spread over NAMESPACES
-namespaces); this process runs the agent (default packs, no upload) and forks its evaluator: they are
-what the RSS figures measure. Then RATE changes per second (a label toggled on a random object) for
-SECONDS seconds, or WATCH_MINUTES minutes with the RSS and PSS of agent + evaluator every minute:
+namespaces); this process runs the agent (default packs, no upload), which forks the evaluators'
+zygote, which forks the evaluator: they are what the RSS and PSS figures measure (the tree's peak
+sampled every 5 s). Then RATE changes per second (a label toggled on a random object) for SECONDS
+seconds, or WATCH_MINUTES minutes with the RSS and PSS of the tree every minute:
 
     PYTHONPATH=src python bench/agent_bench.py --objects 10000 --rate 50 --watch-minutes 30
 
@@ -41,7 +42,9 @@ def build_objects(count: int, namespaces: int, *, seed: int) -> list[dict[str, A
     seeds = [
         d
         for d in kubeservers.seed_documents(SHARED)
-        if isinstance(d.get("metadata"), dict) and d["metadata"].get("name") and "/" not in str(d.get("kind"))
+        if isinstance(d.get("metadata"), dict)
+        and d["metadata"].get("name")
+        and "/" not in str(d.get("kind"))
         and d.get("kind") not in ("Namespace", "List", "CustomResourceDefinition")
     ]
     chooser = random.Random(seed)
@@ -73,8 +76,9 @@ def serve(connection: Any, count: int, namespaces: int, seed: int) -> None:
             connection.send(_churn(state, keys, rate=rate, seconds=seconds, seed=seed))
 
 
-def _churn(state: kubeservers.State, keys: list[tuple[str, str, str, str]], *, rate: int, seconds: float,
-           seed: int) -> int:
+def _churn(
+    state: kubeservers.State, keys: list[tuple[str, str, str, str]], *, rate: int, seconds: float, seed: int
+) -> int:
     chooser = random.Random(seed + 1)
     changed = 0
     start = time.monotonic()
@@ -83,7 +87,9 @@ def _churn(state: kubeservers.State, keys: list[tuple[str, str, str, str]], *, r
         group = api_version.rpartition("/")[0]
         with state.changed:
             kind_type = state.types[(group, kubeservers.plural(kind))]
-            obj = state.objects.get((group, kind_type.resource, namespace if kind_type.namespaced else "", name))
+            obj = state.objects.get(
+                (group, kind_type.resource, namespace if kind_type.namespaced else "", name)
+            )
             if obj is None:
                 continue
             body = copy.deepcopy(obj)
@@ -113,23 +119,63 @@ def _field_mib(path: str, name: str) -> float:
     return 0.0
 
 
-def tree(*, besides: int) -> dict[str, float]:
-    """The RSS and PSS of this process and its children but ``besides`` (the API server): the agent
-    and its evaluator. RSS counts the pages they share (copy-on-write) twice; PSS splits them."""
-    own = os.getpid()
-    children = []
-    for task in Path(f"/proc/{own}/task").iterdir():
+def descendants(pid: int, *, besides: int) -> list[int]:
+    """The processes under ``pid`` (children, grandchildren, …) but ``besides`` and its own."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            found = (task / "children").read_text().split()
-        except OSError:  # a thread that ended meanwhile
+            children = (task / "children").read_text().split()
+        except OSError:  # a thread or process that ended meanwhile
             continue
-        children += [int(pid) for pid in found if int(pid) != besides]
+        for child in map(int, children):
+            if child != besides:
+                found += [child, *descendants(child, besides=besides)]
+    return found
+
+
+def tree(*, besides: int) -> dict[str, Any]:
+    """The RSS and PSS of this process and all under it but ``besides`` (the API server): the agent,
+    the evaluators' zygote and the evaluator. RSS counts the pages they share (copy-on-write) twice;
+    PSS splits them."""
+    own = os.getpid()
+    children = descendants(own, besides=besides)
     processes = [own, *children]
+    pss = [_field_mib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in processes]
     return {
         "rss_mib": round(sum(rss_mib(pid) for pid in processes), 1),
-        "pss_mib": round(sum(_field_mib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in processes), 1),
+        "pss_mib": round(sum(pss), 1),
         "evaluator_rss_mib": round(sum(rss_mib(pid) for pid in children), 1),
+        # the agent's first, then the zygote's and the evaluator's (or the evaluator's alone)
+        "pss_mib_by_process": [round(value, 1) for value in pss],
     }
+
+
+class Peaks:
+    """The tree's largest PSS and RSS, sampled every ``seconds`` on a thread of its own."""
+
+    def __init__(self, *, besides: int, seconds: float = 5.0) -> None:
+        self.besides, self.seconds = besides, seconds
+        self.pss_mib = self.rss_mib = 0.0
+        self.at_peak: dict[str, Any] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stopping.wait(self.seconds):
+            found = tree(besides=self.besides)
+            if found["pss_mib"] > self.pss_mib:
+                self.pss_mib, self.at_peak = found["pss_mib"], found
+            self.rss_mib = max(self.rss_mib, found["rss_mib"])
+
+    def stop(self) -> dict[str, Any]:
+        self.stopping.set()
+        self.thread.join()
+        return {
+            "peak_tree_pss_mib": self.pss_mib,
+            "peak_tree_rss_mib": self.rss_mib,
+            "pss_mib_by_process_at_peak": self.at_peak.get("pss_mib_by_process", []),
+        }
 
 
 def main() -> None:
@@ -151,7 +197,9 @@ def main() -> None:
 
     context = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe()
-    child = context.Process(target=serve, args=(theirs, args.objects, args.namespaces, args.seed), daemon=True)
+    child = context.Process(
+        target=serve, args=(theirs, args.objects, args.namespaces, args.seed), daemon=True
+    )
     child.start()
     url, seeded = ours.recv()
 
@@ -161,12 +209,18 @@ def main() -> None:
     folder = Path(f"/tmp/agent-bench-{child.pid}")
     folder.mkdir(exist_ok=True)
     config = folder / "kubeconfig"
-    config.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "bench",
-        "clusters": [{"name": "bench", "cluster": {"server": url}}],
-        "users": [{"name": "agent", "user": {"token": kubeservers.TOKEN}}],
-        "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "agent"}}],
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "bench",
+                "clusters": [{"name": "bench", "cluster": {"server": url}}],
+                "users": [{"name": "agent", "user": {"token": kubeservers.TOKEN}}],
+                "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "agent"}}],
+            }
+        )
+    )
     agent = running.Agent(
         running.Options(
             cluster_name="bench",
@@ -176,6 +230,7 @@ def main() -> None:
         ),
         connection=cluster.connect(kubeconfig=str(config)),
     )
+    peaks = Peaks(besides=child.pid)
     started = time.monotonic()
     agent.start()
     complete = agent.wait_for_flush(timeout=7200)
@@ -207,6 +262,7 @@ def main() -> None:
     drained = time.monotonic() - churn_started
     sampling.set()
     evaluations = agent.figures.evaluations._value.get() - evaluations_before
+    peak = peaks.stop()
     figures = {
         "objects": seeded,
         "namespaces": args.namespaces,
@@ -223,10 +279,12 @@ def main() -> None:
         "rss_mib_after_first_reports": round(rss_before, 1),
         "rss_mib_after_changes": round(rss_mib(), 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # the agent, the zygote and the evaluator, sampled every 5 s from the agent's start
+        **peak,
         "evaluations_per_worker": args.evaluations_per_worker,
         "evaluator_restarts": {
             reason: int(agent.figures.evaluator_restarts.labels(reason)._value.get())
-            for reason in ("recycled", "died", "policies")
+            for reason in ("recycled", "died", "policies", "zygote")
         },
         # the agent and its evaluator: at the first reports (minute 0), then every minute of changes
         "tree_memory": [*memory, {"minute": round(drained / 60, 1), **tree(besides=child.pid)}],

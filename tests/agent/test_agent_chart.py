@@ -78,6 +78,8 @@ def test_the_agent_pod_is_restricted_and_runs_the_agent_against_this_releases_ap
         "/var/lib/leitplanke/agent",
         "--metrics-port",
         "9090",
+        "--evaluations-per-worker",
+        "20000",
         "--exclude",
         "secrets",
     ]
@@ -88,6 +90,13 @@ def test_the_agent_pod_is_restricted_and_runs_the_agent_against_this_releases_ap
         context["allowPrivilegeEscalation"],
         context["capabilities"],
     ) == (True, False, {"drop": ["ALL"]})
+
+
+@pytest.mark.parametrize("value", ["0", "5000", "1000000"])
+def test_evaluations_per_worker_reach_the_agent_as_written(value: str) -> None:
+    deployment = _one(render(*ENABLED, f"agent.evaluationsPerWorker={value}"), "Deployment", "agent")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--evaluations-per-worker") + 1] == value
 
 
 def test_an_enabled_agent_without_a_cluster_name_fails_to_render() -> None:

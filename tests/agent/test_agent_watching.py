@@ -184,3 +184,29 @@ def test_a_type_the_agent_may_not_list_is_given_up_and_the_reports_do_not_wait_f
     assert agent.wait_for_flush()
     assert agent.figures.api_errors.labels("403")._value.get() == 1
     assert len(report_rows(state, ns="shop")) == 4
+
+
+def test_a_watch_waits_while_the_change_queue_is_full_and_stops_waiting_when_the_agent_stops():
+    """The queue between the watches and the processing thread is bounded: changes beyond
+    ``QUEUE_LIMIT`` wait in the watch (the API server keeps them), not in the agent's memory."""
+    from leitplanke.agent import running
+
+    agent = running.Agent(options=running.Options(cluster_name="test"))
+    served = discovering.ServedType("apps", "v1", "deployments", "Deployment", namespaced=True)
+    for index in range(running.QUEUE_LIMIT):
+        agent._emit(watching.Change(served, watching.MODIFIED, {"metadata": {"name": f"d{index}"}}))
+    assert agent.changes.qsize() == running.QUEUE_LIMIT == 1024
+    extra = watching.Change(served, watching.MODIFIED, {"metadata": {"name": "one-more"}})
+    waiting = threading.Thread(target=agent._emit, args=(extra,))
+    waiting.start()
+    time.sleep(0.7)
+    assert waiting.is_alive() and agent.changes.qsize() == running.QUEUE_LIMIT
+    agent.changes.get_nowait()  # the processing thread takes one: the waiting change goes in
+    waiting.join(timeout=2)
+    assert not waiting.is_alive()
+    assert agent.changes.qsize() == running.QUEUE_LIMIT
+    late = threading.Thread(target=agent._emit, args=(extra,))
+    late.start()
+    agent.stop_event.set()
+    late.join(timeout=2)
+    assert not late.is_alive() and agent.changes.qsize() == running.QUEUE_LIMIT

@@ -316,6 +316,8 @@ def test_generated_audit_keys_are_read_by_leitplanke_from_where_the_api_mounts_t
         ("tls.source=vault", "at '/tls/source': value must be one of 'certManager', 'generated'"),
         ("webhook.failurePolicy=Maybe", "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'"),
         ("api.replica=3", "at '/api': additional properties 'replica' not allowed"),
+        ("agent.evaluationsPerWorker=-1", "at '/agent/evaluationsPerWorker': minimum: got -1, want 0"),
+        ("agent.evaluationsPerWorker=many", "at '/agent/evaluationsPerWorker': got string, want integer"),
     ],
 )
 def test_the_values_schema_rejects_a_bad_value(value: str, error: str) -> None:

@@ -29,6 +29,10 @@ class Policies:
     policy_set: engine.PolicySet
     set_level: engine.PolicySet | None  # the policies with set-level rules; None when there are none
     stamp: tuple[tuple[str, float], ...]  # the policy files and their mtimes, to see them change
+    # what they were loaded from: the evaluators' zygote compiles the same again (``agent.forking``)
+    paths: tuple[str, ...] = ()
+    packs: tuple[str, ...] = ()
+    now: datetime | None = None
 
 
 def load_policies(*, paths: Sequence[str], packs: Sequence[str], now: datetime) -> Policies:
@@ -52,7 +56,14 @@ def load_policies(*, paths: Sequence[str], packs: Sequence[str], now: datetime) 
                 foreign=tuple(f for f in loaded.foreign if f.policy.id in with_sets)
             ),
         )
-    return Policies(policy_set=policy_set, set_level=set_level, stamp=policy_stamp(paths))
+    return Policies(
+        policy_set=policy_set,
+        set_level=set_level,
+        stamp=policy_stamp(paths),
+        paths=tuple(paths),
+        packs=tuple(packs),
+        now=now,
+    )
 
 
 def policy_stamp(paths: Sequence[str]) -> tuple[tuple[str, float], ...]:

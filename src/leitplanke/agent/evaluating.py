@@ -1,35 +1,30 @@
-"""Evaluating in a child process: the agent's evaluations run in an evaluator forked from it, replaced
-after ``per_child`` evaluations (an object's, or one result of a set-level rule), when it dies and when
-the policies change.
+"""Evaluating in a child process: the agent's evaluations run in an evaluator process, replaced after
+``per_child`` evaluations (an object's, or one result of a set-level rule), when it dies and when the
+policies change.
 
 Why a child: the CEL runtime keeps the arguments of every call of a function written in Python (a leak
 in cel-expr-python 0.1.3, see tests/engine/test_cel.py), so a process that evaluates for weeks grows;
-the webhook's workers are recycled for the same reason. The child is forked once the policies are
-compiled and shares them copy-on-write; batches of objects go to it over a pipe and come back as
-``inventories.Verdicts``. All state (inventory, versions, reports) stays in the agent. An evaluation
-that kills the child is retried once in a new one, object by object; an object that kills it again
-gets an error result naming it. ``per_child=0`` evaluates in the agent's own process. Called by
+the webhook's workers are recycled for the same reason. The children are forked by a zygote
+(``agent.forking``) forked from the agent right after the policies are compiled, so they share the
+compiled policies copy-on-write and none of the inventory; batches of objects go to a child over a
+socket and come back as ``inventories.Verdicts``. All state (inventory, versions, reports) stays in
+the agent. An evaluation that kills the child is retried once in a new one, object by object; an
+object that kills it again gets an error result naming it. A zygote that dies is replaced (forked
+from the agent then). ``per_child=0`` evaluates in the agent's own process. Called by
 ``agent.processing`` from its one thread.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
+import functools
 import logging
-import os
-import signal
-import sys
-import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing import connection as connections, get_context
+from multiprocessing import connection as connections
 from typing import Any
 
-from leitplanke.agent import assessing, inventories, metrics
+from leitplanke.agent import assessing, forking, inventories, metrics
 from leitplanke.core.documents import Document
 from leitplanke.core.policies import Severity
 from leitplanke.core.results import Location, Resource, Result, Verdict
@@ -38,11 +33,11 @@ from leitplanke.sources import cluster
 _log = logging.getLogger(__name__)
 
 PER_CHILD = 20_000  # evaluations before the evaluator is replaced: its leak stays a few MiB
-BATCH = 256  # objects per message: the pipe's cost is a few percent of the evaluations'
+BATCH = 256  # objects per message: the socket's cost is a few percent of the evaluations'
 REPLY_SECONDS = 600.0  # a child silent this long on one batch is taken for hung and replaced
+FORK_SECONDS = 30.0  # a zygote that forks no child in this time is taken for hung and replaced
 DIED = "evaluator-died"
 AGENT_POLICY = "leitplanke-agent"
-PR_SET_PDEATHSIG = 1
 
 Item = tuple[Mapping[str, Any], str]  # an object's body and its namespace's name ("" for none)
 
@@ -66,6 +61,12 @@ class Evaluator:
     per_child: int = PER_CHILD  # 0: evaluate in this process
     reply_seconds: float = REPLY_SECONDS
     child: Child | None = None
+    zygote: forking.Zygote | None = None
+
+    def start(self) -> None:
+        """The zygote forked now, while the agent is small (else at the first evaluation)."""
+        if self.per_child and self.zygote is None:
+            self.zygote = self._start_zygote()
 
     def objects(self, items: Sequence[Item], *, namespaces: Mapping[str, Any]) -> list[inventories.Verdicts]:
         """Each object's verdicts, evaluated with its Namespace (from ``namespaces``) as namespaceObject."""
@@ -116,12 +117,30 @@ class Evaluator:
         return [_died(document, "set-level-rules", message) for document in documents]
 
     def replace(self, policies: assessing.Policies) -> None:
-        """New policies: the next evaluation forks a child that has them."""
+        """New policies: the zygote compiles them too (from the same files: it holds nothing of the
+        agent's since), and the next evaluation forks a child that has them."""
         self.policies = policies
         self._retire("policies")
+        zygote = self.zygote
+        if zygote is None:
+            return
+        try:
+            problem = zygote.prepare(
+                (policies.paths, policies.packs, policies.now), timeout=self.reply_seconds
+            )
+        except (forking.ZygoteDied, TimeoutError) as exc:
+            self._zygote_died(str(exc))
+            return
+        if problem:  # the files changed meanwhile: a zygote forked from the agent has its policies
+            _log.warning("the evaluators' zygote could not compile the new policies (%s): replaced", problem)
+            self.zygote = None
+            zygote.close()
 
     def close(self) -> None:
         self._retire("")
+        zygote, self.zygote = self.zygote, None
+        if zygote is not None:
+            zygote.close()
 
     def _ask(self, request: tuple[Any, ...], evaluations: Callable[[Any], int]) -> Any:
         """The child's reply to ``request``; ``evaluations(reply)`` counts toward its replacement."""
@@ -129,55 +148,79 @@ class Evaluator:
         try:
             child.channel.send(request)
             if not child.channel.poll(self.reply_seconds):
-                _signal(child.pid, signal.SIGKILL)
+                forking.kill(child.pid)
                 raise EOFError(f"no answer in {self.reply_seconds:g} s")
             reply = child.channel.recv()
         except (EOFError, OSError) as exc:
             self.child = None
             child.channel.close()
             self.figures.evaluator_restarts.labels("died").inc()
-            raise Died(_reaped(child, reason=str(exc))) from exc
+            raise Died(self._ended(child, reason=str(exc))) from exc
         child.evaluations += evaluations(reply)
         if child.evaluations >= self.per_child:
             self._retire("recycled")
         return reply
 
     def _fork(self) -> Child:
-        ours, theirs = get_context("fork").Pipe()
-        parent = os.getpid()
-        # the compiled policies (and all else) move to the collector's permanent generation for the fork:
-        # the child's collections then never write to their pages, which stay shared with the agent
-        gc.freeze()
-        try:
-            pid = os.fork()
-        except OSError:
-            gc.unfreeze()
-            raise
-        if pid == 0:
-            code = 1
+        """A new child from the zygote; a zygote that died is replaced once."""
+        for attempt in (1, 2):
+            zygote = self.zygote = self.zygote or self._start_zygote()
             try:
-                ours.close()
-                code = _serve(theirs, self, parent=parent)
-            except BaseException:  # the edge of a process: say why, never unwind into the agent's code
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        gc.unfreeze()  # the agent's own collections go on as before
-        theirs.close()
-        self.child = Child(pid, ours)
-        _log.info("evaluator %d started", pid)
-        return self.child
+                pid, channel = zygote.fork(timeout=FORK_SECONDS)
+            except (forking.ZygoteDied, TimeoutError) as exc:
+                self._zygote_died(str(exc))
+                if attempt == 2:
+                    raise
+                continue
+            self.child = Child(pid, channel)
+            _log.info("evaluator %d started", pid)
+            return self.child
+        raise AssertionError("unreachable")
+
+    def _start_zygote(self) -> forking.Zygote:
+        serve = functools.partial(_serve, cluster_name=self.cluster_name)
+        # a child's channel kept by a zygote would stay open after the agent closed it
+        inherited = [self.child.channel] if self.child else []
+        zygote = forking.start(state=self.policies, serve=serve, prepare=_prepare, inherited=inherited)
+        _log.info("evaluators' zygote %d started", zygote.pid)
+        return zygote
+
+    def _zygote_died(self, reason: str) -> None:
+        """The zygote reaped and counted; the next fork starts another (from the agent, as it is then)."""
+        zygote, self.zygote = self.zygote, None
+        if zygote is None:
+            return
+        ended = zygote.close(wait=1.0)
+        _log.warning(
+            "the evaluators' zygote %d ended (%s: %s): another one is started", zygote.pid, reason, ended
+        )
+        self.figures.evaluator_restarts.labels("zygote").inc()
 
     def _retire(self, reason: str) -> None:
-        """The child asked to end (its pipe closed) and waited for, before another is forked: a later
-        child must not inherit this one's pipe (it would then never see it close)."""
+        """The child asked to end (its channel closed) and waited for, before another is forked."""
         child, self.child = self.child, None
         if child is None:
             return
         child.channel.close()
-        _reaped(child, reason="", wait=10.0)
+        self._ended(child, reason="", wait=10.0)
         if reason:
             self.figures.evaluator_restarts.labels(reason).inc()
+
+    def _ended(self, child: Child, *, reason: str, wait: float = 5.0) -> str:
+        """How ``child`` ended, as its zygote reports it (SIGKILL after ``wait`` seconds)."""
+        ended = "ended with its zygote"
+        zygote = self.zygote
+        if zygote is not None:
+            try:
+                status = zygote.wait_status(child.pid, timeout=wait)
+                if status is None:
+                    forking.kill(child.pid)
+                    status = zygote.wait_status(child.pid, timeout=wait)
+                if status is not None:
+                    ended = forking.describe(status)
+            except forking.ZygoteDied as exc:
+                self._zygote_died(str(exc))
+        return f"{ended}: {reason}" if reason else ended
 
 
 def evaluate_objects(
@@ -212,25 +255,24 @@ def evaluate_namespace(
     )
 
 
-def _serve(channel: connections.Connection, evaluator: Evaluator, *, parent: int) -> int:
-    """The child: answers each request until its pipe closes (or the agent's thread that forked it ends)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the agent, which then closes the pipe
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the agent ended before prctl took effect
-        return 0
-    policies, name = evaluator.policies, evaluator.cluster_name
+def _serve(channel: connections.Connection, policies: assessing.Policies, *, cluster_name: str) -> int:
+    """A child: answers each request until its channel closes."""
     while True:
         try:
             request = channel.recv()
         except (EOFError, OSError):
             return 0
         if request[0] == "objects":
-            reply: Any = evaluate_objects(policies, request[1], request[2], cluster_name=name)
+            reply: Any = evaluate_objects(policies, request[1], request[2], cluster_name=cluster_name)
         else:
-            reply = evaluate_namespace(policies, *request[1:], cluster_name=name)
+            reply = evaluate_namespace(policies, *request[1:], cluster_name=cluster_name)
         channel.send(reply)
+
+
+def _prepare(payload: tuple[tuple[str, ...], tuple[str, ...], datetime]) -> assessing.Policies:
+    """In the zygote: the new policies, compiled from the files the agent loaded them from."""
+    paths, packs, now = payload
+    return assessing.load_policies(paths=paths, packs=packs, now=now)
 
 
 def _died(document: Document, rule: str, message: str) -> Result:
@@ -252,30 +294,3 @@ def _died(document: Document, rule: str, message: str) -> Result:
         Location(document.origin.file, 0, ""),
         code=DIED,
     )
-
-
-def _reaped(child: Child, *, reason: str, wait: float = 5.0) -> str:
-    """How ``child`` ended, once it has (SIGKILL after ``wait`` seconds)."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            pid, status = os.waitpid(child.pid, os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere: how it ended is not known
-            return reason or "ended"
-        if pid:
-            break
-        if time.monotonic() >= deadline:
-            _signal(child.pid, signal.SIGKILL)
-            _, status = os.waitpid(child.pid, 0)
-            break
-        time.sleep(0.01)
-    if os.WIFSIGNALED(status):
-        ended = f"signal {signal.Signals(os.WTERMSIG(status)).name}"
-    else:
-        ended = f"exit code {os.waitstatus_to_exitcode(status)}"
-    return f"{ended}: {reason}" if reason else ended
-
-
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)

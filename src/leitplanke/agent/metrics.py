@@ -62,7 +62,7 @@ def build_metrics() -> Metrics:
         ),
         evaluator_restarts=Counter(
             "leitplanke_agent_evaluator_restarts",
-            "Evaluator processes replaced, by reason (recycled, died, policies).",
+            "Evaluator processes replaced, by reason (recycled, died, policies; zygote: their forker died).",
             ["reason"],
             registry=registry,
         ),

@@ -1,8 +1,10 @@
 """Running the agent: discovery, a watching thread per type, the processing thread, policy reloads.
 
-``Agent(options).start()`` connects (a kubeconfig, or in-cluster), compiles the policies, finds the
-served types, adopts the reports a previous run wrote and starts the threads; ``stop()`` ends them.
-Changes reach the processing thread through one queue (its depth is a metric); the processing thread
+``Agent(options).start()`` connects (a kubeconfig, or in-cluster), compiles the policies, forks the
+evaluators' zygote (``agent.forking``: before any object is held), adopts the reports a previous run
+wrote, finds the served types and starts the threads; ``stop()`` ends them.
+Changes reach the processing thread through one bounded queue (its depth is a metric; a watch waits
+while it is full, so the objects waiting to be evaluated are at most ``QUEUE_LIMIT``); the processing thread
 flushes (set-level rules, reports, uploads) when the queue runs dry or every ``flush_seconds``, polls
 the policy files and rediscovers types now and then. Called by ``leitplanke agent`` and the tests.
 """
@@ -34,6 +36,10 @@ from leitplanke.agent import (
 from leitplanke.sources import cluster
 
 _log = logging.getLogger(__name__)
+# changes waiting for the processing thread: four of the evaluator's batches. A bound on what the agent
+# holds besides its inventory: under a stream of changes faster than evaluation the queue held
+# thousands of objects, and the agent's memory with them
+QUEUE_LIMIT = 4 * evaluating.BATCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +79,7 @@ class Agent:
     clock: Callable[[], datetime] = _utc_now
     connection: cluster.Connection | None = None
     figures: metrics.Metrics = field(default_factory=metrics.build_metrics)
-    changes: queue.SimpleQueue[watching.Change] = field(default_factory=queue.SimpleQueue)
+    changes: queue.Queue[watching.Change] = field(default_factory=lambda: queue.Queue(maxsize=QUEUE_LIMIT))
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     watched: set[discovering.ServedType] = field(default_factory=set)
@@ -87,6 +93,27 @@ class Agent:
             kubeconfig=options.kubeconfig, context=options.context
         )
         policies = assessing.load_policies(paths=options.policy_paths, packs=options.packs, now=self.clock())
+        evaluator = evaluating.Evaluator(
+            policies=policies,
+            cluster_name=options.cluster_name,
+            figures=self.figures,
+            per_child=options.evaluations_per_worker,
+        )
+        # the evaluators' zygote is forked now, before the agent holds any object
+        evaluator.start()
+        try:
+            types = self._prepare(connection, evaluator)
+        except BaseException:
+            evaluator.close()
+            raise
+        self._watch(types)
+        self._spawn(self._process, "leitplanke-agent-processing")
+
+    def _prepare(
+        self, connection: cluster.Connection, evaluator: evaluating.Evaluator
+    ) -> list[discovering.ServedType]:
+        """The report writer (with the reports adopted), the uploader and the processor; the served types."""
+        options = self.options
         writer = reporting.ReportWriter(
             connection=connection,
             cluster_name=options.cluster_name,
@@ -108,12 +135,6 @@ class Agent:
         if uploader is not None:
             scoping = dataclasses.replace(scoping, catalog_apps=uploader.catalog_apps())
         types = discovering.discover(connection, exclusions=options.exclusions)
-        evaluator = evaluating.Evaluator(
-            policies=policies,
-            cluster_name=options.cluster_name,
-            figures=self.figures,
-            per_child=options.evaluations_per_worker,
-        )
         self.processor = processing.Processor(
             evaluator=evaluator,
             cluster_name=options.cluster_name,
@@ -129,8 +150,7 @@ class Agent:
             drift_seconds=options.drift_seconds,
         )
         self._know_namespaces(connection)
-        self._watch(types)
-        self._spawn(self._process, "leitplanke-agent-processing")
+        return types
 
     def _know_namespaces(self, connection: cluster.Connection) -> None:
         """The Namespaces before any other object: each object is evaluated with its Namespace the first
@@ -180,13 +200,24 @@ class Agent:
             watch = watching.Watch(
                 connection=self.connection,
                 served=served,
-                emit=self.changes.put,
+                emit=self._emit,
                 stop=self.stop_event,
                 figures=self.figures,
                 page=self.options.page,
                 timeout_seconds=self.options.watch_timeout_seconds,
             )
             self._spawn(functools.partial(watching.watch_type, watch), f"leitplanke-watch-{served.qualified}")
+
+    def _emit(self, change: watching.Change) -> None:
+        """Hand a change to the processing thread. While the queue is full the watch waits: the objects
+        not yet read stay with the API server (which ends a watch that falls too far behind; the next
+        one continues from the last resourceVersion, or lists again on 410), not in this process."""
+        while not self.stop_event.is_set():
+            try:
+                self.changes.put(change, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
