@@ -423,3 +423,26 @@ def test_the_template_form_of_a_change_is_its_authors_only(library: Portal) -> N
     assert _post(library.client, {**data, "csrf": "forged"}).status_code == 403
     assert changes.get_change(library.database, change_id, now=NOW).status == "submitted"
     assert _audited(library, "change.edit") == []
+
+
+def test_an_oversized_edit_is_refused_and_only_the_authors_posts_are_read(library: Portal) -> None:
+    """The edit form takes whole manifests, up to 1 MiB; the other forms 64 KiB. Who may edit is asked
+    before the body is read: another user's post of any size is a 403, not a 413."""
+    view = _blocked_change(library, submit=False)
+    url = f"/portal/changes/{view.id}"
+    sign_in(library.client, "shop-dev")
+    csrf = csrf_of(library.client.get("/portal/").text)
+    big = {"csrf": csrf, "title": "big", "manifests": BLOCKED + "#" * (1024 * 1024), "waiver": ""}
+    answer = library.client.post(f"{url}/edit", data=big, follow_redirects=False)
+    assert answer.status_code == 413
+    assert "a form has at most 1048576 bytes" in answer.text
+    padded = {"csrf": csrf, "waiver": "", "pad": "x" * (64 * 1024)}
+    answer = library.client.post(f"{url}/waiver", data=padded, follow_redirects=False)
+    assert answer.status_code == 413
+    assert "a form has at most 65536 bytes" in answer.text
+    other = library.fresh()
+    sign_in(other, "shop-approver")
+    other_csrf = csrf_of(other.get("/portal/").text)
+    assert other.post(f"{url}/edit", data={**big, "csrf": other_csrf}).status_code == 403
+    after = changes.get_change(library.database, view.id, now=NOW)
+    assert (after.title, after.manifests) == (view.title, view.manifests)

@@ -80,10 +80,11 @@ def add_routes(router: APIRouter) -> None:
     @router.post("/changes/{change_id}/edit")
     async def edit(request: Request, change_id: pages.ItemId) -> Response:
         visitor = sessions.signed_in(request)
+        context = sessions.context_of(request)
+        # who may edit is known before the body is read: only the author's posts are read, up to 1 MiB
+        view = editable(context, visitor.principal, change_id)
         form = await forms.read_form(request, limit=MAX_EDIT_BYTES)
         forms.check_csrf(form, visitor.csrf)
-        context = sessions.context_of(request)
-        view = editable(context, visitor.principal, change_id)
         values = {key: form.get(key) for key in ("title", "manifests", "waiver")}
         try:
             _save(request, context, visitor.principal, view, values=values, title=values["title"])
@@ -94,10 +95,10 @@ def add_routes(router: APIRouter) -> None:
     @router.post("/changes/{change_id}/waiver")
     async def name_waiver(request: Request, change_id: pages.ItemId) -> Response:
         visitor = sessions.signed_in(request)
-        form = await forms.read_form(request)
-        forms.check_csrf(form, visitor.csrf)
         context = sessions.context_of(request)
         view = editable(context, visitor.principal, change_id)
+        form = await forms.read_form(request)
+        forms.check_csrf(form, visitor.csrf)
         values = {"manifests": view.manifests, "waiver": form.get("waiver")}
         _save(request, context, visitor.principal, view, values=values, title=None)
         return RedirectResponse(f"/portal/changes/{change_id}", 303)
