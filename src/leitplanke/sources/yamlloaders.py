@@ -30,15 +30,15 @@ STR_TAG = Resolver.DEFAULT_SCALAR_TAG
 # Go's ``ParseInt(s, 0, 64)`` (signed; 0b, 0o, 0x in either case; a leading 0 is octal) and its YAML-style
 # float, both after removing underscores. Anything else is a string: timestamps too (go-yaml v2 hands
 # them to an untyped value as the text), and YAML 1.1's base 60 (``8080:80``) and ``=``.
+TRUE_WORDS = frozenset(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"))
+FALSE_WORDS = frozenset(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"))
 _WORDS: dict[str, str] = {
-    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), BOOL_TAG),
-    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), BOOL_TAG),
+    **dict.fromkeys(TRUE_WORDS | FALSE_WORDS, BOOL_TAG),
     **dict.fromkeys(("", "~", "null", "Null", "NULL"), NULL_TAG),
     **dict.fromkeys((".nan", ".NaN", ".NAN"), FLOAT_TAG),
     **{sign + word: FLOAT_TAG for sign in ("", "+", "-") for word in (".inf", ".Inf", ".INF")},
     "<<": MERGE_TAG,
 }
-TRUE_WORDS = frozenset(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"))
 _GO_INT = re.compile(r"[-+]?(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")  # Go's ParseFloat of a scalar that starts with a dot
