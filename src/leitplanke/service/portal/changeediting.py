@@ -23,7 +23,7 @@ from leitplanke.store import repositories
 
 # manifests are posted whole: more than a form's usual bound (proposing's own limit still applies)
 MAX_EDIT_BYTES = 1024 * 1024
-MAX_WAIVER_ID = 2_147_483_647
+MAX_ID = 2_147_483_647  # the largest id a form may name (a 32-bit key)
 
 
 def author_may(principal: access.Principal, view: changes.ChangeView, event: str) -> bool:
@@ -58,12 +58,25 @@ def waiver_request_url(*, app: str, env: str, result: dict[str, Any]) -> str:
     return "/portal/waivers/new?" + urlencode({k: v for k, v in query.items() if v})
 
 
+def chosen_waiver(context: Context, text: str, *, app: str, env: str) -> int | None:
+    """The waiver a form names (``parse_waiver``): one of the ``eligible_waivers`` of ``app`` in
+    ``env``, or none."""
+    waiver = parse_waiver(text)
+    if waiver is not None and waiver not in {
+        w.id for w in eligible_waivers(context, app=app, env=env, now=context.clock())
+    }:
+        raise errors.Invalid(
+            f"waiver {waiver} is not an approved, unexpired waiver of {app} in {env}", field="waiver"
+        )
+    return waiver
+
+
 def parse_waiver(text: str) -> int | None:
     """The form's waiver: empty for none, else a waiver's id."""
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WAIVER_ID:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
         raise errors.Invalid("choose a waiver from the list", field="waiver")
     return int(text)
 
@@ -125,14 +138,7 @@ def _save(
 ) -> changes.ChangeView:
     """``edit_change`` with the posted values; a waiver must be one of the eligible ones."""
     now = context.clock()
-    waiver = parse_waiver(values["waiver"])
-    if waiver is not None and waiver not in {
-        w.id for w in eligible_waivers(context, app=view.app, env=view.env, now=now)
-    }:
-        raise errors.Invalid(
-            f"waiver {waiver} is not an approved, unexpired waiver of {view.app} in {view.env}",
-            field="waiver",
-        )
+    waiver = chosen_waiver(context, values["waiver"], app=view.app, env=view.env)
     author = proposing.Author(actor=principal.actor, subject=principal.subject)
     try:
         return proposing.edit_change(

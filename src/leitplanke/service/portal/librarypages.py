@@ -87,11 +87,15 @@ def add_routes(router: APIRouter) -> None:
             result = _scaffold(request, template, values=values, target=target)
             problems.extend(result.errors)
             if form.get("action") == "submit" and not problems and editing is None:
-                waiver = _waiver(context, result, form.get("waiver"))
+                waiver = changeediting.chosen_waiver(
+                    context, form.get("waiver"), app=result.target.app, env=result.target.environment
+                )
                 change_id = _submit(request, visitor, result, title=target["title"], waiver=waiver)
                 return _redirect(request, f"/portal/changes/{change_id}")
             if form.get("action") == "edit" and not problems and editing is not None:
-                waiver = _waiver(context, result, form.get("waiver"))
+                waiver = changeediting.chosen_waiver(
+                    context, form.get("waiver"), app=result.target.app, env=result.target.environment
+                )
                 _edit(request, visitor, editing, result, title=target["title"], waiver=waiver)
                 return _redirect(request, f"/portal/changes/{editing.id}")
         except (errors.Invalid, errors.NotFound, errors.Conflict) as refused:
@@ -116,7 +120,7 @@ def add_routes(router: APIRouter) -> None:
 
 
 def _change_id(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= changeediting.MAX_WAIVER_ID:
+    if not text.isdigit() or not 1 <= int(text) <= changeediting.MAX_ID:
         raise errors.Invalid("the form names no change", field="change")
     return int(text)
 
@@ -171,19 +175,6 @@ def _edit(
         title=title,
         source=source_of(result),
     )
-
-
-def _waiver(context: Any, result: scaffolding.Scaffold, text: str) -> int | None:
-    """The waiver the form names for a blocking pre-flight: one of the app's eligible ones, or none."""
-    waiver = changeediting.parse_waiver(text)
-    target, now = result.target, context.clock()
-    eligible = changeediting.eligible_waivers(context, app=target.app, env=target.environment, now=now)
-    if waiver is not None and waiver not in {w.id for w in eligible}:
-        raise errors.Invalid(
-            f"waiver {waiver} is not an approved, unexpired waiver of {target.app} in {target.environment}",
-            field="waiver",
-        )
-    return waiver
 
 
 def _template(request: Request, name: str) -> templatelibrary.Template:
